@@ -1,0 +1,1 @@
+return await Probe.Cli.ProbeCli.RunAsync(args);

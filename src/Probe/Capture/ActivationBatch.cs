@@ -1,0 +1,28 @@
+namespace Probe.Capture;
+
+/// <summary>A captured layer: its module name, module type, per-sample output shape, and columns after reduction.</summary>
+public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape, int Features, int Order);
+
+/// <summary>
+/// The activations of one batch: for each selected layer a matrix with one row per sample of the batch
+/// (rows [Offset, Offset + Count) of the data set). <see cref="Inputs"/> holds layer inputs when they were requested
+/// (for a ReLU its input is the pre-activation). The matrices are valid only during the call that receives them.
+/// </summary>
+public sealed record ActivationBatch(
+    int Offset,
+    int Count,
+    int[]? Labels,
+    IReadOnlyDictionary<string, Matrix> Outputs,
+    IReadOnlyDictionary<string, Matrix> Inputs);
+
+/// <summary>
+/// A streaming consumer of captured activations: it sees each batch once, in data order, and should keep only
+/// what it needs (counters, sums), never all samples.
+/// </summary>
+public interface IActivationConsumer
+{
+    void OnBatch(ActivationBatch batch);
+
+    /// <summary>Called once after the last batch, with the layers in the order they fired.</summary>
+    void OnEnd(IReadOnlyList<LayerInfo> layers) { }
+}

@@ -1,0 +1,46 @@
+namespace Probe.Data;
+
+/// <summary>
+/// Samples with optional integer class labels. <see cref="Features"/> holds one flattened sample per row;
+/// <see cref="SampleShape"/> gives the shape of one sample for models that need it (for example [1, 8, 8] for an
+/// 8x8 gray image, [64] for a plain vector).
+/// </summary>
+public sealed record Dataset(string Name, Matrix Features, int[]? Labels, int[] SampleShape)
+{
+    public int Count => Features.Rows;
+
+    /// <summary>The number of classes (max label + 1), or 0 when unlabelled.</summary>
+    public int ClassCount => Labels is { Length: > 0 } l ? l.Max() + 1 : 0;
+
+    /// <summary>Checks that shapes and label counts agree; returns this.</summary>
+    public Dataset Validate()
+    {
+        long per = 1;
+        foreach (var d in SampleShape) per *= d;
+        if (per != Features.Cols)
+            throw new ProbeException($"Data set '{Name}': sample shape [{string.Join(", ", SampleShape)}] holds {per} values but each row has {Features.Cols}.");
+        if (Labels != null && Labels.Length != Features.Rows)
+            throw new ProbeException($"Data set '{Name}': {Labels.Length} labels for {Features.Rows} samples.");
+        if (Labels != null && Labels.Any(l => l < 0))
+            throw new ProbeException($"Data set '{Name}': labels must be 0 or greater.");
+        return this;
+    }
+
+    /// <summary>The samples in consecutive batches of at most <paramref name="batchSize"/> rows, in order.</summary>
+    public IEnumerable<Batch> Batches(int batchSize)
+    {
+        if (batchSize <= 0) throw new ProbeException($"Batch size must be positive, got {batchSize}.");
+        for (int start = 0; start < Count; start += batchSize)
+        {
+            int n = Math.Min(batchSize, Count - start);
+            yield return new Batch(start, Features.Slice(start, n), Labels?.AsSpan(start, n).ToArray());
+        }
+    }
+
+    /// <summary>A data set of the given rows (in the given order).</summary>
+    public Dataset Subset(IReadOnlyList<int> rows, string? name = null) =>
+        new(name ?? Name, Features.SelectRows(rows), Labels == null ? null : rows.Select(r => Labels[r]).ToArray(), SampleShape);
+}
+
+/// <summary>One batch: rows [Offset, Offset + Features.Rows) of a data set.</summary>
+public sealed record Batch(int Offset, Matrix Features, int[]? Labels);

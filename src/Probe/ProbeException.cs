@@ -1,0 +1,11 @@
+namespace Probe;
+
+/// <summary>
+/// An error caused by the user's input (a file, a name, a shape, a setting) whose message says what is wrong and,
+/// where it can, what to do. The CLI prints the message as one line and exits 1.
+/// </summary>
+public class ProbeException : Exception
+{
+    public ProbeException(string message) : base(message) { }
+    public ProbeException(string message, Exception inner) : base(message, inner) { }
+}
