@@ -1,0 +1,27 @@
+namespace Probe.Capture;
+
+/// <summary>Collects every batch into one float32 matrix per layer (rows = samples in data order).</summary>
+public sealed class InMemorySink(int totalRows) : IActivationConsumer
+{
+    readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
+    readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
+    public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
+
+    public void OnBatch(ActivationBatch batch)
+    {
+        Append(_outputs, batch.Outputs, batch.Offset);
+        Append(_inputs, batch.Inputs, batch.Offset);
+    }
+
+    void Append(Dictionary<string, Matrix> into, IReadOnlyDictionary<string, Matrix> from, int offset)
+    {
+        foreach (var (name, m) in from)
+        {
+            if (!into.TryGetValue(name, out var all)) into[name] = all = new Matrix(totalRows, m.Cols);
+            if (all.Cols != m.Cols) throw new ProbeException($"Layer '{name}' changed width between batches ({all.Cols} -> {m.Cols}).");
+            m.Data.AsSpan(0, m.Rows * m.Cols).CopyTo(all.Data.AsSpan(offset * m.Cols));
+        }
+    }
+}

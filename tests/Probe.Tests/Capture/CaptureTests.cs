@@ -1,0 +1,225 @@
+using Probe.Capture;
+using Probe.Data;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Probe.Tests.Capture;
+
+public class CaptureTests
+{
+    internal static nn.Module<Tensor, Tensor> Mlp(int seed = 1, bool inplace = false)
+    {
+        torch.manual_seed(seed);
+        return nn.Sequential(
+            ("fc1", nn.Linear(6, 8)), ("relu1", nn.ReLU(inplace)),
+            ("fc2", nn.Linear(8, 5)), ("relu2", nn.ReLU(inplace)),
+            ("fc3", nn.Linear(5, 3)));
+    }
+
+    internal static Dataset Random(int n, int d, int seed = 0)
+    {
+        var rng = new Random(seed);
+        var m = Matrix.Create(n, d, (_, _) => (float)(rng.NextDouble() * 2 - 1));
+        return new Dataset("random", m, Enumerable.Range(0, n).Select(i => i % 3).ToArray(), new[] { d });
+    }
+
+    static float[] Forward(nn.Module<Tensor, Tensor> m, float[] x, long[] shape)
+    {
+        using var _ = torch.no_grad();
+        return m.call(torch.tensor(x, shape)).data<float>().ToArray();
+    }
+
+    [Fact]
+    public void CapturesEveryLeafInFiringOrderWithExactValues()
+    {
+        var model = Mlp();
+        var data = Random(37, 6);
+        var acts = new ActivationCapture(BatchSize: 64).ToMemory(model, data);
+        var batched = new ActivationCapture(BatchSize: 10).ToMemory(model, data);
+        Assert.Equal(new[] { "fc1", "relu1", "fc2", "relu2", "fc3" }, acts.LayerNames);
+        Assert.Equal(new[] { 8, 8, 5, 5, 3 }, acts.Summary.Layers.Select(l => l.Features));
+        Assert.Equal("Linear", acts.Summary.Layers[0].ModuleType);
+        Assert.Equal("ReLU", acts.Summary.Layers[1].ModuleType);
+
+        // The same values as running the layers one by one on the whole data set.
+        var seq = (TorchSharp.Modules.Sequential)model;
+        var children = seq.named_children().ToList();
+        float[] cur = data.Features.Data;
+        long[] shape = { 37, 6 };
+        foreach (var (name, child) in children)
+        {
+            cur = Forward((nn.Module<Tensor, Tensor>)child, cur, shape);
+            shape = new long[] { 37, cur.Length / 37 };
+            var got = acts[name].Data;
+            Assert.Equal(cur.Length, got.Length);
+            for (int i = 0; i < cur.Length; i++) Assert.Equal(cur[i], got[i]); // one batch: bit-identical
+            // In batches of 10 the matrix products may round differently, nothing more.
+            for (int i = 0; i < cur.Length; i++) Assert.Equal(cur[i], batched[name].Data[i], 1e-5f);
+        }
+        Assert.All(acts.Summary.NonFiniteOutputs.Values, v => Assert.Equal(0, v));
+        Assert.Equal(data.Labels, acts.Labels);
+    }
+
+    [Fact]
+    public void CopiesInsideTheHookSoInPlaceOpsCannotChangeTheRecord()
+    {
+        var model = Mlp(inplace: true);
+        var data = Random(20, 6);
+        var acts = new ActivationCapture(Layers: new LayerSelector("fc1,relu1")).ToMemory(model, data);
+        Assert.Contains(acts["fc1"].Data, v => v < 0); // the pre-activation keeps its negative values
+        Assert.DoesNotContain(acts["relu1"].Data, v => v < 0);
+    }
+
+    [Fact]
+    public void RecordsInputsOnRequest()
+    {
+        var model = Mlp();
+        var acts = new ActivationCapture(Layers: new LayerSelector("relu1"), IncludeInputs: true).ToMemory(model, Random(15, 6));
+        var pre = acts.Inputs["relu1"].Data;
+        var post = acts["relu1"].Data;
+        for (int i = 0; i < pre.Length; i++) Assert.Equal(Math.Max(pre[i], 0f), post[i]);
+    }
+
+    [Fact]
+    public void SelectsByNameGlobAndType()
+    {
+        var model = Mlp();
+        Assert.Equal(new[] { "relu1", "relu2" }, new LayerSelector("*relu*").Resolve(model).Select(s => s.Name));
+        Assert.Equal(new[] { "fc1", "fc2", "fc3" }, new LayerSelector("type:Linear").Resolve(model).Select(s => s.Name));
+        Assert.Equal(new[] { "fc1", "relu2" }, new LayerSelector("relu2, fc1").Resolve(model).Select(s => s.Name));
+    }
+
+    [Fact]
+    public void UnknownNamesListTheRealOnes()
+    {
+        var model = Mlp();
+        var e = Assert.Throws<ProbeException>(() => new LayerSelector("fc9").Resolve(model));
+        Assert.Contains("fc9", e.Message);
+        Assert.Contains("fc1 (Linear)", e.Message);
+        Assert.Contains("relu2 (ReLU)", e.Message);
+        Assert.Contains("relu1", Assert.Throws<ProbeException>(() => new LayerSelector("conv*").Resolve(model)).Message);
+        Assert.Contains("Linear", Assert.Throws<ProbeException>(() => new LayerSelector("type:Conv2d").Resolve(model)).Message);
+    }
+
+    sealed class Bypassing : nn.Module<Tensor, Tensor>
+    {
+        readonly nn.Module<Tensor, Tensor> fc, act;
+        public Bypassing() : base("Bypassing")
+        {
+            fc = nn.Linear(6, 4);
+            act = nn.ReLU();
+            RegisterComponents();
+        }
+        public override Tensor forward(Tensor x) => act.call(fc.forward(x)); // fc.forward skips fc's hooks
+    }
+
+    [Fact]
+    public void AHookThatNeverFiredNamesTheForwardCallAsTheLikelyCause()
+    {
+        using var model = new Bypassing();
+        var e = Assert.Throws<ProbeException>(() => new ActivationCapture().ToMemory(model, Random(5, 6)));
+        Assert.Contains("'fc' (Linear) never fired", e.Message);
+        Assert.Contains("fc.forward(x)", e.Message);
+        Assert.Contains("fc.call(x)", e.Message);
+        // Selecting only the module that does fire works.
+        var ok = new ActivationCapture(Layers: new LayerSelector("act")).ToMemory(model, Random(5, 6));
+        Assert.Equal(4, ok["act"].Cols);
+    }
+
+    [Fact]
+    public void AnInputShapeThatDoesNotFitNamesTheLayerAndBothShapes()
+    {
+        var model = Mlp();
+        var e = Assert.Throws<ProbeException>(() => new ActivationCapture().ToMemory(model, Random(9, 7)));
+        Assert.Contains("'fc1' (Linear)", e.Message);
+        Assert.Contains("[9, 7]", e.Message);
+        Assert.Contains("in_features 6", e.Message);
+    }
+
+    [Fact]
+    public void HooksAreRemovedAfterAFailureAndAModelCanBeCapturedAgain()
+    {
+        var model = Mlp();
+        Assert.Throws<ProbeException>(() => new ActivationCapture().ToMemory(model, Random(9, 7)));
+        Assert.Equal(0, HookCount(model));
+        var a = new ActivationCapture().ToMemory(model, Random(9, 6));
+        var b = new ActivationCapture().ToMemory(model, Random(9, 6));
+        Assert.Equal(a["fc3"].Data, b["fc3"].Data);
+        Assert.Equal(0, HookCount(model));
+    }
+
+    static int HookCount(nn.Module model)
+    {
+        int total = 0;
+        foreach (var (_, m) in model.named_modules())
+            for (var t = m.GetType(); t != null; t = t.BaseType)
+                foreach (var f in t.GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
+                    if (f.Name.Contains("hook", StringComparison.OrdinalIgnoreCase) && f.GetValue(m) is System.Collections.ICollection c)
+                        total += c.Count;
+        return total;
+    }
+
+    [Fact]
+    public void CountsNonFiniteActivationsPerLayer()
+    {
+        var model = Mlp();
+        using (torch.no_grad()) ((TorchSharp.Modules.Linear)((TorchSharp.Modules.Sequential)model).named_children().First().module).weight![0, 0] = float.NaN;
+        var acts = new ActivationCapture().ToMemory(model, Random(10, 6));
+        Assert.Equal(10, acts.Summary.NonFiniteOutputs["fc1"]);
+        Assert.True(acts.Summary.NonFiniteOutputs["fc3"] > 0);
+        Assert.Throws<ProbeException>(() => acts["fc1"].EnsureFinite("fc1"));
+    }
+
+    [Fact]
+    public void ReducesFeatureMapsPerChannel()
+    {
+        torch.manual_seed(3);
+        var model = nn.Sequential(("conv1", nn.Conv2d(1, 4, 3, padding: 1)), ("relu1", nn.ReLU()));
+        var rng = new Random(1);
+        var data = new Dataset("maps", Matrix.Create(6, 25, (_, _) => (float)rng.NextDouble() - 0.5f), null, new[] { 1, 5, 5 });
+        var flat = new ActivationCapture(Reduce: MapReduction.Flatten).ToMemory(model, data)["conv1"];
+        var mean = new ActivationCapture(Reduce: MapReduction.Mean).ToMemory(model, data)["conv1"];
+        var max = new ActivationCapture(Reduce: MapReduction.Max).ToMemory(model, data);
+        Assert.Equal(100, flat.Cols);
+        Assert.Equal(4, mean.Cols);
+        Assert.Equal(new[] { 4, 5, 5 }, max.Summary.Layers[0].OutputShape);
+        for (int s = 0; s < 6; s++)
+            for (int c = 0; c < 4; c++)
+            {
+                var vals = Enumerable.Range(0, 25).Select(p => flat[s, c * 25 + p]).ToArray();
+                Assert.Equal(vals.Average(), mean[s, c], 5);
+                Assert.Equal(vals.Max(), max["conv1"][s, c]);
+            }
+    }
+
+    sealed class Recorder : IActivationConsumer
+    {
+        public readonly List<(int Offset, int Count, int Rows)> Seen = new();
+        public IReadOnlyList<LayerInfo>? Layers;
+        public void OnBatch(ActivationBatch b) => Seen.Add((b.Offset, b.Count, b.Outputs["fc3"].Rows));
+        public void OnEnd(IReadOnlyList<LayerInfo> layers) => Layers = layers;
+    }
+
+    [Fact]
+    public void StreamingConsumersSeeEachBatchOnceInOrder()
+    {
+        var rec = new Recorder();
+        new ActivationCapture(BatchSize: 16).Run(Mlp(), Random(50, 6), rec);
+        Assert.Equal(new[] { (0, 16, 16), (16, 16, 16), (32, 16, 16), (48, 2, 2) }, rec.Seen);
+        Assert.Equal(5, rec.Layers!.Count);
+    }
+
+    [Fact]
+    public void ASampleCapPicksTheSameSamplesEveryTime()
+    {
+        var data = Random(100, 6);
+        var a = new ActivationCapture().ToMemory(Mlp(1), data, maxSamples: 30, seed: 7);
+        var b = new ActivationCapture().ToMemory(Mlp(2), data, maxSamples: 30, seed: 7);
+        Assert.Equal(a.SampleIndices, b.SampleIndices);
+        Assert.Equal(30, a["fc1"].Rows);
+        Assert.True(a.SampleIndices.SequenceEqual(a.SampleIndices.Order()));
+        Assert.NotEqual(a.SampleIndices, new ActivationCapture().ToMemory(Mlp(1), data, maxSamples: 30, seed: 8).SampleIndices);
+        Assert.Equal(a.SampleIndices.Select(i => data.Labels![i]), a.Labels);
+    }
+}
