@@ -1,0 +1,11 @@
+using System.CommandLine;
+
+namespace Probe.Cli.Commands;
+
+/// <summary>Every probe subcommand, in the order the help lists them.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> Create(CliContext ctx) => new Command[]
+    {
+    };
+}
