@@ -193,7 +193,7 @@ public static class Npy
                 }
                 return r;
             default:
-                throw new ProbeException($"NPY '{what}' has dtype {Descr(array.DType)}; integer labels need int32 ('<i4'), int64 ('<i8') or uint8 ('|u1'). Convert with y.astype('int32').");
+                throw new ProbeException($"NPY '{what}' has dtype '{Descr(array.DType)}'; integer labels need int32 ('<i4'), int64 ('<i8') or uint8 ('|u1'). Convert with y.astype('int32').");
         }
     }
 
@@ -203,7 +203,7 @@ public static class Npy
         var a = Read(path);
         RequireVector(a, path);
         if (a.Data is bool[] b) return b;
-        throw new ProbeException($"NPY '{path}' has dtype {Descr(a.DType)}; a mask needs bool ('|b1'). Convert with m.astype(bool).");
+        throw new ProbeException($"NPY '{path}' has dtype '{Descr(a.DType)}'; a mask needs bool ('|b1'). Convert with m.astype(bool).");
     }
 
     static void RequireVector(NpyArray a, string what)
