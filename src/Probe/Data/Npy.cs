@@ -39,7 +39,7 @@ public sealed class NpyArray
             n *= d;
         }
         var expected = Npy.ElementType(dtype);
-        if (data.GetType().GetElementType() != expected)
+        if (data.Rank != 1 || data.GetType().GetElementType() != expected)
             throw new ProbeException($"An NPY array of dtype {Npy.Descr(dtype)} needs a {expected.Name}[] but got {data.GetType().Name}.");
         if (n != data.LongLength)
             throw new ProbeException($"Shape {Npy.FormatShape(shape)} holds {n} values but the data has {data.LongLength}.");

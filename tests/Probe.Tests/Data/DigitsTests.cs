@@ -14,14 +14,14 @@ public class DigitsTests
         Assert.Equal(1797, d.Count);
         Assert.Equal(64, d.Features.Cols);
         Assert.Equal([1, 8, 8], d.SampleShape);
-        Assert.All(d.Features.Data, v => Assert.InRange(v, 0f, 1f));
+        Assert.True(d.Features.Data.All(v => v >= 0f && v <= 1f));
         Assert.Equal(1f, d.Features.Data.Max());
         Assert.Equal(10, d.ClassCount);
         var counts = d.Labels!.GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal(10, counts.Count);
         Assert.All(counts.Values, c => Assert.InRange(c, 170, 190));
         // Every value is a multiple of 1/16.
-        Assert.All(d.Features.Data, v => Assert.Equal(v * 16, MathF.Round(v * 16)));
+        Assert.True(d.Features.Data.All(v => v * 16 == MathF.Round(v * 16)));
     }
 
     // Source: SOURCE.md: digits_input.npy is "pixels / 16" for the same 1,797 samples, digits_labels.npy their labels.

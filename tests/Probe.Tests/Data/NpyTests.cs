@@ -232,6 +232,14 @@ public class NpyTests
     }
 
     [Fact]
+    public void NpyArray_RejectsMismatchedData()
+    {
+        Assert.Throws<ProbeException>(() => new NpyArray(NpyDType.Float32, [2, 2], new float[2, 2]));
+        Assert.Throws<ProbeException>(() => new NpyArray(NpyDType.Float32, [3], new double[3]));
+        Assert.Throws<ProbeException>(() => new NpyArray(NpyDType.Int32, [2, 2], new int[3]));
+    }
+
+    [Fact]
     public void MissingFile_IsAProbeException()
     {
         Assert.Contains("does not exist", Assert.Throws<ProbeException>(() => Npy.Read("/nonexistent/x.npy")).Message);
