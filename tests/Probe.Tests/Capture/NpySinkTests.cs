@@ -1,0 +1,33 @@
+using Probe.Capture;
+using Probe.Data;
+using Xunit;
+
+namespace Probe.Tests.Capture;
+
+public class NpySinkTests
+{
+    [Fact]
+    public void StreamsEveryLayerToNpyFilesEqualToTheInMemoryCapture()
+    {
+        var model = CaptureTests.Mlp();
+        var data = CaptureTests.Random(45, 6);
+        string dir = Path.Combine(Path.GetTempPath(), "probe-npysink-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var sink = new NpySink(dir))
+                new ActivationCapture(BatchSize: 8).Run(model, data, sink);
+            var mem = new ActivationCapture(BatchSize: 8).ToMemory(model, data);
+            foreach (var layer in mem.LayerNames)
+            {
+                var onDisk = Npy.ReadMatrix(Path.Combine(dir, layer + ".npy"));
+                Assert.Equal(mem[layer].Rows, onDisk.Rows);
+                Assert.Equal(mem[layer].Data, onDisk.Data);
+            }
+            Assert.Equal(data.Labels, Npy.ReadInt32(Path.Combine(dir, "labels.npy")));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void LayerNamesBecomeFileSafe() => Assert.Equal("features.3_x.npy", NpySink.FileName("features.3/x"));
+}
