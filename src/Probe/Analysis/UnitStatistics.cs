@@ -63,7 +63,7 @@ public sealed record LayerUnitStats(
 /// <summary>
 /// Streaming statistics of one layer, memory O(units) whatever the number of samples. Rows are samples, columns are
 /// units. Integer counts, per-unit min/max and firing rates are exactly independent of how the data is batched; mean
-/// and std are merged per batch (two-pass within a batch, Chan et al. merge across batches) in double precision.
+/// and std are merged per batch (shifted sums within a batch, Chan et al. merge across batches) in double precision.
 /// </summary>
 public sealed class UnitStatsAccumulator
 {
@@ -103,15 +103,10 @@ public sealed class UnitStatsAccumulator
         if (batch.Rows == 0) return;
         if (_samples + batch.Rows > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
         var data = batch.Data.AsSpan(0, batch.Rows * _units);
-        double sum = 0; long zeros = 0, eps = 0; double maxRowSq = 0;
-        for (int r = 0; r < batch.Rows; r++)
-        {
-            var row = data.Slice(r * _units, _units);
-            AccumulateUnits(row);
-            var (s, z, e, sq) = RowStats(row, (float)_epsilon, _epsilon > 0);
-            sum += s; zeros += z; eps += e; maxRowSq = Math.Max(maxRowSq, sq);
-        }
-        Merge(data, batch.Rows, sum, zeros, eps, maxRowSq, batch);
+        double shift = Shift(data);
+        var acc = new LayerAcc();
+        for (int r = 0; r < batch.Rows; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc);
+        Merge(batch.Rows, data.Length, shift, acc, batch);
     }
 
     /// <summary>
@@ -128,16 +123,26 @@ public sealed class UnitStatsAccumulator
         if (batch.Rows == 0) return;
         _reduced ??= new float[_units];
         var data = batch.Data.AsSpan(0, batch.Rows * batch.Cols);
-        double sum = 0; long zeros = 0, eps = 0; double maxRowSq = 0;
+        double shift = Shift(data);
+        var acc = new LayerAcc();
         for (int r = 0; r < batch.Rows; r++)
         {
             var row = data.Slice(r * batch.Cols, batch.Cols);
             for (int c = 0; c < _units; c++) _reduced[c] = TensorPrimitivesMax(row.Slice(c * positions, positions));
             AccumulateUnits(_reduced);
-            var (s, z, e, sq) = RowStats(row, (float)_epsilon, _epsilon > 0);
-            sum += s; zeros += z; eps += e; maxRowSq = Math.Max(maxRowSq, sq);
+            LayerRow(row, shift, ref acc);
         }
-        Merge(data, batch.Rows, sum, zeros, eps, maxRowSq, batch);
+        Merge(batch.Rows, data.Length, shift, acc, batch);
+    }
+
+    // The shift for the batch's sums: the running mean (or the batch's first value), so sum (x - K)^2 - n (mean - K)^2
+    // cancels little (the "shifted data" algorithm); batches are then merged exactly with Chan et al.'s formula.
+    private double Shift(ReadOnlySpan<float> data) => _values > 0 ? _mean : float.IsFinite(data[0]) ? data[0] : 0;
+
+    private struct LayerAcc
+    {
+        public double S1, S2, MaxRowSq;
+        public long Zeros, Eps;
     }
 
     private static float TensorPrimitivesMax(ReadOnlySpan<float> x)
@@ -147,12 +152,12 @@ public sealed class UnitStatsAccumulator
         return m;
     }
 
-    private void Merge(ReadOnlySpan<float> data, int rows, double sum, long zeros, long eps, double maxRowSq, Matrix batch)
+    private void Merge(int rows, long n, double shift, in LayerAcc acc, Matrix batch)
     {
-        if (!double.IsFinite(sum)) { batch.EnsureFinite("An activation batch"); throw new ProbeException("An activation batch overflowed double precision."); }
-        long n = data.Length;
-        double mean = sum / n;
-        double m2 = SumSquaredDeviations(data, mean);
+        if (!double.IsFinite(acc.S2)) { batch.EnsureFinite("An activation batch"); throw new ProbeException("An activation batch overflowed double precision."); }
+        double d = acc.S1 / n;
+        double mean = shift + d;
+        double m2 = Math.Max(0, acc.S2 - acc.S1 * d);
         // Chan, Golub & LeVeque: merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b).
         long total = _values + n;
         double delta = mean - _mean;
@@ -160,9 +165,85 @@ public sealed class UnitStatsAccumulator
         _mean += delta * n / total;
         _values = total;
         _samples += rows;
-        _zeros += zeros;
-        _epsCount += _epsilon > 0 ? eps : zeros;
-        _maxRowNormSq = Math.Max(_maxRowNormSq, maxRowSq);
+        _zeros += acc.Zeros;
+        _epsCount += _epsilon > 0 ? acc.Eps : acc.Zeros;
+        _maxRowNormSq = Math.Max(_maxRowNormSq, acc.MaxRowSq);
+    }
+
+    // One row of a dense batch: per-unit counters and layer sums in a single vectorized pass.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void FusedRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
+    {
+        int n = _units, j = 0;
+        bool sig = _satSigmoid.Length > 0, tanh = _satTanh.Length > 0, countEps = _epsilon > 0;
+        float eps = (float)_epsilon;
+        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            int w = Vector<float>.Count;
+            // Unchecked refs: every array has _units elements and k < n / w (no bounds checks in the hot loop).
+            ref var pos = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(_positive));
+            ref var mn = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_min));
+            ref var mx = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_max));
+            ref var rv = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetReference(row));
+            var kv = new Vector<double>(shift); var ev = new Vector<float>(eps);
+            Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero, b0 = Vector<double>.Zero, b1 = Vector<double>.Zero;
+            Vector<float> sqv = Vector<float>.Zero;
+            Vector<int> z = Vector<int>.Zero, e = Vector<int>.Zero;
+            int vc = n / w;
+            bool both = sig && tanh;
+            ref var ss = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(sig ? _satSigmoid : _positive));
+            ref var st = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(tanh ? _satTanh : _positive));
+            var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
+            for (int k = 0; k < vc; k++)
+            {
+                var v = Unsafe.Add(ref rv, k);
+                ref var p = ref Unsafe.Add(ref pos, k);
+                p -= Vector.GreaterThan(v, Vector<float>.Zero);
+                ref var lo_ = ref Unsafe.Add(ref mn, k);
+                lo_ = Vector.MinNative(lo_, v);
+                ref var hi_ = ref Unsafe.Add(ref mx, k);
+                hi_ = Vector.MaxNative(hi_, v);
+                z -= Vector.Equals(v, Vector<float>.Zero);
+                sqv += v * v;
+                Vector.Widen(v, out var lo, out var hi);
+                lo -= kv; hi -= kv;
+                a0 += lo; a1 += hi; b0 += lo * lo; b1 += hi * hi;
+                if (both)
+                {
+                    Unsafe.Add(ref ss, k) -= Vector.GreaterThanOrEqual(Vector.Abs(v - half), t49);
+                    Unsafe.Add(ref st, k) -= Vector.GreaterThanOrEqual(Vector.Abs(v), t98);
+                }
+            }
+            if (countEps)
+                for (int k = 0; k < vc; k++) e -= Vector.LessThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k)), ev);
+            if (sig && !both)
+            {
+                for (int k = 0; k < vc; k++) Unsafe.Add(ref ss, k) -= Vector.GreaterThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k) - half), t49);
+            }
+            if (tanh && !both)
+            {
+                for (int k = 0; k < vc; k++) Unsafe.Add(ref st, k) -= Vector.GreaterThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k)), t98);
+            }
+            s1 = Vector.Sum(a0 + a1); s2 = Vector.Sum(b0 + b1); sq = Vector.Sum(sqv);
+            zeros = Vector.Sum(z); epsN = Vector.Sum(e);
+            j = vc * w;
+        }
+        for (; j < n; j++)
+        {
+            float v = row[j];
+            if (v > 0) _positive[j]++;
+            if (v < _min[j]) _min[j] = v;
+            if (v > _max[j]) _max[j] = v;
+            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
+            if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
+            if (v == 0) zeros++;
+            if (countEps && MathF.Abs(v) <= eps) epsN++;
+            sq += (double)v * v;
+            double dv = v - shift; s1 += dv; s2 += dv * dv;
+        }
+        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
     }
 
     // Per-unit counters: firing, min, max and (when needed) saturation. Vectorized across units.
@@ -203,63 +284,20 @@ public sealed class UnitStatsAccumulator
         }
     }
 
-    // Sum (double), exact zeros, |a| <= eps count, squared norm of one row.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (double Sum, long Zeros, long Eps, double SqNorm) RowStats(ReadOnlySpan<float> row, float eps, bool countEps)
+    // Layer sums of one row (spatial maps, whose per-unit counters use the max-reduced row).
+    private void LayerRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
     {
-        int j = 0;
-        double sum = 0, sq = 0; long zeros = 0, epsN = 0;
-        if (Vector.IsHardwareAccelerated && row.Length >= Vector<float>.Count)
+        bool countEps = _epsilon > 0; float eps = (float)_epsilon;
+        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        foreach (var v in row)
         {
-            var rv = MemoryMarshal.Cast<float, Vector<float>>(row);
-            Vector<double> s0 = Vector<double>.Zero, s1 = Vector<double>.Zero;
-            Vector<float> sqv = Vector<float>.Zero;
-            Vector<int> z = Vector<int>.Zero, e = Vector<int>.Zero;
-            var ev = new Vector<float>(eps);
-            for (int k = 0; k < rv.Length; k++)
-            {
-                var v = rv[k];
-                Vector.Widen(v, out var lo, out var hi);
-                s0 += lo; s1 += hi;
-                sqv += v * v;
-                z -= Vector.Equals(v, Vector<float>.Zero);
-                if (countEps) e -= Vector.LessThanOrEqual(Vector.Abs(v), ev);
-            }
-            sum = Vector.Sum(s0 + s1);
-            sq = Vector.Sum(sqv);
-            zeros = Vector.Sum(z);
-            epsN = Vector.Sum(e);
-            j = rv.Length * Vector<float>.Count;
-        }
-        for (; j < row.Length; j++)
-        {
-            float v = row[j];
-            sum += v; sq += (double)v * v;
             if (v == 0) zeros++;
             if (countEps && MathF.Abs(v) <= eps) epsN++;
+            sq += (double)v * v;
+            double dv = v - shift; s1 += dv; s2 += dv * dv;
         }
-        return (sum, zeros, epsN, sq);
-    }
-
-    private static double SumSquaredDeviations(ReadOnlySpan<float> data, double mean)
-    {
-        int j = 0; double acc = 0;
-        if (Vector.IsHardwareAccelerated && data.Length >= Vector<float>.Count)
-        {
-            var rv = MemoryMarshal.Cast<float, Vector<float>>(data);
-            var mv = new Vector<double>(mean);
-            Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero;
-            for (int k = 0; k < rv.Length; k++)
-            {
-                Vector.Widen(rv[k], out var lo, out var hi);
-                var d0 = lo - mv; var d1 = hi - mv;
-                a0 += d0 * d0; a1 += d1 * d1;
-            }
-            acc = Vector.Sum(a0 + a1);
-            j = rv.Length * Vector<float>.Count;
-        }
-        for (; j < data.Length; j++) { double d = data[j] - mean; acc += d * d; }
-        return acc;
+        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
     }
 
     /// <summary>The statistics so far. <paramref name="moduleType"/> resolves <see cref="UnitActivation.Auto"/>.</summary>
