@@ -41,7 +41,8 @@ public sealed record ProbeResult(
 /// (<see cref="ValidationFraction"/> of the training part) is chosen (first in grid order on ties), then the probe is
 /// refitted on the whole training part; the test part is never used for choosing. Without a train mask the data is split
 /// stratified with <see cref="TestFraction"/>; with <see cref="Folds"/> &gt; 1, stratified k-fold over all data.
-/// Same inputs and seed give the same numbers (single-threaded training).
+/// <see cref="Tolerance"/> is L-BFGS's relative convergence tolerance. Same inputs and seed give the same numbers
+/// (single-threaded training).
 /// </summary>
 public sealed record LinearProbe(
     ProbeTrainer Trainer = ProbeTrainer.Lbfgs,
@@ -50,7 +51,8 @@ public sealed record LinearProbe(
     double ValidationFraction = 0.2,
     int Folds = 0,
     double TestFraction = 0.25,
-    int MaxIterations = 1000)
+    int MaxIterations = 1000,
+    double Tolerance = 1e-7)
 {
     private double[] Grid => L2Grid is { Length: > 0 } g ? g : [1.0];
 
@@ -114,6 +116,7 @@ public sealed record LinearProbe(
         if (!(ValidationFraction > 0 && ValidationFraction < 1)) throw new ProbeException($"ValidationFraction must be in (0, 1), got {ValidationFraction}.");
         if (!(TestFraction > 0 && TestFraction < 1)) throw new ProbeException($"TestFraction must be in (0, 1), got {TestFraction}.");
         if (Folds < 0 || Folds == 1) throw new ProbeException($"Folds must be 0 (no cross-validation) or at least 2, got {Folds}.");
+        if (!(Tolerance > 0)) throw new ProbeException($"Tolerance must be positive, got {Tolerance}.");
         if (MaxIterations < 1) throw new ProbeException($"MaxIterations must be positive, got {MaxIterations}.");
         foreach (var l2 in Grid) if (!(l2 >= 0) || double.IsInfinity(l2)) throw new ProbeException($"L2 values must be finite and >= 0, got {l2}.");
     }
@@ -197,7 +200,7 @@ public sealed record LinearProbe(
                 L1Regularization = 0,
                 NumberOfThreads = 1,
                 MaximumNumberOfIterations = MaxIterations,
-                OptimizationTolerance = 1e-7f,
+                OptimizationTolerance = (float)Tolerance,
             }),
             // SDCA's L2 weighs the MEAN loss: divide by the sample count to keep the grid's meaning.
             ProbeTrainer.Sdca => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
