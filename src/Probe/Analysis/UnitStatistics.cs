@@ -1,0 +1,359 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Probe.Analysis;
+
+/// <summary>
+/// How a layer's units are judged. <see cref="Rectified"/>: a unit fires on a sample when its output is &gt; 0 and is
+/// dead when it never fires (ReLU and its relatives). <see cref="Linear"/>: values of either sign carry information, so
+/// a unit is dead only when it is exactly zero on every sample. <see cref="Sigmoid"/> / <see cref="Tanh"/>: units are
+/// judged for saturation instead of death. <see cref="Auto"/>: decided from the module type when it is known
+/// (see <see cref="UnitActivations.FromModuleType"/>), otherwise from the data (never negative: Rectified, else Linear).
+/// </summary>
+public enum UnitActivation { Auto, Rectified, Linear, Sigmoid, Tanh }
+
+/// <summary>Helpers for <see cref="UnitActivation"/>.</summary>
+public static class UnitActivations
+{
+    /// <summary>Maps a module type name (e.g. "ReLU", "Sigmoid", "Linear") to an activation kind; Auto when unknown.</summary>
+    public static UnitActivation FromModuleType(string? moduleType)
+    {
+        if (string.IsNullOrEmpty(moduleType)) return UnitActivation.Auto;
+        string t = moduleType.ToLowerInvariant();
+        if (t.Contains("sigmoid")) return UnitActivation.Sigmoid;
+        if (t.Contains("tanh")) return UnitActivation.Tanh;
+        if (t.Contains("relu") || t.Contains("elu") || t.Contains("silu") || t.Contains("swish") || t.Contains("mish") || t.Contains("softplus"))
+            return UnitActivation.Rectified;
+        if (t.Contains("linear") || t.Contains("conv") || t.Contains("norm") || t.Contains("embedding")) return UnitActivation.Linear;
+        return UnitActivation.Auto;
+    }
+}
+
+/// <summary>
+/// Per-layer statistics of one layer's activations (plain data). Firing rate = fraction of samples with a &gt; 0.
+/// Std is the population standard deviation (divide by the number of values). For spatial (conv) input the per-unit
+/// fields describe channels reduced by max over positions; the layer-wide fields describe every value seen.
+/// </summary>
+public sealed record LayerUnitStats(
+    string Layer,
+    UnitActivation Activation,
+    long Samples,
+    int Units,
+    long Values,
+    double Sparsity,
+    double Epsilon,
+    double EpsilonSparsity,
+    double Mean,
+    double Std,
+    double Min,
+    double Max,
+    double MaxRowNorm,
+    float[] FiringRates,
+    float[] UnitMin,
+    float[] UnitMax,
+    float[] SaturationRates,
+    int[] DeadUnits,
+    int[] DyingUnits,
+    int[] SaturatedUnits,
+    double DeadFraction,
+    double DyingFraction,
+    double SaturatedFraction);
+
+/// <summary>
+/// Streaming statistics of one layer, memory O(units) whatever the number of samples. Rows are samples, columns are
+/// units. Integer counts, per-unit min/max and firing rates are exactly independent of how the data is batched; mean
+/// and std are merged per batch (shifted sums within a batch, Chan et al. merge across batches) in double precision.
+/// </summary>
+public sealed class UnitStatsAccumulator
+{
+    private readonly int _units;
+    private readonly double _epsilon;
+    private readonly UnitActivation _activation;
+    private readonly int[] _positive;     // per unit: samples with a > 0
+    private readonly int[] _satSigmoid;   // per unit: samples with |a - 0.5| >= 0.49 (within 1% of the ends of [0, 1])
+    private readonly int[] _satTanh;      // per unit: samples with |a| >= 0.98 (within 1% of the ends of [-1, 1])
+    private readonly float[] _min, _max;
+    private long _samples, _values, _zeros, _epsCount;
+    private double _mean, _m2, _maxRowNormSq;
+    private float[]? _reduced;
+
+    /// <summary>Creates an accumulator for a layer of <paramref name="units"/> units.</summary>
+    public UnitStatsAccumulator(int units, UnitActivation activation = UnitActivation.Auto, double epsilon = 0)
+    {
+        if (units <= 0) throw new ProbeException($"A layer needs at least one unit, got {units}.");
+        if (!(epsilon >= 0) || double.IsInfinity(epsilon)) throw new ProbeException($"Epsilon must be a finite number >= 0, got {epsilon}.");
+        _units = units; _activation = activation; _epsilon = epsilon;
+        _positive = new int[units];
+        bool sat = activation is UnitActivation.Auto or UnitActivation.Sigmoid or UnitActivation.Tanh;
+        _satSigmoid = sat && activation != UnitActivation.Tanh ? new int[units] : [];
+        _satTanh = sat && activation != UnitActivation.Sigmoid ? new int[units] : [];
+        _min = new float[units]; _max = new float[units];
+        Array.Fill(_min, float.PositiveInfinity); Array.Fill(_max, float.NegativeInfinity);
+    }
+
+    public int Units => _units;
+    public long Samples => _samples;
+
+    /// <summary>Adds a batch: one row per sample, one column per unit.</summary>
+    public void Add(Matrix batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Cols != _units) throw new ProbeException($"A batch has {batch.Cols} columns but the layer has {_units} units.");
+        if (batch.Rows == 0) return;
+        if (_samples + batch.Rows > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
+        var data = batch.Data.AsSpan(0, batch.Rows * _units);
+        double shift = Shift(data);
+        var acc = new LayerAcc();
+        for (int r = 0; r < batch.Rows; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc);
+        Merge(batch.Rows, data.Length, shift, acc, batch);
+    }
+
+    /// <summary>
+    /// Adds a batch of spatial maps: each row holds <see cref="Units"/> channels x <paramref name="positions"/>
+    /// values, channel-major. Rule: a channel fires on a sample when any of its positions is &gt; 0 (reduction by max);
+    /// its per-unit min/max/saturation use the same max-reduced value. Sparsity, mean, std, min and max use every value.
+    /// </summary>
+    public void AddSpatial(Matrix batch, int positions)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (positions <= 0) throw new ProbeException($"Positions per channel must be positive, got {positions}.");
+        if (batch.Cols != (long)_units * positions)
+            throw new ProbeException($"A spatial batch needs {_units} channels x {positions} positions = {(long)_units * positions} columns, got {batch.Cols}.");
+        if (batch.Rows == 0) return;
+        _reduced ??= new float[_units];
+        var data = batch.Data.AsSpan(0, batch.Rows * batch.Cols);
+        double shift = Shift(data);
+        var acc = new LayerAcc();
+        for (int r = 0; r < batch.Rows; r++)
+        {
+            var row = data.Slice(r * batch.Cols, batch.Cols);
+            for (int c = 0; c < _units; c++) _reduced[c] = TensorPrimitivesMax(row.Slice(c * positions, positions));
+            AccumulateUnits(_reduced);
+            LayerRow(row, shift, ref acc);
+        }
+        Merge(batch.Rows, data.Length, shift, acc, batch);
+    }
+
+    // The shift for the batch's sums: the running mean (or the batch's first value), so sum (x - K)^2 - n (mean - K)^2
+    // cancels little (the "shifted data" algorithm); batches are then merged exactly with Chan et al.'s formula.
+    private double Shift(ReadOnlySpan<float> data) => _values > 0 ? _mean : float.IsFinite(data[0]) ? data[0] : 0;
+
+    private struct LayerAcc
+    {
+        public double S1, S2, MaxRowSq;
+        public long Zeros, Eps;
+    }
+
+    private static float TensorPrimitivesMax(ReadOnlySpan<float> x)
+    {
+        float m = float.NegativeInfinity;
+        foreach (var v in x) m = v > m ? v : m;
+        return m;
+    }
+
+    private void Merge(int rows, long n, double shift, in LayerAcc acc, Matrix batch)
+    {
+        if (!double.IsFinite(acc.S2)) { batch.EnsureFinite("An activation batch"); throw new ProbeException("An activation batch overflowed double precision."); }
+        double d = acc.S1 / n;
+        double mean = shift + d;
+        double m2 = Math.Max(0, acc.S2 - acc.S1 * d);
+        // Chan, Golub & LeVeque: merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b).
+        long total = _values + n;
+        double delta = mean - _mean;
+        _m2 = _m2 + m2 + delta * delta * ((double)_values * n / total);
+        _mean += delta * n / total;
+        _values = total;
+        _samples += rows;
+        _zeros += acc.Zeros;
+        _epsCount += _epsilon > 0 ? acc.Eps : acc.Zeros;
+        _maxRowNormSq = Math.Max(_maxRowNormSq, acc.MaxRowSq);
+    }
+
+    // One row of a dense batch: per-unit counters and layer sums in a single vectorized pass.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void FusedRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
+    {
+        int n = _units, j = 0;
+        bool sig = _satSigmoid.Length > 0, tanh = _satTanh.Length > 0, countEps = _epsilon > 0;
+        float eps = (float)_epsilon;
+        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            int w = Vector<float>.Count;
+            // Unchecked refs: every array has _units elements and k < n / w (no bounds checks in the hot loop).
+            ref var pos = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(_positive));
+            ref var mn = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_min));
+            ref var mx = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_max));
+            ref var rv = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetReference(row));
+            var kv = new Vector<double>(shift); var ev = new Vector<float>(eps);
+            Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero, b0 = Vector<double>.Zero, b1 = Vector<double>.Zero;
+            Vector<float> sqv = Vector<float>.Zero;
+            Vector<int> z = Vector<int>.Zero, e = Vector<int>.Zero;
+            int vc = n / w;
+            bool both = sig && tanh;
+            ref var ss = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(sig ? _satSigmoid : _positive));
+            ref var st = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(tanh ? _satTanh : _positive));
+            var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
+            for (int k = 0; k < vc; k++)
+            {
+                var v = Unsafe.Add(ref rv, k);
+                ref var p = ref Unsafe.Add(ref pos, k);
+                p -= Vector.GreaterThan(v, Vector<float>.Zero);
+                ref var lo_ = ref Unsafe.Add(ref mn, k);
+                lo_ = Vector.MinNative(lo_, v);
+                ref var hi_ = ref Unsafe.Add(ref mx, k);
+                hi_ = Vector.MaxNative(hi_, v);
+                z -= Vector.Equals(v, Vector<float>.Zero);
+                sqv += v * v;
+                Vector.Widen(v, out var lo, out var hi);
+                lo -= kv; hi -= kv;
+                a0 += lo; a1 += hi; b0 += lo * lo; b1 += hi * hi;
+                if (both)
+                {
+                    Unsafe.Add(ref ss, k) -= Vector.GreaterThanOrEqual(Vector.Abs(v - half), t49);
+                    Unsafe.Add(ref st, k) -= Vector.GreaterThanOrEqual(Vector.Abs(v), t98);
+                }
+            }
+            if (countEps)
+                for (int k = 0; k < vc; k++) e -= Vector.LessThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k)), ev);
+            if (sig && !both)
+            {
+                for (int k = 0; k < vc; k++) Unsafe.Add(ref ss, k) -= Vector.GreaterThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k) - half), t49);
+            }
+            if (tanh && !both)
+            {
+                for (int k = 0; k < vc; k++) Unsafe.Add(ref st, k) -= Vector.GreaterThanOrEqual(Vector.Abs(Unsafe.Add(ref rv, k)), t98);
+            }
+            s1 = Vector.Sum(a0 + a1); s2 = Vector.Sum(b0 + b1); sq = Vector.Sum(sqv);
+            zeros = Vector.Sum(z); epsN = Vector.Sum(e);
+            j = vc * w;
+        }
+        for (; j < n; j++)
+        {
+            float v = row[j];
+            if (v > 0) _positive[j]++;
+            if (v < _min[j]) _min[j] = v;
+            if (v > _max[j]) _max[j] = v;
+            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
+            if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
+            if (v == 0) zeros++;
+            if (countEps && MathF.Abs(v) <= eps) epsN++;
+            sq += (double)v * v;
+            double dv = v - shift; s1 += dv; s2 += dv * dv;
+        }
+        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
+    }
+
+    // Per-unit counters: firing, min, max and (when needed) saturation. Vectorized across units.
+    private void AccumulateUnits(ReadOnlySpan<float> row)
+    {
+        int n = _units, j = 0;
+        bool sig = _satSigmoid.Length > 0, tanh = _satTanh.Length > 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            int w = Vector<float>.Count;
+            var pos = MemoryMarshal.Cast<int, Vector<int>>(_positive.AsSpan());
+            var mn = MemoryMarshal.Cast<float, Vector<float>>(_min.AsSpan());
+            var mx = MemoryMarshal.Cast<float, Vector<float>>(_max.AsSpan());
+            var rv = MemoryMarshal.Cast<float, Vector<float>>(row);
+            var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
+            Span<Vector<int>> ss = sig ? MemoryMarshal.Cast<int, Vector<int>>(_satSigmoid.AsSpan()) : default;
+            Span<Vector<int>> st = tanh ? MemoryMarshal.Cast<int, Vector<int>>(_satTanh.AsSpan()) : default;
+            int vc = n / w;
+            for (int k = 0; k < vc; k++)
+            {
+                var v = rv[k];
+                pos[k] -= Vector.GreaterThan(v, Vector<float>.Zero);
+                mn[k] = Vector.Min(mn[k], v);
+                mx[k] = Vector.Max(mx[k], v);
+                if (sig) ss[k] -= Vector.GreaterThanOrEqual(Vector.Abs(v - half), t49);
+                if (tanh) st[k] -= Vector.GreaterThanOrEqual(Vector.Abs(v), t98);
+            }
+            j = vc * w;
+        }
+        for (; j < n; j++)
+        {
+            float v = row[j];
+            if (v > 0) _positive[j]++;
+            if (v < _min[j]) _min[j] = v;
+            if (v > _max[j]) _max[j] = v;
+            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
+            if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
+        }
+    }
+
+    // Layer sums of one row (spatial maps, whose per-unit counters use the max-reduced row).
+    private void LayerRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
+    {
+        bool countEps = _epsilon > 0; float eps = (float)_epsilon;
+        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        foreach (var v in row)
+        {
+            if (v == 0) zeros++;
+            if (countEps && MathF.Abs(v) <= eps) epsN++;
+            sq += (double)v * v;
+            double dv = v - shift; s1 += dv; s2 += dv * dv;
+        }
+        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
+    }
+
+    /// <summary>The statistics so far. <paramref name="moduleType"/> resolves <see cref="UnitActivation.Auto"/>.</summary>
+    public LayerUnitStats Result(string layer, double dyingThreshold = 0.01, string? moduleType = null,
+        double saturationFraction = 0.99)
+    {
+        if (_samples == 0) throw new ProbeException($"Layer '{layer}' received no samples; there is nothing to analyse.");
+        if (!(dyingThreshold >= 0 && dyingThreshold <= 1)) throw new ProbeException($"The dying threshold must be in [0, 1], got {dyingThreshold}.");
+        float layerMin = float.PositiveInfinity, layerMax = float.NegativeInfinity;
+        for (int j = 0; j < _units; j++) { layerMin = Math.Min(layerMin, _min[j]); layerMax = Math.Max(layerMax, _max[j]); }
+        var kind = _activation;
+        if (kind == UnitActivation.Auto) kind = UnitActivations.FromModuleType(moduleType);
+        if (kind == UnitActivation.Auto) kind = layerMin >= 0 ? UnitActivation.Rectified : UnitActivation.Linear;
+        if (kind is UnitActivation.Sigmoid && _satSigmoid.Length == 0 || kind is UnitActivation.Tanh && _satTanh.Length == 0)
+            throw new ProbeException($"Layer '{layer}' was accumulated as {_activation} and cannot be judged as {kind}.");
+
+        var rates = new float[_units];
+        for (int j = 0; j < _units; j++) rates[j] = (float)((double)_positive[j] / _samples);
+        var satCounts = kind == UnitActivation.Sigmoid ? _satSigmoid : kind == UnitActivation.Tanh ? _satTanh : null;
+        var satRates = new float[satCounts == null ? 0 : _units];
+        for (int j = 0; j < satRates.Length; j++) satRates[j] = (float)((double)satCounts![j] / _samples);
+
+        var dead = new List<int>(); var dying = new List<int>(); var saturated = new List<int>();
+        for (int j = 0; j < _units; j++)
+        {
+            switch (kind)
+            {
+                case UnitActivation.Rectified:
+                    if (_positive[j] == 0) dead.Add(j);
+                    else if ((double)_positive[j] / _samples < dyingThreshold) dying.Add(j);
+                    break;
+                case UnitActivation.Linear:
+                    if (_min[j] == 0 && _max[j] == 0) dead.Add(j);
+                    break;
+                default:
+                    if ((double)satCounts![j] / _samples > saturationFraction) saturated.Add(j);
+                    break;
+            }
+        }
+        double values = _values;
+        return new LayerUnitStats(
+            layer, kind, _samples, _units, _values,
+            Sparsity: _zeros / values,
+            Epsilon: _epsilon,
+            EpsilonSparsity: _epsCount / values,
+            Mean: _mean,
+            Std: Math.Sqrt(_m2 / values),
+            Min: layerMin, Max: layerMax,
+            MaxRowNorm: Math.Sqrt(_maxRowNormSq),
+            FiringRates: rates,
+            UnitMin: (float[])_min.Clone(),
+            UnitMax: (float[])_max.Clone(),
+            SaturationRates: satRates,
+            DeadUnits: [.. dead], DyingUnits: [.. dying], SaturatedUnits: [.. saturated],
+            DeadFraction: dead.Count / (double)_units,
+            DyingFraction: dying.Count / (double)_units,
+            SaturatedFraction: saturated.Count / (double)_units);
+    }
+}

@@ -1,0 +1,141 @@
+using Probe.Analysis;
+using Probe.Capture;
+using Xunit;
+
+namespace Probe.Tests.Analysis;
+
+public class UnitStatisticsTests
+{
+    private static Matrix Digits(string layer) => TestNpy.ReadMatrix($"digits_{layer}.npy");
+
+    // Reference: expected.json digits_mlp.per_layer.<layer>.{dead_units, dead_unit_fraction, sparsity} (NumPy).
+    [Fact]
+    public void DigitsParity_DeadUnitsAndSparsity()
+    {
+        var layers = TestNpy.DigitsLayers.ToDictionary(l => l, Digits);
+        var report = new DeadUnitAnalyzer().Run(layers);
+        foreach (var name in TestNpy.DigitsLayers)
+        {
+            var exp = TestNpy.Layer(name);
+            var got = report.Layer(name);
+            var expDead = exp.GetProperty("dead_units").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            Assert.Equal(expDead, got.DeadUnits);
+            Assert.Equal(exp.GetProperty("dead_unit_fraction").GetDouble(), got.DeadFraction);
+            Assert.Equal(exp.GetProperty("sparsity").GetDouble(), got.Sparsity);
+            Assert.Equal(got.Sparsity, got.EpsilonSparsity);
+        }
+        // fc layers hold units that are never positive, but a Linear layer's unit is dead only when it is always zero.
+        Assert.Equal(UnitActivation.Linear, report.Layer("fc2").Activation);
+        Assert.Equal(UnitActivation.Rectified, report.Layer("relu2").Activation);
+        Assert.Equal(report.Layer("relu2").DeadUnits, Enumerable.Range(0, 64).Where(j => report.Layer("fc2").UnitMax[j] <= 0));
+    }
+
+    private static (double Mean, double Std, double Min, double Max, long Zeros, int[] Pos) OneShot(Matrix m)
+    {
+        double sum = 0; foreach (var v in m.Data) sum += v;
+        double mean = sum / m.Data.Length, ss = 0; foreach (var v in m.Data) ss += (v - mean) * (v - mean);
+        var pos = new int[m.Cols];
+        for (int i = 0; i < m.Rows; i++) for (int j = 0; j < m.Cols; j++) if (m[i, j] > 0) pos[j]++;
+        return (mean, Math.Sqrt(ss / m.Data.Length), m.Data.Min(), m.Data.Max(), m.Data.LongCount(v => v == 0), pos);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(100)]
+    [InlineData(1797)]
+    public void StreamingEqualsOneShot_ForAnyBatchSize(int batch)
+    {
+        foreach (var layer in new[] { "relu1", "fc3", "relu3" })
+        {
+            var m = Digits(layer);
+            var acc = new UnitStatsAccumulator(m.Cols, UnitActivation.Auto, epsilon: 1e-3);
+            for (int s = 0; s < m.Rows; s += batch) acc.Add(m.Slice(s, Math.Min(batch, m.Rows - s)));
+            var r = acc.Result(layer);
+            var whole = new UnitStatsAccumulator(m.Cols, UnitActivation.Auto, epsilon: 1e-3);
+            whole.Add(m);
+            var w = whole.Result(layer);
+            var o = OneShot(m);
+            Assert.Equal(w.DeadUnits, r.DeadUnits);
+            Assert.Equal(w.DyingUnits, r.DyingUnits);
+            Assert.Equal(w.FiringRates, r.FiringRates);
+            Assert.Equal(w.Sparsity, r.Sparsity);
+            Assert.Equal(w.EpsilonSparsity, r.EpsilonSparsity);
+            Assert.Equal(o.Zeros / (double)m.Data.Length, r.Sparsity);
+            Assert.Equal(o.Pos.Select(p => (float)((double)p / m.Rows)).ToArray(), r.FiringRates);
+            Assert.Equal(o.Min, r.Min); Assert.Equal(o.Max, r.Max);
+            Assert.Equal(o.Mean, r.Mean, 1e-12);
+            Assert.Equal(o.Std, r.Std, 1e-12);
+            Assert.True(r.EpsilonSparsity >= r.Sparsity);
+        }
+    }
+
+    [Fact]
+    public void Consumer_MatchesDirectAdd_AndUsesModuleTypes()
+    {
+        var relu = Digits("relu2"); var fc = Digits("fc2");
+        var session = new DeadUnitAnalyzer().Start();
+        IActivationConsumer consumer = session;
+        for (int s = 0; s < relu.Rows; s += 256)
+        {
+            int n = Math.Min(256, relu.Rows - s);
+            consumer.OnBatch(new ActivationBatch(s, n, null,
+                new Dictionary<string, Matrix> { ["relu2"] = relu.Slice(s, n) },
+                new Dictionary<string, Matrix> { ["relu2"] = fc.Slice(s, n) }));
+        }
+        consumer.OnEnd([new LayerInfo("relu2", "ReLU", [64], 64, 0)]);
+        var rep = session.Result();
+        Assert.Equal(TestNpy.Layer("relu2").GetProperty("dead_units").EnumerateArray().Select(e => e.GetInt32()), rep.Layer("relu2").DeadUnits);
+        var pre = rep.Input("relu2")!;
+        foreach (var d in rep.Layer("relu2").DeadUnits) Assert.True(pre.UnitMax[d] <= 0);
+        Assert.Equal(-50.68706512451172, pre.Min, 1e-5);
+    }
+
+    [Fact]
+    public void DyingAndSaturated()
+    {
+        // unit 0 fires on 1 of 200 samples (0.5% < 1%: dying), unit 1 never (dead), unit 2 always.
+        var m = Matrix.Create(200, 3, (i, j) => j == 0 ? (i == 5 ? 1f : 0f) : j == 1 ? 0f : 1f + i);
+        var r = new DeadUnitAnalyzer().Run(new Dictionary<string, Matrix> { ["a"] = m }).Layer("a");
+        Assert.Equal([1], r.DeadUnits);
+        Assert.Equal([0], r.DyingUnits);
+        Assert.Equal(0.005f, r.FiringRates[0]);
+
+        // sigmoid: unit 0 pinned at 0.999 on every sample, unit 1 at 0.5, unit 2 saturated on exactly 99% (not more).
+        var s = Matrix.Create(100, 3, (i, j) => j == 0 ? 0.999f : j == 1 ? 0.5f : (i == 0 ? 0.5f : 0.001f));
+        var rs = new DeadUnitAnalyzer(Activations: new Dictionary<string, UnitActivation> { ["s"] = UnitActivation.Sigmoid })
+            .Run(new Dictionary<string, Matrix> { ["s"] = s }).Layer("s");
+        Assert.Equal([0], rs.SaturatedUnits);
+        Assert.Empty(rs.DeadUnits);
+        // tanh with Auto resolved from the module type.
+        var t = Matrix.Create(50, 2, (i, j) => j == 0 ? -0.995f : 0.1f);
+        var acc = new UnitStatsAccumulator(2);
+        acc.Add(t);
+        Assert.Equal([0], acc.Result("t", moduleType: "Tanh").SaturatedUnits);
+    }
+
+    [Fact]
+    public void SpatialMaps_FireWhenAnyPositionPositive()
+    {
+        // 2 channels x 4 positions. Channel 0 positive at one position on sample 0 only; channel 1 never positive.
+        var m = Matrix.Create(3, 8, (i, j) => j < 4 ? (i == 0 && j == 2 ? 2f : -1f) : (j == 4 ? 0f : -3f));
+        var acc = new UnitStatsAccumulator(2);
+        acc.AddSpatial(m, 4);
+        var r = acc.Result("conv", moduleType: "ReLU");
+        Assert.Equal(new[] { 1f / 3, 0f }, r.FiringRates);
+        Assert.Equal([1], r.DeadUnits);
+        Assert.Equal(3.0 / 24, r.Sparsity);   // over the full map: the three zeros at channel 1, position 0
+        Assert.Equal(24, r.Values);
+    }
+
+    [Fact]
+    public void Errors()
+    {
+        var acc = new UnitStatsAccumulator(3);
+        Assert.Throws<ProbeException>(() => acc.Add(new Matrix(2, 4)));
+        Assert.Throws<ProbeException>(() => acc.Result("x"));
+        var bad = new Matrix(2, 3); bad[1, 2] = float.NaN;
+        Assert.Contains("non-finite", Assert.Throws<ProbeException>(() => new UnitStatsAccumulator(3).Add(bad)).Message);
+        Assert.Throws<ProbeException>(() => new UnitStatsAccumulator(3, epsilon: -1));
+    }
+}
