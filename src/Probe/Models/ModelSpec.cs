@@ -141,11 +141,27 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     public IReadOnlyList<string> LayerNames => Layers().Select(l => l.Name).ToArray();
 
     /// <summary>Builds the network with parameters initialised from <paramref name="seed"/> (torch.manual_seed).</summary>
+    /// <remarks>
+    /// Initialisation follows PyTorch's defaults for Linear and Conv2d (weights and biases uniform in
+    /// +-1/sqrt(fan_in)) but draws from a private generator seeded with <paramref name="seed"/>, so concurrent
+    /// users of torch's global generator (torch.manual_seed elsewhere, other threads) cannot change the result.
+    /// </remarks>
     public nn.Module<Tensor, Tensor> Build(int seed)
     {
-        torch.random.manual_seed(seed);
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         foreach (var l in Layers()) layers.Add((l.Name, l.Create()));
+        using var gen = new torch.Generator((ulong)(uint)seed);
+        using (torch.no_grad())
+        {
+            foreach (var (_, module) in layers)
+            {
+                var weight = module.named_parameters().Where(p => p.name == "weight").Select(p => p.parameter).FirstOrDefault();
+                if (weight is null) continue;
+                long fanIn = weight.numel() / weight.shape[0];
+                double bound = 1.0 / Math.Sqrt(fanIn);
+                foreach (var (_, p) in module.named_parameters()) p.uniform_(-bound, bound, gen);
+            }
+        }
         return new ProbeNet(this, layers, Kind == ModelKind.Cnn ? "fc1" : null);
     }
 
