@@ -43,8 +43,13 @@ public sealed record Trainer(
     /// <summary>SGD momentum (ignored by Adam).</summary>
     public double Momentum { get; init; }
 
-    /// <summary>libtorch intra-op threads during training (0 = leave the current setting). Float sums, and so results, may depend on it.</summary>
-    public int Threads { get; init; }
+    /// <summary>
+    /// libtorch intra-op threads during training (0 = leave the process setting), restored afterwards. Default 1:
+    /// float sums, and so checkpoints, can depend on the thread count; small batches train faster on one thread on
+    /// these 2-core machines; and with 2 threads libtorch CPU conv/pool training here intermittently produced NaN
+    /// (about 1 run in 40 of a tiny CNN, never with 1 thread). Note the setting is process-wide while training runs.
+    /// </summary>
+    public int Threads { get; init; } = 1;
 
     /// <summary>Called at epoch 0, every <see cref="CallbackEvery"/> epochs and at the last epoch, after the checkpoint is written.</summary>
     public Action<EpochContext>? OnCheckpoint { get; init; }
