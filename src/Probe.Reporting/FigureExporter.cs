@@ -97,15 +97,17 @@ public static class FigureExporter
         model.SubtitleFontSize = f;
         model.TitlePadding = f * 0.5;
         model.Padding = new OxyThickness(f * 0.6);
-        model.PlotAreaBorderThickness = new OxyThickness(FigureStyle.Pt(0.6));
+        var border = model.PlotAreaBorderThickness;
+        if (border.Left + border.Right + border.Top + border.Bottom > 0)
+            model.PlotAreaBorderThickness = new OxyThickness(FigureStyle.Pt(0.6));
         model.TextColor = OxyColor.FromRgb(0x22, 0x22, 0x22);
         model.PlotAreaBorderColor = OxyColor.FromRgb(0x44, 0x44, 0x44);
         foreach (var axis in model.Axes)
         {
             axis.Font = style.FontFamily;
             axis.AxislineThickness = FigureStyle.Pt(0.6);
-            axis.MajorTickSize = f * 0.35;
-            axis.MinorTickSize = f * 0.2;
+            if (axis.MajorTickSize > 0) axis.MajorTickSize = f * 0.35;
+            if (axis.MinorTickSize > 0) axis.MinorTickSize = f * 0.2;
             axis.AxisTickToLabelDistance = f * 0.25;
             axis.AxisTitleDistance = f * 0.5;
             axis.TicklineColor = OxyColor.FromRgb(0x44, 0x44, 0x44);

@@ -67,7 +67,9 @@ public static partial class Figures
             foreach (var v in series[k].Values) bar.Items.Add(new BarItem(v));
             model.Series.Add(bar);
         }
-        model.Legends.Add(ClassLegend(style));
+        var legend = ClassLegend(style);
+        legend.LegendItemOrder = LegendItemOrder.Reverse; // top of the stack first, as drawn
+        model.Legends.Add(legend);
         return model;
     }
 

@@ -1,4 +1,5 @@
 using OxyPlot;
+using OxyPlot.Annotations;
 using OxyPlot.Axes;
 using OxyPlot.Series;
 
@@ -77,29 +78,24 @@ public static partial class Figures
         ya.Minimum = yMin; ya.Maximum = yMax; ya.MinimumPadding = 0; ya.MaximumPadding = 0;
         model.Axes.Add(xa);
         model.Axes.Add(ya);
+        // The class map is drawn as one image (crisp, compact in SVG/PDF) below the points. A colour axis is avoided on
+        // purpose: OxyPlot's scatter series would pick it up and colour the points by it.
         var regionColors = Enumerable.Range(0, n).Select(k => Palettes.Lighten(Palettes.ClassColor(k), 0.72)).ToArray();
-        model.Axes.Add(new LinearColorAxis
+        var pixels = new OxyColor[cols, rows];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                pixels[j, rows - 1 - i] = regionColors[(int)data[j, i]];
+        model.Annotations.Add(new ImageAnnotation
         {
-            Position = AxisPosition.None,
-            IsAxisVisible = false,
-            Palette = new OxyPalette(regionColors),
-            Minimum = -0.5,
-            Maximum = n - 0.5,
-            Key = "classes",
-        });
-        double dx = (xMax - xMin) / cols, dy = (yMax - yMin) / rows;
-        model.Series.Add(new HeatMapSeries
-        {
-            X0 = xMin + dx / 2,
-            X1 = xMax - dx / 2,
-            Y0 = yMin + dy / 2,
-            Y1 = yMax - dy / 2,
-            Data = data,
-            CoordinateDefinition = HeatMapCoordinateDefinition.Center,
-            RenderMethod = HeatMapRenderMethod.Bitmap,
+            ImageSource = OxyImage.Create(pixels, ImageFormat.Png),
+            X = new PlotLength(xMin, PlotLengthUnit.Data),
+            Y = new PlotLength(yMax, PlotLengthUnit.Data),
+            Width = new PlotLength(xMax - xMin, PlotLengthUnit.Data),
+            Height = new PlotLength(yMax - yMin, PlotLengthUnit.Data),
+            HorizontalAlignment = HorizontalAlignment.Left,
+            VerticalAlignment = VerticalAlignment.Top,
             Interpolate = false,
-            ColorAxisKey = "classes",
-            RenderInLegend = false,
+            Layer = AnnotationLayer.BelowSeries,
         });
         AddLabelledPoints(model, x, y, labels, classNames, style, fig);
         return model;

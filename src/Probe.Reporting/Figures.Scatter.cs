@@ -82,7 +82,7 @@ public static partial class Figures
 
         for (int r = 0; r < rows; r++)
         {
-            model.Annotations.Add(new TextAnnotation
+            model.Annotations.Add(new FreeTextAnnotation
             {
                 Text = rowTitles[r],
                 TextPosition = new DataPoint(0, rows - r - 0.5),
@@ -99,7 +99,7 @@ public static partial class Figures
         }
         for (int c = 0; c < cols; c++)
         {
-            model.Annotations.Add(new TextAnnotation
+            model.Annotations.Add(new FreeTextAnnotation
             {
                 Text = colTitles[c],
                 TextPosition = new DataPoint(c + 0.5, rows),
@@ -119,6 +119,22 @@ public static partial class Figures
         AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(ClassLegend(style));
         return model;
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="basis"/> (default: page width) whose height makes a rows x cols scatter grid's panels
+    /// roughly square, leaving room for the title, column titles and a class legend on the right.
+    /// </summary>
+    public static FigureStyle ScatterGridStyle(int rows, int cols, FigureStyle? basis = null, bool hasTitle = true)
+    {
+        if (rows < 1 || cols < 1) throw new ProbeException($"ScatterGrid: need at least one row and column, got {rows} x {cols}.");
+        basis ??= FigureStyle.Page;
+        double fontIn = basis.FontSizePt / 72.0;
+        double legendIn = fontIn * 5.5;
+        double available = basis.WidthInches - fontIn * (1.8 + 0.6 * 2 + 0.3) - legendIn;
+        double cell = Math.Max(0.2, available / cols);
+        double height = cell * rows + fontIn * (1.9 + 0.3 + 0.6 * 2) + (hasTitle ? fontIn * 2.2 : 0);
+        return basis.WithHeight(Math.Round(height, 2));
     }
 
     /// <summary>One scatter plot coloured by class, with a legend; axes carry ticks and optional titles.</summary>
@@ -181,4 +197,10 @@ public static partial class Figures
         if (equalAspect) sx = sy = Math.Min(sx, sy);
         return (v => bx + (v - cx) * sx, v => by + (v - cy) * sy);
     }
+}
+
+/// <summary>A text annotation that may be drawn anywhere in the figure (OxyPlot clips annotations to the plot area otherwise).</summary>
+internal sealed class FreeTextAnnotation : TextAnnotation
+{
+    public override OxyRect GetClippingRect() => PlotModel.PlotBounds;
 }
