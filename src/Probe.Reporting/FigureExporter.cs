@@ -160,7 +160,7 @@ public static class FigureExporter
             }
             skStream.Flush();
         }
-        return ms.ToArray();
+        return SvgIds.Renumber(ms.ToArray());
     }
 
     private static byte[] ExportPdf(PlotModel model, FigureStyle style)
@@ -205,6 +205,34 @@ public static class FigureExporter
     }
 
     internal static string Invariant(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Skia's SVG canvas numbers clip paths (and other definitions) with a process-wide counter, so the same figure gets
+/// different ids on each export. This renumbers every id="prefix_N" in order of appearance, with its references.
+/// </summary>
+internal static class SvgIds
+{
+    private static readonly System.Text.RegularExpressions.Regex IdDef = new("id=\"([A-Za-z]+)_([0-9A-Fa-f]+)\"");
+    private static readonly System.Text.RegularExpressions.Regex IdRef = new("(id=\"|url\\(#|href=\"#)([A-Za-z]+_[0-9A-Fa-f]+)(?=[\")])");
+
+    public static byte[] Renumber(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var perPrefix = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in IdDef.Matches(text))
+        {
+            string id = m.Groups[1].Value + "_" + m.Groups[2].Value;
+            if (map.ContainsKey(id)) continue;
+            int next = perPrefix.GetValueOrDefault(m.Groups[1].Value) + 1;
+            perPrefix[m.Groups[1].Value] = next;
+            map[id] = m.Groups[1].Value + "_" + next.ToString(CultureInfo.InvariantCulture);
+        }
+        if (map.Count == 0) return svg;
+        text = IdRef.Replace(text, m => map.TryGetValue(m.Groups[2].Value, out var to) ? m.Groups[1].Value + to : m.Value);
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
 }
 
 /// <summary>Inserts a pHYs chunk into a PNG so viewers and LaTeX know its physical size.</summary>
