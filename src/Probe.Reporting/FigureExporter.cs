@@ -160,7 +160,7 @@ public static class FigureExporter
             }
             skStream.Flush();
         }
-        return SvgIds.Renumber(ms.ToArray());
+        return SvgIds.AddFontFallback(SvgIds.Renumber(ms.ToArray()));
     }
 
     private static byte[] ExportPdf(PlotModel model, FigureStyle style)
@@ -215,6 +215,17 @@ internal static class SvgIds
 {
     private static readonly System.Text.RegularExpressions.Regex IdDef = new("id=\"([A-Za-z]+)_([0-9A-Fa-f]+)\"");
     private static readonly System.Text.RegularExpressions.Regex IdRef = new("(id=\"|url\\(#|href=\"#)([A-Za-z]+_[0-9A-Fa-f]+)(?=[\")])");
+
+    /// <summary>
+    /// Glyph positions are computed with DejaVu Sans; viewers without it should fall back to a font with similar metrics
+    /// (Bitstream Vera, Verdana) rather than a serif default.
+    /// </summary>
+    public static byte[] AddFontFallback(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        text = text.Replace("font-family=\"DejaVu Sans\"", "font-family=\"DejaVu Sans, Bitstream Vera Sans, Verdana, sans-serif\"", StringComparison.Ordinal);
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
 
     public static byte[] Renumber(byte[] svg)
     {

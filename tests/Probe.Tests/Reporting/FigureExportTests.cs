@@ -134,3 +134,21 @@ public class FigureExportTests
         Assert.True(EmbeddedFonts.Get(null, 700).IsBold);
     }
 }
+
+public class SvgPostProcessingTests
+{
+    [Fact]
+    public void Svg_ids_are_renumbered_from_one_with_their_references()
+    {
+        var svg = "<clipPath id=\"cl_f\"></clipPath><g clip-path=\"url(#cl_f)\"><clipPath id=\"cl_1a\"/><g clip-path=\"url(#cl_1a)\"><text>cl_f</text>"u8.ToArray();
+        var text = System.Text.Encoding.UTF8.GetString(SvgIds.Renumber(svg));
+        Assert.Equal("<clipPath id=\"cl_1\"></clipPath><g clip-path=\"url(#cl_1)\"><clipPath id=\"cl_2\"/><g clip-path=\"url(#cl_2)\"><text>cl_f</text>", text);
+    }
+
+    [Fact]
+    public void Svg_text_names_fallback_fonts()
+    {
+        var svg = System.Text.Encoding.UTF8.GetString(FigureExporter.Export(Figures.Histogram([0.1, 0.2], title: "t"), FigureFormat.Svg));
+        Assert.Contains("font-family=\"DejaVu Sans, Bitstream Vera Sans, Verdana, sans-serif\"", svg);
+    }
+}
