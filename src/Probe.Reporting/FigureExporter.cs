@@ -1,0 +1,298 @@
+using System.Globalization;
+using OxyPlot;
+using OxyPlot.Legends;
+using OxyPlot.SkiaSharp;
+using SkiaSharp;
+
+namespace Probe.Reporting;
+
+/// <summary>Output formats a figure can be exported to.</summary>
+public enum FigureFormat
+{
+    /// <summary>Raster PNG at the style's dpi (with a pHYs chunk recording that dpi).</summary>
+    Png,
+    /// <summary>Scalable vector graphics; 1 user unit = 1/96 in.</summary>
+    Svg,
+    /// <summary>Single-page PDF; page size in points.</summary>
+    Pdf,
+}
+
+/// <summary>
+/// Exports OxyPlot models to PNG, SVG or PDF with a <see cref="FigureStyle"/>: physical size, dpi, fonts. Text uses
+/// the embedded DejaVu Sans (see <see cref="EmbeddedFonts"/>). PNG and SVG output is byte-identical for identical
+/// input; PDF output is too, because the document's creation/modification dates are pinned (see <see cref="PdfEpoch"/>).
+/// </summary>
+public static class FigureExporter
+{
+    /// <summary>File extensions understood by <see cref="Save"/>.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".svg", ".pdf"];
+
+    /// <summary>Creation and modification date written into every PDF, so PDFs are reproducible.</summary>
+    public static DateTime PdfEpoch { get; } = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>Picks the format from a path's extension; throws a <see cref="ProbeException"/> listing the valid ones.</summary>
+    public static FigureFormat FormatFromPath(string path)
+    {
+        var ext = Path.GetExtension(path).ToLowerInvariant();
+        return ext switch
+        {
+            ".png" => FigureFormat.Png,
+            ".svg" => FigureFormat.Svg,
+            ".pdf" => FigureFormat.Pdf,
+            _ => throw new ProbeException(
+                $"Cannot export a figure to '{path}': unknown extension '{ext}'. Use one of {string.Join(", ", Extensions)}."),
+        };
+    }
+
+    /// <summary>Writes the model to <paramref name="path"/>, format chosen by extension; creates the folder.</summary>
+    public static void Save(PlotModel model, string path, FigureStyle? style = null)
+    {
+        var format = FormatFromPath(path);
+        var bytes = Export(model, format, style);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    /// <summary>Writes <c>basePath + ext</c> for each extension (default .png, .svg, .pdf); returns the paths written.</summary>
+    public static IReadOnlyList<string> SaveAll(PlotModel model, string basePath, FigureStyle? style = null, params string[] extensions)
+    {
+        if (extensions.Length == 0) extensions = [.. Extensions];
+        var written = new List<string>();
+        foreach (var ext in extensions)
+        {
+            var path = basePath + (ext.StartsWith('.') ? ext : "." + ext);
+            Save(model, path, style);
+            written.Add(path);
+        }
+        return written;
+    }
+
+    /// <summary>Renders the model to bytes in the given format.</summary>
+    public static byte[] Export(PlotModel model, FigureFormat format, FigureStyle? style = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        style ??= FigureStyle.Column;
+        style.Validate();
+        ApplyTypography(model, style);
+        return format switch
+        {
+            FigureFormat.Png => ExportPng(model, style),
+            FigureFormat.Svg => ExportSvg(model, style),
+            FigureFormat.Pdf => ExportPdf(model, style),
+            _ => throw new ProbeException($"Unknown figure format {format}."),
+        };
+    }
+
+    /// <summary>Sets model-wide fonts and frame widths from the style (element sizes left at default follow these).</summary>
+    internal static void ApplyTypography(PlotModel model, FigureStyle style)
+    {
+        double f = style.FontUnits;
+        model.DefaultFont = style.FontFamily;
+        model.DefaultFontSize = f;
+        model.TitleFont = style.FontFamily;
+        model.TitleFontSize = f + FigureStyle.Pt(1);
+        model.TitleFontWeight = FontWeights.Bold;
+        model.SubtitleFont = style.FontFamily;
+        model.SubtitleFontSize = f;
+        model.TitlePadding = f * 0.5;
+        model.Padding = new OxyThickness(f * 0.6);
+        var border = model.PlotAreaBorderThickness;
+        if (border.Left + border.Right + border.Top + border.Bottom > 0)
+            model.PlotAreaBorderThickness = new OxyThickness(FigureStyle.Pt(0.6));
+        model.TextColor = OxyColor.FromRgb(0x22, 0x22, 0x22);
+        model.PlotAreaBorderColor = OxyColor.FromRgb(0x44, 0x44, 0x44);
+        foreach (var axis in model.Axes)
+        {
+            axis.Font = style.FontFamily;
+            axis.AxislineThickness = FigureStyle.Pt(0.6);
+            if (axis.MajorTickSize > 0) axis.MajorTickSize = f * 0.35;
+            if (axis.MinorTickSize > 0) axis.MinorTickSize = f * 0.2;
+            axis.AxisTickToLabelDistance = f * 0.25;
+            axis.AxisTitleDistance = f * 0.5;
+            axis.TicklineColor = OxyColor.FromRgb(0x44, 0x44, 0x44);
+        }
+        foreach (var legend in model.Legends)
+        {
+            legend.LegendFont = style.FontFamily;
+            legend.LegendFontSize = f;
+            legend.LegendTitleFont = style.FontFamily;
+            legend.LegendTitleFontSize = f;
+            legend.LegendSymbolLength = f * 1.2;
+            legend.LegendPadding = f * 0.4;
+            legend.LegendItemSpacing = f * 0.6;
+            legend.LegendMargin = f * 0.4;
+            legend.LegendSymbolMargin = f * 0.4;
+        }
+    }
+
+    private static OxyColor BackgroundOf(PlotModel model) => model.Background.IsVisible() ? model.Background : OxyColors.White;
+
+    private static byte[] ExportPng(PlotModel model, FigureStyle style)
+    {
+        int w = style.PixelWidth, h = style.PixelHeight;
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul);
+        using var bitmap = new SKBitmap(info);
+        float scale = (float)(style.Dpi / FigureStyle.UnitsPerInch);
+        using (var canvas = new SKCanvas(bitmap))
+        using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.PixelGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = scale })
+        {
+            canvas.Clear(BackgroundOf(model).ToSKColor());
+            Render(model, rc, w / scale, h / scale);
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100)
+            ?? throw new ProbeException("PNG encoding failed (SkiaSharp returned no data).");
+        return PngDpi.WithPhysicalDpi(data.ToArray(), style.Dpi);
+    }
+
+    private static byte[] ExportSvg(PlotModel model, FigureStyle style)
+    {
+        float w = (float)style.WidthUnits, h = (float)style.HeightUnits;
+        using var ms = new MemoryStream();
+        using (var skStream = new SKManagedWStream(ms))
+        {
+            using (var canvas = SKSvgCanvas.Create(new SKRect(0, 0, w, h), skStream))
+            using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = 1 })
+            {
+                using var bg = new SKPaint { Color = BackgroundOf(model).ToSKColor(), Style = SKPaintStyle.Fill };
+                canvas.DrawRect(new SKRect(0, 0, w, h), bg);
+                Render(model, rc, w, h);
+            }
+            skStream.Flush();
+        }
+        return SvgIds.AddFontFallback(SvgIds.Renumber(ms.ToArray()));
+    }
+
+    private static byte[] ExportPdf(PlotModel model, FigureStyle style)
+    {
+        float wPt = (float)style.WidthPoints, hPt = (float)style.HeightPoints;
+        float scale = (float)(72.0 / FigureStyle.UnitsPerInch);
+        var metadata = new SKDocumentPdfMetadata
+        {
+            Creator = "Probe",
+            Producer = "Probe (SkiaSharp)",
+            Creation = PdfEpoch,
+            Modified = PdfEpoch,
+            RasterDpi = (float)style.Dpi,
+            EncodingQuality = 101,
+            PdfA = false,
+        };
+        if (model.Title is { Length: > 0 } title) metadata.Title = title;
+        using var ms = new MemoryStream();
+        using (var skStream = new SKManagedWStream(ms))
+        {
+            using (var document = SKDocument.CreatePdf(skStream, metadata))
+            {
+                var canvas = document.BeginPage(wPt, hPt);
+                using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = scale })
+                {
+                    canvas.Clear(BackgroundOf(model).ToSKColor());
+                    Render(model, rc, wPt / scale, hPt / scale);
+                }
+                document.EndPage();
+                document.Close();
+            }
+            skStream.Flush();
+        }
+        return ms.ToArray();
+    }
+
+    private static void Render(PlotModel model, IRenderContext rc, double widthUnits, double heightUnits)
+    {
+        IPlotModel m = model;
+        m.Update(true);
+        m.Render(rc, new OxyRect(0, 0, widthUnits, heightUnits));
+    }
+
+    internal static string Invariant(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Skia's SVG canvas numbers clip paths (and other definitions) with a process-wide counter, so the same figure gets
+/// different ids on each export. This renumbers every id="prefix_N" in order of appearance, with its references.
+/// </summary>
+internal static class SvgIds
+{
+    private static readonly System.Text.RegularExpressions.Regex IdDef = new("id=\"([A-Za-z]+)_([0-9A-Fa-f]+)\"");
+    private static readonly System.Text.RegularExpressions.Regex IdRef = new("(id=\"|url\\(#|href=\"#)([A-Za-z]+_[0-9A-Fa-f]+)(?=[\")])");
+
+    /// <summary>
+    /// Glyph positions are computed with DejaVu Sans; viewers without it should fall back to a font with similar metrics
+    /// (Bitstream Vera, Verdana) rather than a serif default.
+    /// </summary>
+    public static byte[] AddFontFallback(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        text = text.Replace("font-family=\"DejaVu Sans\"", "font-family=\"DejaVu Sans, Bitstream Vera Sans, Verdana, sans-serif\"", StringComparison.Ordinal);
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
+
+    public static byte[] Renumber(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var perPrefix = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in IdDef.Matches(text))
+        {
+            string id = m.Groups[1].Value + "_" + m.Groups[2].Value;
+            if (map.ContainsKey(id)) continue;
+            int next = perPrefix.GetValueOrDefault(m.Groups[1].Value) + 1;
+            perPrefix[m.Groups[1].Value] = next;
+            map[id] = m.Groups[1].Value + "_" + next.ToString(CultureInfo.InvariantCulture);
+        }
+        if (map.Count == 0) return svg;
+        text = IdRef.Replace(text, m => map.TryGetValue(m.Groups[2].Value, out var to) ? m.Groups[1].Value + to : m.Value);
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
+}
+
+/// <summary>Inserts a pHYs chunk into a PNG so viewers and LaTeX know its physical size.</summary>
+internal static class PngDpi
+{
+    private static readonly uint[] Table = BuildTable();
+
+    private static uint[] BuildTable()
+    {
+        var t = new uint[256];
+        for (uint n = 0; n < 256; n++)
+        {
+            uint c = n;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[n] = c;
+        }
+        return t;
+    }
+
+    internal static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        uint c = 0xFFFFFFFFu;
+        foreach (var b in bytes) c = Table[(c ^ b) & 0xFF] ^ (c >> 8);
+        return c ^ 0xFFFFFFFFu;
+    }
+
+    /// <summary>Returns the PNG with a pHYs chunk (pixels per metre) right after IHDR; input without IHDR is returned unchanged.</summary>
+    public static byte[] WithPhysicalDpi(byte[] png, double dpi)
+    {
+        const int ihdrEnd = 8 + 4 + 4 + 13 + 4;
+        if (png.Length < ihdrEnd || png[12] != (byte)'I' || png[13] != (byte)'H' || png[14] != (byte)'D' || png[15] != (byte)'R')
+            return png;
+        uint ppm = (uint)Math.Round(dpi / 0.0254, MidpointRounding.AwayFromZero);
+        var chunk = new byte[4 + 4 + 9 + 4];
+        WriteBE(chunk, 0, 9);
+        chunk[4] = (byte)'p'; chunk[5] = (byte)'H'; chunk[6] = (byte)'Y'; chunk[7] = (byte)'s';
+        WriteBE(chunk, 8, ppm);
+        WriteBE(chunk, 12, ppm);
+        chunk[16] = 1; // unit: metre
+        WriteBE(chunk, 17, Crc32(chunk.AsSpan(4, 4 + 9)));
+        var result = new byte[png.Length + chunk.Length];
+        png.AsSpan(0, ihdrEnd).CopyTo(result);
+        chunk.CopyTo(result.AsSpan(ihdrEnd));
+        png.AsSpan(ihdrEnd).CopyTo(result.AsSpan(ihdrEnd + chunk.Length));
+        return result;
+    }
+
+    private static void WriteBE(byte[] b, int at, uint v)
+    {
+        b[at] = (byte)(v >> 24); b[at + 1] = (byte)(v >> 16); b[at + 2] = (byte)(v >> 8); b[at + 3] = (byte)v;
+    }
+}

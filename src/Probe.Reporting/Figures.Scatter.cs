@@ -1,0 +1,206 @@
+using OxyPlot;
+using OxyPlot.Annotations;
+using OxyPlot.Axes;
+using OxyPlot.Legends;
+using OxyPlot.Series;
+
+namespace Probe.Reporting;
+
+public static partial class Figures
+{
+    /// <summary>
+    /// A rows x cols grid of scatter panels (e.g. rows = checkpoints, columns = layers) sharing one class colouring and
+    /// one legend. Each panel is scaled to its own data (equal x/y scale when <paramref name="equalAspect"/>); panels
+    /// have no ticks. Row titles are drawn on the left, column titles on top.
+    /// </summary>
+    public static PlotModel ScatterGrid(ScatterPanel[][] panels, int[] labels, string[] classNames, string[] rowTitles,
+        string[] colTitles, string? title = null, bool equalAspect = true, double markerSizePt = double.NaN,
+        FigureStyle? style = null)
+    {
+        const string fig = "ScatterGrid";
+        style ??= FigureStyle.Page;
+        Check.NotNull(panels, fig, "panels");
+        if (panels.Length == 0) throw new ProbeException($"{fig}: panels has no rows.");
+        int rows = panels.Length;
+        int cols = panels[0]?.Length ?? 0;
+        if (cols == 0) throw new ProbeException($"{fig}: panels row 0 has no panels.");
+        Check.NotEmpty(classNames, fig, "class names");
+        Check.Labels(labels, classNames.Length, fig);
+        Check.Length(rowTitles, rows, fig, "row titles", "panels (rows)");
+        Check.Length(colTitles, cols, fig, "column titles", "panels[0] (columns)");
+        for (int r = 0; r < rows; r++)
+        {
+            if (panels[r] is null || panels[r].Length != cols)
+                throw new ProbeException($"{fig}: panels is ragged: row {r} has {panels[r]?.Length ?? 0} panels, row 0 has {cols}.");
+            for (int c = 0; c < cols; c++)
+            {
+                var p = panels[r][c] ?? throw new ProbeException($"{fig}: panel [{r}][{c}] is missing (null).");
+                Check.Length(p.X, labels.Length, fig, $"panel [{r}][{c}] x", "labels");
+                Check.Length(p.Y, labels.Length, fig, $"panel [{r}][{c}] y", "labels");
+                Check.Finite(p.X, fig, $"panel [{r}][{c}] x");
+                Check.Finite(p.Y, fig, $"panel [{r}][{c}] y");
+            }
+        }
+
+        double f = style.FontUnits;
+        var model = NewModel(title, style);
+        model.PlotAreaBorderThickness = new OxyThickness(0);
+        // Room for rotated row titles (left) and column titles (top); the legend sits outside on the right.
+        model.PlotMargins = new OxyThickness(f * 1.8, f * 1.9, f * 0.3, f * 0.3);
+        if (equalAspect) model.PlotType = PlotType.Cartesian;
+
+        var x = new LinearAxis { Position = AxisPosition.Bottom, Minimum = 0, Maximum = cols, IsAxisVisible = false, IsZoomEnabled = false, IsPanEnabled = false };
+        var y = new LinearAxis { Position = AxisPosition.Left, Minimum = 0, Maximum = rows, IsAxisVisible = false, IsZoomEnabled = false, IsPanEnabled = false };
+        model.Axes.Add(x);
+        model.Axes.Add(y);
+
+        const double gap = 0.035;    // half the space between panels, in panel units
+        const double inner = 0.04;   // space between a panel's frame and its outermost points
+        var perClass = new List<ScatterPoint>[classNames.Length];
+        for (int k = 0; k < perClass.Length; k++) perClass[k] = new List<ScatterPoint>();
+
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < cols; c++)
+            {
+                double x0 = c + gap, x1 = c + 1 - gap;
+                double y0 = rows - 1 - r + gap, y1 = rows - r - gap;
+                model.Annotations.Add(new RectangleAnnotation
+                {
+                    MinimumX = x0, MaximumX = x1, MinimumY = y0, MaximumY = y1,
+                    Fill = OxyColors.Undefined,
+                    Stroke = OxyColor.FromRgb(0x99, 0x99, 0x99),
+                    StrokeThickness = FigureStyle.Pt(0.5),
+                    Layer = AnnotationLayer.BelowSeries,
+                });
+                var (mapX, mapY) = PanelMapping(panels[r][c], x0 + inner, x1 - inner, y0 + inner, y1 - inner, equalAspect);
+                var p = panels[r][c];
+                for (int i = 0; i < labels.Length; i++)
+                    perClass[labels[i]].Add(new ScatterPoint(mapX(p.X[i]), mapY(p.Y[i])));
+            }
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            model.Annotations.Add(new FreeTextAnnotation
+            {
+                Text = rowTitles[r],
+                TextPosition = new DataPoint(0, rows - r - 0.5),
+                TextRotation = -90,
+                TextHorizontalAlignment = HorizontalAlignment.Center,
+                TextVerticalAlignment = VerticalAlignment.Bottom,
+                Offset = new ScreenVector(-f * 0.3, 0),
+                StrokeThickness = 0,
+                Background = OxyColors.Undefined,
+                Padding = new OxyThickness(0),
+                ClipByXAxis = false,
+                ClipByYAxis = false,
+            });
+        }
+        for (int c = 0; c < cols; c++)
+        {
+            model.Annotations.Add(new FreeTextAnnotation
+            {
+                Text = colTitles[c],
+                TextPosition = new DataPoint(c + 0.5, rows),
+                TextHorizontalAlignment = HorizontalAlignment.Center,
+                TextVerticalAlignment = VerticalAlignment.Bottom,
+                Offset = new ScreenVector(0, -f * 0.3),
+                StrokeThickness = 0,
+                Background = OxyColors.Undefined,
+                Padding = new OxyThickness(0),
+                ClipByXAxis = false,
+                ClipByYAxis = false,
+            });
+        }
+
+        double marker = double.IsNaN(markerSizePt) ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
+        AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
+        AddClassLegendEntries(model, classNames, style);
+        model.Legends.Add(ClassLegend(style));
+        return model;
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="basis"/> (default: page width) whose height makes a rows x cols scatter grid's panels
+    /// roughly square, leaving room for the title, column titles and a class legend on the right.
+    /// </summary>
+    public static FigureStyle ScatterGridStyle(int rows, int cols, FigureStyle? basis = null, bool hasTitle = true)
+    {
+        if (rows < 1 || cols < 1) throw new ProbeException($"ScatterGrid: need at least one row and column, got {rows} x {cols}.");
+        basis ??= FigureStyle.Page;
+        double fontIn = basis.FontSizePt / 72.0;
+        double legendIn = fontIn * 5.5;
+        double available = basis.WidthInches - fontIn * (1.8 + 0.6 * 2 + 0.3) - legendIn;
+        double cell = Math.Max(0.2, available / cols);
+        double height = cell * rows + fontIn * (1.9 + 0.3 + 0.6 * 2) + (hasTitle ? fontIn * 2.2 : 0);
+        return basis.WithHeight(Math.Round(height, 2));
+    }
+
+    /// <summary>One scatter plot coloured by class, with a legend; axes carry ticks and optional titles.</summary>
+    public static PlotModel Scatter(double[] x, double[] y, int[] labels, string[] classNames, string? title = null,
+        string? xTitle = null, string? yTitle = null, bool equalAspect = false, double markerSizePt = 1.6, FigureStyle? style = null)
+    {
+        const string fig = "Scatter";
+        style ??= FigureStyle.Column;
+        Check.NotEmpty(classNames, fig, "class names");
+        Check.Labels(labels, classNames.Length, fig);
+        Check.Length(x, labels.Length, fig, "x", "labels");
+        Check.Length(y, labels.Length, fig, "y", "labels");
+        Check.Finite(x, fig, "x");
+        Check.Finite(y, fig, "y");
+
+        var model = NewModel(title, style);
+        if (equalAspect) model.PlotType = PlotType.Cartesian;
+        model.Axes.Add(ValueAxis(AxisPosition.Bottom, xTitle, style));
+        model.Axes.Add(ValueAxis(AxisPosition.Left, yTitle, style));
+        var perClass = new List<ScatterPoint>[classNames.Length];
+        for (int k = 0; k < perClass.Length; k++) perClass[k] = new List<ScatterPoint>();
+        for (int i = 0; i < labels.Length; i++) perClass[labels[i]].Add(new ScatterPoint(x[i], y[i]));
+        AddClassSeries(model, perClass, FigureStyle.Pt(markerSizePt), alpha: 210);
+        AddClassLegendEntries(model, classNames, style);
+        model.Legends.Add(ClassLegend(style));
+        return model;
+    }
+
+    /// <summary>Adds one unlabelled scatter series per class (legend entries are added separately).</summary>
+    internal static void AddClassSeries(PlotModel model, List<ScatterPoint>[] perClass, double markerSize, byte alpha)
+    {
+        for (int k = 0; k < perClass.Length; k++)
+        {
+            if (perClass[k].Count == 0) continue;
+            var s = new ScatterSeries
+            {
+                MarkerType = Palettes.ClassMarker(k),
+                MarkerFill = OxyColor.FromAColor(alpha, Palettes.ClassColor(k)),
+                MarkerStroke = OxyColors.Undefined,
+                MarkerStrokeThickness = 0,
+                MarkerSize = markerSize,
+                RenderInLegend = false,
+            };
+            s.Points.AddRange(perClass[k]);
+            model.Series.Add(s);
+        }
+    }
+
+    /// <summary>Maps a panel's data into the box [x0,x1] x [y0,y1]; with equal aspect one scale serves both axes.</summary>
+    private static (Func<double, double> mapX, Func<double, double> mapY) PanelMapping(ScatterPanel p, double x0, double x1, double y0, double y1, bool equalAspect)
+    {
+        double minX = p.X.Length == 0 ? 0 : p.X.Min(), maxX = p.X.Length == 0 ? 1 : p.X.Max();
+        double minY = p.Y.Length == 0 ? 0 : p.Y.Min(), maxY = p.Y.Length == 0 ? 1 : p.Y.Max();
+        double rx = maxX - minX, ry = maxY - minY;
+        if (rx <= 0) rx = 1;
+        if (ry <= 0) ry = 1;
+        double cx = (minX + maxX) / 2, cy = (minY + maxY) / 2;
+        double bx = (x0 + x1) / 2, by = (y0 + y1) / 2;
+        double sx = (x1 - x0) / rx, sy = (y1 - y0) / ry;
+        if (equalAspect) sx = sy = Math.Min(sx, sy);
+        return (v => bx + (v - cx) * sx, v => by + (v - cy) * sy);
+    }
+}
+
+/// <summary>A text annotation that may be drawn anywhere in the figure (OxyPlot clips annotations to the plot area otherwise).</summary>
+internal sealed class FreeTextAnnotation : TextAnnotation
+{
+    public override OxyRect GetClippingRect() => PlotModel.PlotBounds;
+}

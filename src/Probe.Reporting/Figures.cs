@@ -1,0 +1,128 @@
+using System.Globalization;
+using OxyPlot;
+using OxyPlot.Axes;
+using OxyPlot.Legends;
+using OxyPlot.Series;
+
+namespace Probe.Reporting;
+
+/// <summary>
+/// Paper-quality figures built from plain arrays. Each method returns an OxyPlot <see cref="PlotModel"/>; export it
+/// with <see cref="FigureExporter"/> or <see cref="Save"/>. The optional style sets fonts, line widths and margins
+/// (pass the same style to the exporter).
+/// </summary>
+public static partial class Figures
+{
+    /// <summary>Saves a figure; the format comes from the extension (.png, .svg, .pdf).</summary>
+    public static void Save(PlotModel model, string path, FigureStyle? style = null) => FigureExporter.Save(model, path, style);
+
+    /// <summary>Saves a figure as <c>basePath.png/.svg/.pdf</c>; returns the paths written.</summary>
+    public static IReadOnlyList<string> SaveAll(PlotModel model, string basePath, FigureStyle? style = null)
+        => FigureExporter.SaveAll(model, basePath, style);
+
+    internal static PlotModel NewModel(string? title, FigureStyle style)
+    {
+        var model = new PlotModel
+        {
+            Title = string.IsNullOrEmpty(title) ? null : title,
+            Background = OxyColors.White,
+            IsLegendVisible = true,
+        };
+        FigureExporter.ApplyTypography(model, style);
+        return model;
+    }
+
+    internal static LinearAxis ValueAxis(AxisPosition position, string? title, FigureStyle style, string? key = null)
+    {
+        return new LinearAxis
+        {
+            Position = position,
+            Title = title,
+            Key = key,
+            MajorGridlineStyle = LineStyle.None,
+            MinorGridlineStyle = LineStyle.None,
+            TickStyle = TickStyle.Outside,
+            MinorTickSize = 0,
+            IsZoomEnabled = false,
+            IsPanEnabled = false,
+            AxislineStyle = LineStyle.None,
+            MaximumPadding = 0.04,
+            MinimumPadding = 0.04,
+            StringFormat = null,
+            Font = style.FontFamily,
+        };
+    }
+
+    /// <summary>An axis whose integer positions 0..n-1 carry the given labels (at most ~maxLabels shown).</summary>
+    internal static LinearAxis IndexAxis(AxisPosition position, string[] labels, string? title, FigureStyle style, int maxLabels = 40, string? key = null)
+    {
+        int n = labels.Length;
+        int step = Math.Max(1, (int)Math.Ceiling(n / (double)maxLabels));
+        var axis = ValueAxis(position, title, style, key);
+        axis.Minimum = -0.5;
+        axis.Maximum = n - 0.5;
+        axis.MinimumPadding = 0;
+        axis.MaximumPadding = 0;
+        axis.MajorStep = step;
+        axis.MinorStep = step;
+        axis.LabelFormatter = v =>
+        {
+            double r = Math.Round(v);
+            if (Math.Abs(v - r) > 1e-6 || r < 0 || r >= n) return string.Empty;
+            return labels[(int)r];
+        };
+        return axis;
+    }
+
+    internal static Legend ClassLegend(FigureStyle style, LegendPosition position = LegendPosition.RightTop)
+    {
+        return new Legend
+        {
+            LegendPlacement = LegendPlacement.Outside,
+            LegendPosition = position,
+            LegendOrientation = position is LegendPosition.BottomCenter or LegendPosition.TopCenter ? LegendOrientation.Horizontal : LegendOrientation.Vertical,
+            LegendBorderThickness = 0,
+            LegendBackground = OxyColors.Undefined,
+            LegendFontSize = style.FontUnits,
+            LegendFont = style.FontFamily,
+        };
+    }
+
+    /// <summary>Adds one empty, legend-only scatter series per class so legend markers are readable whatever the data marker size.</summary>
+    internal static void AddClassLegendEntries(PlotModel model, string[] classNames, FigureStyle style)
+    {
+        for (int k = 0; k < classNames.Length; k++)
+        {
+            model.Series.Add(new ScatterSeries
+            {
+                Title = classNames[k],
+                MarkerType = Palettes.ClassMarker(k),
+                MarkerFill = Palettes.ClassColor(k),
+                MarkerStroke = OxyColors.Undefined,
+                MarkerStrokeThickness = 0,
+                MarkerSize = style.FontUnits * 0.3,
+            });
+        }
+    }
+
+    /// <summary>Parses "#RRGGBB" / "#AARRGGBB" colours; null or too few colours fall back to the categorical palette.</summary>
+    internal static OxyColor[] ParseColors(string[]? colors, int count, string figure)
+    {
+        var result = new OxyColor[count];
+        for (int i = 0; i < count; i++)
+        {
+            if (colors != null && i < colors.Length && !string.IsNullOrWhiteSpace(colors[i]))
+            {
+                try { result[i] = OxyColor.Parse(colors[i]); }
+                catch (Exception ex) when (ex is FormatException or ArgumentException or IndexOutOfRangeException)
+                {
+                    throw new ProbeException($"{figure}: colour '{colors[i]}' is not a colour; use '#RRGGBB'.", ex);
+                }
+            }
+            else result[i] = Palettes.ClassColor(i);
+        }
+        return result;
+    }
+
+    internal static string Fmt(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+}

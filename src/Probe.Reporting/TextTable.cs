@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Text;
+
+namespace Probe.Reporting;
+
+/// <summary>Plain-text tables for the console: aligned columns, numbers right-aligned, a rule under the header.</summary>
+public static class TextTable
+{
+    /// <summary>Renders headers and rows as aligned text (each line ends with '\n').</summary>
+    public static string Render(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (headers.Count == 0) throw new ProbeException("Table: no columns (headers is empty).");
+        var body = rows.ToList();
+        for (int r = 0; r < body.Count; r++)
+            if (body[r] is null || body[r].Count != headers.Count)
+                throw new ProbeException($"Table: row {r} has {body[r]?.Count ?? 0} cells but there are {headers.Count} columns.");
+
+        int cols = headers.Count;
+        var width = new int[cols];
+        var numeric = new bool[cols];
+        for (int c = 0; c < cols; c++)
+        {
+            width[c] = headers[c]?.Length ?? 0;
+            numeric[c] = body.Count > 0;
+            foreach (var row in body)
+            {
+                string cell = row[c] ?? "";
+                width[c] = Math.Max(width[c], cell.Length);
+                if (cell.Length > 0 && !IsNumber(cell)) numeric[c] = false;
+            }
+        }
+
+        var sb = new StringBuilder();
+        void Line(IReadOnlyList<string> cells)
+        {
+            var parts = new string[cols];
+            for (int c = 0; c < cols; c++)
+            {
+                string cell = cells[c] ?? "";
+                parts[c] = numeric[c] ? cell.PadLeft(width[c]) : cell.PadRight(width[c]);
+            }
+            sb.Append(string.Join("  ", parts).TrimEnd()).Append('\n');
+        }
+        Line(headers);
+        sb.Append(string.Join("  ", width.Select(w => new string('-', w)))).Append('\n');
+        foreach (var row in body) Line(row);
+        return sb.ToString();
+    }
+
+    /// <summary>Formats a number for tables: invariant culture, up to 4 decimals, scientific for very large/small.</summary>
+    public static string Number(double value)
+    {
+        if (!double.IsFinite(value)) throw new ProbeException($"Table: cannot show {value.ToString(CultureInfo.InvariantCulture)}; tables need finite numbers.");
+        double a = Math.Abs(value);
+        if (a != 0 && (a >= 1e6 || a < 1e-3)) return value.ToString("0.###E+0", CultureInfo.InvariantCulture);
+        return value.ToString("0.####", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Formats one cell value (numbers via <see cref="Number"/>, everything else invariant).</summary>
+    public static string Cell(object? value) => value switch
+    {
+        null => "",
+        string s => s,
+        double d => Number(d),
+        float f => Number(f),
+        decimal m => m.ToString(CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        IFormattable x => x.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static bool IsNumber(string s) =>
+        double.TryParse(s.TrimEnd('%'), NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+}

@@ -1,0 +1,173 @@
+using OxyPlot;
+using OxyPlot.Series;
+using Probe.Reporting;
+using Xunit;
+using static Probe.Tests.Reporting.ReportingTestData;
+
+namespace Probe.Tests.Reporting;
+
+public class FigureTests
+{
+    private static readonly FigureStyle Small = FigureStyle.Column with { Dpi = 100 };
+
+    [Fact]
+    public void ScatterGrid_3x4_renders_with_visible_row_and_column_titles()
+    {
+        var (panels, labels) = Grid(3, 4, 150);
+        string[] rows = ["epoch 0", "epoch 5", "epoch 20"];
+        string[] cols = ["fc1", "fc2", "fc3", "fc4"];
+        var style = Figures.ScatterGridStyle(3, 4, FigureStyle.Page with { Dpi = 150 }, hasTitle: false);
+        var model = Figures.ScatterGrid(panels, labels, Digits, rows, cols, style: style);
+        var blank = Figures.ScatterGrid(panels, labels, Digits, ["", "", ""], ["", "", "", ""], style: style);
+
+        // One series per class holds all panels' points, plus one legend-only series per class.
+        var data = model.Series.OfType<ScatterSeries>().Where(s => !s.RenderInLegend).ToList();
+        Assert.Equal(10, data.Count);
+        Assert.Equal(3 * 4 * labels.Length, data.Sum(s => s.Points.Count));
+        Assert.Equal(10, model.Series.Count(s => s.RenderInLegend && s.Title != null));
+        // Every point lies in its panel's cell of the [0, cols] x [0, rows] layout.
+        Assert.All(data.SelectMany(s => s.Points), p => Assert.InRange(p.X, 0, 4));
+        Assert.All(data.SelectMany(s => s.Points), p => Assert.InRange(p.Y, 0, 3));
+
+        using var a = Decode(FigureExporter.Export(model, FigureFormat.Png, style));
+        using var b = Decode(FigureExporter.Export(blank, FigureFormat.Png, style));
+        Assert.Equal(style.PixelWidth, a.Width);
+        Assert.True(Variance(a) > 100);
+        // Column titles sit in a band above the panels, row titles in a band left of them.
+        int topWith = DarkPixels(a, 0.05, 0.0, 0.85, 0.08), topWithout = DarkPixels(b, 0.05, 0.0, 0.85, 0.08);
+        int leftWith = DarkPixels(a, 0.0, 0.08, 0.06, 1.0), leftWithout = DarkPixels(b, 0.0, 0.08, 0.06, 1.0);
+        Assert.True(topWith - topWithout > 100, $"column titles: {topWith} vs {topWithout} dark pixels");
+        Assert.True(leftWith - leftWithout > 100, $"row titles: {leftWith} vs {leftWithout} dark pixels");
+    }
+
+    [Fact]
+    public void ScatterGrid_rejects_ragged_panels_and_bad_labels()
+    {
+        var (panels, labels) = Grid(2, 2, 20);
+        var ragged = new[] { panels[0], new[] { panels[1][0] } };
+        var ex = Assert.Throws<ProbeException>(() => Figures.ScatterGrid(ragged, labels, Digits, ["a", "b"], ["c", "d"]));
+        Assert.Contains("ragged", ex.Message);
+        var bad = (int[])labels.Clone();
+        bad[3] = 10;
+        ex = Assert.Throws<ProbeException>(() => Figures.ScatterGrid(panels, bad, Digits, ["a", "b"], ["c", "d"]));
+        Assert.Contains("labels[3]", ex.Message);
+        Assert.Throws<ProbeException>(() => Figures.ScatterGrid(panels, labels, Digits, ["a"], ["c", "d"]));
+    }
+
+    [Fact]
+    public void Heatmap_prints_values_only_when_cells_fit_the_text()
+    {
+        // 4 x 4 cells at column width are large: printed values change the image.
+        var big = Similarity(4);
+        string[] l4 = ["a", "b", "c", "d"];
+        var withValues = FigureExporter.Export(Figures.Heatmap(big, l4, l4, showValues: true), FigureFormat.Png, Small);
+        var without = FigureExporter.Export(Figures.Heatmap(big, l4, l4, showValues: false), FigureFormat.Png, Small);
+        Assert.False(withValues.AsSpan().SequenceEqual(without));
+
+        // 40 x 40 cells are ~5 px: "0.00" cannot fit, so asking for values changes nothing.
+        var small = Similarity(40);
+        var l40 = Enumerable.Range(0, 40).Select(i => "L" + i).ToArray();
+        var a = FigureExporter.Export(Figures.Heatmap(small, l40, l40, showValues: true), FigureFormat.Png, Small);
+        var b = FigureExporter.Export(Figures.Heatmap(small, l40, l40, showValues: false), FigureFormat.Png, Small);
+        Assert.True(a.AsSpan().SequenceEqual(b));
+    }
+
+    [Fact]
+    public void Heatmap_orients_row_zero_at_the_top_and_uses_the_fixed_range()
+    {
+        // Row 0 all 1.0 (viridis yellow), row 1 all 0.0 (viridis dark purple); the range is fixed at [0, 1].
+        double[][] v = [[1.0, 1.0], [0.0, 0.0]];
+        var model = Figures.Heatmap(v, ["top", "bottom"], ["x", "y"], showValues: false);
+        using var bmp = Decode(FigureExporter.Export(model, FigureFormat.Png, Small));
+        var plot = model.PlotArea;
+        double scale = Small.Dpi / 96.0;
+        int cx = (int)((plot.Left + plot.Width * 0.25) * scale);
+        var top = bmp.GetPixel(cx, (int)((plot.Top + plot.Height * 0.25) * scale));
+        var bottom = bmp.GetPixel(cx, (int)((plot.Top + plot.Height * 0.75) * scale));
+        Assert.True(Luminance(top) > 180, $"top row should be bright yellow, got {top}");
+        Assert.True(Luminance(bottom) < 60, $"bottom row should be dark purple, got {bottom}");
+    }
+
+    [Fact]
+    public void Heatmap_rejects_nan_ragged_and_mismatched_labels()
+    {
+        var ex = Assert.Throws<ProbeException>(() => Figures.Heatmap([[0.1, double.NaN]], ["r"], ["a", "b"]));
+        Assert.Contains("[0][1]", ex.Message);
+        ex = Assert.Throws<ProbeException>(() => Figures.Heatmap([[0.1, 0.2], [0.3]], ["r", "s"], ["a", "b"]));
+        Assert.Contains("ragged", ex.Message);
+        ex = Assert.Throws<ProbeException>(() => Figures.Heatmap([[0.1, 0.2]], ["r"], ["a"]));
+        Assert.Contains("column labels", ex.Message);
+        Assert.Throws<ProbeException>(() => Figures.Heatmap([[0.1]], ["r"], ["a"], min: 1, max: 1));
+    }
+
+    [Fact]
+    public void Histogram_counts_follow_numpy_histogram_rules()
+    {
+        // numpy.histogram: bins are half-open [a, b) except the last, which includes its right edge; values outside
+        // the range are ignored. np.histogram([0, .1, .5, .99, 1, 1.5, -0.2], bins=2, range=(0, 1)) -> [2, 3].
+        Assert.Equal(new[] { 2, 3 }, Figures.HistogramCounts([0, 0.1, 0.5, 0.99, 1.0, 1.5, -0.2], 2, 0, 1));
+        Assert.Equal(new[] { 1, 1, 1, 1 }, Figures.HistogramCounts([0.0, 0.25, 0.5, 1.0], 4, 0, 1));
+        var model = Figures.Histogram([0.1, 0.2, 0.2, 0.9], 4, 0, 1);
+        var items = model.Series.OfType<HistogramSeries>().Single().Items;
+        Assert.Equal(4, items.Count);
+        Assert.Equal(new[] { 3, 0, 0, 1 }, items.Select(i => i.Count).ToArray());
+        Assert.Throws<ProbeException>(() => Figures.Histogram([0.1, double.PositiveInfinity]));
+        Assert.Throws<ProbeException>(() => Figures.Histogram([0.1], bins: 0));
+    }
+
+    [Fact]
+    public void StackedBar_stacks_series_in_order_with_given_colours()
+    {
+        var model = Figures.StackedBar(["l1", "l2"], [new NamedSeries("alive", [0.7, 0.5]), new NamedSeries("dead", [0.3, 0.5])],
+            colors: ["#009E73", "#D55E00"]);
+        var bars = model.Series.OfType<BarSeries>().ToList();
+        Assert.Equal(2, bars.Count);
+        Assert.All(bars, b => Assert.True(b.IsStacked));
+        Assert.Equal(OxyColor.FromRgb(0x00, 0x9E, 0x73), bars[0].FillColor);
+        Assert.Equal(OxyColor.FromRgb(0xD5, 0x5E, 0x00), bars[1].FillColor);
+        Assert.Throws<ProbeException>(() => Figures.StackedBar(["l1"], [new NamedSeries("x", [-0.1])]));
+        Assert.Throws<ProbeException>(() => Figures.StackedBar(["l1"], [new NamedSeries("x", [0.1])], colors: ["not a colour"]));
+    }
+
+    [Fact]
+    public void LineChart_checks_lengths_and_orders_sequential_colours()
+    {
+        var ex = Assert.Throws<ProbeException>(() => Figures.LineChart(["a", "b"], [new NamedSeries("s", [1.0])]));
+        Assert.Contains("series 's'", ex.Message);
+        var model = Figures.LineChart(["a", "b"], [new NamedSeries("e0", [1.0, 2]), new NamedSeries("e1", [2.0, 3]), new NamedSeries("e2", [3.0, 4])], sequentialColors: true);
+        var colours = model.Series.OfType<LineSeries>().Select(s => s.Color).ToList();
+        Assert.Equal(3, colours.Distinct().Count());
+        // Sequential colours run dark to light (viridis), so each later checkpoint is brighter.
+        var lum = colours.Select(c => 0.2126 * c.R + 0.7152 * c.G + 0.0722 * c.B).ToList();
+        Assert.True(lum[0] < lum[1] && lum[1] < lum[2]);
+    }
+
+    [Fact]
+    public void UnitTimeline_sorts_units_by_final_rate_when_asked()
+    {
+        double[][] byCheckpoint = [[0.5, 0.5, 0.5], [0.1, 0.9, 0.4]];
+        var model = Figures.UnitTimeline(byCheckpoint, ["0", "1"], sortUnitsByFinalRate: true);
+        var hm = model.Series.OfType<HeatMapSeries>().Single();
+        // Data[x = checkpoint, y = row]; rows sorted by the last checkpoint, highest first: units 1, 2, 0.
+        Assert.Equal(new[] { 0.9, 0.4, 0.1 }, Enumerable.Range(0, 3).Select(r => hm.Data[1, r]).ToArray());
+        Assert.Throws<ProbeException>(() => Figures.UnitTimeline(byCheckpoint, ["0"]));
+    }
+
+    [Fact]
+    public void DecisionBoundary_rejects_non_class_values()
+    {
+        var ex = Assert.Throws<ProbeException>(() => Figures.DecisionBoundary([[0, 1.5]], 0, 1, 0, 1, [0.5], [0.5], [0], ["a", "b"]));
+        Assert.Contains("classMap[0][1]", ex.Message);
+    }
+
+    [Fact]
+    public void Categorical_palette_has_ten_distinct_colours_and_cycles_markers_after()
+    {
+        Assert.Equal(10, Palettes.Categorical.Distinct().Count());
+        Assert.Equal(Palettes.ClassColor(3), Palettes.ClassColor(13));
+        Assert.NotEqual(Palettes.ClassMarker(3), Palettes.ClassMarker(13));
+        // Okabe-Ito orange and sky blue, as published (Okabe & Ito 2008, "Color Universal Design").
+        Assert.Equal(OxyColor.FromRgb(230, 159, 0), Palettes.Categorical[0]);
+        Assert.Equal(OxyColor.FromRgb(86, 180, 233), Palettes.Categorical[1]);
+    }
+}
