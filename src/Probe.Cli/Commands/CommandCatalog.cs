@@ -7,5 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> Create(CliContext ctx) => new Command[]
     {
+        LayersCommand.Create(ctx),
+        TrainCommand.Create(ctx),
+        CaptureCommand.Create(ctx),
     };
 }

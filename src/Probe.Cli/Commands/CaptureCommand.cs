@@ -1,0 +1,57 @@
+using System.CommandLine;
+using Probe.Capture;
+using Probe.Reporting;
+
+namespace Probe.Cli.Commands;
+
+/// <summary><c>probe capture</c>: writes each selected layer's activations to DIR/&lt;layer&gt;.npy.</summary>
+internal static class CaptureCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CliOptions.Model(required: true);
+        var weights = CliOptions.Weights();
+        var data = CliOptions.Data();
+        var input = new Option<string?>("--input") { Description = "An .npy matrix of inputs (instead of --data)." };
+        var layers = CliOptions.Layers();
+        var reduce = CliOptions.Reduce();
+        var maxSamples = CliOptions.MaxSamples();
+        var seed = CliOptions.Seed();
+        var batch = CliOptions.BatchSize();
+        var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy and layers.json.");
+        var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
+            { model, weights, data, input, layers, reduce, maxSamples, seed, batch, outDir };
+        cmd.Validators.Add(r =>
+        {
+            bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
+            if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
+        });
+        cmd.SetAction(p =>
+        {
+            var (_, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(seed));
+            using var _m = module;
+            var dataset = p.GetValue(input) is string x ? CliOptions.LoadInput(x) : CliOptions.LoadData(p.GetValue(data)!);
+            if (p.GetValue(maxSamples) is int max)
+                dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
+            string dir = p.GetValue(outDir)!;
+            var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch));
+            CaptureSummary summary;
+            using (var sink = new NpySink(dir))
+                summary = capture.Run(module, dataset, sink);
+            JsonOutput.Write(Path.Combine(dir, "layers.json"), new
+            {
+                samples = summary.Samples,
+                reduce = capture.Reduce.ToString().ToLowerInvariant(),
+                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, output_shape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), non_finite = summary.NonFiniteOutputs[l.Name] }),
+            }, "layers.json");
+            foreach (var l in summary.Layers)
+            {
+                long bad = summary.NonFiniteOutputs[l.Name];
+                ctx.Out.WriteLine($"{l.Name,-16} {l.ModuleType,-12} {summary.Samples} x {l.Features}" + (bad > 0 ? $"  WARNING: {bad} non-finite values" : ""));
+            }
+            ctx.Out.WriteLine($"Wrote {summary.Layers.Count} layer file(s){(dataset.Labels != null ? ", labels.npy" : "")} and layers.json to {dir}");
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}
