@@ -42,7 +42,7 @@ internal static class CaptureCommand
             {
                 samples = summary.Samples,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
-                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, output_shape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), non_finite = summary.NonFiniteOutputs[l.Name] }),
+                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             foreach (var l in summary.Layers)
             {

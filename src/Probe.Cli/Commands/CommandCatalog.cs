@@ -10,5 +10,6 @@ internal static class CommandCatalog
         LayersCommand.Create(ctx),
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
+        Demo.DemoCommand.Create(ctx),
     };
 }

@@ -18,7 +18,7 @@ internal static class LayersCommand
             var (spec, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), seed: 0);
             using var _ = module;
             var rows = ModelInspector.Describe(module, spec.InputShape);
-            if (p.GetValue(json)) { ctx.Out.WriteLine(JsonOutput.Serialize(new { model = spec.ToString(), input_shape = spec.InputShape, modules = rows })); return ExitCodes.Ok; }
+            if (p.GetValue(json)) { ctx.Out.WriteLine(JsonOutput.Serialize(new { model = spec.ToString(), inputShape = spec.InputShape, modules = rows })); return ExitCodes.Ok; }
             ctx.Out.WriteLine($"{spec}  (input: [{string.Join(", ", spec.InputShape)}] per sample)");
             ctx.Out.Write(TextTable.Render(new[] { "name", "type", "parameters", "output shape" },
                 rows.Select(r => (IReadOnlyList<string>)new[]
