@@ -1,0 +1,223 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Probe.Similarity;
+
+/// <summary>
+/// The fast paths of CKA on libtorch matrix products. Data are centred in double, the products run in float64 or
+/// (for large biased linear work) float32 over row chunks whose results are accumulated in double.
+/// </summary>
+internal static class CkaEngine
+{
+    /// <summary>Largest n x n double Gram stack the full-data Gram path may hold.</summary>
+    internal const long GramBudgetBytes = 2L << 30;
+    /// <summary>Below this many multiply-adds, Auto keeps every product in double.</summary>
+    internal const double AutoSingleThresholdFlops = 2e9;
+    /// <summary>Rows per float32 product before its result is added to the double accumulator.</summary>
+    internal const int SingleChunkRows = 2048;
+
+    /// <summary>A column-centred copy of <paramref name="x"/> (means and subtraction in double) as a tensor.</summary>
+    internal static Tensor Centred(Matrix x, ScalarType dtype, double[]? rowNormsSquared = null)
+    {
+        var t = empty(x.Rows, x.Cols, dtype);
+        WriteCentred(x, t, rowNormsSquared);
+        return t;
+    }
+
+    /// <summary>Writes the column-centred rows of <paramref name="x"/> into the first rows of a contiguous tensor.</summary>
+    internal static void WriteCentred(Matrix x, Tensor target, double[]? rowNormsSquared = null)
+    {
+        int n = x.Rows, d = x.Cols;
+        var mean = CkaMath.ColumnMeans(x);
+        var src = x.Data;
+        if (target.dtype == ScalarType.Float32)
+        {
+            var dst = MemoryMarshal.Cast<byte, float>(target.bytes);
+            for (int i = 0; i < n; i++)
+            {
+                double s = 0;
+                int o = i * d;
+                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[o + j] = (float)v; s += v * v; }
+                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+            }
+        }
+        else
+        {
+            var dst = MemoryMarshal.Cast<byte, double>(target.bytes);
+            for (int i = 0; i < n; i++)
+            {
+                double s = 0;
+                int o = i * d;
+                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[o + j] = v; s += v * v; }
+                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+            }
+        }
+    }
+
+    /// <summary>
+    /// ||T_p' T_q||_F^2 for each requested pair of centred layers. In float32 the product is taken over chunks of
+    /// rows and each chunk's result is added to a double accumulator.
+    /// </summary>
+    internal static double[] CrossNormsSquared(IReadOnlyList<Tensor> layers, IReadOnlyList<(int P, int Q)> pairs)
+    {
+        var result = new double[pairs.Count];
+        if (pairs.Count == 0) return result;
+        bool single = layers[0].dtype == ScalarType.Float32;
+        long n = layers[0].shape[0];
+        long maxBlock = pairs.Max(pq => layers[pq.P].shape[1] * layers[pq.Q].shape[1]);
+        using var scope = NewDisposeScope();
+        var acc = single ? zeros(maxBlock, dtype: ScalarType.Float64) : null;
+        var buf = single ? empty(maxBlock, dtype: ScalarType.Float32) : null;
+        for (int k = 0; k < pairs.Count; k++)
+        {
+            var (p, q) = pairs[k];
+            long dp = layers[p].shape[1], dq = layers[q].shape[1];
+            if (!single)
+            {
+                using var m = mm(layers[p].t(), layers[q]);
+                using var flat = m.view(-1);
+                result[k] = flat.dot(flat).item<double>();
+                continue;
+            }
+            using var a = acc!.narrow(0, 0, dp * dq).view(dp, dq);
+            using var b = buf!.narrow(0, 0, dp * dq).view(dp, dq);
+            a.zero_();
+            for (long s = 0; s < n; s += SingleChunkRows)
+            {
+                long c = Math.Min(SingleChunkRows, n - s);
+                using var xp = layers[p].narrow(0, s, c);
+                using var xq = layers[q].narrow(0, s, c);
+                using var xpt = xp.t();
+                b.addmm_(xpt, xq, beta: 0, alpha: 1);
+                a.add_(b);
+            }
+            using var af = a.view(-1);
+            result[k] = af.dot(af).item<double>();
+        }
+        return result;
+    }
+
+    /// <summary>Double centring H K H in place on a float64 n x n tensor.</summary>
+    internal static void CentreInPlace(Tensor k)
+    {
+        using var scope = NewDisposeScope();
+        var r = k.mean(new long[] { 1 }, keepdim: true);
+        var c = k.mean(new long[] { 0 }, keepdim: true);
+        var m = r.mean();
+        k.sub_(r).sub_(c).add_(m);
+    }
+
+    /// <summary>U-centring in place on a float64 n x n tensor (see <see cref="CkaMath.UCentreGram"/>).</summary>
+    internal static void UCentreInPlace(Tensor k)
+    {
+        long n = k.shape[0];
+        using var scope = NewDisposeScope();
+        k.diagonal().zero_();
+        var r = k.sum(new long[] { 1 }, keepdim: true);
+        var c = k.sum(new long[] { 0 }, keepdim: true);
+        double total = r.sum().item<double>();
+        k.sub_(r.div(n - 2)).sub_(c.div(n - 2)).add_(total / ((double)(n - 1) * (n - 2)));
+        k.diagonal().zero_();
+    }
+
+    /// <summary>Median of all entries of a square tensor (mean of the two middle values for an even count).</summary>
+    internal static double MedianAll(Tensor d)
+    {
+        using var scope = NewDisposeScope();
+        var flat = d.reshape(-1);
+        long total = flat.shape[0];
+        if (total % 2 == 1) return flat.kthvalue(total / 2 + 1, 0).values.item<double>();
+        var lo = flat.kthvalue(total / 2, 0).values.item<double>();
+        var hi = flat.kthvalue(total / 2 + 1, 0).values.item<double>();
+        return 0.5 * (lo + hi);
+    }
+}
+
+/// <summary>
+/// Reusable buffers that turn a set of layers (same samples) into the rows of a float64 matrix G whose row l is the
+/// vectorised centred (biased) or U-centred (unbiased) kernel matrix of layer l, so that G G' holds every pair's
+/// HSIC up to one common factor. Sized for the largest batch seen; smaller batches use views.
+/// </summary>
+internal sealed class GramWorkspace : IDisposable
+{
+    private readonly int[] _dims;
+    private readonly CkaKernel _kernel;
+    private readonly double _sigmaFrac;
+    private readonly bool _single;
+    private int _capacity;
+    private Tensor? _g, _k32;
+    private Tensor[] _x = [];
+
+    public GramWorkspace(int[] dims, CkaKernel kernel, double sigmaFrac, bool singleGemm)
+    {
+        _dims = dims; _kernel = kernel; _sigmaFrac = sigmaFrac;
+        _single = singleGemm && kernel == CkaKernel.Linear;
+    }
+
+    private void Ensure(int n)
+    {
+        if (n <= _capacity) return;
+        DisposeBuffers();
+        _capacity = n;
+        var gemm = _single ? ScalarType.Float32 : ScalarType.Float64;
+        _g = empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64);
+        _k32 = _single ? empty((long)n * n, dtype: ScalarType.Float32) : null;
+        _x = _dims.Select(d => empty(n, d, dtype: gemm)).ToArray();
+    }
+
+    /// <summary>
+    /// Fills G for one set of layers with the same rows and returns M = G G' (L x L, row-major);
+    /// the caller scales it (1 / (n(n-3)) for HSIC1).
+    /// </summary>
+    public double[] Products(IReadOnlyList<Matrix> layers, IReadOnlyList<string> names, bool unbiased)
+    {
+        int n = layers[0].Rows;
+        Ensure(n);
+        int count = layers.Count;
+        using var scope = NewDisposeScope();
+        for (int l = 0; l < count; l++)
+        {
+            var x = _x[l];
+            CkaEngine.WriteCentred(layers[l], x);
+            var xs = x.narrow(0, 0, n);
+            var k = _g![l].narrow(0, 0, (long)n * n).view(n, n);
+            if (_single)
+            {
+                var k32 = _k32!.narrow(0, 0, (long)n * n).view(n, n);
+                k32.addmm_(xs, xs.t(), beta: 0, alpha: 1);
+                k.copy_(k32);
+            }
+            else k.addmm_(xs, xs.t(), beta: 0, alpha: 1);
+            if (_kernel == CkaKernel.Rbf) ToRbf(k, names[l]);
+            if (unbiased) CkaEngine.UCentreInPlace(k); else CkaEngine.CentreInPlace(k);
+        }
+        var g = _g!.narrow(0, 0, count).narrow(1, 0, (long)n * n);
+        var m = mm(g, g.t()).contiguous();
+        return MemoryMarshal.Cast<byte, double>(m.bytes).ToArray();
+    }
+
+    private void ToRbf(Tensor k, string name)
+    {
+        long n = k.shape[0];
+        var r = k.diagonal().clone();
+        k.mul_(-2).add_(r.unsqueeze(0)).add_(r.unsqueeze(1)).clamp_min_(0);
+        k.diagonal().zero_();
+        if (!(_sigmaFrac > 0) || !double.IsFinite(_sigmaFrac))
+            throw new ProbeException($"The RBF bandwidth fraction must be a positive number, got {_sigmaFrac}.");
+        double median = n == 1 ? 0 : CkaEngine.MedianAll(k);
+        if (!(median > 0))
+            throw new ProbeException($"The median squared distance between samples of {name} is 0 (at least half of the pairs coincide, e.g. a constant layer): the RBF bandwidth is undefined. Use the linear kernel or more varied samples.");
+        double s2 = _sigmaFrac * _sigmaFrac * median;
+        k.mul_(-1.0 / (2 * s2)).exp_();
+    }
+
+    private void DisposeBuffers()
+    {
+        _g?.Dispose(); _k32?.Dispose();
+        foreach (var t in _x) t.Dispose();
+        _g = null; _k32 = null; _x = [];
+    }
+
+    public void Dispose() => DisposeBuffers();
+}
