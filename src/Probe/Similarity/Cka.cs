@@ -34,7 +34,7 @@ public sealed record Cka(
 
     /// <summary>CKA between two representations of the same samples.</summary>
     public double Compute(Matrix x, Matrix y) =>
-        Table([x, y], ["the first matrix", "the second matrix"], [0], [1])[0][1];
+        Table([x, y], ["the first matrix", "the second matrix"], [0], [1])[0][0];
 
     /// <summary>CKA between every pair of the given layers (symmetric, unit diagonal).</summary>
     public CkaMatrix AllPairs(IReadOnlyList<string> names, IReadOnlyList<Matrix> layers)
