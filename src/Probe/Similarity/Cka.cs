@@ -119,15 +119,9 @@ public sealed record Cka(
         {
             if (feature)
             {
-                var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
                 var norms = new double[layers.Count][];
-                var tensors = new Tensor[layers.Count];
-                foreach (int i in involved)
-                {
-                    norms[i] = new double[n];
-                    tensors[i] = CkaEngine.Centred(layers[i], dtype, norms[i]);
-                }
-                var s = CkaEngine.CrossNormsSquared(tensors, pairs);
+                foreach (int i in involved) norms[i] = new double[n];
+                var s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
                 hsic = Debiased
                     ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)
                     : (a, b) => s[Pair(a, b)];

@@ -17,16 +17,12 @@ internal static class CkaEngine
     /// <summary>Rows per float32 product before its result is added to the double accumulator.</summary>
     internal const int SingleChunkRows = 2048;
 
-    /// <summary>A column-centred copy of <paramref name="x"/> (means and subtraction in double) as a tensor.</summary>
-    internal static Tensor Centred(Matrix x, ScalarType dtype, double[]? rowNormsSquared = null)
-    {
-        var t = empty(x.Rows, x.Cols, dtype);
-        WriteCentred(x, t, rowNormsSquared);
-        return t;
-    }
-
     /// <summary>Writes the column-centred rows of <paramref name="x"/> into the first rows of a contiguous tensor.</summary>
-    internal static void WriteCentred(Matrix x, Tensor target, double[]? rowNormsSquared = null)
+    internal static void WriteCentred(Matrix x, Tensor target, double[]? rowNormsSquared = null) =>
+        WriteCentred(x, target, x.Cols, 0, rowNormsSquared);
+
+    /// <summary>Writes the column-centred rows of <paramref name="x"/> at columns [offset, offset + d) of rows of the given stride.</summary>
+    internal static void WriteCentred(Matrix x, Tensor target, int stride, int offset, double[]? rowNormsSquared = null)
     {
         int n = x.Rows, d = x.Cols;
         var mean = CkaMath.ColumnMeans(x);
@@ -37,8 +33,8 @@ internal static class CkaEngine
             for (int i = 0; i < n; i++)
             {
                 double s = 0;
-                int o = i * d;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[o + j] = (float)v; s += v * v; }
+                int o = i * d, t = i * stride + offset;
+                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = (float)v; s += v * v; }
                 if (rowNormsSquared != null) rowNormsSquared[i] = s;
             }
         }
@@ -48,52 +44,82 @@ internal static class CkaEngine
             for (int i = 0; i < n; i++)
             {
                 double s = 0;
-                int o = i * d;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[o + j] = v; s += v * v; }
+                int o = i * d, t = i * stride + offset;
+                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = v; s += v * v; }
                 if (rowNormsSquared != null) rowNormsSquared[i] = s;
             }
         }
     }
 
     /// <summary>
-    /// ||T_p' T_q||_F^2 for each requested pair of centred layers. In float32 the product is taken over chunks of
-    /// rows and each chunk's result is added to a double accumulator.
+    /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, centred in double and stored side by side in
+    /// one n x D tensor. For each layer p the partners q it needs are grouped into runs of adjacent columns, and each
+    /// run is one product X_p' [X_q ... X_q'] (so all-pairs costs one product per layer, upper triangle only). In
+    /// float32 the products go over chunks of rows and each chunk is added to a reused double accumulator.
     /// </summary>
-    internal static double[] CrossNormsSquared(IReadOnlyList<Tensor> layers, IReadOnlyList<(int P, int Q)> pairs)
+    internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
+                                               double[]?[]? rowNormsSquared = null)
     {
         var result = new double[pairs.Count];
         if (pairs.Count == 0) return result;
-        bool single = layers[0].dtype == ScalarType.Float32;
-        long n = layers[0].shape[0];
-        long maxBlock = pairs.Max(pq => layers[pq.P].shape[1] * layers[pq.Q].shape[1]);
+        int n = layers[0].Rows;
+        var used = pairs.SelectMany(pq => new[] { pq.P, pq.Q }).Distinct().OrderBy(i => i).ToArray();
+        var offset = new int[layers.Count];
+        int total = 0;
+        foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
+        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
         using var scope = NewDisposeScope();
-        var acc = single ? zeros(maxBlock, dtype: ScalarType.Float64) : null;
-        var buf = single ? empty(maxBlock, dtype: ScalarType.Float32) : null;
-        for (int k = 0; k < pairs.Count; k++)
+        var z = empty(n, total, dtype);
+        foreach (int i in used) WriteCentred(layers[i], z, total, offset[i], rowNormsSquared?[i]);
+
+        // Runs: for each p, maximal groups of needed partners q that are adjacent in z.
+        var byP = pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key);
+        var runs = new List<(int P, List<(int Q, int K)> Parts)>();
+        foreach (var g in byP)
         {
-            var (p, q) = pairs[k];
-            long dp = layers[p].shape[1], dq = layers[q].shape[1];
-            if (!single)
+            List<(int Q, int K)>? current = null;
+            int next = -1;
+            foreach (var (_, q, k) in g.OrderBy(t => offset[t.Q]))
             {
-                using var m = mm(layers[p].t(), layers[q]);
-                using var flat = m.view(-1);
-                result[k] = flat.dot(flat).item<double>();
-                continue;
+                if (current == null || offset[q] != next) { current = []; runs.Add((g.Key, current)); }
+                current.Add((q, k));
+                next = offset[q] + layers[q].Cols;
             }
-            using var a = acc!.narrow(0, 0, dp * dq).view(dp, dq);
-            using var b = buf!.narrow(0, 0, dp * dq).view(dp, dq);
-            a.zero_();
-            for (long s = 0; s < n; s += SingleChunkRows)
+        }
+        long maxStrip = runs.Max(r => (long)layers[r.P].Cols * r.Parts.Sum(t => layers[t.Q].Cols));
+        var acc = empty(maxStrip, dtype: ScalarType.Float64);
+        var buf = single ? empty(maxStrip, dtype: ScalarType.Float32) : null;
+        var strip = new double[maxStrip];
+        foreach (var (p, parts) in runs)
+        {
+            int dp = layers[p].Cols, q0 = offset[parts[0].Q], w = parts.Sum(t => layers[t.Q].Cols);
+            using var inner = NewDisposeScope();
+            var a = acc.narrow(0, 0, (long)dp * w).view(dp, w);
+            var xp = z.narrow(1, offset[p], dp);
+            var xq = z.narrow(1, q0, w);
+            if (!single) a.addmm_(xp.t(), xq, beta: 0, alpha: 1);
+            else
             {
-                long c = Math.Min(SingleChunkRows, n - s);
-                using var xp = layers[p].narrow(0, s, c);
-                using var xq = layers[q].narrow(0, s, c);
-                using var xpt = xp.t();
-                b.addmm_(xpt, xq, beta: 0, alpha: 1);
-                a.add_(b);
+                var b = buf!.narrow(0, 0, (long)dp * w).view(dp, w);
+                a.zero_();
+                for (int s = 0; s < n; s += SingleChunkRows)
+                {
+                    int c = Math.Min(SingleChunkRows, n - s);
+                    b.addmm_(xp.narrow(0, s, c).t(), xq.narrow(0, s, c), beta: 0, alpha: 1);
+                    a.add_(b);
+                }
             }
-            using var af = a.view(-1);
-            result[k] = af.dot(af).item<double>();
+            MemoryMarshal.Cast<byte, double>(acc.bytes)[..(dp * w)].CopyTo(strip);
+            int col = 0;
+            foreach (var (q, k) in parts)
+            {
+                int dq = layers[q].Cols;
+                double sum = 0;
+                for (int i = 0; i < dp; i++)
+                    for (int j = 0; j < dq; j++) { double v = strip[i * w + col + j]; sum += v * v; }
+                result[k] = sum;
+                col += dq;
+            }
         }
         return result;
     }
