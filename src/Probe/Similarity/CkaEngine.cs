@@ -11,7 +11,7 @@ namespace Probe.Similarity;
 internal static class CkaEngine
 {
     /// <summary>Largest n x n double Gram stack the full-data Gram path may hold.</summary>
-    internal const long GramBudgetBytes = 2L << 30;
+    internal const long GramBudgetBytes = 3L << 29;
     /// <summary>Below this many multiply-adds, Auto keeps every product in double.</summary>
     internal const double AutoSingleThresholdFlops = 2e9;
     /// <summary>Rows per float32 product before its result is added to the double accumulator.</summary>
@@ -124,29 +124,6 @@ internal static class CkaEngine
         return result;
     }
 
-    /// <summary>Double centring H K H in place on a float64 n x n tensor.</summary>
-    internal static void CentreInPlace(Tensor k)
-    {
-        using var scope = NewDisposeScope();
-        var r = k.mean(new long[] { 1 }, keepdim: true);
-        var c = k.mean(new long[] { 0 }, keepdim: true);
-        var m = r.mean();
-        k.sub_(r).sub_(c).add_(m);
-    }
-
-    /// <summary>U-centring in place on a float64 n x n tensor (see <see cref="CkaMath.UCentreGram"/>).</summary>
-    internal static void UCentreInPlace(Tensor k)
-    {
-        long n = k.shape[0];
-        using var scope = NewDisposeScope();
-        k.diagonal().zero_();
-        var r = k.sum(new long[] { 1 }, keepdim: true);
-        var c = k.sum(new long[] { 0 }, keepdim: true);
-        double total = r.sum().item<double>();
-        k.sub_(r.div(n - 2)).sub_(c.div(n - 2)).add_(total / ((double)(n - 1) * (n - 2)));
-        k.diagonal().zero_();
-    }
-
     /// <summary>Median of all entries of a square tensor (mean of the two middle values for an even count).</summary>
     internal static double MedianAll(Tensor d)
     {
@@ -208,19 +185,87 @@ internal sealed class GramWorkspace : IDisposable
             CkaEngine.WriteCentred(layers[l], x);
             var xs = x.narrow(0, 0, n);
             var k = _g![l].narrow(0, 0, (long)n * n).view(n, n);
+            var target = MemoryMarshal.Cast<byte, double>(_g.bytes).Slice(l * _capacity * _capacity, n * n);
             if (_single)
             {
                 var k32 = _k32!.narrow(0, 0, (long)n * n).view(n, n);
                 k32.addmm_(xs, xs.t(), beta: 0, alpha: 1);
-                k.copy_(k32);
+                Centre<float>(MemoryMarshal.Cast<byte, float>(_k32.bytes)[..(n * n)], target, n, unbiased);
             }
-            else k.addmm_(xs, xs.t(), beta: 0, alpha: 1);
-            if (_kernel == CkaKernel.Rbf) ToRbf(k, names[l]);
-            if (unbiased) CkaEngine.UCentreInPlace(k); else CkaEngine.CentreInPlace(k);
+            else
+            {
+                k.addmm_(xs, xs.t(), beta: 0, alpha: 1);
+                if (_kernel == CkaKernel.Rbf) ToRbf(k, names[l]);
+                Centre<double>(target, target, n, unbiased);
+            }
         }
         var g = _g!.narrow(0, 0, count).narrow(1, 0, (long)n * n);
         var m = mm(g, g.t()).contiguous();
         return MemoryMarshal.Cast<byte, double>(m.bytes).ToArray();
+    }
+
+    /// <summary>
+    /// Fused double-precision centring of a kernel matrix into <paramref name="target"/> (which may alias the
+    /// source): H K H, or the U-centring of <see cref="CkaMath.UCentreGram"/> when <paramref name="unbiased"/>.
+    /// </summary>
+    internal static void Centre<T>(ReadOnlySpan<T> k, Span<double> target, int n, bool unbiased) where T : struct, IConvertible
+    {
+        var row = new double[n];
+        var col = new double[n];
+        double total = 0;
+        if (typeof(T) == typeof(float)) SumsOf(MemoryMarshal.Cast<T, float>(k), n, unbiased, row, col, ref total);
+        else SumsOf(MemoryMarshal.Cast<T, double>(k), n, unbiased, row, col, ref total);
+        double a, b;
+        if (unbiased) { a = 1.0 / (n - 2); b = total / ((double)(n - 1) * (n - 2)); }
+        else { a = 1.0 / n; b = total / ((double)n * n); }
+        for (int j = 0; j < n; j++) col[j] = b - a * col[j];
+        if (typeof(T) == typeof(float))
+        {
+            var src = MemoryMarshal.Cast<T, float>(k);
+            for (int i = 0; i < n; i++)
+            {
+                double ri = a * row[i];
+                var s = src.Slice(i * n, n);
+                var t = target.Slice(i * n, n);
+                for (int j = 0; j < n; j++) t[j] = s[j] - ri + col[j];
+            }
+        }
+        else
+        {
+            var src = MemoryMarshal.Cast<T, double>(k);
+            for (int i = 0; i < n; i++)
+            {
+                double ri = a * row[i];
+                var s = src.Slice(i * n, n);
+                var t = target.Slice(i * n, n);
+                for (int j = 0; j < n; j++) t[j] = s[j] - ri + col[j];
+            }
+        }
+        if (unbiased) for (int i = 0; i < n; i++) target[i * n + i] = 0;
+    }
+
+    private static void SumsOf(ReadOnlySpan<float> k, int n, bool skipDiagonal, double[] row, double[] col, ref double total)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            var r = k.Slice(i * n, n);
+            double s = 0;
+            for (int j = 0; j < n; j++) { double v = r[j]; s += v; col[j] += v; }
+            if (skipDiagonal) { s -= r[i]; col[i] -= r[i]; }
+            row[i] = s; total += s;
+        }
+    }
+
+    private static void SumsOf(ReadOnlySpan<double> k, int n, bool skipDiagonal, double[] row, double[] col, ref double total)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            var r = k.Slice(i * n, n);
+            double s = 0;
+            for (int j = 0; j < n; j++) { double v = r[j]; s += v; col[j] += v; }
+            if (skipDiagonal) { s -= r[i]; col[i] -= r[i]; }
+            row[i] = s; total += s;
+        }
     }
 
     private void ToRbf(Tensor k, string name)
