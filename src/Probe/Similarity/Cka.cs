@@ -97,7 +97,7 @@ public sealed record Cka(
         double nn = n;
         double featureFlops = pairs.Sum(pq => nn * layers[pq.P].Cols * layers[pq.Q].Cols);
         double gramFlops = involved.Sum(i => nn * nn * layers[i].Cols) + 0.5 * involved.Length * involved.Length * nn * nn;
-        double gramBytes = 8.0 * involved.Length * nn * nn;
+        double gramBytes = 12.0 * involved.Length * nn * nn; // float64 kernels (+ float32 staging)
         bool feature = Kernel == CkaKernel.Linear && Form switch
         {
             CkaForm.FeatureSpace => true,

@@ -149,7 +149,7 @@ internal sealed class GramWorkspace : IDisposable
     private readonly double _sigmaFrac;
     private readonly bool _single;
     private int _capacity;
-    private Tensor? _g, _k32;
+    private Tensor? _g, _g32;
     private Tensor[] _x = [];
 
     public GramWorkspace(int[] dims, CkaKernel kernel, double sigmaFrac, bool singleGemm)
@@ -165,107 +165,74 @@ internal sealed class GramWorkspace : IDisposable
         _capacity = n;
         var gemm = _single ? ScalarType.Float32 : ScalarType.Float64;
         _g = empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64);
-        _k32 = _single ? empty((long)n * n, dtype: ScalarType.Float32) : null;
+        _g32 = _single ? empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float32) : null;
         _x = _dims.Select(d => empty(n, d, dtype: gemm)).ToArray();
     }
 
     /// <summary>
-    /// Fills G for one set of layers with the same rows and returns M = G G' (L x L, row-major);
-    /// the caller scales it (1 / (n(n-3)) for HSIC1).
+    /// Forms every layer's kernel matrix K_l (same rows in all layers) and returns the L x L row-major matrix of
+    /// &lt;U(K_p), U(K_q)&gt; (unbiased: n(n-3) HSIC1) or &lt;H K_p H, H K_q H&gt; (biased), all accumulated in double.
+    /// Both come from one product G G' of the stacked raw kernels plus their row sums and diagonals:
+    /// &lt;U(K), U(L)&gt; = tr(K~L~) + (1'K~1)(1'L~1)/((n-1)(n-2)) - 2/(n-2) (K~1)'(L~1) (Song et al. 2012), and
+    /// &lt;HKH, HLH&gt; = &lt;K, L&gt; - 2/n (K1)'(L1) + (1'K1)(1'L1)/n^2.
     /// </summary>
     public double[] Products(IReadOnlyList<Matrix> layers, IReadOnlyList<string> names, bool unbiased)
     {
         int n = layers[0].Rows;
         Ensure(n);
         int count = layers.Count;
+        long nn = (long)n * n;
         using var scope = NewDisposeScope();
         for (int l = 0; l < count; l++)
         {
             var x = _x[l];
             CkaEngine.WriteCentred(layers[l], x);
             var xs = x.narrow(0, 0, n);
-            var k = _g![l].narrow(0, 0, (long)n * n).view(n, n);
-            var target = MemoryMarshal.Cast<byte, double>(_g.bytes).Slice(l * _capacity * _capacity, n * n);
-            if (_single)
-            {
-                var k32 = _k32!.narrow(0, 0, (long)n * n).view(n, n);
-                k32.addmm_(xs, xs.t(), beta: 0, alpha: 1);
-                Centre<float>(MemoryMarshal.Cast<byte, float>(_k32.bytes)[..(n * n)], target, n, unbiased);
-            }
+            if (_single) _g32![l].narrow(0, 0, nn).view(n, n).addmm_(xs, xs.t(), beta: 0, alpha: 1);
             else
             {
+                var k = _g![l].narrow(0, 0, nn).view(n, n);
                 k.addmm_(xs, xs.t(), beta: 0, alpha: 1);
                 if (_kernel == CkaKernel.Rbf) ToRbf(k, names[l]);
-                Centre<double>(target, target, n, unbiased);
             }
         }
-        var g = _g!.narrow(0, 0, count).narrow(1, 0, (long)n * n);
+        var g = _g!.narrow(0, 0, count).narrow(1, 0, nn);
+        if (_single) g.copy_(_g32!.narrow(0, 0, count).narrow(1, 0, nn));
         var m = mm(g, g.t()).contiguous();
-        return MemoryMarshal.Cast<byte, double>(m.bytes).ToArray();
-    }
-
-    /// <summary>
-    /// Fused double-precision centring of a kernel matrix into <paramref name="target"/> (which may alias the
-    /// source): H K H, or the U-centring of <see cref="CkaMath.UCentreGram"/> when <paramref name="unbiased"/>.
-    /// </summary>
-    internal static void Centre<T>(ReadOnlySpan<T> k, Span<double> target, int n, bool unbiased) where T : struct, IConvertible
-    {
-        var row = new double[n];
-        var col = new double[n];
-        double total = 0;
-        if (typeof(T) == typeof(float)) SumsOf(MemoryMarshal.Cast<T, float>(k), n, unbiased, row, col, ref total);
-        else SumsOf(MemoryMarshal.Cast<T, double>(k), n, unbiased, row, col, ref total);
-        double a, b;
-        if (unbiased) { a = 1.0 / (n - 2); b = total / ((double)(n - 1) * (n - 2)); }
-        else { a = 1.0 / n; b = total / ((double)n * n); }
-        for (int j = 0; j < n; j++) col[j] = b - a * col[j];
-        if (typeof(T) == typeof(float))
-        {
-            var src = MemoryMarshal.Cast<T, float>(k);
-            for (int i = 0; i < n; i++)
+        var k3 = g.view(count, n, n);
+        var rows = k3.sum(new long[] { 2 }, type: ScalarType.Float64).contiguous();
+        var diag = k3.diagonal(0, 1, 2).contiguous();
+        var dot = MemoryMarshal.Cast<byte, double>(m.bytes);
+        var r = MemoryMarshal.Cast<byte, double>(rows.bytes);
+        var d = MemoryMarshal.Cast<byte, double>(diag.bytes);
+        var result = new double[count * count];
+        for (int p = 0; p < count; p++)
+            for (int q = p; q < count; q++)
             {
-                double ri = a * row[i];
-                var s = src.Slice(i * n, n);
-                var t = target.Slice(i * n, n);
-                for (int j = 0; j < n; j++) t[j] = s[j] - ri + col[j];
+                var rp = r.Slice(p * n, n); var rq = r.Slice(q * n, n);
+                var dp = d.Slice(p * n, n); var dq = d.Slice(q * n, n);
+                double v;
+                if (unbiased)
+                {
+                    // K~ = K with zero diagonal: K~1 = r - d, 1'K~1 = sum(r - d), tr(K~L~) = <K, L> - d'd.
+                    double dd = 0, cross = 0, sp = 0, sq = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        dd += dp[i] * dq[i];
+                        cross += (rp[i] - dp[i]) * (rq[i] - dq[i]);
+                        sp += rp[i] - dp[i]; sq += rq[i] - dq[i];
+                    }
+                    v = dot[p * count + q] - dd + sp * sq / ((double)(n - 1) * (n - 2)) - 2.0 / (n - 2) * cross;
+                }
+                else
+                {
+                    double cross = 0, sp = 0, sq = 0;
+                    for (int i = 0; i < n; i++) { cross += rp[i] * rq[i]; sp += rp[i]; sq += rq[i]; }
+                    v = dot[p * count + q] - 2.0 / n * cross + sp * sq / ((double)n * n);
+                }
+                result[p * count + q] = result[q * count + p] = v;
             }
-        }
-        else
-        {
-            var src = MemoryMarshal.Cast<T, double>(k);
-            for (int i = 0; i < n; i++)
-            {
-                double ri = a * row[i];
-                var s = src.Slice(i * n, n);
-                var t = target.Slice(i * n, n);
-                for (int j = 0; j < n; j++) t[j] = s[j] - ri + col[j];
-            }
-        }
-        if (unbiased) for (int i = 0; i < n; i++) target[i * n + i] = 0;
-    }
-
-    private static void SumsOf(ReadOnlySpan<float> k, int n, bool skipDiagonal, double[] row, double[] col, ref double total)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            var r = k.Slice(i * n, n);
-            double s = 0;
-            for (int j = 0; j < n; j++) { double v = r[j]; s += v; col[j] += v; }
-            if (skipDiagonal) { s -= r[i]; col[i] -= r[i]; }
-            row[i] = s; total += s;
-        }
-    }
-
-    private static void SumsOf(ReadOnlySpan<double> k, int n, bool skipDiagonal, double[] row, double[] col, ref double total)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            var r = k.Slice(i * n, n);
-            double s = 0;
-            for (int j = 0; j < n; j++) { double v = r[j]; s += v; col[j] += v; }
-            if (skipDiagonal) { s -= r[i]; col[i] -= r[i]; }
-            row[i] = s; total += s;
-        }
+        return result;
     }
 
     private void ToRbf(Tensor k, string name)
@@ -285,9 +252,9 @@ internal sealed class GramWorkspace : IDisposable
 
     private void DisposeBuffers()
     {
-        _g?.Dispose(); _k32?.Dispose();
+        _g?.Dispose(); _g32?.Dispose();
         foreach (var t in _x) t.Dispose();
-        _g = null; _k32 = null; _x = [];
+        _g = null; _g32 = null; _x = [];
     }
 
     public void Dispose() => DisposeBuffers();
