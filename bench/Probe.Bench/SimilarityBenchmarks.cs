@@ -22,6 +22,11 @@ public sealed class SimilarityBenchmarks : IBenchmark
         double sgemmRate = SgemmRate(sgemm);
         ctx.Report($"SGEMM torch.mm {sgemm}^3 float32", sgemmRate / 1e9, "GFLOP/s");
         string[] names = Widths.Select((w, i) => $"l{i}_{w}").ToArray();
+        // The batch Gram products alone (float32 torch.mm of 512 x d by d x 512 for the 8 widths): the ceiling
+        // minibatch CKA can reach with these shapes.
+        double gramOnly = GramOnlyRate(512);
+        ctx.Report("batch Gram products alone (b=512, 8 widths)", gramOnly / 1e9, "GFLOP/s");
+        ctx.Report("batch Gram products alone / SGEMM", gramOnly / sgemmRate, "ratio");
 
         // Minibatch first, so the all-pairs run's larger matrices do not mask its high-water mark.
         int batch = 512;
@@ -62,6 +67,15 @@ public sealed class SimilarityBenchmarks : IBenchmark
         using var b = randn(size, size);
         double s = BenchContext.BestSeconds(() => { using var c = mm(a, b); }, repeats: 3);
         return 2.0 * size * size * size / s;
+    }
+
+    private static double GramOnlyRate(int b)
+    {
+        var xs = Widths.Select(w => randn(b, w)).ToArray();
+        double flops = Widths.Sum(w => 2.0 * b * b * w);
+        double s = BenchContext.BestSeconds(() => { foreach (var x in xs) { using var k = mm(x, x.t()); } }, repeats: 5);
+        foreach (var x in xs) x.Dispose();
+        return flops / s;
     }
 
     private static (double Seconds, double GemmFlops) Minibatch(string[] names, Matrix[] pool, int count, int batch)
