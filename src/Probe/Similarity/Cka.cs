@@ -1,0 +1,152 @@
+using System.Globalization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Probe.Similarity;
+
+/// <summary>How the full-data linear CKA is evaluated (both are exact; Auto picks the cheaper).</summary>
+public enum CkaForm
+{
+    /// <summary>The cheaper of the two, by multiply-add count (and the Gram form's memory).</summary>
+    Auto,
+    /// <summary>d x d cross-products: ||Y'X||_F^2 / (||X'X||_F ||Y'Y||_F) on centred columns.</summary>
+    FeatureSpace,
+    /// <summary>n x n kernel matrices.</summary>
+    Gram,
+}
+
+/// <summary>
+/// Centred kernel alignment (Kornblith et al. 2019) between representations of the same samples (rows).
+/// <see cref="Debiased"/> uses the unbiased HSIC of Song et al. 2012. Settings only; call <see cref="Compute"/>,
+/// AllPairs or <see cref="Cross"/>. Each layer's products are formed once, not once per pair.
+/// </summary>
+public sealed record Cka(
+    CkaKernel Kernel = CkaKernel.Linear,
+    double SigmaFrac = 0.4,
+    bool Debiased = false,
+    CkaPrecision Precision = CkaPrecision.Auto,
+    CkaForm Form = CkaForm.Auto)
+{
+    /// <summary>A short name of the estimator, for tables and reports.</summary>
+    public string Measure => Kernel == CkaKernel.Linear
+        ? (Debiased ? "linear CKA (debiased)" : "linear CKA")
+        : string.Create(CultureInfo.InvariantCulture, $"RBF CKA (sigma = {SigmaFrac:G6} x median distance){(Debiased ? " (debiased)" : "")}");
+
+    /// <summary>CKA between two representations of the same samples.</summary>
+    public double Compute(Matrix x, Matrix y) =>
+        Table([x, y], ["the first matrix", "the second matrix"], [0], [1])[0][0];
+
+    /// <summary>CKA between every pair of the given layers (symmetric, unit diagonal).</summary>
+    public CkaMatrix AllPairs(IReadOnlyList<string> names, IReadOnlyList<Matrix> layers)
+    {
+        CheckNames(names, layers, "layer");
+        var idx = Enumerable.Range(0, layers.Count).ToArray();
+        return new CkaMatrix(names.ToArray(), names.ToArray(), Table(layers, Quote(names), idx, idx), Measure);
+    }
+
+    /// <summary>CKA between every pair of the given layers, keyed by name (in the dictionary's order).</summary>
+    public CkaMatrix AllPairs(IReadOnlyList<KeyValuePair<string, Matrix>> layers) =>
+        AllPairs(layers.Select(kv => kv.Key).ToArray(), layers.Select(kv => kv.Value).ToArray());
+
+    /// <summary>CKA between every layer of one model (rows) and every layer of another (columns), same inputs.</summary>
+    public CkaMatrix Cross(IReadOnlyList<string> rowNames, IReadOnlyList<Matrix> rowLayers,
+                           IReadOnlyList<string> colNames, IReadOnlyList<Matrix> colLayers)
+    {
+        CheckNames(rowNames, rowLayers, "row layer");
+        CheckNames(colNames, colLayers, "column layer");
+        var all = rowLayers.Concat(colLayers).ToArray();
+        var names = Quote(rowNames).Select(s => "row " + s).Concat(Quote(colNames).Select(s => "column " + s)).ToArray();
+        var rows = Enumerable.Range(0, rowLayers.Count).ToArray();
+        var cols = Enumerable.Range(rowLayers.Count, colLayers.Count).ToArray();
+        return new CkaMatrix(rowNames.ToArray(), colNames.ToArray(), Table(all, names, rows, cols), Measure);
+    }
+
+    private static string[] Quote(IReadOnlyList<string> names) => names.Select(s => $"layer '{s}'").ToArray();
+
+    private static void CheckNames(IReadOnlyList<string> names, IReadOnlyList<Matrix> layers, string what)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(layers);
+        if (names.Count != layers.Count) throw new ProbeException($"Got {names.Count} {what} name(s) for {layers.Count} matrices.");
+        if (layers.Count == 0) throw new ProbeException($"No {what}s to compare.");
+    }
+
+    /// <summary>Values[i][j] = CKA(layers[rows[i]], layers[cols[j]]), forming each layer's products once.</summary>
+    private double[][] Table(IReadOnlyList<Matrix> layers, IReadOnlyList<string> names, int[] rows, int[] cols)
+    {
+        int minSamples = Debiased ? 4 : 2;
+        for (int i = 0; i < layers.Count; i++) CkaMath.Validate(layers[i], names[i], minSamples);
+        int n = layers[0].Rows;
+        for (int i = 1; i < layers.Count; i++)
+            if (layers[i].Rows != n)
+                throw new ProbeException($"{names[i]} has {layers[i].Rows} samples but {names[0]} has {n}: CKA compares representations of the same samples, row by row.");
+
+        // Unordered pairs needed: every (row, col) and every diagonal.
+        var involved = rows.Concat(cols).Distinct().OrderBy(i => i).ToArray();
+        var pairIndex = new Dictionary<(int, int), int>();
+        var pairs = new List<(int P, int Q)>();
+        int Pair(int a, int b)
+        {
+            var key = a <= b ? (a, b) : (b, a);
+            if (!pairIndex.TryGetValue(key, out int k)) { k = pairs.Count; pairIndex[key] = k; pairs.Add(key); }
+            return k;
+        }
+        foreach (int i in involved) Pair(i, i);
+        foreach (int r in rows) foreach (int c in cols) Pair(r, c);
+
+        double nn = n;
+        double featureFlops = pairs.Sum(pq => nn * layers[pq.P].Cols * layers[pq.Q].Cols);
+        double gramFlops = involved.Sum(i => nn * nn * layers[i].Cols) + 0.5 * involved.Length * involved.Length * nn * nn;
+        double gramBytes = 12.0 * involved.Length * nn * nn; // float64 kernels (+ float32 staging)
+        bool feature = Kernel == CkaKernel.Linear && Form switch
+        {
+            CkaForm.FeatureSpace => true,
+            CkaForm.Gram => false,
+            _ => featureFlops <= gramFlops || gramBytes > CkaEngine.GramBudgetBytes,
+        };
+        if (!feature && gramBytes > CkaEngine.GramBudgetBytes)
+            throw new ProbeException(string.Create(CultureInfo.InvariantCulture,
+                $"{Measure} on {n} samples needs {involved.Length} n x n kernel matrices ({gramBytes / (1 << 30):F1} GiB). Use fewer samples, the linear kernel, or MinibatchCka."));
+        bool single = Precision switch
+        {
+            CkaPrecision.Single => true,
+            CkaPrecision.Double => false,
+            _ => !Debiased && Kernel == CkaKernel.Linear && (feature ? featureFlops : gramFlops) > CkaEngine.AutoSingleThresholdFlops,
+        };
+
+        Func<int, int, double> hsic;
+        using (var scope = NewDisposeScope())
+        {
+            if (feature)
+            {
+                var norms = new double[layers.Count][];
+                foreach (int i in involved) norms[i] = new double[n];
+                var s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
+                hsic = Debiased
+                    ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)
+                    : (a, b) => s[Pair(a, b)];
+            }
+            else
+            {
+                var pos = new int[layers.Count];
+                for (int k = 0; k < involved.Length; k++) pos[involved[k]] = k;
+                using var ws = new GramWorkspace(involved.Select(i => layers[i].Cols).ToArray(), Kernel, SigmaFrac, single);
+                var m = ws.Products(involved.Select(i => layers[i]).ToArray(), involved.Select(i => names[i]).ToArray(), Debiased);
+                int len = involved.Length;
+                hsic = (a, b) => m[pos[a] * len + pos[b]];
+            }
+        }
+
+        var values = new double[rows.Length][];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            values[i] = new double[cols.Length];
+            for (int j = 0; j < cols.Length; j++)
+            {
+                int r = rows[i], c = cols[j];
+                values[i][j] = CkaMath.Ratio(hsic(r, c), hsic(r, r), hsic(c, c), names[r], names[c]);
+            }
+        }
+        return values;
+    }
+}

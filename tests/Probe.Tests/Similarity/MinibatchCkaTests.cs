@@ -1,0 +1,124 @@
+using Probe.Capture;
+using Probe.Similarity;
+using Xunit;
+using static Probe.Tests.Similarity.SimilarityTestData;
+
+namespace Probe.Tests.Similarity;
+
+/// <summary>The streaming accumulator against the definition (Nguyen, Raghu and Kornblith 2021) evaluated directly.</summary>
+public class MinibatchCkaTests
+{
+    private static readonly string[] Names = ["l0", "l1", "l2"];
+
+    private static Matrix[] Layers(int n, int seed)
+    {
+        var x = Gaussian(n, 6, seed, shift: 1);
+        var y = Matrix.Create(n, 4, (i, j) => MathF.Max(0, x[i, j] + x[i, j + 1]));
+        var z = Gaussian(n, 3, seed + 1);
+        for (int i = 0; i < n; i++) z[i, 0] += y[i, 2];
+        return [x, y, z];
+    }
+
+    private static double[] RawGram(Matrix x)
+    {
+        int n = x.Rows;
+        var k = new double[n * n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) { double s = 0; for (int t = 0; t < x.Cols; t++) s += (double)x[i, t] * x[j, t]; k[i * n + j] = s; }
+        return k;
+    }
+
+    // Direct evaluation of the definition with the defining HSIC1 formula, batch by batch (each with its own n).
+    private static double Reference(Matrix a, Matrix b, int[] sizes)
+    {
+        double xy = 0, xx = 0, yy = 0;
+        int start = 0;
+        foreach (int s in sizes)
+        {
+            var ka = RawGram(a.Slice(start, s)); var kb = RawGram(b.Slice(start, s));
+            xy += CkaMath.Hsic1(ka, kb, s); xx += CkaMath.Hsic1(ka, ka, s); yy += CkaMath.Hsic1(kb, kb, s);
+            start += s;
+        }
+        return xy / Math.Sqrt(xx * yy);
+    }
+
+    [Fact]
+    public void UnequalBatchesMatchDefinitionAndConsumerInterface()
+    {
+        int[] sizes = [17, 9, 30, 4, 12];
+        var layers = Layers(sizes.Sum(), 3);
+        using var acc = new MinibatchCka(Names, precision: CkaPrecision.Double);
+        int offset = 0;
+        foreach (int s in sizes)
+        {
+            var outputs = Names.Select((nm, i) => (nm, m: layers[i].Slice(offset, s))).ToDictionary(p => p.nm, p => p.m);
+            acc.OnBatch(new ActivationBatch(offset, s, null, outputs, new Dictionary<string, Matrix>()));
+            offset += s;
+        }
+        var table = acc.Result();
+        Assert.Equal(Names, table.RowLayers);
+        Assert.Equal(sizes.Length, acc.Batches);
+        Assert.StartsWith("minibatch linear CKA", table.Measure);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                AssertRelative(i == j ? 1.0 : Reference(layers[i], layers[j], sizes), table.Values[i][j], 1e-10, $"[{i},{j}]");
+    }
+
+    [Fact]
+    public void CrossAccumulatorPairsTwoModelsByOffset()
+    {
+        var a = Layers(60, 1);
+        var b = Layers(60, 2);
+        using var square = new MinibatchCka(["a0", "a1", "a2", "b0", "b1", "b2"], precision: CkaPrecision.Double);
+        using var cross = new MinibatchCka(Names, ["m0", "m1"], precision: CkaPrecision.Double);
+        for (int s = 0; s < 60; s += 20)
+        {
+            var da = Names.Select((nm, i) => (nm, m: a[i].Slice(s, 20))).ToDictionary(p => p.nm, p => p.m);
+            var db = new Dictionary<string, Matrix> { ["m0"] = b[0].Slice(s, 20), ["m1"] = b[1].Slice(s, 20) };
+            // Model B's batch arrives first for the second batch: the accumulator waits for its partner.
+            var batchA = new ActivationBatch(s, 20, null, da, new Dictionary<string, Matrix>());
+            var batchB = new ActivationBatch(s, 20, null, new Dictionary<string, Matrix>(), db); // found among inputs
+            if (s == 20) { cross.ColumnModel.OnBatch(batchB); Assert.Equal(1, cross.PendingBatches); cross.RowModel.OnBatch(batchA); }
+            else { cross.RowModel.OnBatch(batchA); cross.ColumnModel.OnBatch(batchB); }
+            Assert.Equal(0, cross.PendingBatches);
+            var all = new Dictionary<string, Matrix>();
+            for (int i = 0; i < 3; i++) { all["a" + i] = a[i].Slice(s, 20); all["b" + i] = b[i].Slice(s, 20); }
+            square.Add(all);
+        }
+        var c = cross.Result();
+        var q = square.Result();
+        Assert.Equal(["m0", "m1"], c.ColLayers);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++)
+            {
+                AssertRelative(q.Values[i][3 + j], c.Values[i][j], 1e-12, $"[{i},{j}]");
+                AssertRelative(Reference(a[i], b[j], [20, 20, 20]), c[Names[i], "m" + j], 1e-10, "definition");
+            }
+        Assert.Throws<ProbeException>(() => cross.OnBatch(new ActivationBatch(0, 1, null, new Dictionary<string, Matrix>(), new Dictionary<string, Matrix>())));
+    }
+
+    [Fact]
+    public void SinglePrecisionBatchProductsAgreeWithDouble()
+    {
+        var layers = Layers(1200, 9);
+        var wide = Map(Gaussian(1200, 300, 4, shift: 3), v => MathF.Max(0, v));
+        using var d = new MinibatchCka(["x", "y", "z", "w"], precision: CkaPrecision.Double);
+        using var s = new MinibatchCka(["x", "y", "z", "w"], precision: CkaPrecision.Single);
+        for (int o = 0; o < 1200; o += 300)
+        {
+            var acts = new Dictionary<string, Matrix> { ["x"] = layers[0].Slice(o, 300), ["y"] = layers[1].Slice(o, 300), ["z"] = layers[2].Slice(o, 300), ["w"] = wide.Slice(o, 300) };
+            d.Add(acts); s.Add(acts);
+        }
+        var a = d.Result(); var b = s.Result();
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                AssertRelative(a.Values[i][j], b.Values[i][j], 1e-6, $"[{i},{j}]");
+    }
+
+    [Fact]
+    public void RbfMinibatchUsesEachBatchsBandwidth()
+    {
+        var layers = Layers(40, 5);
+        double whole = MinibatchCka.Compute(layers[0], layers[1], 40, CkaKernel.Rbf, 0.5, CkaPrecision.Double);
+        AssertRelative(new Cka(CkaKernel.Rbf, 0.5, Debiased: true).Compute(layers[0], layers[1]), whole, 1e-10, "one batch = debiased RBF CKA");
+    }
+}
