@@ -22,6 +22,7 @@ public sealed class ProjectionBenchmarks : IBenchmark
 
     public void Run(BenchContext ctx)
     {
+        ctx.Out.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  load average at start: {LoadAverage()} on {Environment.ProcessorCount} cores"));
         ctx.Out.WriteLine("  (scikit-learn figures are recorded constants from expected.json / the issue, not measured in this run)");
         var fixtures = FindFixtures();
         var digits = ReadNpy(Path.Combine(fixtures, "digits_input.npy"));
@@ -49,12 +50,17 @@ public sealed class ProjectionBenchmarks : IBenchmark
     static void RunCase(BenchContext ctx, string name, Matrix x, double skSeconds, double skKl, double skTrust, string note)
     {
         var tsne = new Tsne();
+        var proc = Process.GetCurrentProcess();
+        double cpu0 = proc.TotalProcessorTime.TotalSeconds;
         var sw = Stopwatch.StartNew();
         var result = tsne.Run(x, out var timings);
         double seconds = sw.Elapsed.TotalSeconds;
+        proc.Refresh();
+        double cpu = proc.TotalProcessorTime.TotalSeconds - cpu0;
         double trust = Trustworthiness.Compute(x, result.Embedding, 10);
         ctx.Out.WriteLine($"  {name}: {x.Rows} x {x.Cols}, method {result.Method}, {note}");
         ctx.Report($"{name}_seconds", seconds, "s");
+        ctx.Report($"{name}_cpu_seconds", cpu, "s (process CPU, both cores; wall is inflated when the machine is shared)");
         ctx.Report($"{name}_affinity_seconds", timings.AffinitySeconds, "s");
         ctx.Report($"{name}_optimize_seconds", timings.OptimizeSeconds, "s");
         ctx.Report($"{name}_kl", result.KlDivergence);
@@ -67,6 +73,11 @@ public sealed class ProjectionBenchmarks : IBenchmark
             double exactKl = TsneKl.Exact(tsne.Affinities(x), result.Embedding);
             ctx.Report($"{name}_kl_exact", exactKl);
         }
+    }
+
+    static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { return "?"; }
     }
 
     static string FindFixtures()

@@ -246,8 +246,8 @@ public sealed record PcaResult(
         int d = Mean.Length, k = Components.Length;
         if (x.Cols != d) throw new ProbeException($"This PCA was fitted on {d} features; the matrix to transform has {x.Cols}.");
         var y = new Matrix(x.Rows, k);
-        var r = new double[d];
-        for (int i = 0; i < x.Rows; i++)
+        // rows are independent: parallel with per-row results, so the output does not depend on scheduling
+        Parallel.For(0, x.Rows, () => new double[d], (i, _, r) =>
         {
             var row = x.Row(i);
             for (int j = 0; j < d; j++) r[j] = row[j] - Mean[j];
@@ -258,7 +258,8 @@ public sealed record PcaResult(
                 for (int j = 0; j < d; j++) s += r[j] * comp[j];
                 y.Data[i * k + c] = (float)s;
             }
-        }
+            return r;
+        }, _ => { });
         return y;
     }
 }

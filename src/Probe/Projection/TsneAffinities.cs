@@ -134,12 +134,17 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
         {
             var xt = tensor(x.Data, new long[] { n, d });
             var sq = xt.mul(xt).sum(dim: 1);
+            var sqRow = sq.unsqueeze(0);
+            // one reused distance buffer: first touch of fresh multi-MB allocations is slow here
+            var buffer = empty(new long[] { Math.Min(block, n), n });
             for (int s = 0; s < n; s += block)
             {
                 int b = Math.Min(block, n - s);
                 using var inner = NewDisposeScope();
                 var xb = xt.narrow(0, s, b);
-                var dist = xb.mm(xt.t()).mul_(-2).add_(sq.narrow(0, s, b).unsqueeze(1)).add_(sq.unsqueeze(0));
+                var dist = buffer.narrow(0, 0, b);
+                dist.addmm_(xb, xt.t(), beta: 0, alpha: -2);
+                dist.add_(sq.narrow(0, s, b).unsqueeze(1)).add_(sqRow);
                 dist.narrow(1, s, b).diagonal().fill_(float.PositiveInfinity);
                 var (_, top) = dist.topk(cand, dim: 1, largest: false, sorted: true);
                 var ti = top.to_type(ScalarType.Int32).contiguous().data<int>().ToArray();
