@@ -16,7 +16,8 @@ public enum TsneMethod
 /// <summary>
 /// t-SNE (van der Maaten &amp; Hinton 2008; Barnes-Hut: van der Maaten 2014) with the schedule of openTSNE:
 /// PCA to <see cref="PcaDimensions"/> dims when wider; sparse P over the 3 x perplexity nearest neighbours;
-/// PCA initialisation scaled to std 1e-4 on its first axis (unless <see cref="Init"/> is given, used as is);
+/// PCA initialisation scaled to std 1e-4 on its first axis (unless <see cref="Init"/> is given: used as is, or scaled the
+/// same way when <see cref="RescaleInit"/>, which keeps its shape but restarts the spread, as openTSNE recommends);
 /// <see cref="ExaggerationIterations"/> iterations with exaggeration <see cref="Exaggeration"/> and momentum 0.5,
 /// then the rest with exaggeration 1 and momentum 0.8; delta-bar-delta gains (+0.2 / x0.8, min 0.01), reset at the
 /// phase change as scikit-learn. The gradient carries scikit-learn's factor 4, and the learning rate is in
@@ -35,7 +36,8 @@ public sealed record Tsne(
     int ExaggerationIterations = 250,
     double? LearningRate = null,
     int PcaDimensions = 50,
-    int KlEvery = 50)
+    int KlEvery = 50,
+    bool RescaleInit = false)
 {
     /// <summary>Auto uses the exact gradient below this many samples.</summary>
     public const int ExactThreshold = 600;
@@ -96,26 +98,32 @@ public sealed record Tsne(
         if (Init is { } init)
         {
             for (int i = 0; i < 2 * n; i++) y[i] = init.Data[i];
+            if (RescaleInit) ScaleFirstAxisStd(y, n);
             return y;
         }
         if (reduced.Cols >= 2)
         {
             var pcs = new Pca(2, PcaSolver.Auto, Seed).Fit(reduced).Transform(reduced);
-            double mean = 0, var = 0;
-            for (int i = 0; i < n; i++) mean += pcs.Data[2 * i];
-            mean /= n;
-            for (int i = 0; i < n; i++) { double t = pcs.Data[2 * i] - mean; var += t * t; }
-            double sd = Math.Sqrt(var / n);
-            if (sd > 0)
-            {
-                for (int i = 0; i < 2 * n; i++) y[i] = pcs.Data[i] / sd * 1e-4;
-                return y;
-            }
+            for (int i = 0; i < 2 * n; i++) y[i] = pcs.Data[i];
+            if (ScaleFirstAxisStd(y, n)) return y;
         }
         // one input column, or a constant first component: seeded Gaussian with std 1e-4
         var g = Pca.Gaussian(2 * n, Seed);
         for (int i = 0; i < 2 * n; i++) y[i] = g[i] * 1e-4;
         return y;
+    }
+
+    /// <summary>Scales y so that its first coordinate has population std 1e-4 (scikit-learn / openTSNE); false when it is constant.</summary>
+    static bool ScaleFirstAxisStd(double[] y, int n)
+    {
+        double mean = 0, var = 0;
+        for (int i = 0; i < n; i++) mean += y[2 * i];
+        mean /= n;
+        for (int i = 0; i < n; i++) { double t = y[2 * i] - mean; var += t * t; }
+        double sd = Math.Sqrt(var / n);
+        if (!(sd > 0)) return false;
+        for (int i = 0; i < 2 * n; i++) y[i] = y[i] / sd * 1e-4;
+        return true;
     }
 
     TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method)

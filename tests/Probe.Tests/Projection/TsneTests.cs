@@ -75,6 +75,31 @@ public class TsneTests
     }
 
     [Fact]
+    public void RescaledInitDoesNotDependOnTheInitScale()
+    {
+        Matrix Init(float scale) => Matrix.Create(250, 2, (i, j) => (float)Math.Sin(i * 0.37 + j) * scale);
+        var a = new Tsne(Iterations: 5, Init: Init(50), RescaleInit: true).Run(Small).Embedding;
+        var b = new Tsne(Iterations: 5, Init: Init(3), RescaleInit: true).Run(Small).Embedding;
+        var c = new Tsne(Iterations: 5, Init: Init(50)).Run(Small).Embedding;
+        double ab = a.Data.Zip(b.Data, (u, v) => Math.Abs(u - v)).Max(), ac = a.Data.Zip(c.Data, (u, v) => Math.Abs(u - v)).Max();
+        double spread = a.Data.Max(Math.Abs);
+        Assert.True(ab < 1e-4 * spread, $"rescaled inits differ by {ab} (spread {spread})"); // float32 init rounding only
+        Assert.True(ac > 1, $"an unscaled init of spread 50 should stay far from the rescaled one ({ac})");
+    }
+
+    [Fact]
+    public void TinyInputWorksAndResultsSerializeToJson()
+    {
+        var tiny = new Tsne(Perplexity: 2).Run(ProjectionTestData.Digits(12));
+        Assert.Equal((12, 2), (tiny.Embedding.Rows, tiny.Embedding.Cols));
+        Assert.Equal(0, tiny.Embedding.CountNonFinite());
+        Assert.True(double.IsFinite(tiny.KlDivergence) && tiny.KlDivergence >= 0);
+        var json = System.Text.Json.JsonSerializer.Serialize(tiny);
+        Assert.Contains("\"KlDivergence\"", json);
+        Assert.Contains("\"ExplainedVarianceRatio\"", System.Text.Json.JsonSerializer.Serialize(new Pca(2).Fit(Small)));
+    }
+
+    [Fact]
     public void RejectsBadInput()
     {
         Assert.Throws<ProbeException>(() => new Tsne(Perplexity: 30).Run(ProjectionTestData.Digits(60))); // needs 3p + 2 <= n
