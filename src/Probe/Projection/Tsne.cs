@@ -11,8 +11,6 @@ public enum TsneMethod
     Exact,
     /// <summary>Barnes-Hut quadtree approximation with opening angle <see cref="Tsne.Theta"/>.</summary>
     BarnesHut,
-    /// <summary>FFT-accelerated interpolation (Linderman et al. 2019): 3 nodes per box, boxes per axis = max(50, span).</summary>
-    FftInterpolation,
 }
 
 /// <summary>

@@ -14,7 +14,6 @@ internal sealed class TsneGradient
     readonly double pLogP;
     readonly double[] attr, rep, z, klRow;
     readonly QuadTree? tree;
-    readonly FftRepulsion? fftRep;
 
     public TsneGradient(TsneAffinities p, TsneMethod method, double theta)
     {
@@ -23,7 +22,6 @@ internal sealed class TsneGradient
         attr = new double[2 * n]; rep = new double[2 * n]; z = new double[n]; klRow = new double[n];
         foreach (var v in p.Values) if (v > 0) pLogP += v * Math.Log(v);
         if (method == TsneMethod.BarnesHut) tree = new QuadTree(n);
-        if (method == TsneMethod.FftInterpolation) fftRep = new FftRepulsion(n);
     }
 
     static void ForChunks(int n, Action<int, int> body)
@@ -41,7 +39,6 @@ internal sealed class TsneGradient
     {
         int n = p.Samples;
         if (method == TsneMethod.BarnesHut) tree!.Build(y);
-        if (method == TsneMethod.FftInterpolation) fftRep!.Prepare(y);
         // one parallel pass per iteration: attraction (sparse P) and repulsion for each point, written per point
         ForChunks(n, (s, e) =>
         {
@@ -51,7 +48,6 @@ internal sealed class TsneGradient
                 int i = method == TsneMethod.BarnesHut ? tree!.PointAt(t) : t;
                 Attraction(y, i, wantKl);
                 if (method == TsneMethod.BarnesHut) tree!.Repulsion(t, theta, stack!, out rep[2 * i], out rep[2 * i + 1], out z[i]);
-                else if (method == TsneMethod.FftInterpolation) fftRep!.PointTerms(y, i, out rep[2 * i], out rep[2 * i + 1], out z[i]);
                 else ExactRepulsion(y, i, n);
             }
         });

@@ -51,34 +51,6 @@ public class TsneTests
         Assert.True(Math.Sqrt(err / norm) < 0.05, $"relative BH error {Math.Sqrt(err / norm)}");
     }
 
-    [Theory]
-    [InlineData(10.0)]
-    [InlineData(1e-3)]
-    [InlineData(60.0)]
-    public void FftInterpolationMatchesExactGradient(double spread)
-    {
-        var p = new Tsne().Affinities(Small);
-        var rng = new Random(4);
-        var y = Enumerable.Range(0, 500).Select(_ => (rng.NextDouble() * 2 - 1) * spread).ToArray();
-        var gExact = new double[500]; var gFft = new double[500];
-        double klE = new TsneGradient(p, TsneMethod.Exact, 0).Compute(y, 1, gExact, true);
-        double klF = new TsneGradient(p, TsneMethod.FftInterpolation, 0).Compute(y, 1, gFft, true);
-        Assert.True(Math.Abs(klF - klE) < 1e-3 * Math.Abs(klE), $"KL {klF} vs exact {klE}");
-        double err = gExact.Zip(gFft, (u, v) => (u - v) * (u - v)).Sum(), norm = gExact.Sum(u => u * u);
-        Assert.True(Math.Sqrt(err / norm) < 1e-2, $"relative FFT error {Math.Sqrt(err / norm)}");
-    }
-
-    [Fact]
-    public void FftInterpolationIsDeterministicAndTrustworthy()
-    {
-        var t = new Tsne(Method: TsneMethod.FftInterpolation);
-        var a = t.Run(Small);
-        var b = t.Run(Small);
-        Assert.Equal(a.Embedding.Data, b.Embedding.Data);
-        Assert.True(Trustworthiness.Compute(Small, a.Embedding, 10) > 0.9);
-        Assert.InRange(a.KlDivergence, TsneKl.Exact(t.Affinities(Small), a.Embedding) - 0.02, TsneKl.Exact(t.Affinities(Small), a.Embedding) + 0.02);
-    }
-
     [Fact]
     public void AffinitiesAreSymmetricAndNormalised()
     {
