@@ -1,0 +1,166 @@
+using static TorchSharp.torch;
+
+namespace Probe.Projection;
+
+/// <summary>
+/// The symmetric sparse input affinities P of t-SNE in CSR form (rows sorted by column), summing to 1:
+/// conditional p(j|i) over the k = min(n - 1, floor(3 perplexity) + 1) nearest neighbours, calibrated by binary
+/// search on squared Euclidean distances (as scikit-learn), then P = (P + P^T) / sum.
+/// </summary>
+public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Columns, double[] Values, int Neighbours)
+{
+    /// <summary>Above this many rows the kNN search runs blockwise in libtorch (float32 mm + topk), below it in managed code.</summary>
+    public const int TorchKnnThreshold = 4000;
+
+    /// <summary>Computes P for the rows of <paramref name="x"/> (already reduced, e.g. by PCA-50).</summary>
+    public static TsneAffinities Compute(Matrix x, double perplexity)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        int n = x.Rows;
+        int k = NeighbourCount(n, perplexity);
+        var (idx, d2) = n > TorchKnnThreshold ? TorchKnn(x, k) : ManagedKnn(x, k);
+        var cond = new double[n * k];
+        double target = Math.Log(perplexity);
+        Parallel.For(0, n, i => Calibrate(d2.AsSpan(i * k, k), cond.AsSpan(i * k, k), target));
+        return Symmetrize(n, k, idx, cond);
+    }
+
+    /// <summary>The number of neighbours used for a perplexity: min(n - 1, floor(3 perplexity) + 1).</summary>
+    public static int NeighbourCount(int n, double perplexity) => (int)Math.Min(n - 1, Math.Floor(3 * perplexity) + 1);
+
+    /// <summary>scikit-learn's binary search for the precision beta giving entropy log(perplexity) (100 steps, tolerance 1e-5).</summary>
+    static void Calibrate(ReadOnlySpan<double> d2, Span<double> p, double target)
+    {
+        double beta = 1, lo = double.NegativeInfinity, hi = double.PositiveInfinity;
+        for (int step = 0; step < 100; step++)
+        {
+            double sum = 0;
+            for (int j = 0; j < d2.Length; j++) { p[j] = Math.Exp(-d2[j] * beta); sum += p[j]; }
+            if (sum == 0) sum = 1e-8;
+            double sumDP = 0;
+            for (int j = 0; j < d2.Length; j++) { p[j] /= sum; sumDP += d2[j] * p[j]; }
+            double entropy = Math.Log(sum) + beta * sumDP;
+            double diff = entropy - target;
+            if (Math.Abs(diff) <= 1e-5) break;
+            if (diff > 0)
+            {
+                lo = beta;
+                beta = double.IsPositiveInfinity(hi) ? beta * 2 : (beta + hi) / 2;
+            }
+            else
+            {
+                hi = beta;
+                beta = double.IsNegativeInfinity(lo) ? beta / 2 : (beta + lo) / 2;
+            }
+        }
+    }
+
+    static TsneAffinities Symmetrize(int n, int k, int[] idx, double[] cond)
+    {
+        // entries (i, j, p) and (j, i, p) for every kNN pair; counting sort by row, sort by column, merge duplicates.
+        var counts = new int[n + 1];
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < k; t++) { counts[i + 1]++; counts[idx[i * k + t] + 1]++; }
+        for (int i = 0; i < n; i++) counts[i + 1] += counts[i];
+        var fill = (int[])counts.Clone();
+        var cols = new int[counts[n]];
+        var vals = new double[counts[n]];
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < k; t++)
+            {
+                int j = idx[i * k + t]; double v = cond[i * k + t];
+                cols[fill[i]] = j; vals[fill[i]++] = v;
+                cols[fill[j]] = i; vals[fill[j]++] = v;
+            }
+        var rowPtr = new int[n + 1];
+        var outCols = new List<int>(cols.Length);
+        var outVals = new List<double>(cols.Length);
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int s = counts[i], e = counts[i + 1];
+            Array.Sort(cols, vals, s, e - s);
+            for (int t = s; t < e; t++)
+            {
+                if (outCols.Count > rowPtr[i] && outCols[^1] == cols[t]) outVals[^1] += vals[t];
+                else { outCols.Add(cols[t]); outVals.Add(vals[t]); }
+            }
+            rowPtr[i + 1] = outCols.Count;
+        }
+        var v2 = outVals.ToArray();
+        foreach (var v in v2) total += v;
+        total = Math.Max(total, double.Epsilon);
+        for (int t = 0; t < v2.Length; t++) v2[t] /= total;
+        return new TsneAffinities(n, rowPtr, outCols.ToArray(), v2, k);
+    }
+
+    /// <summary>Exact kNN by brute force in managed code; squared distances in double.</summary>
+    static (int[] Idx, double[] D2) ManagedKnn(Matrix x, int k)
+    {
+        int n = x.Rows;
+        var idx = new int[n * k];
+        var d2 = new double[n * k];
+        Parallel.For(0, n, () => (new double[n], new int[n]), (i, _, buf) =>
+        {
+            var (dist, id) = buf;
+            var xi = x.Row(i);
+            int c = 0;
+            for (int j = 0; j < n; j++)
+            {
+                if (j == i) continue;
+                dist[c] = NearestNeighbours.SquaredDistance(xi, x.Row(j)); id[c] = j; c++;
+            }
+            NearestNeighbours.SelectSmallest(dist, id, c, k);
+            Array.Copy(id, 0, idx, (long)i * k, k);
+            Array.Copy(dist, 0, d2, (long)i * k, k);
+            return buf;
+        }, _ => { });
+        return (idx, d2);
+    }
+
+    /// <summary>
+    /// kNN by blocks of rows: float32 ||a||^2 + ||b||^2 - 2 a.b with libtorch mm + topk (k + 8 candidates), then the
+    /// candidates' squared distances recomputed in double and re-ranked (ties by index). Exact except when float32
+    /// rounding pushes a true neighbour beyond the 8 spare candidates.
+    /// </summary>
+    static (int[] Idx, double[] D2) TorchKnn(Matrix x, int k)
+    {
+        int n = x.Rows, d = x.Cols;
+        int cand = Math.Min(n - 1, k + 8);
+        var idx = new int[n * k];
+        var d2 = new double[n * k];
+        const int block = 1024;
+        using (var scope = NewDisposeScope())
+        {
+            var xt = tensor(x.Data, new long[] { n, d });
+            var sq = xt.mul(xt).sum(dim: 1);
+            var sqRow = sq.unsqueeze(0);
+            // one reused distance buffer: first touch of fresh multi-MB allocations is slow here
+            var buffer = empty(new long[] { Math.Min(block, n), n });
+            for (int s = 0; s < n; s += block)
+            {
+                int b = Math.Min(block, n - s);
+                using var inner = NewDisposeScope();
+                var xb = xt.narrow(0, s, b);
+                var dist = buffer.narrow(0, 0, b);
+                dist.addmm_(xb, xt.t(), beta: 0, alpha: -2);
+                dist.add_(sq.narrow(0, s, b).unsqueeze(1)).add_(sqRow);
+                dist.narrow(1, s, b).diagonal().fill_(float.PositiveInfinity);
+                var (_, top) = dist.topk(cand, dim: 1, largest: false, sorted: true);
+                var ti = top.to_type(ScalarType.Int32).contiguous().data<int>().ToArray();
+                Parallel.For(0, b, () => (new double[cand], new int[cand]), (r, _, buf) =>
+                {
+                    var (dd, ii) = buf;
+                    int i = s + r;
+                    var xi = x.Row(i);
+                    for (int c = 0; c < cand; c++) { ii[c] = ti[r * cand + c]; dd[c] = NearestNeighbours.SquaredDistance(xi, x.Row(ii[c])); }
+                    NearestNeighbours.SelectSmallest(dd, ii, cand, k);
+                    Array.Copy(ii, 0, idx, (long)i * k, k);
+                    Array.Copy(dd, 0, d2, (long)i * k, k);
+                    return buf;
+                }, _ => { });
+            }
+        }
+        return (idx, d2);
+    }
+}
