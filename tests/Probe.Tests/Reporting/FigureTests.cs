@@ -58,14 +58,14 @@ public class FigureTests
     public void Heatmap_prints_values_only_when_cells_fit_the_text()
     {
         // 4 x 4 cells at column width are large: printed values change the image.
-        var big = Similarity(4);
+        var big = SimilarityMatrix(4);
         string[] l4 = ["a", "b", "c", "d"];
         var withValues = FigureExporter.Export(Figures.Heatmap(big, l4, l4, showValues: true), FigureFormat.Png, Small);
         var without = FigureExporter.Export(Figures.Heatmap(big, l4, l4, showValues: false), FigureFormat.Png, Small);
         Assert.False(withValues.AsSpan().SequenceEqual(without));
 
         // 40 x 40 cells are ~5 px: "0.00" cannot fit, so asking for values changes nothing.
-        var small = Similarity(40);
+        var small = SimilarityMatrix(40);
         var l40 = Enumerable.Range(0, 40).Select(i => "L" + i).ToArray();
         var a = FigureExporter.Export(Figures.Heatmap(small, l40, l40, showValues: true), FigureFormat.Png, Small);
         var b = FigureExporter.Export(Figures.Heatmap(small, l40, l40, showValues: false), FigureFormat.Png, Small);

@@ -94,7 +94,7 @@ public class JsonAndReportTests
         var dir = ReportingTestData.TempDir("report");
         var report = new ReportFolder(dir, "Digits MLP", FigureStyle.Column with { Dpi = 80 });
         report.AddText("Similarity", "Linear CKA between all layer pairs.");
-        report.AddFigure("Similarity", "cka", Figures.Heatmap(ReportingTestData.Similarity(3), ["a", "b", "c"], ["a", "b", "c"]), "Linear CKA <layer x layer>");
+        report.AddFigure("Similarity", "cka", Figures.Heatmap(ReportingTestData.SimilarityMatrix(3), ["a", "b", "c"], ["a", "b", "c"]), "Linear CKA <layer x layer>");
         report.AddTable("Dead units", "Per layer", ["layer", "dead"], [["relu1", 0.25], ["relu2", 0.5]]);
         report.AddJson("Dead units", "result", Sample());
         report.AddFigure("Dead units", "custom", path => FigureExporter.Save(Figures.Histogram([0.1, 0.2]), path), "Custom render");

@@ -10,7 +10,7 @@ internal static class ReportingTestData
     public static readonly string[] Layers = ["fc1", "relu1", "fc2", "relu2", "fc3"];
     public static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
-    public static double[][] Similarity(int n)
+    public static double[][] SimilarityMatrix(int n)
     {
         var v = new double[n][];
         for (int i = 0; i < n; i++)
@@ -54,7 +54,7 @@ internal static class ReportingTestData
     /// <summary>Every figure type, built from the same fixed inputs each call.</summary>
     public static IEnumerable<(string Name, Func<PlotModel> Build)> AllFigures()
     {
-        yield return ("heatmap", () => Figures.Heatmap(Similarity(5), Layers, Layers, "Linear CKA", colorBarTitle: "CKA"));
+        yield return ("heatmap", () => Figures.Heatmap(SimilarityMatrix(5), Layers, Layers, "Linear CKA", colorBarTitle: "CKA"));
         yield return ("scattergrid", () =>
         {
             var (p, l) = Grid(2, 3, 120);
