@@ -121,7 +121,8 @@ public sealed record ActivationCapture(
                 _ => throw new ProbeException($"Unknown reduction {Reduce}."),
             },
         };
-        return r.to_type(ScalarType.Float32).contiguous();
+        if (r.dtype != ScalarType.Float32) r = r.to_type(ScalarType.Float32);
+        return r.is_contiguous() ? r : r.contiguous();
     }
 }
 

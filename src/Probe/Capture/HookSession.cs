@@ -108,10 +108,21 @@ internal sealed class HookSession : IDisposable
         return cols;
     }
 
-    static long CountNonFinite(ReadOnlySpan<float> values)
+    /// <summary>NaN and ±Inf are exactly the values for which v - v is not 0; checked a vector at a time.</summary>
+    internal static long CountNonFinite(ReadOnlySpan<float> values)
     {
+        int i = 0;
         long bad = 0;
-        foreach (var v in values) if (!float.IsFinite(v)) bad++;
+        if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= System.Numerics.Vector<float>.Count)
+        {
+            var any = System.Numerics.Vector<float>.Zero;
+            var floats = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+            foreach (var v in floats) any |= (v - v);
+            i = floats.Length * System.Numerics.Vector<float>.Count;
+            if (any == System.Numerics.Vector<float>.Zero) { for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++; return bad; }
+            i = 0;
+        }
+        for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++;
         return bad;
     }
 

@@ -31,3 +31,24 @@ public class NpySinkTests
     [Fact]
     public void LayerNamesBecomeFileSafe() => Assert.Equal("features.3_x.npy", NpySink.FileName("features.3/x"));
 }
+
+public class NonFiniteCountTests
+{
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(37, 2)]
+    [InlineData(1000, 3)]
+    public void CountsNaNAndInfinitiesAnywhereInTheBuffer(int length, int seed)
+    {
+        var rng = new Random(seed);
+        var values = Enumerable.Range(0, length).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray();
+        int expected = 0;
+        for (int i = 0; i < length; i += 1 + rng.Next(50))
+        {
+            values[i] = (expected % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+            expected++;
+        }
+        Assert.Equal(expected, Probe.Capture.HookSession.CountNonFinite(values));
+        Assert.Equal(values.Count(v => !float.IsFinite(v)), expected);
+    }
+}

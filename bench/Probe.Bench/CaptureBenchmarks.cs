@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Probe.Bench;
+
+/// <summary>
+/// Issue 3: the forward pass over a data set with hooks on every layer (in-memory sink) against the same pass with no
+/// hooks, as a ratio in one run, for the digits MLP and the CNN on 28x28 inputs; and the streaming sink's memory
+/// with 10x more batches.
+/// </summary>
+public sealed class CaptureBenchmarks : IBenchmark
+{
+    public string Name => "capture";
+    public string Description => "Hooked forward pass vs plain forward pass (ratio); streaming sink memory vs batch count.";
+
+    public void Run(BenchContext ctx)
+    {
+        var digits = Datasets.Digits();
+        Compare(ctx, "digits MLP", ModelSpec.Parse("mlp:64-128-64-32-10:relu"), Repeat(digits, ctx.Quick ? 2 : 10), 256);
+
+        Dataset images;
+        string source;
+        if (Directory.Exists(Datasets.FashionMnistDirectory))
+        {
+            images = Datasets.FromIdxDirectory(Datasets.FashionMnistDirectory, train: false);
+            source = "Fashion-MNIST t10k";
+        }
+        else
+        {
+            var rng = new Random(1);
+            images = new Dataset("synthetic 28x28", Matrix.Create(10_000, 784, (_, _) => (float)rng.NextDouble()), null, new[] { 1, 28, 28 });
+            source = "synthetic 28x28 (Fashion-MNIST not installed)";
+        }
+        if (ctx.Quick) images = images.Subset(Enumerable.Range(0, 2000).ToArray());
+        Compare(ctx, $"CNN on {source}", ModelSpec.Parse("cnn:1x28x28:10"), images, 256);
+
+        StreamingMemory(ctx, ModelSpec.Parse("mlp:64-128-64-32-10:relu"), digits, ctx.Quick ? 2 : 5);
+    }
+
+    static Dataset Repeat(Dataset d, int times)
+    {
+        var rows = Enumerable.Range(0, times).SelectMany(_ => Enumerable.Range(0, d.Count)).ToArray();
+        return d.Subset(rows, $"{d.Name} x{times}");
+    }
+
+    static void Plain(nn.Module<Tensor, Tensor> model, Dataset data, int batchSize)
+    {
+        model.eval();
+        using var _ = torch.no_grad();
+        long[] shape = new[] { 0L }.Concat(data.SampleShape.Select(s => (long)s)).ToArray();
+        int cols = data.Features.Cols;
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            int n = Math.Min(batchSize, data.Count - start);
+            using var scope = torch.NewDisposeScope();
+            shape[0] = n;
+            var x = torch.empty(shape, ScalarType.Float32);
+            data.Features.Data.AsSpan(start * cols, n * cols).CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
+            model.call(x);
+        }
+    }
+
+    static void Compare(BenchContext ctx, string label, ModelSpec spec, Dataset data, int batchSize)
+    {
+        using var model = spec.Build(0);
+        var capture = new ActivationCapture(BatchSize: batchSize);
+        int repeats = ctx.Quick ? 2 : 5;
+        // Interleave the two so drift in machine load hits both alike; keep the best of each.
+        double plain = double.MaxValue, hooked = double.MaxValue, streamed = double.MaxValue;
+        Plain(model, data, batchSize);
+        capture.ToMemory(model, data);
+        long values = 0;
+        for (int r = 0; r < repeats; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            Plain(model, data, batchSize);
+            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            var acts = capture.ToMemory(model, data);
+            hooked = Math.Min(hooked, sw.Elapsed.TotalSeconds);
+            values = acts.Outputs.Values.Sum(m => (long)m.Data.Length);
+            sw.Restart();
+            capture.Run(model, data, new Counter());
+            streamed = Math.Min(streamed, sw.Elapsed.TotalSeconds);
+        }
+        ctx.Out.WriteLine($"  {label}: {data.Count} samples, batch {batchSize}, {spec.LayerNames.Count} hooked layers, {values / 1e6:F1} M values recorded");
+        ctx.Report("plain forward pass", plain, "s");
+        ctx.Report("forward pass + hooks + in-memory sink", hooked, "s");
+        ctx.Report("forward pass + hooks + streaming consumer", streamed, "s");
+        ctx.Report("ratio hooked (in-memory sink) / plain (target <= 1.3)", hooked / plain, "x");
+        ctx.Report("ratio hooked (streaming) / plain", streamed / plain, "x");
+    }
+
+    sealed class Counter : IActivationConsumer
+    {
+        public long Values;
+        public void OnBatch(ActivationBatch batch) { foreach (var m in batch.Outputs.Values) Values += m.Rows * m.Cols; }
+    }
+
+    static void StreamingMemory(BenchContext ctx, ModelSpec spec, Dataset digits, int baseRepeats)
+    {
+        using var model = spec.Build(0);
+        var capture = new ActivationCapture(BatchSize: 64);
+        var small = Repeat(digits, baseRepeats);
+        var large = Repeat(digits, baseRepeats * 10);
+        capture.Run(model, small, new Counter()); // warm-up: libtorch's allocator and the JIT settle first
+        GC.Collect();
+        double rss0 = BenchContext.ResidentMiB();
+        var c1 = new Counter();
+        capture.Run(model, small, c1);
+        GC.Collect();
+        double rss1 = BenchContext.ResidentMiB();
+        // The large data set itself takes memory (it is in memory as features); count only what the run adds.
+        GC.Collect();
+        double rssBeforeLarge = BenchContext.ResidentMiB();
+        var c2 = new Counter();
+        capture.Run(model, large, c2);
+        GC.Collect();
+        double rss2 = BenchContext.ResidentMiB();
+        int b1 = (small.Count + 63) / 64, b2 = (large.Count + 63) / 64;
+        ctx.Out.WriteLine($"  streaming sink: {b1} batches ({c1.Values / 1e6:F0} M values) vs {b2} batches ({c2.Values / 1e6:F0} M values)");
+        ctx.Report($"resident memory growth over {b1} batches", rss1 - rss0, "MiB");
+        ctx.Report($"resident memory growth over {b2} batches", rss2 - rssBeforeLarge, "MiB");
+        ctx.Report("activation data streamed in the large run", c2.Values * 4 / 1048576.0, "MiB");
+    }
+}
