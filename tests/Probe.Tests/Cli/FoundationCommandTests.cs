@@ -1,0 +1,123 @@
+using System.Text.Json;
+using Probe.Data;
+using Xunit;
+
+namespace Probe.Tests.Cli;
+
+public class FoundationCommandTests
+{
+    [Fact]
+    public void LayersListsEveryModuleWithTypeParametersAndShape()
+    {
+        var (code, output, err) = Cli.Run("layers", "--model", "mlp:64-128-64-32-10:relu");
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+        Assert.Contains("fc1", output);
+        Assert.Contains("8320", output); // 64 * 128 + 128
+        Assert.Contains("[128]", output);
+
+        var (c2, json, _) = Cli.Run("layers", "--model", "cnn:1x8x8:10", "--json");
+        Assert.Equal(0, c2);
+        using var doc = JsonDocument.Parse(json);
+        var names = doc.RootElement.GetProperty("modules").EnumerateArray().Select(m => m.GetProperty("name").GetString()).ToList();
+        Assert.Equal(new[] { "", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2" }, names);
+    }
+
+    [Fact]
+    public void UsageErrorsExitTwoAndFailuresExitOneWithOneLine()
+    {
+        var missing = Cli.Run("layers");
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("--model", missing.Err);
+
+        var unknown = Cli.Run("layerz");
+        Assert.Equal(2, unknown.Code);
+
+        var bad = Cli.Run("layers", "--model", "mlp:64-x:relu");
+        Assert.Equal(1, bad.Code);
+        Assert.Single(bad.Err.Trim().Split('\n'));
+        Assert.StartsWith("probe: ", bad.Err);
+        Assert.DoesNotContain("   at ", bad.Err); // no stack trace without --verbose
+
+        var verbose = Cli.Run("layers", "--model", "mlp:64-x:relu", "--verbose");
+        Assert.Equal(1, verbose.Code);
+        Assert.Contains("   at ", verbose.Err);
+    }
+
+    [Fact]
+    public void CaptureWritesOneNpyPerLayerPlusLabelsAndLayersJson()
+    {
+        string dir = Cli.TempDir("capture");
+        try
+        {
+            var (code, output, err) = Cli.Run("capture", "--model", "mlp:64-128-64-32-10:relu", "--weights", Cli.Fixture("digits_mlp.safetensors"),
+                "--data", "digits", "--layers", "fc1,relu2", "--max-samples", "300", "--seed", "3", "--out", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("relu2", output);
+            var fc1 = Npy.ReadMatrix(Path.Combine(dir, "fc1.npy"));
+            Assert.Equal((300, 128), (fc1.Rows, fc1.Cols));
+            Assert.Equal(300, Npy.ReadInt32(Path.Combine(dir, "labels.npy")).Length);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "layers.json")));
+            var layers = doc.RootElement.GetProperty("layers").EnumerateArray().ToList();
+            Assert.Equal(new[] { "fc1", "relu2" }, layers.Select(l => l.GetProperty("name").GetString()));
+            Assert.Equal("Linear", layers[0].GetProperty("type").GetString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void CaptureFromAnInputMatrixMatchesTheReferenceActivations()
+    {
+        string dir = Cli.TempDir("capture-input");
+        try
+        {
+            var (code, _, err) = Cli.Run("capture", "--model", "mlp:64-128-64-32-10:relu", "--weights", Cli.Fixture("digits_mlp.safetensors"),
+                "--input", Cli.Fixture("digits_input.npy"), "--layers", "relu3", "--out", dir);
+            Assert.True(code == 0, err);
+            var got = Npy.ReadMatrix(Path.Combine(dir, "relu3.npy"));
+            var expected = Npy.ReadMatrix(Cli.Fixture("digits_relu3.npy"));
+            for (int i = 0; i < got.Data.Length; i++) Assert.Equal(expected.Data[i], got.Data[i], 1e-4f);
+            Assert.False(File.Exists(Path.Combine(dir, "labels.npy")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void CaptureRefusesBadSelectorsAndConflictingInputs()
+    {
+        var both = Cli.Run("capture", "--model", "mlp:64-10", "--data", "digits", "--input", "x.npy", "--out", "/tmp/x");
+        Assert.Equal(2, both.Code);
+        Assert.Contains("exactly one of --data and --input", both.Err);
+
+        var unknown = Cli.Run("capture", "--model", "mlp:64-32-10:relu", "--data", "digits", "--layers", "fc7", "--out", Path.Combine(Path.GetTempPath(), "never"));
+        Assert.Equal(1, unknown.Code);
+        Assert.Contains("Unknown layer 'fc7'", unknown.Err);
+        Assert.Contains("fc1 (Linear)", unknown.Err);
+
+        var reduce = Cli.Run("capture", "--model", "mlp:64-10", "--data", "digits", "--reduce", "median", "--out", "/tmp/x");
+        Assert.Equal(2, reduce.Code);
+
+        var noWeights = Cli.Run("capture", "--model", "mlp:64-10", "--weights", "/nonexistent.safetensors", "--data", "digits", "--out", "/tmp/x");
+        Assert.Equal(1, noWeights.Code);
+        Assert.Contains("does not exist", noWeights.Err);
+    }
+
+    [Fact]
+    public void TrainWritesARunFolderWithACheckpointPerEpoch()
+    {
+        string dir = Cli.TempDir("train");
+        try
+        {
+            var (code, output, err) = Cli.Run("train", "--model", "mlp:2-8-2", "--data", "synthetic:xor-clouds?n=200&seed=1", "--epochs", "2", "--lr", "0.01", "--out", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("epoch   2", output);
+            var run = Probe.Models.RunFolder.Load(dir);
+            Assert.Equal(new[] { 0, 1, 2 }, run.Checkpoints.Select(c => c.Epoch));
+            Assert.All(run.Checkpoints, c => Assert.True(File.Exists(Path.Combine(dir, c.File))));
+
+            var bad = Cli.Run("train", "--model", "mlp:2-8-2", "--data", "digits", "--epochs", "1", "--optimizer", "rmsprop", "--out", dir);
+            Assert.Equal(2, bad.Code);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
