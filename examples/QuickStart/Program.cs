@@ -1,0 +1,1 @@
+QuickStartExample.Run(args.Length > 0 ? args[0] : "runs/quickstart", Console.Out);
