@@ -54,8 +54,21 @@ public static class DeadUnitFigures
     {
         ArgumentNullException.ThrowIfNull(layer); ArgumentNullException.ThrowIfNull(epochs);
         var rates = layer.FiringRates.Select(c => c.Select(r => (double)r).ToArray()).ToArray();
-        return Figures.UnitTimeline(rates, epochs.Select(e => e.ToString(CultureInfo.InvariantCulture)).ToArray(), title,
-            sortUnitsByFinalRate: true, style: style);
+        return Figures.UnitTimeline(rates, EpochLabels(epochs), title, sortUnitsByFinalRate: true, style: style);
+    }
+
+    /// <summary>Checkpoint labels that stay readable: every epoch up to 10 checkpoints, else every 2nd/5th/10th/... (and the last).</summary>
+    public static string[] EpochLabels(int[] epochs)
+    {
+        ArgumentNullException.ThrowIfNull(epochs);
+        int step = 1;
+        foreach (int s in new[] { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000 })
+        {
+            step = s;
+            if (epochs.Length <= 10 * s) break;
+        }
+        return epochs.Select((e, i) => i % step == 0 || i == epochs.Length - 1 && (epochs.Length - 1) % step >= step / 2
+            ? e.ToString(CultureInfo.InvariantCulture) : "").ToArray();
     }
 
     /// <summary>Dead fraction of every layer at every checkpoint (one line per layer).</summary>
