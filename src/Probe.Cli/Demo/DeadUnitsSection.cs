@@ -18,12 +18,13 @@ internal static class DeadUnitsSection
             "will not recover. Dying units fire on fewer than 1% of the samples. For each dead unit Probe reads the weights of the " +
             "Linear layer feeding it: 'bias too low' means bias + ||w|| x (largest input norm in the data) <= 0, so no input like " +
             "the data can switch it on; 'data never reaches 0' means some input could, but none of the data does.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var study = new DeadUnitStudy();
         foreach (var (label, run) in new[] { ("main", ctx.Run), ("high-lr", ctx.HighLearningRateRun) })
         {
             var timeline = study.RunCheckpoints(run, ctx.Data);
             var final = timeline.Final;
-            ctx.Log.WriteLine($"Dead units ({label}): " + string.Join(", ", final.Layers.Select(l => $"{l.Layer} {l.Stats.DeadUnits.Length}/{l.Stats.Units}")));
+            ctx.Log.WriteLine($"Dead units ({label}, {timeline.Epochs.Length} checkpoints, {clock.Elapsed.TotalSeconds:0.0} s): " + string.Join(", ", final.Layers.Select(l => $"{l.Layer} {l.Stats.DeadUnits.Length}/{l.Stats.Units}")));
             var t = timeline.Layers;
             string counts = string.Join(", ", final.Layers.Select(l => $"{l.Layer} {l.Stats.DeadUnits.Length} of {l.Stats.Units}"));
             int fromInit = t.Sum(x => x.DeadFromInitialisation), died = t.Sum(x => x.DiedInTraining);

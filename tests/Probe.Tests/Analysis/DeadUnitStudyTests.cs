@@ -136,6 +136,8 @@ public class DeadUnitStudyTests : IDisposable
         var t = study.RunCheckpoints(run, data);
         Assert.Equal([0, 1, 2, 3], t.Epochs);
         Assert.Equal(["relu1", "relu2"], t.Layers.Select(l => l.Layer));
+        // This seeded run does kill units (SGD at lr 0.5), so the death records below are exercised.
+        Assert.Contains(t.Layers, l => l.Deaths.Any(d => d.DeadAtEnd));
         for (int c = 0; c < t.Epochs.Length; c++)
         {
             using var model = run.BuildModel(t.Epochs[c]);
