@@ -14,8 +14,8 @@ internal static class DeadUnitsSection
     public static void Add(DemoContext ctx)
     {
         ctx.Report.AddText(Name,
-            "A ReLU unit is dead when it outputs 0 for every sample: it passes no signal forward and gets no gradient back, so it " +
-            "will not recover. Dying units fire on fewer than 1% of the samples. For each dead unit Probe reads the weights of the " +
+            "A ReLU unit is dead when it outputs 0 for every sample: it passes no signal forward and its own weights get no gradient, " +
+            "so it comes back only if the layers below it happen to move its inputs. Dying units fire on fewer than 1% of the samples. For each dead unit Probe reads the weights of the " +
             "Linear layer feeding it: 'bias too low' means bias + ||w|| x (largest input norm in the data) <= 0, so no input like " +
             "the data can switch it on; 'data never reaches 0' means some input could, but none of the data does.");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -29,7 +29,7 @@ internal static class DeadUnitsSection
             string counts = string.Join(", ", final.Layers.Select(l => $"{l.Layer} {l.Stats.DeadUnits.Length} of {l.Stats.Units}"));
             int fromInit = t.Sum(x => x.DeadFromInitialisation), died = t.Sum(x => x.DiedInTraining);
             ctx.Report.AddText(Name, (label == "main"
-                ? $"Run 'main' ({run.Info.Optimizer.Name}, learning rate {run.Info.Optimizer.LearningRate}) is the healthy reference. "
+                ? $"Run 'main' ({run.Info.Optimizer.Name}, learning rate {run.Info.Optimizer.LearningRate}) is the reference, trained with the demo's settings. "
                 : $"Run 'high-lr' ({run.Info.Optimizer.Name}, learning rate {run.Info.Optimizer.LearningRate}) takes steps far too large: " +
                   "a bad update can push a unit's pre-activation below zero for every input, and a dead unit gets no gradient to come back. " +
                   "Compare its bars and timelines with run 'main'. ") +

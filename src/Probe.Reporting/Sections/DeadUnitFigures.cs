@@ -207,7 +207,7 @@ public static class DeadUnitFigures
         {
             var s = l.Stats;
             report.AddFigure(section, pre + l.Layer + " firing rates", FiringRateHistogram(l, $"{pre}{l.Layer}: per-unit firing rate"),
-                Inv($"How often each unit of {l.Layer} fires{inRun}: {s.DeadUnits.Length} of {s.Units} units never fire (they sit in the leftmost bar with the dying ones, {s.DyingUnits.Length}); a healthy layer has most units in the middle, not piled at 0 or 1. ") + CauseSentence(l));
+                Inv($"How often each unit of {l.Layer} fires{inRun}: {s.DeadUnits.Length} of {s.Units} units never fire and {s.DyingUnits.Length} fire on fewer than {Pct(result.DyingThreshold)} of samples (both in the leftmost bar). A healthy layer has few units piled at 0 (dead) or 1 (always on, i.e. linear). ") + CauseSentence(l));
         }
         foreach (var l in result.Layers.Where(l => l.CauseNote != null && l.Stats.DeadUnits.Length > 0))
             report.AddText(section, $"{pre}{l.Layer}: causes not computed: {l.CauseNote}.");
