@@ -10,6 +10,7 @@ internal static class CommandCatalog
         LayersCommand.Create(ctx),
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
+        DeadCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }

@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Globalization;
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Models;
+using Probe.Reporting;
+using Probe.Reporting.Sections;
+
+namespace Probe.Cli.Commands;
+
+/// <summary>
+/// <c>probe dead</c>: which units never fire, how many, why, and (with --run) since when. Default layers: the
+/// activation layers (ReLU-like, sigmoid, tanh); every leaf when the model has none. Exit 3 with --fail-above.
+/// </summary>
+internal static class DeadCommand
+{
+    public const string Section = "Dead units";
+
+    public static Command Create(CliContext ctx)
+    {
+        var model = CliOptions.Model();
+        var weights = CliOptions.Weights();
+        var run = CliOptions.Run();
+        var data = new Option<string?>("--data") { Description = "Data source (digits, npy:X.npy, ...). With --run, defaults to the run's data." };
+        var layers = new Option<string?>("--layers") { Description = "Layer selector (names, globs, type:ReLU, all). Default: the activation layers." };
+        var json = CliOptions.Json();
+        var failAbove = new Option<double?>("--fail-above")
+        {
+            Description = "Exit with code 3 when any selected layer's dead fraction is above this fraction (0..1).",
+            CustomParser = r => Fraction(r, "--fail-above"),
+        };
+        var outDir = CliOptions.Out(required: false, "Also write a report folder (figures, report.json, index.html).");
+        var dying = new Option<double>("--dying-threshold")
+        {
+            Description = "A unit firing on fewer than this fraction of samples is dying.",
+            DefaultValueFactory = _ => 0.01,
+            CustomParser = r => Fraction(r, "--dying-threshold") ?? 0.01,
+        };
+        var maxSamples = CliOptions.MaxSamples();
+        var seed = CliOptions.Seed();
+        var batch = CliOptions.BatchSize();
+        var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
+            { model, weights, run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch };
+        cmd.Validators.Add(r =>
+        {
+            bool hasModel = r.GetResult(model) != null, hasRun = r.GetResult(run) != null;
+            if (hasModel == hasRun) r.AddError("Give exactly one of --model (with --weights) and --run.");
+            else if (hasModel && r.GetResult(weights) == null) r.AddError("--model needs --weights FILE (the trained weights to diagnose).");
+            else if (hasRun && r.GetResult(weights) != null) r.AddError("--weights cannot be used with --run (the run's checkpoints are used).");
+            if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
+        });
+        cmd.SetAction(p =>
+        {
+            var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch));
+            DeadUnitStudyResult result;
+            DeadUnitTimelineResult? timeline = null;
+            string title;
+            if (p.GetValue(run) is string runDir)
+            {
+                var folder = RunFolder.Load(runDir);
+                var dataset = CliOptions.LoadData(p.GetValue(data) ?? folder.Info.Data);
+                dataset = Cap(dataset, p.GetValue(maxSamples), p.GetValue(seed));
+                timeline = study.RunCheckpoints(folder, dataset);
+                result = timeline.Final;
+                title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
+            }
+            else
+            {
+                var (spec, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(seed));
+                using var _m = module;
+                var dataset = Cap(CliOptions.LoadData(p.GetValue(data)!), p.GetValue(maxSamples), p.GetValue(seed));
+                result = study.Run(module, dataset);
+                title = $"Dead units of {spec} ({Path.GetFileName(p.GetValue(weights))})";
+            }
+
+            if (p.GetValue(json)) ctx.Out.WriteLine(JsonOutput.Serialize(DeadUnitFigures.Json(result, timeline), "the dead-unit result"));
+            else Print(ctx.Out, title, result, timeline);
+
+            if (p.GetValue(outDir) is string dir)
+            {
+                var report = new ReportFolder(dir, title);
+                DeadUnitFigures.AddTo(report, Section, result, timeline);
+                string index = report.Write();
+                (p.GetValue(json) ? ctx.Err : ctx.Out).WriteLine($"Report written to {index}");
+            }
+
+            if (p.GetValue(failAbove) is double threshold)
+            {
+                var over = result.Layers.Where(x => x.Stats.DeadFraction > threshold).ToList();
+                if (over.Count > 0)
+                {
+                    ctx.Err.WriteLine(FormattableString.Invariant($"probe: dead fraction above {threshold} in {over.Count} layer(s): ")
+                        + string.Join(", ", over.Select(x => FormattableString.Invariant($"{x.Layer} ({x.Stats.DeadUnits.Length}/{x.Stats.Units} = {x.Stats.DeadFraction:0.####})"))));
+                    return ExitCodes.ThresholdExceeded;
+                }
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    private static double? Fraction(System.CommandLine.Parsing.ArgumentResult r, string name)
+    {
+        string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && f >= 0 && f <= 1) return f;
+        r.AddError($"{name} must be a fraction between 0 and 1, got '{v}'.");
+        return null;
+    }
+
+    private static Probe.Data.Dataset Cap(Probe.Data.Dataset d, int? max, int seed) =>
+        max is int m ? d.Subset(SampleChooser.Choose(d.Count, m, seed)) : d;
+
+    private static void Print(TextWriter o, string title, DeadUnitStudyResult result, DeadUnitTimelineResult? timeline)
+    {
+        o.WriteLine($"{title}; {result.Samples} samples");
+        o.Write(DeadUnitFigures.ConsoleTable(result));
+        foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
+        {
+            o.WriteLine($"{l.Layer}: dead units {Indices(l.Stats.DeadUnits)}");
+            if (l.CauseNote != null) o.WriteLine($"  causes not computed: {l.CauseNote}");
+            foreach (var c in l.Causes.Take(5)) o.WriteLine("  " + c.Explanation);
+            if (l.Causes.Length > 5) o.WriteLine($"  ... {l.Causes.Length - 5} more (see --json)");
+        }
+        if (timeline != null)
+        {
+            o.WriteLine($"Across {timeline.Epochs.Length} checkpoints (epochs {timeline.Epochs[0]}..{timeline.Epochs[^1]}):");
+            o.Write(TextTable.Render(["layer", "dead at start", "dead at end", "dead from init", "died in training", "revived"],
+                timeline.Layers.Select(t => (IReadOnlyList<string>)new[]
+                {
+                    t.Layer, TextTable.Cell(t.DeadFraction[0]), TextTable.Cell(t.DeadFraction[^1]), TextTable.Cell(t.DeadFromInitialisation),
+                    TextTable.Cell(t.DiedInTraining), TextTable.Cell(t.Deaths.Count(d => d.Revivals > 0)),
+                })));
+        }
+    }
+
+    private static string Indices(int[] units) =>
+        units.Length <= 24 ? string.Join(" ", units) : string.Join(" ", units.Take(24)) + $" ... ({units.Length} in all)";
+}

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Models;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Probe.Tests.Analysis;
+
+public class DeadUnitStudyTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "probe-dead-study-" + Guid.NewGuid().ToString("N"));
+
+    public DeadUnitStudyTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); }
+
+    internal static Dataset DigitsInput() =>
+        new("digits", Npy.ReadMatrix(TestNpy.Fixture("digits_input.npy")), null, [64]);
+
+    internal static nn.Module<Tensor, Tensor> ReferenceMlp()
+    {
+        var m = ModelSpec.Parse("mlp:64-128-64-32-10:relu").Build(0);
+        Weights.Load(m, TestNpy.Fixture("digits_mlp.safetensors"));
+        return m;
+    }
+
+    static JsonElement Expected(string layer) => TestNpy.Layer(layer);
+
+    [Fact]
+    public void ReferenceMlp_ReproducesExpectedDeadUnitsThroughCapture()
+    {
+        using var model = ReferenceMlp();
+        var r = new DeadUnitStudy(BatchSize: 100).Run(model, DigitsInput());
+        // Default selection: the activation layers, in firing order.
+        Assert.Equal(["relu1", "relu2", "relu3"], r.Layers.Select(l => l.Layer));
+        Assert.Equal(1797, r.Samples);
+        foreach (var l in r.Layers)
+        {
+            // expected.json digits_mlp.per_layer.<layer>.dead_units / dead_unit_fraction / sparsity (NumPy on PyTorch's outputs).
+            var exp = Expected(l.Layer);
+            Assert.Equal(exp.GetProperty("dead_units").EnumerateArray().Select(e => e.GetInt32()), l.Stats.DeadUnits);
+            Assert.Equal(exp.GetProperty("dead_unit_fraction").GetDouble(), l.Stats.DeadFraction, 12);
+            Assert.Equal(exp.GetProperty("sparsity").GetDouble(), l.Stats.Sparsity, 4);
+            Assert.Equal("Linear", l.PrecedingType);
+            Assert.Equal("fc" + l.Layer[^1], l.PrecedingLayer);
+            Assert.Equal(l.Stats.DeadUnits, l.Causes.Select(c => c.Unit));
+            // A dead unit's pre-activation never exceeds 0, and the cause is consistent with its numbers.
+            foreach (var c in l.Causes)
+            {
+                Assert.True(c.MaxPreActivation <= 0, $"{l.Layer} unit {c.Unit}: max pre-activation {c.MaxPreActivation}");
+                Assert.True(c.ReachableBound >= c.MaxPreActivation - 1e-4);
+            }
+        }
+    }
+
+    [Fact]
+    public void ReferenceMlp_BiasMinus50UnitsAreBiasCaused()
+    {
+        // SOURCE.md: the six first biases of fc2 were set to -50 before training, so relu2 units 0..5 are dead from birth.
+        using var model = ReferenceMlp();
+        var relu2 = new DeadUnitStudy(new LayerSelector("relu2")).Run(model, DigitsInput()).Layer("relu2");
+        var first6 = relu2.Causes.Where(c => c.Unit < 6).ToList();
+        Assert.Equal([0, 1, 2, 3, 4, 5], first6.Select(c => c.Unit));
+        Assert.All(first6, c => Assert.Equal(DeadUnitReason.BiasBelowReachableInput, c.Reason));
+        Assert.All(first6, c => Assert.True(c.Bias < -40, $"bias {c.Bias}"));
+        // The bound uses the largest norm of fc2's input (= relu1's output) over the data.
+        var relu1 = ReferenceMlp();
+        var relu1Out = new ActivationCapture(new LayerSelector("relu1")).ToMemory(relu1, DigitsInput())["relu1"];
+        relu1.Dispose();
+        double maxNorm = Enumerable.Range(0, relu1Out.Rows).Max(r => Math.Sqrt(relu1Out.Row(r).ToArray().Sum(v => (double)v * v)));
+        Assert.Equal(maxNorm, first6[0].MaxInputNorm, 4);
+        // Units that died in training (other reasons) are not blamed on the bias.
+        Assert.Contains(relu2.Causes, c => c.Unit >= 6 && c.Reason == DeadUnitReason.AllPreActivationsNegative);
+    }
+
+    [Fact]
+    public void Conv_ChannelFiresWhenAnyPositionIsPositive_AndNegativeBiasIsExplained()
+    {
+        var spec = ModelSpec.Parse("cnn:1x8x8:3:4-4-8:relu");
+        using var model = spec.Build(3);
+        using (no_grad())
+        {
+            var bias = model.named_parameters().First(p => p.name == "conv1.bias").parameter;
+            bias[0] = tensor(-1000f);
+        }
+        var rng = new Random(5);
+        var x = new float[40 * 64];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        var data = new Dataset("noise", new Matrix(40, 64, x), null, [1, 8, 8]);
+        var r = new DeadUnitStudy(BatchSize: 16).Run(model, data);
+        Assert.Equal(["relu1", "relu2", "relu3"], r.Layers.Select(l => l.Layer));
+        var relu1 = r.Layer("relu1");
+        Assert.Equal(4, relu1.Stats.Units);
+        Assert.Equal(64, relu1.Positions);
+        Assert.Equal("conv1", relu1.PrecedingLayer);
+        Assert.Contains(0, relu1.Stats.DeadUnits);
+        Assert.Equal(DeadUnitReason.BiasBelowReachableInput, relu1.Causes.Single(c => c.Unit == 0).Reason);
+
+        // The rule against a direct computation on the full maps: rate = fraction of samples whose channel max is > 0;
+        // sparsity = fraction of zero values over every position.
+        var full = new ActivationCapture(new LayerSelector("relu1,relu2"), MapReduction.Flatten).ToMemory(model, data);
+        foreach (var (name, channels) in new[] { ("relu1", 4), ("relu2", 4) })
+        {
+            var m = full[name];
+            int pos = m.Cols / channels;
+            var rates = Enumerable.Range(0, channels).Select(c =>
+                (float)((double)Enumerable.Range(0, m.Rows).Count(s => Enumerable.Range(0, pos).Any(p => m[s, c * pos + p] > 0)) / m.Rows)).ToArray();
+            Assert.Equal(rates, r.Layer(name).Stats.FiringRates);
+            Assert.Equal(m.Data.Count(v => v == 0) / (double)m.Data.Length, r.Layer(name).Stats.Sparsity, 12);
+        }
+        // relu3 follows fc1 (a Linear fed by a flattened map): explained from fc1's weights.
+        Assert.Equal("fc1", r.Layer("relu3").PrecedingLayer);
+    }
+
+    [Fact]
+    public void NonLinearPredecessor_GivesANoteInsteadOfCauses()
+    {
+        using var model = ReferenceMlp();
+        // fc2's output, studied as a Linear layer, has no cause analysis; relu3 still has one.
+        var r = new DeadUnitStudy(new LayerSelector("fc2,relu3")).Run(model, DigitsInput());
+        Assert.Empty(r.Layer("fc2").Causes);
+        Assert.Equal(UnitActivation.Linear, r.Layer("fc2").Stats.Activation);
+        Assert.Empty(r.Layer("fc2").Stats.DeadUnits);
+        Assert.Equal(5, r.Layer("relu3").Causes.Length);
+    }
+
+    [Fact]
+    public void Timeline_OnATrainedRunFolder_IsConsistentWithPerCheckpointStudies()
+    {
+        var data = Synthetic.Blobs(n: 160, classes: 3, dims: 4, seed: 2);
+        var run = new Trainer("sgd", Epochs: 3, BatchSize: 16, LearningRate: 0.5, Seed: 1, TestFraction: 0.25)
+            .Train(ModelSpec.Parse("mlp:4-16-16-3:relu"), data, "synthetic:blobs", Path.Combine(_dir, "run"));
+        var study = new DeadUnitStudy(BatchSize: 50);
+        var t = study.RunCheckpoints(run, data);
+        Assert.Equal([0, 1, 2, 3], t.Epochs);
+        Assert.Equal(["relu1", "relu2"], t.Layers.Select(l => l.Layer));
+        // This seeded run does kill units (SGD at lr 0.5), so the death records below are exercised.
+        Assert.Contains(t.Layers, l => l.Deaths.Any(d => d.DeadAtEnd));
+        for (int c = 0; c < t.Epochs.Length; c++)
+        {
+            using var model = run.BuildModel(t.Epochs[c]);
+            var single = study.Run(model, data);
+            foreach (var layer in t.Layers)
+            {
+                var s = single.Layer(layer.Layer).Stats;
+                Assert.Equal(s.FiringRates, layer.FiringRates[c]);
+                Assert.Equal(layer.FiringRates[c].Count(v => v == 0) / (double)layer.Units, layer.DeadFraction[c]);
+                Assert.Equal(s.DyingFraction, layer.DyingFraction[c]);
+                if (c == t.Epochs.Length - 1) Assert.Equal(s.DeadUnits, t.Final.Layer(layer.Layer).Stats.DeadUnits);
+            }
+        }
+        foreach (var layer in t.Layers)
+        {
+            Assert.Equal(t.Final.Layer(layer.Layer).Stats.DeadUnits, layer.Deaths.Where(d => d.DeadAtEnd).Select(d => d.Unit));
+            foreach (var d in layer.Deaths.Where(d => d.DeadAtEnd))
+            {
+                // Dead from the recorded checkpoint to the end, alive just before it (unless dead from initialisation).
+                for (int c = d.DiedAtCheckpoint!.Value; c < t.Epochs.Length; c++) Assert.Equal(0f, layer.FiringRates[c][d.Unit]);
+                if (d.DiedAtCheckpoint > 0) Assert.True(layer.FiringRates[d.DiedAtCheckpoint.Value - 1][d.Unit] > 0);
+                Assert.Equal(d.DiedAtCheckpoint == 0, d.DeadFromInitialisation);
+            }
+            Assert.Equal(layer.Deaths.Count(d => d.DeadAtEnd), layer.DeadFromInitialisation + layer.DiedInTraining);
+        }
+    }
+}
