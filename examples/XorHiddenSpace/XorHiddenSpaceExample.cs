@@ -7,7 +7,7 @@ using Probe.Reporting.Sections;
 namespace Probe.Examples.XorHiddenSpace;
 
 /// <summary>Settings of the XOR example: noisy XOR clouds, an MLP with a 2-unit tanh hidden layer, Adam.</summary>
-public sealed record XorSettings(int Samples = 400, double Noise = 0.12, int Epochs = 60, double LearningRate = 0.05, int Seed = 1, double Dpi = 300);
+public sealed record XorSettings(int Samples = 400, double Noise = 0.1, int Epochs = 60, double LearningRate = 0.03, int Seed = 1, double Dpi = 300);
 
 /// <summary>What the XOR example produced: the figure path and how linearly separable each space is (perceptron accuracy).</summary>
 public sealed record XorResult(string Figure, double InputPerceptronAccuracy, double HiddenPerceptronAccuracy, double NetworkTrainAccuracy);

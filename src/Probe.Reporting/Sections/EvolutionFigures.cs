@@ -92,7 +92,7 @@ public static class EvolutionFigures
         model.PlotType = PlotType.Cartesian;
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Minimum = 0, Maximum = cols, IsAxisVisible = false, IsZoomEnabled = false, IsPanEnabled = false });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Minimum = 0, Maximum = 1, IsAxisVisible = false, IsZoomEnabled = false, IsPanEnabled = false });
-        const double gap = 0.035, inner = 0.03;
+        const double gap = 0.035, inner = 0.0;
         var perClass = new List<ScatterPoint>[classNames.Length];
         for (int k = 0; k < perClass.Length; k++) perClass[k] = new List<ScatterPoint>();
         var lineColor = OxyColor.FromRgb(0x9A, 0x9A, 0x9A);
@@ -104,13 +104,13 @@ public static class EvolutionFigures
             Check.Finite(p.X, fig, $"panel {c} x");
             Check.Finite(p.Y, fig, $"panel {c} y");
             double x0 = c + gap, x1 = c + 1 - gap, y0 = gap, y1 = 1 - gap;
-            model.Annotations.Add(new RectangleAnnotation
-            {
-                MinimumX = x0, MaximumX = x1, MinimumY = y0, MaximumY = y1, Fill = OxyColors.Undefined,
-                Stroke = OxyColor.FromRgb(0x99, 0x99, 0x99), StrokeThickness = FigureStyle.Pt(0.5), Layer = AnnotationLayer.AboveSeries,
-            });
             var view = ViewBox(p);
             var (mx, my) = Mapping(view, x0 + inner, x1 - inner, y0 + inner, y1 - inner);
+            model.Annotations.Add(new RectangleAnnotation
+            {
+                MinimumX = mx(view.XMin), MaximumX = mx(view.XMax), MinimumY = my(view.YMin), MaximumY = my(view.YMax), Fill = OxyColors.Undefined,
+                Stroke = OxyColor.FromRgb(0x99, 0x99, 0x99), StrokeThickness = FigureStyle.Pt(0.5), Layer = AnnotationLayer.AboveSeries,
+            });
             if (p.Regions != null)
             {
                 var box = p.RegionBox ?? throw new ProbeException($"{fig}: panel {c} has regions but no region box.");
@@ -172,9 +172,9 @@ public static class EvolutionFigures
             var s = new ScatterSeries
             {
                 MarkerType = Palettes.ClassMarker(k),
-                MarkerFill = OxyColor.FromAColor(225, Palettes.ClassColor(k)),
-                MarkerStroke = OxyColors.White,
-                MarkerStrokeThickness = FigureStyle.Pt(0.25),
+                MarkerFill = OxyColor.FromAColor(210, Palettes.ClassColor(k)),
+                MarkerStroke = OxyColors.Undefined,
+                MarkerStrokeThickness = 0,
                 MarkerSize = FigureStyle.Pt(marker),
                 RenderInLegend = false,
             };
