@@ -70,11 +70,11 @@ public static class CloudsAndCirclesExample
             using var model = run.BuildModel(evo.Epochs[r]);
             var h = PlaneMaps.LayerOutput(model, TwoUnitLayer, data.Features, requireWidth: 2);
             acc[r] = new LinearProbe(Seed: settings.Seed, Folds: 5).Run(h, data.Labels!).TestAccuracy;
-            warps.Add(($"{TwoUnitLayer}, epoch {evo.Epochs[r]}", PlaneMaps.Warp(model, TwoUnitLayer, box), h));
+            warps.Add(($"epoch {evo.Epochs[r]}", PlaneMaps.Warp(model, TwoUnitLayer, box), h));
             log.WriteLine($"{name}: epoch {evo.Epochs[r],3}  linear probe on {TwoUnitLayer}: {acc[r]:P1}");
         }
         string warpStem = Path.Combine(outDir, name + "-grid-warp");
-        var warpFig = EvolutionFigures.GridWarp(data.Features, warps, data.Labels!, classes);
+        var warpFig = EvolutionFigures.GridWarp(data.Features, warps, data.Labels!, classes, title: $"How {TwoUnitLayer} (2 units) folds the input plane over training");
         warpFig = warpFig with { Style = warpFig.Style.WithDpi(settings.Dpi) };
         foreach (var ext in new[] { ".png", ".svg", ".pdf" }) warpFig.Save(warpStem + ext);
         return new CloudsDataResult(name, evoStem + ".png", warpStem + ".png", evo.Epochs, acc, evo);

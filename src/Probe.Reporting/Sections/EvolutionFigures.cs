@@ -165,7 +165,7 @@ public static class EvolutionFigures
                 ClipByYAxis = false,
             });
         }
-        double marker = labels.Length > 600 ? 1.3 : labels.Length > 150 ? 1.8 : 2.6;
+        double marker = Math.Clamp(2.4 / Math.Sqrt(cols), 0.7, 2.0) * (labels.Length > 600 ? 0.7 : 1.0);
         foreach (var (k, pts) in perClass.Select((p, k) => (k, p)))
         {
             if (pts.Count == 0) continue;

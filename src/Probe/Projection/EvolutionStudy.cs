@@ -202,7 +202,7 @@ public sealed record EvolutionStudy(
 
     /// <summary>
     /// At most <paramref name="maxRows"/> epochs from <paramref name="available"/>: the first, the last, and between them
-    /// 1, 2, 5, 10, 20, 50, ... (those present), trimmed from the middle when there are too many.
+    /// 1, 2, 5, 10, 20, 50, ... (those present), thinned evenly when there are too many.
     /// </summary>
     public static int[] DefaultEpochs(IReadOnlyList<int> available, int maxRows = 6)
     {
@@ -221,7 +221,10 @@ public sealed record EvolutionStudy(
                 long e = step * k;
                 if (e > first && e < last && set.Contains((int)e) && !middle.Contains((int)e)) middle.Add((int)e);
             }
-        while (middle.Count > maxRows - 2) middle.RemoveAt(middle.Count / 2);
+        int room = maxRows - 2;
+        if (middle.Count > room)
+            middle = room <= 0 ? [] : room == 1 ? [middle[middle.Count / 2]]
+                : Enumerable.Range(0, room).Select(i => middle[(int)Math.Round(i * (middle.Count - 1) / (double)(room - 1))]).Distinct().ToList();
         return [first, .. middle, last];
     }
 }
