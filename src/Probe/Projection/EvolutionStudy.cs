@@ -29,7 +29,7 @@ public enum ProjectionMethod
 /// <param name="Epochs">Checkpoints to show (their epochs); null = <see cref="DefaultEpochs"/> of the run.</param>
 /// <param name="IncludeInput">Adds the input features as a first column named "input" (identical in every row).</param>
 /// <param name="Perplexity">t-SNE perplexity (lowered to fit when the sample is small).</param>
-/// <param name="TsneIterations">t-SNE iterations per panel.</param>
+/// <param name="TsneIterations">t-SNE iterations per panel (early exaggeration: the first min(250, a third) of them).</param>
 /// <param name="TrustworthinessK">Neighbourhood size of the trustworthiness score (0 = skip it).</param>
 public sealed record EvolutionStudy(
     string? Layers = null,
@@ -149,7 +149,8 @@ public sealed record EvolutionStudy(
             if (n < 8) throw new ProbeException($"t-SNE panels need at least 8 samples, got {n}.");
             double perplexity = Math.Min(Perplexity, Math.Floor((n - 2) / 3.0));
             perplexityUsed = perplexity;
-            var tsne = new Tsne(Perplexity: perplexity, Iterations: TsneIterations, Seed: Seed,
+            // early exaggeration takes at most a third of the iterations, so short runs still reach the normal phase
+            var tsne = new Tsne(Perplexity: perplexity, Iterations: TsneIterations, Seed: Seed, ExaggerationIterations: Math.Min(250, TsneIterations / 3),
                 Init: previous?.ToMatrix(), RescaleInit: previous != null);
             var r = tsne.Run(x);
             emb = r.Embedding;
