@@ -44,6 +44,7 @@ internal static class DemoCommand
         var ctx = new DemoContext(data, DemoSettings.DataSpec, run, high, report, dir, settings.Seed, settings.Quick, log);
         RunSection.Add(ctx);
         DeadUnitsSection.Add(ctx);
+        EvolutionSection.Add(ctx);
         string index = report.Write();
         log.WriteLine($"Report written to {Path.GetFullPath(index)}");
         return index;

@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using Probe.Models;
+using Probe.Projection;
+using Probe.Reporting;
+using Probe.Reporting.Sections;
+
+namespace Probe.Cli.Commands;
+
+/// <summary><c>probe evolution</c>: the layer-evolution grid (rows = checkpoints, columns = layers) of a training run.</summary>
+internal static class EvolutionCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var run = new Option<string>("--run") { Description = "A run folder written by 'probe train'.", Required = true };
+        var data = new Option<string?>("--data") { Description = "Data source (default: the run's own data)." };
+        var layers = new Option<string?>("--layers") { Description = "Layer selector (default: every hidden activation and the output layer)." };
+        var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
+        method.AcceptOnlyFromAmong("pca", "tsne");
+        var maxSamples = new Option<int>("--max-samples") { Description = "Samples shown in every panel (stratified, seeded).", DefaultValueFactory = _ => 1000 };
+        var seed = CliOptions.Seed();
+        var epochs = new Option<string?>("--epochs") { Description = "Checkpoints to show: comma-separated epochs, 'all', or default (first, 1, 2, 5, 10, ..., last; at most 6)." };
+        var input = new Option<bool>("--include-input") { Description = "Add the input features as a first column." };
+        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 };
+        var title = new Option<string?>("--title") { Description = "Figure title." };
+        var saveData = new Option<string?>("--save-data") { Description = "Also write the coordinates and scores as JSON to this file." };
+        var json = CliOptions.Json();
+        var outPath = CliOptions.Out(required: true, "The figure: FIG.png, FIG.svg or FIG.pdf.");
+        var fig = new FigureOptions();
+        var cmd = new Command("evolution", "Draw how each layer's 2-D projection of the same samples evolves over a run's checkpoints.")
+            { run, data, layers, method, maxSamples, seed, epochs, input, perplexity, title, saveData, json, outPath };
+        fig.AddTo(cmd);
+        cmd.Validators.Add(r =>
+        {
+            string? o = r.GetValue(outPath);
+            if (o != null && !FigureOptions.IsFigure(o)) r.AddError($"--out must end in .png, .svg or .pdf, not '{o}'.");
+            if (r.GetResult(maxSamples) != null && r.GetValue(maxSamples) < 8) r.AddError("--max-samples must be at least 8.");
+        });
+        cmd.SetAction(p =>
+        {
+            var folder = RunFolder.Load(p.GetValue(run)!);
+            var dataset = p.GetValue(data) is string d ? CliOptions.LoadData(d) : null;
+            var study = new EvolutionStudy(
+                Layers: p.GetValue(layers),
+                Method: p.GetValue(method) == "tsne" ? ProjectionMethod.Tsne : ProjectionMethod.Pca,
+                MaxSamples: p.GetValue(maxSamples),
+                Seed: p.GetValue(seed),
+                Epochs: ParseEpochs(p.GetValue(epochs), folder),
+                IncludeInput: p.GetValue(input),
+                Perplexity: p.GetValue(perplexity));
+            var result = study.Run(folder, dataset);
+            var figure = EvolutionFigures.Grid(result, title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
+            string o = p.GetValue(outPath)!;
+            figure.Save(o);
+            if (p.GetValue(saveData) is string sd) JsonOutput.Write(sd, result, "evolution data");
+            var summary = result.Panels.SelectMany(r => r).Select(q => new { q.Epoch, q.Layer, q.Features, q.ExplainedVarianceRatio, q.KlDivergence, q.Trustworthiness }).ToArray();
+            if (p.GetValue(json))
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = result.Method.ToString().ToLowerInvariant(), samples = result.SampleIndices.Length, epochs = result.Epochs, layers = result.Layers, result.Perplexity, panels = summary, output = o }));
+            else
+            {
+                foreach (var q in result.Panels.SelectMany(r => r))
+                    ctx.Out.WriteLine($"epoch {q.Epoch,4}  {q.Layer,-12} {q.Features,5} features  {q.Summary,-14}" + (q.Trustworthiness is double t ? $"  trustworthiness {CliOptions.F(t, "F3")}" : ""));
+                ctx.Out.WriteLine($"Wrote {o} ({result.Epochs.Length} x {result.Layers.Length} panels, {result.SampleIndices.Length} samples)");
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    static int[]? ParseEpochs(string? text, RunFolder run)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return run.Checkpoints.Select(c => c.Epoch).ToArray();
+        var list = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part.Equals("last", StringComparison.OrdinalIgnoreCase)) { list.Add(run.Checkpoints[^1].Epoch); continue; }
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int e))
+                throw new ProbeException($"--epochs: '{part}' is not an epoch number; use e.g. 0,1,5,last or all.");
+            list.Add(e);
+        }
+        return list.Distinct().ToArray();
+    }
+}

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Projection;
+using Probe.Reporting;
+using Probe.Reporting.Sections;
+
+namespace Probe.Cli.Commands;
+
+/// <summary><c>probe project</c>: a 2-D PCA or t-SNE of an activation matrix, written as .npy or as a figure.</summary>
+internal static class ProjectCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
+        method.AcceptOnlyFromAmong("pca", "tsne");
+        var acts = new Option<string>("--acts") { Description = "An .npy matrix (samples x features), e.g. written by 'probe capture'.", Required = true };
+        var labels = new Option<string?>("--labels") { Description = "An .npy vector of integer class labels (colours the figure)." };
+        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 };
+        var iterations = new Option<int>("--iterations") { Description = "t-SNE iterations.", DefaultValueFactory = _ => 750 };
+        var seed = CliOptions.Seed();
+        var maxSamples = CliOptions.MaxSamples();
+        var json = CliOptions.Json();
+        var title = new Option<string?>("--title") { Description = "Figure title." };
+        var outPath = CliOptions.Out(required: true, "Output: emb.npy (n x 2 float32), or a figure fig.png|fig.svg|fig.pdf.");
+        var fig = new FigureOptions();
+        var cmd = new Command("project", "Project an activation matrix to 2-D with PCA or t-SNE; write the embedding or a scatter figure.")
+            { method, acts, labels, perplexity, iterations, seed, maxSamples, title, json, outPath };
+        fig.AddTo(cmd);
+        cmd.Validators.Add(r =>
+        {
+            string? o = r.GetValue(outPath);
+            if (o != null && !FigureOptions.IsFigure(o) && !o.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+                r.AddError($"--out must end in .npy, .png, .svg or .pdf, not '{o}'.");
+        });
+        cmd.SetAction(p =>
+        {
+            string actsPath = p.GetValue(acts)!;
+            if (!File.Exists(actsPath)) throw new ProbeException($"Activation file '{actsPath}' does not exist.");
+            var x = Npy.ReadMatrix(actsPath);
+            int[]? y = null;
+            if (p.GetValue(labels) is string lp)
+            {
+                if (!File.Exists(lp)) throw new ProbeException($"Labels file '{lp}' does not exist.");
+                y = Npy.ReadInt32(lp);
+                if (y.Length != x.Rows) throw new ProbeException($"'{lp}' has {y.Length} labels but '{actsPath}' has {x.Rows} rows.");
+                if (y.Any(v => v < 0)) throw new ProbeException($"Labels in '{lp}' must be 0 or greater.");
+            }
+            int s = p.GetValue(seed);
+            var rows = SampleChooser.Choose(x.Rows, p.GetValue(maxSamples), s);
+            if (rows.Length < x.Rows) { x = x.SelectRows(rows); if (y != null) y = rows.Select(i => y[i]).ToArray(); }
+            x.EnsureNotEmpty($"'{actsPath}'").EnsureFinite($"'{actsPath}'");
+
+            bool tsne = p.GetValue(method) == "tsne";
+            Matrix emb;
+            double[]? ratio = null;
+            double? kl = null;
+            if (tsne)
+            {
+                var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s).Run(x);
+                emb = r.Embedding; kl = r.KlDivergence;
+            }
+            else
+            {
+                if (x.Cols < 2) throw new ProbeException($"PCA to 2-D needs at least 2 features; '{actsPath}' has {x.Cols}.");
+                var fit = new Pca(2, PcaSolver.Auto, s).Fit(x);
+                emb = fit.Transform(x); ratio = fit.ExplainedVarianceRatio;
+            }
+            double? trust = x.Rows > 22 ? Trustworthiness.Compute(x, emb, 10) : null;
+
+            string o = p.GetValue(outPath)!;
+            var dir = Path.GetDirectoryName(Path.GetFullPath(o));
+            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            if (FigureOptions.IsFigure(o))
+            {
+                var basis = fig.Style(p, FigureStyle.Column with { HeightInches = 3.0 });
+                string[] names = y == null ? ["samples"] : EvolutionFigures.DefaultClassNames(y.Length == 0 ? 1 : y.Max() + 1);
+                var model = Figures.Scatter(EvolutionFigures.Col(emb, 0), EvolutionFigures.Col(emb, 1), y ?? new int[x.Rows], names,
+                    p.GetValue(title), tsne ? "t-SNE 1" : $"PC1 ({CliOptions.F(100 * ratio![0], "0.#")}%)",
+                    tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true,
+                    markerSizePt: x.Rows > 1000 ? 1.2 : 1.8, style: basis);
+                FigureExporter.Save(model, o, basis);
+            }
+            else Npy.Write(o, emb);
+
+            if (p.GetValue(json))
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = tsne ? "tsne" : "pca", samples = x.Rows, features = x.Cols, explainedVarianceRatio = ratio, klDivergence = kl, trustworthiness = trust, output = o }));
+            else
+            {
+                string what = tsne ? $"KL {CliOptions.F(kl!.Value, "F4")}" : $"explained variance PC1 {CliOptions.F(ratio![0], "F4")}, PC2 {CliOptions.F(ratio[1], "F4")}";
+                ctx.Out.WriteLine($"{(tsne ? "t-SNE" : "PCA")} of {x.Rows} x {x.Cols}: {what}" + (trust is double t ? $", trustworthiness (k=10) {CliOptions.F(t, "F4")}" : ""));
+                ctx.Out.WriteLine($"Wrote {o}");
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using Probe.Cli;
+using Probe.Data;
+using Probe.Projection;
+using Xunit;
+
+namespace Probe.Tests.Cli;
+
+public sealed class EvolutionCommandTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "probe-evo-cli-" + Guid.NewGuid().ToString("N"));
+
+    public EvolutionCommandTests() => Directory.CreateDirectory(dir);
+
+    public void Dispose() { try { Directory.Delete(dir, true); } catch (IOException) { } }
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = ProbeCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    string F(string name) => Path.Combine(dir, name);
+
+    (string Acts, string Labels) WriteDigits(int n)
+    {
+        var x = Npy.ReadMatrix(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digits_relu3.npy")).Slice(0, n);
+        var y = Npy.ReadInt32(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digits_labels.npy")).Take(n).ToArray();
+        Npy.Write(F("acts.npy"), x);
+        Npy.Write(F("y.npy"), y);
+        return (F("acts.npy"), F("y.npy"));
+    }
+
+    [Fact]
+    public void ProjectPcaWritesTheEmbeddingOfThePcaFit()
+    {
+        var (acts, labels) = WriteDigits(200);
+        var (code, output, err) = Run("project", "--method", "pca", "--acts", acts, "--labels", labels, "--out", F("emb.npy"), "--json");
+        Assert.True(code == 0, err);
+        var emb = Npy.ReadMatrix(F("emb.npy"));
+        var expected = new Pca(2).FitTransform(Npy.ReadMatrix(acts));
+        Assert.Equal(expected.Data, emb.Data);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(200, doc.RootElement.GetProperty("samples").GetInt32());
+        Assert.InRange(doc.RootElement.GetProperty("trustworthiness").GetDouble(), 0.5, 1.0);
+    }
+
+    [Fact]
+    public void ProjectTsneWritesAFigure()
+    {
+        var (acts, labels) = WriteDigits(150);
+        var (code, output, err) = Run("project", "--method", "tsne", "--acts", acts, "--labels", labels, "--perplexity", "15", "--iterations", "250", "--out", F("fig.png"), "--dpi", "100", "--width-in", "3");
+        Assert.True(code == 0, err);
+        Assert.Contains("KL", output);
+        var png = File.ReadAllBytes(F("fig.png"));
+        Assert.Equal(300, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]);
+    }
+
+    [Fact]
+    public void ProjectErrorsAreUsageOrOneLineFailures()
+    {
+        var (acts, _) = WriteDigits(50);
+        Assert.Equal(2, Run("project", "--method", "umap", "--acts", acts, "--out", F("e.npy")).Code);
+        Assert.Equal(2, Run("project", "--acts", acts, "--out", F("e.txt")).Code);
+        var (code, _, err) = Run("project", "--acts", F("missing.npy"), "--out", F("e.npy"));
+        Assert.Equal(1, code);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("does not exist", err);
+        var (code2, _, err2) = Run("project", "--method", "tsne", "--acts", acts, "--perplexity", "30", "--out", F("e.npy"));
+        Assert.Equal(1, code2);
+        Assert.Contains("Perplexity", err2);
+    }
+
+    [Fact]
+    public void EvolutionDrawsTheGridOfATrainedRun()
+    {
+        var (tc, _, terr) = Run("train", "--model", "mlp:2-8-2-2:tanh", "--data", "synthetic:circles?n=120", "--epochs", "2", "--lr", "0.02", "--out", F("run"));
+        Assert.True(tc == 0, terr);
+        var (code, output, err) = Run("evolution", "--run", F("run"), "--max-samples", "60", "--width-pt", "252", "--out", F("evo.svg"), "--json", "--save-data", F("evo.json"));
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(3 * 3, doc.RootElement.GetProperty("panels").GetArrayLength());
+        Assert.Equal(60, doc.RootElement.GetProperty("samples").GetInt32());
+        Assert.True(File.Exists(F("evo.svg")));
+        Assert.Contains("epoch 2", File.ReadAllText(F("evo.svg")));
+        Assert.True(File.Exists(F("evo.json")));
+
+        var (c2, _, e2) = Run("evolution", "--run", F("run"), "--epochs", "0,last", "--layers", "tanh2", "--method", "tsne", "--max-samples", "40", "--out", F("t.png"), "--dpi", "72");
+        Assert.True(c2 == 0, e2);
+    }
+
+    [Fact]
+    public void EvolutionErrors()
+    {
+        Assert.Equal(2, Run("evolution", "--run", F("run"), "--out", F("x.txt")).Code);
+        Assert.Equal(2, Run("evolution", "--out", F("x.png")).Code);
+        var (code, _, err) = Run("evolution", "--run", F("nope"), "--out", F("x.png"));
+        Assert.Equal(1, code);
+        Assert.Contains("run.json", err);
+    }
+}
