@@ -10,12 +10,9 @@ internal static class CommandCatalog
         LayersCommand.Create(ctx),
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
-<<<<<<< HEAD
         DeadCommand.Create(ctx),
-=======
         ProjectCommand.Create(ctx),
         EvolutionCommand.Create(ctx),
->>>>>>> evolution
         Demo.DemoCommand.Create(ctx),
     };
 }
