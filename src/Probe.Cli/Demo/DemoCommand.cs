@@ -37,7 +37,7 @@ internal static class DemoCommand
         var spec = ModelSpec.Parse(DemoSettings.Model);
         log.WriteLine($"Training {spec} on {data.Name} ({data.Count} samples) for {settings.Epochs} epochs ...");
         var run = settings.MainTrainer.Train(spec, data, DemoSettings.DataSpec, Path.Combine(dir, "runs", "main"));
-        log.WriteLine($"Training the same model with SGD at learning rate {settings.HighLearningRateTrainer.LearningRate} (to kill units) ...");
+        log.WriteLine($"Training the same model with {settings.HighLearningRateTrainer.Optimizer} at learning rate {settings.HighLearningRateTrainer.LearningRate} (high enough to kill units) ...");
         var high = settings.HighLearningRateTrainer.Train(spec, data, DemoSettings.DataSpec, Path.Combine(dir, "runs", "high-lr"));
 
         var report = new ReportFolder(dir, "Probe demo: what the digits MLP learned");

@@ -12,6 +12,10 @@ public sealed record DemoSettings(int Seed = 0, bool Quick = false)
 
     public Trainer MainTrainer => new("adam", Epochs, BatchSize: 32, LearningRate: 1e-3, Seed: Seed, TestFraction: 0.2);
 
-    /// <summary>Plain SGD with a step far too large: many ReLUs are pushed below zero for every input and never come back.</summary>
-    public Trainer HighLearningRateTrainer => new("sgd", Epochs, BatchSize: 32, LearningRate: 0.5, Seed: Seed, TestFraction: 0.2);
+    /// <summary>
+    /// Adam with a step 20 times the usual one: the network still learns (about 0.9 test accuracy) but the first
+    /// large updates push many first-layer ReLUs below zero for every input, and they never come back (measured
+    /// with seed 0: about half of relu1 dead after 4 epochs and after 20).
+    /// </summary>
+    public Trainer HighLearningRateTrainer => new("adam", Epochs, BatchSize: 32, LearningRate: 0.02, Seed: Seed, TestFraction: 0.2);
 }
