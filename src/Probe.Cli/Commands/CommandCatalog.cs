@@ -10,6 +10,8 @@ internal static class CommandCatalog
         LayersCommand.Create(ctx),
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
+        SeparabilityCommand.Create(ctx),
+        LinearProbeCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }
