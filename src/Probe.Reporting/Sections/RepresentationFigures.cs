@@ -20,7 +20,7 @@ public static class RepresentationFigures
     public static PlotModel SeparabilityVersusDepth(IReadOnlyList<CheckpointQuality> checkpoints, string? title = "Class separability by layer", FigureStyle? style = null)
     {
         var (layers, series) = Series(checkpoints, l => l.SeparabilityRatio);
-        return Figures.LineChart(layers, series, title, "layer", "separability ratio (between / within)", sequentialColors: true,
+        return Figures.LineChart(layers, series, title, "layer", "separability (between / within)", sequentialColors: true,
             yMin: 0, style: style);
     }
 
