@@ -68,17 +68,18 @@ public sealed class AnalysisProbeBenchmark : IBenchmark
     private const double SklearnSeconds = 7.7, SklearnAccuracy = 0.925;
 
     public string Name => "analysis-probe";
-    public string Description => "LinearProbe (ML.NET L-BFGS) on 60,000 x 512 synthetic, 10 classes; vs recorded scikit-learn figures";
+    public string Description => "LinearProbe (Torch full-batch L-BFGS and ML.NET L-BFGS) on 60,000 x 512 synthetic, 10 classes; vs recorded scikit-learn figures";
 
     public void Run(BenchContext ctx)
     {
         int train = ctx.Quick ? 10_000 : 50_000, test = ctx.Quick ? 2_000 : 10_000, d = 512, k = 10;
         var (x, y) = Synthetic(train + test, d, k, seed: 42);
         var mask = Enumerable.Range(0, train + test).Select(i => i < train).ToArray();
-        foreach (var (trainer, tol) in new[] { (ProbeTrainer.Lbfgs, 1e-7), (ProbeTrainer.Lbfgs, 1e-5) })
+        foreach (var (trainer, tol) in new[] { (ProbeTrainer.Torch, 1e-5), (ProbeTrainer.Torch, 1e-4), (ProbeTrainer.Lbfgs, 1e-7), (ProbeTrainer.Lbfgs, 1e-5) })
         {
             var sw = Stopwatch.StartNew();
-            var r = new LinearProbe(trainer, Tolerance: tol).Run(x, y, mask);
+            var probe = trainer == ProbeTrainer.Torch ? new LinearProbe(trainer, GradientTolerance: tol) : new LinearProbe(trainer, Tolerance: tol);
+            var r = probe.Run(x, y, mask);
             double t = sw.Elapsed.TotalSeconds;
             ctx.Report($"{trainer} tol {tol:G1} seconds", t, "s");
             ctx.Report($"{trainer} tol {tol:G1} test accuracy", r.TestAccuracy);
