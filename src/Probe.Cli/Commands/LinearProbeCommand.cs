@@ -13,13 +13,13 @@ internal static class LinearProbeCommand
         var trainMask = new Option<string?>("--train-mask") { Description = "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split)." };
         var trainer = new Option<ProbeTrainer>("--trainer")
         {
-            Description = "Optimizer: lbfgs (ML.NET LbfgsMaximumEntropy, default) or sdca (ML.NET SdcaMaximumEntropy).",
+            Description = "Optimizer: lbfgs (ML.NET LbfgsMaximumEntropy, default), sdca (ML.NET SdcaMaximumEntropy) or torch (full-batch L-BFGS on libtorch; fastest on large matrices).",
             DefaultValueFactory = _ => ProbeTrainer.Lbfgs,
             CustomParser = r =>
             {
                 string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "lbfgs";
                 if (Enum.TryParse<ProbeTrainer>(v, ignoreCase: true, out var t) && !int.TryParse(v, out _)) return t;
-                r.AddError($"--trainer must be lbfgs or sdca, not '{v}'.");
+                r.AddError($"--trainer must be lbfgs, sdca or torch, not '{v}'.");
                 return ProbeTrainer.Lbfgs;
             },
         };

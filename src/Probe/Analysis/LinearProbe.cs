@@ -57,7 +57,7 @@ public sealed record LinearProbe(
     double TestFraction = 0.25,
     int MaxIterations = 1000,
     double Tolerance = 1e-7,
-    double GradientTolerance = 1e-5)
+    double GradientTolerance = 1e-4)
 {
     private double[] Grid => L2Grid is { Length: > 0 } g ? g : [1.0];
 

@@ -9,7 +9,7 @@ namespace Probe.Analysis;
 /// from two libtorch GEMMs per evaluation. Objective (the same minimizer as scikit-learn's C = 1/l2):
 /// mean_i CE(x_i W + b, y_i) + 0.5 (l2 / N) ||W||^2, the bias unpenalized. Parameters and the L-BFGS state are double;
 /// X is float32. Stops when max |gradient| &lt;= <c>gradTolerance</c> or the relative objective change over an
-/// iteration is &lt;= 1e-10, or after <c>maxIterations</c>. Deterministic for a fixed libtorch thread count.
+/// iteration is &lt;= 2.2e-9 (scipy's default ftol), or after <c>maxIterations</c>. Deterministic for a fixed libtorch thread count.
 /// </summary>
 internal sealed class TorchLogisticRegression
 {
@@ -84,7 +84,7 @@ internal sealed class TorchLogisticRegression
             }
             double change = (f - fNew) / Math.Max(Math.Max(Math.Abs(f), Math.Abs(fNew)), 1);
             (w, wNew) = (wNew, w); (g, gNew) = (gNew, g); f = fNew;
-            if (change <= 1e-10) { it++; break; }
+            if (change <= 2.2e-9) { it++; break; }
         }
         return new TorchLogisticRegression { Features = d, Classes = k, Parameters = w, Iterations = it };
     }
