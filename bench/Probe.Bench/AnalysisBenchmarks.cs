@@ -77,6 +77,11 @@ public sealed class AnalysisProbeBenchmark : IBenchmark
         var mask = Enumerable.Range(0, train + test).Select(i => i < train).ToArray();
         // Other processes share the 2 cores: report wall time, this process's CPU time (the wall time on an idle machine
         // for the single-threaded ML.NET trainer) and the load average.
+        // Warm up both trainers (JIT, libtorch and ML.NET initialisation) on a small problem first.
+        var few = Enumerable.Range(0, 2_000).ToArray();
+        var (xs, ys) = (x.SelectRows(few), few.Select(i => y[i]).ToArray());
+        new LinearProbe(ProbeTrainer.Torch).Run(xs, ys);
+        new LinearProbe(ProbeTrainer.Lbfgs).Run(xs, ys);
         ctx.Report("load average (1 min) at start", LoadAverage(), "");
         foreach (var (trainer, tol) in new[] { (ProbeTrainer.Torch, 1e-4), (ProbeTrainer.Torch, 1e-5), (ProbeTrainer.Lbfgs, 1e-7), (ProbeTrainer.Lbfgs, 1e-5) })
         {
