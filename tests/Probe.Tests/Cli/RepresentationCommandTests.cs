@@ -107,4 +107,35 @@ public class RepresentationCommandTests
         Assert.Equal(1, code);
         Assert.Contains("run.json", err);
     }
+
+    [Fact]
+    public void Run_Mode_EveryCheckpoint_UsesRunSplit()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "probe-cli-repr-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var data = new Probe.Data.Dataset("digits", Probe.Data.Npy.ReadMatrix(Fixture("digits_input.npy")), Probe.Data.Npy.ReadInt32(Fixture("digits_labels.npy")), [1, 8, 8]);
+            var run = new Probe.Models.Trainer(Epochs: 2, Seed: 0).Train(Probe.Models.ModelSpec.Parse("mlp:64-32-10"), data,
+                $"npy:{Fixture("digits_input.npy")},{Fixture("digits_labels.npy")}", dir);
+
+            var (code, output, err) = Run("linear-probe", "--run", dir, "--layers", "relu1", "--max-samples", "600", "--json");
+            Assert.True(code == 0, err);
+            var root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal("the run's recorded train/test split", root.GetProperty("split").GetString());
+            var cps = root.GetProperty("checkpoints");
+            Assert.Equal([0, 1, 2], cps.EnumerateArray().Select(c => c.GetProperty("epoch").GetInt32()));
+            var rows = Probe.Capture.SampleChooser.Choose(1797, 600, 0);
+            var test = new HashSet<int>(run.Info.Split.TestIndices);
+            foreach (var c in cps.EnumerateArray())
+                Assert.Equal(rows.Count(r => !test.Contains(r)), c.GetProperty("layers")[0].GetProperty("probe").GetProperty("trainCount").GetInt32());
+
+            (code, output, err) = Run("separability", "--run", dir, "--epochs", "0,2", "--layers", "relu1");
+            Assert.True(code == 0, err);
+            Assert.Contains("epoch", output);
+            (code, _, err) = Run("separability", "--run", dir, "--epochs", "7");
+            Assert.Equal(1, code);
+            Assert.Contains("available epochs", err);
+        }
+        finally { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } }
+    }
 }
