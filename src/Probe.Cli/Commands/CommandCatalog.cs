@@ -13,6 +13,8 @@ internal static class CommandCatalog
         DeadCommand.Create(ctx),
         ProjectCommand.Create(ctx),
         EvolutionCommand.Create(ctx),
+        SeparabilityCommand.Create(ctx),
+        LinearProbeCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }

@@ -45,6 +45,7 @@ internal static class DemoCommand
         RunSection.Add(ctx);
         DeadUnitsSection.Add(ctx);
         EvolutionSection.Add(ctx);
+        RepresentationSection.Add(ctx);
         string index = report.Write();
         log.WriteLine($"Report written to {Path.GetFullPath(index)}");
         return index;

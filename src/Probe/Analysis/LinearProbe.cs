@@ -5,8 +5,11 @@ using Microsoft.ML.Trainers;
 
 namespace Probe.Analysis;
 
-/// <summary>The optimizer of a <see cref="LinearProbe"/> (both multinomial logistic regression from ML.NET).</summary>
-public enum ProbeTrainer { Lbfgs, Sdca }
+/// <summary>
+/// The optimizer of a <see cref="LinearProbe"/>: ML.NET's LbfgsMaximumEntropy (default) or SdcaMaximumEntropy, or Torch:
+/// full-batch L-BFGS on libtorch GEMMs (same objective, much faster on large matrices).
+/// </summary>
+public enum ProbeTrainer { Lbfgs, Sdca, Torch }
 
 /// <summary>
 /// The outcome of a linear probe (plain data). Accuracies are fractions in [0, 1]; <see cref="MacroAccuracy"/> is the
@@ -41,8 +44,9 @@ public sealed record ProbeResult(
 /// (<see cref="ValidationFraction"/> of the training part) is chosen (first in grid order on ties), then the probe is
 /// refitted on the whole training part; the test part is never used for choosing. Without a train mask the data is split
 /// stratified with <see cref="TestFraction"/>; with <see cref="Folds"/> &gt; 1, stratified k-fold over all data.
-/// <see cref="Tolerance"/> is L-BFGS's relative convergence tolerance. Same inputs and seed give the same numbers
-/// (single-threaded training).
+/// <see cref="Tolerance"/> is ML.NET L-BFGS's relative convergence tolerance; <see cref="GradientTolerance"/> is the Torch
+/// trainer's bound on max |gradient| of the mean objective. Same inputs and seed give the same numbers (ML.NET trains
+/// single-threaded; Torch with a fixed libtorch thread count).
 /// </summary>
 public sealed record LinearProbe(
     ProbeTrainer Trainer = ProbeTrainer.Lbfgs,
@@ -52,7 +56,8 @@ public sealed record LinearProbe(
     int Folds = 0,
     double TestFraction = 0.25,
     int MaxIterations = 1000,
-    double Tolerance = 1e-7)
+    double Tolerance = 1e-7,
+    double GradientTolerance = 1e-4)
 {
     private double[] Grid => L2Grid is { Length: > 0 } g ? g : [1.0];
 
@@ -117,6 +122,7 @@ public sealed record LinearProbe(
         if (!(TestFraction > 0 && TestFraction < 1)) throw new ProbeException($"TestFraction must be in (0, 1), got {TestFraction}.");
         if (Folds < 0 || Folds == 1) throw new ProbeException($"Folds must be 0 (no cross-validation) or at least 2, got {Folds}.");
         if (!(Tolerance > 0)) throw new ProbeException($"Tolerance must be positive, got {Tolerance}.");
+        if (!(GradientTolerance > 0)) throw new ProbeException($"GradientTolerance must be positive, got {GradientTolerance}.");
         if (MaxIterations < 1) throw new ProbeException($"MaxIterations must be positive, got {MaxIterations}.");
         foreach (var l2 in Grid) if (!(l2 >= 0) || double.IsInfinity(l2)) throw new ProbeException($"L2 values must be finite and >= 0, got {l2}.");
     }
@@ -137,17 +143,17 @@ public sealed record LinearProbe(
             valAcc = new double[grid.Length];
             for (int g = 0; g < grid.Length; g++)
             {
-                var model = Train(x, y, k, sub, mu, sd, grid[g], seed);
-                valAcc[g] = Score(model, x, y, k, val, mu, sd).Accuracy;
+                using var model = Train(x, y, k, sub, mu, sd, grid[g], seed);
+                valAcc[g] = Score(model.Probabilities(x, val), y, k, val).Accuracy;
             }
             int best = 0;
             for (int g = 1; g < grid.Length; g++) if (valAcc[g] > valAcc[best]) best = g;
             chosen = grid[best];
         }
         var (m, s) = Standardizer(x, train);
-        var final = Train(x, y, k, train, m, s, chosen, seed);
-        var tr = Score(final, x, y, k, train, m, s);
-        var te = Score(final, x, y, k, test, m, s);
+        using var final = Train(x, y, k, train, m, s, chosen, seed);
+        var tr = Score(final.Probabilities(x, train), y, k, train);
+        var te = Score(final.Probabilities(x, test), y, k, test);
         return new Fit(tr.Accuracy, te.Accuracy, te.Macro, te.LogLoss, te.Confusion, chosen, valAcc, train.Length, test.Length);
     }
 
@@ -188,10 +194,65 @@ public sealed record LinearProbe(
         return ml.Data.LoadFromEnumerable(data, schema);
     }
 
-    private ITransformer Train(Matrix x, int[] y, int k, int[] rows, double[] mu, double[] sd, double l2, int seed)
+    /// <summary>A trained probe: class probabilities (rows x k, row-major) of the given rows of the raw features.</summary>
+    private interface IFitted : IDisposable
     {
+        float[] Probabilities(Matrix x, int[] rows);
+    }
+
+    private sealed class MlNetFitted(ITransformer model, int k, double[] mu, double[] sd) : IFitted
+    {
+        public float[] Probabilities(Matrix x, int[] rows)
+        {
+            var ml = new MLContext(0);
+            var scored = model.Transform(Load(ml, x, new int[x.Rows], k, rows, mu, sd));
+            var probs = new float[rows.Length * k];
+            int r = 0;
+            using (var cursor = scored.GetRowCursor(scored.Schema.Where(c => c.Name == "Score")))
+            {
+                var getter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+                VBuffer<float> buf = default;
+                while (cursor.MoveNext())
+                {
+                    if (r == rows.Length) throw new InvalidOperationException("ML.NET scored more rows than given.");
+                    getter(ref buf);
+                    buf.CopyTo(probs.AsSpan(r * k, k));
+                    r++;
+                }
+            }
+            if (r != rows.Length) throw new InvalidOperationException($"ML.NET scored {r} rows of {rows.Length}.");
+            return probs;
+        }
+
+        public void Dispose() { }
+    }
+
+    private sealed class TorchFitted(TorchLogisticRegression model, int[] trainRows, TorchSharp.torch.Tensor trainX, double[] mu, double[] sd) : IFitted
+    {
+        public float[] Probabilities(Matrix x, int[] rows)
+        {
+            if (ReferenceEquals(rows, trainRows)) return model.Probabilities(trainX);
+            using var t = TorchLogisticRegression.Standardized(x, rows, mu, sd);
+            return model.Probabilities(t);
+        }
+
+        public void Dispose() => trainX.Dispose();
+    }
+
+    private IFitted Train(Matrix x, int[] y, int k, int[] rows, double[] mu, double[] sd, double l2, int seed)
+    {
+        if (Trainer == ProbeTrainer.Torch)
+        {
+            var t = TorchLogisticRegression.Standardized(x, rows, mu, sd);
+            try
+            {
+                var model = TorchLogisticRegression.Fit(t, rows.Select(i => y[i]).ToArray(), k, l2, MaxIterations, GradientTolerance);
+                return new TorchFitted(model, rows, t, mu, sd);
+            }
+            catch { t.Dispose(); throw; }
+        }
         var ml = new MLContext(seed);
-        var view = ml.Data.Cache(Load(ml, x, y, k, rows, mu, sd));
+        var view = Load(ml, x, y, k, rows, mu, sd);
         IEstimator<ITransformer> est = Trainer switch
         {
             ProbeTrainer.Lbfgs => ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
@@ -213,36 +274,25 @@ public sealed record LinearProbe(
             }),
             _ => throw new ProbeException($"Unknown probe trainer {Trainer}."),
         };
-        return est.Fit(view);
+        view = ml.Data.Cache(view);
+        return new MlNetFitted(est.Fit(view), k, mu, sd);
     }
 
-    private static (double Accuracy, double Macro, double LogLoss, int[][] Confusion) Score(ITransformer model, Matrix x, int[] y, int k,
-        int[] rows, double[] mu, double[] sd)
+    private static (double Accuracy, double Macro, double LogLoss, int[][] Confusion) Score(float[] probs, int[] y, int k, int[] rows)
     {
-        var ml = new MLContext(0);
-        var scored = model.Transform(Load(ml, x, y, k, rows, mu, sd));
         var conf = new int[k][];
         for (int i = 0; i < k; i++) conf[i] = new int[k];
-        double logLoss = 0; int correct = 0, r = 0;
-        using (var cursor = scored.GetRowCursor(scored.Schema.Where(c => c.Name == "Score")))
+        double logLoss = 0; int correct = 0;
+        for (int r = 0; r < rows.Length; r++)
         {
-            var getter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
-            VBuffer<float> buf = default;
-            var dense = new float[k];
-            while (cursor.MoveNext())
-            {
-                getter(ref buf);
-                buf.CopyTo(dense);
-                int best = 0;
-                for (int c = 1; c < k; c++) if (dense[c] > dense[best]) best = c;
-                int truth = y[rows[r]];
-                conf[truth][best]++;
-                if (best == truth) correct++;
-                logLoss -= Math.Log(Math.Max(dense[truth], 1e-15));
-                r++;
-            }
+            var p = probs.AsSpan(r * k, k);
+            int best = 0;
+            for (int c = 1; c < k; c++) if (p[c] > p[best]) best = c;
+            int truth = y[rows[r]];
+            conf[truth][best]++;
+            if (best == truth) correct++;
+            logLoss -= Math.Log(Math.Max(p[truth], 1e-15));
         }
-        if (r != rows.Length) throw new InvalidOperationException($"ML.NET scored {r} rows of {rows.Length}.");
         double macro = 0; int present = 0;
         for (int c = 0; c < k; c++)
         {

@@ -112,4 +112,33 @@ public class LinearProbeTests(ITestOutputHelper output)
         Assert.Empty(ProbePlateau.Check(flat));
         Assert.Empty(ProbePlateau.Check(cps[..2]));
     }
+
+    // Reference: expected.json digits_mlp.per_layer.<layer>.probe_test_accuracy_sklearn_lbfgs_C1_standardized. The Torch
+    // trainer minimizes the same objective as scikit-learn (C = 1), so it must land within 2 points too, and within
+    // 1 point of ML.NET's L-BFGS on the same split.
+    [Fact]
+    public void Torch_DigitsParity_AndAgreesWithMlNet()
+    {
+        foreach (var layer in new[] { "input", "relu3" })
+        {
+            var m = TestNpy.ReadMatrix($"digits_{layer}.npy");
+            var t = new LinearProbe(ProbeTrainer.Torch).Run(m, Labels, Mask);
+            var l = new LinearProbe(ProbeTrainer.Lbfgs).Run(m, Labels, Mask);
+            double expected = TestNpy.Layer(layer).GetProperty("probe_test_accuracy_sklearn_lbfgs_C1_standardized").GetDouble();
+            output.WriteLine($"{layer}: torch {t.TestAccuracy:F4} (log loss {t.LogLoss:F4}, {t.Seconds:F2}s) ml.net {l.TestAccuracy:F4} (log loss {l.LogLoss:F4}) sklearn {expected:F4}");
+            Assert.True(Math.Abs(t.TestAccuracy - expected) <= 0.02, $"{layer}: {t.TestAccuracy} vs {expected}");
+            Assert.True(Math.Abs(t.TestAccuracy - l.TestAccuracy) <= 0.01, $"{layer}: torch {t.TestAccuracy} vs ML.NET {l.TestAccuracy}");
+            Assert.True(Math.Abs(t.LogLoss - l.LogLoss) <= 0.05 * l.LogLoss + 0.01, $"{layer}: log loss torch {t.LogLoss} vs ML.NET {l.LogLoss}");
+            Assert.Equal(597, t.ConfusionMatrix.Sum(row => row.Sum()));
+        }
+    }
+
+    [Fact]
+    public void Torch_SameInputs_SameNumbers()
+    {
+        var m = TestNpy.ReadMatrix("digits_relu2.npy");
+        var p = new LinearProbe(ProbeTrainer.Torch, Seed: 1);
+        Assert.Equal(Json(p.Run(m, Labels)), Json(p.Run(m, Labels)));
+        Assert.Throws<ProbeException>(() => new LinearProbe(ProbeTrainer.Torch, GradientTolerance: 0).Run(m, Labels));
+    }
 }
