@@ -50,13 +50,15 @@ public sealed record Tsne(
     {
         var sw = Stopwatch.StartNew();
         var reduced = Prepare(x);
-        var p = TsneAffinities.Compute(reduced, Perplexity);
+        double tPca = sw.Elapsed.TotalSeconds;
+        var p = TsneAffinities.Compute(reduced, Perplexity, out double knnSeconds);
         double tAff = sw.Elapsed.TotalSeconds;
         var y0 = InitialPositions(reduced);
         double tInit = sw.Elapsed.TotalSeconds;
         var method = ResolveMethod(x.Rows);
-        var result = Optimize(p, y0, method);
-        timings = new TsneTimings(tAff, tInit - tAff, sw.Elapsed.TotalSeconds - tInit, sw.Elapsed.TotalSeconds);
+        var result = Optimize(p, y0, method, out double treeSeconds, out double forceSeconds);
+        timings = new TsneTimings(tAff, tInit - tAff, sw.Elapsed.TotalSeconds - tInit, sw.Elapsed.TotalSeconds,
+            tPca, knnSeconds, treeSeconds, forceSeconds);
         return result;
     }
 
@@ -126,7 +128,7 @@ public sealed record Tsne(
         return true;
     }
 
-    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method)
+    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method, out double treeSeconds, out double forceSeconds)
     {
         int n = p.Samples;
         var gradient = new TsneGradient(p, method, Theta);
@@ -167,6 +169,7 @@ public sealed record Tsne(
         }
         double finalKl = gradient.Compute(y, 1.0, grad, wantKl: true);
         history.Add(finalKl); historyIt.Add(Iterations);
+        treeSeconds = gradient.TreeSeconds; forceSeconds = gradient.ForceSeconds;
         foreach (var v in y)
             if (!double.IsFinite(v)) throw new ProbeException("t-SNE diverged (non-finite coordinates); lower the learning rate.");
         var emb = new Matrix(n, 2);
@@ -184,4 +187,6 @@ public sealed record TsneResult(Matrix Embedding, double KlDivergence, int Itera
     double[] KlHistory, int[] KlHistoryIterations);
 
 /// <summary>Wall-clock seconds of a t-SNE run by phase (kept out of <see cref="TsneResult"/>, which is deterministic).</summary>
-public sealed record TsneTimings(double AffinitySeconds, double InitSeconds, double OptimizeSeconds, double TotalSeconds);
+/// <remarks>AffinitySeconds includes PcaSeconds and KnnSeconds; OptimizeSeconds includes TreeSeconds and ForceSeconds.</remarks>
+public sealed record TsneTimings(double AffinitySeconds, double InitSeconds, double OptimizeSeconds, double TotalSeconds,
+    double PcaSeconds = 0, double KnnSeconds = 0, double TreeSeconds = 0, double ForceSeconds = 0);

@@ -13,12 +13,16 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
     public const int TorchKnnThreshold = 4000;
 
     /// <summary>Computes P for the rows of <paramref name="x"/> (already reduced, e.g. by PCA-50).</summary>
-    public static TsneAffinities Compute(Matrix x, double perplexity)
+    public static TsneAffinities Compute(Matrix x, double perplexity) => Compute(x, perplexity, out _);
+
+    internal static TsneAffinities Compute(Matrix x, double perplexity, out double knnSeconds)
     {
         ArgumentNullException.ThrowIfNull(x);
         int n = x.Rows;
         int k = NeighbourCount(n, perplexity);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var (idx, d2) = n > TorchKnnThreshold ? TorchKnn(x, k) : ManagedKnn(x, k);
+        knnSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
         var cond = new double[n * k];
         double target = Math.Log(perplexity);
         Parallel.For(0, n, i => Calibrate(d2.AsSpan(i * k, k), cond.AsSpan(i * k, k), target));

@@ -15,6 +15,10 @@ internal sealed class TsneGradient
     readonly double[] attr, rep, z, klRow;
     readonly QuadTree? tree;
 
+    /// <summary>Accumulated wall seconds of tree builds and of force passes (diagnostics only).</summary>
+    public double TreeSeconds { get; private set; }
+    public double ForceSeconds { get; private set; }
+
     public TsneGradient(TsneAffinities p, TsneMethod method, double theta)
     {
         this.p = p; this.method = method; this.theta = theta;
@@ -38,7 +42,9 @@ internal sealed class TsneGradient
     public double Compute(double[] y, double exaggeration, double[] grad, bool wantKl)
     {
         int n = p.Samples;
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         if (method == TsneMethod.BarnesHut) tree!.Build(y);
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
         // one parallel pass per iteration: attraction (sparse P) and repulsion for each point, written per point
         ForChunks(n, (s, e) =>
         {
@@ -51,6 +57,9 @@ internal sealed class TsneGradient
                 else ExactRepulsion(y, i, n);
             }
         });
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        TreeSeconds += (t1 - t0) / (double)System.Diagnostics.Stopwatch.Frequency;
+        ForceSeconds += (t2 - t1) / (double)System.Diagnostics.Stopwatch.Frequency;
         double zSum = 0;
         for (int i = 0; i < n; i++) zSum += z[i];
         zSum = Math.Max(zSum, double.Epsilon);
