@@ -182,6 +182,11 @@ public abstract class TsneProcessBenchmark : IBenchmark
         ctx.Report($"{name}_tree_seconds", t.TreeSeconds, "s (Barnes-Hut tree builds, all iterations)");
         ctx.Report($"{name}_forces_seconds", t.ForceSeconds, "s (attraction + repulsion passes)");
         ctx.Report($"{name}_optimize_seconds", t.OptimizeSeconds, "s");
+        ctx.Report($"{name}_pca_cpu_seconds", t.PcaCpuSeconds, "s CPU");
+        ctx.Report($"{name}_affinity_cpu_seconds", t.AffinityCpuSeconds - t.PcaCpuSeconds, "s CPU (kNN + calibration + symmetrisation)");
+        ctx.Report($"{name}_optimize_cpu_seconds", t.OptimizeCpuSeconds, "s CPU");
+        ctx.Report($"{name}_attraction_thread_seconds", t.AttractionThreadSeconds, "s summed over worker threads");
+        ctx.Report($"{name}_repulsion_thread_seconds", t.RepulsionThreadSeconds, "s summed over worker threads");
     }
 }
 

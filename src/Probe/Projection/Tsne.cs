@@ -49,21 +49,29 @@ public sealed record Tsne(
     public TsneResult Run(Matrix x, out TsneTimings timings)
     {
         var sw = Stopwatch.StartNew();
+        double c0 = ProcessCpu();
         var reduced = Prepare(x);
-        double tPca = sw.Elapsed.TotalSeconds;
+        double tPca = sw.Elapsed.TotalSeconds, cPca = ProcessCpu();
         var p = TsneAffinities.Compute(reduced, Perplexity, out double knnSeconds);
-        double tAff = sw.Elapsed.TotalSeconds;
+        double tAff = sw.Elapsed.TotalSeconds, cAff = ProcessCpu();
         var y0 = InitialPositions(reduced);
-        double tInit = sw.Elapsed.TotalSeconds;
+        double tInit = sw.Elapsed.TotalSeconds, cInit = ProcessCpu();
         var method = ResolveMethod(x.Rows);
-        var result = Optimize(p, y0, method, out double treeSeconds, out double forceSeconds);
+        var result = Optimize(p, y0, method, out double treeSeconds, out double forceSeconds, out double attractionSeconds, out double repulsionSeconds);
         timings = new TsneTimings(tAff, tInit - tAff, sw.Elapsed.TotalSeconds - tInit, sw.Elapsed.TotalSeconds,
-            tPca, knnSeconds, treeSeconds, forceSeconds);
+            tPca, knnSeconds, treeSeconds, forceSeconds, cPca - c0, cAff - c0, ProcessCpu() - cInit,
+            attractionSeconds, repulsionSeconds);
         return result;
     }
 
     /// <summary>The affinities this configuration uses for <paramref name="x"/> (after the PCA reduction), e.g. for <see cref="TsneKl.Exact"/>.</summary>
     public TsneAffinities Affinities(Matrix x) => TsneAffinities.Compute(Prepare(x), Perplexity);
+
+    static double ProcessCpu()
+    {
+        using var proc = Process.GetCurrentProcess();
+        return proc.TotalProcessorTime.TotalSeconds;
+    }
 
     /// <summary>The method <see cref="TsneMethod.Auto"/> resolves to for n samples.</summary>
     public TsneMethod ResolveMethod(int n) => Method != TsneMethod.Auto ? Method : n < ExactThreshold ? TsneMethod.Exact : TsneMethod.BarnesHut;
@@ -128,7 +136,8 @@ public sealed record Tsne(
         return true;
     }
 
-    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method, out double treeSeconds, out double forceSeconds)
+    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method, out double treeSeconds, out double forceSeconds,
+        out double attractionSeconds, out double repulsionSeconds)
     {
         int n = p.Samples;
         var gradient = new TsneGradient(p, method, Theta);
@@ -170,6 +179,7 @@ public sealed record Tsne(
         double finalKl = gradient.Compute(y, 1.0, grad, wantKl: true);
         history.Add(finalKl); historyIt.Add(Iterations);
         treeSeconds = gradient.TreeSeconds; forceSeconds = gradient.ForceSeconds;
+        attractionSeconds = gradient.AttractionThreadSeconds; repulsionSeconds = gradient.RepulsionThreadSeconds;
         foreach (var v in y)
             if (!double.IsFinite(v)) throw new ProbeException("t-SNE diverged (non-finite coordinates); lower the learning rate.");
         var emb = new Matrix(n, 2);
@@ -189,4 +199,6 @@ public sealed record TsneResult(Matrix Embedding, double KlDivergence, int Itera
 /// <summary>Wall-clock seconds of a t-SNE run by phase (kept out of <see cref="TsneResult"/>, which is deterministic).</summary>
 /// <remarks>AffinitySeconds includes PcaSeconds and KnnSeconds; OptimizeSeconds includes TreeSeconds and ForceSeconds.</remarks>
 public sealed record TsneTimings(double AffinitySeconds, double InitSeconds, double OptimizeSeconds, double TotalSeconds,
-    double PcaSeconds = 0, double KnnSeconds = 0, double TreeSeconds = 0, double ForceSeconds = 0);
+    double PcaSeconds = 0, double KnnSeconds = 0, double TreeSeconds = 0, double ForceSeconds = 0,
+    double PcaCpuSeconds = 0, double AffinityCpuSeconds = 0, double OptimizeCpuSeconds = 0,
+    double AttractionThreadSeconds = 0, double RepulsionThreadSeconds = 0);
