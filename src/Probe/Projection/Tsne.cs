@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace Probe.Projection;
@@ -39,6 +40,9 @@ public sealed record Tsne(
     int KlEvery = 50,
     bool RescaleInit = false)
 {
+    /// <summary>Inputs with more columns and rows than this are reduced by <c>TsneReduction</c> (float32 covariance, subspace iteration) instead of <see cref="Pca"/>.</summary>
+    public const int WideInput = 256;
+
     /// <summary>Auto uses the exact gradient below this many samples.</summary>
     public const int ExactThreshold = 600;
 
@@ -97,7 +101,12 @@ public sealed record Tsne(
             init.EnsureFinite("The t-SNE initial embedding");
         }
         if (PcaDimensions > 0 && x.Cols > PcaDimensions && n > PcaDimensions)
+        {
+            // wide and tall inputs: float32 covariance + subspace iteration (only the subspace matters here)
+            if (x.Cols > WideInput && n > WideInput)
+                return TsneReduction.Reduce(x, PcaDimensions, Seed);
             return new Pca(PcaDimensions, PcaSolver.Auto, Seed).FitTransform(x);
+        }
         return x;
     }
 
@@ -136,6 +145,7 @@ public sealed record Tsne(
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method, out double treeSeconds, out double forceSeconds,
         out double attractionSeconds, out double repulsionSeconds)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 namespace Probe.Projection;
@@ -38,6 +39,7 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
     /// doubling when a step would leave it), at most 100 steps. Distances are shifted by their minimum first (p is
     /// unchanged, exp cannot underflow to an all-zero row).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Calibrate(ReadOnlySpan<double> d2, Span<double> p, double target)
     {
         int k = d2.Length;
@@ -68,6 +70,7 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static TsneAffinities Symmetrize(int n, int k, int[] idx, double[] cond)
     {
         // entries (i, j, p) and (j, i, p) for every kNN pair; counting sort by row, sort by column, merge duplicates.

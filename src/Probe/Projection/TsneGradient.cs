@@ -64,6 +64,7 @@ internal sealed class TsneGradient
     }
 
     /// <summary>Attraction on point i in float32, 8 entries of P at a time (positions gathered by index).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void AttractionFloat(int i)
     {
         var cols = pcol; var xs = yxf; var ys = yyf;
@@ -82,6 +83,7 @@ internal sealed class TsneGradient
     }
 
     /// <summary>sum_j p_ij log q_ij over row i of P, in double (for the KL only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     double LogQRow(double[] y, int i)
     {
         var rp = p.RowPointers; var cols = p.Columns; var vals = p.Values;
@@ -106,6 +108,7 @@ internal sealed class TsneGradient
     }
 
     /// <summary>Fills <paramref name="grad"/> (2n, interleaved) and returns the KL divergence when asked (else NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double Compute(double[] y, double exaggeration, double[] grad, bool wantKl)
     {
         int n = p.Samples;
@@ -161,6 +164,7 @@ internal sealed class TsneGradient
         return pLogP - sumPLogQ + Math.Log(zSum);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Attraction(double[] y, int i, bool wantKl)
     {
         var rp = p.RowPointers; var cols = p.Columns; var vals = p.Values;
@@ -190,6 +194,7 @@ internal sealed class TsneGradient
         attr[2 * i] = fx; attr[2 * i + 1] = fy; klRow[i] = lq;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void ExactRepulsion(double[] y, int i, int n)
     {
         double xi = y[2 * i], yi = y[2 * i + 1], fx = 0, fy = 0, zi = 0;
@@ -283,6 +288,7 @@ internal sealed class QuadTree
     internal void ReturnWork(Work w) => pool.Add(w);
 
     /// <summary>Rebuilds the tree over the current positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Build(double[] y)
     {
         double minX = double.MaxValue, minY = double.MaxValue, maxX = double.MinValue, maxY = double.MinValue;
@@ -300,6 +306,7 @@ internal sealed class QuadTree
         for (int t = 0; t < n; t++) { int i = perm[t]; px[t] = (float)y[2 * i]; py[t] = (float)y[2 * i + 1]; }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void BuildNode(int index, double[] y, int s, int e, double cx, double cy, double half, int depth)
     {
         double sx = 0, sy = 0;
@@ -339,6 +346,7 @@ internal sealed class QuadTree
     /// Repulsion on every point of leaf g: rep[2i], rep[2i+1] = sum_j q_ij^2 (y_i - y_j) and z[i] = sum_j q_ij (j != i),
     /// cells summarised when width^2 &lt; theta^2 d^2 for the nearest point of the leaf's bounding box.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void GroupRepulsion(int g, double theta, Work w, double[] rep, double[] z)
     {
         int leaf = leaves[g];

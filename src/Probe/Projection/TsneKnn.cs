@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Probe.Projection;
@@ -16,6 +17,7 @@ internal static class TsneKnn
     const int RowBlock = 4;
 
     /// <summary>The k nearest other rows of each row (nearest first) and their squared distances (double), n x k row-major.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (int[] Idx, double[] D2) Search(Matrix x, int k)
     {
         int n = x.Rows, d = x.Cols;
@@ -69,6 +71,7 @@ internal static class TsneKnn
     }
 
     /// <summary>dist[r * stride + j] = ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j for rows i = i0 + r, all columns j (float32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Distances(Matrix x, float[] xt, float[] sq, int stride, int d, int i0, int rows, float[] dist, float[] a)
     {
         int w = Vector256<float>.Count;
@@ -109,6 +112,7 @@ internal static class TsneKnn
     /// The indices of the m = min(cand, count of finite entries) smallest values of <paramref name="dist"/> (unordered) in
     /// heapI[0..m), by a max-heap on (distance, index); returns m.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int SmallestByHeap(ReadOnlySpan<float> dist, int cand, float[] heapD, int[] heapI)
     {
         int size = 0;
