@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Probe.Projection;
@@ -39,24 +40,29 @@ internal static class TsneKnn
         var idx = new int[n * k];
         var d2 = new double[n * k];
         int blocks = (n + RowBlock - 1) / RowBlock;
-        Parallel.For(0, blocks, () => new Scratch(stride, cand, d), (blk, _, s) =>
+        // a fixed number of contiguous ranges of row blocks, each with its own scratch (allocated once per range)
+        int ranges = Math.Min(blocks, 4 * Environment.ProcessorCount);
+        Parallel.For(0, ranges, range =>
         {
-            int i0 = blk * RowBlock, rows = Math.Min(RowBlock, n - i0);
-            Distances(x, xt, sq, stride, d, i0, rows, s.Dist, s.Rows);
-            for (int r = 0; r < rows; r++)
+            var s = new Scratch(stride, cand, d);
+            for (int blk = (int)((long)blocks * range / ranges), end = (int)((long)blocks * (range + 1) / ranges); blk < end; blk++)
             {
-                int i = i0 + r;
-                var dist = s.Dist.AsSpan(r * stride, n);
-                dist[i] = float.PositiveInfinity;
-                int m = SmallestByHeap(dist, cand, s.HeapD, s.HeapI);
-                var xi = x.Row(i);
-                for (int c = 0; c < m; c++) { s.CandI[c] = s.HeapI[c]; s.CandD[c] = NearestNeighbours.SquaredDistance(xi, x.Row(s.HeapI[c])); }
-                NearestNeighbours.SelectSmallest(s.CandD, s.CandI, m, k);
-                Array.Copy(s.CandI, 0, idx, (long)i * k, k);
-                Array.Copy(s.CandD, 0, d2, (long)i * k, k);
+                int i0 = blk * RowBlock, rows = Math.Min(RowBlock, n - i0);
+                Distances(x, xt, sq, stride, d, i0, rows, s.Dist, s.Rows);
+                for (int r = 0; r < rows; r++)
+                {
+                    int i = i0 + r;
+                    var dist = s.Dist.AsSpan(r * stride, n);
+                    dist[i] = float.PositiveInfinity;
+                    int m = SmallestByHeap(dist, cand, s.HeapD, s.HeapI);
+                    var xi = x.Row(i);
+                    for (int c = 0; c < m; c++) { s.CandI[c] = s.HeapI[c]; s.CandD[c] = NearestNeighbours.SquaredDistance(xi, x.Row(s.HeapI[c])); }
+                    NearestNeighbours.SelectSmallest(s.CandD, s.CandI, m, k);
+                    Array.Copy(s.CandI, 0, idx, (long)i * k, k);
+                    Array.Copy(s.CandD, 0, d2, (long)i * k, k);
+                }
             }
-            return s;
-        }, _ => { });
+        });
         return (idx, d2);
     }
 
@@ -82,16 +88,20 @@ internal static class TsneKnn
         var s2 = Vector256.Create(rows > 2 ? sq[i0 + 2] : 0f);
         var s3 = Vector256.Create(rows > 3 ? sq[i0 + 3] : 0f);
         var minus2 = Vector256.Create(-2f);
+        // bounds: xt has d * stride entries and j + 2w <= stride, so every load below stays inside xt; a has 4d entries
+        ref float xRef = ref MemoryMarshal.GetArrayDataReference(xt);
+        ref float aRef = ref MemoryMarshal.GetArrayDataReference(a);
         for (int j = 0; j < stride; j += 2 * w)
         {
             Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            ref float colRef = ref Unsafe.Add(ref xRef, j);
             for (int c = 0; c < d; c++)
             {
-                var col = xt.AsSpan(c * stride + j, 2 * w);
-                var v0 = Vector256.Create((ReadOnlySpan<float>)col[..w]);
-                var v1 = Vector256.Create((ReadOnlySpan<float>)col[w..]);
-                var b0 = Vector256.Create(a[c]); var b1 = Vector256.Create(a[d + c]);
-                var b2 = Vector256.Create(a[2 * d + c]); var b3 = Vector256.Create(a[3 * d + c]);
+                var v0 = Vector256.LoadUnsafe(ref colRef);
+                var v1 = Vector256.LoadUnsafe(ref colRef, (nuint)w);
+                colRef = ref Unsafe.Add(ref colRef, stride);
+                var b0 = Vector256.Create(Unsafe.Add(ref aRef, c)); var b1 = Vector256.Create(Unsafe.Add(ref aRef, d + c));
+                var b2 = Vector256.Create(Unsafe.Add(ref aRef, 2 * d + c)); var b3 = Vector256.Create(Unsafe.Add(ref aRef, 3 * d + c));
                 a00 = Vector256.FusedMultiplyAdd(b0, v0, a00); a01 = Vector256.FusedMultiplyAdd(b0, v1, a01);
                 a10 = Vector256.FusedMultiplyAdd(b1, v0, a10); a11 = Vector256.FusedMultiplyAdd(b1, v1, a11);
                 a20 = Vector256.FusedMultiplyAdd(b2, v0, a20); a21 = Vector256.FusedMultiplyAdd(b2, v1, a21);
@@ -115,28 +125,37 @@ internal static class TsneKnn
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int SmallestByHeap(ReadOnlySpan<float> dist, int cand, float[] heapD, int[] heapI)
     {
-        int size = 0;
-        for (int j = 0; j < dist.Length; j++)
+        int size = 0, j = 0;
+        for (; j < dist.Length && size < cand; j++)
         {
             float v = dist[j];
-            if (size == cand)
+            if (float.IsPositiveInfinity(v)) continue;
+            int pos = size++; // sift up
+            while (pos > 0)
             {
-                if (!(v < heapD[0])) continue; // ties keep the earlier (smaller) index
-                SiftDown(heapD, heapI, size, v, j);
+                int parent = (pos - 1) >> 1;
+                if (!Greater(v, j, heapD[parent], heapI[parent])) break;
+                heapD[pos] = heapD[parent]; heapI[pos] = heapI[parent]; pos = parent;
             }
-            else if (!float.IsPositiveInfinity(v))
-            {
-                // sift up
-                int pos = size++;
-                while (pos > 0)
-                {
-                    int parent = (pos - 1) >> 1;
-                    if (!Greater(v, j, heapD[parent], heapI[parent])) break;
-                    heapD[pos] = heapD[parent]; heapI[pos] = heapI[parent]; pos = parent;
-                }
-                heapD[pos] = v; heapI[pos] = j;
-            }
+            heapD[pos] = v; heapI[pos] = j;
         }
+        if (size < cand) return size;
+        // full heap: only values strictly below the root enter (ties keep the earlier, smaller index); 8 at a time
+        int w = Vector256<float>.Count;
+        for (; j < dist.Length && j % w != 0; j++)
+            if (dist[j] < heapD[0]) SiftDown(heapD, heapI, size, dist[j], j);
+        ref float dRef = ref MemoryMarshal.GetReference(dist);
+        var root = Vector256.Create(heapD[0]);
+        for (; j + w <= dist.Length; j += w)
+        {
+            uint mask = Vector256.LessThan(Vector256.LoadUnsafe(ref dRef, (nuint)j), root).ExtractMostSignificantBits();
+            if (mask == 0) continue;
+            for (int t = 0; t < w; t++)
+                if (dist[j + t] < heapD[0]) SiftDown(heapD, heapI, size, dist[j + t], j + t);
+            root = Vector256.Create(heapD[0]);
+        }
+        for (; j < dist.Length; j++)
+            if (dist[j] < heapD[0]) SiftDown(heapD, heapI, size, dist[j], j);
         return size;
     }
 
