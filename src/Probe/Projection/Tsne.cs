@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace Probe.Projection;
@@ -39,6 +40,9 @@ public sealed record Tsne(
     int KlEvery = 50,
     bool RescaleInit = false)
 {
+    /// <summary>Inputs with more columns and rows than this are reduced by <c>TsneReduction</c> (float32 covariance, subspace iteration) instead of <see cref="Pca"/>.</summary>
+    public const int WideInput = 256;
+
     /// <summary>Auto uses the exact gradient below this many samples.</summary>
     public const int ExactThreshold = 600;
 
@@ -49,19 +53,29 @@ public sealed record Tsne(
     public TsneResult Run(Matrix x, out TsneTimings timings)
     {
         var sw = Stopwatch.StartNew();
+        double c0 = ProcessCpu();
         var reduced = Prepare(x);
-        var p = TsneAffinities.Compute(reduced, Perplexity);
-        double tAff = sw.Elapsed.TotalSeconds;
+        double tPca = sw.Elapsed.TotalSeconds, cPca = ProcessCpu();
+        var p = TsneAffinities.Compute(reduced, Perplexity, out double knnSeconds);
+        double tAff = sw.Elapsed.TotalSeconds, cAff = ProcessCpu();
         var y0 = InitialPositions(reduced);
-        double tInit = sw.Elapsed.TotalSeconds;
+        double tInit = sw.Elapsed.TotalSeconds, cInit = ProcessCpu();
         var method = ResolveMethod(x.Rows);
-        var result = Optimize(p, y0, method);
-        timings = new TsneTimings(tAff, tInit - tAff, sw.Elapsed.TotalSeconds - tInit, sw.Elapsed.TotalSeconds);
+        var result = Optimize(p, y0, method, out double treeSeconds, out double forceSeconds, out double attractionSeconds, out double repulsionSeconds);
+        timings = new TsneTimings(tAff, tInit - tAff, sw.Elapsed.TotalSeconds - tInit, sw.Elapsed.TotalSeconds,
+            tPca, knnSeconds, treeSeconds, forceSeconds, cPca - c0, cAff - c0, ProcessCpu() - cInit,
+            attractionSeconds, repulsionSeconds);
         return result;
     }
 
     /// <summary>The affinities this configuration uses for <paramref name="x"/> (after the PCA reduction), e.g. for <see cref="TsneKl.Exact"/>.</summary>
     public TsneAffinities Affinities(Matrix x) => TsneAffinities.Compute(Prepare(x), Perplexity);
+
+    static double ProcessCpu()
+    {
+        using var proc = Process.GetCurrentProcess();
+        return proc.TotalProcessorTime.TotalSeconds;
+    }
 
     /// <summary>The method <see cref="TsneMethod.Auto"/> resolves to for n samples.</summary>
     public TsneMethod ResolveMethod(int n) => Method != TsneMethod.Auto ? Method : n < ExactThreshold ? TsneMethod.Exact : TsneMethod.BarnesHut;
@@ -87,7 +101,12 @@ public sealed record Tsne(
             init.EnsureFinite("The t-SNE initial embedding");
         }
         if (PcaDimensions > 0 && x.Cols > PcaDimensions && n > PcaDimensions)
+        {
+            // wide and tall inputs: float32 covariance + subspace iteration (only the subspace matters here)
+            if (x.Cols > WideInput && n > WideInput)
+                return TsneReduction.Reduce(x, PcaDimensions, Seed);
             return new Pca(PcaDimensions, PcaSolver.Auto, Seed).FitTransform(x);
+        }
         return x;
     }
 
@@ -126,7 +145,9 @@ public sealed record Tsne(
         return true;
     }
 
-    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    TsneResult Optimize(TsneAffinities p, double[] y, TsneMethod method, out double treeSeconds, out double forceSeconds,
+        out double attractionSeconds, out double repulsionSeconds)
     {
         int n = p.Samples;
         var gradient = new TsneGradient(p, method, Theta);
@@ -167,6 +188,8 @@ public sealed record Tsne(
         }
         double finalKl = gradient.Compute(y, 1.0, grad, wantKl: true);
         history.Add(finalKl); historyIt.Add(Iterations);
+        treeSeconds = gradient.TreeSeconds; forceSeconds = gradient.ForceSeconds;
+        attractionSeconds = gradient.AttractionThreadSeconds; repulsionSeconds = gradient.RepulsionThreadSeconds;
         foreach (var v in y)
             if (!double.IsFinite(v)) throw new ProbeException("t-SNE diverged (non-finite coordinates); lower the learning rate.");
         var emb = new Matrix(n, 2);
@@ -184,4 +207,8 @@ public sealed record TsneResult(Matrix Embedding, double KlDivergence, int Itera
     double[] KlHistory, int[] KlHistoryIterations);
 
 /// <summary>Wall-clock seconds of a t-SNE run by phase (kept out of <see cref="TsneResult"/>, which is deterministic).</summary>
-public sealed record TsneTimings(double AffinitySeconds, double InitSeconds, double OptimizeSeconds, double TotalSeconds);
+/// <remarks>AffinitySeconds includes PcaSeconds and KnnSeconds; OptimizeSeconds includes TreeSeconds and ForceSeconds.</remarks>
+public sealed record TsneTimings(double AffinitySeconds, double InitSeconds, double OptimizeSeconds, double TotalSeconds,
+    double PcaSeconds = 0, double KnnSeconds = 0, double TreeSeconds = 0, double ForceSeconds = 0,
+    double PcaCpuSeconds = 0, double AffinityCpuSeconds = 0, double OptimizeCpuSeconds = 0,
+    double AttractionThreadSeconds = 0, double RepulsionThreadSeconds = 0);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 namespace Probe.Projection;
@@ -9,16 +10,20 @@ namespace Probe.Projection;
 /// </summary>
 public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Columns, double[] Values, int Neighbours)
 {
-    /// <summary>Above this many rows the kNN search runs blockwise in libtorch (float32 mm + topk), below it in managed code.</summary>
-    public const int TorchKnnThreshold = 4000;
+    /// <summary>Above this many rows the kNN search runs blockwise in libtorch (float32 mm + topk), below it in managed SIMD code (<see cref="TsneKnn"/>, faster up to here as it skips libtorch's buffers).</summary>
+    public const int TorchKnnThreshold = 20000;
 
     /// <summary>Computes P for the rows of <paramref name="x"/> (already reduced, e.g. by PCA-50).</summary>
-    public static TsneAffinities Compute(Matrix x, double perplexity)
+    public static TsneAffinities Compute(Matrix x, double perplexity) => Compute(x, perplexity, out _);
+
+    internal static TsneAffinities Compute(Matrix x, double perplexity, out double knnSeconds)
     {
         ArgumentNullException.ThrowIfNull(x);
         int n = x.Rows;
         int k = NeighbourCount(n, perplexity);
-        var (idx, d2) = n > TorchKnnThreshold ? TorchKnn(x, k) : ManagedKnn(x, k);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (idx, d2) = n > TorchKnnThreshold ? TorchKnn(x, k) : TsneKnn.Search(x, k);
+        knnSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
         var cond = new double[n * k];
         double target = Math.Log(perplexity);
         Parallel.For(0, n, i => Calibrate(d2.AsSpan(i * k, k), cond.AsSpan(i * k, k), target));
@@ -28,33 +33,44 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
     /// <summary>The number of neighbours used for a perplexity: min(n - 1, floor(3 perplexity) + 1).</summary>
     public static int NeighbourCount(int n, double perplexity) => (int)Math.Min(n - 1, Math.Floor(3 * perplexity) + 1);
 
-    /// <summary>scikit-learn's binary search for the precision beta giving entropy log(perplexity) (100 steps, tolerance 1e-5).</summary>
-    static void Calibrate(ReadOnlySpan<double> d2, Span<double> p, double target)
+    /// <summary>
+    /// The precision beta giving the conditional distribution p_j ~ exp(-beta d2_j) the entropy log(perplexity), to
+    /// 1e-5 (scikit-learn's tolerance): Newton steps on beta kept inside a bisection bracket (plain bisection or
+    /// doubling when a step would leave it), at most 100 steps. Distances are shifted by their minimum first (p is
+    /// unchanged, exp cannot underflow to an all-zero row).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Calibrate(ReadOnlySpan<double> d2, Span<double> p, double target)
     {
-        double beta = 1, lo = double.NegativeInfinity, hi = double.PositiveInfinity;
+        int k = d2.Length;
+        double dmin = double.PositiveInfinity, mean = 0;
+        for (int j = 0; j < k; j++) dmin = Math.Min(dmin, d2[j]);
+        for (int j = 0; j < k; j++) mean += d2[j] - dmin;
+        mean /= k;
+        double beta = mean > 0 ? 1.0 / mean : 1.0, lo = 0, hi = double.PositiveInfinity;
         for (int step = 0; step < 100; step++)
         {
-            double sum = 0;
-            for (int j = 0; j < d2.Length; j++) { p[j] = Math.Exp(-d2[j] * beta); sum += p[j]; }
-            if (sum == 0) sum = 1e-8;
-            double sumDP = 0;
-            for (int j = 0; j < d2.Length; j++) { p[j] /= sum; sumDP += d2[j] * p[j]; }
-            double entropy = Math.Log(sum) + beta * sumDP;
-            double diff = entropy - target;
+            double sum = 0, m1 = 0, m2 = 0;
+            for (int j = 0; j < k; j++)
+            {
+                double e = d2[j] - dmin, v = Math.Exp(-e * beta);
+                p[j] = v; sum += v; m1 += v * e; m2 += v * e * e;
+            }
+            // sum >= 1: the nearest entry has e = 0
+            double inv = 1.0 / sum;
+            m1 *= inv; m2 *= inv;
+            for (int j = 0; j < k; j++) p[j] *= inv;
+            double diff = Math.Log(sum) + beta * m1 - target;
             if (Math.Abs(diff) <= 1e-5) break;
-            if (diff > 0)
-            {
-                lo = beta;
-                beta = double.IsPositiveInfinity(hi) ? beta * 2 : (beta + hi) / 2;
-            }
-            else
-            {
-                hi = beta;
-                beta = double.IsNegativeInfinity(lo) ? beta / 2 : (beta + lo) / 2;
-            }
+            if (diff > 0) lo = beta; else hi = beta;
+            // dH/dbeta = -beta Var(e): Newton step beta + diff / (beta Var)
+            double next = beta + diff / (beta * (m2 - m1 * m1));
+            if (!(next > lo && next < hi)) next = double.IsPositiveInfinity(hi) ? beta * 2 : (lo + hi) / 2;
+            beta = next;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static TsneAffinities Symmetrize(int n, int k, int[] idx, double[] cond)
     {
         // entries (i, j, p) and (j, i, p) for every kNN pair; counting sort by row, sort by column, merge duplicates.
@@ -92,30 +108,6 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
         total = Math.Max(total, double.Epsilon);
         for (int t = 0; t < v2.Length; t++) v2[t] /= total;
         return new TsneAffinities(n, rowPtr, outCols.ToArray(), v2, k);
-    }
-
-    /// <summary>Exact kNN by brute force in managed code; squared distances in double.</summary>
-    static (int[] Idx, double[] D2) ManagedKnn(Matrix x, int k)
-    {
-        int n = x.Rows;
-        var idx = new int[n * k];
-        var d2 = new double[n * k];
-        Parallel.For(0, n, () => (new double[n], new int[n]), (i, _, buf) =>
-        {
-            var (dist, id) = buf;
-            var xi = x.Row(i);
-            int c = 0;
-            for (int j = 0; j < n; j++)
-            {
-                if (j == i) continue;
-                dist[c] = NearestNeighbours.SquaredDistance(xi, x.Row(j)); id[c] = j; c++;
-            }
-            NearestNeighbours.SelectSmallest(dist, id, c, k);
-            Array.Copy(id, 0, idx, (long)i * k, k);
-            Array.Copy(dist, 0, d2, (long)i * k, k);
-            return buf;
-        }, _ => { });
-        return (idx, d2);
     }
 
     /// <summary>

@@ -1,9 +1,15 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Probe.Projection;
 
 /// <summary>
 /// The t-SNE gradient 4 (exaggeration sum_j p_ij q_ij (y_i - y_j) - sum_j q_ij^2 (y_i - y_j) / Z), q_ij = 1/(1 + d_ij^2),
-/// with the repulsion exact or by Barnes-Hut. Every per-point quantity is computed independently in parallel and
-/// every global sum is taken sequentially in index order, so results do not depend on scheduling.
+/// with the repulsion exact (double) or by Barnes-Hut (float32 SIMD, see <see cref="QuadTree"/>). Every per-point quantity
+/// is computed independently in parallel and every global sum is taken sequentially in index order, so results do not
+/// depend on scheduling.
 /// </summary>
 internal sealed class TsneGradient
 {
@@ -14,6 +20,16 @@ internal sealed class TsneGradient
     readonly double pLogP;
     readonly double[] attr, rep, z, klRow;
     readonly QuadTree? tree;
+    readonly int[] prow, pcol;
+    readonly float[] pval, yxf, yyf;
+
+    /// <summary>Accumulated wall seconds of tree builds and of force passes (diagnostics only).</summary>
+    public double TreeSeconds { get; private set; }
+    public double ForceSeconds { get; private set; }
+    long attractionTicks, repulsionTicks;
+    /// <summary>Thread-seconds (summed over workers) of attraction and of Barnes-Hut repulsion (diagnostics only).</summary>
+    public double AttractionThreadSeconds => attractionTicks / (double)System.Diagnostics.Stopwatch.Frequency;
+    public double RepulsionThreadSeconds => repulsionTicks / (double)System.Diagnostics.Stopwatch.Frequency;
 
     public TsneGradient(TsneAffinities p, TsneMethod method, double theta)
     {
@@ -21,7 +37,64 @@ internal sealed class TsneGradient
         int n = p.Samples;
         attr = new double[2 * n]; rep = new double[2 * n]; z = new double[n]; klRow = new double[n];
         foreach (var v in p.Values) if (v > 0) pLogP += v * Math.Log(v);
-        if (method == TsneMethod.BarnesHut) tree = new QuadTree(n);
+        if (method == TsneMethod.BarnesHut)
+        {
+            tree = new QuadTree(n);
+            (prow, pcol, pval) = PadRows(p);
+            yxf = new float[n]; yyf = new float[n];
+        }
+        else { prow = pcol = []; pval = yxf = yyf = []; }
+    }
+
+    /// <summary>P's CSR with every row padded to a multiple of 8 entries by (column i, value 0), values as float.</summary>
+    static (int[] Rows, int[] Cols, float[] Vals) PadRows(TsneAffinities p)
+    {
+        int n = p.Samples;
+        var rows = new int[n + 1];
+        for (int i = 0; i < n; i++) rows[i + 1] = rows[i] + (p.RowPointers[i + 1] - p.RowPointers[i] + 7) / 8 * 8;
+        var cols = new int[rows[n]];
+        var vals = new float[rows[n]];
+        for (int i = 0; i < n; i++)
+        {
+            int o = rows[i];
+            for (int t = p.RowPointers[i]; t < p.RowPointers[i + 1]; t++, o++) { cols[o] = p.Columns[t]; vals[o] = (float)p.Values[t]; }
+            for (; o < rows[i + 1]; o++) cols[o] = i;
+        }
+        return (rows, cols, vals);
+    }
+
+    /// <summary>Attraction on point i in float32, 8 entries of P at a time (positions gathered by index).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void AttractionFloat(int i)
+    {
+        var cols = pcol; var xs = yxf; var ys = yyf;
+        var vx = Vector256.Create(xs[i]); var vy = Vector256.Create(ys[i]); var one = Vector256<float>.One;
+        Vector256<float> ax = default, ay = default;
+        for (int t = prow[i], e = prow[i + 1]; t < e; t += 8)
+        {
+            var c = cols.AsSpan(t, 8);
+            var gx = Vector256.Create(xs[c[0]], xs[c[1]], xs[c[2]], xs[c[3]], xs[c[4]], xs[c[5]], xs[c[6]], xs[c[7]]);
+            var gy = Vector256.Create(ys[c[0]], ys[c[1]], ys[c[2]], ys[c[3]], ys[c[4]], ys[c[5]], ys[c[6]], ys[c[7]]);
+            var dx = vx - gx; var dy = vy - gy;
+            var pq = Vector256.Create((ReadOnlySpan<float>)pval.AsSpan(t, 8)) / (one + dx * dx + dy * dy);
+            ax += pq * dx; ay += pq * dy;
+        }
+        attr[2 * i] = QuadTree.SumLanes(ax); attr[2 * i + 1] = QuadTree.SumLanes(ay);
+    }
+
+    /// <summary>sum_j p_ij log q_ij over row i of P, in double (for the KL only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    double LogQRow(double[] y, int i)
+    {
+        var rp = p.RowPointers; var cols = p.Columns; var vals = p.Values;
+        double xi = y[2 * i], yi = y[2 * i + 1], lq = 0;
+        for (int t = rp[i]; t < rp[i + 1]; t++)
+        {
+            int j = cols[t];
+            double dx = xi - y[2 * j], dy = yi - y[2 * j + 1];
+            lq -= vals[t] * Math.Log(1.0 + dx * dx + dy * dy);
+        }
+        return lq;
     }
 
     static void ForChunks(int n, Action<int, int> body)
@@ -35,22 +108,51 @@ internal sealed class TsneGradient
     }
 
     /// <summary>Fills <paramref name="grad"/> (2n, interleaved) and returns the KL divergence when asked (else NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double Compute(double[] y, double exaggeration, double[] grad, bool wantKl)
     {
         int n = p.Samples;
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         if (method == TsneMethod.BarnesHut) tree!.Build(y);
-        // one parallel pass per iteration: attraction (sparse P) and repulsion for each point, written per point
-        ForChunks(n, (s, e) =>
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (method == TsneMethod.BarnesHut)
         {
-            var stack = method == TsneMethod.BarnesHut ? new int[QuadTree.StackSize] : null;
-            for (int t = s; t < e; t++)
+            for (int i = 0; i < n; i++) { yxf[i] = (float)y[2 * i]; yyf[i] = (float)y[2 * i + 1]; }
+            // one parallel pass over groups of points (the tree's leaves): attraction and repulsion, written per point
+            var t = tree!;
+            ForChunks(t.LeafCount, (s, e) =>
             {
-                int i = method == TsneMethod.BarnesHut ? tree!.PointAt(t) : t;
-                Attraction(y, i, wantKl);
-                if (method == TsneMethod.BarnesHut) tree!.Repulsion(t, theta, stack!, out rep[2 * i], out rep[2 * i + 1], out z[i]);
-                else ExactRepulsion(y, i, n);
-            }
-        });
+                var work = t.RentWork();
+                long ta = 0, tr = 0;
+                for (int g = s; g < e; g++)
+                {
+                    long a = System.Diagnostics.Stopwatch.GetTimestamp();
+                    t.GroupRepulsion(g, theta, work, rep, z);
+                    long b = System.Diagnostics.Stopwatch.GetTimestamp();
+                    var (ps, pe) = t.LeafRange(g);
+                    for (int u = ps; u < pe; u++)
+                    {
+                        int i = t.PointAt(u);
+                        AttractionFloat(i);
+                        if (wantKl) klRow[i] = LogQRow(y, i);
+                    }
+                    tr += b - a; ta += System.Diagnostics.Stopwatch.GetTimestamp() - b;
+                }
+                Interlocked.Add(ref attractionTicks, ta);
+                Interlocked.Add(ref repulsionTicks, tr);
+                t.ReturnWork(work);
+            });
+        }
+        else
+        {
+            ForChunks(n, (s, e) =>
+            {
+                for (int i = s; i < e; i++) { Attraction(y, i, wantKl); ExactRepulsion(y, i, n); }
+            });
+        }
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        TreeSeconds += (t1 - t0) / (double)System.Diagnostics.Stopwatch.Frequency;
+        ForceSeconds += (t2 - t1) / (double)System.Diagnostics.Stopwatch.Frequency;
         double zSum = 0;
         for (int i = 0; i < n; i++) zSum += z[i];
         zSum = Math.Max(zSum, double.Epsilon);
@@ -62,22 +164,37 @@ internal sealed class TsneGradient
         return pLogP - sumPLogQ + Math.Log(zSum);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Attraction(double[] y, int i, bool wantKl)
     {
         var rp = p.RowPointers; var cols = p.Columns; var vals = p.Values;
         double xi = y[2 * i], yi = y[2 * i + 1], fx = 0, fy = 0, lq = 0;
-        for (int t = rp[i]; t < rp[i + 1]; t++)
+        if (wantKl)
         {
-            int j = cols[t];
-            double dx = xi - y[2 * j], dy = yi - y[2 * j + 1];
-            double q = 1.0 / (1.0 + dx * dx + dy * dy);
-            double pq = vals[t] * q;
-            fx += pq * dx; fy += pq * dy;
-            if (wantKl) lq += vals[t] * Math.Log(q);
+            for (int t = rp[i]; t < rp[i + 1]; t++)
+            {
+                int j = cols[t];
+                double dx = xi - y[2 * j], dy = yi - y[2 * j + 1];
+                double q = 1.0 / (1.0 + dx * dx + dy * dy);
+                double pq = vals[t] * q;
+                fx += pq * dx; fy += pq * dy;
+                lq += vals[t] * Math.Log(q);
+            }
+        }
+        else
+        {
+            for (int t = rp[i]; t < rp[i + 1]; t++)
+            {
+                int j = cols[t];
+                double dx = xi - y[2 * j], dy = yi - y[2 * j + 1];
+                double pq = vals[t] / (1.0 + dx * dx + dy * dy);
+                fx += pq * dx; fy += pq * dy;
+            }
         }
         attr[2 * i] = fx; attr[2 * i + 1] = fy; klRow[i] = lq;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void ExactRepulsion(double[] y, int i, int n)
     {
         double xi = y[2 * i], yi = y[2 * i + 1], fx = 0, fy = 0, zi = 0;
@@ -94,34 +211,84 @@ internal sealed class TsneGradient
     }
 }
 
-/// <summary>A quadtree over 2-D points rebuilt each iteration into reused buffers; Barnes-Hut repulsion.</summary>
+/// <summary>
+/// A quadtree over 2-D points rebuilt each iteration into reused buffers, for Barnes-Hut repulsion by groups: each leaf
+/// (at most <see cref="LeafSize"/> points) walks the tree once and collects an interaction list of cells that satisfy
+/// the opening criterion width / distance &lt; theta for EVERY point of the leaf (distance measured from the cell's
+/// centre of mass to the leaf's bounding box, so it is never looser than the per-point criterion of van der Maaten
+/// 2014) and of single points; then each point of the leaf sums its list with float32 SIMD. The point's own entry
+/// (distance 0, q = 1) is included in the sums and its exact contribution (1 to Z, 0 to the force) removed after.
+/// </summary>
 internal sealed class QuadTree
 {
-    struct Node
-    {
-        public double ComX, ComY, Width2;
-        public int Count, FirstChild, Start, End;
-    }
-
     const int MaxDepth = 48;
-    /// <summary>Cells with at most this many points are leaves, summed exactly (measured: 16 is faster than 1 and more accurate).</summary>
-    const int LeafSize = 16;
-    Node[] nodes;
+    /// <summary>Cells with at most this many points are leaves (= groups).</summary>
+    public const int LeafSize = 16;
+    // nodes, flat (structure of arrays)
+    double[] comX = [], comY = [], width2 = [];
+    int[] count = [], firstChild = [], start = [], end = [];
     int nodeCount;
+    int[] leaves = [];
+    int leafCount;
     readonly int[] perm, tmp;
-    readonly double[] px, py;
+    readonly float[] px, py;
     readonly int n;
+    readonly System.Collections.Concurrent.ConcurrentBag<Work> pool = new();
+
+    /// <summary>Per-thread scratch: the traversal stack and the interaction list (x, y, weight), padded to the SIMD width.</summary>
+    internal sealed class Work
+    {
+        public int[] Stack = new int[4 * MaxDepth + 8];
+        public float[] Lx = new float[1024], Ly = new float[1024], Lc = new float[1024];
+        public int Length;
+
+        public void Add(float x, float y, float c)
+        {
+            if (Length == Lx.Length)
+            {
+                Array.Resize(ref Lx, 2 * Length); Array.Resize(ref Ly, 2 * Length); Array.Resize(ref Lc, 2 * Length);
+            }
+            Lx[Length] = x; Ly[Length] = y; Lc[Length++] = c;
+        }
+
+        /// <summary>Pads with zero-weight entries to a multiple of <paramref name="width"/>.</summary>
+        public void Pad(int width)
+        {
+            while (Length % width != 0) Add(0, 0, 0);
+        }
+    }
 
     public QuadTree(int n)
     {
         this.n = n;
         perm = new int[n]; tmp = new int[n];
         for (int i = 0; i < n; i++) perm[i] = i;
-        px = new double[n]; py = new double[n];
-        nodes = new Node[Math.Max(16, 4 * n)];
+        px = new float[n]; py = new float[n];
+        EnsureNodes(Math.Max(16, n / 2));
     }
 
+    void EnsureNodes(int size)
+    {
+        if (comX.Length >= size) return;
+        size = Math.Max(size, 2 * comX.Length);
+        Array.Resize(ref comX, size); Array.Resize(ref comY, size); Array.Resize(ref width2, size);
+        Array.Resize(ref count, size); Array.Resize(ref firstChild, size); Array.Resize(ref start, size); Array.Resize(ref end, size);
+    }
+
+    public int LeafCount => leafCount;
+
+    /// <summary>The tree positions [start, end) of the points of leaf g.</summary>
+    public (int Start, int End) LeafRange(int g) => (start[leaves[g]], end[leaves[g]]);
+
+    /// <summary>The original index of the point at tree position t.</summary>
+    public int PointAt(int t) => perm[t];
+
+    internal Work RentWork() => pool.TryTake(out var w) ? w : new Work();
+
+    internal void ReturnWork(Work w) => pool.Add(w);
+
     /// <summary>Rebuilds the tree over the current positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Build(double[] y)
     {
         double minX = double.MaxValue, minY = double.MaxValue, maxX = double.MinValue, maxY = double.MinValue;
@@ -133,21 +300,25 @@ internal sealed class QuadTree
         }
         double half = Math.Max(Math.Max(maxX - minX, maxY - minY), 1e-12) * 0.5 * (1 + 1e-6);
         nodeCount = 1;
+        leafCount = 0;
+        if (leaves.Length < n) leaves = new int[n];
         BuildNode(0, y, 0, n, (minX + maxX) * 0.5, (minY + maxY) * 0.5, half, 0);
-        for (int t = 0; t < n; t++) { int i = perm[t]; px[t] = y[2 * i]; py[t] = y[2 * i + 1]; }
+        for (int t = 0; t < n; t++) { int i = perm[t]; px[t] = (float)y[2 * i]; py[t] = (float)y[2 * i + 1]; }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void BuildNode(int index, double[] y, int s, int e, double cx, double cy, double half, int depth)
     {
         double sx = 0, sy = 0;
         for (int t = s; t < e; t++) { int i = perm[t]; sx += y[2 * i]; sy += y[2 * i + 1]; }
-        int count = e - s;
-        var node = new Node
+        int cnt = e - s;
+        count[index] = cnt; start[index] = s; end[index] = e; firstChild[index] = -1; width2[index] = 4 * half * half;
+        comX[index] = cnt > 0 ? sx / cnt : cx; comY[index] = cnt > 0 ? sy / cnt : cy;
+        if (cnt <= LeafSize || depth >= MaxDepth)
         {
-            Count = count, Start = s, End = e, FirstChild = -1, Width2 = 4 * half * half,
-            ComX = count > 0 ? sx / count : cx, ComY = count > 0 ? sy / count : cy,
-        };
-        if (count <= LeafSize || depth >= MaxDepth) { nodes[index] = node; return; }
+            if (cnt > 0) leaves[leafCount++] = index;
+            return;
+        }
         // stable counting sort of the range into the four quadrants (0: x<cx,y<cy; 1: x>=cx; 2: y>=cy; 3: both)
         Span<int> bucket = stackalloc int[5];
         bucket.Clear();
@@ -156,12 +327,11 @@ internal sealed class QuadTree
         Span<int> pos = stackalloc int[4];
         for (int q = 0; q < 4; q++) pos[q] = s + bucket[q];
         for (int t = s; t < e; t++) { int i = perm[t]; tmp[pos[Quadrant(y, i, cx, cy)]++] = i; }
-        Array.Copy(tmp, s, perm, s, count);
+        Array.Copy(tmp, s, perm, s, cnt);
         int first = nodeCount;
-        if (first + 4 > nodes.Length) Array.Resize(ref nodes, nodes.Length * 2);
+        EnsureNodes(first + 4);
         nodeCount += 4;
-        node.FirstChild = first;
-        nodes[index] = node;
+        firstChild[index] = first;
         double h = half * 0.5;
         for (int q = 0; q < 4; q++)
         {
@@ -172,54 +342,96 @@ internal sealed class QuadTree
 
     static int Quadrant(double[] y, int i, double cx, double cy) => (y[2 * i] >= cx ? 1 : 0) + (y[2 * i + 1] >= cy ? 2 : 0);
 
-    public const int StackSize = 4 * MaxDepth + 8;
-
-    /// <summary>The original index of the point at tree position t.</summary>
-    public int PointAt(int t) => perm[t];
-
-    /// <summary>Repulsion on the point at tree position t: sum_j q_ij^2 (y_i - y_j) and sum_j q_ij, cells summarised when width / distance &lt; theta.</summary>
-    public void Repulsion(int t, double theta, int[] stack, out double rx, out double ry, out double zOut)
+    /// <summary>
+    /// Repulsion on every point of leaf g: rep[2i], rep[2i+1] = sum_j q_ij^2 (y_i - y_j) and z[i] = sum_j q_ij (j != i),
+    /// cells summarised when width^2 &lt; theta^2 d^2 for the nearest point of the leaf's bounding box.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void GroupRepulsion(int g, double theta, Work w, double[] rep, double[] z)
     {
+        int leaf = leaves[g];
+        int gs = start[leaf], ge = end[leaf];
+        float bx0 = float.MaxValue, by0 = float.MaxValue, bx1 = float.MinValue, by1 = float.MinValue;
+        for (int u = gs; u < ge; u++)
+        {
+            float a = px[u], b = py[u];
+            if (a < bx0) bx0 = a; if (a > bx1) bx1 = a;
+            if (b < by0) by0 = b; if (b > by1) by1 = b;
+        }
         double theta2 = theta * theta;
-        var nd = nodes;
-        double xi = px[t], yi = py[t], fx = 0, fy = 0, zi = 0;
+        w.Length = 0;
+        var stack = w.Stack;
         int sp = 0;
         stack[sp++] = 0;
         while (sp > 0)
         {
-            ref readonly Node node = ref nd[stack[--sp]];
-            bool leaf = node.FirstChild < 0;
-            if (node.Count > 1 && (t < node.Start || t >= node.End))
+            int nd = stack[--sp];
+            int ns = start[nd], ne = end[nd];
+            bool containsGroup = ns <= gs && ge <= ne;
+            if (!containsGroup)
             {
-                double ddx = xi - node.ComX, ddy = yi - node.ComY;
-                double d2 = ddx * ddx + ddy * ddy;
-                if (node.Width2 < theta2 * d2)
+                double cx = comX[nd], cy = comY[nd];
+                double ddx = cx < bx0 ? bx0 - cx : cx > bx1 ? cx - bx1 : 0;
+                double ddy = cy < by0 ? by0 - cy : cy > by1 ? cy - by1 : 0;
+                if (width2[nd] < theta2 * (ddx * ddx + ddy * ddy))
                 {
-                    double q = 1.0 / (1.0 + d2);
-                    double cq = node.Count * q;
-                    zi += cq; double cq2 = cq * q;
-                    fx += cq2 * ddx; fy += cq2 * ddy;
+                    w.Add((float)cx, (float)cy, count[nd]);
                     continue;
                 }
             }
-            if (leaf)
+            int f = firstChild[nd];
+            if (f < 0)
             {
-                for (int u = node.Start; u < node.End; u++)
-                {
-                    if (u == t) continue;
-                    double dx = xi - px[u], dy = yi - py[u];
-                    double q = 1.0 / (1.0 + dx * dx + dy * dy);
-                    zi += q; double q2 = q * q;
-                    fx += q2 * dx; fy += q2 * dy;
-                }
+                for (int u = ns; u < ne; u++) w.Add(px[u], py[u], 1f);
             }
             else
             {
-                int f = node.FirstChild;
-                for (int c = 0; c < 4; c++) if (nd[f + c].Count > 0) stack[sp++] = f + c;
+                for (int c = 3; c >= 0; c--) if (count[f + c] > 0) stack[sp++] = f + c;
             }
         }
-        rx = fx; ry = fy; zOut = zi;
+        w.Pad(Vector<float>.Count);
+        var lx = MemoryMarshal.Cast<float, Vector<float>>(w.Lx.AsSpan(0, w.Length));
+        var ly = MemoryMarshal.Cast<float, Vector<float>>(w.Ly.AsSpan(0, w.Length));
+        var lc = MemoryMarshal.Cast<float, Vector<float>>(w.Lc.AsSpan(0, w.Length));
+        for (int u = gs; u < ge; u++)
+        {
+            Sum(lx, ly, lc, px[u], py[u], out double fx, out double fy, out double zi);
+            int i = perm[u];
+            rep[2 * i] = fx; rep[2 * i + 1] = fy; z[i] = zi - 1.0; // the point's own entry added exactly 1 to Z
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Sum(ReadOnlySpan<Vector<float>> lx, ReadOnlySpan<Vector<float>> ly, ReadOnlySpan<Vector<float>> lc,
+        float xi, float yi, out double fx, out double fy, out double zi)
+    {
+        var vx = new Vector<float>(xi); var vy = new Vector<float>(yi); var one = Vector<float>.One;
+        Vector<float> ax = default, ay = default, az = default;
+        for (int k = 0; k < lx.Length; k++)
+        {
+            var dx = vx - lx[k];
+            var dy = vy - ly[k];
+            var q = one / (one + dx * dx + dy * dy);
+            var cq = lc[k] * q;
+            az += cq;
+            var w2 = cq * q;
+            ax += w2 * dx; ay += w2 * dy;
+        }
+        fx = SumLanes(ax); fy = SumLanes(ay); zi = SumLanes(az);
+    }
+
+    internal static double SumLanes(Vector<float> v)
+    {
+        double s = 0;
+        for (int k = 0; k < Vector<float>.Count; k++) s += v[k];
+        return s;
+    }
+
+    internal static double SumLanes(Vector256<float> v)
+    {
+        double s = 0;
+        for (int k = 0; k < Vector256<float>.Count; k++) s += v[k];
+        return s;
     }
 }
 
