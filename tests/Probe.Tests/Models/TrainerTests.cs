@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace Probe.Tests.Models;
 
+[Collection(SerialTorchCollection.Name)]
 public class TrainerTests : IDisposable
 {
     readonly string _dir = Path.Combine(Path.GetTempPath(), "probe-trainer-" + Guid.NewGuid().ToString("N"));
