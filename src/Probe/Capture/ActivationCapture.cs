@@ -62,19 +62,23 @@ public sealed record ActivationCapture(
             for (int start = 0; start < data.Count; start += BatchSize)
             {
                 int n = Math.Min(BatchSize, data.Count - start);
-                using var scope = torch.NewDisposeScope();
-                shape[0] = n;
-                var x = torch.empty(shape, ScalarType.Float32);
-                data.Features.Data.AsSpan(start * cols, n * cols).CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
-                session.BeginBatch(n);
-                try
+                // Every tensor of the forward pass lives and dies in this scope. The hooks copy into managed buffers,
+                // so consumers run after it: a tensor a consumer creates and keeps is never disposed under it.
+                using (var scope = torch.NewDisposeScope())
                 {
-                    model.call(x);
-                }
-                catch (ProbeException) { throw; }
-                catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException)
-                {
-                    throw session.ShapeError(e, shape);
+                    shape[0] = n;
+                    var x = torch.empty(shape, ScalarType.Float32);
+                    data.Features.Data.AsSpan(start * cols, n * cols).CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
+                    session.BeginBatch(n);
+                    try
+                    {
+                        model.call(x);
+                    }
+                    catch (ProbeException) { throw; }
+                    catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException)
+                    {
+                        throw session.ShapeError(e, shape);
+                    }
                 }
                 session.EndBatch(start == 0);
                 var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), session.Outputs(n), session.Inputs(n));

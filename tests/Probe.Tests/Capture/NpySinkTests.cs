@@ -52,3 +52,25 @@ public class NonFiniteCountTests
         Assert.Equal(values.Count(v => !float.IsFinite(v)), expected);
     }
 }
+
+public class ConsumerTensorLifetimeTests
+{
+    sealed class KeepsATensor : Probe.Capture.IActivationConsumer
+    {
+        public TorchSharp.torch.Tensor? Kept;
+        public void OnBatch(Probe.Capture.ActivationBatch batch)
+        {
+            Kept ??= TorchSharp.torch.zeros(3);
+            Kept.add_(1);
+        }
+    }
+
+    [Fact]
+    public void TensorsAConsumerCreatesAreNotDisposedByTheCapturesBatchScope()
+    {
+        var keeper = new KeepsATensor();
+        new Probe.Capture.ActivationCapture(BatchSize: 4).Run(CaptureTests.Mlp(), CaptureTests.Random(10, 6), keeper);
+        Assert.False(keeper.Kept!.IsInvalid);
+        Assert.Equal(3f, keeper.Kept[0].item<float>()); // three batches
+    }
+}
