@@ -19,7 +19,8 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
     {
         foreach (var (name, m) in from)
         {
-            if (!into.TryGetValue(name, out var all)) into[name] = all = new Matrix(totalRows, m.Cols);
+            // Uninitialised: every row is written exactly once, so the copy is the only pass over fresh memory.
+            if (!into.TryGetValue(name, out var all)) into[name] = all = new Matrix(totalRows, m.Cols, GC.AllocateUninitializedArray<float>(checked(totalRows * m.Cols)));
             if (all.Cols != m.Cols) throw new ProbeException($"Layer '{name}' changed width between batches ({all.Cols} -> {m.Cols}).");
             m.Data.AsSpan(0, m.Rows * m.Cols).CopyTo(all.Data.AsSpan(offset * m.Cols));
         }
