@@ -10,6 +10,8 @@ internal static class CommandCatalog
         LayersCommand.Create(ctx),
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
+        CkaCommand.Create(ctx),
+        CompareCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }
