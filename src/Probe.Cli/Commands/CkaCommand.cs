@@ -93,14 +93,12 @@ internal sealed class CkaOptions
 
     public void Validate(System.CommandLine.Parsing.CommandResult r)
     {
-        string k = r.GetValue(Kernel) ?? "linear";
-        if (k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
-        double f = r.GetValue(SigmaFrac);
-        if (!(f > 0) || !double.IsFinite(f)) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(f)}.");
-        string m = r.GetValue(Method) ?? "auto";
-        if (m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
-        if (r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
-        if (r.GetValue(MaxSamples) is int ms && ms < 4) r.AddError($"--max-samples must be at least 4, got {ms}.");
+        // Only options given on the command line are checked here (defaults are valid).
+        if (r.GetResult(Kernel) != null && r.GetValue(Kernel) is string k && k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
+        if (r.GetResult(SigmaFrac) != null && r.GetValue(SigmaFrac) is var f && (!(f > 0) || !double.IsFinite(f))) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(f)}.");
+        if (r.GetResult(Method) != null && r.GetValue(Method) is string m && m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
+        if (r.GetResult(BatchSize) != null && r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
+        if (r.GetResult(MaxSamples) != null && r.GetValue(MaxSamples) is int ms && ms < 4) r.AddError($"--max-samples must be at least 4, got {ms}.");
     }
 
     public Cka Measure(ParseResult p) =>

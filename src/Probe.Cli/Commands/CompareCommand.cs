@@ -43,7 +43,7 @@ internal static class CompareCommand
             if (hasModels && r.GetResult(epochs) != null) r.AddError("--epochs is for --run.");
             if (hasRun && (r.GetResult(weightsA) != null || r.GetResult(weightsB) != null || r.GetResult(modelB) != null))
                 r.AddError("--weights-a, --weights-b and --model-b are for --model-a, not --run.");
-            if (r.GetValue(split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(split)}'.");
+            if (r.GetResult(split) != null && r.GetValue(split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(split)}'.");
             if (r.GetValue(epochs) is string e && e.Split(',').Length != 2) r.AddError($"--epochs takes two checkpoints 'EA,EB', got '{e}'.");
             o.Validate(r);
         });

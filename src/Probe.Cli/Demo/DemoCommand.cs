@@ -43,6 +43,7 @@ internal static class DemoCommand
         var report = new ReportFolder(dir, "Probe demo: what the digits MLP learned");
         var ctx = new DemoContext(data, DemoSettings.DataSpec, run, high, report, dir, settings.Seed, settings.Quick, log);
         RunSection.Add(ctx);
+        CkaSection.Add(ctx);
         string index = report.Write();
         log.WriteLine($"Report written to {Path.GetFullPath(index)}");
         return index;
