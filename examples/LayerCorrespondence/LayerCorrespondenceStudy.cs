@@ -5,6 +5,7 @@ using Probe.Data;
 using Probe.Models;
 using Probe.Reporting;
 using Probe.Similarity;
+using TorchSharp;
 
 namespace LayerCorrespondence;
 
@@ -14,6 +15,7 @@ namespace LayerCorrespondence;
 /// <param name="MaxSamples">Held-out samples the layers are compared on (a seeded choice of the test split).</param>
 /// <param name="Architectures">"mlp" (3 tapering hidden layers), "mlp-deep" (6 x 128) and/or "cnn".</param>
 /// <param name="Datasets">"digits" and/or "fashion-mnist".</param>
+/// <param name="CnnWidths">CNN conv1, conv2 channels and fc1 width.</param>
 /// <param name="FashionTrainSamples">Fashion-MNIST rows used (train + test), a seeded choice; keeps the run short on CPU.</param>
 /// <param name="Seed">Seeds the split and sample choice; network k is initialised with Seed + 1 + k.</param>
 /// <param name="WorkDirectory">Where run folders go (default: a fresh temporary folder, deleted afterwards).</param>
@@ -24,11 +26,14 @@ public sealed record CorrespondenceSettings(
     string[]? Architectures = null,
     string[]? Datasets = null,
     int FashionTrainSamples = 6000,
+    int[]? CnnWidths = null,
     int Seed = 0,
     string? WorkDirectory = null)
 {
     public string[] Architectures { get; init; } = Architectures ?? ["mlp", "mlp-deep", "cnn"];
     public string[] Datasets { get; init; } = Datasets ?? ["digits"];
+    /// <summary>CNN conv1, conv2 channels and fc1 width (default 16-32-64).</summary>
+    public int[] CnnWidths { get; init; } = CnnWidths ?? [16, 32, 64];
 }
 
 /// <summary>How often one measure finds the corresponding layer: hits out of (ordered network pairs x layers).</summary>
@@ -65,6 +70,8 @@ public static class LayerCorrespondenceStudy
         if (settings.Seeds < 2) throw new ProbeException("Layer correspondence needs at least two networks per architecture.");
         string work = settings.WorkDirectory ?? Directory.CreateTempSubdirectory("probe-layer-correspondence-").FullName;
         var rows = new List<CorrespondenceRow>();
+        int threads = torch.get_num_threads();
+        torch.set_num_threads(1); // small products: one thread is as fast and never spin-waits on a busy machine
         try
         {
             foreach (string dataName in settings.Datasets)
@@ -76,6 +83,7 @@ public static class LayerCorrespondenceStudy
         }
         finally
         {
+            torch.set_num_threads(threads);
             if (settings.WorkDirectory == null) Directory.Delete(work, recursive: true);
         }
         var result = new CorrespondenceResult(rows.ToArray(), MeasureNames);
@@ -112,7 +120,7 @@ public static class LayerCorrespondenceStudy
             "mlp" => (ModelSpec.Mlp([data.Features.Cols, 128, 64, 32, 10]), new[] { "relu1", "relu2", "relu3", "fc4" }, MapReduction.Flatten),
             // Six equal-width hidden layers: deeper than the task needs, so the late layers become alike.
             "mlp-deep" => (ModelSpec.Mlp([data.Features.Cols, 128, 128, 128, 128, 128, 128, 10]), new[] { "relu1", "relu2", "relu3", "relu4", "relu5", "relu6", "fc7" }, MapReduction.Flatten),
-            "cnn" => (ModelSpec.Cnn(1, h, w, 10, 16, 32, 64), new[] { "relu1", "pool1", "relu2", "pool2", "relu3", "fc2" }, MapReduction.Flatten),
+            "cnn" => (ModelSpec.Cnn(1, h, w, 10, s.CnnWidths[0], s.CnnWidths[1], s.CnnWidths[2]), new[] { "relu1", "pool1", "relu2", "pool2", "relu3", "fc2" }, MapReduction.Flatten),
             _ => throw new ProbeException($"Unknown architecture '{arch}': use mlp, mlp-deep or cnn."),
         };
         // One held-out split for all networks, so every network is compared on the same unseen samples.
@@ -123,6 +131,7 @@ public static class LayerCorrespondenceStudy
         held = held.Subset(SampleChooser.Choose(held.Count, s.MaxSamples, s.Seed));
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", layers)), reduce, BatchSize: 256);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var acts = new List<Matrix[]>();
         var accuracies = new List<double>();
         for (int k = 0; k < s.Seeds; k++)
@@ -134,7 +143,8 @@ public static class LayerCorrespondenceStudy
             var captured = capture.ToMemory(model, held);
             acts.Add(layers.Select(l => captured[l]).ToArray());
         }
-        log.WriteLine($"{dataName} {arch}: {spec}, {s.Seeds} networks, test accuracy {string.Join(", ", accuracies.Select(a => a.ToString("0.000", CultureInfo.InvariantCulture)))}; comparing {layers.Length} layers on {held.Count} held-out samples");
+        log.WriteLine($"{dataName} {arch}: {spec}, {s.Seeds} networks, test accuracy {string.Join(", ", accuracies.Select(a => a.ToString("0.000", CultureInfo.InvariantCulture)))}; comparing {layers.Length} layers on {held.Count} held-out samples (training and capture {clock.Elapsed.TotalSeconds:F1} s)");
+        clock.Restart();
 
         var bases = acts.Select(a => a.Select((m, i) => CentredBasis.Of(m, $"layer '{layers[i]}'")).ToArray()).ToArray();
         var linear = new Cka();
@@ -148,8 +158,9 @@ public static class LayerCorrespondenceStudy
                 var scores = new double[MeasureNames.Length][][];
                 scores[0] = linear.Cross(layers, acts[a], layers, acts[b]).Values;
                 scores[1] = rbf.Cross(layers, acts[a], layers, acts[b]).Values;
-                scores[2] = Grid(layers.Length, (i, j) => LinearBaselines.LinearRegressionR2(bases[a][i], bases[b][j]));
-                scores[3] = Grid(layers.Length, (i, j) => LinearBaselines.MeanCcaCorrelation(bases[a][i], bases[b][j]));
+                var baselines = Grid(layers.Length, (i, j) => LinearBaselines.Compare(bases[a][i], bases[b][j]));
+                scores[2] = baselines.Select(r => r.Select(v => v.R2XFromY).ToArray()).ToArray();
+                scores[3] = baselines.Select(r => r.Select(v => v.MeanCca).ToArray()).ToArray();
                 for (int i = 0; i < layers.Length; i++)
                 {
                     total++;
@@ -157,18 +168,22 @@ public static class LayerCorrespondenceStudy
                         if (ArgMax(scores[m][i]) == i) hits[m]++;
                 }
             }
+        log.WriteLine($"  similarity of {s.Seeds * (s.Seeds - 1)} ordered network pairs: {clock.Elapsed.TotalSeconds:F1} s");
         var measures = MeasureNames.Select((n, m) => new MeasureAccuracy(n, (double)hits[m] / total, hits[m], total)).ToArray();
         return new CorrespondenceRow(dataName, arch, spec.ToString(), s.Seeds, layers, held.Count, accuracies.ToArray(), measures);
     }
 
-    private static double[][] Grid(int n, Func<int, int, double> f) =>
+    private static T[][] Grid<T>(int n, Func<int, int, T> f) =>
         Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => f(i, j)).ToArray()).ToArray();
 
-    /// <summary>The index of the largest value; a tie goes to the first, so ties never count as a hit by luck unless the first is right.</summary>
+    /// <summary>
+    /// The index of the largest value. Values within 1e-9 of the best so far count as ties and go to the first index,
+    /// so saturated scores (R^2 or CCA of 1 for every layer at least as wide as the sample count) do not hit by rounding.
+    /// </summary>
     private static int ArgMax(double[] v)
     {
         int best = 0;
-        for (int j = 1; j < v.Length; j++) if (v[j] > v[best]) best = j;
+        for (int j = 1; j < v.Length; j++) if (v[j] > v[best] + 1e-9) best = j;
         return best;
     }
 }

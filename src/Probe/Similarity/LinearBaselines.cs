@@ -8,7 +8,7 @@ namespace Probe.Similarity;
 /// (left singular vectors whose singular value exceeds <see cref="LinearBaselines.RankTolerance"/> times the largest),
 /// all in double. Build once per layer with <see cref="Of"/> and reuse across comparisons.
 /// </summary>
-public sealed record CentredBasis(int Rows, int Cols, double[] Centred, double TotalSquares, double[] Q, int Rank)
+public sealed record CentredBasis(int Rows, int Cols, double[] Centred, double TotalSquares, double[] Q, double[] SingularValues, int Rank)
 {
     /// <summary>Centres <paramref name="x"/>'s columns and computes the basis (thin SVD in float64).</summary>
     public static CentredBasis Of(Matrix x, string what = "the layer")
@@ -18,15 +18,22 @@ public sealed record CentredBasis(int Rows, int Cols, double[] Centred, double T
         double[] c = CkaMath.CentredColumns(x);
         double total = 0;
         foreach (double v in c) total += v * v;
-        if (!(total > 0)) return new CentredBasis(n, d, c, 0, [], 0);
+        if (!(total > 0)) return new CentredBasis(n, d, c, 0, [], [], 0);
         using var scope = NewDisposeScope();
         var t = tensor(c, [n, d]);
         var (u, s, _) = linalg.svd(t, fullMatrices: false);
         var sv = s.data<double>().ToArray();
         int k = sv.Count(v => v > LinearBaselines.RankTolerance * sv[0]);
         var q = u.narrow(1, 0, k).contiguous();
-        return new CentredBasis(n, d, c, total, MemoryMarshal.Cast<byte, double>(q.bytes).ToArray(), k);
+        return new CentredBasis(n, d, c, total, MemoryMarshal.Cast<byte, double>(q.bytes).ToArray(), sv.Take(k).ToArray(), k);
     }
+}
+
+/// <summary>The baselines of two prepared layers: R^2 each way and the canonical correlations (descending).</summary>
+public sealed record BaselineScores(double R2XFromY, double R2YFromX, double[] CanonicalCorrelations)
+{
+    /// <summary>The mean canonical correlation.</summary>
+    public double MeanCca => CanonicalCorrelations.Average();
 }
 
 /// <summary>
@@ -50,16 +57,27 @@ public static class LinearBaselines
     }
 
     /// <summary>R^2 of fitting <paramref name="target"/> from <paramref name="predictor"/>, from prepared layers.</summary>
-    public static double LinearRegressionR2(CentredBasis target, CentredBasis predictor)
+    public static double LinearRegressionR2(CentredBasis target, CentredBasis predictor) => Compare(target, predictor).R2XFromY;
+
+    /// <summary>
+    /// Every baseline from one product M = Q_X' Q_Y (rank x rank, independent of the widths): R^2 of X from Y
+    /// (= sum_kl s_k^2 M_kl^2 / ||X||^2 with X = U S V'), R^2 of Y from X, and the canonical correlations (singular values of M).
+    /// </summary>
+    public static BaselineScores Compare(CentredBasis x, CentredBasis y)
     {
-        Same(target, predictor);
-        if (!(target.TotalSquares > 0)) throw CkaMath.Constant("the target matrix");
-        if (predictor.Rank == 0) throw CkaMath.Constant("the predictor matrix");
+        Same(x, y);
+        if (x.Rank == 0) throw CkaMath.Constant("the first matrix");
+        if (y.Rank == 0) throw CkaMath.Constant("the second matrix");
         using var scope = NewDisposeScope();
-        var q = tensor(predictor.Q, [predictor.Rows, predictor.Rank]);
-        var x = tensor(target.Centred, [target.Rows, target.Cols]);
-        double explained = mm(q.t(), x).square().sum().item<double>();
-        return Math.Clamp(explained / target.TotalSquares, 0, 1);
+        var qx = tensor(x.Q, [x.Rows, x.Rank]);
+        var qy = tensor(y.Q, [y.Rows, y.Rank]);
+        var m = mm(qx.t(), qy);
+        var sx = tensor(x.SingularValues, [x.Rank, 1]);
+        var sy = tensor(y.SingularValues, [1, y.Rank]);
+        double xFromY = (m * sx).square().sum().item<double>() / x.TotalSquares;
+        double yFromX = (m * sy).square().sum().item<double>() / y.TotalSquares;
+        var rho = linalg.svdvals(m).data<double>().ToArray().Select(v => Math.Clamp(v, 0, 1)).OrderByDescending(v => v).ToArray();
+        return new BaselineScores(Math.Clamp(xFromY, 0, 1), Math.Clamp(yFromX, 0, 1), rho);
     }
 
     /// <summary>The canonical correlations (descending, min(rank X, rank Y) of them): the singular values of Q_X' Q_Y.</summary>
@@ -70,17 +88,7 @@ public static class LinearBaselines
     }
 
     /// <summary>The canonical correlations of two prepared layers.</summary>
-    public static double[] CanonicalCorrelations(CentredBasis x, CentredBasis y)
-    {
-        Same(x, y);
-        if (x.Rank == 0) throw CkaMath.Constant("the first matrix");
-        if (y.Rank == 0) throw CkaMath.Constant("the second matrix");
-        using var scope = NewDisposeScope();
-        var qx = tensor(x.Q, [x.Rows, x.Rank]);
-        var qy = tensor(y.Q, [y.Rows, y.Rank]);
-        var s = linalg.svdvals(mm(qx.t(), qy));
-        return s.data<double>().ToArray().Select(v => Math.Clamp(v, 0, 1)).OrderByDescending(v => v).ToArray();
-    }
+    public static double[] CanonicalCorrelations(CentredBasis x, CentredBasis y) => Compare(x, y).CanonicalCorrelations;
 
     /// <summary>Mean canonical correlation rho-bar = (1/p) sum_i rho_i, p = min(rank X, rank Y) (Kornblith et al. 2019). Symmetric.</summary>
     public static double MeanCcaCorrelation(Matrix x, Matrix y) => CanonicalCorrelations(x, y).Average();
