@@ -149,8 +149,6 @@ internal sealed class GramWorkspace : IDisposable
     private readonly double _sigmaFrac;
     private readonly bool _single;
     private int _capacity;
-    /// <summary>Bytes of float64 kernel entries converted at a time for the single-precision G G' (fits in L2).</summary>
-    private const long SingleBlockBytes = 512L << 10;
     private Tensor? _g, _g32;
     private Tensor[] _x = [];
 
@@ -168,7 +166,7 @@ internal sealed class GramWorkspace : IDisposable
         var gemm = _single ? ScalarType.Float32 : ScalarType.Float64;
         // The buffers outlive the caller's dispose scope (a consumer is called inside ActivationCapture's per-batch
         // scope): detach them so only Dispose frees them.
-        _g = _single ? null : empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64).DetachFromDisposeScope();
+        _g = empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64).DetachFromDisposeScope();
         _g32 = _single ? empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float32).DetachFromDisposeScope() : null;
         _x = _dims.Select(d => empty(n, d, dtype: gemm).DetachFromDisposeScope()).ToArray();
     }
@@ -200,34 +198,12 @@ internal sealed class GramWorkspace : IDisposable
                 if (_kernel == CkaKernel.Rbf) ToRbf(k, names[l]);
             }
         }
-        Tensor m, rows, diag;
-        if (_single)
-        {
-            // float32 kernels: <K_p, K_q> in double, converting one cache-sized block of kernel entries at a time
-            // (no full float64 copy of the kernels through main memory); row sums and diagonals accumulated in double.
-            var g32 = _g32!.narrow(0, 0, count).narrow(1, 0, nn);
-            long blockLen = Math.Max(1024, SingleBlockBytes / (8L * count));
-            var buffer = empty(count, Math.Min(blockLen, nn), dtype: ScalarType.Float64);
-            m = zeros(count, count, dtype: ScalarType.Float64);
-            for (long at = 0; at < nn; at += blockLen)
-            {
-                long len = Math.Min(blockLen, nn - at);
-                var block = buffer.narrow(1, 0, len);
-                block.copy_(g32.narrow(1, at, len));
-                m.addmm_(block, block.t());
-            }
-            var k3 = g32.view(count, n, n);
-            rows = k3.sum(new long[] { 2 }, type: ScalarType.Float64).contiguous();
-            diag = k3.diagonal(0, 1, 2).to_type(ScalarType.Float64).contiguous();
-        }
-        else
-        {
-            var g = _g!.narrow(0, 0, count).narrow(1, 0, nn);
-            m = mm(g, g.t()).contiguous();
-            var k3 = g.view(count, n, n);
-            rows = k3.sum(new long[] { 2 }, type: ScalarType.Float64).contiguous();
-            diag = k3.diagonal(0, 1, 2).contiguous();
-        }
+        var g = _g!.narrow(0, 0, count).narrow(1, 0, nn);
+        if (_single) g.copy_(_g32!.narrow(0, 0, count).narrow(1, 0, nn));
+        var m = mm(g, g.t()).contiguous();
+        var k3 = g.view(count, n, n);
+        var rows = k3.sum(new long[] { 2 }, type: ScalarType.Float64).contiguous();
+        var diag = k3.diagonal(0, 1, 2).contiguous();
         var dot = MemoryMarshal.Cast<byte, double>(m.bytes);
         var r = MemoryMarshal.Cast<byte, double>(rows.bytes);
         var d = MemoryMarshal.Cast<byte, double>(diag.bytes);
