@@ -11,10 +11,12 @@ internal static class CommandCatalog
         TrainCommand.Create(ctx),
         CaptureCommand.Create(ctx),
         DeadCommand.Create(ctx),
-        ProjectCommand.Create(ctx),
-        EvolutionCommand.Create(ctx),
         SeparabilityCommand.Create(ctx),
         LinearProbeCommand.Create(ctx),
+        CkaCommand.Create(ctx),
+        CompareCommand.Create(ctx),
+        ProjectCommand.Create(ctx),
+        EvolutionCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }

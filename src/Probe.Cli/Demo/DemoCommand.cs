@@ -46,6 +46,7 @@ internal static class DemoCommand
         DeadUnitsSection.Add(ctx);
         EvolutionSection.Add(ctx);
         RepresentationSection.Add(ctx);
+        CkaSection.Add(ctx);
         string index = report.Write();
         log.WriteLine($"Report written to {Path.GetFullPath(index)}");
         return index;

@@ -164,9 +164,11 @@ internal sealed class GramWorkspace : IDisposable
         DisposeBuffers();
         _capacity = n;
         var gemm = _single ? ScalarType.Float32 : ScalarType.Float64;
-        _g = empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64);
-        _g32 = _single ? empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float32) : null;
-        _x = _dims.Select(d => empty(n, d, dtype: gemm)).ToArray();
+        // The buffers outlive the caller's dispose scope (a consumer is called inside ActivationCapture's per-batch
+        // scope): detach them so only Dispose frees them.
+        _g = empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float64).DetachFromDisposeScope();
+        _g32 = _single ? empty((long)_dims.Length, (long)n * n, dtype: ScalarType.Float32).DetachFromDisposeScope() : null;
+        _x = _dims.Select(d => empty(n, d, dtype: gemm).DetachFromDisposeScope()).ToArray();
     }
 
     /// <summary>

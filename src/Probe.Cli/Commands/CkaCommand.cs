@@ -1,0 +1,132 @@
+using System.CommandLine;
+using Probe.Data;
+using Probe.Reporting;
+using Probe.Reporting.Sections;
+using Probe.Similarity;
+
+namespace Probe.Cli.Commands;
+
+/// <summary>
+/// <c>probe cka</c>: CKA of two matrices (<c>--a X.npy --b Y.npy</c>), or between every pair of a model's layers on
+/// a data set (<c>--model SPEC --weights FILE --data DATA</c>).
+/// </summary>
+internal static class CkaCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var a = new Option<string?>("--a") { Description = "First matrix (.npy, rows = samples)." };
+        var b = new Option<string?>("--b") { Description = "Second matrix (.npy, same rows in the same order)." };
+        var o = new CkaOptions();
+        var batch = new Option<int?>("--batch") { Description = "Matrix mode: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." };
+        var model = CliOptions.Model();
+        var weights = CliOptions.Weights();
+        var data = CliOptions.Data();
+        var cmd = new Command("cka",
+            "Centred kernel alignment. Two matrices: probe cka --a X.npy --b Y.npy [--kernel linear|rbf] [--sigma-frac F] [--debiased] [--batch B]. " +
+            "All layer pairs of a model: probe cka --model SPEC --weights FILE --data DATA [--layers SELECTOR] [--max-samples M] [--out DIR]. " +
+            "The selector may include 'input' (the data itself as a pseudo-layer; the default is 'input,all'). " +
+            "--method auto keeps the captured layers in memory when they fit in 512 MiB (RBF: when the n x n kernels fit) and streams minibatch CKA otherwise.")
+            { a, b, batch, model, weights, data };
+        o.AddTo(cmd);
+        cmd.Validators.Add(r =>
+        {
+            bool hasA = r.GetResult(a) != null, hasB = r.GetResult(b) != null, hasModel = r.GetResult(model) != null;
+            if (hasA != hasB) r.AddError("Give both --a and --b (two matrices with the same rows).");
+            else if (hasA && hasModel) r.AddError("Give either --a/--b (two matrices) or --model (all layer pairs of a model), not both.");
+            else if (!hasA && !hasModel) r.AddError("Give --a X.npy --b Y.npy, or --model SPEC --data DATA.");
+            else if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data (the inputs to run through the model).");
+            if (r.GetResult(batch) != null && !hasA) r.AddError("--batch is for two matrices; for a model use --method minibatch --batch-size B.");
+            if (r.GetValue(batch) is int bs && bs < 4) r.AddError($"--batch must be at least 4 (the unbiased HSIC needs 4 rows), got {bs}.");
+            o.Validate(r);
+        });
+        cmd.SetAction(p =>
+        {
+            var measure = o.Measure(p);
+            if (p.GetValue(a) is string pa)
+            {
+                var x = Npy.ReadMatrix(pa);
+                var y = Npy.ReadMatrix(p.GetValue(b)!);
+                double value;
+                string name;
+                int? bs = p.GetValue(batch);
+                if (bs is int size)
+                {
+                    value = MinibatchCka.Compute(x, y, size, measure.Kernel, measure.SigmaFrac);
+                    name = $"minibatch {(measure.Kernel == CkaKernel.Linear ? "linear" : "RBF")} CKA (batch {size}, unbiased HSIC)";
+                }
+                else { value = measure.Compute(x, y); name = measure.Measure; }
+                if (p.GetValue(o.Json))
+                    ctx.Out.WriteLine(JsonOutput.Serialize(new { measure = name, value, samples = x.Rows, a = new { path = pa, x.Cols }, b = new { path = p.GetValue(b), y.Cols }, batch = bs }));
+                else
+                    ctx.Out.WriteLine($"{name}: {CliOptions.F(value, "0.######")}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
+                return ExitCodes.Ok;
+            }
+            var (_, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(o.Seed));
+            using var _m = module;
+            var dataset = CliOptions.LoadData(p.GetValue(data)!);
+            var result = o.Study(p).Within(module, dataset);
+            o.Write(ctx, p, result, "cka", "layer", "layer");
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}
+
+/// <summary>The options <c>probe cka</c> and <c>probe compare</c> share, and how results are printed and written.</summary>
+internal sealed class CkaOptions
+{
+    public readonly Option<string> Kernel = new("--kernel") { Description = "linear (default) or rbf.", DefaultValueFactory = _ => "linear" };
+    public readonly Option<double> SigmaFrac = new("--sigma-frac") { Description = "RBF bandwidth: sigma = F x median pairwise distance (default 0.4).", DefaultValueFactory = _ => 0.4 };
+    public readonly Option<bool> Debiased = new("--debiased") { Description = "Use the unbiased HSIC estimator (Song et al. 2012)." };
+    public readonly Option<string> Layers = new("--layers") { Description = "Layer selector (names, globs, type:Linear, all) plus 'input' for the data itself.", DefaultValueFactory = _ => "input,all" };
+    public readonly Option<int?> MaxSamples = CliOptions.MaxSamples();
+    public readonly Option<int> Seed = CliOptions.Seed();
+    public readonly Option<int> BatchSize = CliOptions.BatchSize();
+    public readonly Option<string> Method = new("--method") { Description = "auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string?> Out = new("--out") { Description = "Folder for cka.json and the heatmap (PNG and SVG)." };
+    public readonly Option<bool> Json = CliOptions.Json();
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var opt in new Option[] { Kernel, SigmaFrac, Debiased, Layers, MaxSamples, Seed, BatchSize, Method, Out, Json }) cmd.Add(opt);
+    }
+
+    public void Validate(System.CommandLine.Parsing.CommandResult r)
+    {
+        // Only options given on the command line are checked here (defaults are valid).
+        if (r.GetResult(Kernel) != null && r.GetValue(Kernel) is string k && k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
+        if (r.GetResult(SigmaFrac) != null && r.GetValue(SigmaFrac) is var f && (!(f > 0) || !double.IsFinite(f))) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(f)}.");
+        if (r.GetResult(Method) != null && r.GetValue(Method) is string m && m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
+        if (r.GetResult(BatchSize) != null && r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
+        if (r.GetResult(MaxSamples) != null && r.GetValue(MaxSamples) is int ms && ms < 4) r.AddError($"--max-samples must be at least 4, got {ms}.");
+    }
+
+    public Cka Measure(ParseResult p) =>
+        new(p.GetValue(Kernel) == "rbf" ? CkaKernel.Rbf : CkaKernel.Linear, p.GetValue(SigmaFrac), p.GetValue(Debiased));
+
+    public CkaStudy Study(ParseResult p) => new(Measure(p), p.GetValue(Layers)!, MaxSamples: p.GetValue(MaxSamples), Seed: p.GetValue(Seed),
+        Method: p.GetValue(Method) switch { "full" => CkaStudyMethod.Full, "minibatch" => CkaStudyMethod.Minibatch, _ => CkaStudyMethod.Auto },
+        BatchSize: p.GetValue(BatchSize));
+
+    /// <summary>Prints the table (or JSON) and, with --out, writes cka.json and the heatmap.</summary>
+    public void Write(CliContext ctx, ParseResult p, CkaStudyResult result, string stem, string rowTitle, string colTitle)
+    {
+        var t = result.Table;
+        var json = new { measure = t.Measure, method = result.Method.ToString().ToLowerInvariant(), samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
+        if (p.GetValue(Out) is string dir)
+        {
+            Directory.CreateDirectory(dir);
+            JsonOutput.Write(Path.Combine(dir, stem + ".json"), json, stem + ".json");
+            CkaFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle);
+        }
+        if (p.GetValue(Json)) { ctx.Out.WriteLine(JsonOutput.Serialize(json)); return; }
+        ctx.Out.WriteLine(CkaStudy.Describe(result));
+        ctx.Out.Write(Table(t));
+        if (p.GetValue(Out) is string d) ctx.Out.WriteLine($"Wrote {stem}.json, {stem}.png and {stem}.svg to {d}");
+    }
+
+    /// <summary>The CKA matrix as an aligned text table (rows: row layers; columns: column layers).</summary>
+    public static string Table(CkaMatrix t) =>
+        TextTable.Render(new[] { "" }.Concat(t.ColLayers).ToArray(),
+            t.RowLayers.Select((r, i) => (IReadOnlyList<string>)new[] { r }.Concat(t.Values[i].Select(v => CliOptions.F(v, "0.000"))).ToArray()));
+}

@@ -1,0 +1,178 @@
+using System.Text.Json;
+using Probe.Cli;
+using Probe.Data;
+using Probe.Models;
+using Xunit;
+
+namespace Probe.Tests.Cli;
+
+/// <summary>
+/// <c>probe cka</c> and <c>probe compare</c> in memory: the --a/--b values reproduce Fixtures/expected.json
+/// (cka_x_vs.*, NumPy reference, 1e-6 relative), usage errors exit 2, bad files and degenerate data exit 1 with one line.
+/// </summary>
+public class CkaCommandTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static readonly Lazy<JsonElement> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = ProbeCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    public static TheoryData<string, string, string[]> Cases()
+    {
+        var data = new TheoryData<string, string, string[]>();
+        foreach (var other in new[] { "cka_y_rot", "cka_y_relu", "cka_z", "cka_noise" })
+        {
+            data.Add(other, "linear", []);
+            data.Add(other, "linear_debiased", ["--debiased"]);
+            data.Add(other, "rbf_0.4", ["--kernel", "rbf"]);
+            data.Add(other, "rbf_0.8", ["--kernel", "rbf", "--sigma-frac", "0.8"]);
+            data.Add(other, "rbf_0.4_debiased", ["--kernel", "rbf", "--debiased"]);
+            data.Add(other, "linear_minibatch_50", ["--batch", "50"]);
+        }
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void TwoMatricesReproduceTheReferenceValues(string other, string key, string[] extra)
+    {
+        var (code, output, err) = Run(["cka", "--a", Fixture("cka_x.npy"), "--b", Fixture(other + ".npy"), "--json", .. extra]);
+        Assert.True(code == 0, err);
+        double value = JsonDocument.Parse(output).RootElement.GetProperty("value").GetDouble();
+        double expected = Expected.Value.GetProperty("cka_x_vs").GetProperty(other).GetProperty(key).GetDouble();
+        // 1e-6 relative (SOURCE.md); values near 0 (debiased CKA of noise) get the same tolerance in absolute terms.
+        Assert.True(Math.Abs(value - expected) <= 1e-6 * Math.Max(Math.Abs(expected), 1e-2), $"{other} {key}: {value} vs {expected}");
+    }
+
+    [Fact]
+    public void TextOutputPrintsTheValue()
+    {
+        var (code, output, _) = Run("cka", "--a", Fixture("cka_x.npy"), "--b", Fixture("cka_y_relu.npy"));
+        Assert.Equal(0, code);
+        Assert.Contains("linear CKA: 0.798526", output);
+    }
+
+    [Theory]
+    [InlineData("cka")]
+    [InlineData("cka", "--a", "x.npy")]
+    [InlineData("cka", "--a", "x.npy", "--b", "y.npy", "--kernel", "cosine")]
+    [InlineData("cka", "--a", "x.npy", "--b", "y.npy", "--batch", "3")]
+    [InlineData("cka", "--a", "x.npy", "--b", "y.npy", "--sigma-frac", "-1")]
+    [InlineData("cka", "--a", "x.npy", "--b", "y.npy", "--model", "mlp:64-10")]
+    [InlineData("cka", "--model", "mlp:64-10")]
+    [InlineData("cka", "--model", "mlp:64-10", "--data", "digits", "--batch", "8")]
+    [InlineData("compare")]
+    [InlineData("compare", "--model-a", "mlp:64-10")]
+    [InlineData("compare", "--run", "r", "--model-a", "mlp:64-10", "--data", "digits")]
+    [InlineData("compare", "--run", "r", "--epochs", "1,2,3")]
+    public void BadArgumentsExitTwo(params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.StartsWith("probe: ", err);
+    }
+
+    [Fact]
+    public void MissingFileExitsOneWithOneLine()
+    {
+        var (code, _, err) = Run("cka", "--a", Fixture("cka_x.npy"), "--b", Path.Combine(Path.GetTempPath(), "no-such-file-cka.npy"));
+        Assert.Equal(ExitCodes.Failure, code);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("no-such-file-cka.npy", lines[0]);
+    }
+
+    [Fact]
+    public void DegenerateInputGivesAClearOneLineError()
+    {
+        string dir = Directory.CreateTempSubdirectory("probe-cka-").FullName;
+        try
+        {
+            string constant = Path.Combine(dir, "constant.npy"), shortFile = Path.Combine(dir, "short.npy");
+            Npy.Write(constant, Matrix.Create(300, 5, (_, j) => j));
+            Npy.Write(shortFile, Matrix.Create(299, 5, (i, j) => i * j));
+            var (code, _, err) = Run("cka", "--a", Fixture("cka_x.npy"), "--b", constant);
+            Assert.Equal(ExitCodes.Failure, code);
+            Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("constant", err);
+            (code, _, err) = Run("cka", "--a", Fixture("cka_x.npy"), "--b", shortFile);
+            Assert.Equal(ExitCodes.Failure, code);
+            Assert.Contains("299 samples", err);
+            Assert.Contains("300", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ModelModeGivesASymmetricUnitDiagonalTableAndWritesTheHeatmap()
+    {
+        string dir = Directory.CreateTempSubdirectory("probe-cka-").FullName;
+        try
+        {
+            var (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--data", "digits", "--max-samples", "120", "--out", dir, "--json");
+            Assert.True(code == 0, err);
+            var root = JsonDocument.Parse(output).RootElement;
+            var rows = root.GetProperty("rows").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            Assert.Equal(["input", "fc1", "relu1", "fc2", "relu2", "fc3"], rows);
+            Assert.Equal(120, root.GetProperty("samples").GetInt32());
+            Assert.Equal("full", root.GetProperty("method").GetString());
+            var v = root.GetProperty("values").EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetDouble()).ToArray()).ToArray();
+            for (int i = 0; i < v.Length; i++)
+            {
+                Assert.Equal(1.0, v[i][i], 9);
+                for (int j = 0; j < v.Length; j++) { Assert.Equal(v[i][j], v[j][i], 9); Assert.InRange(v[i][j], 0, 1 + 1e-9); }
+            }
+            foreach (var f in new[] { "cka.json", "cka.png", "cka.svg" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
+
+            // The streaming path gives a table of the same shape and close values (minibatch HSIC1 vs full-data biased HSIC).
+            (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--data", "digits", "--max-samples", "120", "--method", "minibatch", "--batch-size", "60", "--json");
+            Assert.True(code == 0, err);
+            var m = JsonDocument.Parse(output).RootElement;
+            Assert.Equal("minibatch", m.GetProperty("method").GetString());
+            Assert.Equal(1.0, m.GetProperty("values")[2][2].GetDouble(), 9);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void CompareTwoIdenticalModelsHasUnitDiagonal()
+    {
+        // Same spec, same seed, no weights: identical networks, so CKA(A layer i, B layer i) = 1.
+        var (code, output, err) = Run("compare", "--model-a", "mlp:64-32-10", "--data", "digits", "--max-samples", "100", "--layers", "fc1,relu1,fc2", "--json");
+        Assert.True(code == 0, err);
+        var v = JsonDocument.Parse(output).RootElement.GetProperty("values");
+        Assert.Equal(3, v.GetArrayLength());
+        for (int i = 0; i < 3; i++) Assert.Equal(1.0, v[i][i].GetDouble(), 9);
+    }
+
+    [Fact]
+    public void CompareCheckpointsOfARun()
+    {
+        string dir = Directory.CreateTempSubdirectory("probe-cka-run-").FullName;
+        try
+        {
+            var data = Datasets.Digits();
+            new Trainer("adam", Epochs: 1, BatchSize: 64, Seed: 3).Train(ModelSpec.Parse("mlp:64-32-10"), data, "digits", dir);
+            var (code, output, err) = Run("compare", "--run", dir, "--json");
+            Assert.True(code == 0, err);
+            var root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal("epoch 0", root.GetProperty("rowModel").GetString());
+            Assert.Equal("epoch 1", root.GetProperty("columnModel").GetString());
+            Assert.Equal(["input", "fc1", "relu1", "fc2"], root.GetProperty("columns").EnumerateArray().Select(e => e.GetString()!).ToArray());
+            Assert.Equal(1.0, root.GetProperty("values")[0][0].GetDouble(), 9); // input vs input
+            double fc2 = root.GetProperty("values")[3][3].GetDouble();
+            Assert.InRange(fc2, 0, 1 - 1e-6); // training changed the logits
+
+            (code, _, err) = Run("compare", "--run", dir, "--epochs", "0,7");
+            Assert.Equal(ExitCodes.Failure, code);
+            Assert.Contains("no checkpoint at epoch 7", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
