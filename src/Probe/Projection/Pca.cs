@@ -178,7 +178,8 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         double[][] comps; double[] ev;
         using (var scope = NewDisposeScope())
         {
-            var xt = tensor(x.Data, new long[] { n, d }).to_type(dtype);
+            // tensor(float[]) shares the caller's array and to_type(Float32) is a no-op: copy before centring in place.
+            var xt = tensor(x.Data, new long[] { n, d }).to_type(dtype, copy: true);
             xt.sub_(tensor(mean, new long[] { 1, d }).to_type(dtype));
             var omega = tensor(Gaussian(d * l, Seed), new long[] { d, l }).to_type(dtype);
             var q = linalg.qr(xt.mm(omega)).Q;

@@ -29,7 +29,8 @@ internal static class TsneReduction
         var meanF = new float[d];
         for (int j = 0; j < d; j++) { mean[j] /= n; meanF[j] = (float)mean[j]; }
         using var scope = NewDisposeScope();
-        var xc = tensor(x.Data, new long[] { n, d });
+        // tensor(float[]) shares the caller's array (pinned, no copy): clone before centring in place.
+        var xc = tensor(x.Data, new long[] { n, d }).clone();
         xc.sub_(tensor(meanF, new long[] { 1, d }));
         var cov = xc.t().mm(xc).to_type(ScalarType.Float64).contiguous();
         var c = new double[d * d];
