@@ -8,23 +8,7 @@ internal static class SimilarityTestData
 {
     public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
 
-    public static Matrix ReadNpyFloat32(string name)
-    {
-        var bytes = File.ReadAllBytes(Fixture(name));
-        if (bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY" || bytes[6] != 1)
-            throw new InvalidDataException($"{name} is not an .npy v1.0 file.");
-        int headerLen = bytes[8] | (bytes[9] << 8);
-        string header = Encoding.ASCII.GetString(bytes, 10, headerLen);
-        if (!header.Contains("'descr': '<f4'") || header.Contains("'fortran_order': True"))
-            throw new InvalidDataException($"{name}: expected little-endian float32 in C order, header {header}.");
-        int open = header.IndexOf("'shape': (", StringComparison.Ordinal) + 10;
-        var dims = header[open..header.IndexOf(')', open)].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(int.Parse).ToArray();
-        int rows = dims[0], cols = dims.Length > 1 ? dims[1] : 1;
-        var data = new float[rows * cols];
-        Buffer.BlockCopy(bytes, 10 + headerLen, data, 0, data.Length * 4);
-        return new Matrix(rows, cols, data);
-    }
+    public static Matrix ReadNpyFloat32(string name) => Probe.Data.Npy.ReadMatrix(Fixture(name));
 
     private static readonly Lazy<JsonElement> Expected = new(() =>
         JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement);
