@@ -91,20 +91,7 @@ public sealed class ProjectionBenchmarks : IBenchmark
         throw new ProbeException("Cannot find tests/Probe.Tests/Fixtures above the benchmark's folder.");
     }
 
-    /// <summary>Minimal float32 C-order NPY v1 reader for the benchmark's fixtures.</summary>
-    internal static Matrix ReadNpy(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        int headerLen = BitConverter.ToUInt16(bytes, 8);
-        var header = Encoding.ASCII.GetString(bytes, 10, headerLen);
-        if (!header.Contains("'<f4'", StringComparison.Ordinal)) throw new ProbeException($"{path}: only float32 NPY files are read here.");
-        int open = header.IndexOf('(', StringComparison.Ordinal), close = header.IndexOf(')', StringComparison.Ordinal);
-        var dims = header[(open + 1)..close].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        int rows = dims[0], cols = dims.Length > 1 ? dims[1] : 1;
-        var data = new float[rows * cols];
-        Buffer.BlockCopy(bytes, 10 + headerLen, data, 0, data.Length * 4);
-        return new Matrix(rows, cols, data);
-    }
+    internal static Matrix ReadNpy(string path) => Probe.Data.Npy.ReadMatrix(path);
 
     /// <summary>
     /// The first n Fashion-MNIST TRAINING images (train-images-idx3-ubyte.gz, pixels / 255) from the Debian package; only
