@@ -77,6 +77,33 @@ public sealed class UnitStatsAccumulator
     private long _samples, _values, _zeros, _epsCount;
     private double _mean, _m2, _maxRowNormSq;
     private float[]? _reduced;
+    private readonly UnitCounters _main;
+    private UnitCounters? _second;
+
+    /// <summary>Per-unit counters; a second set lets the two halves of a large batch run on both cores.</summary>
+    private sealed class UnitCounters(int[] positive, int[] satSigmoid, int[] satTanh, float[] min, float[] max)
+    {
+        public readonly int[] Positive = positive, SatSigmoid = satSigmoid, SatTanh = satTanh;
+        public readonly float[] Min = min, Max = max;
+
+        public UnitCounters EmptyLike() => new(new int[Positive.Length], new int[SatSigmoid.Length], new int[SatTanh.Length],
+            new float[Min.Length], new float[Max.Length]);
+
+        public void Reset()
+        {
+            Array.Clear(Positive); Array.Clear(SatSigmoid); Array.Clear(SatTanh);
+            Array.Fill(Min, float.PositiveInfinity); Array.Fill(Max, float.NegativeInfinity);
+        }
+
+        /// <summary>Folds another set in: counts add, min and max combine; all exact, so the order does not matter.</summary>
+        public void Absorb(UnitCounters o)
+        {
+            for (int j = 0; j < Positive.Length; j++) Positive[j] += o.Positive[j];
+            for (int j = 0; j < SatSigmoid.Length; j++) SatSigmoid[j] += o.SatSigmoid[j];
+            for (int j = 0; j < SatTanh.Length; j++) SatTanh[j] += o.SatTanh[j];
+            for (int j = 0; j < Min.Length; j++) { Min[j] = Math.Min(Min[j], o.Min[j]); Max[j] = Math.Max(Max[j], o.Max[j]); }
+        }
+    }
 
     /// <summary>Creates an accumulator for a layer of <paramref name="units"/> units.</summary>
     public UnitStatsAccumulator(int units, UnitActivation activation = UnitActivation.Auto, double epsilon = 0)
@@ -90,7 +117,11 @@ public sealed class UnitStatsAccumulator
         _satTanh = sat && activation != UnitActivation.Sigmoid ? new int[units] : [];
         _min = new float[units]; _max = new float[units];
         Array.Fill(_min, float.PositiveInfinity); Array.Fill(_max, float.NegativeInfinity);
+        _main = new UnitCounters(_positive, _satSigmoid, _satTanh, _min, _max);
     }
+
+    /// <summary>Batches of at least this many values are split in two halves that run on both cores.</summary>
+    internal const int ParallelThreshold = 1 << 16;
 
     public int Units => _units;
     public long Samples => _samples;
@@ -105,7 +136,28 @@ public sealed class UnitStatsAccumulator
         var data = batch.Data.AsSpan(0, batch.Rows * _units);
         double shift = Shift(data);
         var acc = new LayerAcc();
-        for (int r = 0; r < batch.Rows; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc);
+        if (data.Length >= ParallelThreshold && batch.Rows >= 2 && Environment.ProcessorCount > 1)
+        {
+            // Two fixed halves, the second into its own counters; merged below in a fixed order, so the result does
+            // not depend on timing. Counts, min and max are exact; the two double sums are added first-half first.
+            int half = batch.Rows / 2, units = _units;
+            _second ??= _main.EmptyLike();
+            _second.Reset();
+            var all = batch.Data;
+            var task = Task.Run(() =>
+            {
+                var local = new LayerAcc();
+                for (int r = half; r < batch.Rows; r++) FusedRow(all.AsSpan(r * units, units), shift, ref local, _second);
+                return local;
+            });
+            for (int r = 0; r < half; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc, _main);
+            var second = task.Result;
+            _main.Absorb(_second);
+            acc.S1 += second.S1; acc.S2 += second.S2; acc.Zeros += second.Zeros; acc.Eps += second.Eps;
+            acc.MaxRowSq = Math.Max(acc.MaxRowSq, second.MaxRowSq);
+        }
+        else
+            for (int r = 0; r < batch.Rows; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc, _main);
         Merge(batch.Rows, data.Length, shift, acc, batch);
     }
 
@@ -172,19 +224,19 @@ public sealed class UnitStatsAccumulator
 
     // One row of a dense batch: per-unit counters and layer sums in a single vectorized pass.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FusedRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
+    private void FusedRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc, UnitCounters u)
     {
         int n = _units, j = 0;
-        bool sig = _satSigmoid.Length > 0, tanh = _satTanh.Length > 0, countEps = _epsilon > 0;
+        bool sig = u.SatSigmoid.Length > 0, tanh = u.SatTanh.Length > 0, countEps = _epsilon > 0;
         float eps = (float)_epsilon;
         double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
         if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
         {
             int w = Vector<float>.Count;
             // Unchecked refs: every array has _units elements and k < n / w (no bounds checks in the hot loop).
-            ref var pos = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(_positive));
-            ref var mn = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_min));
-            ref var mx = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(_max));
+            ref var pos = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(u.Positive));
+            ref var mn = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(u.Min));
+            ref var mx = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetArrayDataReference(u.Max));
             ref var rv = ref Unsafe.As<float, Vector<float>>(ref MemoryMarshal.GetReference(row));
             var kv = new Vector<double>(shift); var ev = new Vector<float>(eps);
             Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero, b0 = Vector<double>.Zero, b1 = Vector<double>.Zero;
@@ -192,8 +244,8 @@ public sealed class UnitStatsAccumulator
             Vector<int> z = Vector<int>.Zero, e = Vector<int>.Zero;
             int vc = n / w;
             bool both = sig && tanh;
-            ref var ss = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(sig ? _satSigmoid : _positive));
-            ref var st = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(tanh ? _satTanh : _positive));
+            ref var ss = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(sig ? u.SatSigmoid : u.Positive));
+            ref var st = ref Unsafe.As<int, Vector<int>>(ref MemoryMarshal.GetArrayDataReference(tanh ? u.SatTanh : u.Positive));
             var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
             for (int k = 0; k < vc; k++)
             {
@@ -232,11 +284,11 @@ public sealed class UnitStatsAccumulator
         for (; j < n; j++)
         {
             float v = row[j];
-            if (v > 0) _positive[j]++;
-            if (v < _min[j]) _min[j] = v;
-            if (v > _max[j]) _max[j] = v;
-            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
-            if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
+            if (v > 0) u.Positive[j]++;
+            if (v < u.Min[j]) u.Min[j] = v;
+            if (v > u.Max[j]) u.Max[j] = v;
+            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) u.SatSigmoid[j]++;
+            if (tanh && MathF.Abs(v) >= 0.98f) u.SatTanh[j]++;
             if (v == 0) zeros++;
             if (countEps && MathF.Abs(v) <= eps) epsN++;
             sq += (double)v * v;
