@@ -99,19 +99,7 @@ public static partial class Figures
         }
         for (int c = 0; c < cols; c++)
         {
-            model.Annotations.Add(new FreeTextAnnotation
-            {
-                Text = colTitles[c],
-                TextPosition = new DataPoint(c + 0.5, rows),
-                TextHorizontalAlignment = HorizontalAlignment.Center,
-                TextVerticalAlignment = VerticalAlignment.Bottom,
-                Offset = new ScreenVector(0, -f * 0.3),
-                StrokeThickness = 0,
-                Background = OxyColors.Undefined,
-                Padding = new OxyThickness(0),
-                ClipByXAxis = false,
-                ClipByYAxis = false,
-            });
+            model.Annotations.Add(PanelTitle(colTitles[c], new DataPoint(c + 0.5, rows), f));
         }
 
         double marker = double.IsNaN(markerSizePt) ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
@@ -120,6 +108,21 @@ public static partial class Figures
         model.Legends.Add(ClassLegend(style));
         return model;
     }
+
+    /// <summary>A title centred above a grid panel at <paramref name="at"/> (panel-grid coordinates), never clipped.</summary>
+    internal static FreeTextAnnotation PanelTitle(string text, DataPoint at, double fontSize) => new()
+    {
+        Text = text,
+        TextPosition = at,
+        TextHorizontalAlignment = HorizontalAlignment.Center,
+        TextVerticalAlignment = VerticalAlignment.Bottom,
+        Offset = new ScreenVector(0, -fontSize * 0.3),
+        StrokeThickness = 0,
+        Background = OxyColors.Undefined,
+        Padding = new OxyThickness(0),
+        ClipByXAxis = false,
+        ClipByYAxis = false,
+    };
 
     /// <summary>
     /// A copy of <paramref name="basis"/> (default: page width) whose height makes a rows x cols scatter grid's panels

@@ -151,19 +151,7 @@ public static class EvolutionFigures
                 }
             }
             for (int i = 0; i < labels.Length; i++) perClass[labels[i]].Add(new ScatterPoint(mx(p.X[i]), my(p.Y[i])));
-            model.Annotations.Add(new FreeTextAnnotation
-            {
-                Text = p.Title,
-                TextPosition = new DataPoint(c + 0.5, 1),
-                TextHorizontalAlignment = HorizontalAlignment.Center,
-                TextVerticalAlignment = VerticalAlignment.Bottom,
-                Offset = new ScreenVector(0, -f * 0.3),
-                StrokeThickness = 0,
-                Background = OxyColors.Undefined,
-                Padding = new OxyThickness(0),
-                ClipByXAxis = false,
-                ClipByYAxis = false,
-            });
+            model.Annotations.Add(Figures.PanelTitle(p.Title, new DataPoint(c + 0.5, 1), f));
         }
         double marker = Math.Clamp(2.4 / Math.Sqrt(cols), 0.7, 2.0) * (labels.Length > 600 ? 0.7 : 1.0);
         foreach (var (k, pts) in perClass.Select((p, k) => (k, p)))
