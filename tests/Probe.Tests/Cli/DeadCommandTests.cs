@@ -18,12 +18,7 @@ public class DeadCommandTests : IDisposable
     static readonly string[] Reference =
         ["dead", "--model", "mlp:64-128-64-32-10:relu", "--weights", Fixture("digits_mlp.safetensors"), "--data", "npy:" + Fixture("digits_input.npy")];
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int code = ProbeCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => Cli.Run(args);
 
     [Fact]
     public void FailAbove_ExitsThreeAndNamesTheLayers()

@@ -14,12 +14,7 @@ public sealed class EvolutionCommandTests : IDisposable
 
     public void Dispose() { try { Directory.Delete(dir, true); } catch (IOException) { } }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int code = ProbeCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => Cli.Run(args);
 
     string F(string name) => Path.Combine(dir, name);
 

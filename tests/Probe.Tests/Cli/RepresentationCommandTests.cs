@@ -10,12 +10,7 @@ public class RepresentationCommandTests
 
     private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement.GetProperty("digits_mlp").GetProperty("per_layer");
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int code = ProbeCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Cli.Run(args);
 
     // Reference: expected.json digits_mlp.per_layer.relu1.separability_ratio (1e-6 relative).
     [Fact]
