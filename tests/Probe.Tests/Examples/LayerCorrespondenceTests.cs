@@ -7,6 +7,7 @@ namespace Probe.Tests.Examples;
 /// A small run of examples/LayerCorrespondence (Kornblith et al. 2019, Table 2): across CNNs trained from different
 /// seeds, CKA finds the corresponding layer more often than the linear-regression and mean-CCA baselines.
 /// </summary>
+[Collection(SerialTorchCollection.Name)]
 public class LayerCorrespondenceTests
 {
     [Fact]
