@@ -154,15 +154,6 @@ public static class SampleChooser
     {
         if (max is null || max.Value >= count) return Enumerable.Range(0, count).ToArray();
         if (max.Value <= 0) throw new ProbeException($"The sample cap must be positive, got {max.Value}.");
-        var rng = new Random(seed);
-        var idx = Enumerable.Range(0, count).ToArray();
-        for (int i = 0; i < max.Value; i++)
-        {
-            int j = i + rng.Next(count - i);
-            (idx[i], idx[j]) = (idx[j], idx[i]);
-        }
-        var chosen = idx.AsSpan(0, max.Value).ToArray();
-        Array.Sort(chosen);
-        return chosen;
+        return DatasetSampling.UniformIndices(count, max.Value, seed);
     }
 }

@@ -74,3 +74,17 @@ public class ConsumerTensorLifetimeTests
         Assert.Equal(3f, keeper.Kept[0].item<float>()); // three batches
     }
 }
+
+public class SamplerAgreementTests
+{
+    [Fact]
+    public void CaptureAndDataUniformSamplingPickTheSameRows()
+    {
+        var data = new Probe.Data.Dataset("u", new Matrix(500, 1), null, new[] { 1 });
+        var a = Probe.Capture.SampleChooser.Choose(500, 60, seed: 9);
+        Assert.Equal(a, data.SampleIndices(60, seed: 9, stratified: false));
+        Assert.Equal(60, a.Distinct().Count());
+        Assert.True(a.SequenceEqual(a.Order()));
+        Assert.NotEqual(a, Probe.Capture.SampleChooser.Choose(500, 60, seed: 10));
+    }
+}
