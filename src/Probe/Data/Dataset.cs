@@ -5,9 +5,20 @@ namespace Probe.Data;
 /// <see cref="SampleShape"/> gives the shape of one sample for models that need it (for example [1, 8, 8] for an
 /// 8x8 gray image, [64] for a plain vector).
 /// </summary>
-public sealed record Dataset(string Name, Matrix Features, int[]? Labels, int[] SampleShape)
+public sealed record Dataset(string Name, Matrix Features, int[]? Labels, int[] SampleShape) : IDataset
 {
     public int Count => Features.Rows;
+
+    /// <summary>The name of each class (index = label), when the source names them.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <inheritdoc/>
+    public void ReadBatch(int start, int count, Span<float> destination)
+    {
+        if (start < 0 || count < 0 || start + count > Count)
+            throw new ProbeException($"Rows {start}..{start + count} are outside data set '{Name}' of {Count} samples.");
+        Features.Data.AsSpan(start * Features.Cols, count * Features.Cols).CopyTo(destination);
+    }
 
     /// <summary>The number of classes (max label + 1), or 0 when unlabelled.</summary>
     public int ClassCount => Labels is { Length: > 0 } l ? l.Max() + 1 : 0;
@@ -39,7 +50,7 @@ public sealed record Dataset(string Name, Matrix Features, int[]? Labels, int[] 
 
     /// <summary>A data set of the given rows (in the given order).</summary>
     public Dataset Subset(IReadOnlyList<int> rows, string? name = null) =>
-        new(name ?? Name, Features.SelectRows(rows), Labels == null ? null : rows.Select(r => Labels[r]).ToArray(), SampleShape);
+        new(name ?? Name, Features.SelectRows(rows), Labels == null ? null : rows.Select(r => Labels[r]).ToArray(), SampleShape) { ClassNames = ClassNames };
 }
 
 /// <summary>One batch: rows [Offset, Offset + Features.Rows) of a data set.</summary>

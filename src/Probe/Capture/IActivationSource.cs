@@ -1,0 +1,79 @@
+namespace Probe.Capture;
+
+/// <summary>
+/// One place in a model where activations can be read: a module call (TorchSharp), a node output (ONNX) or a stored
+/// matrix (precomputed). <see cref="Name"/> is what a PyTorch user knows (<c>layer1.0.conv1</c>); a module called k
+/// times in one forward pass gives sites <c>name#0</c> … <c>name#k-1</c>. <see cref="OpType"/> is the module type
+/// (<c>ReLU</c>, <c>Conv2d</c>) or ONNX op type (<c>Relu</c>, <c>Add</c>); <see cref="OutputShape"/> is the per-sample
+/// shape when known (null when the source cannot tell before running).
+/// </summary>
+public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape);
+
+/// <summary>
+/// Named activation sites of a model over a data set: what capture and every analysis consume. Three kinds exist:
+/// TorchSharp modules (forward hooks), ONNX models (every node output exposed) and precomputed activations (a folder
+/// written by <c>probe capture</c>, or .npy files from PyTorch). A new model format is one new source.
+/// </summary>
+public interface IActivationSource : IDisposable
+{
+    /// <summary>What the source is, for messages and reports ("torchvision:resnet18 (resnet18.pt)", "model.onnx").</summary>
+    string Description { get; }
+
+    /// <summary>Every selectable site, in execution order.</summary>
+    IReadOnlyList<SiteInfo> Sites { get; }
+
+    /// <summary>
+    /// The shape of one input sample the model expects (e.g. [3, 224, 224]), or null when the source does not know it.
+    /// Used to reject data of the wrong layout with a helpful message before running.
+    /// </summary>
+    int[]? InputShape { get; }
+
+    /// <summary>
+    /// Starts a capture of <paramref name="sites"/> (names from <see cref="Sites"/>). With <paramref name="includeInputs"/>
+    /// the run also records each site's input (for a ReLU: its pre-activation, read before an in-place op can change it).
+    /// </summary>
+    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs);
+
+    /// <summary>
+    /// Where the values entering <paramref name="site"/> come from, for explaining dead units: an affine map
+    /// (Linear/Conv with any eval-mode BatchNorm folded in) whose output is exactly the site's input, or
+    /// <see cref="SiteOrigin.Unknown"/> with the reason (a residual add, an op the source cannot see through).
+    /// </summary>
+    SiteOrigin Origin(string site);
+}
+
+/// <summary>One capture in progress: the model runs batch by batch and hands back per-site rows.</summary>
+public interface IActivationRun : IDisposable
+{
+    /// <summary>
+    /// Runs one batch. <paramref name="input"/> holds <paramref name="count"/> samples (row-major, each flattened to the
+    /// data set's sample shape <paramref name="sampleShape"/>); <paramref name="offset"/> is the first sample's index in
+    /// the data set (for sources with side inputs). After the call, <see cref="Outputs"/> and <see cref="Inputs"/> hold one
+    /// matrix per site with <paramref name="count"/> rows (maps reduced as asked), valid until the next call.
+    /// </summary>
+    void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset);
+
+    /// <summary>Per-site outputs of the last batch (rows = samples).</summary>
+    IReadOnlyDictionary<string, Matrix> Outputs { get; }
+
+    /// <summary>Per-site inputs of the last batch (empty unless inputs were requested).</summary>
+    IReadOnlyDictionary<string, Matrix> Inputs { get; }
+
+    /// <summary>The sites in firing order with their types, per-sample shapes and column counts (after the first batch).</summary>
+    IReadOnlyList<LayerInfo> Layers { get; }
+}
+
+/// <summary>Where the values entering a site come from (see <see cref="IActivationSource.Origin"/>).</summary>
+public abstract record SiteOrigin
+{
+    /// <summary>
+    /// An affine map y = W x + b feeds the site directly. <see cref="Weight"/> is row-major units × InFeatures (a conv
+    /// kernel flattened to out × (in·kh·kw)), <see cref="Bias"/> one value per unit, both with any eval-mode BatchNorm
+    /// between the map and the site folded in (<see cref="Folded"/> names it). <see cref="InputSite"/> is the site whose
+    /// input is x (its input norm bounds every pre-activation).
+    /// </summary>
+    public sealed record Affine(string Layer, string LayerType, float[] Weight, float[] Bias, int InFeatures, string InputSite, string? Folded) : SiteOrigin;
+
+    /// <summary>No trustworthy origin: <see cref="Reason"/> says why (shown to the user as the cause "unknown").</summary>
+    public sealed record Unknown(string Reason) : SiteOrigin;
+}
