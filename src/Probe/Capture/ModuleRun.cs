@@ -72,7 +72,7 @@ internal sealed class ModuleRun : IActivationRun
                 {
                     var slot = slots.GetValueOrDefault(call.Module)
                         ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
-                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape };
+                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape };
                     slot.Selected[call.Call] = site;
                     _sites.Add(site);
                 }
@@ -89,13 +89,6 @@ internal sealed class ModuleRun : IActivationRun
             throw;
         }
     }
-
-    /// <summary>
-    /// Whether a 3-D per-sample output [T, D] is a sequence (D units per token, as a Linear applied per token gives) rather
-    /// than a channels-first map [C, L] (Conv1d, BatchNorm1d, pooling): by the module type.
-    /// </summary>
-    internal static bool TokensLast(string type, int[]? perSample) =>
-        perSample is { Length: 2 } && !type.EndsWith("1d", StringComparison.Ordinal);
 
     sealed class Remover(object handle) : IDisposable
     {
@@ -151,7 +144,7 @@ internal sealed class ModuleRun : IActivationRun
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
-            site.InCols = Copy(input, site, ref site.In, tokensLast: TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()));
+            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()));
     }
 
     void Leave(Slot slot, Tensor output)
