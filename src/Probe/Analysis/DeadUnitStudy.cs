@@ -175,7 +175,7 @@ public sealed record DeadUnitStudy(
             var (units, positions) = UnitsAndPositions(li, tokens);
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
                 new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon));
-            if (explain && UnitActivations.FromModuleType(li.ModuleType) == UnitActivation.Rectified)
+            if (explain && UnitActivations.FromModuleType(li.ModuleType) is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
                 {
