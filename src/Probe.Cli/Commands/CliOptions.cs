@@ -60,5 +60,16 @@ internal static class CliOptions
         return new Dataset(Path.GetFileNameWithoutExtension(path), m, null, shape);
     }
 
+    /// <summary>
+    /// Refuses data laid out channels-last (H x W x C, C = 1 or 3) for a model that wants channels first (C x H x W):
+    /// reshaping it silently would feed the model garbage.
+    /// </summary>
+    public static void CheckLayout(Probe.Capture.IActivationSource source, IDataset data)
+    {
+        if (source.InputShape is not [int c, int h, int w] || data.SampleShape is not [int dh, int dw, int dc]) return;
+        if (dh == h && dw == w && dc == c && c != h)
+            throw new ProbeException($"Data '{data.Name}' has samples of shape [{dh}, {dw}, {dc}] (channels last) but {source.Description} takes [{c}, {h}, {w}] (channels first). Add layout=nhwc to the data spec (e.g. npy:X.npy?layout=nhwc) to transpose it.");
+    }
+
     public static string F(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
 }
