@@ -209,7 +209,8 @@ public static class SafeTensors
         if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw new ProbeException($"{where} has no dtype.");
         string dtName = dt.GetString() ?? "";
-        if (!Enum.TryParse<SafeTensorsDType>(dtName, ignoreCase: false, out var dtype) || !Enum.IsDefined(dtype) || char.IsDigit(dtName[0]))
+        var dtype = Enum.GetValues<SafeTensorsDType>().FirstOrDefault(d => d.ToString() == dtName, (SafeTensorsDType)(-1));
+        if ((int)dtype < 0)
             throw new ProbeException($"{where} has dtype {dtName}; Probe reads {string.Join(", ", Enum.GetNames<SafeTensorsDType>())}.");
         if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw new ProbeException($"{where} has no shape array.");
