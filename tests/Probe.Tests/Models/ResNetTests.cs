@@ -71,9 +71,10 @@ public class ResNetTests
     [InlineData("resnet34", 33)]
     [InlineData("resnet50", 49)]
     [InlineData("vgg11", 10)]
-    [InlineData("vgg11_bn", 10)]
+    [InlineData("vgg16_bn", 15)]
     [InlineData("alexnet", 7)]
     [InlineData("mobilenet_v2", 35)]
+    // vgg11_bn and vgg16 (in structure.json too) share these code paths; each VGG build takes ~5 s, so two are run.
     public void Torchvision_models_have_pytorchs_keys_and_leaf_call_sequence(string name, int reluCalls)
     {
         var arch = Arch("torchvision:" + name);
