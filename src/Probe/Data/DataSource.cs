@@ -241,7 +241,7 @@ public sealed class DataSource
             "npy" => LabelsPath == null ? $"npy:{Target}" : $"npy:{Target},{LabelsPath}",
             _ => $"{Scheme}:{Target}",
         };
-        return Parameters.Count == 0 ? head : head + "?" + string.Join("&", Parameters.Select(p => $"{p.Key}={p.Value}"));
+        return Parameters.Count == 0 ? head : head + "?" + string.Join("&", Parameters.Select(p => p.Key == "gray" && p.Value.Length == 0 ? "gray" : $"{p.Key}={p.Value}"));
     }
 
     public override bool Equals(object? obj) => obj is DataSource other && other.ToString() == ToString();
