@@ -145,6 +145,7 @@ public sealed class ArrayDataset : IDataset, IDisposable
         byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(Math.Min(chunkRows, Math.Max(count, 1)) * rowBytes));
         float[]? floats = _dtype == NpyDType.UInt8 ? null : ArrayPool<float>.Shared.Rent(rawValues);
         byte[]? planar = _dtype == NpyDType.UInt8 && _nhwc ? ArrayPool<byte>.Shared.Rent(rawValues) : null;
+        float[]? floatsPlanar = _dtype != NpyDType.UInt8 && _nhwc ? ArrayPool<float>.Shared.Rent(rawValues) : null;
         try
         {
             for (int done = 0; done < count;)
@@ -170,7 +171,7 @@ public sealed class ArrayDataset : IDataset, IDisposable
                     {
                         var f = floats.AsSpan(0, rawValues);
                         Convert(rec, f, start + done + i);
-                        if (_nhwc) { var t = ArrayPool<float>.Shared.Rent(rawValues); try { ToPlanar<float>(f, t); t.AsSpan(0, rawValues).CopyTo(f); } finally { ArrayPool<float>.Shared.Return(t); } }
+                        if (_nhwc) { ToPlanar<float>(f, floatsPlanar!); f = floatsPlanar.AsSpan(0, rawValues); }
                         if (_pipeline.IsIdentity) f.CopyTo(dst);
                         else _pipeline.RunFloats(f, _raw, dst);
                     }
@@ -183,6 +184,7 @@ public sealed class ArrayDataset : IDataset, IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
             if (floats != null) ArrayPool<float>.Shared.Return(floats);
             if (planar != null) ArrayPool<byte>.Shared.Return(planar);
+            if (floatsPlanar != null) ArrayPool<float>.Shared.Return(floatsPlanar);
         }
     }
 

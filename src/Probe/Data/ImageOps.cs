@@ -15,7 +15,7 @@ namespace Probe.Data;
 /// On 8-bit images (<see cref="ResizeBytes"/>) Pillow turns the weights into 22-bit fixed-point integers, rounds each
 /// pass to 8 bits and clamps to 0..255; this implementation does the same integer arithmetic, so it gives Pillow's
 /// bytes exactly (checked against Pillow 9.4 through torchvision 0.14 in the tests: max difference 0 on every fixture image,
-/// odd sizes, up- and down-scaling, RGB and gray). On float images (<see cref="ResizeFloats"/>) the same weights are applied in double precision
+/// odd sizes, downscaling, RGB and gray). On float images (<see cref="ResizeFloats"/>) the same weights are applied in double precision
 /// without rounding, as Pillow does for mode "F" images; torchvision's tensor <c>resize(..., antialias=True)</c>
 /// uses the same filter and agrees to 5.4e-7 (measured on the float fixture; tests allow 1e-5).</para>
 /// <para><b>Centre crop.</b> torchvision's <c>CenterCrop</c>: offsets <c>round((h - crop) / 2)</c> and
