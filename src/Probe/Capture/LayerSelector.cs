@@ -60,6 +60,53 @@ public sealed record LayerSelector(string Text = "all")
         return modules.Where(m => chosen.Contains(m.Name)).ToList();
     }
 
+    /// <summary>
+    /// Resolves the selector against a source's sites: the selected site names in site order. An exact module name
+    /// selects every call of that module (<c>relu</c> gives <c>relu#0</c> and <c>relu#1</c> when it runs twice);
+    /// <c>name#k</c> selects one call; globs match full site names; <c>type:T</c> matches the op or module type.
+    /// </summary>
+    public IReadOnlyList<string> Resolve(IReadOnlyList<SiteInfo> sites)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        var terms = Text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (terms.Length == 0) throw new ProbeException("The layer selector is empty. " + Available(sites));
+        var chosen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var term in terms)
+        {
+            List<SiteInfo> hits;
+            if (term is "all" or "leaves" or "*")
+                hits = sites.Where(s => s.Leaf).ToList();
+            else if (term.StartsWith("type:", StringComparison.OrdinalIgnoreCase))
+            {
+                string type = term[5..];
+                hits = sites.Where(s => string.Equals(s.OpType, type, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (hits.Count == 0)
+                    throw new ProbeException($"No site of type '{type}'. Types in this model: {string.Join(", ", sites.Select(s => s.OpType).Distinct())}.");
+            }
+            else if (term.Contains('*') || term.Contains('?'))
+            {
+                var re = new Regex("^" + Regex.Escape(term).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+                hits = sites.Where(s => re.IsMatch(s.Name)).ToList();
+                if (hits.Count == 0) throw new ProbeException($"The pattern '{term}' matches no layer. " + Available(sites));
+            }
+            else
+            {
+                hits = sites.Where(s => s.Name == term || (s.BaseName == term && s.Name != s.BaseName)).ToList();
+                if (hits.Count == 0)
+                {
+                    var near = sites.Where(s => string.Equals(s.Name, term, StringComparison.OrdinalIgnoreCase) || string.Equals(s.BaseName, term, StringComparison.OrdinalIgnoreCase))
+                        .Select(s => s.BaseName).FirstOrDefault();
+                    throw new ProbeException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(sites));
+                }
+            }
+            foreach (var h in hits) chosen.Add(h.Name);
+        }
+        return sites.Where(s => chosen.Contains(s.Name)).Select(s => s.Name).ToList();
+    }
+
+    static string Available(IEnumerable<SiteInfo> sites) =>
+        "Available layers: " + string.Join(", ", sites.Select(s => $"{s.Name} ({s.OpType})")) + ".";
+
     internal static string TypeName(torch.nn.Module m)
     {
         var name = m.GetType().Name;
