@@ -31,7 +31,8 @@ internal static class CaptureCommand
         });
         cmd.SetAction(p =>
         {
-            IDataset dataset = p.GetValue(input) is string x ? CliOptions.LoadInput(x) : CliOptions.LoadData(p.GetValue(data)!);
+            IDataset dataset = CliOptions.OpenData(p.GetValue(input) is string x ? "npy:" + x : p.GetValue(data)!);
+            using var _d = dataset as IDisposable;
             using var source = models.Open(p, p.GetValue(seed));
             CliOptions.CheckLayout(source, dataset);
             if (p.GetValue(maxSamples) is int max)

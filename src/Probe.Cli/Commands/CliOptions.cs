@@ -51,6 +51,9 @@ internal static class CliOptions
     /// <summary>Loads a data source given by its text form.</summary>
     public static Dataset LoadData(string spec) => DataSource.Parse(spec).Load();
 
+    /// <summary>Opens a data source as a stream of batches (files are read per batch, never whole). Dispose it when it is IDisposable.</summary>
+    public static IDataset OpenData(string spec) => DataSource.Parse(spec).Open();
+
     /// <summary>A data set from an .npy input matrix (no labels), shaped like the file's sample dimensions.</summary>
     public static Dataset LoadInput(string path)
     {
@@ -66,9 +69,7 @@ internal static class CliOptions
     /// </summary>
     public static void CheckLayout(Probe.Capture.IActivationSource source, IDataset data)
     {
-        if (source.InputShape is not [int c, int h, int w] || data.SampleShape is not [int dh, int dw, int dc]) return;
-        if (dh == h && dw == w && dc == c && c != h)
-            throw new ProbeException($"Data '{data.Name}' has samples of shape [{dh}, {dw}, {dc}] (channels last) but {source.Description} takes [{c}, {h}, {w}] (channels first). Add layout=nhwc to the data spec (e.g. npy:X.npy?layout=nhwc) to transpose it.");
+        if (source.InputShape is { } shape) DataLayout.CheckAgainstModel(data, shape);
     }
 
     public static string F(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);

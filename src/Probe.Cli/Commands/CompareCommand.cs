@@ -82,7 +82,7 @@ internal static class CompareCommand
                 b = ModelLoader.Open(p.GetValue(modelB) ?? specA, p.GetValue(weightsB), seed);
                 nameA = p.GetValue(weightsA) is string wa ? Path.GetFileNameWithoutExtension(wa) : "A";
                 nameB = p.GetValue(weightsB) is string wb ? Path.GetFileNameWithoutExtension(wb) : "B";
-                dataset = CliOptions.LoadData(p.GetValue(data)!);
+                dataset = CliOptions.OpenData(p.GetValue(data)!);
             }
             using (a)
             using (b)

@@ -62,7 +62,9 @@ internal static class DeadCommand
             if (p.GetValue(run) is string runDir)
             {
                 var folder = RunFolder.Load(runDir);
-                var dataset = Cap(CliOptions.LoadData(p.GetValue(data) ?? folder.Info.Data), p.GetValue(maxSamples), p.GetValue(seed));
+                var opened = CliOptions.OpenData(p.GetValue(data) ?? folder.Info.Data);
+                using var _d = opened as IDisposable;
+                var dataset = Cap(opened, p.GetValue(maxSamples), p.GetValue(seed));
                 timeline = study.RunCheckpoints(folder, dataset);
                 result = timeline.Final;
                 title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
@@ -71,6 +73,7 @@ internal static class DeadCommand
             {
                 var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(seed));
                 using var _s = source;
+                using var _d = dataset as IDisposable;
                 result = study.Run(source, Cap(dataset, p.GetValue(maxSamples), p.GetValue(seed)));
                 title = $"Dead units of {models.Title(p)}";
             }

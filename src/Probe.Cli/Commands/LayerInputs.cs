@@ -74,6 +74,7 @@ internal sealed class LayerInputs
         {
             var (source, data) = Models.OpenWithData(p, p.GetValue(Data), seed);
             using var _s = source;
+            using var _d = data as IDisposable;
             var mask = ReadMask(trainMaskPath, data.Count);
             yield return FromCapture(capture.ToMemory(source, data, max, seed), data, mask, null);
             yield break;

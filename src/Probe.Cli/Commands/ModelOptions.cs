@@ -76,15 +76,17 @@ internal sealed class ModelOptions
             var acts = OpenActs(p);
             return (acts, acts.Rows);
         }
-        var data = CliOptions.LoadData(dataSpec ?? throw new ProbeException("--model needs --data DATA."));
-        var source = Open(p, seed);
+        var data = CliOptions.OpenData(dataSpec ?? throw new ProbeException("--model needs --data DATA."));
+        IActivationSource? source = null;
         try
         {
+            source = Open(p, seed);
             CliOptions.CheckLayout(source, data);
         }
         catch
         {
-            source.Dispose();
+            source?.Dispose();
+            (data as IDisposable)?.Dispose();
             throw;
         }
         return (source, data);

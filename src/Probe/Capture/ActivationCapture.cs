@@ -59,9 +59,10 @@ public sealed record ActivationCapture(
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         int size = data.SampleSize();
-        foreach (var (start, n, buffer) in BatchReader.Read(data, BatchSize, Cancellation))
+        foreach (var batchData in data.Batches(BatchSize, prefetch: 2, workers: 1, Cancellation))
         {
-            run.Forward(buffer.AsSpan(0, n * size), n, data.SampleShape, start);
+            int start = batchData.Start, n = batchData.Count;
+            run.Forward(batchData.Values.AsSpan(0, n * size), n, data.SampleShape, start);
             foreach (var (name, m) in run.Outputs) nonFiniteOut[name] += CountNonFinite(m.Data);
             foreach (var (name, m) in run.Inputs) nonFiniteIn[name] += CountNonFinite(m.Data);
             var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);

@@ -29,6 +29,9 @@ public static class ModelLoader
             return OpenOnnx(model);
         }
         var spec = ModelSpec.Parse(model);
+        // A torchvision model takes its number of classes from the weights' last layer unless the spec names it (:cN).
+        if (weights != null && spec.Kind == ModelKind.TorchVision && !model.Split(':').Skip(2).Any(part => part.StartsWith('c')))
+            spec = spec.WithClassesFrom(weights);
         var module = spec.Build(seed);
         try
         {
