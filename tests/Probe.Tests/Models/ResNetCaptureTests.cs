@@ -1,0 +1,81 @@
+using System.Text.Json;
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Models;
+using Xunit;
+
+namespace Probe.Tests.Models;
+
+/// <summary>
+/// A narrow ResNet-18 (BatchNorm, residual adds, one in-place ReLU module called twice per block, dead channels forced
+/// through BatchNorm biases) loaded from PyTorch's own files and captured by Probe: every site's values, dead channel
+/// sets and max pre-activations equal what PyTorch's forward hooks recorded (tests/fixtures/resnet, make_resnet.py).
+/// </summary>
+public class ResNetCaptureTests
+{
+    static string F(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", name);
+
+    static readonly JsonElement Acts = JsonDocument.Parse(File.ReadAllText(F("acts.json"))).RootElement;
+
+    static string Model => Acts.GetProperty("model").GetString()!;
+
+    public static TheoryData<string> WeightFiles => new() { "resnet18_w4.safetensors", "resnet18_w4.pt", "sharded" };
+
+    [Theory]
+    [MemberData(nameof(WeightFiles))]
+    public void EverySiteEqualsPyTorchsHooks(string weights)
+    {
+        using var source = ModelLoader.Open(Model, F(weights));
+        var data = DataSource.Parse("npy:" + F("input.npy")).Open();
+        using var _ = data as IDisposable;
+        var acts = new ActivationCapture(BatchSize: 3).ToMemory(source, data);
+        var sites = Acts.GetProperty("sites").EnumerateArray().ToList();
+        Assert.Equal(sites.Select(s => s.GetProperty("site").GetString()), acts.LayerNames);
+        Assert.Equal(17, acts.LayerNames.Count(n => n.Contains("relu")));
+        foreach (var s in sites)
+        {
+            var expected = Npy.ReadMatrix(F(s.GetProperty("file").GetString()!));
+            var got = acts[s.GetProperty("site").GetString()!];
+            Assert.Equal(expected.Cols, got.Cols);
+            for (int i = 0; i < expected.Data.Length; i++)
+                Assert.True(Math.Abs(expected.Data[i] - got.Data[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected.Data[i])),
+                    $"{s.GetProperty("site").GetString()}[{i}]: PyTorch {expected.Data[i]}, Probe {got.Data[i]}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(WeightFiles))]
+    public void DeadChannelsAndPreActivationsEqualPyTorchsAndResidualReluCausesAreUnknown(string weights)
+    {
+        using var source = ModelLoader.Open(Model, F(weights));
+        var data = DataSource.Parse("npy:" + F("input.npy")).Open();
+        using var _ = data as IDisposable;
+        var result = new DeadUnitStudy(BatchSize: 3).Run(source, data);
+        var relus = Acts.GetProperty("sites").EnumerateArray().Where(s => s.TryGetProperty("dead", out var _)).ToList();
+        Assert.Equal(relus.Select(s => s.GetProperty("site").GetString()), result.Layers.Select(l => l.Layer));
+        foreach (var s in relus)
+        {
+            var layer = result.Layer(s.GetProperty("site").GetString()!);
+            Assert.Equal(s.GetProperty("dead").EnumerateArray().Select(e => e.GetInt32()), layer.Stats.DeadUnits);
+            var pre = s.GetProperty("max_pre_activation").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            if (layer.MaxPreActivation is { } got)
+                for (int u = 0; u < pre.Length; u++) Assert.Equal(pre[u], got[u], 1e-4 * Math.Max(1, Math.Abs(pre[u])));
+            if (layer.Layer.EndsWith("#1", StringComparison.Ordinal))
+            {
+                // After the residual add: never blamed on bn2.
+                Assert.Null(layer.PrecedingLayer);
+                Assert.Empty(layer.Causes);
+                Assert.Contains("residual add", layer.CauseNote);
+            }
+        }
+        // A channel killed through its BatchNorm bias (forced by the fixture script): explained with the folded bias.
+        var stem = result.Layer("relu");
+        Assert.Equal("conv1", stem.PrecedingLayer);
+        Assert.Equal("bn1", stem.FoldedNorm);
+        var cause = Assert.Single(stem.Causes);
+        Assert.Equal(0, cause.Unit);
+        Assert.True(cause.Bias < 0);
+        Assert.Equal(relus[0].GetProperty("max_pre_activation")[0].GetDouble(), cause.MaxPreActivation, 1e-3);
+    }
+}
