@@ -3,9 +3,16 @@ namespace Probe.Similarity;
 /// <summary>
 /// A bootstrap interval: <see cref="Estimate"/> is the measure on the data; <see cref="Low"/> and <see cref="High"/>
 /// the percentile interval at <see cref="Level"/> of <see cref="Replicates"/> values on rows resampled with
-/// replacement; <see cref="StandardError"/> their standard deviation.
+/// replacement; <see cref="StandardError"/> their standard deviation and <see cref="Bias"/> their mean minus the
+/// estimate. The percentile interval inherits the measure's small-sample bias: a resample repeats rows, which raises
+/// Procrustes, CCA-family and k-NN scores on few samples with many columns, so the interval can sit above the
+/// estimate there. A bias comparable to the interval's width says: use more samples.
 /// </summary>
-public sealed record BootstrapInterval(string Measure, double Estimate, double Low, double High, double Level, double Mean, double StandardError, int Replicates, int Seed);
+public sealed record BootstrapInterval(string Measure, double Estimate, double Low, double High, double Level, double Mean, double StandardError, int Replicates, int Seed)
+{
+    /// <summary>Mean of the bootstrap values minus the estimate.</summary>
+    public double Bias => Mean - Estimate;
+}
 
 /// <summary>
 /// A permutation null: the measure with one side's rows shuffled (the pairing broken). <see cref="PValue"/> =
