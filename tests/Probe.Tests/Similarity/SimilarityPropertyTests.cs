@@ -50,7 +50,7 @@ public class SimilarityPropertyTests
         return a;
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void IdentityGivesOneAndValuesStayInRange(int seed)
     {
         var (x, y) = Pair(seed);
@@ -63,7 +63,7 @@ public class SimilarityPropertyTests
         }
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void SymmetricMeasuresAreSymmetric(int seed)
     {
         var (x, y) = Pair(seed);
@@ -73,7 +73,7 @@ public class SimilarityPropertyTests
         Assert.NotEqual(V("linreg", x, y), V("linreg", y, x));
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void CcaAndRegressionAreInvariantToInvertibleMapsOfX(int seed)
     {
         var (x, y) = Pair(seed);
@@ -87,7 +87,7 @@ public class SimilarityPropertyTests
         for (int i = 0; i < r0.Length; i++) Assert.True(Math.Abs(r0[i] - r1[i]) < Tol, $"rho[{i}] {r0[i]} vs {r1[i]}");
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void OrthogonalMapsAndIsotropicScalingLeaveTheRotationInvariantMeasuresUnchanged(int seed)
     {
         var (x, y) = Pair(seed);
@@ -97,7 +97,7 @@ public class SimilarityPropertyTests
             AssertRelative(V(m, x, y), V(m, xq, yq), Tol, m + " orthogonal + isotropic");
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void ProcrustesAndCkaChangeUnderNonOrthogonalMaps(int seed)
     {
         var (x, y) = Pair(seed);
@@ -108,7 +108,7 @@ public class SimilarityPropertyTests
         AssertRelative(V("mean-cca", x, y), V("mean-cca", xs, y), Tol, "mean-cca under column scaling");
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void PwccaIsInvariantToColumnPermutationShiftAndIsotropicScaling(int seed)
     {
         var (x, y) = Pair(seed);
@@ -117,19 +117,23 @@ public class SimilarityPropertyTests
         AssertRelative(V("pwcca", x, y), V("pwcca", xp, y), Tol, "pwcca");
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void MutualKnnIsInvariantToRotationsButNotToColumnScaling(int seed)
     {
         var (x, y) = Pair(seed);
         int n = x.Rows, k = MutualKnnMeasure.DefaultK;
         var xq = Map(Multiply(x, RandomOrthogonal(x.Cols, seed + 9)), v => 4f * v);
         // One neighbour may swap at a near-tie after float32 rounding: allow a change of at most 2 / (n k).
-        Assert.True(Math.Abs(V("mutual-knn", x, y) - V("mutual-knn", xq, y)) <= 2.0 / (n * k) + 1e-12, "mutual-knn under rotation");
+        double slack = 2.0 / (n * k) + 1e-12;
+        Assert.True(SimilarityMath.MutualKnn(x, xq) >= 1 - slack, "rotated neighbours differ");
+        Assert.True(Math.Abs(V("mutual-knn", x, y) - V("mutual-knn", xq, y)) <= slack, "mutual-knn under rotation");
+        // A strongly non-uniform column scaling changes the neighbourhoods themselves.
         var xs = Multiply(x, DiagonalScaling(x.Cols, 0.05, 20));
-        Assert.True(Math.Abs(V("mutual-knn", x, y) - V("mutual-knn", xs, y)) > 2.0 / (n * k), "mutual-knn unchanged by column scaling");
+        double kept = SimilarityMath.MutualKnn(x, xs);
+        Assert.True(kept < 0.9, $"column scaling kept {kept} of the neighbours");
     }
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 20)]
     public void RsaIsInvariantToRowwiseAffineMapsAndColumnPermutations(int seed)
     {
         var (x, y) = Pair(seed);
