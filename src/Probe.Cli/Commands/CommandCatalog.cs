@@ -15,6 +15,7 @@ internal static class CommandCatalog
         LinearProbeCommand.Create(ctx),
         CkaCommand.Create(ctx),
         CompareCommand.Create(ctx),
+        SimilarityCommand.Create(ctx),
         ProjectCommand.Create(ctx),
         EvolutionCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
