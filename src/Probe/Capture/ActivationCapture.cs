@@ -14,6 +14,10 @@ public enum MapReduction
     Max,
     /// <summary>Every value is a column (C x H x W columns).</summary>
     Flatten,
+    /// <summary>Sequence outputs [N, T, D]: the first token's D values (e.g. a transformer's [CLS] position).</summary>
+    First,
+    /// <summary>Sequence outputs [N, T, D]: the last token's D values (e.g. a causal model's summary position).</summary>
+    Last,
 }
 
 /// <summary>What a capture run saw: the layers in the order they fired and their non-finite value counts.</summary>
