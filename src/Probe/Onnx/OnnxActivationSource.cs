@@ -106,7 +106,9 @@ public sealed class OnnxActivationSource : IActivationSource
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ProbeException($"ONNX Runtime cannot load '{Path.GetFileName(_graph.Path)}': {FirstLine(e.Message)}", e);
+            string hint = _graph.HasExternalData && e.Message.Contains("xternal data", StringComparison.Ordinal)
+                ? " Its weights are stored as external data: keep the data file(s) it names beside the .onnx file." : "";
+            throw new ProbeException($"ONNX Runtime cannot load '{Path.GetFileName(_graph.Path)}': {FirstLine(e.Message)}{hint}", e);
         }
         finally
         {

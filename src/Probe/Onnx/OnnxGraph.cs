@@ -67,8 +67,12 @@ internal sealed partial class OnnxGraph
                 foreach (var o in n.Output)
                     if (o.Length > 0) batch.Add(o);
         }
+        BatchValues = batch;
         Candidates = SiteNames(Nodes, batch, g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal));
     }
+
+    /// <summary>Every value that carries the batch (fed inputs and node outputs computed from them).</summary>
+    public IReadOnlySet<string> BatchValues { get; }
 
     /// <summary>Reads and parses an ONNX file; anything that is not one gives a one-line <see cref="ProbeException"/>.</summary>
     public static OnnxGraph Load(string path)
@@ -91,6 +95,9 @@ internal sealed partial class OnnxGraph
             throw new ProbeException($"'{path}' is not an ONNX model (no graph or no opset). Export one with torch.onnx.export.");
         return new OnnxGraph(model, path);
     }
+
+    /// <summary>A graph from a model already in memory (tests; <paramref name="path"/> locates external data).</summary>
+    internal static OnnxGraph FromModel(ModelProto model, string path) => new(model, path);
 
     /// <summary>The model with <paramref name="tensors"/> added to the graph outputs (type left to ONNX Runtime's inference).</summary>
     public byte[] WithOutputs(IEnumerable<string> tensors)

@@ -20,6 +20,9 @@ internal static class OnnxOrigin
 
         if (site.InputTensor is not { } input)
             return new SiteOrigin.Unknown($"'{site.Name}' ({site.OpType}) reads no per-sample input.");
+        var computed = graph.Nodes[site.Node].Input.Where(graph.BatchValues.Contains).Distinct().ToList();
+        if (computed.Count > 1)
+            return new SiteOrigin.Unknown($"'{site.Name}' ({site.OpType}) combines {computed.Count} computed inputs ({string.Join(", ", computed.Select(t => graph.Producer(t) is { } p ? SiteOf(p) : t))}): its values do not come from one affine layer.");
         var producer = graph.Producer(input);
         if (producer is null)
             return new SiteOrigin.Unknown($"the input of '{site.Name}' is the model input '{input}', not the output of a layer.");

@@ -285,8 +285,11 @@ public class OnnxSourceTests
         using var source = new OnnxActivationSource(Fixture(model));
         var origin = Assert.IsType<SiteOrigin.Unknown>(source.Origin("layer1.0.relu#1"));
         Assert.Contains("Add 'layer1.0.add'", origin.Reason);
-        var pool = Assert.IsType<SiteOrigin.Unknown>(source.Origin("fc"));
-        Assert.Contains("Flatten", pool.Reason);
+        var fc = Assert.IsType<SiteOrigin.Unknown>(source.Origin("fc"));
+        Assert.Contains("Flatten", fc.Reason);
+        // The sum itself has two computed inputs: no single layer explains it.
+        var add = Assert.IsType<SiteOrigin.Unknown>(source.Origin("layer1.0.add"));
+        Assert.Contains("combines 2 computed inputs", add.Reason);
     }
 
     [Fact]
