@@ -24,7 +24,6 @@ internal sealed class OnnxActivationRun : IActivationRun
 
     readonly OnnxActivationSource _source;
     readonly InferenceSession _session;
-    readonly bool _ownsSession;
     readonly MapReduction _reduce;
     readonly List<Slot> _outputs = new();
     readonly List<(OnnxSiteDef Site, Slot Slot)> _inputs = new();
@@ -37,11 +36,10 @@ internal sealed class OnnxActivationRun : IActivationRun
     Dictionary<string, Matrix> _outView = new(StringComparer.Ordinal), _inView = new(StringComparer.Ordinal);
     List<LayerInfo> _layers = new();
 
-    public OnnxActivationRun(OnnxActivationSource source, InferenceSession session, bool ownsSession, IReadOnlyList<OnnxSiteDef> sites, MapReduction reduce, bool includeInputs)
+    public OnnxActivationRun(OnnxActivationSource source, InferenceSession session, IReadOnlyList<OnnxSiteDef> sites, MapReduction reduce, bool includeInputs)
     {
         _source = source;
         _session = session;
-        _ownsSession = ownsSession;
         _reduce = reduce;
         var byTensor = new Dictionary<string, Slot>(StringComparer.Ordinal);
         Slot SlotFor(OnnxSiteDef s, string tensor)
@@ -259,7 +257,6 @@ internal sealed class OnnxActivationRun : IActivationRun
 
     public void Dispose()
     {
-        _runOptions.Dispose();
-        if (_ownsSession) _session.Dispose();
+        _runOptions.Dispose(); // the session belongs to the source, which may reuse it for the next capture
     }
 }

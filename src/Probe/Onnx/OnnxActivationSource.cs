@@ -94,15 +94,14 @@ public sealed class OnnxActivationSource : IActivationSource
     internal OnnxGraph Graph => _graph;
     internal IReadOnlyDictionary<string, NpyArray> ExtraInputs => _extra;
 
-    internal InferenceSession CreateSession(IEnumerable<string> outputs, bool plain = false)
+    InferenceSession CreateSession(IEnumerable<string> outputs)
     {
         var options = new SessionOptions();
         try
         {
             if (_threads > 0) options.IntraOpNumThreads = _threads;
             if (_graph.HasExternalData) options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", _graph.Folder);
-            byte[] bytes = plain ? File.ReadAllBytes(_graph.Path) : _graph.WithOutputs(outputs);
-            return new InferenceSession(bytes, options);
+            return new InferenceSession(_graph.WithOutputs(outputs), options);
         }
         catch (OnnxRuntimeException e)
         {
@@ -115,9 +114,6 @@ public sealed class OnnxActivationSource : IActivationSource
             options.Dispose();
         }
     }
-
-    /// <summary>A session on the unmodified model (what a plain inference run uses; for benchmarks).</summary>
-    internal InferenceSession CreatePlainSession() => CreateSession(Array.Empty<string>(), plain: true);
 
     internal static string FirstLine(string message)
     {
@@ -145,10 +141,22 @@ public sealed class OnnxActivationSource : IActivationSource
                 if (s.InputTensor is { } t && _graph.ProducerOf.ContainsKey(t)) tensors.Add(t);
         // Every site exposed: reuse the session made for the metadata. Otherwise a session exposing only what is read,
         // so ONNX Runtime can still reuse the memory of the other intermediate values.
-        bool all = tensors.Count == _graph.Candidates.Count || chosen.Count == _sites.Count;
-        var session = all ? _allSession : CreateSession(tensors);
-        return new OnnxActivationRun(this, session, ownsSession: !all, chosen, reduce, includeInputs);
+        InferenceSession session;
+        if (chosen.Count == _sites.Count) session = _allSession;
+        else
+        {
+            // Sessions are kept per selection until the source is disposed (creating one optimises the graph and
+            // prepacks weights again), so repeated captures of the same sites pay for it once and runs never lose theirs.
+            string key = string.Join('\n', tensors.Order(StringComparer.Ordinal));
+            lock (_sessions)
+            {
+                if (!_sessions.TryGetValue(key, out session!)) _sessions[key] = session = CreateSession(tensors);
+            }
+        }
+        return new OnnxActivationRun(this, session, chosen, reduce, includeInputs);
     }
+
+    readonly Dictionary<string, InferenceSession> _sessions = new(StringComparer.Ordinal);
 
     public SiteOrigin Origin(string site) => OnnxOrigin.Find(_graph, _sites, Site(site));
 
@@ -156,5 +164,10 @@ public sealed class OnnxActivationSource : IActivationSource
     {
         _allSession?.Dispose();
         _allSession = null;
+        lock (_sessions)
+        {
+            foreach (var s in _sessions.Values) s.Dispose();
+            _sessions.Clear();
+        }
     }
 }

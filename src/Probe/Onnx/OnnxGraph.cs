@@ -102,11 +102,23 @@ internal sealed partial class OnnxGraph
     /// <summary>The model with <paramref name="tensors"/> added to the graph outputs (type left to ONNX Runtime's inference).</summary>
     public byte[] WithOutputs(IEnumerable<string> tensors)
     {
-        var copy = Model.Clone();
-        var have = copy.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var t in tensors)
-            if (have.Add(t)) copy.Graph.Output.Add(new ValueInfoProto { Name = t });
-        return copy.ToByteArray();
+        // Outputs are added to the parsed model, serialised, then removed: no second copy of the weights in memory.
+        lock (Model)
+        {
+            var outputs = Model.Graph.Output;
+            int before = outputs.Count;
+            var have = outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+            try
+            {
+                foreach (var t in tensors)
+                    if (have.Add(t)) outputs.Add(new ValueInfoProto { Name = t });
+                return Model.ToByteArray();
+            }
+            finally
+            {
+                while (outputs.Count > before) outputs.RemoveAt(outputs.Count - 1);
+            }
+        }
     }
 
     static List<NodeProto> TopologicalOrder(GraphProto g, IEnumerable<string> available)
