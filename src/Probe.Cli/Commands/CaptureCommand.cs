@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Probe.Capture;
+using Probe.Data;
 using Probe.Reporting;
 
 namespace Probe.Cli.Commands;
@@ -9,8 +10,7 @@ internal static class CaptureCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var model = CliOptions.Model(required: true);
-        var weights = CliOptions.Weights();
+        var models = new ModelOptions();
         var data = CliOptions.Data();
         var input = new Option<string?>("--input") { Description = "An .npy matrix of inputs (instead of --data)." };
         var layers = CliOptions.Layers();
@@ -20,24 +20,28 @@ internal static class CaptureCommand
         var batch = CliOptions.BatchSize();
         var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy and layers.json.");
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
-            { model, weights, data, input, layers, reduce, maxSamples, seed, batch, outDir };
+            { data, input, layers, reduce, maxSamples, seed, batch, outDir };
+        models.AddTo(cmd, actsDir: false);
         cmd.Validators.Add(r =>
         {
+            if (!models.HasModel(r)) r.AddError("Option '--model' is required.");
+            models.Validate(r);
             bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
         });
         cmd.SetAction(p =>
         {
-            var (_, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(seed));
-            using var _m = module;
-            var dataset = p.GetValue(input) is string x ? CliOptions.LoadInput(x) : CliOptions.LoadData(p.GetValue(data)!);
+            IDataset dataset = CliOptions.OpenData(p.GetValue(input) is string x ? "npy:" + x : p.GetValue(data)!);
+            using var _d = dataset as IDisposable;
+            using var source = models.Open(p, p.GetValue(seed));
+            CliOptions.CheckLayout(source, dataset);
             if (p.GetValue(maxSamples) is int max)
                 dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
             string dir = p.GetValue(outDir)!;
             var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch));
             CaptureSummary summary;
             using (var sink = new NpySink(dir))
-                summary = capture.Run(module, dataset, sink);
+                summary = capture.Run(source, dataset, sink);
             JsonOutput.Write(Path.Combine(dir, "layers.json"), new
             {
                 samples = summary.Samples,

@@ -18,23 +18,25 @@ internal static class CkaCommand
         var b = new Option<string?>("--b") { Description = "Second matrix (.npy, same rows in the same order)." };
         var o = new CkaOptions();
         var batch = new Option<int?>("--batch") { Description = "Matrix mode: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." };
-        var model = CliOptions.Model();
-        var weights = CliOptions.Weights();
+        var models = new ModelOptions();
         var data = CliOptions.Data();
         var cmd = new Command("cka",
             "Centred kernel alignment. Two matrices: probe cka --a X.npy --b Y.npy [--kernel linear|rbf] [--sigma-frac F] [--debiased] [--batch B]. " +
-            "All layer pairs of a model: probe cka --model SPEC --weights FILE --data DATA [--layers SELECTOR] [--max-samples M] [--out DIR]. " +
+            "All layer pairs of a model: probe cka --model SPEC|FILE.onnx --weights FILE --data DATA [--layers SELECTOR] [--max-samples M] [--out DIR], or of a folder of activations: probe cka --acts-dir DIR. " +
             "The selector may include 'input' (the data itself as a pseudo-layer; the default is 'input,all'). " +
             "--method auto keeps the captured layers in memory when they fit in 512 MiB (RBF: when the n x n kernels fit) and streams minibatch CKA otherwise.")
-            { a, b, batch, model, weights, data };
+            { a, b, batch, data };
+        models.AddTo(cmd);
         o.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
-            bool hasA = r.GetResult(a) != null, hasB = r.GetResult(b) != null, hasModel = r.GetResult(model) != null;
+            bool hasA = r.GetResult(a) != null, hasB = r.GetResult(b) != null, hasModel = models.HasModel(r), hasActs = models.HasActsDir(r);
             if (hasA != hasB) r.AddError("Give both --a and --b (two matrices with the same rows).");
-            else if (hasA && hasModel) r.AddError("Give either --a/--b (two matrices) or --model (all layer pairs of a model), not both.");
-            else if (!hasA && !hasModel) r.AddError("Give --a X.npy --b Y.npy, or --model SPEC --data DATA.");
+            else if ((hasA ? 1 : 0) + (hasModel ? 1 : 0) + (hasActs ? 1 : 0) > 1) r.AddError("Give one of --a/--b (two matrices), --model (all layer pairs of a model) or --acts-dir (all pairs of stored layers).");
+            else if (!hasA && !hasModel && !hasActs) r.AddError("Give --a X.npy --b Y.npy, --model SPEC --weights W --data DATA, or --acts-dir DIR.");
             else if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data (the inputs to run through the model).");
+            if (hasActs && r.GetResult(data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
+            models.Validate(r);
             if (r.GetResult(batch) != null && !hasA) r.AddError("--batch is for two matrices; for a model use --method minibatch --batch-size B.");
             if (r.GetValue(batch) is int bs && bs < 4) r.AddError($"--batch must be at least 4 (the unbiased HSIC needs 4 rows), got {bs}.");
             o.Validate(r);
@@ -61,10 +63,13 @@ internal static class CkaCommand
                     ctx.Out.WriteLine($"{name}: {CliOptions.F(value, "0.######")}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
                 return ExitCodes.Ok;
             }
-            var (_, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(o.Seed));
-            using var _m = module;
-            var dataset = CliOptions.LoadData(p.GetValue(data)!);
-            var result = o.Study(p).Within(module, dataset);
+            var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(o.Seed));
+            using var _s = source;
+            using var _d = dataset as IDisposable;
+            var study = o.Study(p);
+            // Stored activations have no input pseudo-layer unless the user names it; default to every stored layer.
+            if (source is Probe.Capture.PrecomputedSource && p.GetResult(o.Layers) is null) study = study with { Layers = "all" };
+            var result = study.Within(source, dataset);
             o.Write(ctx, p, result, "cka", "layer", "layer");
             return ExitCodes.Ok;
         });

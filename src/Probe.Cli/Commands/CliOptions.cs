@@ -51,6 +51,9 @@ internal static class CliOptions
     /// <summary>Loads a data source given by its text form.</summary>
     public static Dataset LoadData(string spec) => DataSource.Parse(spec).Load();
 
+    /// <summary>Opens a data source as a stream of batches (files are read per batch, never whole). Dispose it when it is IDisposable.</summary>
+    public static IDataset OpenData(string spec) => DataSource.Parse(spec).Open();
+
     /// <summary>A data set from an .npy input matrix (no labels), shaped like the file's sample dimensions.</summary>
     public static Dataset LoadInput(string path)
     {
@@ -58,6 +61,15 @@ internal static class CliOptions
         var m = Npy.ToMatrix(array, path);
         int[] shape = array.Shape.Length > 1 ? array.Shape.Skip(1).ToArray() : new[] { 1 };
         return new Dataset(Path.GetFileNameWithoutExtension(path), m, null, shape);
+    }
+
+    /// <summary>
+    /// Refuses data laid out channels-last (H x W x C, C = 1 or 3) for a model that wants channels first (C x H x W):
+    /// reshaping it silently would feed the model garbage.
+    /// </summary>
+    public static void CheckLayout(Probe.Capture.IActivationSource source, IDataset data)
+    {
+        if (source.InputShape is { } shape) DataLayout.CheckAgainstModel(data, shape);
     }
 
     public static string F(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);

@@ -20,10 +20,11 @@ internal static class CompareCommand
         var run = CliOptions.Run();
         var runB = new Option<string?>("--run-b") { Description = "A second run folder: compares --run (A) with it (B)." };
         var epochs = new Option<string?>("--epochs") { Description = "Two checkpoints 'EA,EB' (numbers or 'final'): of --run, or of --run and --run-b. Default: 0,final for one run; final,final for two." };
-        var modelA = new Option<string?>("--model-a") { Description = "Model A's spec (instead of --run)." };
+        var modelA = new Option<string?>("--model-a") { Description = "Model A: a spec or an ONNX file (instead of --run)." };
         var weightsA = new Option<string?>("--weights-a") { Description = "Model A's weights." };
-        var modelB = new Option<string?>("--model-b") { Description = "Model B's spec (default: --model-a)." };
+        var modelB = new Option<string?>("--model-b") { Description = "Model B: a spec or an ONNX file (default: --model-a)." };
         var weightsB = new Option<string?>("--weights-b") { Description = "Model B's weights." };
+        var random = new Option<bool>("--random-weights") { Description = "Compare the models' seeded random initialisations (untrained) instead of trained weights." };
         var data = new Option<string?>("--data") { Description = "Data source (default for runs: the run's data, restricted by --split)." };
         var split = new Option<string>("--split") { Description = "For runs without --data: test (held-out rows, default), train or all.", DefaultValueFactory = _ => "test" };
         var o = new CkaOptions();
@@ -32,7 +33,7 @@ internal static class CompareCommand
             "Two checkpoints of a run: probe compare --run DIR [--epochs 0,final]. Two runs (e.g. two seeds): probe compare --run DIR --run-b DIR2 [--epochs final,final]. " +
             "Two models: probe compare --model-a SPEC --weights-a FILE [--model-b SPEC] --weights-b FILE --data DATA. " +
             "Runs use their own data's held-out split unless --data is given.")
-            { run, runB, epochs, modelA, weightsA, modelB, weightsB, data, split };
+            { run, runB, epochs, modelA, weightsA, modelB, weightsB, random, data, split };
         o.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
@@ -41,6 +42,14 @@ internal static class CompareCommand
             if (r.GetResult(runB) != null && !hasRun) r.AddError("--run-b needs --run.");
             if (hasModels && r.GetResult(data) == null) r.AddError("--model-a needs --data (the inputs to run through both models).");
             if (hasModels && r.GetResult(epochs) != null) r.AddError("--epochs is for --run.");
+            if (hasModels)
+            {
+                string ma = r.GetValue(modelA)!, mb = r.GetValue(modelB) ?? ma;
+                bool untrained = r.GetValue(random);
+                if (untrained && (r.GetResult(weightsA) != null || r.GetResult(weightsB) != null)) r.AddError("Give --weights-a/--weights-b or --random-weights, not both.");
+                if (!untrained && !ModelLoader.CarriesWeights(ma) && r.GetResult(weightsA) == null) r.AddError($"--model-a {ma} needs --weights-a FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+                if (!untrained && !ModelLoader.CarriesWeights(mb) && r.GetResult(weightsB) == null) r.AddError($"--model-b {mb} needs --weights-b FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+            }
             if (hasRun && (r.GetResult(weightsA) != null || r.GetResult(weightsB) != null || r.GetResult(modelB) != null))
                 r.AddError("--weights-a, --weights-b and --model-b are for --model-a, not --run.");
             if (r.GetResult(split) != null && r.GetValue(split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(split)}'.");
@@ -50,9 +59,9 @@ internal static class CompareCommand
         cmd.SetAction(p =>
         {
             int seed = p.GetValue(o.Seed);
-            nn.Module<Tensor, Tensor> a, b;
+            Probe.Capture.IActivationSource a, b;
             string nameA, nameB;
-            Dataset dataset;
+            IDataset dataset;
             if (p.GetValue(run) is string dirA)
             {
                 var ra = RunFolder.Load(dirA);
@@ -63,17 +72,17 @@ internal static class CompareCommand
                 nameB = rb == null ? $"epoch {eb}" : $"{Path.GetFileName(rb.Directory)} epoch {eb}";
                 if (rb != null && rb.Info.Model != ra.Info.Model) nameB += $" ({rb.Info.Model})";
                 dataset = p.GetValue(data) is string ds ? CliOptions.LoadData(ds) : RunData(ra, p.GetValue(split)!);
-                a = ra.BuildModel(ea);
-                b = (rb ?? ra).BuildModel(eb);
+                a = new Probe.Capture.ModuleSource(ra.BuildModel(ea), ownsModel: true);
+                b = new Probe.Capture.ModuleSource((rb ?? ra).BuildModel(eb), ownsModel: true);
             }
             else
             {
                 string specA = p.GetValue(modelA)!;
-                (_, a) = CliOptions.LoadModel(specA, p.GetValue(weightsA), seed);
-                (_, b) = CliOptions.LoadModel(p.GetValue(modelB) ?? specA, p.GetValue(weightsB), seed);
+                a = ModelLoader.Open(specA, p.GetValue(weightsA), seed);
+                b = ModelLoader.Open(p.GetValue(modelB) ?? specA, p.GetValue(weightsB), seed);
                 nameA = p.GetValue(weightsA) is string wa ? Path.GetFileNameWithoutExtension(wa) : "A";
                 nameB = p.GetValue(weightsB) is string wb ? Path.GetFileNameWithoutExtension(wb) : "B";
-                dataset = CliOptions.LoadData(p.GetValue(data)!);
+                dataset = CliOptions.OpenData(p.GetValue(data)!);
             }
             using (a)
             using (b)

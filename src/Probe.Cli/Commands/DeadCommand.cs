@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Probe.Analysis;
 using Probe.Capture;
+using Probe.Data;
 using Probe.Models;
 using Probe.Reporting;
 using Probe.Reporting.Sections;
@@ -18,8 +19,7 @@ internal static class DeadCommand
 
     public static Command Create(CliContext ctx)
     {
-        var model = CliOptions.Model();
-        var weights = CliOptions.Weights();
+        var models = new ModelOptions();
         var run = CliOptions.Run();
         var data = new Option<string?>("--data") { Description = "Data source (digits, npy:X.npy, ...). With --run, defaults to the run's data." };
         var layers = new Option<string?>("--layers") { Description = "Layer selector (names, globs, type:ReLU, all). Default: the activation layers." };
@@ -40,14 +40,18 @@ internal static class DeadCommand
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
         var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
-            { model, weights, run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch };
+            { run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch };
+        models.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
-            bool hasModel = r.GetResult(model) != null, hasRun = r.GetResult(run) != null;
-            if (hasModel == hasRun) r.AddError("Give exactly one of --model (with --weights) and --run.");
-            else if (hasModel && r.GetResult(weights) == null) r.AddError("--model needs --weights FILE (the trained weights to diagnose).");
-            else if (hasRun && r.GetResult(weights) != null) r.AddError("--weights cannot be used with --run (the run's checkpoints are used).");
+            bool hasModel = models.HasModel(r), hasRun = r.GetResult(run) != null, hasActs = models.HasActsDir(r);
+            if ((hasModel ? 1 : 0) + (hasRun ? 1 : 0) + (hasActs ? 1 : 0) != 1)
+                r.AddError("Give exactly one of --model (with --weights and --data), --run, or --acts-dir.");
+            else if (hasRun && (r.GetResult(models.Weights) != null || r.GetResult(models.RandomWeights) != null))
+                r.AddError("--weights cannot be used with --run (the run's checkpoints are used).");
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
+            if (hasActs && r.GetResult(data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
+            models.Validate(r);
         });
         cmd.SetAction(p =>
         {
@@ -58,19 +62,20 @@ internal static class DeadCommand
             if (p.GetValue(run) is string runDir)
             {
                 var folder = RunFolder.Load(runDir);
-                var dataset = CliOptions.LoadData(p.GetValue(data) ?? folder.Info.Data);
-                dataset = Cap(dataset, p.GetValue(maxSamples), p.GetValue(seed));
+                var opened = CliOptions.OpenData(p.GetValue(data) ?? folder.Info.Data);
+                using var _d = opened as IDisposable;
+                var dataset = Cap(opened, p.GetValue(maxSamples), p.GetValue(seed));
                 timeline = study.RunCheckpoints(folder, dataset);
                 result = timeline.Final;
                 title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
             }
             else
             {
-                var (spec, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), p.GetValue(seed));
-                using var _m = module;
-                var dataset = Cap(CliOptions.LoadData(p.GetValue(data)!), p.GetValue(maxSamples), p.GetValue(seed));
-                result = study.Run(module, dataset);
-                title = $"Dead units of {spec} ({Path.GetFileName(p.GetValue(weights))})";
+                var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(seed));
+                using var _s = source;
+                using var _d = dataset as IDisposable;
+                result = study.Run(source, Cap(dataset, p.GetValue(maxSamples), p.GetValue(seed)));
+                title = $"Dead units of {models.Title(p)}";
             }
 
             if (p.GetValue(json)) ctx.Out.WriteLine(JsonOutput.Serialize(DeadUnitFigures.Json(result, timeline), "the dead-unit result"));
@@ -107,7 +112,7 @@ internal static class DeadCommand
         return null;
     }
 
-    private static Probe.Data.Dataset Cap(Probe.Data.Dataset d, int? max, int seed) =>
+    private static Probe.Data.IDataset Cap(Probe.Data.IDataset d, int? max, int seed) =>
         max is int m ? d.Subset(SampleChooser.Choose(d.Count, m, seed)) : d;
 
     private static void Print(TextWriter o, string title, DeadUnitStudyResult result, DeadUnitTimelineResult? timeline)

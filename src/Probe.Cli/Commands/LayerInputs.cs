@@ -18,8 +18,7 @@ internal sealed class LayerInputs
 {
     public Option<string?> Acts { get; } = new("--acts") { Description = "An .npy activation matrix (rows = samples)." };
     public Option<string?> Labels { get; } = new("--labels") { Description = "An .npy int32 label vector, one per row of --acts." };
-    public Option<string?> Model { get; } = new("--model") { Description = "Model spec (with --data): analyse every selected layer." };
-    public Option<string?> Weights { get; } = CliOptions.Weights();
+    public ModelOptions Models { get; } = new();
     public Option<string?> Data { get; } = new("--data") { Description = "Data source for --model (or to override the run's data for --run)." };
     public Option<string?> Run { get; } = CliOptions.Run();
     public Option<string?> Epochs { get; } = new("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." };
@@ -32,12 +31,15 @@ internal sealed class LayerInputs
     /// <summary>Adds the options and the one-source validator to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Acts, Labels, Model, Weights, Data, Run, Epochs, LayerSelector, Reduce, MaxSamples, Seed, BatchSize }) cmd.Add(o);
+        foreach (var o in new Option[] { Acts, Labels, Data, Run, Epochs, LayerSelector, Reduce, MaxSamples, Seed, BatchSize }) cmd.Add(o);
+        Models.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
-            bool acts = r.GetResult(Acts) != null, model = r.GetResult(Model) != null, run = r.GetResult(Run) != null;
-            int sources = (acts ? 1 : 0) + (model ? 1 : 0) + (run ? 1 : 0);
-            if (sources != 1) { r.AddError("Give exactly one of --acts (with --labels), --model (with --data) or --run."); return; }
+            bool acts = r.GetResult(Acts) != null, model = Models.HasModel(r), run = r.GetResult(Run) != null, dir = Models.HasActsDir(r);
+            int sources = (acts ? 1 : 0) + (model ? 1 : 0) + (run ? 1 : 0) + (dir ? 1 : 0);
+            if (sources != 1) { r.AddError("Give exactly one of --acts (with --labels), --model (with --weights and --data), --run or --acts-dir."); return; }
+            Models.Validate(r);
+            if (dir && r.GetResult(Data) != null) r.AddError("--acts-dir holds its own samples and labels; drop --data.");
             if (acts && r.GetResult(Labels) == null) r.AddError("--acts needs --labels.");
             if (model && r.GetResult(Data) == null) r.AddError("--model needs --data.");
             if (!acts && r.GetResult(Labels) != null) r.AddError("--labels goes with --acts; --model and --run take labels from the data set.");
@@ -68,13 +70,13 @@ internal sealed class LayerInputs
             yield break;
         }
         var capture = new ActivationCapture(new LayerSelector(p.GetValue(LayerSelector)!), p.GetValue(Reduce), BatchSize: p.GetValue(BatchSize));
-        if (p.GetValue(Model) is string spec)
+        if (p.GetValue(Models.Model) != null || p.GetValue(Models.ActsDir) != null)
         {
-            var data = CliOptions.LoadData(p.GetValue(Data)!);
+            var (source, data) = Models.OpenWithData(p, p.GetValue(Data), seed);
+            using var _s = source;
+            using var _d = data as IDisposable;
             var mask = ReadMask(trainMaskPath, data.Count);
-            var (_, module) = CliOptions.LoadModel(spec, p.GetValue(Weights), seed);
-            using var _m = module;
-            yield return FromCapture(capture.ToMemory(module, data, max, seed), data, mask, null);
+            yield return FromCapture(capture.ToMemory(source, data, max, seed), data, mask, null);
             yield break;
         }
         if (trainMaskPath != null) throw new ProbeException("--train-mask cannot be used with --run: probes use the run's recorded train/test split.");
@@ -91,7 +93,7 @@ internal sealed class LayerInputs
         }
     }
 
-    private static LayerSet FromCapture(CapturedActivations a, Dataset data, bool[]? mask, CheckpointInfo? cp)
+    private static LayerSet FromCapture(CapturedActivations a, IDataset data, bool[]? mask, CheckpointInfo? cp)
     {
         if (a.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         return new LayerSet(cp, a.LayerNames.Select(n => (n, a[n])).ToList(), a.Labels, mask is null ? null : a.SampleIndices.Select(i => mask[i]).ToArray());

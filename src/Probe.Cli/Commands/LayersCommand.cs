@@ -1,10 +1,16 @@
 using System.CommandLine;
+using System.Globalization;
+using Probe.Capture;
 using Probe.Models;
 using Probe.Reporting;
 
 namespace Probe.Cli.Commands;
 
-/// <summary><c>probe layers</c>: every module with its type, parameter count and output shape for one input.</summary>
+/// <summary>
+/// <c>probe layers</c>: every activation site of a model with its type and output shape for one input sample. For a
+/// model Probe builds, also each module's parameter count, and one site per call of a module called more than once
+/// (<c>layer1.0.relu#0</c>, <c>#1</c>). Weights are optional (shapes do not depend on them).
+/// </summary>
 internal static class LayersCommand
 {
     public static Command Create(CliContext ctx)
@@ -12,21 +18,45 @@ internal static class LayersCommand
         var model = CliOptions.Model(required: true);
         var weights = CliOptions.Weights();
         var json = CliOptions.Json();
-        var cmd = new Command("layers", "List every module of a model: name, type, parameters, output shape for one sample.") { model, weights, json };
+        var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json };
         cmd.SetAction(p =>
         {
-            var (spec, module) = CliOptions.LoadModel(p.GetValue(model)!, p.GetValue(weights), seed: 0);
-            using var _ = module;
-            var rows = ModelInspector.Describe(module, spec.InputShape);
-            if (p.GetValue(json)) { ctx.Out.WriteLine(JsonOutput.Serialize(new { model = spec.ToString(), inputShape = spec.InputShape, modules = rows })); return ExitCodes.Ok; }
-            ctx.Out.WriteLine($"{spec}  (input: [{string.Join(", ", spec.InputShape)}] per sample)");
-            ctx.Out.Write(TextTable.Render(new[] { "name", "type", "parameters", "output shape" },
-                rows.Select(r => (IReadOnlyList<string>)new[]
+            using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0);
+            var sites = source.Sites;
+            string Shape(int[]? s) => s == null ? "-" : "[" + string.Join(", ", s) + "]";
+            if (source is ModuleSource ms)
+            {
+                var rows = ModelInspector.Describe(ms.Model, source.InputShape!);
+                var repeated = sites.Where(s => s.Name != s.BaseName).ToList();
+                if (p.GetValue(json))
                 {
-                    r.Name.Length == 0 ? "(model)" : new string(' ', 2 * Math.Max(0, r.Depth - 1)) + r.Name,
-                    r.TypeName, r.Parameters.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    r.OutputShape == null ? "-" : "[" + string.Join(", ", r.OutputShape) + "]",
-                })));
+                    ctx.Out.WriteLine(JsonOutput.Serialize(new
+                    {
+                        model = p.GetValue(model), inputShape = source.InputShape, modules = rows,
+                        sites = sites.Where(s => s.OutputShape != null).Select(s => new { s.Name, type = s.OpType, outputShape = s.OutputShape, s.Leaf }),
+                    }));
+                    return ExitCodes.Ok;
+                }
+                ctx.Out.WriteLine($"{source.Description}  (input: [{string.Join(", ", source.InputShape!)}] per sample)");
+                ctx.Out.Write(TextTable.Render(["name", "type", "parameters", "output shape"],
+                    rows.Select(r => (IReadOnlyList<string>)
+                    [
+                        r.Name.Length == 0 ? "(model)" : new string(' ', 2 * Math.Max(0, r.Depth - 1)) + r.Name,
+                        r.TypeName, r.Parameters.ToString(CultureInfo.InvariantCulture), Shape(r.OutputShape),
+                    ])));
+                if (repeated.Count > 0)
+                    ctx.Out.WriteLine("Modules called more than once give one site per call: " + string.Join(", ", repeated.Select(s => $"{s.Name} {Shape(s.OutputShape)}")) + ".");
+                ctx.Out.WriteLine("Functional operations (torch.nn.functional calls, a residual 'out + identity') are not sites: wrap one in a module to see it, or export the model to ONNX, where every op is a site.");
+                return ExitCodes.Ok;
+            }
+            if (p.GetValue(json))
+            {
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { model = p.GetValue(model), inputShape = source.InputShape, sites = sites.Select(s => new { s.Name, type = s.OpType, outputShape = s.OutputShape }) }));
+                return ExitCodes.Ok;
+            }
+            ctx.Out.WriteLine($"{source.Description}" + (source.InputShape is { } shape ? $"  (input: [{string.Join(", ", shape)}] per sample)" : ""));
+            ctx.Out.Write(TextTable.Render(["site", "op type", "output shape"],
+                sites.Select(s => (IReadOnlyList<string>)[s.Name, s.OpType, Shape(s.OutputShape)])));
             return ExitCodes.Ok;
         });
         return cmd;

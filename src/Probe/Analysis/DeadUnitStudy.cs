@@ -23,6 +23,9 @@ public sealed record DeadLayerResult(
     DeadUnitCause[] Causes,
     string? CauseNote)
 {
+    /// <summary>The BatchNorm folded into <see cref="PrecedingLayer"/>'s weights to explain dead units, if any.</summary>
+    public string? FoldedNorm { get; init; }
+
     /// <summary>Number of dead units per <see cref="DeadUnitReason"/> (reasons with no unit are left out).</summary>
     public Dictionary<string, int> CauseCounts =>
         Causes.GroupBy(c => c.Reason).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count());
@@ -79,18 +82,31 @@ public sealed record DeadUnitStudy(
     double SaturationFraction = 0.99,
     int BatchSize = 256)
 {
+    /// <summary>Stops the study between batches when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>Called after each batch with (samples done, samples in all).</summary>
+    public Action<int, int>? Progress { get; init; }
+
     /// <summary>The firing rule, as written into every result.</summary>
     public const string FiringRule =
         "a unit fires on a sample when its output is > 0; a conv channel fires when any of its positions is > 0; dead = never fires on the data; dying = fires on fewer than the dying threshold of samples";
 
-    /// <summary>Runs the study on one model (its current weights).</summary>
-    public DeadUnitStudyResult Run(nn.Module<Tensor, Tensor> model, Dataset data) => Run(model, data, explain: true);
+    /// <summary>Runs the study on one TorchSharp model (its current weights).</summary>
+    public DeadUnitStudyResult Run(nn.Module<Tensor, Tensor> model, IDataset data)
+    {
+        using var source = new ModuleSource(model);
+        return Run(source, data, explain: true);
+    }
+
+    /// <summary>Runs the study on any activation source (a TorchSharp model, an ONNX model, precomputed activations).</summary>
+    public DeadUnitStudyResult Run(IActivationSource source, IDataset data) => Run(source, data, explain: true);
 
     /// <summary>
     /// Runs the study on every checkpoint of <paramref name="run"/> (same samples each time) and follows each unit over
     /// training. Only firing rates are kept per checkpoint (O(units x checkpoints)); the last checkpoint gets the full study.
     /// </summary>
-    public DeadUnitTimelineResult RunCheckpoints(RunFolder run, Dataset data, Action<int>? progress = null)
+    public DeadUnitTimelineResult RunCheckpoints(RunFolder run, IDataset data, Action<int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(data);
@@ -108,8 +124,8 @@ public sealed record DeadUnitStudy(
             progress?.Invoke(epochs[c]);
             bool last = c == cps.Count - 1;
             DeadUnitStudyResult r;
-            using (var model = run.BuildModel(epochs[c]))
-                r = Run(model, data, explain: last);
+            using (var source = new ModuleSource(run.BuildModel(epochs[c]), ownsModel: true))
+                r = Run(source, data, explain: last);
             if (names == null)
             {
                 names = r.Layers.Select(l => l.Layer).ToArray();
@@ -134,53 +150,56 @@ public sealed record DeadUnitStudy(
         return new DeadUnitTimelineResult(epochs, layers, final!);
     }
 
-    private DeadUnitStudyResult Run(nn.Module<Tensor, Tensor> model, Dataset data, bool explain)
+    private DeadUnitStudyResult Run(IActivationSource source, IDataset data, bool explain)
     {
-        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(data);
         if (BatchSize <= 0) throw new ProbeException($"Batch size must be positive, got {BatchSize}.");
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to analyse.");
         _ = new DeadUnitAnalyzer(DyingThreshold, Epsilon, SaturationFraction).Start(); // validates the settings
 
-        var selected = (Layers ?? DefaultLayers(model)).Resolve(model).Select(s => s.Name).ToList();
-        var leaves = LayerSelector.All.Resolve(model).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        source.Bind(data);
+        var sites = source.Sites;
+        var selected = (Layers ?? DefaultLayers(sites)).Resolve(sites);
 
-        // A one-sample pass learns every module's output shape and the order in which the leaves fire.
-        var probe = new ActivationCapture(new LayerSelector(string.Join(",", new[] { "all" }.Concat(selected))), MapReduction.Flatten, false, 1)
-            .Run(model, data.Subset([0]));
+        // A one-sample pass learns every selected site's per-sample output shape.
+        var probe = new ActivationCapture(new LayerSelector(string.Join(",", selected)), MapReduction.Flatten, false, 1)
+            .Run(source, data.Subset([0]));
         var info = probe.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
-        var leafOrder = probe.Layers.Where(l => leaves.Contains(l.Name)).OrderBy(l => l.Order).ToList();
 
         var plans = new List<LayerPlan>();
         foreach (var name in selected)
         {
             if (!info.TryGetValue(name, out var li)) throw new ProbeException($"Layer '{name}' did not run on a sample of '{data.Name}'.");
-            var (units, positions) = UnitsAndPositions(li);
-            var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions,
+            bool tokens = SiteLayout.TokensLast(li.ModuleType, li.OutputShape);
+            var (units, positions) = UnitsAndPositions(li, tokens);
+            var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
                 new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon));
-            if (explain && UnitActivations.FromModuleType(li.ModuleType) == UnitActivation.Rectified)
+            if (explain && UnitActivations.FromModuleType(li.ModuleType) is UnitActivation.Rectified or UnitActivation.Auto)
             {
-                int k = leafOrder.FindIndex(l => l.Name == name);
-                var prev = k > 0 ? leafOrder[k - 1] : null;
-                plan.Preceding = prev?.Name; plan.PrecedingType = prev?.ModuleType;
-                if (prev == null) plan.Note = "no module runs before it, so there is no weight to explain a dead unit";
-                else if (!IsLinearOrConv(prev.ModuleType))
-                    plan.Note = $"it follows '{prev.Name}' ({prev.ModuleType}), not a Linear or Conv layer, so causes are not computed";
-                else if (UnitsAndPositions(prev) != (units, positions))
-                    plan.Note = $"its shape differs from that of '{prev.Name}' ({prev.ModuleType}), so it is not that layer's direct activation";
-                else plan.ExplainFrom = prev.Name;
+                switch (source.Origin(name))
+                {
+                    case SiteOrigin.Affine a when a.Bias.Length != units:
+                        plan.Note = $"'{a.Layer}' ({a.LayerType}) has {a.Bias.Length} outputs but this layer has {units} units, so it is not that layer's direct activation";
+                        break;
+                    case SiteOrigin.Affine a:
+                        plan.Origin = a; plan.Preceding = a.Layer; plan.PrecedingType = a.LayerType; plan.ExplainFrom = a.InputSite;
+                        break;
+                    case SiteOrigin.Unknown u:
+                        plan.Note = u.Reason;
+                        break;
+                }
             }
             plans.Add(plan);
         }
-        var sources = plans.Where(p => p.ExplainFrom != null).Select(p => p.ExplainFrom!).Distinct().ToList();
-        var consumer = new StudyConsumer(plans, sources, Epsilon);
-        var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(sources).Distinct())),
-            MapReduction.Flatten, IncludeInputs: sources.Count > 0, BatchSize);
-        var summary = capture.Run(model, data, consumer);
+        var inputSites = plans.Where(p => p.ExplainFrom != null).Select(p => p.ExplainFrom!).Distinct().ToList();
+        var consumer = new StudyConsumer(plans, inputSites, Epsilon);
+        var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
+            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize) { Cancellation = Cancellation, Progress = Progress };
+        var summary = capture.Run(source, data, consumer);
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
             if (bad > 0) throw new ProbeException($"Layer '{layer}' produced {bad} non-finite values (NaN or Inf): the model has diverged, so its units cannot be judged.");
 
-        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         var layers = new List<DeadLayerResult>();
         foreach (var p in plans)
         {
@@ -188,22 +207,29 @@ public sealed record DeadUnitStudy(
             float[]? maxPre = null;
             DeadUnitCause[] causes = [];
             string? note = p.Note;
-            if (p.ExplainFrom != null)
+            if (p.Origin is { } o)
             {
                 maxPre = p.Pre!.Result(p.Name + ".input", DyingThreshold, "Linear").UnitMax;
                 if (stats.DeadUnits.Length > 0)
-                {
-                    var (w, b, inFeatures) = WeightAndBias(modules[p.ExplainFrom], p.ExplainFrom, p.Units);
-                    causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, w, b, inFeatures, maxPre, Math.Sqrt(consumer.MaxInputNormSq[p.ExplainFrom]));
-                }
+                    causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, o.Weight, o.Bias, o.InFeatures, maxPre, Math.Sqrt(consumer.MaxInputNormSq[o.InputSite]));
             }
             else if (stats.Activation != UnitActivation.Rectified || !explain) note = null;
-            layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Preceding, p.PrecedingType, causes, note));
+            layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Preceding, p.PrecedingType, causes, note)
+            { FoldedNorm = p.Origin?.Folded });
         }
         return new DeadUnitStudyResult(data.Count, DyingThreshold, FiringRule, [.. layers]);
     }
 
     /// <summary>The default selection: every leaf module whose type is an activation (ReLU-like, sigmoid, tanh); all leaves when there is none.</summary>
+    public static LayerSelector DefaultLayers(IReadOnlyList<SiteInfo> sites)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        var names = sites.Where(s => s.Leaf && UnitActivations.FromModuleType(s.OpType) is UnitActivation.Rectified or UnitActivation.Sigmoid or UnitActivation.Tanh)
+            .Select(s => s.BaseName).Distinct().ToList();
+        return names.Count == 0 ? LayerSelector.All : new LayerSelector(string.Join(",", names));
+    }
+
+    /// <summary>The default selection of a TorchSharp model (see <see cref="DefaultLayers(IReadOnlyList{SiteInfo})"/>).</summary>
     public static LayerSelector DefaultLayers(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -224,9 +250,10 @@ public sealed record DeadUnitStudy(
         type.Equals("Linear", StringComparison.OrdinalIgnoreCase) || type.StartsWith("Conv", StringComparison.OrdinalIgnoreCase);
 
     // Units = the first per-sample dimension (channels for maps); positions = the product of the rest.
-    private static (int Units, int Positions) UnitsAndPositions(LayerInfo l)
+    private static (int Units, int Positions) UnitsAndPositions(LayerInfo l, bool tokensLast)
     {
         if (l.OutputShape.Length <= 1) return (Math.Max(1, l.Features), 1);
+        if (tokensLast) return (l.OutputShape[1], l.OutputShape[0]);
         int units = l.OutputShape[0];
         long positions = 1;
         for (int i = 1; i < l.OutputShape.Length; i++) positions *= l.OutputShape[i];
@@ -234,23 +261,10 @@ public sealed record DeadUnitStudy(
         return (units, (int)positions);
     }
 
-    private static (float[] Weight, float[] Bias, int InFeatures) WeightAndBias(nn.Module module, string name, int units)
+    private sealed class LayerPlan(string name, string type, int[] shape, int units, int positions, bool tokensLast, UnitStatsAccumulator acc)
     {
-        var ps = module.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
-        if (!ps.TryGetValue("weight", out var w) || w.dim() < 2)
-            throw new ProbeException($"Layer '{name}' has no weight matrix to explain its dead units with.");
-        if (w.shape[0] != units) throw new ProbeException($"Layer '{name}' has {w.shape[0]} output units but its activation has {units}.");
-        using var scope = torch.NewDisposeScope();
-        float[] weight = w.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-        // A layer without bias (bias=false) adds nothing: its bias is zero.
-        float[] bias = ps.TryGetValue("bias", out var b) && b is not null
-            ? b.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray()
-            : new float[units];
-        return (weight, bias, weight.Length / units);
-    }
-
-    private sealed class LayerPlan(string name, string type, int[] shape, int units, int positions, UnitStatsAccumulator acc)
-    {
+        public bool TokensLast { get; } = tokensLast;
+        public SiteOrigin.Affine? Origin;
         public string Name { get; } = name;
         public string Type { get; } = type;
         public int[] Shape { get; } = shape;
@@ -280,8 +294,8 @@ public sealed record DeadUnitStudy(
         {
             foreach (var p in _plans)
             {
-                Add(p.Acc, batch.Outputs[p.Name], p.Positions);
-                if (p.Pre != null) Add(p.Pre, batch.Inputs[p.Name], p.Positions);
+                Add(p.Acc, batch.Outputs[p.Name], p);
+                if (p.Pre != null) Add(p.Pre, batch.Inputs[p.Name], p);
             }
             foreach (var s in _sources)
             {
@@ -297,10 +311,23 @@ public sealed record DeadUnitStudy(
             }
         }
 
-        private static void Add(UnitStatsAccumulator acc, Matrix m, int positions)
+        private float[] _scratch = [];
+
+        // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
+        private void Add(UnitStatsAccumulator acc, Matrix m, LayerPlan p)
         {
-            if (positions == 1) acc.Add(m);
-            else acc.AddSpatial(m, positions);
+            if (p.Positions == 1) { acc.Add(m); return; }
+            if (!p.TokensLast) { acc.AddSpatial(m, p.Positions); return; }
+            if (_scratch.Length != m.Data.Length) _scratch = new float[m.Data.Length];
+            int t = p.Positions, d = p.Units;
+            for (int r = 0; r < m.Rows; r++)
+            {
+                int o = r * m.Cols;
+                for (int i = 0; i < t; i++)
+                    for (int j = 0; j < d; j++)
+                        _scratch[o + j * t + i] = m.Data[o + i * d + j];
+            }
+            acc.AddSpatial(new Matrix(m.Rows, m.Cols, _scratch), p.Positions);
         }
     }
 }

@@ -99,18 +99,25 @@ public sealed record RepresentationStudy(
     }
 
     /// <summary>Captures <paramref name="model"/> on <paramref name="data"/> (a labelled data set) and analyses every selected layer.</summary>
-    public CheckpointQuality Run(nn.Module<Tensor, Tensor> model, Dataset data, bool[]? trainMask = null)
+    public CheckpointQuality Run(nn.Module<Tensor, Tensor> model, IDataset data, bool[]? trainMask = null)
+    {
+        using var source = new ModuleSource(model);
+        return Run(source, data, trainMask);
+    }
+
+    /// <summary>Captures any activation source on <paramref name="data"/> (a labelled data set) and analyses every selected site.</summary>
+    public CheckpointQuality Run(IActivationSource source, IDataset data, bool[]? trainMask = null)
     {
         var rows = SampleChooser.Choose(data.Count, MaxSamples, Seed);
         var mask = trainMask is null ? null : Select(trainMask, rows, data.Count);
-        return RunRows(model, data, rows, mask, null);
+        return RunRows(source, data, rows, mask, null);
     }
 
     /// <summary>
     /// Every checkpoint of <paramref name="run"/> (or those in <paramref name="epochs"/>) on <paramref name="data"/>, which must
     /// be the run's data set (same sample count as its split); probes use the run's train/test split.
     /// </summary>
-    public RepresentationReport Run(RunFolder run, Dataset data, IReadOnlyList<int>? epochs = null)
+    public RepresentationReport Run(RunFolder run, IDataset data, IReadOnlyList<int>? epochs = null)
     {
         ArgumentNullException.ThrowIfNull(run); ArgumentNullException.ThrowIfNull(data);
         if (data.Count != run.Info.Split.Samples)
@@ -122,8 +129,8 @@ public sealed record RepresentationStudy(
         var results = new List<CheckpointQuality>();
         foreach (var cp in chosen)
         {
-            using var model = run.BuildModel(cp.Epoch);
-            results.Add(RunRows(model, data, rows, mask, cp));
+            using var source = new ModuleSource(run.BuildModel(cp.Epoch), ownsModel: true);
+            results.Add(RunRows(source, data, rows, mask, cp));
         }
         var warnings = Plateau(results);
         return new RepresentationReport($"run split: {run.Info.Split.TestIndices.Length} test rows of {run.Info.Split.Samples} (seed {run.Info.Split.Seed})",
@@ -155,14 +162,14 @@ public sealed record RepresentationStudy(
         return rows.Select(r => mask[r]).ToArray();
     }
 
-    private CheckpointQuality RunRows(nn.Module<Tensor, Tensor> model, Dataset data, int[] rows, bool[]? mask, CheckpointInfo? cp)
+    private CheckpointQuality RunRows(IActivationSource source, IDataset data, int[] rows, bool[]? mask, CheckpointInfo? cp)
     {
-        ArgumentNullException.ThrowIfNull(model); ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data);
         if (data.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
         var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize);
         var sink = new InMemorySink(subset.Count);
-        var summary = capture.Run(model, subset, sink);
+        var summary = capture.Run(source, subset, sink);
         var layers = summary.LayerNames.Select(n => (n, sink.Outputs[n])).ToList();
         return new CheckpointQuality(cp?.Epoch, cp?.TrainAccuracy, cp?.TestAccuracy, Analyze(layers, subset.Labels!, mask));
     }

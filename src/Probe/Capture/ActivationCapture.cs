@@ -5,21 +5,6 @@ using static TorchSharp.torch;
 
 namespace Probe.Capture;
 
-/// <summary>How a feature map (N x C x ...) becomes one row per sample.</summary>
-public enum MapReduction
-{
-    /// <summary>Global average pool per channel: one column per channel (the default for maps).</summary>
-    Mean,
-    /// <summary>Global max pool per channel: a channel is positive on a sample when any position is.</summary>
-    Max,
-    /// <summary>Every value is a column (C x H x W columns).</summary>
-    Flatten,
-    /// <summary>Sequence outputs [N, T, D]: the first token's D values (e.g. a transformer's [CLS] position).</summary>
-    First,
-    /// <summary>Sequence outputs [N, T, D]: the last token's D values (e.g. a causal model's summary position).</summary>
-    Last,
-}
-
 /// <summary>What a capture run saw: the layers in the order they fired and their non-finite value counts.</summary>
 public sealed record CaptureSummary(
     int Samples,
@@ -32,13 +17,14 @@ public sealed record CaptureSummary(
 }
 
 /// <summary>
-/// Records per-layer activations with TorchSharp forward hooks while a data set streams through a model in batches.
-/// The model runs in eval mode under no_grad, each batch inside a DisposeScope, so native memory stays flat. Hooks
-/// copy what they receive (a later in-place op cannot change it) and are always removed when the run ends.
+/// Records per-site activations while a data set streams through an activation source (a TorchSharp model, an ONNX
+/// model, precomputed activations) in batches, and hands every batch to streaming consumers. The data set is read
+/// ahead on another thread while the model runs; memory stays at a few batches however large the data set is.
+/// Non-finite values are counted per site.
 /// </summary>
-/// <param name="Layers">Which modules to record (default: every leaf module).</param>
-/// <param name="Reduce">How feature maps become rows (default: mean over positions, one column per channel).</param>
-/// <param name="IncludeInputs">Also record each selected module's input (for a ReLU: its pre-activation).</param>
+/// <param name="Layers">Which sites to record (default: every leaf site).</param>
+/// <param name="Reduce">How feature maps and sequences become rows (default: mean over positions, one column per unit).</param>
+/// <param name="IncludeInputs">Also record each selected site's input (for a ReLU: its pre-activation).</param>
 /// <param name="BatchSize">Samples per forward pass.</param>
 public sealed record ActivationCapture(
     LayerSelector? Layers = null,
@@ -46,91 +32,87 @@ public sealed record ActivationCapture(
     bool IncludeInputs = false,
     int BatchSize = 256)
 {
-    /// <summary>Streams <paramref name="data"/> through <paramref name="model"/> and hands every batch to each consumer.</summary>
-    public CaptureSummary Run(nn.Module<Tensor, Tensor> model, Dataset data, params IActivationConsumer[] consumers)
+    /// <summary>Stops the run between batches when cancelled (throws <see cref="OperationCanceledException"/>).</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>Called after each batch with (samples done, samples in all), for progress displays.</summary>
+    public Action<int, int>? Progress { get; init; }
+
+    /// <summary>Streams <paramref name="data"/> through a TorchSharp <paramref name="model"/> (see <see cref="ModuleSource"/>).</summary>
+    public CaptureSummary Run(nn.Module<Tensor, Tensor> model, IDataset data, params IActivationConsumer[] consumers)
     {
-        ArgumentNullException.ThrowIfNull(model);
+        using var source = new ModuleSource(model);
+        return Run(source, data, consumers);
+    }
+
+    /// <summary>Streams <paramref name="data"/> through <paramref name="source"/> and hands every batch to each consumer.</summary>
+    public CaptureSummary Run(IActivationSource source, IDataset data, params IActivationConsumer[] consumers)
+    {
+        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(data);
         if (BatchSize <= 0) throw new ProbeException($"Batch size must be positive, got {BatchSize}.");
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to capture.");
-        data.Validate();
-        using var session = new HookSession(model, (Layers ?? LayerSelector.All).Resolve(model), this);
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        if (data is Dataset d) d.Validate();
+        source.Bind(data);
+        var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
+        using var run = source.Start(sites, Reduce, IncludeInputs);
+        var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
+        var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
+        int size = data.SampleSize();
+        foreach (var batchData in data.Batches(BatchSize, prefetch: 2, workers: 1, Cancellation))
         {
-            using var noGrad = torch.no_grad();
-            long[] shape = new long[data.SampleShape.Length + 1];
-            for (int i = 0; i < data.SampleShape.Length; i++) shape[i + 1] = data.SampleShape[i];
-            int cols = data.Features.Cols;
-            for (int start = 0; start < data.Count; start += BatchSize)
-            {
-                int n = Math.Min(BatchSize, data.Count - start);
-                // Every tensor of the forward pass lives and dies in this scope. The hooks copy into managed buffers,
-                // so consumers run after it: a tensor a consumer creates and keeps is never disposed under it.
-                using (var scope = torch.NewDisposeScope())
-                {
-                    shape[0] = n;
-                    var x = torch.empty(shape, ScalarType.Float32);
-                    data.Features.Data.AsSpan(start * cols, n * cols).CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
-                    session.BeginBatch(n);
-                    try
-                    {
-                        model.call(x);
-                    }
-                    catch (ProbeException) { throw; }
-                    catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException)
-                    {
-                        throw session.ShapeError(e, shape);
-                    }
-                }
-                session.EndBatch(start == 0);
-                var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), session.Outputs(n), session.Inputs(n));
-                foreach (var c in consumers) c.OnBatch(batch);
-            }
-            var summary = session.Summary(data.Count);
-            foreach (var c in consumers) c.OnEnd(summary.Layers);
-            return summary;
+            int start = batchData.Start, n = batchData.Count;
+            run.Forward(batchData.Values.AsSpan(0, n * size), n, data.SampleShape, start);
+            foreach (var (name, m) in run.Outputs) nonFiniteOut[name] += CountNonFinite(m.Data);
+            foreach (var (name, m) in run.Inputs) nonFiniteIn[name] += CountNonFinite(m.Data);
+            var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
+            foreach (var c in consumers) c.OnBatch(batch);
+            Progress?.Invoke(start + n, data.Count);
         }
-        finally
-        {
-            if (wasTraining) model.train();
-        }
+        var layers = run.Layers;
+        foreach (var c in consumers) c.OnEnd(layers);
+        return new CaptureSummary(data.Count, layers,
+            layers.ToDictionary(l => l.Name, l => nonFiniteOut[l.Name], StringComparer.Ordinal),
+            IncludeInputs ? layers.ToDictionary(l => l.Name, l => nonFiniteIn[l.Name], StringComparer.Ordinal) : new Dictionary<string, long>());
     }
 
     /// <summary>
-    /// Captures into memory: one float32 matrix per layer, rows in data order. With <paramref name="maxSamples"/>,
+    /// Captures into memory: one float32 matrix per site, rows in data order. With <paramref name="maxSamples"/>,
     /// only that many samples, chosen uniformly with <paramref name="seed"/> and kept in data order: the same samples
-    /// for every layer and for every model run on the same data set.
+    /// for every site and for every model run on the same data set.
     /// </summary>
-    public CapturedActivations ToMemory(nn.Module<Tensor, Tensor> model, Dataset data, int? maxSamples = null, int seed = 0)
+    public CapturedActivations ToMemory(IActivationSource source, IDataset data, int? maxSamples = null, int seed = 0)
     {
         int[] rows = SampleChooser.Choose(data.Count, maxSamples, seed);
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
         var sink = new InMemorySink(subset.Count);
-        var summary = Run(model, subset, sink);
+        var summary = Run(source, subset, sink);
         return new CapturedActivations(summary, sink.Outputs, sink.Inputs, subset.Labels, rows);
     }
 
-    /// <summary>Turns one hooked tensor into a (batch x features) float32 contiguous CPU tensor.</summary>
-    internal Tensor ToRows(Tensor t)
+    /// <summary>Captures a TorchSharp model into memory (see <see cref="ToMemory(IActivationSource, IDataset, int?, int)"/>).</summary>
+    public CapturedActivations ToMemory(nn.Module<Tensor, Tensor> model, IDataset data, int? maxSamples = null, int seed = 0)
     {
-        if (t.dim() == 0) return t.reshape(1, 1).to_type(ScalarType.Float32).contiguous();
-        long n = t.shape[0];
-        Tensor r = t.dim() switch
+        using var source = new ModuleSource(model);
+        return ToMemory(source, data, maxSamples, seed);
+    }
+
+    /// <summary>NaN and ±Inf are exactly the values for which v - v is not 0; checked a vector at a time.</summary>
+    internal static long CountNonFinite(ReadOnlySpan<float> values)
+    {
+        int i = 0;
+        long bad = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= System.Numerics.Vector<float>.Count)
         {
-            1 => t.reshape(n, 1),
-            2 => t,
-            _ => Reduce switch
-            {
-                MapReduction.Flatten => t.reshape(n, -1),
-                MapReduction.Mean => t.flatten(2).mean(new long[] { 2 }),
-                MapReduction.Max => t.flatten(2).amax(new long[] { 2 }),
-                _ => throw new ProbeException($"Unknown reduction {Reduce}."),
-            },
-        };
-        if (r.dtype != ScalarType.Float32) r = r.to_type(ScalarType.Float32);
-        return r.is_contiguous() ? r : r.contiguous();
+            var any = System.Numerics.Vector<float>.Zero;
+            var floats = MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+            foreach (var v in floats) any |= (v - v);
+            i = floats.Length * System.Numerics.Vector<float>.Count;
+            if (any == System.Numerics.Vector<float>.Zero) { for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++; return bad; }
+            i = 0;
+        }
+        for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++;
+        return bad;
     }
 }
 

@@ -5,9 +5,14 @@ namespace Probe.Capture;
 /// matrix (precomputed). <see cref="Name"/> is what a PyTorch user knows (<c>layer1.0.conv1</c>); a module called k
 /// times in one forward pass gives sites <c>name#0</c> … <c>name#k-1</c>. <see cref="OpType"/> is the module type
 /// (<c>ReLU</c>, <c>Conv2d</c>) or ONNX op type (<c>Relu</c>, <c>Add</c>); <see cref="OutputShape"/> is the per-sample
-/// shape when known (null when the source cannot tell before running).
+/// shape when known (null when the source cannot tell before running). <see cref="Leaf"/> is false for a module that
+/// contains others (a ResNet block): <c>all</c> selects the leaves.
 /// </summary>
-public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape);
+public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bool Leaf = true)
+{
+    /// <summary>The module name without the call suffix: <c>layer1.0.relu</c> for <c>layer1.0.relu#1</c>.</summary>
+    public string BaseName => Name.IndexOf('#') is int i and >= 0 ? Name[..i] : Name;
+}
 
 /// <summary>
 /// Named activation sites of a model over a data set: what capture and every analysis consume. Three kinds exist:
@@ -27,6 +32,12 @@ public interface IActivationSource : IDisposable
     /// Used to reject data of the wrong layout with a helpful message before running.
     /// </summary>
     int[]? InputShape { get; }
+
+    /// <summary>
+    /// Called before sites are resolved for a data set. A source whose sites are learnt by running the model (TorchSharp
+    /// modules, traced on the data's first sample) traces here; others need nothing.
+    /// </summary>
+    void Bind(Probe.Data.IDataset data) { }
 
     /// <summary>
     /// Starts a capture of <paramref name="sites"/> (names from <see cref="Sites"/>). With <paramref name="includeInputs"/>

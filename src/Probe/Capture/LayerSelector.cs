@@ -61,52 +61,50 @@ public sealed record LayerSelector(string Text = "all")
     }
 
     /// <summary>
-    /// Resolves the selector against the sites of an <see cref="IActivationSource"/>: <c>all</c> selects every site,
-    /// <c>type:NAME</c> matches <see cref="SiteInfo.OpType"/> (case-insensitive), an exact name also selects every call
-    /// of a site called more than once (<c>layer1.0.relu</c> selects <c>layer1.0.relu#0</c> and <c>#1</c>), globs match
-    /// the full site name. The selected sites are returned in the source's order.
+    /// Resolves the selector against a source's sites: the selected site names in site order. An exact module name
+    /// selects every call of that module (<c>relu</c> gives <c>relu#0</c> and <c>relu#1</c> when it runs twice);
+    /// <c>name#k</c> selects one call; globs match full site names; <c>type:T</c> matches the op or module type.
     /// </summary>
-    public IReadOnlyList<SiteInfo> Resolve(IReadOnlyList<SiteInfo> sites)
+    public IReadOnlyList<string> Resolve(IReadOnlyList<SiteInfo> sites)
     {
         ArgumentNullException.ThrowIfNull(sites);
         var terms = Text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (terms.Length == 0) throw new ProbeException("The layer selector is empty. " + AvailableSites(sites));
+        if (terms.Length == 0) throw new ProbeException("The layer selector is empty. " + Available(sites));
         var chosen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var term in terms)
         {
             List<SiteInfo> hits;
             if (term is "all" or "leaves" or "*")
-                hits = sites.ToList();
+                hits = sites.Where(s => s.Leaf).ToList();
             else if (term.StartsWith("type:", StringComparison.OrdinalIgnoreCase))
             {
                 string type = term[5..];
                 hits = sites.Where(s => string.Equals(s.OpType, type, StringComparison.OrdinalIgnoreCase)).ToList();
                 if (hits.Count == 0)
-                    throw new ProbeException($"No site of type '{type}'. Types in this model: {string.Join(", ", sites.Select(s => s.OpType).Distinct(StringComparer.Ordinal))}.");
+                    throw new ProbeException($"No site of type '{type}'. Types in this model: {string.Join(", ", sites.Select(s => s.OpType).Distinct())}.");
             }
             else if (term.Contains('*') || term.Contains('?'))
             {
                 var re = new Regex("^" + Regex.Escape(term).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
                 hits = sites.Where(s => re.IsMatch(s.Name)).ToList();
-                if (hits.Count == 0) throw new ProbeException($"The pattern '{term}' matches no layer. " + AvailableSites(sites));
+                if (hits.Count == 0) throw new ProbeException($"The pattern '{term}' matches no layer. " + Available(sites));
             }
             else
             {
-                hits = sites.Where(s => s.Name == term || (s.Name.StartsWith(term + "#", StringComparison.Ordinal) && IsCallSuffix(s.Name, term.Length + 1))).ToList();
+                hits = sites.Where(s => s.Name == term || (s.BaseName == term && s.Name != s.BaseName)).ToList();
                 if (hits.Count == 0)
                 {
-                    var near = sites.Where(s => string.Equals(s.Name, term, StringComparison.OrdinalIgnoreCase)).Select(s => s.Name).FirstOrDefault();
-                    throw new ProbeException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + AvailableSites(sites));
+                    var near = sites.Where(s => string.Equals(s.Name, term, StringComparison.OrdinalIgnoreCase) || string.Equals(s.BaseName, term, StringComparison.OrdinalIgnoreCase))
+                        .Select(s => s.BaseName).FirstOrDefault();
+                    throw new ProbeException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(sites));
                 }
             }
             foreach (var h in hits) chosen.Add(h.Name);
         }
-        return sites.Where(s => chosen.Contains(s.Name)).ToList();
+        return sites.Where(s => chosen.Contains(s.Name)).Select(s => s.Name).ToList();
     }
 
-    static bool IsCallSuffix(string name, int from) => from < name.Length && name.AsSpan(from).IndexOfAnyExceptInRange('0', '9') < 0;
-
-    static string AvailableSites(IEnumerable<SiteInfo> sites) =>
+    static string Available(IEnumerable<SiteInfo> sites) =>
         "Available layers: " + string.Join(", ", sites.Select(s => $"{s.Name} ({s.OpType})")) + ".";
 
     internal static string TypeName(torch.nn.Module m)

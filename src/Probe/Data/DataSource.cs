@@ -5,37 +5,47 @@ namespace Probe.Data;
 /// <summary>
 /// A data set named by a one-line spec, as the CLI takes it: <c>digits</c>, <c>fashion-mnist[?split=test]</c>,
 /// <c>idx:DIR[?split=train|test]</c>, <c>csv:FILE[?label=last&amp;header=auto]</c>, <c>npy:X.npy[,y.npy]</c>,
-/// <c>synthetic:KIND[?n=..&amp;noise=..&amp;seed=..]</c>. <see cref="ToString"/> gives the canonical spec (every
-/// parameter spelled out, in a fixed order), which parses back to an equal source.
+/// <c>npz:FILE[?x=KEY&amp;y=KEY]</c>, <c>cifar:DIR[?split=train|test]</c>, <c>images:DIR[?on-error=stop|skip]</c>,
+/// <c>synthetic:KIND[?n=..&amp;noise=..&amp;seed=..]</c>. Every kind also takes the transform options of
+/// <see cref="DataTransform"/> (<c>gray</c>, <c>size=</c>, <c>crop=</c>, <c>scale=</c>, <c>preset=imagenet</c>,
+/// <c>norm=imagenet</c>, <c>mean=</c>, <c>std=</c>), and npy/npz take <c>layout=nchw|nhwc</c>.
+/// <see cref="ToString"/> gives the canonical spec (the kind's own parameters spelled out with their defaults, then
+/// the options that were given, in a fixed order), which parses back to an equal source.
 /// </summary>
 public sealed class DataSource
 {
-    /// <summary>The scheme: digits, fashion-mnist, idx, csv, npy or synthetic.</summary>
+    /// <summary>The scheme: digits, fashion-mnist, idx, csv, npy, npz, cifar, images or synthetic.</summary>
     public string Scheme { get; }
-    /// <summary>The path (idx, csv, npy features) or the generator name (synthetic); null for digits and fashion-mnist.</summary>
+    /// <summary>The path (idx, csv, npy features, npz, cifar, images) or the generator name (synthetic); null for digits and fashion-mnist.</summary>
     public string? Target { get; }
     /// <summary>The labels file of an npy source, if any.</summary>
     public string? LabelsPath { get; }
-    /// <summary>Every parameter of the source with its value (defaults filled in), in canonical order.</summary>
+    /// <summary>Every parameter of the source with its value (own parameters with defaults filled in, then the options given), in canonical order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; }
+    /// <summary>The transform applied to every sample.</summary>
+    public DataTransform Transform { get; }
+    /// <summary>The stated layout of an npy/npz array.</summary>
+    public ArrayLayout Layout { get; }
 
-    DataSource(string scheme, string? target, string? labelsPath, IReadOnlyList<KeyValuePair<string, string>> parameters)
+    DataSource(string scheme, string? target, string? labelsPath, IReadOnlyList<KeyValuePair<string, string>> parameters, DataTransform transform, ArrayLayout layout)
     {
-        Scheme = scheme; Target = target; LabelsPath = labelsPath; Parameters = parameters;
+        Scheme = scheme; Target = target; LabelsPath = labelsPath; Parameters = parameters; Transform = transform; Layout = layout;
     }
 
     /// <summary>The valid synthetic generators.</summary>
     public static readonly IReadOnlyList<string> SyntheticKinds = ["xor", "xor-clouds", "gaussians", "circles", "spirals", "blobs"];
 
-    const string Forms = "digits, fashion-mnist[?split=train|test], idx:DIR[?split=train|test], csv:FILE[?label=last|first|none|NAME|INDEX&header=auto|yes|no], npy:X.npy[,y.npy], synthetic:KIND[?n=N&noise=X&seed=S] (KIND: xor, xor-clouds, gaussians, circles, spirals, blobs; gaussians also dims=, blobs also classes= and dims=)";
+    const string Forms = "digits, fashion-mnist[?split=train|test], idx:DIR[?split=train|test], csv:FILE[?label=last|first|none|NAME|INDEX&header=auto|yes|no], npy:X.npy[,y.npy][?layout=nchw|nhwc], npz:FILE[?x=KEY&y=KEY&layout=nchw|nhwc], cifar:DIR[?split=train|test], images:DIR[?on-error=stop|skip], synthetic:KIND[?n=N&noise=X&seed=S] (KIND: xor, xor-clouds, gaussians, circles, spirals, blobs; gaussians also dims=, blobs also classes= and dims=); every kind also takes gray, size=N, crop=N, scale=X, mean=M[,M,M], std=S[,S,S], norm=imagenet, preset=imagenet";
 
     /// <summary>Parameter names and defaults per scheme (synthetic: per generator), in canonical order.</summary>
     static (string Name, string Default)[] ParameterTable(string scheme, string? kind) => (scheme, kind) switch
     {
         ("digits", _) => [],
         ("npy", _) => [],
-        ("fashion-mnist", _) or ("idx", _) => [("split", "train")],
+        ("fashion-mnist", _) or ("idx", _) or ("cifar", _) => [("split", "train")],
         ("csv", _) => [("label", "last"), ("header", "auto")],
+        ("npz", _) => [("x", "auto"), ("y", "auto")],
+        ("images", _) => [("on-error", "stop")],
         ("synthetic", "xor") => [],
         ("synthetic", "xor-clouds") => [("n", "400"), ("noise", "0.15"), ("seed", "0")],
         ("synthetic", "gaussians") => [("n", "400"), ("dims", "2"), ("noise", "0.5"), ("seed", "0")],
@@ -44,6 +54,8 @@ public sealed class DataSource
         ("synthetic", "blobs") => [("n", "600"), ("classes", "3"), ("dims", "2"), ("noise", "1"), ("seed", "0")],
         _ => throw new InvalidOperationException(),
     };
+
+    static bool TakesLayout(string scheme) => scheme is "npy" or "npz";
 
     /// <summary>Parses a spec; unknown schemes, generators or parameters are errors that list the valid ones.</summary>
     public static DataSource Parse(string spec)
@@ -64,8 +76,8 @@ public sealed class DataSource
             case "digits" or "fashion-mnist":
                 if (target != null) throw new ProbeException($"Data source '{scheme}' takes no path (got '{spec}'); valid forms: {Forms}.");
                 break;
-            case "idx" or "csv" or "npy":
-                if (string.IsNullOrEmpty(target)) throw new ProbeException($"Data source '{scheme}' needs a path, as in {scheme}:{(scheme == "idx" ? "DIR" : scheme == "csv" ? "FILE.csv" : "X.npy[,y.npy]")}.");
+            case "idx" or "csv" or "npy" or "npz" or "cifar" or "images":
+                if (string.IsNullOrEmpty(target)) throw new ProbeException($"Data source '{scheme}' needs a path, as in {scheme}:{scheme switch { "idx" or "cifar" or "images" => "DIR", "csv" => "FILE.csv", "npz" => "FILE.npz", _ => "X.npy[,y.npy]" }}.");
                 if (scheme == "npy")
                 {
                     var parts = target.Split(',');
@@ -89,16 +101,42 @@ public sealed class DataSource
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = pair.IndexOf('=');
-            if (eq <= 0) throw new ProbeException($"Data source parameter '{pair}' in '{spec}' is not of the form name=value.");
-            string key = pair[..eq].Trim().ToLowerInvariant(), value = pair[(eq + 1)..].Trim();
-            if (!table.Any(t => t.Name == key))
+            string key, value;
+            if (eq < 0 && pair.Trim().Equals("gray", StringComparison.OrdinalIgnoreCase)) { key = "gray"; value = ""; }
+            else if (eq <= 0) throw new ProbeException($"Data source parameter '{pair}' in '{spec}' is not of the form name=value.");
+            else { key = pair[..eq].Trim().ToLowerInvariant(); value = pair[(eq + 1)..].Trim(); }
+            bool known = table.Any(t => t.Name == key) || DataTransform.OptionNames.Contains(key) || (key == "layout" && TakesLayout(scheme));
+            if (!known)
+            {
+                string extras = $"the transforms {string.Join(", ", DataTransform.OptionNames)}{(TakesLayout(scheme) ? " and layout" : "")}";
                 throw new ProbeException(table.Length == 0
-                    ? $"Data source '{Describe(scheme, target)}' takes no parameters, got '{key}'."
-                    : $"Unknown parameter '{key}' for data source '{Describe(scheme, target)}'; valid: {string.Join(", ", table.Select(t => t.Name))}.");
+                    ? $"Data source '{Describe(scheme, target)}' takes no parameters of its own, got '{key}'; every source takes {extras}."
+                    : $"Unknown parameter '{key}' for data source '{Describe(scheme, target)}'; valid: {string.Join(", ", table.Select(t => t.Name))} (and {extras}).");
+            }
             if (!given.TryAdd(key, value)) throw new ProbeException($"Parameter '{key}' is given twice in '{spec}'.");
         }
         var parameters = table.Select(t => new KeyValuePair<string, string>(t.Name, Normalize(scheme, t.Name, given.GetValueOrDefault(t.Name, t.Default)))).ToList();
-        return new DataSource(scheme, target, labels, parameters);
+        var layout = ArrayLayout.AsStored;
+        if (given.TryGetValue("layout", out var lv))
+        {
+            layout = lv.ToLowerInvariant() switch
+            {
+                "nchw" => ArrayLayout.Nchw,
+                "nhwc" => ArrayLayout.Nhwc,
+                _ => throw new ProbeException($"Parameter layout must be nchw (channels first, as stored) or nhwc (channels last: transposed per batch), got '{lv}'."),
+            };
+            parameters.Add(new("layout", layout == ArrayLayout.Nhwc ? "nhwc" : "nchw"));
+        }
+        var transform = DataTransform.None;
+        foreach (var name in DataTransform.OptionNames)
+        {
+            if (!given.TryGetValue(name, out var v)) continue;
+            (transform, string canonical) = transform.With(name, v);
+            if (name == "gray" && canonical == "no") continue;
+            if (name is "preset" or "norm" && canonical == "none") continue;
+            parameters.Add(new(name, canonical));
+        }
+        return new DataSource(scheme, target, labels, parameters, transform, layout);
     }
 
     static string Describe(string scheme, string? target) => scheme == "synthetic" ? $"synthetic:{target}" : scheme;
@@ -119,6 +157,11 @@ public sealed class DataSource
                     "no" or "false" or "0" => "no",
                     _ => throw new ProbeException($"Parameter header must be auto, yes or no, got '{value}'."),
                 };
+            case "on-error":
+                var oe = value.ToLowerInvariant();
+                return oe is "stop" or "skip" ? oe : throw new ProbeException($"Parameter on-error must be stop (an unreadable image stops with its path) or skip (unreadable images are left out and listed), got '{value}'.");
+            case "x" or "y":
+                return value.Length > 0 ? value : throw new ProbeException($"Parameter {name} of npz needs an array name (auto{(name == "y" ? ", none" : "")} or a key of the archive).");
             case "label":
                 return value.Length > 0 ? value : throw new ProbeException("Parameter label needs a value (last, first, none, a column name or a 0-based index).");
             case "n" or "classes" or "dims":
@@ -142,49 +185,51 @@ public sealed class DataSource
     int GetInt(string name) => int.Parse(Get(name), CultureInfo.InvariantCulture);
     double GetDouble(string name) => double.Parse(Get(name), CultureInfo.InvariantCulture);
 
-    /// <summary>Loads the data set.</summary>
-    public Dataset Load() => Scheme switch
+    /// <summary>
+    /// Opens the data set as a stream of batches with the transform applied. Files, folders and arrays are read per
+    /// batch (npy/npz memory-mapped, CIFAR by positioned reads, images decoded per batch); digits, csv and synthetic
+    /// sets are small and held in memory. Dispose the result when it is <see cref="IDisposable"/>.
+    /// </summary>
+    public IDataset Open()
     {
-        "digits" => Datasets.Digits(),
-        "fashion-mnist" => LoadFashionMnist(Datasets.FashionMnistDirectory, Get("split") == "train"),
-        "idx" => Datasets.FromIdxDirectory(Target!, Get("split") == "train"),
-        "csv" => Csv.Read(Target!, Get("label"), Get("header") switch { "yes" => true, "no" => false, _ => null }),
-        "npy" => LoadNpy(Target!, LabelsPath),
-        "synthetic" => Target switch
+        var t = Transform;
+        IDataset Wrap(Dataset d) => t.IsNone ? d : new TransformedDataset(d, t);
+        return Scheme switch
         {
-            "xor" => Synthetic.Xor(),
-            "xor-clouds" => Synthetic.XorClouds(GetInt("n"), GetDouble("noise"), GetInt("seed")),
-            "gaussians" => Synthetic.Gaussians(GetInt("n"), GetDouble("noise"), GetInt("seed"), GetInt("dims")),
-            "circles" => Synthetic.Circles(GetInt("n"), GetDouble("noise"), GetInt("seed")),
-            "spirals" => Synthetic.Spirals(GetInt("n"), GetDouble("noise"), GetInt("seed")),
-            "blobs" => Synthetic.Blobs(GetInt("n"), GetInt("classes"), GetInt("dims"), GetDouble("noise"), GetInt("seed")),
+            "digits" => Wrap(Datasets.Digits()),
+            "fashion-mnist" => Datasets.OpenFashionMnist(Datasets.FashionMnistDirectory, Get("split") == "train", t),
+            "idx" => Datasets.OpenIdxDirectory(Target!, Get("split") == "train", t),
+            "csv" => Wrap(Csv.Read(Target!, Get("label"), Get("header") switch { "yes" => true, "no" => false, _ => null })),
+            "npy" => NpyDatasets.OpenNpy(Target!, LabelsPath, t, Layout),
+            "npz" => NpyDatasets.OpenNpz(Target!, Get("x"), Get("y"), t, Layout),
+            "cifar" => Cifar.Open(Target!, Get("split") == "train", t),
+            "images" => ImageFolderDataset.Open(Target!, t, Get("on-error") == "skip" ? ImageErrorPolicy.Skip : ImageErrorPolicy.Stop),
+            "synthetic" => Wrap(Target switch
+            {
+                "xor" => Synthetic.Xor(),
+                "xor-clouds" => Synthetic.XorClouds(GetInt("n"), GetDouble("noise"), GetInt("seed")),
+                "gaussians" => Synthetic.Gaussians(GetInt("n"), GetDouble("noise"), GetInt("seed"), GetInt("dims")),
+                "circles" => Synthetic.Circles(GetInt("n"), GetDouble("noise"), GetInt("seed")),
+                "spirals" => Synthetic.Spirals(GetInt("n"), GetDouble("noise"), GetInt("seed")),
+                "blobs" => Synthetic.Blobs(GetInt("n"), GetInt("classes"), GetInt("dims"), GetDouble("noise"), GetInt("seed")),
+                _ => throw new InvalidOperationException(),
+            }),
             _ => throw new InvalidOperationException(),
-        },
-        _ => throw new InvalidOperationException(),
-    };
+        };
+    }
+
+    /// <summary>Loads the whole data set into memory (<see cref="Open"/> then <see cref="DatasetExtensions.ToMemory"/>): only for sets that fit.</summary>
+    public Dataset Load()
+    {
+        var d = Open();
+        try { return d.ToMemory(); }
+        finally { (d as IDisposable)?.Dispose(); }
+    }
 
     internal static Dataset LoadFashionMnist(string dir, bool train)
     {
-        if (!Directory.Exists(dir))
-            throw new ProbeException($"Fashion-MNIST is not installed (no directory {dir}). On Debian or Ubuntu install it with: sudo apt-get install dataset-fashion-mnist. Or download the four IDX files and use idx:DIR.");
-        var d = Datasets.FromIdxDirectory(dir, train);
-        return d with { Name = train ? "fashion-mnist-train" : "fashion-mnist-test" };
-    }
-
-    static Dataset LoadNpy(string xPath, string? yPath)
-    {
-        var x = Npy.Read(xPath);
-        if (x.Shape.Length == 0) throw new ProbeException($"NPY file '{xPath}' holds a single number, not samples.");
-        var features = Npy.ToMatrix(x, xPath);
-        int[] sampleShape = x.Shape.Length == 1 ? [1] : x.Shape[1..];
-        int[]? labels = null;
-        if (yPath != null)
-        {
-            labels = Npy.ReadInt32(yPath);
-            if (labels.Length != features.Rows)
-                throw new ProbeException($"NPY features '{xPath}' have {features.Rows} samples but labels '{yPath}' have {labels.Length}.");
-        }
-        return new Dataset(Path.GetFileNameWithoutExtension(xPath), features, labels, sampleShape).Validate();
+        using var d = Datasets.OpenFashionMnist(dir, train, DataTransform.None);
+        return d.ToMemory();
     }
 
     /// <summary>The canonical spec.</summary>
@@ -196,7 +241,7 @@ public sealed class DataSource
             "npy" => LabelsPath == null ? $"npy:{Target}" : $"npy:{Target},{LabelsPath}",
             _ => $"{Scheme}:{Target}",
         };
-        return Parameters.Count == 0 ? head : head + "?" + string.Join("&", Parameters.Select(p => $"{p.Key}={p.Value}"));
+        return Parameters.Count == 0 ? head : head + "?" + string.Join("&", Parameters.Select(p => p.Key == "gray" && p.Value.Length == 0 ? "gray" : $"{p.Key}={p.Value}"));
     }
 
     public override bool Equals(object? obj) => obj is DataSource other && other.ToString() == ToString();

@@ -74,6 +74,42 @@ public static class Datasets
         return new Dataset(name, new Matrix(count, checked(rows * cols), data), labels, [1, rows, cols]).Validate();
     }
 
+    /// <summary>Fashion-MNIST's class names in label order.</summary>
+    public static readonly IReadOnlyList<string> FashionMnistClassNames =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    /// <summary>
+    /// An MNIST-style directory (see <see cref="FromIdxDirectory"/>) as an 8-bit data set with a transform (default
+    /// scale 1/255, so with no options the values equal <see cref="FromIdxDirectory"/>'s). IDX files are small and
+    /// gzipped, so the bytes are held in memory (one byte per pixel, a quarter of the floats).
+    /// </summary>
+    public static ArrayDataset OpenIdxDirectory(string dir, bool train = true, DataTransform? transform = null, IReadOnlyList<string>? classNames = null, string? name = null)
+    {
+        if (!Directory.Exists(dir)) throw new ProbeException($"IDX directory '{dir}' does not exist.");
+        string prefix = train ? "train" : "t10k";
+        string images = FindIdx(dir, prefix, "images", "idx3-ubyte");
+        string labelsPath = FindIdx(dir, prefix, "labels", "idx1-ubyte");
+        var (count, rows, cols, pixels) = Idx.ReadImages(images);
+        var labelBytes = Idx.ReadLabels(labelsPath);
+        if (labelBytes.Length != count)
+            throw new ProbeException($"IDX directory '{dir}': '{Path.GetFileName(images)}' holds {count} images but '{Path.GetFileName(labelsPath)}' holds {labelBytes.Length} labels.");
+        var labels = new int[count];
+        for (int i = 0; i < count; i++) labels[i] = labelBytes[i];
+        if (classNames != null && labels.Length > 0 && labels.Max() >= classNames.Count)
+            throw new ProbeException($"IDX directory '{dir}': labels go up to {labels.Max()} but the data set has {classNames.Count} classes.");
+        name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))) + (train ? "-train" : "-test");
+        return new ArrayDataset(name, new MemoryRows(pixels, count, checked(rows * cols)), NpyDType.UInt8, [1, rows, cols], false,
+            transform ?? DataTransform.None, labels, classNames);
+    }
+
+    /// <summary>Fashion-MNIST from <paramref name="dir"/> (Debian's package by default), with its ten class names.</summary>
+    public static ArrayDataset OpenFashionMnist(string dir, bool train, DataTransform? transform = null)
+    {
+        if (!Directory.Exists(dir))
+            throw new ProbeException($"Fashion-MNIST is not installed (no directory {dir}). On Debian or Ubuntu install it with: sudo apt-get install dataset-fashion-mnist. Or download the four IDX files and use idx:DIR.");
+        return OpenIdxDirectory(dir, train, transform, FashionMnistClassNames, train ? "fashion-mnist-train" : "fashion-mnist-test");
+    }
+
     static string FindIdx(string dir, string prefix, string kind, string ext)
     {
         string[] names = [$"{prefix}-{kind}-{ext}", $"{prefix}-{kind}-{ext}.gz", $"{prefix}-{kind}.{ext}", $"{prefix}-{kind}.{ext}.gz"];

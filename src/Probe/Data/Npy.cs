@@ -13,11 +13,15 @@ public enum NpyDType
     Int64,
     UInt8,
     Bool,
+    Int8,
+    Int16,
+    UInt16,
+    Float16,
 }
 
 /// <summary>
 /// An n-dimensional array read from an .npy file: its element type, its shape (C order) and its values as a typed
-/// array (float[], double[], int[], long[], byte[] or bool[] according to <see cref="DType"/>).
+/// array (float[], double[], int[], long[], byte[], bool[], sbyte[], short[], ushort[] or Half[] according to <see cref="DType"/>).
 /// </summary>
 public sealed class NpyArray
 {
@@ -55,6 +59,10 @@ public sealed class NpyArray
         long[] l => l[i],
         byte[] b => b[i],
         bool[] b => b[i] ? 1 : 0,
+        sbyte[] b => b[i],
+        short[] s => s[i],
+        ushort[] s => s[i],
+        Half[] h => (double)h[i],
         _ => throw new InvalidOperationException(),
     };
 
@@ -63,7 +71,7 @@ public sealed class NpyArray
 
 /// <summary>
 /// Reads and writes NumPy .npy files (format versions 1.0 and 2.0; 3.0 is read too): C order, little-endian
-/// float32, float64, int32, int64, uint8 and bool. Headers are parsed as the Python literal they are and every size is
+/// float16, float32, float64, int8, int16, int32, int64, uint8, uint16 and bool. Headers are parsed as the Python literal they are and every size is
 /// checked against the file's length before anything is allocated.
 /// </summary>
 public static class Npy
@@ -82,6 +90,12 @@ public static class Npy
     public static NpyArray Read(string path)
     {
         using var stream = OpenRead(path);
+        return Read(stream, path);
+    }
+
+    /// <summary>Reads a whole .npy array from a seekable stream positioned at its first byte; the array must end the stream.</summary>
+    internal static NpyArray Read(Stream stream, string path)
+    {
         var (dtype, shape, count) = ReadHeader(stream, path);
         long itemSize = ItemSize(dtype);
         long dataBytes = count * itemSize;
@@ -98,6 +112,10 @@ public static class Npy
             NpyDType.Int64 => new long[count],
             NpyDType.UInt8 => new byte[count],
             NpyDType.Bool => new bool[count],
+            NpyDType.Int8 => new sbyte[count],
+            NpyDType.Int16 => new short[count],
+            NpyDType.UInt16 => new ushort[count],
+            NpyDType.Float16 => new Half[count],
             _ => throw new InvalidOperationException(),
         };
         EnsureLittleEndianHost();
@@ -110,6 +128,10 @@ public static class Npy
                 case int[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
                 case long[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
                 case byte[] a: stream.ReadExactly(a); break;
+                case sbyte[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
+                case short[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
+                case ushort[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
+                case Half[] a: stream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan())); break;
                 case bool[] a:
                     {
                         var raw = new byte[a.Length];
@@ -155,6 +177,10 @@ public static class Npy
             case long[] l: for (long i = 0; i < l.Length; i++) dst[i] = l[i]; break;
             case byte[] b: for (long i = 0; i < b.Length; i++) dst[i] = b[i]; break;
             case bool[] b: for (long i = 0; i < b.Length; i++) dst[i] = b[i] ? 1f : 0f; break;
+            case sbyte[] b: for (long i = 0; i < b.Length; i++) dst[i] = b[i]; break;
+            case short[] b: for (long i = 0; i < b.Length; i++) dst[i] = b[i]; break;
+            case ushort[] b: for (long i = 0; i < b.Length; i++) dst[i] = b[i]; break;
+            case Half[] b: for (long i = 0; i < b.Length; i++) dst[i] = (float)b[i]; break;
         }
         return m;
     }
@@ -183,6 +209,9 @@ public static class Npy
         {
             case int[] n: return n;
             case byte[] b: return b.Select(x => (int)x).ToArray();
+            case sbyte[] b: return b.Select(x => (int)x).ToArray();
+            case short[] b: return b.Select(x => (int)x).ToArray();
+            case ushort[] b: return b.Select(x => (int)x).ToArray();
             case long[] l:
                 var r = new int[l.Length];
                 for (int i = 0; i < l.Length; i++)
@@ -193,7 +222,7 @@ public static class Npy
                 }
                 return r;
             default:
-                throw new ProbeException($"NPY '{what}' has dtype '{Descr(array.DType)}'; integer labels need int32 ('<i4'), int64 ('<i8') or uint8 ('|u1'). Convert with y.astype('int32').");
+                throw new ProbeException($"NPY '{what}' has dtype '{Descr(array.DType)}'; integer labels need an integer dtype (int8/16/32/64, uint8/16). Convert with y.astype('int32').");
         }
     }
 
@@ -223,8 +252,9 @@ public static class Npy
     }
 
     /// <summary>Reads and validates the magic, version and header; leaves the stream at the first data byte.</summary>
-    internal static (NpyDType DType, int[] Shape, long Count) ReadHeader(Stream stream, string path)
+    internal static (NpyDType DType, int[] Shape, long Count) ReadHeader(Stream stream, string path, long maxElements = 0)
     {
+        if (maxElements <= 0) maxElements = MaxElements;
         Span<byte> pre = stackalloc byte[8];
         if (stream.ReadAtLeast(pre, 8, throwOnEndOfStream: false) < 8)
             throw new ProbeException($"NPY file '{path}' is too short to be an .npy file (fewer than 8 bytes).");
@@ -270,8 +300,8 @@ public static class Npy
         else
             foreach (var d in shapeL)
             {
-                if (count > MaxElements / d)
-                    throw new ProbeException($"NPY file '{path}' declares shape {FormatShape(shapeL)}, more than the {MaxElements} elements Probe can hold in one array; the file is probably corrupt.");
+                if (count > maxElements / d)
+                    throw new ProbeException($"NPY file '{path}' declares shape {FormatShape(shapeL)}, more than the {maxElements} elements Probe can hold in one array; the file is probably corrupt.");
                 count *= d;
             }
         return (dtype, shape, count);
@@ -286,10 +316,14 @@ public static class Npy
         "<i8" => NpyDType.Int64,
         "|u1" or "<u1" or "u1" => NpyDType.UInt8,
         "|b1" or "<b1" or "b1" => NpyDType.Bool,
+        "|i1" or "<i1" or "i1" => NpyDType.Int8,
+        "<i2" => NpyDType.Int16,
+        "<u2" => NpyDType.UInt16,
+        "<f2" => NpyDType.Float16,
         _ when descr.StartsWith('>') =>
             throw new ProbeException($"NPY '{path}' has big-endian dtype '{descr}'; Probe reads little-endian data only. Convert with a.astype(a.dtype.newbyteorder('<')).")
         ,
-        _ => throw new ProbeException($"NPY '{path}' has dtype '{descr}', which Probe does not read; supported: float32 '<f4', float64 '<f8', int32 '<i4', int64 '<i8', uint8 '|u1', bool '|b1'."),
+        _ => throw new ProbeException($"NPY '{path}' has dtype '{descr}', which Probe does not read; supported: float16 '<f2', float32 '<f4', float64 '<f8', int8 '|i1', int16 '<i2', int32 '<i4', int64 '<i8', uint8 '|u1', uint16 '<u2', bool '|b1'."),
     };
 
     /// <summary>The NumPy dtype string of a type ('&lt;f4' and so on).</summary>
@@ -301,6 +335,10 @@ public static class Npy
         NpyDType.Int64 => "<i8",
         NpyDType.UInt8 => "|u1",
         NpyDType.Bool => "|b1",
+        NpyDType.Int8 => "|i1",
+        NpyDType.Int16 => "<i2",
+        NpyDType.UInt16 => "<u2",
+        NpyDType.Float16 => "<f2",
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
@@ -308,6 +346,7 @@ public static class Npy
     {
         NpyDType.Float32 or NpyDType.Int32 => 4,
         NpyDType.Float64 or NpyDType.Int64 => 8,
+        NpyDType.Int16 or NpyDType.UInt16 or NpyDType.Float16 => 2,
         _ => 1,
     };
 
@@ -319,6 +358,10 @@ public static class Npy
         NpyDType.Int64 => typeof(long),
         NpyDType.UInt8 => typeof(byte),
         NpyDType.Bool => typeof(bool),
+        NpyDType.Int8 => typeof(sbyte),
+        NpyDType.Int16 => typeof(short),
+        NpyDType.UInt16 => typeof(ushort),
+        NpyDType.Float16 => typeof(Half),
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
@@ -353,6 +396,10 @@ public static class Npy
             case int[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
             case long[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
             case byte[] a: fs.Write(a); break;
+            case sbyte[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
+            case short[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
+            case ushort[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
+            case Half[] a: fs.Write(MemoryMarshal.AsBytes(a.AsSpan())); break;
             case bool[] a: fs.Write(a.Select(b => b ? (byte)1 : (byte)0).ToArray()); break;
         }
     }

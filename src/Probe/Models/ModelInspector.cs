@@ -14,7 +14,27 @@ public sealed record ModuleDescription(string Name, string TypeName, long Parame
 public static class ModelInspector
 {
     /// <summary>
-    /// Lists the model itself then every module in <c>named_modules()</c> order, running one all-zeros sample of
+    /// Every submodule with its dotted name, depth first in registration order: PyTorch's <c>named_modules()</c>
+    /// order (TorchSharp's own <c>named_modules()</c> lists all children of a module before their descendants).
+    /// The root itself is not included.
+    /// </summary>
+    public static IEnumerable<(string Name, nn.Module Module)> NamedModules(nn.Module root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var seen = new HashSet<nn.Module>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(string, nn.Module)>();
+        foreach (var c in root.named_children().Reverse()) stack.Push(c);
+        while (stack.Count > 0)
+        {
+            var (name, m) = stack.Pop();
+            if (!seen.Add(m)) continue; // a module registered twice is listed once, as in PyTorch
+            yield return (name, m);
+            foreach (var (child, cm) in m.named_children().Reverse()) stack.Push((name + "." + child, cm));
+        }
+    }
+
+    /// <summary>
+    /// Lists the model itself then every module in PyTorch's <c>named_modules()</c> order (<see cref="NamedModules"/>), running one all-zeros sample of
     /// <paramref name="inputShape"/> (per-sample shape, e.g. [64] or [1, 8, 8]) through <c>call()</c> with temporary
     /// forward hooks to record output shapes. The model's training flag is restored afterwards.
     /// </summary>
@@ -24,8 +44,8 @@ public static class ModelInspector
         if (inputShape.Count == 0 || inputShape.Any(d => d <= 0))
             throw new ProbeException($"Input shape [{string.Join(", ", inputShape)}] must have positive sizes.");
         var modules = new List<(string Name, nn.Module Module)> { ("", model) };
-        foreach (var (name, m) in model.named_modules())
-            if (!string.IsNullOrEmpty(name) && !ReferenceEquals(m, model)) modules.Add((name, m));
+        foreach (var (name, m) in NamedModules(model))
+            if (!ReferenceEquals(m, model)) modules.Add((name, m));
 
         var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);
         var removers = new List<Action>();

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Probe.Models;
 
 /// <summary>The kinds of network a <see cref="ModelSpec"/> can describe.</summary>
-public enum ModelKind { Mlp, Cnn }
+public enum ModelKind { Mlp, Cnn, ResNet, TorchVision }
 
 /// <summary>
 /// A small network described by one line of text, built with PyTorch-style child names so that weights saved
@@ -18,8 +18,18 @@ public enum ModelKind { Mlp, Cnn }
 /// class count, optionally the channels of conv1, conv2 and the width of fc1 (default 8-16-64).
 /// Children <c>conv1 relu1 pool1 conv2 relu2 pool2 fc1 relu3 fc2</c>: 3x3 convolutions with padding 1, 2x2 max
 /// pooling, a flatten between pool2 and fc1 done inside forward (not a child).</item>
+/// <item><c>resnet:DEPTH[:wWIDTH][:cCLASSES][:[C x]HxW]</c>: a ResNet (<see cref="ResNet"/>) of depth 18, 34, 50, 101
+/// or 152 with torchvision's structure, module names and call order; <c>wWIDTH</c> is the base width (stem and
+/// layer1 channels; layer2-4 double it; default 64), <c>cCLASSES</c> the number of outputs (default 1000), and the
+/// input size is [C x] H x W (C defaults to 3; default 3x224x224). The options may come in any order. Examples:
+/// <c>resnet:18</c> (= torchvision's resnet18), <c>resnet:18:w16:c10:32x32</c>. Canonical form
+/// <c>resnet:18:w64:c1000:3x224x224</c>.</item>
+/// <item><c>torchvision:NAME[:cCLASSES][:[C x]HxW]</c>: a torchvision architecture with PyTorch's module names and call
+/// order; NAME is one of <see cref="TorchVisionModels.All"/> (resnet18/34/50/101/152, vgg11, vgg11_bn, vgg16,
+/// vgg16_bn, alexnet, mobilenet_v2). <c>torchvision:resnet18</c> is <c>resnet:18</c> (width 64, 1000 classes,
+/// input 3x224x224). Use <see cref="WithClassesFrom"/> to take the class count from a weights file.</item>
 /// </list>
-/// <para>Naming rule: Linear layers are <c>fc1, fc2, ...</c>, convolutions <c>conv1, ...</c>, poolings
+/// <para>Naming rule for mlp and cnn: Linear layers are <c>fc1, fc2, ...</c>, convolutions <c>conv1, ...</c>, poolings
 /// <c>pool1, ...</c>; activations are named by their kind plus a running index over all activations of the
 /// network (<c>relu1, relu2, ...</c>; <c>leaky_relu1</c>, <c>tanh1</c>, <c>sigmoid1</c>, <c>gelu1</c>).</para>
 /// </summary>
@@ -30,24 +40,93 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
 
     public ModelKind Kind { get; }
 
-    /// <summary>MLP: all layer widths, input first. CNN: conv1 channels, conv2 channels, fc1 width.</summary>
+    /// <summary>MLP: all layer widths, input first. CNN: conv1 channels, conv2 channels, fc1 width. ResNet: the base
+    /// width. TorchVision: empty.</summary>
     public IReadOnlyList<int> Widths { get; }
 
-    /// <summary>The activation kind (one of <see cref="Activations"/>).</summary>
+    /// <summary>The activation kind (one of <see cref="Activations"/> for mlp and cnn; relu or relu6 for the others).</summary>
     public string Activation { get; }
 
     /// <summary>The number of outputs (classes).</summary>
     public int Outputs { get; }
 
-    /// <summary>The shape of one input sample: [inputs] for an MLP, [C, H, W] for a CNN.</summary>
+    /// <summary>The ResNet depth (18, 34, 50, 101, 152) for resnet specs and torchvision resnets; 0 otherwise.</summary>
+    public int Depth { get; }
+
+    /// <summary>The torchvision architecture name (e.g. vgg11_bn) for torchvision specs; null otherwise.</summary>
+    public string? Architecture { get; }
+
+    /// <summary>The shape of one input sample the model expects: [inputs] for an MLP, [C, H, W] for the others.</summary>
     public int[] InputShape { get; }
 
     /// <summary>The number of values in one input sample (the product of <see cref="InputShape"/>).</summary>
     public int InputSize => InputShape.Aggregate(1, (a, b) => a * b);
 
-    ModelSpec(ModelKind kind, IReadOnlyList<int> widths, string activation, int outputs, int[] inputShape)
+    ModelSpec(ModelKind kind, IReadOnlyList<int> widths, string activation, int outputs, int[] inputShape, int depth = 0, string? architecture = null)
     {
         Kind = kind; Widths = widths; Activation = activation; Outputs = outputs; InputShape = inputShape;
+        Depth = depth; Architecture = architecture;
+    }
+
+    /// <summary>The default input of the resnet and torchvision kinds: [3, 224, 224].</summary>
+    public static IReadOnlyList<int> ImageNetInput { get; } = [3, 224, 224];
+
+    /// <summary>A ResNet of <paramref name="depth"/> with base <paramref name="width"/> (64 = torchvision's).</summary>
+    public static ModelSpec ResNet(int depth, int width = 64, int classes = 1000, IReadOnlyList<int>? input = null)
+    {
+        if (!Probe.Models.ResNet.Stages.ContainsKey(depth))
+            throw new ProbeException($"ResNet depth {depth} is not supported; valid depths: {string.Join(", ", Probe.Models.ResNet.Stages.Keys)}.");
+        if (width <= 0) throw new ProbeException($"ResNet width must be positive, got {width}.");
+        if (classes <= 0) throw new ProbeException($"ResNet class count must be positive, got {classes}.");
+        var shape = CheckImageInput(input ?? ImageNetInput, 1, $"resnet:{depth}");
+        return new ModelSpec(ModelKind.ResNet, [width], "relu", classes, shape, depth);
+    }
+
+    /// <summary>The torchvision architecture <paramref name="name"/> (see <see cref="TorchVisionModels.All"/>).</summary>
+    public static ModelSpec TorchVision(string name, int classes = 1000, IReadOnlyList<int>? input = null)
+    {
+        var arch = TorchVisionModels.Find(name);
+        if (classes <= 0) throw new ProbeException($"torchvision:{arch.Name} class count must be positive, got {classes}.");
+        var shape = CheckImageInput(input ?? ImageNetInput, arch.MinInputSize, "torchvision:" + arch.Name);
+        if (TorchVisionModels.ResNetDepth(arch.Name) is not int && shape[0] != 3)
+            throw new ProbeException($"torchvision:{arch.Name} takes 3-channel input, not {shape[0]}.");
+        return new ModelSpec(ModelKind.TorchVision, [], arch.Activation, classes, shape, TorchVisionModels.ResNetDepth(arch.Name) ?? 0, arch.Name);
+    }
+
+    /// <summary>The same architecture with <paramref name="classes"/> outputs (an MLP's last width).</summary>
+    public ModelSpec WithClasses(int classes)
+    {
+        if (classes == Outputs) return this;
+        return Kind switch
+        {
+            ModelKind.Mlp => Mlp([.. Widths.Take(Widths.Count - 1), classes], Activation),
+            ModelKind.Cnn => Cnn(InputShape[0], InputShape[1], InputShape[2], classes, Widths[0], Widths[1], Widths[2], Activation),
+            ModelKind.ResNet => ResNet(Depth, Widths[0], classes, InputShape),
+            _ => TorchVision(Architecture!, classes, InputShape),
+        };
+    }
+
+    /// <summary>The name of the weight tensor whose first dimension is the number of classes (e.g. <c>fc.weight</c>).</summary>
+    public string ClassifierWeight => Kind switch
+    {
+        ModelKind.Mlp => $"fc{Widths.Count - 1}.weight",
+        ModelKind.Cnn => "fc2.weight",
+        ModelKind.ResNet => "fc.weight",
+        _ => TorchVisionModels.Find(Architecture!).ClassifierWeight,
+    };
+
+    /// <summary>
+    /// The same architecture with the number of classes read from the weights file's last layer
+    /// (<see cref="ClassifierWeight"/>'s first dimension), looking only at tensor shapes (safetensors header, sharded
+    /// index, or a PyTorch state dict).
+    /// </summary>
+    public ModelSpec WithClassesFrom(string weightsPath)
+    {
+        var shapes = Weights.ReadShapes(weightsPath);
+        string key = ClassifierWeight;
+        if (!shapes.TryGetValue(key, out var shape) || shape.Length < 1 || shape[0] <= 0 || shape[0] > int.MaxValue)
+            throw new ProbeException($"Weights '{weightsPath}' have no '{key}' tensor to read the number of classes of {this} from; its tensors start with: {string.Join(", ", shapes.Keys.Order(StringComparer.Ordinal).Take(8))}.");
+        return WithClasses((int)shape[0]);
     }
 
     /// <summary>An MLP with the given layer widths (input first, output last).</summary>
@@ -117,8 +196,25 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
                     }
                     return Cnn(c, h, w, classes[0], widths[0], widths[1], widths[2], act);
                 }
+            case "resnet":
+                {
+                    if (parts.Length < 2)
+                        throw new ProbeException($"Model spec '{text}': expected resnet:DEPTH[:wWIDTH][:cCLASSES][:[C x]HxW], for example resnet:18 or resnet:18:w16:c10:32x32.");
+                    var depth = ParseInts(parts[1], '-', text, "depth");
+                    if (depth.Length != 1)
+                        throw new ProbeException($"Model spec '{text}': the depth '{parts[1]}' must be one of {string.Join(", ", Probe.Models.ResNet.Stages.Keys)}.");
+                    var (width, classes, input) = ParseImageOptions(parts, 2, text, allowWidth: true);
+                    return ResNet(depth[0], width ?? 64, classes ?? 1000, input);
+                }
+            case "torchvision":
+                {
+                    if (parts.Length < 2 || parts[1].Trim().Length == 0)
+                        throw new ProbeException($"Model spec '{text}': expected torchvision:NAME[:cCLASSES][:[C x]HxW]; known names: {string.Join(", ", TorchVisionModels.All.Select(a => a.Name))}.");
+                    var (_, classes, input) = ParseImageOptions(parts, 2, text, allowWidth: false);
+                    return TorchVision(parts[1].Trim().ToLowerInvariant(), classes ?? 1000, input);
+                }
             default:
-                throw new ProbeException($"Model spec '{text}': unknown model kind '{parts[0]}'; valid kinds are mlp (e.g. mlp:64-128-10:relu) and cnn (e.g. cnn:28x28:10).");
+                throw new ProbeException($"Model spec '{text}': unknown model kind '{parts[0]}'; valid kinds are mlp (e.g. mlp:64-128-10:relu), cnn (e.g. cnn:28x28:10), resnet (e.g. resnet:18:w16:c10:32x32) and torchvision (e.g. torchvision:resnet18; names: {string.Join(", ", TorchVisionModels.All.Select(a => a.Name))}).");
         }
     }
 
@@ -126,6 +222,8 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     public override string ToString() => Kind switch
     {
         ModelKind.Mlp => $"mlp:{string.Join('-', Widths.Select(Inv))}:{Activation}",
+        ModelKind.ResNet => $"resnet:{Inv(Depth)}:w{Inv(Widths[0])}:c{Inv(Outputs)}:{string.Join('x', InputShape.Select(Inv))}",
+        ModelKind.TorchVision => $"torchvision:{Architecture}:c{Inv(Outputs)}:{string.Join('x', InputShape.Select(Inv))}",
         _ => $"cnn:{string.Join('x', InputShape.Select(Inv))}:{Inv(Outputs)}:{string.Join('-', Widths.Select(Inv))}:{Activation}",
     };
 
@@ -138,7 +236,12 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     /// <summary>
     /// The names of the model's children in forward order, as <see cref="Build"/> registers them.
     /// </summary>
-    public IReadOnlyList<string> LayerNames => Layers().Select(l => l.Name).ToArray();
+    public IReadOnlyList<string> LayerNames => Kind switch
+    {
+        ModelKind.ResNet => TorchVisionModels.Find("resnet18").Children,
+        ModelKind.TorchVision => TorchVisionModels.Find(Architecture!).Children,
+        _ => Layers().Select(l => l.Name).ToArray(),
+    };
 
     /// <summary>Builds the network with parameters initialised from <paramref name="seed"/> (torch.manual_seed).</summary>
     /// <remarks>
@@ -148,6 +251,15 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     /// </remarks>
     public nn.Module<Tensor, Tensor> Build(int seed)
     {
+        if (Kind is ModelKind.ResNet or ModelKind.TorchVision)
+        {
+            var model = Kind == ModelKind.ResNet
+                ? new ResNet(Depth, Widths[0], Outputs, InputShape)
+                : TorchVisionModels.Create(Architecture!, Outputs, InputShape);
+            try { SeededInit.Apply(model, seed); }
+            catch { model.Dispose(); throw; }
+            return model;
+        }
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         foreach (var l in Layers()) layers.Add((l.Name, l.Create()));
         using var gen = new torch.Generator((ulong)(uint)seed);
@@ -211,6 +323,48 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     {
         if (!Activations.Contains(activation))
             throw new ProbeException($"Unknown activation '{activation}'; valid activations: {string.Join(", ", Activations)}.");
+    }
+
+    static int[] CheckImageInput(IReadOnlyList<int> input, int min, string what)
+    {
+        if (input.Count != 3 || input.Any(d => d <= 0))
+            throw new ProbeException($"{what}: input shape [{string.Join(", ", input)}] must be three positive sizes C, H, W.");
+        if (input[1] < min || input[2] < min)
+            throw new ProbeException($"{what}: input {input[1]}x{input[2]} is too small; it needs at least {min}x{min}.");
+        return input.ToArray();
+    }
+
+    /// <summary>Parses the options of resnet and torchvision specs: wWIDTH, cCLASSES and [C x]HxW, in any order.</summary>
+    static (int? Width, int? Classes, int[]? Input) ParseImageOptions(string[] parts, int start, string text, bool allowWidth)
+    {
+        int? width = null, classes = null;
+        int[]? input = null;
+        string forms = allowWidth ? "wWIDTH, cCLASSES or [C x]HxW" : "cCLASSES or [C x]HxW";
+        for (int i = start; i < parts.Length; i++)
+        {
+            string p = parts[i].Trim().ToLowerInvariant();
+            if (p.Length > 1 && p[0] == 'w' && allowWidth && width is null)
+                width = ParseOne(p[1..], text, "width");
+            else if (p.Length > 1 && p[0] == 'c' && classes is null)
+                classes = ParseOne(p[1..], text, "class count");
+            else if (p.Length > 0 && char.IsDigit(p[0]) && p.Contains('x') && input is null)
+            {
+                var dims = ParseInts(p, 'x', text, "input size");
+                if (dims.Length is not (2 or 3))
+                    throw new ProbeException($"Model spec '{text}': the input size '{p}' must be HxW or CxHxW.");
+                input = dims.Length == 3 ? dims : [3, dims[0], dims[1]];
+            }
+            else
+                throw new ProbeException($"Model spec '{text}': option '{parts[i]}' is not one of {forms} (each at most once), for example {(allowWidth ? "resnet:18:w16:c10:32x32" : "torchvision:vgg11:c10:3x64x64")}.");
+        }
+        return (width, classes, input);
+    }
+
+    static int ParseOne(string s, string text, string what)
+    {
+        var v = ParseInts(s, '-', text, what);
+        if (v.Length != 1) throw new ProbeException($"Model spec '{text}': the {what} '{s}' must be one positive integer.");
+        return v[0];
     }
 
     static int[] ParseInts(string s, char sep, string text, string what)

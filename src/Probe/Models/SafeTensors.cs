@@ -5,8 +5,18 @@ using System.Text.Json;
 
 namespace Probe.Models;
 
-/// <summary>Element types Probe reads from safetensors files (all are converted to float32).</summary>
-public enum SafeTensorsDType { F32, F16, BF16, F64 }
+/// <summary>
+/// Element types of safetensors files that Probe reads and writes: every type PyTorch state dicts hold in practice
+/// (floats, integer counters such as BatchNorm's I64 <c>num_batches_tracked</c>, bytes and booleans).
+/// </summary>
+public enum SafeTensorsDType { F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL }
+
+/// <summary>A named tensor in its stored element type: little-endian bytes, as in a safetensors file.</summary>
+public sealed record RawTensor(string Name, SafeTensorsDType DType, long[] Shape, byte[] Data)
+{
+    /// <summary>The shape as text, for messages: [128, 64].</summary>
+    public string ShapeText => SafeTensors.ShapeText(Shape);
+}
 
 /// <summary>A named float32 array with its shape, as stored in (or read from) a safetensors file.</summary>
 public sealed record NamedArray(string Name, long[] Shape, float[] Data)
@@ -42,24 +52,50 @@ public static class SafeTensors
     /// <summary>Reads every tensor of <paramref name="path"/> as float32, in file order of their data.</summary>
     public static (IReadOnlyList<NamedArray> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
     {
+        var (raw, metadata) = ReadRaw(path);
+        return (raw.Select(r => new NamedArray(r.Name, r.Shape, ToFloats(r))).ToArray(), metadata);
+    }
+
+    /// <summary>Reads every tensor of <paramref name="path"/> in its stored element type, in file order of their data.</summary>
+    public static (IReadOnlyList<RawTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) ReadRaw(string path)
+    {
         using var fs = Open(path);
         var header = ReadHeader(fs, path);
-        var result = new List<NamedArray>(header.Entries.Count);
+        var result = new List<RawTensor>(header.Entries.Count);
         foreach (var e in header.Entries.OrderBy(e => e.Begin).ThenBy(e => e.Name, StringComparer.Ordinal))
         {
             var bytes = new byte[checked((int)(e.End - e.Begin))];
             fs.Position = header.DataStart + e.Begin;
             fs.ReadExactly(bytes);
-            result.Add(new NamedArray(e.Name, e.Shape, Decode(bytes, e.DType)));
+            result.Add(new RawTensor(e.Name, e.DType, e.Shape, bytes));
         }
         return (result, header.Metadata);
     }
+
+    /// <summary>The values of <paramref name="t"/> converted to float32 (booleans as 0 and 1).</summary>
+    public static float[] ToFloats(RawTensor t) => Decode(t.Data, t.DType);
 
     /// <summary>
     /// Writes <paramref name="tensors"/> in the given order, each stored as <paramref name="dtype"/> (default F32),
     /// with optional string metadata. Output is byte-for-byte deterministic for the same input.
     /// </summary>
     public static void Write(string path, IEnumerable<NamedArray> tensors, IReadOnlyDictionary<string, string>? metadata = null, SafeTensorsDType dtype = SafeTensorsDType.F32)
+    {
+        var list = new List<RawTensor>();
+        foreach (var t in tensors)
+        {
+            if (Numel(t.Shape) != t.Data.Length)
+                throw new ProbeException($"Tensor '{t.Name}' of shape {t.ShapeText} needs {Numel(t.Shape)} values, got {t.Data.Length}.");
+            list.Add(new RawTensor(t.Name, dtype, t.Shape, Encode(t.Data, dtype)));
+        }
+        WriteRaw(path, list, metadata);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> in the given order, each in its own element type, with optional string
+    /// metadata. Output is byte-for-byte deterministic for the same input.
+    /// </summary>
+    public static void WriteRaw(string path, IEnumerable<RawTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -68,10 +104,9 @@ public static class SafeTensors
             if (string.IsNullOrEmpty(t.Name) || t.Name == "__metadata__")
                 throw new ProbeException($"Cannot write a safetensors tensor named '{t.Name}'.");
             if (!seen.Add(t.Name)) throw new ProbeException($"Cannot write two safetensors tensors named '{t.Name}'.");
-            if (Numel(t.Shape) != t.Data.Length)
-                throw new ProbeException($"Tensor '{t.Name}' of shape {t.ShapeText} needs {Numel(t.Shape)} values, got {t.Data.Length}.");
+            if (Numel(t.Shape) * ElementSize(t.DType) != t.Data.Length)
+                throw new ProbeException($"Tensor '{t.Name}' of shape {t.ShapeText} and type {t.DType} needs {Numel(t.Shape) * ElementSize(t.DType)} bytes, got {t.Data.Length}.");
         }
-        int size = ElementSize(dtype);
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
         {
@@ -86,13 +121,13 @@ public static class SafeTensors
             foreach (var t in list)
             {
                 w.WriteStartObject(t.Name);
-                w.WriteString("dtype", dtype.ToString());
+                w.WriteString("dtype", t.DType.ToString());
                 w.WriteStartArray("shape");
                 foreach (var d in t.Shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(offset);
-                offset += (long)t.Data.Length * size;
+                offset += t.Data.Length;
                 w.WriteNumberValue(offset);
                 w.WriteEndArray();
                 w.WriteEndObject();
@@ -110,7 +145,7 @@ public static class SafeTensors
         fs.Write(len);
         fs.Write(ms.GetBuffer(), 0, headerLen);
         for (int i = headerLen; i < padded; i++) fs.WriteByte((byte)' ');
-        foreach (var t in list) fs.Write(Encode(t.Data, dtype));
+        foreach (var t in list) fs.Write(t.Data);
     }
 
     static FileStream Open(string path)
@@ -173,14 +208,10 @@ public static class SafeTensors
         if (v.ValueKind != JsonValueKind.Object) throw new ProbeException($"{where} must be described by a JSON object.");
         if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw new ProbeException($"{where} has no dtype.");
-        var dtype = dt.GetString() switch
-        {
-            "F32" => SafeTensorsDType.F32,
-            "F16" => SafeTensorsDType.F16,
-            "BF16" => SafeTensorsDType.BF16,
-            "F64" => SafeTensorsDType.F64,
-            var other => throw new ProbeException($"{where} has dtype {other}; Probe reads F32, F16, BF16 and F64."),
-        };
+        string dtName = dt.GetString() ?? "";
+        var dtype = Enum.GetValues<SafeTensorsDType>().FirstOrDefault(d => d.ToString() == dtName, (SafeTensorsDType)(-1));
+        if ((int)dtype < 0)
+            throw new ProbeException($"{where} has dtype {dtName}; Probe reads {string.Join(", ", Enum.GetNames<SafeTensorsDType>())}.");
         if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw new ProbeException($"{where} has no shape array.");
         var shape = new List<long>();
@@ -229,6 +260,24 @@ public static class SafeTensors
             case SafeTensorsDType.F64:
                 for (int i = 0; i < r.Length; i++) r[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(b.AsSpan(i * 8));
                 break;
+            case SafeTensorsDType.I64:
+                for (int i = 0; i < r.Length; i++) r[i] = BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(i * 8));
+                break;
+            case SafeTensorsDType.I32:
+                for (int i = 0; i < r.Length; i++) r[i] = BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(i * 4));
+                break;
+            case SafeTensorsDType.I16:
+                for (int i = 0; i < r.Length; i++) r[i] = BinaryPrimitives.ReadInt16LittleEndian(b.AsSpan(i * 2));
+                break;
+            case SafeTensorsDType.I8:
+                for (int i = 0; i < r.Length; i++) r[i] = (sbyte)b[i];
+                break;
+            case SafeTensorsDType.U8:
+                for (int i = 0; i < r.Length; i++) r[i] = b[i];
+                break;
+            case SafeTensorsDType.BOOL:
+                for (int i = 0; i < r.Length; i++) r[i] = b[i] != 0 ? 1f : 0f;
+                break;
         }
         return r;
     }
@@ -250,6 +299,24 @@ public static class SafeTensors
             case SafeTensorsDType.F64:
                 for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(b.AsSpan(i * 8), data[i]);
                 break;
+            case SafeTensorsDType.I64:
+                for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(i * 8), checked((long)Math.Round(data[i])));
+                break;
+            case SafeTensorsDType.I32:
+                for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(i * 4), checked((int)Math.Round(data[i])));
+                break;
+            case SafeTensorsDType.I16:
+                for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(i * 2), checked((short)Math.Round(data[i])));
+                break;
+            case SafeTensorsDType.I8:
+                for (int i = 0; i < data.Length; i++) b[i] = unchecked((byte)checked((sbyte)Math.Round(data[i])));
+                break;
+            case SafeTensorsDType.U8:
+                for (int i = 0; i < data.Length; i++) b[i] = checked((byte)Math.Round(data[i]));
+                break;
+            case SafeTensorsDType.BOOL:
+                for (int i = 0; i < data.Length; i++) b[i] = data[i] != 0 ? (byte)1 : (byte)0;
+                break;
         }
         return b;
     }
@@ -263,11 +330,13 @@ public static class SafeTensors
         return (ushort)((bits + rounding) >> 16);
     }
 
-    internal static int ElementSize(SafeTensorsDType d) => d switch
+    /// <summary>Bytes per element of <paramref name="d"/>.</summary>
+    public static int ElementSize(SafeTensorsDType d) => d switch
     {
-        SafeTensorsDType.F32 => 4,
-        SafeTensorsDType.F64 => 8,
-        _ => 2,
+        SafeTensorsDType.F32 or SafeTensorsDType.I32 => 4,
+        SafeTensorsDType.F64 or SafeTensorsDType.I64 => 8,
+        SafeTensorsDType.F16 or SafeTensorsDType.BF16 or SafeTensorsDType.I16 => 2,
+        _ => 1,
     };
 
     internal static long Numel(long[] shape)

@@ -1,14 +1,25 @@
+using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Probe.Models;
 
 /// <summary>
-/// Loads and saves a module's parameters and buffers. The format follows the file extension:
-/// <c>.safetensors</c> is the safetensors format (interchangeable with Python; tensors named as in a PyTorch
-/// state dict, e.g. <c>fc1.weight</c>); any other extension (<c>.dat</c>, <c>.bin</c>, ...) is TorchSharp's own
-/// <c>Module.save</c> format. A PyTorch pickle/zip checkpoint (<c>.pt</c>, <c>.pth</c>) cannot be read: convert
-/// it to safetensors in Python (<c>safetensors.torch.save_file(model.state_dict(), path)</c>).
+/// Loads and saves a module's parameters and buffers (a PyTorch state dict), strictly by name and shape. Formats:
+/// <list type="bullet">
+/// <item><c>.safetensors</c>: the safetensors format, every element type PyTorch writes (F32, F16, BF16, F64, I64,
+/// I32, I16, I8, U8, BOOL); tensors named as in a PyTorch state dict (<c>fc1.weight</c>,
+/// <c>bn1.num_batches_tracked</c>).</item>
+/// <item><c>*.safetensors.index.json</c>: sharded safetensors (Hugging Face layout: <c>weight_map</c> from tensor
+/// name to shard file in the same folder). A folder holding <c>model.safetensors.index.json</c> or
+/// <c>model.safetensors</c> may be given instead of the file.</item>
+/// <item>PyTorch checkpoints (<c>.pt</c>, <c>.pth</c>, <c>.bin</c>, ..., recognised by content: a zip archive or a
+/// pickle): state dicts saved with <c>torch.save(model.state_dict(), path)</c>, after the pickle passed the
+/// weights-only check of <see cref="PyTorchCheckpoint"/>.</item>
+/// <item>Anything else: TorchSharp's own <c>Module.save</c> format.</item>
+/// </list>
+/// Values are copied into each model tensor in the model tensor's element type (as PyTorch's
+/// <c>load_state_dict</c> does with <c>copy_</c>).
 /// </summary>
 public static class Weights
 {
@@ -16,32 +27,119 @@ public static class Weights
     public static bool IsSafeTensors(string path) =>
         string.Equals(Path.GetExtension(path), ".safetensors", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>True when <paramref name="path"/> names a sharded-safetensors index (<c>*.index.json</c>).</summary>
+    public static bool IsShardIndex(string path) =>
+        path.EndsWith(".index.json", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Loads weights from <paramref name="path"/> into <paramref name="module"/>, strictly by name and shape.</summary>
     public static void Load(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
-        if (!File.Exists(path)) throw new ProbeException($"Weights file '{path}' does not exist.");
-        if (IsSafeTensors(path))
+        path = Resolve(path);
+        if (ReadTensors(path) is { } tensors)
         {
-            var (tensors, _) = SafeTensors.Read(path);
             Assign(module, tensors, path);
             return;
         }
-        RejectPyTorchPickle(path);
         try { module.load(path, strict: true); }
         catch (Exception e) when (e is not ProbeException)
         {
-            throw new ProbeException($"Could not load TorchSharp weights from '{path}' into the model ({e.Message}). The model's tensors are: {Describe(module)}. Files with an extension other than .safetensors are read as TorchSharp's Module.save format.", e);
+            throw new ProbeException($"Could not load TorchSharp weights from '{path}' into the model ({e.Message}). The model's tensors are: {Describe(module)}. Files other than safetensors and PyTorch checkpoints are read as TorchSharp's Module.save format.", e);
         }
     }
 
-    /// <summary>Saves <paramref name="module"/>'s parameters and buffers to <paramref name="path"/> (safetensors as F32, or TorchSharp format).</summary>
+    /// <summary>
+    /// The names and shapes of the tensors in a weights file (safetensors, sharded index or PyTorch state dict),
+    /// reading only headers where the format allows.
+    /// </summary>
+    public static IReadOnlyDictionary<string, long[]> ReadShapes(string path)
+    {
+        path = Resolve(path);
+        if (IsSafeTensors(path))
+            return SafeTensors.ReadHeader(path).Entries.ToDictionary(e => e.Name, e => e.Shape, StringComparer.Ordinal);
+        if (IsShardIndex(path))
+        {
+            var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            foreach (var shard in ReadIndex(path).Values.Distinct(StringComparer.Ordinal))
+                foreach (var e in SafeTensors.ReadHeader(shard).Entries) result[e.Name] = e.Shape;
+            return result;
+        }
+        if (PyTorchCheckpoint.Looks(path))
+            return PyTorchCheckpoint.Read(path).ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        throw new ProbeException($"Cannot read tensor shapes from '{path}': give a .safetensors file, a *.safetensors.index.json or a PyTorch state dict (.pt/.pth).");
+    }
+
+    /// <summary>The tensors of a safetensors file, sharded index or PyTorch state dict; null for TorchSharp's format.</summary>
+    public static IReadOnlyList<RawTensor>? ReadTensors(string path)
+    {
+        path = Resolve(path);
+        if (IsSafeTensors(path)) return SafeTensors.ReadRaw(path).Tensors;
+        if (IsShardIndex(path)) return ReadSharded(path);
+        if (PyTorchCheckpoint.Looks(path)) return PyTorchCheckpoint.Read(path);
+        return null;
+    }
+
+    static string Resolve(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            foreach (var name in new[] { "model.safetensors.index.json", "model.safetensors" })
+                if (File.Exists(Path.Combine(path, name))) return Path.Combine(path, name);
+            throw new ProbeException($"Folder '{path}' holds neither model.safetensors.index.json nor model.safetensors; give the weights file itself.");
+        }
+        if (!File.Exists(path)) throw new ProbeException($"Weights file '{path}' does not exist.");
+        return path;
+    }
+
+    /// <summary>Reads a sharded-safetensors index: tensor name -> full path of its shard.</summary>
+    static Dictionary<string, string> ReadIndex(string path)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+                throw new ProbeException($"'{path}' is not a sharded-safetensors index: it has no \"weight_map\" object.");
+            foreach (var p in wm.EnumerateObject())
+            {
+                string file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : "";
+                if (file.Length == 0 || Path.IsPathRooted(file) || file.Contains('/') || file.Contains('\\') || file.StartsWith("..", StringComparison.Ordinal))
+                    throw new ProbeException($"'{path}': weight_map maps '{p.Name}' to '{p.Value}', which is not a file name in the index's folder.");
+                map[p.Name] = Path.Combine(dir, file);
+            }
+        }
+        catch (JsonException e) { throw new ProbeException($"'{path}' is not valid JSON ({e.Message}).", e); }
+        if (map.Count == 0) throw new ProbeException($"'{path}': its weight_map is empty.");
+        return map;
+    }
+
+    static IReadOnlyList<RawTensor> ReadSharded(string path)
+    {
+        var map = ReadIndex(path);
+        var all = new List<RawTensor>();
+        var problems = new List<string>();
+        foreach (var shard in map.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            if (!File.Exists(shard)) { problems.Add($"shard '{Path.GetFileName(shard)}' does not exist"); continue; }
+            var tensors = SafeTensors.ReadRaw(shard).Tensors;
+            var names = tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var (name, file) in map)
+                if (file == shard && !names.Contains(name)) problems.Add($"'{name}' is mapped to '{Path.GetFileName(shard)}', which does not hold it");
+            all.AddRange(tensors);
+        }
+        if (problems.Count > 0) throw new ProbeException($"Sharded weights '{path}' are inconsistent: {string.Join("; ", problems)}.");
+        return all;
+    }
+
+    /// <summary>Saves <paramref name="module"/>'s parameters and buffers to <paramref name="path"/> (safetensors, each
+    /// tensor in its own element type, or TorchSharp format).</summary>
     public static void Save(nn.Module module, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         if (IsSafeTensors(path))
         {
-            SafeTensors.Write(path, Export(module), metadata);
+            SafeTensors.WriteRaw(path, ExportRaw(module), metadata);
             return;
         }
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
@@ -62,15 +160,32 @@ public static class Weights
         return result;
     }
 
+    /// <summary>The module's parameters then buffers, by state-dict name, each in its own element type.</summary>
+    public static IReadOnlyList<RawTensor> ExportRaw(nn.Module module) =>
+        StateTensors(module).Select(t => PyTorchCheckpoint.ToRaw(t.Name, t.Tensor, "the model")).ToArray();
+
+    /// <summary>Copies float32 <paramref name="tensors"/> into the module by name (see the raw overload).</summary>
+    public static void Assign(nn.Module module, IReadOnlyList<NamedArray> tensors, string source) =>
+        Assign(module, tensors.Select(t => new RawTensor(t.Name, SafeTensorsDType.F32, t.Shape, ToBytes(t))).ToArray(), source);
+
+    static byte[] ToBytes(NamedArray a)
+    {
+        if (SafeTensors.Numel(a.Shape) != a.Data.Length)
+            throw new ProbeException($"Tensor '{a.Name}' of shape {a.ShapeText} needs {SafeTensors.Numel(a.Shape)} values, got {a.Data.Length}.");
+        var b = new byte[a.Data.Length * 4];
+        Buffer.BlockCopy(a.Data, 0, b, 0, b.Length);
+        return b;
+    }
+
     /// <summary>
-    /// Copies <paramref name="tensors"/> into the module's parameters and buffers by name. Strict: any missing
-    /// name, unexpected name or shape mismatch throws one <see cref="ProbeException"/> listing every problem and the
-    /// model's own names and shapes; nothing is changed then.
+    /// Copies <paramref name="tensors"/> into the module's parameters and buffers by name, converting each to the
+    /// model tensor's element type. Strict: any missing name, unexpected name or shape mismatch throws one
+    /// <see cref="ProbeException"/> listing every problem and the model's own names and shapes; nothing is changed then.
     /// </summary>
-    public static void Assign(nn.Module module, IReadOnlyList<NamedArray> tensors, string source)
+    public static void Assign(nn.Module module, IReadOnlyList<RawTensor> tensors, string source)
     {
         var targets = StateTensors(module);
-        var byName = new Dictionary<string, NamedArray>(StringComparer.Ordinal);
+        var byName = new Dictionary<string, RawTensor>(StringComparer.Ordinal);
         var problems = new List<string>();
         foreach (var t in tensors)
             if (!byName.TryAdd(t.Name, t)) problems.Add($"'{t.Name}' appears twice");
@@ -90,8 +205,7 @@ public static class Weights
         foreach (var (name, t) in targets)
         {
             using var scope = NewDisposeScope();
-            var a = byName[name];
-            var src = tensor(a.Data, a.Shape, dtype: t.dtype);
+            var src = TensorDTypes.ToTensor(byName[name]);
             t.copy_(src);
         }
     }
@@ -106,16 +220,5 @@ public static class Weights
         foreach (var (name, p) in module.named_parameters()) list.Add((name, p));
         foreach (var (name, b) in module.named_buffers()) list.Add((name, b));
         return list;
-    }
-
-    static void RejectPyTorchPickle(string path)
-    {
-        Span<byte> head = stackalloc byte[4];
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        int n = fs.Read(head);
-        if (n == 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4)
-            throw new ProbeException($"'{path}' looks like a PyTorch (zip/pickle) checkpoint, which Probe cannot read. Save it as safetensors in Python: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\").");
-        if (n >= 1 && head[0] == 0x80 && (string.Equals(Path.GetExtension(path), ".pt", StringComparison.OrdinalIgnoreCase) || string.Equals(Path.GetExtension(path), ".pth", StringComparison.OrdinalIgnoreCase)))
-            throw new ProbeException($"'{path}' looks like a legacy PyTorch pickle checkpoint, which Probe cannot read. Save it as safetensors in Python: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\").");
     }
 }

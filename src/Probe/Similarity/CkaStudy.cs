@@ -21,8 +21,8 @@ public enum CkaStudyMethod
 public sealed record CkaStudyResult(CkaMatrix Table, CkaStudyMethod Method, int Samples, string Data, string RowModel, string ColumnModel);
 
 /// <summary>
-/// CKA between the layers of trained models on a data set: every pair of one model's layers (<see cref="Within"/>)
-/// or model A's layers x model B's layers on the same inputs in the same order (<see cref="Cross"/>: two checkpoints
+/// CKA between the layers of trained models on a data set: every pair of one model's layers (<c>Within</c>)
+/// or model A's layers x model B's layers on the same inputs in the same order (<c>Cross</c>: two checkpoints
 /// of one run, two seeds, two architectures). The selector may name the pseudo-layer <c>input</c>: the data itself
 /// (flattened), which is no module's output. <see cref="MaxSamples"/> caps the samples (a seeded uniform choice, the
 /// same rows for both models). <see cref="CkaStudyMethod.Auto"/> chooses full-data CKA when the captured matrices
@@ -53,7 +53,14 @@ public sealed record CkaStudy(
     private Cka Estimator => Measure ?? new Cka();
 
     /// <summary>CKA between every pair of <paramref name="model"/>'s selected layers on <paramref name="data"/>.</summary>
-    public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, Dataset data)
+    public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, IDataset data)
+    {
+        using var source = new ModuleSource(model);
+        return Within(source, data);
+    }
+
+    /// <summary>CKA between every pair of an activation source's selected sites on <paramref name="data"/>.</summary>
+    public CkaStudyResult Within(IActivationSource model, IDataset data)
     {
         ArgumentNullException.ThrowIfNull(model);
         var (subset, selector, withInput) = Prepare(data);
@@ -69,7 +76,7 @@ public sealed record CkaStudy(
         else
         {
             using var acc = new MinibatchCka(names, Estimator.Kernel, Estimator.SigmaFrac);
-            capture.Run(model, subset, new WithInput(acc, subset.Features, withInput));
+            capture.Run(model, subset, new WithInput(acc, subset, withInput));
             table = acc.Result();
         }
         return new CkaStudyResult(table, method, subset.Count, data.Name, "model", "model");
@@ -79,8 +86,16 @@ public sealed record CkaStudy(
     /// CKA between <paramref name="modelA"/>'s layers (rows) and <paramref name="modelB"/>'s layers (columns) on the
     /// same inputs; the selector is resolved on each model.
     /// </summary>
-    public CkaStudyResult Cross(nn.Module<Tensor, Tensor> modelA, nn.Module<Tensor, Tensor> modelB, Dataset data,
+    public CkaStudyResult Cross(nn.Module<Tensor, Tensor> modelA, nn.Module<Tensor, Tensor> modelB, IDataset data,
                                 string nameA = "A", string nameB = "B")
+    {
+        using var a = new ModuleSource(modelA);
+        using var b = new ModuleSource(modelB);
+        return Cross(a, b, data, nameA, nameB);
+    }
+
+    /// <summary>CKA between two activation sources' sites (rows: A, columns: B) on the same inputs.</summary>
+    public CkaStudyResult Cross(IActivationSource modelA, IActivationSource modelB, IDataset data, string nameA = "A", string nameB = "B")
     {
         ArgumentNullException.ThrowIfNull(modelA);
         ArgumentNullException.ThrowIfNull(modelB);
@@ -100,8 +115,8 @@ public sealed record CkaStudy(
         {
             // Lockstep: each chunk of samples goes through A then B, so the pairing buffer holds one batch at most.
             using var acc = new MinibatchCka(rows, cols, Estimator.Kernel, Estimator.SigmaFrac);
-            var rowSide = new WithInput(acc.RowModel, subset.Features, withInput);
-            var colSide = new WithInput(acc.ColumnModel, subset.Features, withInput);
+            var rowSide = new WithInput(acc.RowModel, subset, withInput);
+            var colSide = new WithInput(acc.ColumnModel, subset, withInput);
             for (int start = 0; start < subset.Count; start += BatchSize)
             {
                 int n = Math.Min(BatchSize, subset.Count - start);
@@ -126,7 +141,7 @@ public sealed record CkaStudy(
         return CkaStudyMethod.Full;
     }
 
-    private (Dataset Subset, LayerSelector? Selector, bool WithInput) Prepare(Dataset data)
+    private (IDataset Subset, LayerSelector? Selector, bool WithInput) Prepare(IDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples.");
@@ -143,11 +158,11 @@ public sealed record CkaStudy(
     }
 
     /// <summary>Selected layer names in firing order (input first) and their widths, from a two-sample capture.</summary>
-    private string[] LayerNames(nn.Module<Tensor, Tensor> model, Dataset data, LayerSelector? selector, bool withInput, out long[] widths)
+    private string[] LayerNames(IActivationSource model, IDataset data, LayerSelector? selector, bool withInput, out long[] widths)
     {
         var names = new List<string>();
         var w = new List<long>();
-        if (withInput) { names.Add(InputLayer); w.Add(data.Features.Cols); }
+        if (withInput) { names.Add(InputLayer); w.Add(data.SampleSize()); }
         if (selector != null)
         {
             var probe = new ActivationCapture(selector, Reduce, BatchSize: 2).ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
@@ -161,17 +176,17 @@ public sealed record CkaStudy(
         return names.ToArray();
     }
 
-    private static Dictionary<string, Matrix> Collect(ActivationCapture capture, nn.Module<Tensor, Tensor> model, Dataset data, bool withInput)
+    private static Dictionary<string, Matrix> Collect(ActivationCapture capture, IActivationSource model, IDataset data, bool withInput)
     {
         var acts = new Dictionary<string, Matrix>(StringComparer.Ordinal);
-        if (withInput) acts[InputLayer] = data.Features;
+        if (withInput) acts[InputLayer] = data.ToMemory().Features;
         if (capture.Layers != null)
             foreach (var kv in capture.ToMemory(model, data).Outputs) acts[kv.Key] = kv.Value;
         return acts;
     }
 
     /// <summary>Adds the input rows of each batch as the pseudo-layer "input" before passing it on.</summary>
-    private sealed class WithInput(IActivationConsumer inner, Matrix features, bool add) : IActivationConsumer
+    private sealed class WithInput(IActivationConsumer inner, IDataset data, bool add) : IActivationConsumer
     {
         public int Offset { get; set; }
 
@@ -179,7 +194,9 @@ public sealed record CkaStudy(
         {
             int at = Offset + batch.Offset;
             if (!add) { inner.OnBatch(batch with { Offset = at }); return; }
-            var outputs = new Dictionary<string, Matrix>(batch.Outputs) { [InputLayer] = features.Slice(at, batch.Count) };
+            var rows = new Matrix(batch.Count, data.SampleSize());
+            data.ReadBatch(at, batch.Count, rows.Data);
+            var outputs = new Dictionary<string, Matrix>(batch.Outputs) { [InputLayer] = rows };
             inner.OnBatch(batch with { Offset = at, Outputs = outputs });
         }
 

@@ -48,7 +48,7 @@ public class NonFiniteCountTests
             values[i] = (expected % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
             expected++;
         }
-        Assert.Equal(expected, Probe.Capture.HookSession.CountNonFinite(values));
+        Assert.Equal(expected, Probe.Capture.ActivationCapture.CountNonFinite(values));
         Assert.Equal(values.Count(v => !float.IsFinite(v)), expected);
     }
 }

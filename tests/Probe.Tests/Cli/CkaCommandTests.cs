@@ -109,7 +109,7 @@ public class CkaCommandTests
         string dir = Directory.CreateTempSubdirectory("probe-cka-").FullName;
         try
         {
-            var (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--data", "digits", "--max-samples", "120", "--out", dir, "--json");
+            var (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--random-weights", "--data", "digits", "--max-samples", "120", "--out", dir, "--json");
             Assert.True(code == 0, err);
             var root = JsonDocument.Parse(output).RootElement;
             var rows = root.GetProperty("rows").EnumerateArray().Select(e => e.GetString()!).ToArray();
@@ -125,7 +125,7 @@ public class CkaCommandTests
             foreach (var f in new[] { "cka.json", "cka.png", "cka.svg" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
 
             // The streaming path gives a table of the same shape and close values (minibatch HSIC1 vs full-data biased HSIC).
-            (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--data", "digits", "--max-samples", "120", "--method", "minibatch", "--batch-size", "60", "--json");
+            (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--random-weights", "--data", "digits", "--max-samples", "120", "--method", "minibatch", "--batch-size", "60", "--json");
             Assert.True(code == 0, err);
             var m = JsonDocument.Parse(output).RootElement;
             Assert.Equal("minibatch", m.GetProperty("method").GetString());
@@ -138,7 +138,7 @@ public class CkaCommandTests
     public void CompareTwoIdenticalModelsHasUnitDiagonal()
     {
         // Same spec, same seed, no weights: identical networks, so CKA(A layer i, B layer i) = 1.
-        var (code, output, err) = Run("compare", "--model-a", "mlp:64-32-10", "--data", "digits", "--max-samples", "100", "--layers", "fc1,relu1,fc2", "--json");
+        var (code, output, err) = Run("compare", "--model-a", "mlp:64-32-10", "--random-weights", "--data", "digits", "--max-samples", "100", "--layers", "fc1,relu1,fc2", "--json");
         Assert.True(code == 0, err);
         var v = JsonDocument.Parse(output).RootElement.GetProperty("values");
         Assert.Equal(3, v.GetArrayLength());

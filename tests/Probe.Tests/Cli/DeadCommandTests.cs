@@ -107,4 +107,33 @@ public class DeadCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-dead-fraction-over-training.png")));
         Assert.Contains("deadFraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
+
+    [Fact]
+    public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
+    {
+        foreach (var layer in new[] { "relu1", "relu2", "relu3" })
+            File.Copy(Fixture($"digits_{layer}.npy"), Path.Combine(_dir, layer + ".npy"));
+        var (code, output, err) = Run("dead", "--acts-dir", _dir, "--json");
+        Assert.True(code == 0, err);
+        var layers = JsonDocument.Parse(output).RootElement.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(new[] { "relu1", "relu2", "relu3" }, layers.Select(l => l.GetProperty("layer").GetString()));
+        // expected.json digits_mlp.per_layer.relu2.dead_units (NumPy on PyTorch's outputs).
+        Assert.Equal(new[] { 0, 1, 2, 3, 4, 5, 8, 12, 18, 27, 33, 37, 43, 48, 59, 62 },
+            layers[1].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("dead", "--model", "mlp:64-10", "--data", "digits")]
+    [InlineData("capture", "--model", "mlp:64-10", "--data", "digits", "--out", "never")]
+    [InlineData("separability", "--model", "mlp:64-10", "--data", "digits")]
+    [InlineData("linear-probe", "--model", "mlp:64-10", "--data", "digits")]
+    [InlineData("cka", "--model", "mlp:64-10", "--data", "digits")]
+    [InlineData("compare", "--model-a", "mlp:64-10", "--weights-a", "a.safetensors", "--data", "digits")]
+    public void EveryAnalysisOfAModelWithoutWeightsExitsTwoAndOffersRandomWeights(params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("random weights", err);
+        Assert.Contains("--random-weights", err);
+    }
 }

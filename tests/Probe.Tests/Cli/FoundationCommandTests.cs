@@ -85,11 +85,11 @@ public class FoundationCommandTests
     [Fact]
     public void CaptureRefusesBadSelectorsAndConflictingInputs()
     {
-        var both = Cli.Run("capture", "--model", "mlp:64-10", "--data", "digits", "--input", "x.npy", "--out", "/tmp/x");
+        var both = Cli.Run("capture", "--model", "mlp:64-10", "--random-weights", "--data", "digits", "--input", "x.npy", "--out", "/tmp/x");
         Assert.Equal(2, both.Code);
         Assert.Contains("exactly one of --data and --input", both.Err);
 
-        var unknown = Cli.Run("capture", "--model", "mlp:64-32-10:relu", "--data", "digits", "--layers", "fc7", "--out", Path.Combine(Path.GetTempPath(), "never"));
+        var unknown = Cli.Run("capture", "--model", "mlp:64-32-10:relu", "--random-weights", "--data", "digits", "--layers", "fc7", "--out", Path.Combine(Path.GetTempPath(), "never"));
         Assert.Equal(1, unknown.Code);
         Assert.Contains("Unknown layer 'fc7'", unknown.Err);
         Assert.Contains("fc1 (Linear)", unknown.Err);

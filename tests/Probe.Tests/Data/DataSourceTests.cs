@@ -19,6 +19,14 @@ public class DataSourceTests
     [InlineData("synthetic:blobs?seed=3&classes=5&dims=8&noise=2.50", "synthetic:blobs?n=600&classes=5&dims=8&noise=2.5&seed=3")]
     [InlineData("synthetic:xor", "synthetic:xor")]
     [InlineData("SYNTHETIC:Circles?noise=0.1", "synthetic:circles?n=400&noise=0.1&seed=0")]
+    [InlineData("images:/data/pets", "images:/data/pets?on-error=stop")]
+    [InlineData("images:/d?std=0.25&mean=0.5&on-error=SKIP&gray", "images:/d?on-error=skip&gray&mean=0.5&std=0.25")]
+    [InlineData("cifar:/c?split=test&mean=0.5&std=0.25", "cifar:/c?split=test&mean=0.5&std=0.25")]
+    [InlineData("cifar:/c?preset=ImageNet&crop=200", "cifar:/c?split=train&crop=200&preset=imagenet")]
+    [InlineData("npz:a.npz?y=labels", "npz:a.npz?x=auto&y=labels")]
+    [InlineData("npy:x.npy,y.npy?layout=NHWC&size=256&crop=224&norm=imagenet", "npy:x.npy,y.npy?layout=nhwc&size=256&crop=224&norm=imagenet")]
+    [InlineData("digits?scale=1/255&mean=0.485,0.456,0.406&gray=no", "digits?scale=1/255&mean=0.485,0.456,0.406")]
+    [InlineData("fashion-mnist?split=test&size=32", "fashion-mnist?split=test&size=32")]
     public void Parse_GivesCanonicalSpec_WhichRoundTrips(string spec, string canonical)
     {
         var s = DataSource.Parse(spec);
@@ -41,6 +49,10 @@ public class DataSourceTests
     [InlineData("npy:a.npy,b.npy,c.npy", "npy:X.npy")]
     [InlineData("digits?x", "name=value")]
     [InlineData("", "valid forms")]
+    [InlineData("images:", "needs a path")]
+    [InlineData("images:/d?on-error=ignore", "stop")]
+    [InlineData("cifar:/c?layout=nhwc", "valid: split")]
+    [InlineData("synthetic:xor?gray&gray", "twice")]
     public void Parse_Rejects_ListingValidChoices(string spec, string expected)
     {
         var e = Assert.Throws<ProbeException>(() => DataSource.Parse(spec));

@@ -190,7 +190,7 @@ public class NpyTests
         {
             { "fortran", NpyFile("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data), "Fortran" },
             { "bigendian", NpyFile("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", data), "'>f4'" },
-            { "float16", NpyFile("{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", data), "'<f2'" },
+            { "uint32", NpyFile("{'descr': '<u4', 'fortran_order': False, 'shape': (4,), }", data), "'<u4'" },
             { "complex", NpyFile("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", data), "'<c8'" },
             { "structured", NpyFile("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", data), "structured" },
             { "truncated", good[..^3], "truncated" },

@@ -102,7 +102,7 @@ public class ModelSpecTests
     }
 
     [Theory]
-    [InlineData("resnet:18", "unknown model kind")]
+    [InlineData("densenet:121", "unknown model kind")]
     [InlineData("mlp:64", "at least two widths")]
     [InlineData("mlp:64-0-10", "positive integers")]
     [InlineData("mlp:64-x-10", "positive integers")]

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Models;
+
+namespace Probe.Cli.Commands;
+
+/// <summary>
+/// The ways an analysis command gets activations, shared by every command: a model (<c>--model</c> spec or .onnx, with
+/// <c>--weights</c>, or <c>--random-weights</c> for an untrained one) run on <c>--data</c>, or a folder of precomputed
+/// activations (<c>--acts-dir</c>: written by <c>probe capture</c>, or .npy files from PyTorch) with no model at all.
+/// </summary>
+internal sealed class ModelOptions
+{
+    public Option<string?> Model { get; } = new("--model") { Description = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx)." };
+    public Option<string?> Weights { get; } = CliOptions.Weights();
+    public Option<bool> RandomWeights { get; } = new("--random-weights") { Description = "Analyse the model's seeded random initialisation (an untrained model) instead of trained --weights." };
+    public Option<string?> ActsDir { get; } = new("--acts-dir") { Description = "A folder of activations instead of a model: written by 'probe capture', or .npy files from PyTorch (one per layer, plus labels.npy)." };
+
+    /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>).</summary>
+    public void AddTo(Command cmd, bool actsDir = true)
+    {
+        cmd.Add(Model); cmd.Add(Weights); cmd.Add(RandomWeights);
+        if (actsDir) cmd.Add(ActsDir);
+    }
+
+    public bool HasModel(CommandResult r) => r.GetResult(Model) != null;
+    public bool HasActsDir(CommandResult r) => r.GetResult(ActsDir) != null;
+
+    /// <summary>
+    /// The checks every command shares: a model spec needs trained weights (or an explicit <c>--random-weights</c>);
+    /// an ONNX file carries its own; <c>--acts-dir</c> takes no model options.
+    /// </summary>
+    public void Validate(CommandResult r)
+    {
+        bool weights = r.GetResult(Weights) != null, random = r.GetResult(RandomWeights) != null && r.GetValue(RandomWeights);
+        if (HasActsDir(r) && (HasModel(r) || weights || random))
+            r.AddError("--acts-dir holds activations already; it takes no --model, --weights or --random-weights.");
+        if (!HasModel(r))
+        {
+            if (weights || random) r.AddError("--weights and --random-weights go with --model.");
+            return;
+        }
+        string model = r.GetValue(Model)!;
+        if (ModelLoader.CarriesWeights(model))
+        {
+            if (weights) r.AddError($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");
+            if (random) r.AddError($"'{model}' is an ONNX model with its own weights; --random-weights applies to model specs.");
+        }
+        else if (weights && random) r.AddError("Give --weights or --random-weights, not both.");
+        else if (!weights && !random)
+            r.AddError($"--model {model} needs --weights FILE (the trained weights). Without them the model would have random weights; add --random-weights if analysing an untrained model is what you want.");
+    }
+
+    /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>
+    public IActivationSource Open(ParseResult p, int seed) =>
+        ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed);
+
+    /// <summary>Opens the --acts-dir folder.</summary>
+    public PrecomputedSource OpenActs(ParseResult p) => PrecomputedSource.Open(p.GetValue(ActsDir)!);
+
+    /// <summary>A short name of the model for titles: the spec or file name, and the weights file.</summary>
+    public string Title(ParseResult p) => p.GetValue(ActsDir) is string dir ? $"activations in {dir}"
+        : p.GetValue(Weights) is string w ? $"{p.GetValue(Model)} ({Path.GetFileName(w)})"
+        : p.GetValue(RandomWeights) ? $"{p.GetValue(Model)} (random weights)" : p.GetValue(Model)!;
+
+    /// <summary>
+    /// The source and the data it runs on: the model with <paramref name="dataSpec"/> loaded, or the --acts-dir folder
+    /// with its own rows.
+    /// </summary>
+    public (IActivationSource Source, IDataset Data) OpenWithData(ParseResult p, string? dataSpec, int seed)
+    {
+        if (p.GetValue(ActsDir) != null)
+        {
+            var acts = OpenActs(p);
+            return (acts, acts.Rows);
+        }
+        var data = CliOptions.OpenData(dataSpec ?? throw new ProbeException("--model needs --data DATA."));
+        IActivationSource? source = null;
+        try
+        {
+            source = Open(p, seed);
+            CliOptions.CheckLayout(source, data);
+        }
+        catch
+        {
+            source?.Dispose();
+            (data as IDisposable)?.Dispose();
+            throw;
+        }
+        return (source, data);
+    }
+}

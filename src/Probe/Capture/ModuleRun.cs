@@ -1,0 +1,240 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Probe.Capture;
+
+/// <summary>
+/// The hooks of one capture over a TorchSharp model. Every module gets a light pre/post hook (to count calls and to
+/// know where a forward pass failed); the selected calls copy their input in the pre-hook (before an in-place module
+/// can overwrite it) and their output in the post-hook, into reused per-site buffers. Disposing removes every hook.
+/// </summary>
+internal sealed class ModuleRun : IActivationRun
+{
+    sealed class Slot
+    {
+        public required string Name;
+        public required string Type;
+        public required nn.Module Module;
+        public int Entered, Left;         // calls in the current batch
+        public int TracedCalls;
+        public long[]? LastInputShape;
+        public Dictionary<int, Site> Selected = new();
+    }
+
+    sealed class Site
+    {
+        public required string Name;
+        public required Slot Slot;
+        public required int Call;
+        public required bool TokensLast;
+        public int[]? OutputShape;
+        public int Order = -1;
+        public float[] Out = [];
+        public float[] In = [];
+        public int OutCols, InCols;
+    }
+
+    readonly nn.Module<Tensor, Tensor> _model;
+    readonly MapReduction _reduce;
+    readonly bool _includeInputs;
+    readonly List<Slot> _slots = new();
+    readonly List<Site> _sites = new();
+    readonly List<IDisposable> _removers = new();
+    readonly Stack<Slot> _open = new();
+    readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
+    readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+    int _rows, _fired;
+    bool _first = true;
+    readonly bool _wasTraining;
+
+    public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
+    {
+        _model = model; _reduce = reduce; _includeInputs = includeInputs;
+        var bySite = trace.Calls.ToDictionary(c => c.Site, StringComparer.Ordinal);
+        var silent = trace.Silent.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        try
+        {
+            var slots = new Dictionary<string, Slot>(StringComparer.Ordinal);
+            foreach (var (name, type, _, module) in ModuleTrace.Modules(model))
+            {
+                if (module is not nn.Module<Tensor, Tensor> tm) continue;
+                var slot = new Slot { Name = name, Type = type, Module = module, TracedCalls = trace.CallCounts.GetValueOrDefault(name) };
+                slots[name] = slot;
+                _slots.Add(slot);
+                _removers.Add(new Remover(tm.register_forward_pre_hook((m, input) => { Enter(slot, input); return input; })));
+                _removers.Add(new Remover(tm.register_forward_hook((m, input, output) => { Leave(slot, output); return output; })));
+            }
+            var neverRan = new List<string>();
+            foreach (var name in sites)
+            {
+                if (bySite.TryGetValue(name, out var call))
+                {
+                    var slot = slots.GetValueOrDefault(call.Module)
+                        ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
+                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape };
+                    slot.Selected[call.Call] = site;
+                    _sites.Add(site);
+                }
+                else if (silent.ContainsKey(name)) neverRan.Add(name);
+                else throw new ProbeException($"Unknown site '{name}'. Sites: {string.Join(", ", bySite.Keys)}.");
+            }
+            if (neverRan.Count > 0) throw NeverFired(neverRan, trace);
+            _wasTraining = model.training;
+            model.eval();
+        }
+        catch
+        {
+            DisposeHooks();
+            throw;
+        }
+    }
+
+    sealed class Remover(object handle) : IDisposable
+    {
+        public void Dispose() => handle.GetType().GetMethod("remove")!.Invoke(handle, null);
+    }
+
+    public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
+    public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
+
+    public IReadOnlyList<LayerInfo> Layers =>
+        _sites.OrderBy(s => s.Order).Select((s, i) => new LayerInfo(s.Name, s.Slot.Type, s.OutputShape ?? [], s.OutCols, i)).ToList();
+
+    public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
+    {
+        long[] shape = [count, .. sampleShape.Select(d => (long)d)];
+        _rows = count;
+        _open.Clear();
+        foreach (var s in _slots) { s.Entered = 0; s.Left = 0; }
+        using (var noGrad = torch.no_grad())
+        using (var scope = torch.NewDisposeScope())
+        {
+            var x = torch.empty(shape, ScalarType.Float32);
+            input[..(int)x.numel()].CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
+            try
+            {
+                _model.call(x);
+            }
+            catch (ProbeException) { throw; }
+            catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException)
+            {
+                throw ShapeError(e, shape);
+            }
+        }
+        if (_first)
+        {
+            _first = false;
+            var silent = _sites.Where(s => s.Order < 0).ToList();
+            if (silent.Count > 0)
+                throw new ProbeException("Hook(s) never fired: " + string.Join(" ", silent.Select(s => $"'{s.Name}' ({s.Slot.Type}) did not run on this batch although it ran when the model was traced (the model's control flow depends on its input).")));
+        }
+        _outputs.Clear();
+        _inputs.Clear();
+        foreach (var s in _sites)
+        {
+            _outputs[s.Name] = new Matrix(count, s.OutCols, s.Out.Length == count * s.OutCols ? s.Out : s.Out[..(count * s.OutCols)]);
+            if (_includeInputs) _inputs[s.Name] = new Matrix(count, s.InCols, s.In.Length == count * s.InCols ? s.In : s.In[..(count * s.InCols)]);
+        }
+    }
+
+    void Enter(Slot slot, Tensor input)
+    {
+        slot.LastInputShape = input.shape;
+        _open.Push(slot);
+        int k = slot.Entered++;
+        if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
+            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()));
+    }
+
+    void Leave(Slot slot, Tensor output)
+    {
+        if (_open.Count > 0 && ReferenceEquals(_open.Peek(), slot)) _open.Pop();
+        int k = slot.Left++;
+        if (slot.Left > Math.Max(1, slot.TracedCalls) && slot.Selected.Count > 0)
+            throw new ProbeException($"Layer '{slot.Name}' ({slot.Type}) ran {slot.Left} times in one forward pass but {slot.TracedCalls} time(s) when the model was traced; Probe names each call (name#0, name#1, ...) from the trace, so the model's control flow must not depend on its input.");
+        if (!slot.Selected.TryGetValue(k, out var site)) return;
+        if (output.shape.Length == 0 || output.shape[0] != _rows)
+            throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", output.shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
+        if (site.Order < 0) site.Order = _fired++;
+        site.OutputShape = output.shape.Skip(1).Select(d => (int)d).ToArray();
+        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast);
+    }
+
+    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = ToRows(t, _reduce, tokensLast, site.Name);
+        int n = (int)rows.shape[0], cols = (int)rows.shape[1];
+        if (buffer.Length < n * cols) buffer = new float[n * cols];
+        MemoryMarshal.Cast<byte, float>(rows.bytes).CopyTo(buffer);
+        return cols;
+    }
+
+    /// <summary>Turns one hooked tensor into a (batch x units) float32 contiguous CPU tensor (see <see cref="MapReduction"/>).</summary>
+    internal static Tensor ToRows(Tensor t, MapReduction reduce, bool tokensLast, string site)
+    {
+        if (t.dim() == 0) return t.reshape(1, 1).to_type(ScalarType.Float32).contiguous();
+        long n = t.shape[0];
+        Tensor r;
+        if (t.dim() == 1) r = t.reshape(n, 1);
+        else if (t.dim() == 2) r = t;
+        else if (tokensLast && t.dim() == 3)
+            r = reduce switch
+            {
+                MapReduction.Flatten => t.reshape(n, -1),
+                MapReduction.Mean => t.mean([1]),
+                MapReduction.Max => t.amax([1]),
+                MapReduction.First => t.select(1, 0),
+                MapReduction.Last => t.select(1, t.shape[1] - 1),
+                _ => throw new ProbeException($"Unknown reduction {reduce}."),
+            };
+        else
+            r = reduce switch
+            {
+                MapReduction.Flatten => t.reshape(n, -1),
+                MapReduction.Mean => t.flatten(2).mean([2]),
+                MapReduction.Max => t.flatten(2).amax([2]),
+                MapReduction.First or MapReduction.Last => throw new ProbeException($"Site '{site}' outputs a feature map of shape [{string.Join(", ", t.shape.Skip(1))}] per sample; --reduce {reduce.ToString().ToLowerInvariant()} applies to sequence outputs [tokens, features] only. Use mean, max or flatten."),
+                _ => throw new ProbeException($"Unknown reduction {reduce}."),
+            };
+        if (r.dtype != ScalarType.Float32) r = r.to_type(ScalarType.Float32);
+        return r.is_contiguous() ? r : r.contiguous();
+    }
+
+    static ProbeException NeverFired(List<string> names, ModuleTrace trace)
+    {
+        var ran = trace.CallCounts.Keys.ToHashSet(StringComparer.Ordinal);
+        var types = trace.Silent.ToDictionary(s => s.Name, s => s.Type, StringComparer.Ordinal);
+        var lines = names.Select(name =>
+        {
+            string? parent = null;
+            for (int dot = name.LastIndexOf('.'); dot > 0; dot = name.LastIndexOf('.', dot - 1))
+                if (ran.Contains(name[..dot])) { parent = name[..dot]; break; }
+            string child = name[(name.LastIndexOf('.') + 1)..];
+            string type = types.GetValueOrDefault(name, "?");
+            return parent != null
+                ? $"'{name}' ({type}) never fired although its parent '{parent}' ran: the parent's forward most likely calls {child}.forward(x), which bypasses hooks, instead of {child}.call(x) — or it applies a functional operation and never uses this module."
+                : $"'{name}' ({type}) never fired: the model's forward most likely calls {child}.forward(x), which bypasses hooks, instead of {child}.call(x) — or it applies a functional operation (such as torch.nn.functional.relu) and never uses this module.";
+        });
+        return new ProbeException("Hook(s) never fired: " + string.Join(" ", lines) + " TorchSharp runs forward hooks only through Module.call().");
+    }
+
+    Exception ShapeError(Exception e, long[] batchShape)
+    {
+        var failing = _open.Count > 0 ? _open.Peek() : null;
+        return ForwardError.At(e, failing?.Name, failing?.Type, failing?.Module, failing?.LastInputShape, batchShape);
+    }
+
+    void DisposeHooks()
+    {
+        foreach (var r in _removers) r.Dispose();
+        _removers.Clear();
+    }
+
+    public void Dispose()
+    {
+        DisposeHooks();
+        if (_wasTraining) _model.train();
+    }
+}

@@ -1,0 +1,152 @@
+using System.Runtime.InteropServices;
+using Probe.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Probe.Capture;
+
+/// <summary>
+/// A TorchSharp model as an activation source: every module call is a site, recorded by forward hooks (which TorchSharp
+/// runs only through <c>Module.call()</c>; functional operations such as <c>torch.nn.functional.relu</c> or a residual
+/// <c>out + identity</c> are invisible — wrap one in a module to make it a site, or export the model to ONNX, where every
+/// op is a site). A module called k times in one forward pass (the <c>relu</c> a ResNet block reuses) gives sites
+/// <c>name#0</c> … <c>name#k-1</c>. The sites are learnt from one traced sample: the first sample of the data the source
+/// is bound to, or an all-zeros sample of <see cref="InputShape"/>.
+/// </summary>
+public sealed class ModuleSource : IActivationSource
+{
+    readonly bool _owns;
+    ModuleTrace? _trace;
+    int[]? _tracedShape;
+
+    /// <param name="model">The model (not disposed unless <paramref name="ownsModel"/>).</param>
+    /// <param name="inputShape">The per-sample input shape the model expects, when known (e.g. [3, 224, 224]).</param>
+    /// <param name="description">What the model is, for messages.</param>
+    /// <param name="ownsModel">Dispose the model with the source.</param>
+    public ModuleSource(nn.Module<Tensor, Tensor> model, int[]? inputShape = null, string? description = null, bool ownsModel = false)
+    {
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        InputShape = inputShape;
+        Description = description ?? LayerSelector.TypeName(model);
+        _owns = ownsModel;
+    }
+
+    /// <summary>The model.</summary>
+    public nn.Module<Tensor, Tensor> Model { get; }
+
+    /// <inheritdoc/>
+    public string Description { get; }
+
+    /// <inheritdoc/>
+    public int[]? InputShape { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<SiteInfo> Sites
+    {
+        get
+        {
+            var trace = Trace;
+            var fired = trace.Calls.OrderBy(c => c.Completed).Select(c => new SiteInfo(c.Site, c.Type, c.OutputShape, c.Leaf));
+            // Modules that never ran stay selectable by name, so selecting one gives the error that says why it did not run.
+            var silent = trace.Silent.Select(s => new SiteInfo(s.Name, s.Type, null, s.Leaf));
+            return fired.Concat(silent).ToList();
+        }
+    }
+
+    ModuleTrace Trace => _trace ?? (InputShape is { } shape
+        ? TraceWith(torch.zeros([1, .. shape.Select(d => (long)d)]), shape)
+        : throw new ProbeException($"The sites of {Description} are found by running one sample through it; bind it to a data set first (its input shape is not known)."));
+
+    /// <inheritdoc/>
+    public void Bind(IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples.");
+        if (_trace != null && _tracedShape != null && _tracedShape.SequenceEqual(data.SampleShape) && _tracedData == data) return;
+        var x = new float[data.SampleSize()];
+        data.ReadBatch(0, 1, x);
+        using var scope = NewDisposeScope();
+        var t = torch.tensor(x, [1, .. data.SampleShape.Select(d => (long)d)]);
+        TraceWith(t, data.SampleShape);
+        _tracedData = data;
+    }
+
+    IDataset? _tracedData;
+
+    ModuleTrace TraceWith(Tensor sample, int[] shape)
+    {
+        _trace = ModuleTrace.Run(Model, sample);
+        _tracedShape = shape;
+        return _trace;
+    }
+
+    /// <inheritdoc/>
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs) =>
+        new ModuleRun(Model, Trace, sites, reduce, includeInputs);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Read from the traced sample: the site's input must be bit-for-bit the output of a Linear or Conv call, or of a
+    /// BatchNorm call whose input is bit-for-bit such an output (then the BatchNorm's eval-mode affine map — running mean
+    /// and variance, weight, bias, eps — is folded into the weights). Anything else (a residual add, a functional op, a
+    /// pooling) is <see cref="SiteOrigin.Unknown"/>: a wrong cause is worse than none.
+    /// </remarks>
+    public SiteOrigin Origin(string site)
+    {
+        var call = Trace.Calls.FirstOrDefault(c => c.Site == site)
+            ?? throw new ProbeException($"Unknown site '{site}'. Sites: {string.Join(", ", Trace.Calls.OrderBy(c => c.Completed).Select(c => c.Site))}.");
+        var producer = Trace.Producer(call);
+        if (producer == null)
+            return new SiteOrigin.Unknown($"its input is not the output of any module Probe can see: a functional operation (such as a residual add) computes it. Wrap the operation in a module to make it visible, or analyse an ONNX export, where every op is a site");
+        var modules = Model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        string? folded = null;
+        var norm = modules.GetValueOrDefault(producer.Module) as TorchSharp.Modules.NormBase;
+        var affine = producer;
+        if (producer.Type.StartsWith("BatchNorm", StringComparison.Ordinal) && norm != null)
+        {
+            affine = Trace.Producer(producer)!;
+            if (affine == null)
+                return new SiteOrigin.Unknown($"it follows '{producer.Site}' ({producer.Type}), whose input comes from an operation Probe cannot see");
+            folded = producer.Site;
+        }
+        if (!IsAffine(affine.Type))
+            return new SiteOrigin.Unknown($"it follows '{affine.Site}' ({affine.Type}), not a Linear or Conv layer{(folded != null ? $" (through '{folded}')" : "")}");
+        var module = modules[affine.Module];
+        var ps = module.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        if (!ps.TryGetValue("weight", out var w) || w.dim() < 2)
+            return new SiteOrigin.Unknown($"'{affine.Site}' ({affine.Type}) has no weight matrix");
+        using var scope = NewDisposeScope();
+        int units = (int)w.shape[0];
+        var weight = ToFloats(w);
+        var bias = ps.TryGetValue("bias", out var b) && b is not null ? ToFloats(b) : new float[units];
+        if (norm != null && folded != null)
+        {
+            if (norm.num_features != units)
+                return new SiteOrigin.Unknown($"'{folded}' has {norm.num_features} features but '{affine.Site}' has {units} outputs");
+            if (norm.running_mean is null || norm.running_var is null)
+                return new SiteOrigin.Unknown($"'{folded}' keeps no running statistics, so its eval-mode map is not fixed");
+            var mean = ToFloats(norm.running_mean);
+            var variance = ToFloats(norm.running_var);
+            var gamma = norm.weight is null ? null : ToFloats(norm.weight);
+            var beta = norm.bias is null ? null : ToFloats(norm.bias);
+            int inFeatures = weight.Length / units;
+            for (int u = 0; u < units; u++)
+            {
+                double scale = (gamma?[u] ?? 1.0) / Math.Sqrt(variance[u] + norm.eps);
+                for (int i = 0; i < inFeatures; i++) weight[u * inFeatures + i] = (float)(weight[u * inFeatures + i] * scale);
+                bias[u] = (float)((bias[u] - mean[u]) * scale + (beta?[u] ?? 0.0));
+            }
+        }
+        return new SiteOrigin.Affine(affine.Site, affine.Type, weight, bias, weight.Length / units, affine.Site, folded);
+    }
+
+    static bool IsAffine(string type) => type == "Linear" || type.StartsWith("Conv", StringComparison.Ordinal);
+
+    static float[] ToFloats(Tensor t) => t.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+
+    /// <summary>Disposes the model when the source owns it.</summary>
+    public void Dispose()
+    {
+        if (_owns) Model.Dispose();
+    }
+}

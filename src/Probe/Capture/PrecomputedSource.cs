@@ -1,0 +1,201 @@
+using System.Text.Json;
+using Probe.Data;
+
+namespace Probe.Capture;
+
+/// <summary>
+/// Activations computed elsewhere, as an activation source: a folder written by <c>probe capture</c>
+/// (<c>layers.json</c>, one <c>&lt;site&gt;.npy</c> per site, <c>labels.npy</c>), or any folder of .npy files from
+/// PyTorch (<c>np.save("layer3.npy", acts)</c>; each file is a site, rows = samples, every file the same row count;
+/// <c>labels.npy</c>, when present, holds the integer labels). Arrays with more than two dimensions keep their
+/// per-sample shape ([C, H, W] maps, [T, D] sequences) and are reduced like captured ones. There is no model, so no
+/// weights explain dead units: <see cref="Origin"/> is always unknown.
+/// <para>The "data" of this source is <see cref="Rows"/>: the stored rows themselves (each sample's value is its row
+/// index), so the sample caps and subsets every analysis uses select stored rows.</para>
+/// </summary>
+public sealed class PrecomputedSource : IActivationSource
+{
+    sealed record Stored(SiteInfo Info, Matrix Values, int[] PerSample);
+
+    readonly List<Stored> _sites;
+
+    PrecomputedSource(string dir, List<Stored> sites, int rows, int[]? labels)
+    {
+        Directory = dir;
+        _sites = sites;
+        if (rows >= 1 << 24) throw new ProbeException($"'{dir}' holds {rows} rows; precomputed activations support up to {1 << 24}.");
+        Rows = new RowIndexDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))), rows, labels);
+    }
+
+    /// <summary>The folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>The stored rows as a data set (labels from labels.npy): pass it to capture and the analyses.</summary>
+    public IDataset Rows { get; }
+
+    /// <inheritdoc/>
+    public string Description => $"precomputed activations in {Directory}";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<SiteInfo> Sites => _sites.Select(s => s.Info).ToList();
+
+    /// <inheritdoc/>
+    public int[]? InputShape => null;
+
+    /// <summary>
+    /// Opens a folder. With <c>layers.json</c> (written by <c>probe capture</c>) the sites, their order, types and files come
+    /// from it; otherwise every <c>*.npy</c> except <c>labels.npy</c> is a site named by its file name, in ordinal order.
+    /// </summary>
+    public static PrecomputedSource Open(string dir)
+    {
+        if (!System.IO.Directory.Exists(dir)) throw new ProbeException($"Activation folder '{dir}' does not exist.");
+        var entries = new List<(string Name, string Type, string File)>();
+        string manifest = Path.Combine(dir, "layers.json");
+        if (File.Exists(manifest))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            if (!doc.RootElement.TryGetProperty("layers", out var layers) || layers.ValueKind != JsonValueKind.Array)
+                throw new ProbeException($"'{manifest}' has no \"layers\" array; it is not a folder written by probe capture.");
+            foreach (var l in layers.EnumerateArray())
+            {
+                string name = Str(l, "name") ?? throw new ProbeException($"'{manifest}': a layer without a name.");
+                string file = Str(l, "file") ?? NpySink.FileName(name);
+                entries.Add((name, Str(l, "type") ?? "?", file));
+            }
+        }
+        else
+        {
+            foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(StringComparer.Ordinal))
+                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", f!));
+        }
+        if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
+
+        var sites = new List<Stored>();
+        int rows = -1;
+        string? first = null;
+        foreach (var (name, type, file) in entries)
+        {
+            string path = Path.Combine(dir, file);
+            if (!File.Exists(path)) throw new ProbeException($"'{manifest}' lists layer '{name}' in '{file}', which does not exist.");
+            var array = Npy.Read(path);
+            if (array.Shape.Length < 1) throw new ProbeException($"'{path}' holds a single number, not one row per sample.");
+            var m = Npy.ToMatrix(array, path);
+            int[] perSample = array.Shape.Length == 1 ? [1] : array.Shape[1..];
+            if (rows < 0) { rows = m.Rows; first = file; }
+            else if (m.Rows != rows) throw new ProbeException($"'{file}' has {m.Rows} rows but '{first}' has {rows}: every file must hold the same samples.");
+            sites.Add(new Stored(new SiteInfo(name, type, perSample), m, perSample));
+        }
+        int[]? labels = null;
+        string labelsPath = Path.Combine(dir, "labels.npy");
+        if (File.Exists(labelsPath))
+        {
+            labels = Npy.ReadInt32(labelsPath);
+            if (labels.Length != rows) throw new ProbeException($"'{labelsPath}' has {labels.Length} labels for {rows} rows.");
+        }
+        return new PrecomputedSource(dir, sites, rows, labels);
+    }
+
+    static string? Str(JsonElement e, string key) =>
+        e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <inheritdoc/>
+    public void Bind(IDataset data)
+    {
+        if (data.SampleShape is not [1])
+            throw new ProbeException($"{Description} has no model to run on '{data.Name}'; analyse its own rows (PrecomputedSource.Rows).");
+    }
+
+    /// <inheritdoc/>
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
+    {
+        if (includeInputs)
+            throw new ProbeException($"{Description} stores outputs only, not the inputs of each site (pre-activations).");
+        var chosen = sites.Select(n => _sites.FirstOrDefault(s => s.Info.Name == n)
+            ?? throw new ProbeException($"Unknown site '{n}'. Sites: {string.Join(", ", _sites.Select(s => s.Info.Name))}.")).ToList();
+        return new Run(chosen, reduce);
+    }
+
+    /// <inheritdoc/>
+    public SiteOrigin Origin(string site) =>
+        new SiteOrigin.Unknown("precomputed activations carry no weights, so the layer feeding this one is unknown");
+
+    /// <inheritdoc/>
+    public void Dispose() { }
+
+    sealed class Run(List<Stored> sites, MapReduction reduce) : IActivationRun
+    {
+        readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
+        readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+
+        public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
+        public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
+
+        public IReadOnlyList<LayerInfo> Layers => sites.Select((s, i) =>
+            new LayerInfo(s.Info.Name, s.Info.OpType, s.PerSample, _outputs.TryGetValue(s.Info.Name, out var m) ? m.Cols : Columns(s), i)).ToList();
+
+        int Columns(Stored s) => s.PerSample.Length < 2 || reduce == MapReduction.Flatten ? s.Values.Cols
+            : SiteLayout.TokensLast(s.Info.OpType, s.PerSample) ? s.PerSample[1] : s.PerSample[0];
+
+        public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
+        {
+            foreach (var s in sites)
+            {
+                int cols = Columns(s);
+                var m = new Matrix(count, cols);
+                for (int r = 0; r < count; r++)
+                {
+                    int row = (int)input[r];
+                    Reduce(s, s.Values.Row(row), m.Row(r));
+                }
+                _outputs[s.Info.Name] = m;
+            }
+        }
+
+        void Reduce(Stored s, ReadOnlySpan<float> values, Span<float> into)
+        {
+            if (s.PerSample.Length < 2 || reduce == MapReduction.Flatten) { values.CopyTo(into); return; }
+            bool tokens = SiteLayout.TokensLast(s.Info.OpType, s.PerSample);
+            int units = into.Length, positions = values.Length / units;
+            if (!tokens && reduce is MapReduction.First or MapReduction.Last)
+                throw new ProbeException($"Site '{s.Info.Name}' holds maps of shape [{string.Join(", ", s.PerSample)}]; first and last apply to sequences. Use mean, max or flatten.");
+            // Maps are unit-major (C x positions), sequences token-major (T x D).
+            int step = tokens ? units : 1, stride = tokens ? 1 : positions;
+            for (int u = 0; u < units; u++)
+            {
+                int at = u * stride;
+                switch (reduce)
+                {
+                    case MapReduction.First: into[u] = values[at]; break;
+                    case MapReduction.Last: into[u] = values[at + (positions - 1) * step]; break;
+                    case MapReduction.Max:
+                        float best = float.NegativeInfinity;
+                        for (int p = 0; p < positions; p++) best = Math.Max(best, values[at + p * step]);
+                        into[u] = best;
+                        break;
+                    default:
+                        double sum = 0;
+                        for (int p = 0; p < positions; p++) sum += values[at + p * step];
+                        into[u] = (float)(sum / positions);
+                        break;
+                }
+            }
+        }
+
+        public void Dispose() { }
+    }
+
+    /// <summary>The stored rows: sample i's single value is i (exact in float32 below 2^24).</summary>
+    sealed class RowIndexDataset(string name, int count, int[]? labels) : IDataset
+    {
+        public string Name { get; } = name;
+        public int Count { get; } = count;
+        public int[] SampleShape { get; } = [1];
+        public int[]? Labels { get; } = labels;
+        public IReadOnlyList<string>? ClassNames => null;
+
+        public void ReadBatch(int start, int n, Span<float> destination)
+        {
+            for (int i = 0; i < n; i++) destination[i] = start + i;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using Probe.Capture;
+
+namespace Probe.Models;
+
+/// <summary>
+/// Opens a user's model as an activation source, whatever form it comes in: a spec Probe builds
+/// (<c>mlp:…</c>, <c>cnn:…</c>, <c>resnet:…</c>, <c>torchvision:NAME</c>) with weights from a .safetensors, a PyTorch
+/// .pt/.pth state dict or TorchSharp's format, or an ONNX file (<c>model.onnx</c>, which carries its own weights).
+/// One entry point, so every command and notebook accepts the same models.
+/// </summary>
+public static class ModelLoader
+{
+    /// <summary>Whether <paramref name="model"/> names an ONNX file rather than a spec.</summary>
+    public static bool IsOnnx(string model) => model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether the model form carries its own weights (an ONNX file), so no weights file is needed.</summary>
+    public static bool CarriesWeights(string model) => IsOnnx(model);
+
+    /// <summary>
+    /// Opens <paramref name="model"/>. Specs get <paramref name="weights"/> when given, else the initialisation seeded with
+    /// <paramref name="seed"/> (callers decide whether an untrained model is what the user asked for).
+    /// </summary>
+    public static IActivationSource Open(string model, string? weights, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (IsOnnx(model))
+        {
+            if (weights != null) throw new ProbeException($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");
+            return OpenOnnx(model);
+        }
+        var spec = ModelSpec.Parse(model);
+        // A torchvision model takes its number of classes from the weights' last layer unless the spec names it (:cN).
+        if (weights != null && spec.Kind == ModelKind.TorchVision && !model.Split(':').Skip(2).Any(part => part.StartsWith('c')))
+            spec = spec.WithClassesFrom(weights);
+        var module = spec.Build(seed);
+        try
+        {
+            if (weights != null) Weights.Load(module, weights);
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
+        string what = weights == null ? $"{spec} (random weights, seed {seed})" : $"{spec} ({Path.GetFileName(weights)})";
+        return new ModuleSource(module, spec.InputShape, what, ownsModel: true);
+    }
+
+    static IActivationSource OpenOnnx(string path) =>
+        throw new ProbeException($"ONNX models are not supported yet ('{path}').");
+}

@@ -1,0 +1,165 @@
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Data;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Probe.Tests.Capture;
+
+/// <summary>
+/// Reused modules (name#k), in-place modules read before they overwrite their input, and where a site's input comes
+/// from (BatchNorm folded, residual adds unknown) — each checked against values worked out by hand in double precision
+/// from the same weights and data, never against Probe's own capture.
+/// </summary>
+public class ModuleSourceTests
+{
+    /// <summary>h = relu(fc1 x); out = relu(fc2 h + h): one ReLU module called twice, the second time after a residual add.</summary>
+    sealed class ReusedRelu : nn.Module<Tensor, Tensor>
+    {
+        public readonly TorchSharp.Modules.Linear fc1, fc2;
+        public readonly TorchSharp.Modules.ReLU relu;
+
+        public ReusedRelu(bool inplace) : base("ReusedRelu")
+        {
+            torch.manual_seed(3);
+            fc1 = nn.Linear(4, 5);
+            fc2 = nn.Linear(5, 5);
+            relu = nn.ReLU(inplace);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = relu.call(fc1.call(x));
+            return relu.call(fc2.call(h) + h);
+        }
+    }
+
+    static float[] Values(Tensor t) => t.detach().cpu().contiguous().data<float>().ToArray();
+
+    static double[] Affine(float[] w, float[] b, int inF, ReadOnlySpan<float> x)
+    {
+        var y = new double[b.Length];
+        for (int o = 0; o < b.Length; o++)
+        {
+            double s = b[o];
+            for (int i = 0; i < inF; i++) s += (double)w[o * inF + i] * x[i];
+            y[o] = s;
+        }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AModuleCalledTwiceGivesTwoSitesWithHandComputedValuesAndPreActivations(bool inplace)
+    {
+        using var model = new ReusedRelu(inplace);
+        var data = CaptureTests.Random(11, 4, seed: 5);
+        var acts = new ActivationCapture(IncludeInputs: true, BatchSize: 4).ToMemory(model, data);
+        Assert.Equal(new[] { "fc1", "relu#0", "fc2", "relu#1" }, acts.LayerNames);
+
+        float[] w1 = Values(model.fc1.weight!), b1 = Values(model.fc1.bias!), w2 = Values(model.fc2.weight!), b2 = Values(model.fc2.bias!);
+        for (int r = 0; r < data.Count; r++)
+        {
+            var pre1 = Affine(w1, b1, 4, data.Features.Row(r));
+            var h = pre1.Select(v => (float)Math.Max(0, v)).ToArray();
+            var pre2 = Affine(w2, b2, 5, h).Select((v, i) => v + h[i]).ToArray();
+            for (int u = 0; u < 5; u++)
+            {
+                Assert.Equal(pre1[u], acts.Inputs["relu#0"][r, u], 1e-5);
+                Assert.Equal(Math.Max(0, pre1[u]), acts["relu#0"][r, u], 1e-5);
+                Assert.Equal(pre2[u], acts.Inputs["relu#1"][r, u], 1e-5); // read before the in-place ReLU overwrote it
+                Assert.Equal(Math.Max(0, pre2[u]), acts["relu#1"][r, u], 1e-5);
+            }
+        }
+    }
+
+    [Fact]
+    public void SelectingAReusedModuleByNameSelectsEveryCallAndOneCallByIndex()
+    {
+        using var model = new ReusedRelu(false);
+        using var source = new ModuleSource(model, inputShape: [4]);
+        Assert.Equal(new[] { "relu#0", "relu#1" }, new LayerSelector("relu").Resolve(source.Sites));
+        Assert.Equal(new[] { "relu#1" }, new LayerSelector("relu#1").Resolve(source.Sites));
+        Assert.Equal(new[] { "relu#0", "relu#1" }, new LayerSelector("type:relu").Resolve(source.Sites));
+        var e = Assert.Throws<ProbeException>(() => new LayerSelector("relu#2").Resolve(source.Sites));
+        Assert.Contains("relu#1 (ReLU)", e.Message);
+    }
+
+    [Fact]
+    public void TheOriginOfAReluAfterAResidualAddIsUnknownAndAfterALinearIsThatLinear()
+    {
+        using var model = new ReusedRelu(true);
+        using var source = new ModuleSource(model, inputShape: [4]);
+        var first = Assert.IsType<SiteOrigin.Affine>(source.Origin("relu#0"));
+        Assert.Equal("fc1", first.Layer);
+        Assert.Equal(Values(model.fc1.bias!), first.Bias);
+        var second = Assert.IsType<SiteOrigin.Unknown>(source.Origin("relu#1"));
+        Assert.Contains("residual add", second.Reason);
+    }
+
+    [Fact]
+    public void AChannelKilledThroughBatchNormIsExplainedWithTheFoldedBias()
+    {
+        torch.manual_seed(7);
+        var conv = nn.Conv2d(1, 3, 3, padding: 1);
+        var bn = nn.BatchNorm2d(3);
+        using (torch.no_grad())
+        {
+            bn.running_mean!.copy_(torch.tensor(new float[] { 0.1f, -0.2f, 0.3f }));
+            bn.running_var!.copy_(torch.tensor(new float[] { 0.5f, 2.0f, 1.5f }));
+            bn.weight!.copy_(torch.tensor(new float[] { 1.2f, 0.8f, -0.7f }));
+            bn.bias!.copy_(torch.tensor(new float[] { 0.05f, -50f, 0.1f }));
+        }
+        using var model = nn.Sequential(("conv", conv), ("bn", bn), ("relu", nn.ReLU(inplace: true)));
+        var rng = new Random(2);
+        var data = new Dataset("maps", Matrix.Create(20, 36, (_, _) => (float)rng.NextDouble()), null, [1, 6, 6]);
+        var result = new DeadUnitStudy().Run(model, data);
+        var layer = result.Layer("relu");
+        Assert.Equal(new[] { 1 }, layer.Stats.DeadUnits);
+        Assert.Equal("conv", layer.PrecedingLayer);
+        Assert.Equal("bn", layer.FoldedNorm);
+
+        // Folded bias by hand: (b - mean) * gamma / sqrt(var + eps) + beta.
+        double b = Values(conv.bias!)[1];
+        double folded = (b - (-0.2)) * 0.8 / Math.Sqrt(2.0 + 1e-5) + (-50);
+        var cause = Assert.Single(layer.Causes);
+        Assert.Equal(folded, cause.Bias, 1e-4);
+        Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+        // Max pre-activation = the largest BatchNorm output of channel 1, worked out from the conv by hand.
+        var w = Values(conv.weight!);
+        double best = double.NegativeInfinity;
+        for (int r = 0; r < 20; r++)
+            for (int y = 0; y < 6; y++)
+                for (int x = 0; x < 6; x++)
+                {
+                    double s = b;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++)
+                        {
+                            int yy = y + ky - 1, xx = x + kx - 1;
+                            if (yy is >= 0 and < 6 && xx is >= 0 and < 6) s += w[9 + ky * 3 + kx] * data.Features[r, yy * 6 + xx];
+                        }
+                    best = Math.Max(best, (s + 0.2) * 0.8 / Math.Sqrt(2.0 + 1e-5) - 50);
+                }
+        Assert.Equal(best, cause.MaxPreActivation, 1e-3);
+    }
+
+    [Fact]
+    public void DeadUnitsAfterAResidualAddAreNotBlamedOnTheLayerBeforeTheAdd()
+    {
+        using var model = new ReusedRelu(true);
+        using (torch.no_grad()) model.fc2.bias!.fill_(-100f); // fc2's bias kills every unit after the add
+        var data = CaptureTests.Random(16, 4);
+        var result = new DeadUnitStudy().Run(model, data);
+        Assert.Equal(new[] { "relu#0", "relu#1" }, result.Layers.Select(l => l.Layer));
+        Assert.Equal("fc1", result.Layer("relu#0").PrecedingLayer);
+        var after = result.Layer("relu#1");
+        Assert.Equal(5, after.Stats.DeadUnits.Length);
+        Assert.Empty(after.Causes);
+        Assert.Null(after.PrecedingLayer);
+        Assert.Contains("residual add", after.CauseNote);
+    }
+}
