@@ -61,7 +61,7 @@ public sealed class OnnxBenchmarks : IBenchmark
             }
 
             var all = source.Sites.Select(s => s.Name).ToList();
-            var relus = new LayerSelector("type:Relu").Resolve(source.Sites).Select(s => s.Name).ToList();
+            var relus = new LayerSelector("type:Relu").Resolve(source.Sites).ToList();
             int repeats = ctx.Quick ? 2 : 3;
             // Interleaved, best of each, so drift in machine load hits every variant alike.
             double tPlain = double.MaxValue, tAll = double.MaxValue, tRelu = double.MaxValue, tInputs = double.MaxValue;

@@ -120,7 +120,7 @@ public class OnnxSourceTests
     public void DeadChannelsEqualPyTorchs()
     {
         using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
-        var relus = new LayerSelector("type:relu").Resolve(source.Sites).Select(s => s.Name).ToList();
+        var relus = new LayerSelector("type:relu").Resolve(source.Sites).ToList();
         Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], relus);
         var max = Capture(source, Npy.Read(Fixture("x.npy")), relus, MapReduction.Max).Outputs;
         foreach (var site in Reference.GetProperty("resnet").GetProperty("dead").EnumerateObject())
@@ -206,10 +206,10 @@ public class OnnxSourceTests
     public void SelectorsWorkOverSites()
     {
         using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
-        Assert.Equal(["layer1.0.add"], new LayerSelector("type:Add").Resolve(source.Sites).Select(s => s.Name));
-        Assert.Equal(["layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("layer1.0.relu").Resolve(source.Sites).Select(s => s.Name));
-        Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("*relu*").Resolve(source.Sites).Select(s => s.Name));
-        Assert.Equal(ResNetSites, new LayerSelector("all").Resolve(source.Sites).Select(s => s.Name));
+        Assert.Equal(["layer1.0.add"], new LayerSelector("type:Add").Resolve(source.Sites));
+        Assert.Equal(["layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("layer1.0.relu").Resolve(source.Sites));
+        Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("*relu*").Resolve(source.Sites));
+        Assert.Equal(ResNetSites, new LayerSelector("all").Resolve(source.Sites));
         var e = Assert.Throws<ProbeException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
         Assert.Contains("No site of type 'LSTM'", e.Message);
         Assert.Contains("Relu", e.Message);
