@@ -117,6 +117,31 @@ public class OnnxSourceTests
     }
 
     [Fact]
+    public void FixedBatchOfFourRunsInPaddedChunks()
+    {
+        // resnet.onnx with its batch axis fixed to 4: batches of 5 samples run as chunks of 4 (the last one padded).
+        var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Fixture("resnet.onnx")));
+        foreach (var v in model.Graph.Input.Concat(model.Graph.Output))
+            v.Type.TensorType.Shape.Dim[0] = new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = 4 };
+        string dir = Directory.CreateTempSubdirectory("probe-onnx-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "resnet_b4.onnx");
+            File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(model));
+            using var source = new OnnxActivationSource(path);
+            Assert.Equal(4, source.FixedBatch);
+            var got = Capture(source, Npy.Read(Fixture("x.npy")), ["layer1.0.relu#1", "fc"], MapReduction.Mean, batch: 5).Outputs;
+            var sites = Reference.GetProperty("resnet").GetProperty("sites");
+            Close(Ref(sites.GetProperty("layer1.0.relu#1").GetProperty("out_mean").GetString()!), got["layer1.0.relu#1"], 1e-4, "b4 relu#1");
+            Close(Ref("resnet_logits.npy"), got["fc"], 1e-4, "b4 logits");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void DeadChannelsEqualPyTorchs()
     {
         using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
