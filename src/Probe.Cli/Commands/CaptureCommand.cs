@@ -12,7 +12,11 @@ internal static class CaptureCommand
     {
         var models = new ModelOptions();
         var data = CliOptions.Data();
-        var input = new Option<string?>("--input") { Description = "An .npy matrix of inputs (instead of --data)." };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var layers = CliOptions.Layers();
         var reduce = CliOptions.Reduce();
         var maxSamples = CliOptions.MaxSamples();
@@ -28,12 +32,18 @@ internal static class CaptureCommand
             models.Validate(r);
             bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
+            var inputs = r.GetValue(input) ?? [];
+            if (inputs.Count(i => SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
         });
         cmd.SetAction(p =>
         {
-            IDataset dataset = CliOptions.OpenData(p.GetValue(input) is string x ? "npy:" + x : p.GetValue(data)!);
+            var given = (p.GetValue(input) ?? []).Select(SplitInput).ToList();
+            // The data set feeds the unnamed --input (or the first named one); other named inputs are side arrays.
+            var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed : given.FirstOrDefault();
+            var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
+            IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;
-            using var source = models.Open(p, p.GetValue(seed));
+            using var source = models.Open(p, p.GetValue(seed), side.Count > 0 ? side : null, feed.Name);
             CliOptions.CheckLayout(source, dataset);
             if (p.GetValue(maxSamples) is int max)
                 dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
@@ -57,5 +67,14 @@ internal static class CaptureCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>NAME=FILE.npy into (NAME, FILE.npy); a plain path has no name.</summary>
+    static (string? Name, string Path) SplitInput(string text)
+    {
+        int eq = text.IndexOf('=');
+        if (eq > 0 && !text[..eq].Contains('/') && !text[..eq].Contains('\\') && !text[..eq].EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            return (text[..eq], text[(eq + 1)..]);
+        return (null, text);
     }
 }
