@@ -102,9 +102,12 @@ public class DeadCommandTests : IDisposable
         var rates = root.GetProperty("timeline").GetProperty("layers")[0].GetProperty("firingRatesByCheckpoint");
         Assert.Equal(3, rates.GetArrayLength());
         Assert.Equal(8, rates[0].GetArrayLength());
-        Assert.True(File.Exists(Path.Combine(report, "index.html")));
-        Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-relu1-timeline.png")));
-        Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-dead-fraction-over-training.png")));
+        string index = File.ReadAllText(Path.Combine(report, "index.html"));
+        foreach (var figure in new[] { "figures/dead-units-relu1-timeline.png", "figures/dead-units-dead-fraction-over-training.png" })
+        {
+            Assert.Contains(figure, index);
+            FileAssert.Png(Path.Combine(report, figure));
+        }
         Assert.Contains("deadFraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
 }

@@ -39,7 +39,7 @@ public class TrainerTests : IDisposable
         var run = trainer.Train(spec, data, "digits", Dir("run"));
 
         Assert.Equal([0, 1, 2, 3, 4], run.Checkpoints.Select(c => c.Epoch));
-        Assert.All(run.Checkpoints, c => Assert.True(File.Exists(Path.Combine(run.Directory, c.File)), c.File));
+        Assert.All(run.Checkpoints, c => Assert.Equal(["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight", "fc3.bias", "fc3.weight", "fc4.bias", "fc4.weight"], FileAssert.SafeTensors(Path.Combine(run.Directory, c.File)).Order()));
         Assert.Equal("checkpoints/epoch-000.safetensors", run.Checkpoints[0].File);
         Assert.Equal(359, run.Info.Split.TestIndices.Length); // round(0.2 * 1797 = 359.4)
         Assert.True(run.Checkpoints[0].TestAccuracy < 0.3, $"untrained accuracy {run.Checkpoints[0].TestAccuracy}");
