@@ -16,6 +16,19 @@ internal static class ReferenceFixtures
         return p;
     }
 
+    /// <summary>The path of a file of the shared reference set tests/Probe.Tests/Fixtures (see SOURCE.md there).</summary>
+    public static string Shared(string file) => System.IO.Path.Combine(AppContext.BaseDirectory, "Fixtures", file);
+
+    static readonly Lazy<System.Text.Json.JsonElement> ExpectedJson = new(() =>
+        System.Text.Json.JsonDocument.Parse(File.ReadAllText(Shared("expected.json"))).RootElement.Clone());
+
+    /// <summary>Fixtures/expected.json, parsed once.</summary>
+    public static System.Text.Json.JsonElement Expected => ExpectedJson.Value;
+
+    /// <summary>The 1,797 digits (pixels / 16, 1 x 8 x 8) with their labels, from the shared fixtures.</summary>
+    public static Dataset Digits() => new Dataset("digits", Npy.ReadMatrix(Shared("digits_input.npy")),
+        Npy.ReadInt32(Shared("digits_labels.npy")), [1, 8, 8]).Validate();
+
     /// <summary>A float32 .npy as a matrix.</summary>
     public static Matrix Matrix(string topic, string file) => Npy.ReadMatrix(Path(topic, file));
 

@@ -12,7 +12,7 @@ namespace Probe.Tests.Cli;
 /// </summary>
 public class CkaCommandTests
 {
-    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    private static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     private static readonly Lazy<JsonElement> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement);
 

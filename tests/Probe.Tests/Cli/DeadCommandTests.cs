@@ -13,7 +13,7 @@ public class DeadCommandTests : IDisposable
     public DeadCommandTests() => Directory.CreateDirectory(_dir);
     public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); }
 
-    static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     static readonly string[] Reference =
         ["dead", "--model", "mlp:64-128-64-32-10:relu", "--weights", Fixture("digits_mlp.safetensors"), "--data", "npy:" + Fixture("digits_input.npy")];

@@ -20,8 +20,8 @@ public sealed class EvolutionCommandTests : IDisposable
 
     (string Acts, string Labels) WriteDigits(int n)
     {
-        var x = Npy.ReadMatrix(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digits_relu3.npy")).Slice(0, n);
-        var y = Npy.ReadInt32(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digits_labels.npy")).Take(n).ToArray();
+        var x = Npy.ReadMatrix(ReferenceFixtures.Shared("digits_relu3.npy")).Slice(0, n);
+        var y = Npy.ReadInt32(ReferenceFixtures.Shared("digits_labels.npy")).Take(n).ToArray();
         Npy.Write(F("acts.npy"), x);
         Npy.Write(F("y.npy"), y);
         return (F("acts.npy"), F("y.npy"));

@@ -52,9 +52,7 @@ public class CnnTrainingNaNTests : IDisposable
     [Fact]
     public void Cnn_with_8_channel_conv2_trains_to_finite_losses_50_times_under_memory_churn()
     {
-        var all = new Dataset("digits", TestNpy.ReadMatrix(TestNpy.Fixture("digits_input.npy")),
-            TestNpy.ReadInt32(TestNpy.Fixture("digits_labels.npy")), [1, 8, 8]).Validate();
-        var data = all.Subset(Enumerable.Range(0, 200).ToArray());
+        var data = ReferenceFixtures.Digits().Subset(Enumerable.Range(0, 200).ToArray());
         var spec = ModelSpec.Parse("cnn:8x8:10:4-8-16");
         var failures = new List<string>();
         using var stop = new CancellationTokenSource();

@@ -16,8 +16,7 @@ public class TrainerTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>The 1,797 digits (pixels / 16) and labels from the fixtures.</summary>
-    static Dataset Digits() => new Dataset("digits", TestNpy.ReadMatrix(TestNpy.Fixture("digits_input.npy")),
-        TestNpy.ReadInt32(TestNpy.Fixture("digits_labels.npy")), [1, 8, 8]).Validate();
+    static Dataset Digits() => ReferenceFixtures.Digits();
 
     string Dir(string name) => Path.Combine(_dir, name);
 
