@@ -26,6 +26,8 @@ internal static class CaptureCommand
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
             { data, input, layers, reduce, maxSamples, seed, batch, outDir };
         models.AddTo(cmd, actsDir: false);
+        var shard = ShardFiles.Option();
+        cmd.Add(shard);
         cmd.Validators.Add(r =>
         {
             if (!models.HasModel(r)) r.AddError("Option '--model' is required.");
@@ -34,6 +36,7 @@ internal static class CaptureCommand
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
             var inputs = r.GetValue(input) ?? [];
             if (inputs.Count(i => SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
+            if (r.GetResult(shard) != null && r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         });
         cmd.SetAction(p =>
         {
@@ -47,6 +50,13 @@ internal static class CaptureCommand
             CliOptions.CheckLayout(source, dataset);
             if (p.GetValue(maxSamples) is int max)
                 dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
+            Shard? part = p.GetValue(shard) is string st ? Shard.Parse(st) : null;
+            int total = dataset.Count, start = 0;
+            if (part != null)
+            {
+                (start, _) = part.Range(total, p.GetValue(batch));
+                dataset = part.Slice(dataset, p.GetValue(batch));
+            }
             string dir = p.GetValue(outDir)!;
             var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch));
             CaptureSummary summary;
@@ -58,6 +68,8 @@ internal static class CaptureCommand
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
+            if (part != null)
+                ShardFiles.Write(dir, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray());
             foreach (var l in summary.Layers)
             {
                 long bad = summary.NonFiniteOutputs[l.Name];

@@ -18,6 +18,7 @@ internal static class CommandCatalog
         SimilarityCommand.Create(ctx),
         ProjectCommand.Create(ctx),
         EvolutionCommand.Create(ctx),
+        MergeCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }
