@@ -40,6 +40,35 @@ public sealed class CaptureBenchmarks : IBenchmark
         Compare(ctx, $"CNN on {source}", ModelSpec.Parse("cnn:1x28x28:10"), images, 256);
 
         StreamingMemory(ctx, ModelSpec.Parse("mlp:64-128-64-32-10:relu"), digits, ctx.Quick ? 2 : 5);
+
+        // Issue 10: torchvision resnet18 on 256 images of 3x224x224, every leaf call hooked (17 ReLU calls among them)
+        // with a streaming consumer, against the plain forward pass; target <= 1.1x. Smaller in quick and smoke runs.
+        int n = ctx.Smoke ? 4 : ctx.Quick ? 32 : 256, side = ctx.Smoke ? 64 : 224;
+        var rngR = new Random(2);
+        var pics = new Dataset($"random 3x{side}x{side}", Matrix.Create(n, 3 * side * side, (_, _) => (float)rngR.NextDouble()), null, [3, side, side]);
+        ResNet(ctx, ModelSpec.Parse($"torchvision:resnet18:3x{side}x{side}"), pics, ctx.Smoke ? 4 : 32);
+    }
+
+    static void ResNet(BenchContext ctx, ModelSpec spec, Dataset data, int batchSize)
+    {
+        using var model = spec.Build(0);
+        var capture = new ActivationCapture(BatchSize: batchSize);
+        Plain(model, data, Math.Min(batchSize, data.Count));
+        double plain = double.MaxValue, hooked = double.MaxValue;
+        int repeats = ctx.Quick ? 1 : 2, sites = 0;
+        for (int r = 0; r < repeats; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            Plain(model, data, batchSize);
+            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            sites = capture.Run(model, data, new Counter()).Layers.Count;
+            hooked = Math.Min(hooked, sw.Elapsed.TotalSeconds);
+        }
+        ctx.Out.WriteLine($"  {spec}: {data.Count} images, batch {batchSize}, {sites} sites hooked (every leaf call), streaming consumer");
+        ctx.Report("resnet18 plain forward pass", plain, "s");
+        ctx.Report("resnet18 forward pass + hooks on every site", hooked, "s");
+        ctx.Report("ratio resnet18 hooked / plain (target <= 1.1)", hooked / plain, "x");
     }
 
     static Dataset Repeat(Dataset d, int times)
