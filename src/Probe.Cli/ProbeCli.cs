@@ -158,9 +158,14 @@ public static class ProbeCli
             $"out of memory{where}: it tried to allocate {gb:0.##} GiB. Use a smaller --batch-size, or fewer samples with --max-samples.");
     }
 
-    public static RootCommand BuildRoot(CliContext ctx)
+    /// <summary>The root command, named <c>probe</c> (the tool's name) whatever the executable is called, so usage lines say <c>probe</c>.</summary>
+    public static Command BuildRoot(CliContext ctx)
     {
-        var root = new RootCommand("Probe: open up a trained neural network and see what each layer has learned.");
+        var root = new Command("probe", "Probe: open up a trained neural network and see what each layer has learned.")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
+        };
         root.Add(Verbose);
         root.Add(Quiet);
         foreach (var c in CommandCatalog.Create(ctx)) root.Add(c);

@@ -296,7 +296,7 @@ public sealed class ReportFolder : IDisposable
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         sb.Append("<title>").Append(E(Title)).Append("</title>\n<style>\n");
-        sb.Append("html{overflow-x:hidden}body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:62rem;margin:1.2rem auto;padding:0 1rem;color:#222;line-height:1.45}\n");
+        sb.Append("body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:62rem;margin:1.2rem auto;padding:0 1rem;color:#222;line-height:1.45}\n");
         sb.Append("h1{font-size:1.5rem;margin:.2rem 0 .6rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}\n");
         sb.Append("#summary{background:#f4f7fb;border:1px solid #d5dfeb;padding:.5rem 1rem;border-radius:4px}#summary ul{margin:.3rem 0;padding-left:1.2rem}\n");
         sb.Append(".definition{font-style:italic}.leftout{color:#7a4b00}.warning{color:#8a1c1c}\n");
