@@ -105,7 +105,7 @@ public class DeadCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(report, "index.html")));
         Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-relu1-timeline.png")));
         Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-dead-fraction-over-training.png")));
-        Assert.Contains("deadFraction", File.ReadAllText(Path.Combine(report, "report.json")));
+        Assert.Contains("dead_fraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
 
     [Fact]

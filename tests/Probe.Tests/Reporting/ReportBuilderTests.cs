@@ -208,7 +208,7 @@ window.addEventListener('load', function () {
   var s = document.getElementById('summary').getBoundingClientRect();
   var r = { scroll_width: document.documentElement.scrollWidth, client_width: document.documentElement.clientWidth,
             inner_height: window.innerHeight, images: imgs.length, broken: broken, wider_than_drawn: wider, summary_top: s.top, summary_bottom: s.bottom };
-  var pre = document.createElement('pre'); pre.id = 'probe-check'; pre.textContent = 'PROBE-CHECK' + JSON.stringify(r) + 'END-CHECK';
+  var pre = document.createElement('pre'); pre.id = 'probe-check'; pre.textContent = 'PROBE' + '-CHECK' + JSON.stringify(r) + 'END' + '-CHECK';
   document.body.appendChild(pre);
 });
 </script>
