@@ -11,10 +11,16 @@ public interface IBenchmark
     void Run(BenchContext context);
 }
 
-public sealed class BenchContext(bool quick, TextWriter output)
+public sealed class BenchContext(bool quick, TextWriter output, bool smoke = false)
 {
-    /// <summary>Smaller sizes, for a smoke run.</summary>
-    public bool Quick { get; } = quick;
+    /// <summary>Smaller sizes (also set in a smoke run).</summary>
+    public bool Quick { get; } = quick || smoke;
+
+    /// <summary>The smallest sizes: every benchmark runs once so that CI sees it still works; its figures mean nothing.</summary>
+    public bool Smoke { get; } = smoke;
+
+    /// <summary><paramref name="n"/>, or at most <paramref name="smokeSize"/> in a smoke run.</summary>
+    public int Size(int n, int smokeSize) => Smoke ? Math.Min(n, smokeSize) : n;
     public TextWriter Out { get; } = output;
 
     /// <summary>Writes one figure, formatted with the invariant culture.</summary>

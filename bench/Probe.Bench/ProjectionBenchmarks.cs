@@ -28,6 +28,7 @@ public sealed class ProjectionBenchmarks : IBenchmark
         var digits = ReadNpy(Path.Combine(fixtures, "digits_input.npy"));
         var relu3 = ReadNpy(Path.Combine(fixtures, "digits_relu3.npy"));
         var relu1 = ReadNpy(Path.Combine(fixtures, "digits_relu1.npy"));
+        (digits, relu3) = (digits.Slice(0, ctx.Size(digits.Rows, 400)), relu3.Slice(0, ctx.Size(relu3.Rows, 400)));
         // warm-up (JIT, libtorch load) on a small subset, not timed
         new Tsne(Iterations: 50).Run(digits.Slice(0, 300));
 
@@ -41,7 +42,7 @@ public sealed class ProjectionBenchmarks : IBenchmark
         ctx.Report("pca_relu1_top10_randomized_seconds", tRand, "s");
         ctx.Report("pca_randomized_over_exact_time", tRand / tExact, "x");
 
-        var fashion = LoadFashion(ctx.Quick ? 3000 : 10000, out string source);
+        var fashion = LoadFashion(ctx.Size(ctx.Quick ? 3000 : 10000, 500), out string source);
         ctx.Out.WriteLine($"  10k case data: {source}");
         RunCase(ctx, ctx.Quick ? "fashion3k" : "fashion10k", fashion, SkFashion10kSeconds, SkFashion10kKl, double.NaN,
             $"sklearn {SkFashion10kSeconds} s, KL {SkFashion10kKl} on 10,000 points (issue)");
@@ -141,6 +142,7 @@ public abstract class TsneProcessBenchmark : IBenchmark
     {
         var proc = Process.GetCurrentProcess();
         var x = Load(ctx, out string source);
+        x = x.Slice(0, ctx.Size(x.Rows, 400));
         var result = new Tsne().Run(x, out var timings);
         proc.Refresh();
         double wall = (DateTime.Now - proc.StartTime).TotalSeconds;

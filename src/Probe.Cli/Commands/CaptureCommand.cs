@@ -12,7 +12,11 @@ internal static class CaptureCommand
     {
         var models = new ModelOptions();
         var data = CliOptions.Data();
-        var input = new Option<string?>("--input") { Description = "An .npy matrix of inputs (instead of --data)." };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var layers = CliOptions.Layers();
         var reduce = CliOptions.Reduce();
         var maxSamples = CliOptions.MaxSamples();
@@ -22,21 +26,37 @@ internal static class CaptureCommand
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
             { data, input, layers, reduce, maxSamples, seed, batch, outDir };
         models.AddTo(cmd, actsDir: false);
+        var shard = ShardFiles.Option();
+        cmd.Add(shard);
         cmd.Validators.Add(r =>
         {
             if (!models.HasModel(r)) r.AddError("Option '--model' is required.");
             models.Validate(r);
             bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
+            var inputs = r.GetValue(input) ?? [];
+            if (inputs.Count(i => SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
+            if (r.GetResult(shard) != null && r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         });
         cmd.SetAction(p =>
         {
-            IDataset dataset = CliOptions.OpenData(p.GetValue(input) is string x ? "npy:" + x : p.GetValue(data)!);
+            var given = (p.GetValue(input) ?? []).Select(SplitInput).ToList();
+            // The data set feeds the unnamed --input (or the first named one); other named inputs are side arrays.
+            var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed : given.FirstOrDefault();
+            var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
+            IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;
-            using var source = models.Open(p, p.GetValue(seed));
+            using var source = models.Open(p, p.GetValue(seed), side.Count > 0 ? side : null, feed.Name);
             CliOptions.CheckLayout(source, dataset);
             if (p.GetValue(maxSamples) is int max)
                 dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
+            Shard? part = p.GetValue(shard) is string st ? Shard.Parse(st) : null;
+            int total = dataset.Count, start = 0;
+            if (part != null)
+            {
+                (start, _) = part.Range(total, p.GetValue(batch));
+                dataset = part.Slice(dataset, p.GetValue(batch));
+            }
             string dir = p.GetValue(outDir)!;
             var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch));
             CaptureSummary summary;
@@ -48,6 +68,8 @@ internal static class CaptureCommand
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
+            if (part != null)
+                ShardFiles.Write(dir, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray());
             foreach (var l in summary.Layers)
             {
                 long bad = summary.NonFiniteOutputs[l.Name];
@@ -57,5 +79,14 @@ internal static class CaptureCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>NAME=FILE.npy into (NAME, FILE.npy); a plain path has no name.</summary>
+    static (string? Name, string Path) SplitInput(string text)
+    {
+        int eq = text.IndexOf('=');
+        if (eq > 0 && !text[..eq].Contains('/') && !text[..eq].Contains('\\') && !text[..eq].EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            return (text[..eq], text[(eq + 1)..]);
+        return (null, text);
     }
 }

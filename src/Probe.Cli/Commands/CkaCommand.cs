@@ -28,8 +28,16 @@ internal static class CkaCommand
             { a, b, batch, data };
         models.AddTo(cmd);
         o.AddTo(cmd);
+        var shard = ShardFiles.Option();
+        cmd.Add(shard);
         cmd.Validators.Add(r =>
         {
+            if (r.GetResult(shard) != null)
+            {
+                if (r.GetValue(o.Method) != "minibatch") r.AddError("--shard needs --method minibatch: only minibatch CKA's sums add up across shards.");
+                if (r.GetResult(o.Out) == null) r.AddError($"--shard needs --out DIR: the shard writes its partial sums there ({ShardFiles.Cka}) for 'probe merge'.");
+                if (r.GetResult(o.MaxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
+            }
             bool hasA = r.GetResult(a) != null, hasB = r.GetResult(b) != null, hasModel = models.HasModel(r), hasActs = models.HasActsDir(r);
             if (hasA != hasB) r.AddError("Give both --a and --b (two matrices with the same rows).");
             else if ((hasA ? 1 : 0) + (hasModel ? 1 : 0) + (hasActs ? 1 : 0) > 1) r.AddError("Give one of --a/--b (two matrices), --model (all layer pairs of a model) or --acts-dir (all pairs of stored layers).");
@@ -69,6 +77,16 @@ internal static class CkaCommand
             var study = o.Study(p);
             // Stored activations have no input pseudo-layer unless the user names it; default to every stored layer.
             if (source is Probe.Capture.PrecomputedSource && p.GetResult(o.Layers) is null) study = study with { Layers = "all" };
+            if (p.GetValue(shard) is string shardText)
+            {
+                var part = Shard.Parse(shardText);
+                var (start, count) = part.Range(dataset.Count, study.BatchSize);
+                var state = study.MinibatchState(source, part.Slice(dataset, study.BatchSize));
+                string partDir = p.GetValue(o.Out)!;
+                ShardFiles.Write(partDir, ShardFiles.Cka, part, start, count, dataset.Count, p.GetValue(data) ?? p.GetValue(models.ActsDir)!, state);
+                ctx.Out.WriteLine($"Shard {part}: samples {start}..{start + count - 1} of {dataset.Count}; minibatch CKA sums written to {Path.Combine(partDir, ShardFiles.Cka)} (combine the shards with 'probe merge').");
+                return ExitCodes.Ok;
+            }
             var result = study.Within(source, dataset);
             o.Write(ctx, p, result, "cka", "layer", "layer");
             return ExitCodes.Ok;
@@ -114,20 +132,24 @@ internal sealed class CkaOptions
         BatchSize: p.GetValue(BatchSize));
 
     /// <summary>Prints the table (or JSON) and, with --out, writes cka.json and the heatmap.</summary>
-    public void Write(CliContext ctx, ParseResult p, CkaStudyResult result, string stem, string rowTitle, string colTitle)
+    public void Write(CliContext ctx, ParseResult p, CkaStudyResult result, string stem, string rowTitle, string colTitle) =>
+        Write(ctx, result, p.GetValue(Out), p.GetValue(Json), stem, rowTitle, colTitle);
+
+    /// <summary>Prints the table (or JSON when <paramref name="json"/>) and, with an output folder, writes STEM.json and the heatmap.</summary>
+    public static void Write(CliContext ctx, CkaStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle)
     {
         var t = result.Table;
-        var json = new { measure = t.Measure, method = result.Method.ToString().ToLowerInvariant(), samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
-        if (p.GetValue(Out) is string dir)
+        var doc = new { measure = t.Measure, method = result.Method.ToString().ToLowerInvariant(), samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
+        if (outDir is string dir)
         {
             Directory.CreateDirectory(dir);
-            JsonOutput.Write(Path.Combine(dir, stem + ".json"), json, stem + ".json");
+            JsonOutput.Write(Path.Combine(dir, stem + ".json"), doc, stem + ".json");
             CkaFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle);
         }
-        if (p.GetValue(Json)) { ctx.Out.WriteLine(JsonOutput.Serialize(json)); return; }
+        if (json) { ctx.Out.WriteLine(JsonOutput.Serialize(doc)); return; }
         ctx.Out.WriteLine(CkaStudy.Describe(result));
         ctx.Out.Write(Table(t));
-        if (p.GetValue(Out) is string d) ctx.Out.WriteLine($"Wrote {stem}.json, {stem}.png and {stem}.svg to {d}");
+        if (outDir is string d) ctx.Out.WriteLine($"Wrote {stem}.json, {stem}.png and {stem}.svg to {d}");
     }
 
     /// <summary>The CKA matrix as an aligned text table (rows: row layers; columns: column layers).</summary>

@@ -16,8 +16,10 @@ internal static class CommandCatalog
         ReportCommand.Create(ctx),
         CkaCommand.Create(ctx),
         CompareCommand.Create(ctx),
+        SimilarityCommand.Create(ctx),
         ProjectCommand.Create(ctx),
         EvolutionCommand.Create(ctx),
+        MergeCommand.Create(ctx),
         Demo.DemoCommand.Create(ctx),
     };
 }

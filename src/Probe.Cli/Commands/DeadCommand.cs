@@ -41,6 +41,8 @@ internal static class DeadCommand
         var batch = CliOptions.BatchSize();
         var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
             { run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch };
+        var shard = ShardFiles.Option();
+        cmd.Add(shard);
         models.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
@@ -52,10 +54,30 @@ internal static class DeadCommand
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
             if (hasActs && r.GetResult(data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
             models.Validate(r);
+            if (r.GetResult(shard) != null)
+            {
+                if (hasRun) r.AddError("--shard splits the data of one model (--model or --acts-dir), not a run's checkpoints.");
+                if (r.GetResult(outDir) == null) r.AddError($"--shard needs --out DIR: the shard writes its partial state there ({ShardFiles.Dead}) for 'probe merge'.");
+                if (r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
+                if (r.GetResult(failAbove) != null || r.GetResult(json) != null) r.AddError("--fail-above and --json apply to the merged result ('probe merge').");
+            }
         });
         cmd.SetAction(p =>
         {
             var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch));
+            if (p.GetValue(shard) is string shardText)
+            {
+                var part = Shard.Parse(shardText);
+                var (source, all) = models.OpenWithData(p, p.GetValue(data), p.GetValue(seed));
+                using var _s = source;
+                using var _a = all as IDisposable;
+                var (start, count) = part.Range(all.Count, p.GetValue(batch));
+                var partial = study.Collect(source, part.Slice(all, p.GetValue(batch)));
+                string partDir = p.GetValue(outDir)!;
+                ShardFiles.Write(partDir, ShardFiles.Dead, part, start, count, all.Count, p.GetValue(data) ?? p.GetValue(models.ActsDir)!, partial);
+                ctx.Out.WriteLine($"Shard {part}: samples {start}..{start + count - 1} of {all.Count}; partial state written to {Path.Combine(partDir, ShardFiles.Dead)} (combine the shards with 'probe merge').");
+                return ExitCodes.Ok;
+            }
             DeadUnitStudyResult result;
             DeadUnitTimelineResult? timeline = null;
             string title;
@@ -115,7 +137,7 @@ internal static class DeadCommand
     private static Probe.Data.IDataset Cap(Probe.Data.IDataset d, int? max, int seed) =>
         max is int m ? d.Subset(SampleChooser.Choose(d.Count, m, seed)) : d;
 
-    private static void Print(TextWriter o, string title, DeadUnitStudyResult result, DeadUnitTimelineResult? timeline)
+    internal static void Print(TextWriter o, string title, DeadUnitStudyResult result, DeadUnitTimelineResult? timeline)
     {
         o.WriteLine($"{title}; {result.Samples} samples");
         o.Write(DeadUnitFigures.ConsoleTable(result));

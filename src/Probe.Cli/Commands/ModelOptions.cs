@@ -54,8 +54,8 @@ internal sealed class ModelOptions
     }
 
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>
-    public IActivationSource Open(ParseResult p, int seed) =>
-        ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed);
+    public IActivationSource Open(ParseResult p, int seed, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null) =>
+        ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed, inputs, dataInput);
 
     /// <summary>Opens the --acts-dir folder.</summary>
     public PrecomputedSource OpenActs(ParseResult p) => PrecomputedSource.Open(p.GetValue(ActsDir)!);

@@ -32,12 +32,40 @@ public static class DeadUnitDiagnosis
     public static DeadUnitCause[] Explain(IReadOnlyList<int> deadUnits, float[] weight, float[] bias, int inFeatures,
         float[] maxPreActivation, double maxInputNorm, double zeroNormTolerance = 1e-12)
     {
-        ArgumentNullException.ThrowIfNull(deadUnits); ArgumentNullException.ThrowIfNull(weight);
-        ArgumentNullException.ThrowIfNull(bias); ArgumentNullException.ThrowIfNull(maxPreActivation);
+        ArgumentNullException.ThrowIfNull(weight); ArgumentNullException.ThrowIfNull(bias);
         if (inFeatures <= 0) throw new ProbeException($"inFeatures must be positive, got {inFeatures}.");
+        if (weight.Length != (long)bias.Length * inFeatures)
+            throw new ProbeException($"The weight has {weight.Length} values; {bias.Length} outputs (bias length) x {inFeatures} inputs needs {(long)bias.Length * inFeatures}.");
+        return Explain(deadUnits, RowNorms(weight, inFeatures), bias.Select(b => (double)b).ToArray(), maxPreActivation, maxInputNorm, zeroNormTolerance);
+    }
+
+    /// <summary>The L2 norm of each row of a row-major (rows x <paramref name="inFeatures"/>) weight, summed in double.</summary>
+    public static double[] RowNorms(float[] weight, int inFeatures)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (inFeatures <= 0 || weight.Length % inFeatures != 0) throw new ProbeException($"A weight of {weight.Length} values has no rows of {inFeatures}.");
+        var norms = new double[weight.Length / inFeatures];
+        for (int u = 0; u < norms.Length; u++)
+        {
+            double sq = 0;
+            for (int i = 0; i < inFeatures; i++) { double w = weight[(long)u * inFeatures + i]; sq += w * w; }
+            norms[u] = Math.Sqrt(sq);
+        }
+        return norms;
+    }
+
+    /// <summary>
+    /// <see cref="Explain(IReadOnlyList{int}, float[], float[], int, float[], double, double)"/> from each unit's incoming
+    /// weight norm ‖w_u‖ and bias b_u (all the rule needs).
+    /// </summary>
+    public static DeadUnitCause[] Explain(IReadOnlyList<int> deadUnits, double[] weightNorms, double[] bias,
+        float[] maxPreActivation, double maxInputNorm, double zeroNormTolerance = 1e-12)
+    {
+        ArgumentNullException.ThrowIfNull(deadUnits); ArgumentNullException.ThrowIfNull(weightNorms);
+        ArgumentNullException.ThrowIfNull(bias); ArgumentNullException.ThrowIfNull(maxPreActivation);
         int outFeatures = bias.Length;
-        if (weight.Length != (long)outFeatures * inFeatures)
-            throw new ProbeException($"The weight has {weight.Length} values; {outFeatures} outputs (bias length) x {inFeatures} inputs needs {(long)outFeatures * inFeatures}.");
+        if (weightNorms.Length != outFeatures)
+            throw new ProbeException($"{weightNorms.Length} weight norms for a layer of {outFeatures} units (bias length).");
         if (maxPreActivation.Length != outFeatures)
             throw new ProbeException($"{maxPreActivation.Length} max pre-activations for a layer of {outFeatures} units.");
         if (!double.IsFinite(maxInputNorm) || maxInputNorm < 0) throw new ProbeException($"The max input norm must be finite and >= 0, got {maxInputNorm}.");
@@ -46,9 +74,7 @@ public static class DeadUnitDiagnosis
         {
             int u = deadUnits[k];
             if ((uint)u >= (uint)outFeatures) throw new ProbeException($"Dead unit {u} is outside a layer of {outFeatures} units.");
-            double sq = 0;
-            for (int i = 0; i < inFeatures; i++) { double w = weight[(long)u * inFeatures + i]; sq += w * w; }
-            double norm = Math.Sqrt(sq), b = bias[u], bound = b + norm * maxInputNorm;
+            double norm = weightNorms[u], b = bias[u], bound = b + norm * maxInputNorm;
             if (!double.IsFinite(norm) || !double.IsFinite(b)) throw new ProbeException($"Unit {u} has non-finite weights or bias.");
             DeadUnitReason reason; string why;
             if (norm <= zeroNormTolerance && b <= 0)

@@ -73,7 +73,7 @@ public sealed record DeadUnitTimelineResult(int[] Epochs, DeadLayerTimeline[] La
 /// none). Feature maps are captured whole: a channel fires on a sample when any of its positions is &gt; 0 (see
 /// <see cref="UnitStatsAccumulator.AddSpatial"/>), and sparsity counts every value. For a dead unit of a ReLU-like layer
 /// whose input comes straight from a Linear or Conv layer (the leaf module that fired just before it), the cause is
-/// read from that layer's weight and bias (<see cref="DeadUnitDiagnosis.Explain"/>).
+/// read from that layer's weight and bias (<c>DeadUnitDiagnosis.Explain</c>).
 /// </summary>
 public sealed record DeadUnitStudy(
     LayerSelector? Layers = null,
@@ -150,7 +150,15 @@ public sealed record DeadUnitStudy(
         return new DeadUnitTimelineResult(epochs, layers, final!);
     }
 
-    private DeadUnitStudyResult Run(IActivationSource source, IDataset data, bool explain)
+    private DeadUnitStudyResult Run(IActivationSource source, IDataset data, bool explain) => Finish(Collect(source, data, explain));
+
+    /// <summary>
+    /// The streaming half of the study: runs <paramref name="data"/> through <paramref name="source"/> and returns every
+    /// counter it needs (<see cref="DeadUnitPartial"/>), without judging units. Partials of disjoint slices of a data set
+    /// (shards, one per process) combine with <see cref="DeadUnitPartial.Merge"/>; <see cref="Finish"/> turns the
+    /// combination into exactly the result one process over all samples gives.
+    /// </summary>
+    public DeadUnitPartial Collect(IActivationSource source, IDataset data, bool explain = true)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(data);
@@ -183,7 +191,7 @@ public sealed record DeadUnitStudy(
                         plan.Note = $"'{a.Layer}' ({a.LayerType}) has {a.Bias.Length} outputs but this layer has {units} units, so it is not that layer's direct activation";
                         break;
                     case SiteOrigin.Affine a:
-                        plan.Origin = a; plan.Preceding = a.Layer; plan.PrecedingType = a.LayerType; plan.ExplainFrom = a.InputSite;
+                        plan.Origin = new AffineSummary(a.Layer, a.LayerType, a.Folded, a.InputSite, DeadUnitDiagnosis.RowNorms(a.Weight, a.InFeatures), a.Bias.Select(v => (double)v).ToArray());
                         break;
                     case SiteOrigin.Unknown u:
                         plan.Note = u.Reason;
@@ -192,7 +200,7 @@ public sealed record DeadUnitStudy(
             }
             plans.Add(plan);
         }
-        var inputSites = plans.Where(p => p.ExplainFrom != null).Select(p => p.ExplainFrom!).Distinct().ToList();
+        var inputSites = plans.Where(p => p.Origin != null).Select(p => p.Origin!.InputSite).Distinct().ToList();
         var consumer = new StudyConsumer(plans, inputSites, Epsilon);
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
             MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize) { Cancellation = Cancellation, Progress = Progress };
@@ -200,24 +208,37 @@ public sealed record DeadUnitStudy(
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
             if (bad > 0) throw new ProbeException($"Layer '{layer}' produced {bad} non-finite values (NaN or Inf): the model has diverged, so its units cannot be judged.");
 
+        return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
+            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.Pre?.State(), p.Origin, p.Note)).ToArray(),
+            new SortedDictionary<string, double>(consumer.MaxInputNormSq, StringComparer.Ordinal));
+    }
+
+    /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>
+    public const string FormatName = "probe-dead-partial/1";
+
+    /// <summary>Judges every unit from the counters of <see cref="Collect"/> (or of merged shards) with the partial's own settings.</summary>
+    public static DeadUnitStudyResult Finish(DeadUnitPartial partial)
+    {
+        ArgumentNullException.ThrowIfNull(partial);
+        if (partial.Format != FormatName) throw new ProbeException($"Not a dead-unit partial result (format '{partial.Format}', expected '{FormatName}').");
         var layers = new List<DeadLayerResult>();
-        foreach (var p in plans)
+        foreach (var p in partial.Layers)
         {
-            var stats = p.Acc.Result(p.Name, DyingThreshold, p.Type, SaturationFraction);
+            var stats = UnitStatsAccumulator.FromState(p.Stats).Result(p.Name, partial.DyingThreshold, p.Type, partial.SaturationFraction);
             float[]? maxPre = null;
             DeadUnitCause[] causes = [];
             string? note = p.Note;
             if (p.Origin is { } o)
             {
-                maxPre = p.Pre!.Result(p.Name + ".input", DyingThreshold, "Linear").UnitMax;
+                maxPre = UnitStatsAccumulator.FromState(p.PreActivation!).Result(p.Name + ".input", partial.DyingThreshold, "Linear").UnitMax;
                 if (stats.DeadUnits.Length > 0)
-                    causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, o.Weight, o.Bias, o.InFeatures, maxPre, Math.Sqrt(consumer.MaxInputNormSq[o.InputSite]));
+                    causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite]));
             }
-            else if (stats.Activation != UnitActivation.Rectified || !explain) note = null;
-            layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Preceding, p.PrecedingType, causes, note)
+            else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
+            layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             { FoldedNorm = p.Origin?.Folded });
         }
-        return new DeadUnitStudyResult(data.Count, DyingThreshold, FiringRule, [.. layers]);
+        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]);
     }
 
     /// <summary>The default selection: every leaf module whose type is an activation (ReLU-like, sigmoid, tanh); all leaves when there is none.</summary>
@@ -264,7 +285,7 @@ public sealed record DeadUnitStudy(
     private sealed class LayerPlan(string name, string type, int[] shape, int units, int positions, bool tokensLast, UnitStatsAccumulator acc)
     {
         public bool TokensLast { get; } = tokensLast;
-        public SiteOrigin.Affine? Origin;
+        public AffineSummary? Origin;
         public string Name { get; } = name;
         public string Type { get; } = type;
         public int[] Shape { get; } = shape;
@@ -272,7 +293,7 @@ public sealed record DeadUnitStudy(
         public int Positions { get; } = positions;
         public UnitStatsAccumulator Acc { get; } = acc;
         public UnitStatsAccumulator? Pre;
-        public string? Preceding, PrecedingType, ExplainFrom, Note;
+        public string? Note;
     }
 
     // Streams each batch into the per-layer accumulators; keeps only O(units) state per layer.
@@ -286,7 +307,7 @@ public sealed record DeadUnitStudy(
         {
             _plans = plans; _sources = sources;
             foreach (var p in plans)
-                if (p.ExplainFrom != null) p.Pre = new UnitStatsAccumulator(p.Units, UnitActivation.Linear, epsilon);
+                if (p.Origin != null) p.Pre = new UnitStatsAccumulator(p.Units, UnitActivation.Linear, epsilon);
             foreach (var s in sources) MaxInputNormSq[s] = 0;
         }
 
@@ -329,5 +350,54 @@ public sealed record DeadUnitStudy(
             }
             acc.AddSpatial(new Matrix(m.Rows, m.Cols, _scratch), p.Positions);
         }
+    }
+}
+
+/// <summary>
+/// What explains a layer's dead units, as plain data: the affine layer feeding it (<see cref="Layer"/>, with any BatchNorm
+/// <see cref="Folded"/> in), the L2 norm of each unit's incoming weights and its bias, and the site whose input bounds
+/// every pre-activation (<see cref="InputSite"/>).
+/// </summary>
+public sealed record AffineSummary(string Layer, string LayerType, string? Folded, string InputSite, double[] WeightNorms, double[] Bias);
+
+/// <summary>One layer's counters in a <see cref="DeadUnitPartial"/>.</summary>
+public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int Units, int Positions, UnitStatsState Stats,
+    UnitStatsState? PreActivation, AffineSummary? Origin, string? Note);
+
+/// <summary>
+/// The counters of a dead-unit study over some samples (all, or one shard's slice): additive, so the partials of disjoint
+/// slices merge into exactly what one pass over all samples gives (counts identical; mean and std to double rounding).
+/// </summary>
+public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, double DyingThreshold, double Epsilon, double SaturationFraction,
+    DeadLayerPartial[] Layers, SortedDictionary<string, double> MaxInputNormSq)
+{
+    /// <summary>Combines partials of disjoint slices of one data set, taken with the same settings, model and layers.</summary>
+    public static DeadUnitPartial Merge(IReadOnlyList<DeadUnitPartial> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0) throw new ProbeException("Nothing to merge.");
+        var first = parts[0];
+        foreach (var p in parts.Skip(1))
+        {
+            if (p.Format != first.Format || p.Explain != first.Explain || p.DyingThreshold != first.DyingThreshold || p.Epsilon != first.Epsilon || p.SaturationFraction != first.SaturationFraction)
+                throw new ProbeException("The partial results were made with different settings (dying threshold, epsilon, saturation); rerun the shards with the same options.");
+            if (!p.Layers.Select(l => (l.Name, l.Units)).SequenceEqual(first.Layers.Select(l => (l.Name, l.Units))))
+                throw new ProbeException($"The partial results cover different layers ({string.Join(", ", first.Layers.Select(l => l.Name))} vs {string.Join(", ", p.Layers.Select(l => l.Name))}); rerun the shards with the same model and --layers.");
+        }
+        var layers = first.Layers.Select((l, i) =>
+        {
+            var acc = UnitStatsAccumulator.FromState(l.Stats);
+            var pre = l.PreActivation is null ? null : UnitStatsAccumulator.FromState(l.PreActivation);
+            foreach (var p in parts.Skip(1))
+            {
+                acc.Absorb(p.Layers[i].Stats);
+                if (pre != null) pre.Absorb(p.Layers[i].PreActivation ?? throw new ProbeException($"Layer '{l.Name}' lacks pre-activations in one part."));
+            }
+            return l with { Stats = acc.State(), PreActivation = pre?.State() };
+        }).ToArray();
+        var norms = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var p in parts)
+            foreach (var (k, v) in p.MaxInputNormSq) norms[k] = Math.Max(norms.GetValueOrDefault(k), v);
+        return first with { Samples = parts.Sum(p => p.Samples), Layers = layers, MaxInputNormSq = norms };
     }
 }

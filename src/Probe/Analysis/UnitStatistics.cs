@@ -120,6 +120,44 @@ public sealed class UnitStatsAccumulator
         _main = new UnitCounters(_positive, _satSigmoid, _satTanh, _min, _max);
     }
 
+    /// <summary>The accumulator's whole state as plain data (for shards: each process saves it, <c>probe merge</c> adds them).</summary>
+    public UnitStatsState State() => new(_units, _activation, _epsilon, (int[])_positive.Clone(), (int[])_satSigmoid.Clone(), (int[])_satTanh.Clone(),
+        (float[])_min.Clone(), (float[])_max.Clone(), _samples, _values, _zeros, _epsCount, _mean, _m2, _maxRowNormSq);
+
+    /// <summary>An accumulator holding <paramref name="state"/>.</summary>
+    public static UnitStatsAccumulator FromState(UnitStatsState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var a = new UnitStatsAccumulator(state.Units, state.Activation, state.Epsilon);
+        a.Absorb(state);
+        return a;
+    }
+
+    /// <summary>
+    /// Folds in the state of another accumulator of the same layer that saw other samples: counts, minima and maxima
+    /// combine exactly (so dead and dying units are identical to one pass over all samples); the mean and the sum of
+    /// squared deviations merge with Chan et al.'s formula (equal to one pass up to double rounding).
+    /// </summary>
+    public void Absorb(UnitStatsState o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Units != _units || o.Activation != _activation || o.Epsilon != _epsilon || o.SatSigmoid.Length != _satSigmoid.Length || o.SatTanh.Length != _satTanh.Length)
+            throw new ProbeException($"Cannot merge statistics of a layer with {o.Units} units ({o.Activation}, epsilon {o.Epsilon}) into one with {_units} ({_activation}, epsilon {_epsilon}).");
+        _main.Absorb(new UnitCounters(o.Positive, o.SatSigmoid, o.SatTanh, o.Min, o.Max));
+        if (o.Values > 0)
+        {
+            long total = _values + o.Values;
+            double delta = o.Mean - _mean;
+            _m2 = _m2 + o.M2 + delta * delta * ((double)_values * o.Values / total);
+            _mean += delta * o.Values / total;
+            _values = total;
+        }
+        _samples += o.Samples;
+        _zeros += o.Zeros;
+        _epsCount += o.EpsCount;
+        _maxRowNormSq = Math.Max(_maxRowNormSq, o.MaxRowNormSq);
+    }
+
     /// <summary>Batches of at least this many values are split in two halves that run on both cores.</summary>
     internal const int ParallelThreshold = 1 << 16;
 
@@ -409,3 +447,7 @@ public sealed class UnitStatsAccumulator
             SaturatedFraction: saturated.Count / (double)_units);
     }
 }
+
+/// <summary>The state of a <see cref="UnitStatsAccumulator"/> (plain data, serialisable): per-unit counters and extremes, and layer sums.</summary>
+public sealed record UnitStatsState(int Units, UnitActivation Activation, double Epsilon, int[] Positive, int[] SatSigmoid, int[] SatTanh,
+    float[] Min, float[] Max, long Samples, long Values, long Zeros, long EpsCount, double Mean, double M2, double MaxRowNormSq);

@@ -1,4 +1,6 @@
 using Probe.Capture;
+using Probe.Data;
+using Probe.Onnx;
 
 namespace Probe.Models;
 
@@ -20,14 +22,22 @@ public static class ModelLoader
     /// Opens <paramref name="model"/>. Specs get <paramref name="weights"/> when given, else the initialisation seeded with
     /// <paramref name="seed"/> (callers decide whether an untrained model is what the user asked for).
     /// </summary>
-    public static IActivationSource Open(string model, string? weights, int seed = 0)
+    /// <param name="model">A spec or an .onnx path.</param>
+    /// <param name="weights">Weights for a spec (null: the seeded initialisation).</param>
+    /// <param name="seed">Seeds the initialisation of a spec.</param>
+    /// <param name="inputs">ONNX only: arrays for the graph inputs the data set does not feed (e.g. attention masks), by name.</param>
+    /// <param name="dataInput">ONNX only: the graph input the data set feeds (default: the first one not in <paramref name="inputs"/>).</param>
+    public static IActivationSource Open(string model, string? weights, int seed = 0, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (IsOnnx(model))
         {
             if (weights != null) throw new ProbeException($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");
-            return OpenOnnx(model);
+            if (!File.Exists(model)) throw new ProbeException($"ONNX model '{model}' does not exist.");
+            return new OnnxActivationSource(model, inputs, dataInput);
         }
+        if (inputs is { Count: > 0 } || dataInput != null)
+            throw new ProbeException($"Named model inputs (--input NAME=FILE.npy) are for ONNX models with several inputs; {model} takes one input.");
         var spec = ModelSpec.Parse(model);
         // A torchvision model takes its number of classes from the weights' last layer unless the spec names it (:cN).
         if (weights != null && spec.Kind == ModelKind.TorchVision && !model.Split(':').Skip(2).Any(part => part.StartsWith('c')))
@@ -45,7 +55,4 @@ public static class ModelLoader
         string what = weights == null ? $"{spec} (random weights, seed {seed})" : $"{spec} ({Path.GetFileName(weights)})";
         return new ModuleSource(module, spec.InputShape, what, ownsModel: true);
     }
-
-    static IActivationSource OpenOnnx(string path) =>
-        throw new ProbeException($"ONNX models are not supported yet ('{path}').");
 }

@@ -86,6 +86,23 @@ public sealed record CkaStudy(
     }
 
     /// <summary>
+    /// Minibatch CKA sums over <paramref name="data"/> without forming the table: for one shard of a data set (a contiguous
+    /// slice aligned to <see cref="BatchSize"/>, so the minibatches are those of one process over all samples). Merge the
+    /// shards' states with <see cref="MinibatchCka.Absorb"/> and call <see cref="MinibatchCka.Result"/>.
+    /// </summary>
+    public MinibatchCkaState MinibatchState(IActivationSource model, IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (MaxSamples != null) throw new ProbeException("A shard covers its own slice of the data; --max-samples cannot be combined with --shard.");
+        var (subset, selector, withInput) = Prepare(data);
+        var names = LayerNames(model, subset, selector, withInput, out _);
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize);
+        using var acc = new MinibatchCka(names, Estimator.Kernel, Estimator.SigmaFrac);
+        capture.Run(model, subset, new WithInput(acc, subset, withInput));
+        return acc.State();
+    }
+
+    /// <summary>
     /// CKA between <paramref name="modelA"/>'s layers (rows) and <paramref name="modelB"/>'s layers (columns) on the
     /// same inputs; the selector is resolved on each model.
     /// </summary>

@@ -161,6 +161,34 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
         return new CkaMatrix(_rows.ToArray(), _cols.ToArray(), values, $"minibatch {kernel} CKA (unbiased HSIC, {Batches} batches, {Samples} samples)");
     }
 
+    /// <summary>The accumulated HSIC sums as plain data (for shards: each process saves them, <c>probe merge</c> adds them).</summary>
+    public MinibatchCkaState State() => new(_rows.ToArray(), _cross ? _cols.ToArray() : null, Kernel, SigmaFrac, (double[])_sum.Clone(), Batches, Samples, SkippedSamples);
+
+    /// <summary>
+    /// Adds the sums of another accumulator over other minibatches of the same layers (a shard): the unbiased HSIC of each
+    /// minibatch is summed, so the merged result is the one-process result up to the order of double additions.
+    /// </summary>
+    public void Absorb(MinibatchCkaState other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (!other.RowLayers.SequenceEqual(_rows) || !(other.ColumnLayers ?? other.RowLayers).SequenceEqual(_cols) || (other.ColumnLayers != null) != _cross
+            || other.Kernel != Kernel || other.SigmaFrac != SigmaFrac || other.Sums.Length != _sum.Length)
+            throw new ProbeException("Cannot merge minibatch CKA sums of different layers or kernels; rerun the shards with the same model, --layers and kernel options.");
+        for (int i = 0; i < _sum.Length; i++) _sum[i] += other.Sums[i];
+        Batches += other.Batches;
+        Samples += other.Samples;
+        SkippedSamples += other.SkippedSamples;
+    }
+
+    /// <summary>An accumulator holding <paramref name="state"/>.</summary>
+    public static MinibatchCka FromState(MinibatchCkaState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var acc = new MinibatchCka(state.RowLayers, state.ColumnLayers, state.Kernel, state.SigmaFrac);
+        acc.Absorb(state);
+        return acc;
+    }
+
     /// <summary>Minibatch CKA of two matrices over consecutive batches of <paramref name="batchSize"/> rows.</summary>
     public static double Compute(Matrix x, Matrix y, int batchSize, CkaKernel kernel = CkaKernel.Linear,
                                  double sigmaFrac = 0.4, CkaPrecision precision = CkaPrecision.Auto)
@@ -204,3 +232,7 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
         public void OnBatch(ActivationBatch batch) => owner.OnSide(fromRow, batch);
     }
 }
+
+/// <summary>The state of a <see cref="MinibatchCka"/>: layer names, kernel, and the summed per-minibatch HSIC matrix (row-major).</summary>
+public sealed record MinibatchCkaState(string[] RowLayers, string[]? ColumnLayers, CkaKernel Kernel, double SigmaFrac, double[] Sums,
+    int Batches, long Samples, long SkippedSamples);

@@ -5,15 +5,8 @@ namespace Probe.Tests.Analysis;
 /// <summary>Fixture access for the Analysis tests (NPY files are read with Probe.Data.Npy).</summary>
 internal static class TestNpy
 {
-    public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
-    
-
-    private static string Between(string s, string a, string b)
-    {
-        int i = s.IndexOf(a, StringComparison.Ordinal) + a.Length;
-        return s[i..s.IndexOf(b, i, StringComparison.Ordinal)];
-    }
 
     public static Matrix ReadMatrix(string name) => Probe.Data.Npy.ReadMatrix(Fixture(name));
 
@@ -21,14 +14,9 @@ internal static class TestNpy
 
     public static bool[] ReadBool(string name) => Probe.Data.Npy.ReadBool(Fixture(name));
 
-    private static JsonElement? _expected;
-
     /// <summary>expected.json -> digits_mlp.per_layer.&lt;layer&gt;.</summary>
-    public static JsonElement Layer(string layer)
-    {
-        _expected ??= JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement;
-        return _expected.Value.GetProperty("digits_mlp").GetProperty("per_layer").GetProperty(layer);
-    }
+    public static JsonElement Layer(string layer) =>
+        ReferenceFixtures.Expected.GetProperty("digits_mlp").GetProperty("per_layer").GetProperty(layer);
 
     public static readonly string[] DigitsLayers = ["input", "fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "fc4"];
 }

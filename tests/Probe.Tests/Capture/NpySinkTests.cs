@@ -1,31 +1,62 @@
 using Probe.Capture;
 using Probe.Data;
+using TorchSharp;
 using Xunit;
+using static TorchSharp.torch;
 
 namespace Probe.Tests.Capture;
 
 public class NpySinkTests
 {
-    [Fact]
-    public void StreamsEveryLayerToNpyFilesEqualToTheInMemoryCapture()
+    /// <summary>The integer-weight MLP of tests/fixtures/npy_sink (weights written by NumPy).</summary>
+    static TorchSharp.Modules.Sequential FixtureMlp()
     {
-        var model = CaptureTests.Mlp();
-        var data = CaptureTests.Random(45, 6);
+        var model = nn.Sequential(
+            ("fc1", nn.Linear(6, 8)), ("relu1", nn.ReLU()),
+            ("fc2", nn.Linear(8, 5)), ("relu2", nn.ReLU()),
+            ("fc3", nn.Linear(5, 3)));
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            // fc1.weight -> w1.npy, fc1.bias -> b1.npy
+            string file = (name.EndsWith(".weight", StringComparison.Ordinal) ? "w" : "b") + name[2] + ".npy";
+            var m = ReferenceFixtures.Matrix("npy_sink", file);
+            p.copy_(torch.tensor(m.Data, p.shape));
+        }
+        return model;
+    }
+
+    [Fact]
+    public void StreamedFilesEqualNumPysNpSaveByteForByte()
+    {
+        // Reference: tests/fixtures/npy_sink, every layer's output computed and np.save'd by NumPy 1.24 (integer
+        // weights and inputs: the values are exact in float32, so only the file format can differ).
+        using var model = FixtureMlp();
+        var x = ReferenceFixtures.Matrix("npy_sink", "input.npy");
+        var labels = Npy.ReadInt32(ReferenceFixtures.Path("npy_sink", "labels.npy"));
+        var data = new Dataset("fixture", x, labels, new[] { 6 });
         string dir = Path.Combine(Path.GetTempPath(), "probe-npysink-" + Guid.NewGuid().ToString("N"));
         try
         {
             using (var sink = new NpySink(dir))
-                new ActivationCapture(BatchSize: 8).Run(model, data, sink);
-            var mem = new ActivationCapture(BatchSize: 8).ToMemory(model, data);
-            foreach (var layer in mem.LayerNames)
-            {
-                var onDisk = Npy.ReadMatrix(Path.Combine(dir, layer + ".npy"));
-                Assert.Equal(mem[layer].Rows, onDisk.Rows);
-                Assert.Equal(mem[layer].Data, onDisk.Data);
-            }
-            Assert.Equal(data.Labels, Npy.ReadInt32(Path.Combine(dir, "labels.npy")));
+                new ActivationCapture(BatchSize: 8).Run(model, data, sink); // 45 rows: five batches of 8 and one of 5
+            foreach (var file in new[] { "fc1.npy", "relu1.npy", "fc2.npy", "relu2.npy", "fc3.npy", "labels.npy" })
+                Assert.Equal(File.ReadAllBytes(ReferenceFixtures.Path("npy_sink", file)), File.ReadAllBytes(Path.Combine(dir, file)));
+            Assert.Equal(6, Directory.GetFiles(dir).Length);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void NpyWriteOfAMatrixEqualsNumPysNpSave()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "probe-npywrite-" + Guid.NewGuid().ToString("N") + ".npy");
+        try
+        {
+            Npy.Write(path, ReferenceFixtures.Matrix("npy_sink", "fc2.npy"));
+            Assert.Equal(File.ReadAllBytes(ReferenceFixtures.Path("npy_sink", "fc2.npy")), File.ReadAllBytes(path));
+        }
+        finally { File.Delete(path); }
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace Probe.Tests.Capture;
 /// </summary>
 public class PyTorchParityTests
 {
-    static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     [Theory]
     [InlineData(256)]

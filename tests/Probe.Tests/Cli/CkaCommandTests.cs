@@ -12,7 +12,7 @@ namespace Probe.Tests.Cli;
 /// </summary>
 public class CkaCommandTests
 {
-    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    private static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     private static readonly Lazy<JsonElement> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement);
 
@@ -122,7 +122,11 @@ public class CkaCommandTests
                 Assert.Equal(1.0, v[i][i], 9);
                 for (int j = 0; j < v.Length; j++) { Assert.Equal(v[i][j], v[j][i], 9); Assert.InRange(v[i][j], 0, 1 + 1e-9); }
             }
-            foreach (var f in new[] { "cka.json", "cka.png", "cka.svg" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
+            // the saved table is the one printed; the figures are a valid PNG and SVG
+            using (var saved = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "cka.json"))))
+                Assert.Equal(v, saved.RootElement.GetProperty("values").EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetDouble()).ToArray()).ToArray());
+            FileAssert.Png(Path.Combine(dir, "cka.png"));
+            FileAssert.Svg(Path.Combine(dir, "cka.svg"));
 
             // The streaming path gives a table of the same shape and close values (minibatch HSIC1 vs full-data biased HSIC).
             (code, output, err) = Run("cka", "--model", "mlp:64-32-16-10", "--random-weights", "--data", "digits", "--max-samples", "120", "--method", "minibatch", "--batch-size", "60", "--json");

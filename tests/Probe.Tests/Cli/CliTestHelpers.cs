@@ -13,7 +13,7 @@ internal static class Cli
         return (code, o.ToString(), e.ToString());
     }
 
-    public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     public static string TempDir(string prefix)
     {

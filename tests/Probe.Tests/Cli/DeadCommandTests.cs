@@ -13,7 +13,7 @@ public class DeadCommandTests : IDisposable
     public DeadCommandTests() => Directory.CreateDirectory(_dir);
     public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); }
 
-    static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     static readonly string[] Reference =
         ["dead", "--model", "mlp:64-128-64-32-10:relu", "--weights", Fixture("digits_mlp.safetensors"), "--data", "npy:" + Fixture("digits_input.npy")];
@@ -102,9 +102,12 @@ public class DeadCommandTests : IDisposable
         var rates = root.GetProperty("timeline").GetProperty("layers")[0].GetProperty("firingRatesByCheckpoint");
         Assert.Equal(3, rates.GetArrayLength());
         Assert.Equal(8, rates[0].GetArrayLength());
-        Assert.True(File.Exists(Path.Combine(report, "index.html")));
-        Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-relu1-timeline.png")));
-        Assert.True(File.Exists(Path.Combine(report, "figures", "dead-units-dead-fraction-over-training.png")));
+        string index = File.ReadAllText(Path.Combine(report, "index.html"));
+        foreach (var figure in new[] { "figures/dead-units-relu1-timeline.png", "figures/dead-units-dead-fraction-over-training.png" })
+        {
+            Assert.Contains(figure, index);
+            FileAssert.Png(Path.Combine(report, figure));
+        }
         Assert.Contains("dead_fraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
 

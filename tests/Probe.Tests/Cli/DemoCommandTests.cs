@@ -23,7 +23,7 @@ public class DemoCommandTests
             // Every figure the page shows exists, and there are figures.
             var images = System.Text.RegularExpressions.Regex.Matches(index, "src=\"([^\"]+\\.png)\"").Select(m => m.Groups[1].Value).ToList();
             Assert.NotEmpty(images);
-            Assert.All(images, img => Assert.True(File.Exists(Path.Combine(dir, img)), img));
+            Assert.All(images, img => FileAssert.Png(Path.Combine(dir, img)));
             // Both runs are there with a checkpoint per epoch (4 in quick mode, plus epoch 0).
             Assert.Equal(5, Probe.Models.RunFolder.Load(Path.Combine(dir, "runs", "main")).Checkpoints.Count);
             Assert.Equal(5, Probe.Models.RunFolder.Load(Path.Combine(dir, "runs", "high-lr")).Checkpoints.Count);

@@ -113,7 +113,7 @@ public class FoundationCommandTests
             Assert.Contains("epoch   2", output);
             var run = Probe.Models.RunFolder.Load(dir);
             Assert.Equal(new[] { 0, 1, 2 }, run.Checkpoints.Select(c => c.Epoch));
-            Assert.All(run.Checkpoints, c => Assert.True(File.Exists(Path.Combine(dir, c.File))));
+            Assert.All(run.Checkpoints, c => Assert.Equal(["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"], FileAssert.SafeTensors(Path.Combine(dir, c.File)).Order()));
 
             var bad = Cli.Run("train", "--model", "mlp:2-8-2", "--data", "digits", "--epochs", "1", "--optimizer", "rmsprop", "--out", dir);
             Assert.Equal(2, bad.Code);

@@ -6,7 +6,7 @@ namespace Probe.Tests.Cli;
 
 public class RepresentationCommandTests
 {
-    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    private static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement.GetProperty("digits_mlp").GetProperty("per_layer");
 

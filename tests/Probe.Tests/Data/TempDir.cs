@@ -14,5 +14,5 @@ internal sealed class TempDir : IDisposable
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
 
-    public static string Fixture(string name) => System.IO.Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 }

@@ -34,7 +34,9 @@ public class QuickStartTests
             Assert.Contains("dead of 128 units", text);
             Assert.Matches(@"CKA\(fc1, fc4\) = 0\.\d{3}", text);
             Assert.Contains("1000 x 2", text);
-            Assert.True(File.Exists(Path.Combine(dir, "run.json")));
+            var run = Probe.Models.RunFolder.Load(dir);
+            Assert.Equal([0, 1], run.Checkpoints.Select(c => c.Epoch));
+            Assert.All(run.Checkpoints, c => Assert.Contains("fc1.weight", FileAssert.SafeTensors(Path.Combine(dir, c.File))));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }

@@ -78,4 +78,33 @@ public class ResNetCaptureTests
         Assert.True(cause.Bias < 0);
         Assert.Equal(relus[0].GetProperty("max_pre_activation")[0].GetDouble(), cause.MaxPreActivation, 1e-3);
     }
+
+    [Fact]
+    public void TheOnnxExportGivesTheSameSitesValuesAndDeadChannels()
+    {
+        // The same weights exported by torch.onnx.export (BatchNorm kept as nodes): every hook site is an ONNX site of the
+        // same name, with PyTorch's values; the ONNX graph also shows the residual adds the hooks cannot see.
+        using var source = ModelLoader.Open(F("resnet18_w4.onnx"), null);
+        var data = DataSource.Parse("npy:" + F("input.npy")).Open();
+        using var _ = data as IDisposable;
+        var sites = Acts.GetProperty("sites").EnumerateArray().ToList();
+        var onnxNames = source.Sites.Select(s => s.Name).ToHashSet();
+        var shared = sites.Select(s => s.GetProperty("site").GetString()!).Where(onnxNames.Contains).ToList();
+        Assert.All(sites.Where(s => s.GetProperty("type").GetString() is "ReLU" or "Conv2d" or "BatchNorm2d" or "Linear"),
+            s => Assert.Contains(s.GetProperty("site").GetString()!, onnxNames));
+        Assert.Equal(8, source.Sites.Count(s => s.OpType == "Add"));
+        var acts = new ActivationCapture(new LayerSelector(string.Join(",", shared)), BatchSize: 3).ToMemory(source, data);
+        foreach (var s in sites.Where(s => onnxNames.Contains(s.GetProperty("site").GetString()!)))
+        {
+            var expected = Npy.ReadMatrix(F(s.GetProperty("file").GetString()!));
+            var got = acts[s.GetProperty("site").GetString()!];
+            for (int i = 0; i < expected.Data.Length; i++)
+                Assert.True(Math.Abs(expected.Data[i] - got.Data[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected.Data[i])),
+                    $"{s.GetProperty("site").GetString()}[{i}]: PyTorch {expected.Data[i]}, ONNX {got.Data[i]}");
+        }
+        var dead = new DeadUnitStudy(new LayerSelector("type:Relu"), BatchSize: 3).Run(source, data);
+        foreach (var s in sites.Where(s => s.TryGetProperty("dead", out var _)))
+            Assert.Equal(s.GetProperty("dead").EnumerateArray().Select(e => e.GetInt32()), dead.Layer(s.GetProperty("site").GetString()!).Stats.DeadUnits);
+        Assert.Contains("Add", dead.Layer("layer1.0.relu#1").CauseNote);
+    }
 }

@@ -3,7 +3,7 @@ namespace Probe.Tests.Models;
 /// <summary>Fixture access for the Models tests (NPY files are read with Probe.Data.Npy).</summary>
 internal static class TestNpy
 {
-    public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     public static Matrix ReadMatrix(string path) => Probe.Data.Npy.ReadMatrix(path);
 

@@ -6,16 +6,15 @@ namespace Probe.Tests.Projection;
 /// <summary>Test helper: a minimal float32 C-order NPY v1.0 reader and access to expected.json (Projection tests only).</summary>
 internal static class ProjectionTestData
 {
-    public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     public static Matrix ReadNpyFloat32(string name) => Probe.Data.Npy.ReadMatrix(Fixture(name));
 
     public static JsonElement Expected(params string[] path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Fixture("expected.json")));
-        var e = doc.RootElement;
+        var e = ReferenceFixtures.Expected;
         foreach (var p in path) e = e.GetProperty(p);
-        return e.Clone();
+        return e;
     }
 
     static Matrix? digits;

@@ -108,6 +108,8 @@ public class JsonAndReportTests
         Assert.Contains("figures/dead-units-custom.svg", refs);
         Assert.Contains("report.json", refs);
         foreach (var r in refs) Assert.True(File.Exists(Path.Combine(dir, r)), $"index.html references missing file {r}");
+        FileAssert.Png(Path.Combine(dir, "figures/similarity-cka.png"));
+        FileAssert.Svg(Path.Combine(dir, "figures/dead-units-custom.svg"));
 
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
         var sections = doc.RootElement.GetProperty("sections");

@@ -114,11 +114,28 @@ public class MinibatchCkaTests
                 AssertRelative(a.Values[i][j], b.Values[i][j], 1e-6, $"[{i},{j}]");
     }
 
-    [Fact]
-    public void RbfMinibatchUsesEachBatchsBandwidth()
+    [Theory]
+    [InlineData("linear")]
+    [InlineData("rbf_0.4")]
+    [InlineData("rbf_1.0")]
+    public void MatchesANumPyImplementationOfTheSameEstimator(string key)
     {
-        var layers = Layers(40, 5);
-        double whole = MinibatchCka.Compute(layers[0], layers[1], 40, CkaKernel.Rbf, 0.5, CkaPrecision.Double);
-        AssertRelative(new Cka(CkaKernel.Rbf, 0.5, Debiased: true).Compute(layers[0], layers[1]), whole, 1e-10, "one batch = debiased RBF CKA");
+        // Reference: tests/fixtures/minibatch_cka (NumPy, float64): three layers of 100 rows in batches of 32, 32, 32
+        // and 4, HSIC1 per batch with its own n and, for RBF, its own median bandwidth.
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("minibatch_cka", "expected.json")));
+        int batch = doc.RootElement.GetProperty("batch_size").GetInt32();
+        var layers = new[] { "a", "b", "c" }.ToDictionary(n => n, n => ReferenceFixtures.Matrix("minibatch_cka", n + ".npy"));
+        var kernel = key == "linear" ? CkaKernel.Linear : CkaKernel.Rbf;
+        double frac = key == "linear" ? 0.4 : double.Parse(key[4..], System.Globalization.CultureInfo.InvariantCulture);
+        using var acc = new MinibatchCka(["a", "b", "c"], kernel, frac, CkaPrecision.Double);
+        for (int s = 0; s < 100; s += batch)
+            acc.Add(layers.ToDictionary(kv => kv.Key, kv => kv.Value.Slice(s, Math.Min(batch, 100 - s))));
+        Assert.Equal(4, acc.Batches);
+        var expected = doc.RootElement.GetProperty(key);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                AssertRelative(expected[i][j].GetDouble(), acc.Result().Values[i][j], 1e-9, $"{key} [{i},{j}]");
+        // the two-matrix entry point computes the same estimator
+        AssertRelative(expected[0][1].GetDouble(), MinibatchCka.Compute(layers["a"], layers["b"], batch, kernel, frac, CkaPrecision.Double), 1e-9, "Compute");
     }
 }

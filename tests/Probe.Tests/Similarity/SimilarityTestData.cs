@@ -6,14 +6,11 @@ namespace Probe.Tests.Similarity;
 /// <summary>Test helper: a minimal reader of NumPy .npy v1.0 float32 C-order 2-D arrays, plus fixture access.</summary>
 internal static class SimilarityTestData
 {
-    public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static string Fixture(string name) => ReferenceFixtures.Shared(name);
 
     public static Matrix ReadNpyFloat32(string name) => Probe.Data.Npy.ReadMatrix(Fixture(name));
 
-    private static readonly Lazy<JsonElement> Expected = new(() =>
-        JsonDocument.Parse(File.ReadAllText(Fixture("expected.json"))).RootElement);
-
-    public static JsonElement Json => Expected.Value;
+    public static JsonElement Json => ReferenceFixtures.Expected;
 
     /// <summary>A deterministic Gaussian matrix (Box-Muller on a seeded Random).</summary>
     public static Matrix Gaussian(int rows, int cols, int seed, double scale = 1, double shift = 0)

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Reporting;
+using Probe.Reporting.Sections;
+using Probe.Similarity;
+
+namespace Probe.Cli.Commands;
+
+/// <summary>
+/// <c>probe merge PART... --out DIR</c>: combines the folders written by <c>--shard i/n</c> runs of <c>capture</c>,
+/// <c>dead</c> or minibatch <c>cka</c> into exactly what one process over the whole data set writes: captured rows
+/// concatenated in shard order, dead-unit counters added (identical counts), minibatch HSIC sums added.
+/// </summary>
+internal static class MergeCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var parts = new Argument<string[]>("parts") { Description = "The shard folders (every shard 0..n-1 of one run, in any order).", Arity = ArgumentArity.OneOrMore };
+        var outDir = CliOptions.Out(required: true, "Folder for the merged result (capture: <layer>.npy, labels.npy, layers.json; dead: dead.json; cka: cka.json and heatmap).");
+        var json = CliOptions.Json();
+        var cmd = new Command("merge", "Combine the partial results of 'probe capture|dead|cka --shard i/n' runs into the result of one run.") { parts, outDir, json };
+        cmd.SetAction(p =>
+        {
+            var dirs = p.GetValue(parts)!;
+            foreach (var d in dirs) if (!Directory.Exists(d)) throw new ProbeException($"Shard folder '{d}' does not exist.");
+            string kind = Kind(dirs);
+            string output = p.GetValue(outDir)!;
+            switch (kind)
+            {
+                case ShardFiles.Dead:
+                    {
+                        var all = ShardFiles.Complete(dirs.Select(d => (d, ShardFiles.Read<DeadUnitPartial>(Path.Combine(d, kind)))));
+                        var result = DeadUnitStudy.Finish(DeadUnitPartial.Merge(all.Select(a => a.State).ToList()));
+                        string text = JsonOutput.Serialize(DeadUnitFigures.Json(result, null), "the dead-unit result");
+                        Directory.CreateDirectory(output);
+                        AtomicWrite(Path.Combine(output, "dead.json"), text + "\n");
+                        if (p.GetValue(json)) ctx.Out.WriteLine(text);
+                        else DeadCommand.Print(ctx.Out, $"Dead units, {all.Count} shards merged", result, null);
+                        break;
+                    }
+                case ShardFiles.Cka:
+                    {
+                        var all = ShardFiles.Complete(dirs.Select(d => (d, ShardFiles.Read<MinibatchCkaState>(Path.Combine(d, kind)))));
+                        using var acc = MinibatchCka.FromState(all[0].State);
+                        foreach (var a in all.Skip(1)) acc.Absorb(a.State);
+                        var result = new CkaStudyResult(acc.Result(), CkaStudyMethod.Minibatch, all[0].Total, all[0].Data, "model", "model");
+                        CkaOptions.Write(ctx, result, output, p.GetValue(json), "cka", "layer", "layer");
+                        break;
+                    }
+                default:
+                    MergeCaptures(ctx, ShardFiles.Complete(dirs.Select(d => (d, ShardFiles.Read<string[]>(Path.Combine(d, kind))))), dirs, output);
+                    break;
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    static string Kind(string[] dirs)
+    {
+        var kinds = dirs.Select(d => new[] { ShardFiles.Dead, ShardFiles.Cka, ShardFiles.Capture }.FirstOrDefault(k => File.Exists(Path.Combine(d, k)))
+            ?? throw new ProbeException($"'{d}' holds no partial result ({ShardFiles.Dead}, {ShardFiles.Cka} or {ShardFiles.Capture}); was it written with --shard?")).Distinct().ToList();
+        if (kinds.Count > 1) throw new ProbeException($"The folders hold different kinds of partial results ({string.Join(", ", kinds)}); merge one kind at a time.");
+        return kinds[0];
+    }
+
+    static void AtomicWrite(string path, string text)
+    {
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>Concatenates every layer's rows and the labels in shard order, one shard in memory at a time.</summary>
+    static void MergeCaptures(CliContext ctx, List<ShardFiles.Partial<string[]>> parts, string[] dirs, string output)
+    {
+        var byShard = dirs.ToDictionary(d => ShardFiles.Read<string[]>(Path.Combine(d, ShardFiles.Capture)).Shard, d => d);
+        var ordered = parts.Select(p => byShard[p.Shard]).ToList();
+        var layers = parts[0].State;
+        if (parts.Any(p => !p.State.SequenceEqual(layers)))
+            throw new ProbeException("The shards captured different layers; rerun them with the same model and --layers.");
+        Directory.CreateDirectory(output);
+        foreach (var layer in layers)
+        {
+            string file = NpySink.FileName(layer);
+            using var writer = new NpyMatrixWriter(Path.Combine(output, file));
+            foreach (var d in ordered) writer.Write(Npy.ReadMatrix(Path.Combine(d, file)));
+            writer.Complete();
+        }
+        if (ordered.All(d => File.Exists(Path.Combine(d, "labels.npy"))))
+            Npy.Write(Path.Combine(output, "labels.npy"), ordered.SelectMany(d => Npy.ReadInt32(Path.Combine(d, "labels.npy"))).ToArray());
+        // layers.json: the first shard's, for all samples, with the non-finite counts of every shard added.
+        var manifests = ordered.Select(d => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(d, "layers.json")))!).ToList();
+        var merged = manifests[0].DeepClone();
+        merged["samples"] = parts[0].Total;
+        var mergedLayers = merged["layers"]!.AsArray();
+        for (int i = 0; i < mergedLayers.Count; i++)
+            mergedLayers[i]!["nonFinite"] = manifests.Sum(m => m["layers"]![i]!["nonFinite"]!.GetValue<long>());
+        JsonOutput.Write(Path.Combine(output, "layers.json"), merged, "layers.json");
+        ctx.Out.WriteLine($"Merged {parts.Count} shards: {layers.Length} layer file(s) of {parts[0].Total} samples written to {output}");
+    }
+}

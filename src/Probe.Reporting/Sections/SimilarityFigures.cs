@@ -1,0 +1,35 @@
+using OxyPlot;
+using Probe.Similarity;
+
+namespace Probe.Reporting.Sections;
+
+/// <summary>
+/// Heatmaps of any similarity measure's layer table (<see cref="SimilarityMeasure.AllPairs"/>,
+/// <see cref="SimilarityMeasure.Cross"/>): layer names on both axes, values printed where they fit, and the colour bar
+/// fixed to the measure's range (RSA: [-1, 1]; the others [0, 1]).
+/// </summary>
+public static class SimilarityFigures
+{
+    /// <summary>The heatmap of a table (rows top to bottom, columns left to right).</summary>
+    public static PlotModel Heatmap(SimilarityTable table, string? title = null, string? rowTitle = null, string? colTitle = null, FigureStyle? style = null)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return Figures.Heatmap(table.Values, table.RowLayers, table.ColLayers, title ?? table.Measure,
+            min: table.Min, max: table.Max, showValues: true, valueFormat: "0.00", colorBarTitle: table.Measure,
+            xTitle: colTitle, yTitle: rowTitle, style: style ?? StyleFor(table));
+    }
+
+    /// <summary>A figure style sized for the table, as for CKA: about 0.42 in per cell, at least one journal column wide.</summary>
+    public static FigureStyle StyleFor(SimilarityTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return CkaFigures.StyleFor(new CkaMatrix(table.RowLayers, table.ColLayers, table.Values, table.Measure));
+    }
+
+    /// <summary>Writes <paramref name="basePath"/>.png and .svg; returns the written paths.</summary>
+    public static IReadOnlyList<string> Save(SimilarityTable table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null)
+    {
+        var style = StyleFor(table);
+        return FigureExporter.SaveAll(Heatmap(table, title, rowTitle, colTitle, style), basePath, style, ".png", ".svg");
+    }
+}

@@ -1,0 +1,262 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Probe.Capture;
+using Probe.Data;
+
+namespace Probe.Onnx;
+
+/// <summary>
+/// One capture over an ONNX session: each <see cref="Forward"/> feeds a batch (in chunks of the graph's fixed batch when
+/// it has one), asks ONNX Runtime for the selected sites' values (and their inputs), and reduces them into reused
+/// per-site row buffers. Non-finite values are passed through; counting them is the caller's job.
+/// </summary>
+internal sealed class OnnxActivationRun : IActivationRun
+{
+    sealed class Slot
+    {
+        public required OnnxSiteDef Site;
+        public required string Tensor;
+        public long[]? Shape;   // per-sample shape, from the first batch
+        public int Cols = -1;
+        public float[] Rows = [];
+    }
+
+    readonly OnnxActivationSource _source;
+    readonly InferenceSession _session;
+    readonly MapReduction _reduce;
+    readonly List<Slot> _outputs = new();
+    readonly List<(OnnxSiteDef Site, Slot Slot)> _inputs = new();
+    readonly string[] _fetch;
+    readonly string[] _inputNames;
+    readonly RunOptions _runOptions = new();
+    float[] _scratch = [];
+    float[] _feed = [];
+    int _rows;
+    Dictionary<string, Matrix> _outView = new(StringComparer.Ordinal), _inView = new(StringComparer.Ordinal);
+    List<LayerInfo> _layers = new();
+
+    public OnnxActivationRun(OnnxActivationSource source, InferenceSession session, IReadOnlyList<OnnxSiteDef> sites, MapReduction reduce, bool includeInputs)
+    {
+        _source = source;
+        _session = session;
+        _reduce = reduce;
+        var byTensor = new Dictionary<string, Slot>(StringComparer.Ordinal);
+        Slot SlotFor(OnnxSiteDef s, string tensor)
+        {
+            if (!byTensor.TryGetValue(tensor, out var slot)) byTensor[tensor] = slot = new Slot { Site = s, Tensor = tensor };
+            return slot;
+        }
+        foreach (var s in sites) _outputs.Add(SlotFor(s, s.Tensor));
+        if (includeInputs)
+            foreach (var s in sites)
+                if (s.InputTensor is { } t) _inputs.Add((s, SlotFor(s, t)));
+        // Slots of values ORT returns (graph inputs are not outputs: their values come from the feed).
+        _fetch = byTensor.Keys.Where(t => source.Graph.ProducerOf.ContainsKey(t)).ToArray();
+        _inputNames = new[] { source.DataInputName }.Concat(source.ExtraInputs.Keys).ToArray();
+        _slots = byTensor;
+    }
+
+    readonly Dictionary<string, Slot> _slots;
+
+    public IReadOnlyDictionary<string, Matrix> Outputs => _outView;
+    public IReadOnlyDictionary<string, Matrix> Inputs => _inView;
+    public IReadOnlyList<LayerInfo> Layers => _layers;
+
+    public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (count <= 0) throw new ProbeException($"A batch must hold at least one sample, got {count}.");
+        long size = 1;
+        foreach (var d in sampleShape) size *= d;
+        if (input.Length < count * size)
+            throw new ProbeException($"The batch holds {input.Length} values; {count} samples of shape [{string.Join(", ", sampleShape)}] need {count * size}.");
+        long[] modelSample = SampleShape(sampleShape, size);
+        int chunk = _source.FixedBatch > 0 ? _source.FixedBatch : count;
+        _rows = count;
+        for (int start = 0; start < count; start += chunk)
+        {
+            int real = Math.Min(chunk, count - start);
+            RunChunk(input.Slice((int)(start * size), (int)(real * size)), real, chunk == count ? real : chunk, modelSample, offset + start, start, count);
+        }
+        Publish(count);
+    }
+
+    /// <summary>The per-sample shape to feed: the model's when it is static (the data may be flat), else the data's.</summary>
+    long[] SampleShape(int[] dataShape, long size)
+    {
+        var model = _source.InputShape;
+        string name = _source.DataInputName;
+        if (model is null) return dataShape.Select(d => (long)d).ToArray();
+        long want = 1;
+        foreach (var d in model) want *= d;
+        if (want != size)
+            throw new ProbeException($"The ONNX model's input '{name}' takes samples of shape [{string.Join(", ", model)}] ({want} values); the data's samples have shape [{string.Join(", ", dataShape)}] ({size} values).");
+        return model.Select(d => (long)d).ToArray();
+    }
+
+    void RunChunk(ReadOnlySpan<float> x, int real, int batch, long[] sample, int dataOffset, int rowOffset, int totalRows)
+    {
+        var shape = new long[sample.Length + 1];
+        shape[0] = batch;
+        sample.CopyTo(shape, 1);
+        long size = x.Length / real;
+        var values = new List<OrtValue>(_inputNames.Length);
+        try
+        {
+            values.Add(DataValue(x, real, batch, shape));
+            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
+            IDisposableReadOnlyCollection<OrtValue> results;
+            try
+            {
+                results = _session.Run(_runOptions, _inputNames, values, _fetch);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new ProbeException($"ONNX Runtime failed on a batch of shape [{string.Join(", ", shape)}] for input '{_source.DataInputName}': {OnnxActivationSource.FirstLine(e.Message)}", e);
+            }
+            using (results)
+            {
+                for (int i = 0; i < _fetch.Length; i++) Store(_slots[_fetch[i]], results[i], real, rowOffset, totalRows);
+                foreach (var slot in _slots.Values)
+                    if (slot.Tensor == _source.DataInputName) Store(slot, values[0], real, rowOffset, totalRows);
+                    else if (!_source.Graph.ProducerOf.ContainsKey(slot.Tensor) && Array.IndexOf(_inputNames, slot.Tensor) is int k and > 0)
+                        Store(slot, values[k], real, rowOffset, totalRows);
+            }
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    OrtValue DataValue(ReadOnlySpan<float> x, int real, int batch, long[] shape)
+    {
+        long size = x.Length / real;
+        long total = batch * size;
+        switch (_source.DataInputType)
+        {
+            case TensorElementType.Float:
+                {
+                    if (_feed.Length != total) _feed = new float[total];
+                    var buf = _feed; // reused: the OrtValue pins it only for this chunk
+                    x.CopyTo(buf);
+                    for (int r = real; r < batch; r++) x.Slice((int)((real - 1) * size), (int)size).CopyTo(buf.AsSpan((int)(r * size)));
+                    return OrtValue.CreateTensorValueFromMemory(buf, shape);
+                }
+            case TensorElementType.Double:
+                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (double)v), shape);
+            case TensorElementType.Int64:
+                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (long)MathF.Round(v)), shape);
+            case TensorElementType.Int32:
+                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (int)MathF.Round(v)), shape);
+            default:
+                throw new ProbeException($"The ONNX model's input '{_source.DataInputName}' has element type {_source.DataInputType}; the data set can feed float, double, int64 or int32 inputs. Give it as an array of that type instead.");
+        }
+    }
+
+    static T[] Padded<T>(ReadOnlySpan<float> x, int real, int batch, long size, Func<float, T> convert)
+    {
+        var buf = new T[batch * size];
+        for (long i = 0; i < buf.LongLength; i++)
+        {
+            long r = Math.Min(i / size, real - 1);
+            buf[i] = convert(x[(int)(r * size + i % size)]);
+        }
+        return buf;
+    }
+
+    OrtValue ExtraValue(string name, NpyArray array, int offset, int real, int batch)
+    {
+        if (array.Shape.Length == 0) throw new ProbeException($"Input '{name}' is a scalar array; it needs one row per sample.");
+        int rows = array.Shape[0];
+        if (offset + real > rows)
+            throw new ProbeException($"Input '{name}' has {rows} rows but the data set has at least {offset + real} samples: its rows must be aligned with the data set's.");
+        long per = rows == 0 ? 0 : array.Count / rows;
+        var shape = new long[array.Shape.Length];
+        shape[0] = batch;
+        for (int i = 1; i < shape.Length; i++) shape[i] = array.Shape[i];
+        var meta = _session.InputMetadata[name];
+        long Src(long i) => (offset + Math.Min(i / per, real - 1)) * per + i % per;
+        long n = batch * per;
+        switch (meta.ElementDataType)
+        {
+            case TensorElementType.Int64: { var b = new long[n]; for (long i = 0; i < n; i++) b[i] = AsLong(array, Src(i), name); return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            case TensorElementType.Int32: { var b = new int[n]; for (long i = 0; i < n; i++) b[i] = checked((int)AsLong(array, Src(i), name)); return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            case TensorElementType.Float: { var b = new float[n]; for (long i = 0; i < n; i++) b[i] = (float)array.GetDouble(Src(i)); return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            case TensorElementType.Double: { var b = new double[n]; for (long i = 0; i < n; i++) b[i] = array.GetDouble(Src(i)); return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            case TensorElementType.Bool: { var b = new bool[n]; for (long i = 0; i < n; i++) b[i] = array.GetDouble(Src(i)) != 0; return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            case TensorElementType.UInt8: { var b = new byte[n]; for (long i = 0; i < n; i++) b[i] = checked((byte)AsLong(array, Src(i), name)); return OrtValue.CreateTensorValueFromMemory(b, shape); }
+            default:
+                throw new ProbeException($"The ONNX model's input '{name}' has element type {meta.ElementDataType}; Probe feeds int64, int32, uint8, bool, float and double inputs.");
+        }
+    }
+
+    static long AsLong(NpyArray a, long i, string name) => a.Data switch
+    {
+        long[] l => l[i],
+        int[] n => n[i],
+        byte[] b => b[i],
+        bool[] b => b[i] ? 1 : 0,
+        _ => throw new ProbeException($"Input '{name}' is {a.DType} but the model wants integers (token ids): save it as int64."),
+    };
+
+    void Store(Slot slot, OrtValue value, int real, int rowOffset, int totalRows)
+    {
+        var info = value.GetTensorTypeAndShape();
+        var shape = info.Shape;
+        if (shape.Length == 0 || shape[0] != (_source.FixedBatch > 0 ? _source.FixedBatch : real))
+            throw new ProbeException($"Site '{slot.Site.Name}' ({slot.Site.OpType}) gave a value of shape [{string.Join(", ", shape)}]: Probe expects the batch as its first axis.");
+        var sample = shape.AsSpan(1);
+        if (slot.Shape is null)
+        {
+            slot.Shape = sample.ToArray();
+            slot.Cols = SiteRows.Columns(sample, _reduce, slot.Site.Name);
+        }
+        else if (!sample.SequenceEqual(slot.Shape))
+            throw new ProbeException($"Site '{slot.Site.Name}' changed its per-sample shape from [{string.Join(", ", slot.Shape)}] to [{string.Join(", ", sample.ToArray())}] between batches.");
+        if (slot.Rows.Length != totalRows * slot.Cols) slot.Rows = new float[totalRows * slot.Cols];
+        long per = 1;
+        foreach (var d in sample) per *= d;
+        ReadOnlySpan<float> all = Floats(value, info.ElementDataType, real * per);
+        for (int r = 0; r < real; r++)
+            SiteRows.Reduce(all.Slice((int)(r * per), (int)per), sample, _reduce, slot.Rows.AsSpan((rowOffset + r) * slot.Cols, slot.Cols));
+    }
+
+    ReadOnlySpan<float> Floats(OrtValue v, TensorElementType t, long n)
+    {
+        if (t == TensorElementType.Float) return v.GetTensorDataAsSpan<float>()[..(int)n];
+        if (_scratch.Length < n) _scratch = new float[n];
+        var s = _scratch.AsSpan(0, (int)n);
+        switch (t)
+        {
+            case TensorElementType.Double: { var src = v.GetTensorDataAsSpan<double>(); for (int i = 0; i < n; i++) s[i] = (float)src[i]; break; }
+            case TensorElementType.Float16: { var src = MemoryMarshal.Cast<Float16, Half>(v.GetTensorDataAsSpan<Float16>()); for (int i = 0; i < n; i++) s[i] = (float)src[i]; break; }
+            case TensorElementType.BFloat16: { var src = MemoryMarshal.Cast<BFloat16, ushort>(v.GetTensorDataAsSpan<BFloat16>()); for (int i = 0; i < n; i++) s[i] = BitConverter.Int32BitsToSingle(src[i] << 16); break; }
+            case TensorElementType.Int64: { var src = v.GetTensorDataAsSpan<long>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.Int32: { var src = v.GetTensorDataAsSpan<int>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.Int16: { var src = v.GetTensorDataAsSpan<short>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.Int8: { var src = v.GetTensorDataAsSpan<sbyte>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.UInt8: { var src = v.GetTensorDataAsSpan<byte>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.UInt16: { var src = v.GetTensorDataAsSpan<ushort>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.UInt32: { var src = v.GetTensorDataAsSpan<uint>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.UInt64: { var src = v.GetTensorDataAsSpan<ulong>(); for (int i = 0; i < n; i++) s[i] = src[i]; break; }
+            case TensorElementType.Bool: { var src = v.GetTensorDataAsSpan<bool>(); for (int i = 0; i < n; i++) s[i] = src[i] ? 1 : 0; break; }
+            default: throw new ProbeException($"A site's values have element type {t}, which Probe cannot read as numbers.");
+        }
+        return s;
+    }
+
+    void Publish(int rows)
+    {
+        _outView = _outputs.ToDictionary(s => s.Site.Name, s => new Matrix(rows, s.Cols, s.Rows), StringComparer.Ordinal);
+        _inView = _inputs.ToDictionary(p => p.Site.Name, p => new Matrix(rows, p.Slot.Cols, p.Slot.Rows), StringComparer.Ordinal);
+        if (_layers.Count == 0)
+            _layers = _outputs.Select((s, i) => new LayerInfo(s.Site.Name, s.Site.OpType, s.Shape!.Select(d => (int)d).ToArray(), s.Cols, i)).ToList();
+    }
+
+    public void Dispose()
+    {
+        _runOptions.Dispose(); // the session belongs to the source, which may reuse it for the next capture
+    }
+}

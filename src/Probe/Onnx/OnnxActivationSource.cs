@@ -1,0 +1,173 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Probe.Capture;
+using Probe.Data;
+
+namespace Probe.Onnx;
+
+/// <summary>
+/// An ONNX model as an activation source, run by ONNX Runtime on the CPU. Every node output that carries the batch is a
+/// site; the ones a capture selects are added to the graph's outputs (on a copy of the model) before the session is
+/// created, so ONNX Runtime computes them exactly as in a plain run.
+/// <para>Site names: a PyTorch export's module scopes become PyTorch module names — <c>/layer1/layer1.0/relu/Relu</c> is
+/// <c>layer1.0.relu</c>, a module called k times gives <c>layer1.0.relu#0</c> … <c>#k-1</c>, a functional op in a
+/// module's forward is <c>layer1.0.add</c> (numbered <c>#0</c>, <c>#1</c>… when repeated), a node without a scope keeps
+/// its node name (see <see cref="OnnxGraph.SiteNames"/> for every rule). <see cref="SiteInfo.OpType"/> is the ONNX op type.</para>
+/// <para>Inputs: the data set feeds the first graph input (or the one named <c>dataInput</c>); any other input comes from
+/// <c>inputs</c>, one array per graph input whose rows are aligned with the data set's samples (int64 token ids stay
+/// int64). A batch axis that is symbolic takes whole batches; a graph whose input has a fixed batch B (often 1) is run
+/// B samples at a time (the last chunk padded by repeating its last sample, whose outputs are dropped).</para>
+/// <para>Large models: a model whose weights are stored as external data (how ONNX stores models over protobuf's 2 GB
+/// limit) is edited in memory (the graph is small) and ONNX Runtime reads the weights from the files beside the .onnx
+/// file; a single .onnx file over 2 GB is refused with a message saying how to re-save it.</para>
+/// </summary>
+public sealed class OnnxActivationSource : IActivationSource
+{
+    readonly OnnxGraph _graph;
+    readonly Dictionary<string, OnnxSiteDef> _byName;
+    readonly List<OnnxSiteDef> _sites;
+    readonly IReadOnlyDictionary<string, NpyArray> _extra;
+    readonly int _threads;
+    InferenceSession? _allSession; // every site exposed: made once to learn output types and shapes, reused for "all"
+
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="inputs">Arrays for the graph inputs the data set does not feed, by input name; rows = samples.</param>
+    /// <param name="dataInput">The graph input the data set feeds (default: the first one not in <paramref name="inputs"/>).</param>
+    /// <param name="threads">ONNX Runtime intra-op threads (0: its default, one per core).</param>
+    public OnnxActivationSource(string path, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null, int threads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        _graph = OnnxGraph.Load(path);
+        _extra = inputs ?? new Dictionary<string, NpyArray>();
+        _threads = threads;
+        var feedNames = _graph.FeedInputs.Select(i => i.Name).ToList();
+        string list = string.Join(", ", feedNames.Select(n => $"'{n}'"));
+        foreach (var name in _extra.Keys)
+            if (!feedNames.Contains(name))
+                throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has no input '{name}'. Its inputs: {list}.");
+        if (dataInput is not null && !feedNames.Contains(dataInput))
+            throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has no input '{dataInput}'. Its inputs: {list}.");
+        if (dataInput is not null && _extra.ContainsKey(dataInput))
+            throw new ProbeException($"Input '{dataInput}' is both fed by the data set and given as an array; give it once.");
+        DataInputName = dataInput ?? feedNames.FirstOrDefault(n => !_extra.ContainsKey(n))
+            ?? throw new ProbeException($"Every input of '{Path.GetFileName(path)}' ({list}) is given as an array; leave one for the data set.");
+        var missing = feedNames.Where(n => n != DataInputName && !_extra.ContainsKey(n)).ToList();
+        if (missing.Count > 0)
+            throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has inputs {list}; the data set feeds '{DataInputName}'. Give the others as arrays (--input NAME=FILE.npy), missing: {string.Join(", ", missing)}.");
+        Description = Path.GetFileName(path);
+
+        _allSession = CreateSession(_graph.Candidates.Select(c => c.Tensor));
+        var meta = _allSession.OutputMetadata;
+        var dataMeta = _allSession.InputMetadata[DataInputName];
+        FixedBatch = dataMeta.Dimensions.Length > 0 && dataMeta.Dimensions[0] > 0 ? dataMeta.Dimensions[0] : 0;
+        if (dataMeta.Dimensions.Length > 1 && dataMeta.Dimensions.Skip(1).All(d => d > 0)) InputShape = dataMeta.Dimensions[1..];
+        DataInputType = dataMeta.ElementDataType;
+
+        // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch (symbolic, or equal to the
+        // fixed batch). Outputs of unknown rank are kept and checked when they run.
+        _sites = new List<OnnxSiteDef>();
+        var infos = new List<SiteInfo>();
+        foreach (var c in _graph.Candidates)
+        {
+            if (!meta.TryGetValue(c.Tensor, out var m) || !m.IsTensor || !Numeric(m.ElementDataType)) continue;
+            var dims = m.Dimensions;
+            if (dims.Length == 0) continue;
+            if (dims[0] > 0 && dims[0] != (FixedBatch > 0 ? FixedBatch : -1)) continue;
+            _sites.Add(c);
+            infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null));
+        }
+        _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        Sites = infos;
+    }
+
+    public string Description { get; }
+    public IReadOnlyList<SiteInfo> Sites { get; }
+    public int[]? InputShape { get; }
+
+    /// <summary>The graph input the data set feeds.</summary>
+    public string DataInputName { get; }
+
+    /// <summary>The fixed batch size of the data input (often 1), or 0 when the batch axis is symbolic.</summary>
+    public int FixedBatch { get; }
+
+    internal TensorElementType DataInputType { get; }
+    internal OnnxGraph Graph => _graph;
+    internal IReadOnlyDictionary<string, NpyArray> ExtraInputs => _extra;
+
+    InferenceSession CreateSession(IEnumerable<string> outputs)
+    {
+        var options = new SessionOptions();
+        try
+        {
+            if (_threads > 0) options.IntraOpNumThreads = _threads;
+            if (_graph.HasExternalData) options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", _graph.Folder);
+            return new InferenceSession(_graph.WithOutputs(outputs), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            string hint = _graph.HasExternalData && e.Message.Contains("xternal data", StringComparison.Ordinal)
+                ? " Its weights are stored as external data: keep the data file(s) it names beside the .onnx file." : "";
+            throw new ProbeException($"ONNX Runtime cannot load '{Path.GetFileName(_graph.Path)}': {FirstLine(e.Message)}{hint}", e);
+        }
+        finally
+        {
+            options.Dispose();
+        }
+    }
+
+    internal static string FirstLine(string message)
+    {
+        var line = message.Split('\n')[0].Trim();
+        return line.Length > 400 ? line[..400] + "…" : line;
+    }
+
+    static bool Numeric(TensorElementType t) => t is TensorElementType.Float or TensorElementType.Double or TensorElementType.Float16
+        or TensorElementType.BFloat16 or TensorElementType.Int64 or TensorElementType.Int32 or TensorElementType.Int16
+        or TensorElementType.Int8 or TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32
+        or TensorElementType.UInt64 or TensorElementType.Bool;
+
+    internal OnnxSiteDef Site(string name) => _byName.TryGetValue(name, out var s) ? s
+        : throw new ProbeException($"Unknown site '{name}' in '{Description}'. Sites: {string.Join(", ", _sites.Select(x => x.Name))}.");
+
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        ObjectDisposedException.ThrowIf(_allSession is null, this);
+        if (sites.Count == 0) throw new ProbeException("No site selected to capture.");
+        var chosen = sites.Select(Site).Distinct().OrderBy(s => _sites.IndexOf(s)).ToList();
+        var tensors = new HashSet<string>(chosen.Select(s => s.Tensor), StringComparer.Ordinal);
+        if (includeInputs)
+            foreach (var s in chosen)
+                if (s.InputTensor is { } t && _graph.ProducerOf.ContainsKey(t)) tensors.Add(t);
+        // Every site exposed: reuse the session made for the metadata. Otherwise a session exposing only what is read,
+        // so ONNX Runtime can still reuse the memory of the other intermediate values.
+        InferenceSession session;
+        if (chosen.Count == _sites.Count) session = _allSession;
+        else
+        {
+            // Sessions are kept per selection until the source is disposed (creating one optimises the graph and
+            // prepacks weights again), so repeated captures of the same sites pay for it once and runs never lose theirs.
+            string key = string.Join('\n', tensors.Order(StringComparer.Ordinal));
+            lock (_sessions)
+            {
+                if (!_sessions.TryGetValue(key, out session!)) _sessions[key] = session = CreateSession(tensors);
+            }
+        }
+        return new OnnxActivationRun(this, session, chosen, reduce, includeInputs);
+    }
+
+    readonly Dictionary<string, InferenceSession> _sessions = new(StringComparer.Ordinal);
+
+    public SiteOrigin Origin(string site) => OnnxOrigin.Find(_graph, _sites, Site(site));
+
+    public void Dispose()
+    {
+        _allSession?.Dispose();
+        _allSession = null;
+        lock (_sessions)
+        {
+            foreach (var s in _sessions.Values) s.Dispose();
+            _sessions.Clear();
+        }
+    }
+}

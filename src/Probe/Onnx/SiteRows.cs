@@ -1,0 +1,104 @@
+using Probe.Capture;
+
+namespace Probe.Onnx;
+
+/// <summary>
+/// How one site's per-sample tensor becomes a row, by rank of the batched output:
+/// <list type="bullet">
+/// <item>[N] → one column; [N, D] → D columns, whatever the reduction;</item>
+/// <item>[N, T, D] (a token sequence) → D units: <see cref="MapReduction.Mean"/> / <see cref="MapReduction.Max"/> over
+/// the T tokens, <see cref="MapReduction.First"/> / <see cref="MapReduction.Last"/> token, or
+/// <see cref="MapReduction.Flatten"/> (T·D columns, token-major);</item>
+/// <item>[N, C, ...] with 4 or more dimensions (NCHW feature maps) → C units, mean or max over the positions, or every
+/// value with Flatten. First/Last are defined for sequences only and are refused on maps.</item>
+/// </list>
+/// A 3-D output is read as [N, T, D] (the layout of transformers and of Linear over tokens); a Conv1d output [N, C, L]
+/// would need Flatten or a 4-D view.
+/// </summary>
+internal static class SiteRows
+{
+    /// <summary>The number of columns a sample of per-sample shape <paramref name="shape"/> gives.</summary>
+    public static int Columns(ReadOnlySpan<long> shape, MapReduction reduce, string site)
+    {
+        long size = 1;
+        foreach (var d in shape) size *= d;
+        return shape.Length switch
+        {
+            0 or 1 => (int)size,
+            2 => reduce == MapReduction.Flatten ? (int)size : (int)shape[1],
+            _ => reduce switch
+            {
+                MapReduction.Flatten => checked((int)size),
+                MapReduction.Mean or MapReduction.Max => (int)shape[0],
+                _ => throw new ProbeException($"Reduction '{reduce.ToString().ToLowerInvariant()}' picks a token of a sequence output [N, T, D]; site '{site}' has a feature map of per-sample shape [{string.Join(", ", shape.ToArray())}]. Use mean, max or flatten for it, or select only sequence sites."),
+            },
+        };
+    }
+
+    /// <summary>Reduces one sample (<paramref name="x"/>, per-sample shape <paramref name="shape"/>) into <paramref name="row"/>.</summary>
+    public static void Reduce(ReadOnlySpan<float> x, ReadOnlySpan<long> shape, MapReduction reduce, Span<float> row)
+    {
+        if (shape.Length <= 1 || reduce == MapReduction.Flatten) { x.CopyTo(row); return; }
+        if (shape.Length == 2)
+        {
+            int t = (int)shape[0], d = (int)shape[1];
+            switch (reduce)
+            {
+                case MapReduction.First: x[..d].CopyTo(row); return;
+                case MapReduction.Last: x.Slice((t - 1) * d, d).CopyTo(row); return;
+                case MapReduction.Mean:
+                    {
+                        Span<double> acc = d <= 4096 ? stackalloc double[d] : new double[d];
+                        acc.Clear();
+                        for (int i = 0; i < t; i++)
+                        {
+                            var tok = x.Slice(i * d, d);
+                            for (int j = 0; j < d; j++) acc[j] += tok[j];
+                        }
+                        for (int j = 0; j < d; j++) row[j] = (float)(acc[j] / t);
+                        return;
+                    }
+                case MapReduction.Max:
+                    {
+                        x[..d].CopyTo(row);
+                        for (int i = 1; i < t; i++)
+                        {
+                            var tok = x.Slice(i * d, d);
+                            for (int j = 0; j < d; j++) if (tok[j] > row[j] || float.IsNaN(tok[j])) row[j] = tok[j];
+                        }
+                        return;
+                    }
+            }
+        }
+        // Feature maps: channel c's positions are contiguous.
+        int c = (int)shape[0];
+        int positions = x.Length / Math.Max(c, 1);
+        for (int ch = 0; ch < c; ch++)
+        {
+            var p = x.Slice(ch * positions, positions);
+            if (reduce == MapReduction.Mean)
+            {
+                double s = 0;
+                int i = 0;
+                if (System.Numerics.Vector.IsHardwareAccelerated && p.Length >= 2 * System.Numerics.Vector<float>.Count)
+                {
+                    // Pairwise-in-lanes float sums are exact enough for ≤ 1e-6 relative error over a few thousand positions;
+                    // each lane's partial sum is added in double.
+                    var v = System.Numerics.Vector<float>.Zero;
+                    int w = System.Numerics.Vector<float>.Count;
+                    for (; i + w <= p.Length; i += w) v += new System.Numerics.Vector<float>(p.Slice(i, w));
+                    for (int l = 0; l < w; l++) s += v[l];
+                }
+                for (; i < p.Length; i++) s += p[i];
+                row[ch] = (float)(s / positions);
+            }
+            else
+            {
+                float m = float.NegativeInfinity;
+                bool nan = false;
+                foreach (var v in p) { if (v > m) m = v; else if (float.IsNaN(v)) nan = true; }
+                row[ch] = nan ? float.NaN : m;
+            }
+        }
+    }
+}

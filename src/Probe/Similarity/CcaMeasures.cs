@@ -1,0 +1,123 @@
+using static TorchSharp.torch;
+
+namespace Probe.Similarity;
+
+/// <summary>The canonical-correlation core shared by mean CCA, SVCCA, PWCCA and linear regression.</summary>
+internal static class CcaCore
+{
+    internal static CentredSvd Prepare(Matrix x, string what)
+    {
+        var s = CentredSvd.Of(x, what);
+        if (s.Rank == 0) throw CkaMath.Constant(what);
+        return s;
+    }
+
+    /// <summary>M = Qx' Qy (rx x ry) as a float64 tensor in the caller's dispose scope.</summary>
+    internal static Tensor Cross(CentredSvd x, CentredSvd y)
+    {
+        if (x.Rows != y.Rows) throw new ProbeException($"The two matrices have {x.Rows} and {y.Rows} samples: they must describe the same samples, row by row.");
+        return mm(x.QTensor().t(), y.QTensor());
+    }
+
+    /// <summary>The canonical correlations, descending, clipped to [0, 1]: the singular values of Qx' Qy.</summary>
+    internal static double[] Correlations(CentredSvd x, CentredSvd y)
+    {
+        using var scope = NewDisposeScope();
+        return Clip(linalg.svdvals(Cross(x, y)).data<double>().ToArray());
+    }
+
+    internal static double[] Clip(double[] rho)
+    {
+        for (int i = 0; i < rho.Length; i++) rho[i] = Math.Clamp(rho[i], 0, 1);
+        return rho;
+    }
+
+    internal static double Mean(double[] v)
+    {
+        double s = 0;
+        foreach (double a in v) s += a;
+        return s / v.Length;
+    }
+}
+
+/// <summary>Mean canonical correlation (see <see cref="SimilarityMath.MeanCca"/>).</summary>
+public sealed record MeanCcaMeasure : SimilarityMeasure
+{
+    public override string Name => "mean-cca";
+    public override string Description => "mean CCA";
+    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+    internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
+        new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
+}
+
+/// <summary>SVCCA (see <see cref="SimilarityMath.Svcca"/>); <see cref="Keep"/> is the fraction of variance kept per side.</summary>
+public sealed record SvccaMeasure(double Keep = SvccaMeasure.DefaultKeep) : SimilarityMeasure
+{
+    /// <summary>Raghu et al. 2017 keep the directions explaining 99% of the variance.</summary>
+    public const double DefaultKeep = 0.99;
+
+    public override string Name => "svcca";
+    public override string Description => $"SVCCA (keep {F(Keep * 100)}% of the variance)";
+
+    internal override object Prepare(Matrix x, string what)
+    {
+        if (!(Keep > 0 && Keep <= 1)) throw new ProbeException($"SVCCA keeps a fraction of the variance in (0, 1]; got {F(Keep)}.");
+        var s = CcaCore.Prepare(x, what);
+        return s.Top(s.KeepCount(Keep));
+    }
+
+    internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
+        new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
+}
+
+/// <summary>Projection-weighted CCA (see <see cref="SimilarityMath.Pwcca"/>). Asymmetric only when both sides have equally many columns.</summary>
+public sealed record PwccaMeasure : SimilarityMeasure
+{
+    public override string Name => "pwcca";
+    public override string Description => "PWCCA";
+    public override bool IsSymmetric => false;
+    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+
+    internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
+    {
+        var x = (CentredSvd)a;
+        var y = (CentredSvd)b;
+        using var scope = NewDisposeScope();
+        var (u, s, vh) = linalg.svd(CcaCore.Cross(x, y), fullMatrices: false);
+        var rho = CcaCore.Clip(s.data<double>().ToArray());
+        int m = rho.Length;
+        // Weights from the side with fewer columns (the first when equal): its canonical variates h_i = Q W[:, i]
+        // (W = U for x, V for y); <h_i, c_j> over its centred columns c_j = (W' S V')_ij since Xc = Q S V'.
+        bool first = x.Cols <= y.Cols;
+        var side = first ? x : y;
+        var w = first ? u.narrow(1, 0, m) : vh.narrow(0, 0, m).t();
+        var sv = tensor(side.SingularValues, [side.Rank, 1]);
+        var vt = tensor(side.Vt, [side.Rank, side.Cols]);
+        var proj = mm(w.t(), sv * vt); // m x p
+        var alpha = proj.abs().sum(new long[] { 1 }, type: ScalarType.Float64).data<double>().ToArray();
+        double num = 0, den = 0;
+        for (int i = 0; i < m; i++) { num += alpha[i] * rho[i]; den += alpha[i]; }
+        if (!(den > 0)) throw CkaMath.Constant(first ? xWhat : yWhat);
+        return new SimilarityScore(Name, Math.Clamp(num / den, 0, 1), SimilarityScore.None);
+    }
+}
+
+/// <summary>Linear-regression R^2 of the second matrix from the first (see <see cref="SimilarityMath.LinearRegression"/>). Asymmetric.</summary>
+public sealed record LinearRegressionMeasure : SimilarityMeasure
+{
+    public override string Name => "linreg";
+    public override string Description => "linear regression R^2 (column from row)";
+    public override bool IsSymmetric => false;
+    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+
+    internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
+    {
+        var x = (CentredSvd)a;
+        var y = (CentredSvd)b;
+        using var scope = NewDisposeScope();
+        // Yc = Qy Sy Vy' with orthonormal Vy', so ||Qx' Yc||_F^2 = ||(Qx' Qy) Sy||_F^2.
+        var sy = tensor(y.SingularValues, [1, y.Rank]);
+        double explained = (CcaCore.Cross(x, y) * sy).square().sum().item<double>();
+        return new SimilarityScore(Name, Math.Clamp(explained / y.TotalSquares, 0, 1), SimilarityScore.None);
+    }
+}

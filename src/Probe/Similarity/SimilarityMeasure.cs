@@ -1,0 +1,171 @@
+using System.Globalization;
+
+namespace Probe.Similarity;
+
+/// <summary>
+/// One value of a similarity measure between two representations of the same samples. <see cref="Value"/> is the
+/// measure's headline number (for Procrustes: the similarity); <see cref="Details"/> holds any further values the
+/// measure defines (Procrustes: similarity, distance, angular), keyed by name.
+/// </summary>
+public sealed record SimilarityScore(string Measure, double Value, IReadOnlyDictionary<string, double> Details)
+{
+    internal static readonly IReadOnlyDictionary<string, double> None = new SortedDictionary<string, double>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// A layer-by-layer table of one measure: <see cref="Values"/>[i][j] compares <see cref="RowLayers"/>[i] (the first
+/// argument) with <see cref="ColLayers"/>[j] (the second). <see cref="Min"/> and <see cref="Max"/> bound the values
+/// the measure can take (a heatmap's colour range).
+/// </summary>
+public sealed record SimilarityTable(string Measure, string[] RowLayers, string[] ColLayers, double[][] Values, double Min, double Max)
+{
+    /// <summary>The value for a pair of layer names.</summary>
+    public double this[string row, string col]
+    {
+        get
+        {
+            int i = Array.IndexOf(RowLayers, row), j = Array.IndexOf(ColLayers, col);
+            if (i < 0 || j < 0) throw new ProbeException($"No {Measure} value for ({row}, {col}): rows are [{string.Join(", ", RowLayers)}], columns [{string.Join(", ", ColLayers)}].");
+            return Values[i][j];
+        }
+    }
+}
+
+/// <summary>
+/// A similarity measure between two representations of the same samples (rows = samples, columns = units).
+/// Settings only: <see cref="Compute"/> compares two matrices, <see cref="AllPairs"/> and <see cref="Cross"/> compare
+/// lists of layers, preparing each layer (centring, SVD, neighbour lists, RDM ranks) once. The measures and their
+/// definitions: <see cref="SimilarityMath"/>. <see cref="Parse"/> turns a CLI name into a measure.
+/// </summary>
+public abstract record SimilarityMeasure
+{
+    /// <summary>The CLI name, e.g. "svcca".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>A short description with the settings, e.g. "SVCCA (keep 99% of the variance)".</summary>
+    public abstract string Description { get; }
+
+    /// <summary>Whether measure(x, y) = measure(y, x).</summary>
+    public virtual bool IsSymmetric => true;
+
+    /// <summary>The range of values (for colour bars): [0, 1] unless stated.</summary>
+    public virtual (double Min, double Max) Range => (0, 1);
+
+    /// <summary>The fewest samples (rows) the measure is defined for.</summary>
+    public virtual int MinSamples => 2;
+
+    /// <summary>Everything the measure needs of one matrix, computed once (checked: finite, non-empty).</summary>
+    internal abstract object Prepare(Matrix x, string what);
+
+    /// <summary>The measure between two prepared matrices of the same samples.</summary>
+    internal abstract SimilarityScore Compare(object x, object y, string xWhat, string yWhat);
+
+    /// <summary>The measure between two representations of the same samples.</summary>
+    public SimilarityScore Compute(Matrix x, Matrix y)
+    {
+        CheckPair(x, y, "the first matrix", "the second matrix");
+        return Compare(Prepare(x, "the first matrix"), Prepare(y, "the second matrix"), "the first matrix", "the second matrix");
+    }
+
+    /// <summary>The headline value of <see cref="Compute"/>.</summary>
+    public double Value(Matrix x, Matrix y) => Compute(x, y).Value;
+
+    /// <summary>
+    /// The measure between every pair of the given layers (same samples): Values[i][j] = measure(layer i, layer j).
+    /// Symmetric measures compute the upper triangle and mirror it.
+    /// </summary>
+    public virtual SimilarityTable AllPairs(IReadOnlyList<(string Name, Matrix Acts)> layers)
+    {
+        var (names, prepared) = PrepareAll(layers, "layer");
+        int count = names.Length;
+        var values = new double[count][];
+        for (int i = 0; i < count; i++) values[i] = new double[count];
+        for (int i = 0; i < count; i++)
+            for (int j = IsSymmetric ? i : 0; j < count; j++)
+            {
+                double v = Compare(prepared[i], prepared[j], Quote(names[i]), Quote(names[j])).Value;
+                values[i][j] = v;
+                if (IsSymmetric) values[j][i] = v;
+            }
+        return new SimilarityTable(Description, names, names, values, Range.Min, Range.Max);
+    }
+
+    /// <summary>The measure between every row layer (first argument) and every column layer (second), same samples.</summary>
+    public virtual SimilarityTable Cross(IReadOnlyList<(string Name, Matrix Acts)> rowLayers, IReadOnlyList<(string Name, Matrix Acts)> colLayers)
+    {
+        var (rowNames, rows) = PrepareAll(rowLayers, "row layer");
+        var (colNames, cols) = PrepareAll(colLayers, "column layer");
+        CheckSameRows(rowLayers[0].Acts, colLayers[0].Acts, "row " + Quote(rowNames[0]), "column " + Quote(colNames[0]));
+        var values = new double[rows.Length][];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            values[i] = new double[cols.Length];
+            for (int j = 0; j < cols.Length; j++)
+                values[i][j] = Compare(rows[i], cols[j], "row " + Quote(rowNames[i]), "column " + Quote(colNames[j])).Value;
+        }
+        return new SimilarityTable(Description, rowNames, colNames, values, Range.Min, Range.Max);
+    }
+
+    /// <summary>The measure names <see cref="Parse"/> knows.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["cka", "mean-cca", "svcca", "pwcca", "procrustes", "mutual-knn", "rsa", "linreg"];
+
+    /// <summary>
+    /// The measure called <paramref name="name"/> (see <see cref="Names"/>): <paramref name="k"/> is mutual k-NN's
+    /// neighbour count, <paramref name="keep"/> SVCCA's fraction of variance kept.
+    /// </summary>
+    public static SimilarityMeasure Parse(string name, int k = MutualKnnMeasure.DefaultK, double keep = SvccaMeasure.DefaultKeep) =>
+        (name ?? "").Trim().ToLowerInvariant() switch
+        {
+            "cka" => new CkaMeasure(),
+            "mean-cca" => new MeanCcaMeasure(),
+            "svcca" => new SvccaMeasure(keep),
+            "pwcca" => new PwccaMeasure(),
+            "procrustes" => new ProcrustesMeasure(),
+            "mutual-knn" => new MutualKnnMeasure(k),
+            "rsa" => new RsaMeasure(),
+            "linreg" => new LinearRegressionMeasure(),
+            _ => throw new ProbeException($"Unknown similarity measure '{name}'. Known measures: {string.Join(", ", Names)}."),
+        };
+
+    internal static string Quote(string name) => $"layer '{name}'";
+
+    /// <summary>Checks that a matrix can enter a measure: non-empty, finite, enough rows.</summary>
+    internal void Check(Matrix x, string what)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.EnsureNotEmpty(what);
+        x.EnsureFinite(what);
+        if (x.Rows < MinSamples)
+            throw new ProbeException($"{what} has {x.Rows} sample(s); {Name} needs at least {MinSamples}.");
+    }
+
+    internal void CheckPair(Matrix x, Matrix y, string xWhat, string yWhat)
+    {
+        Check(x, xWhat);
+        Check(y, yWhat);
+        CheckSameRows(x, y, xWhat, yWhat);
+    }
+
+    internal static void CheckSameRows(Matrix x, Matrix y, string xWhat, string yWhat)
+    {
+        if (x.Rows != y.Rows)
+            throw new ProbeException($"{xWhat} has {x.Rows} samples but {yWhat} has {y.Rows}: a similarity measure compares two representations of the same samples, row by row.");
+    }
+
+    private (string[] Names, object[] Prepared) PrepareAll(IReadOnlyList<(string Name, Matrix Acts)> layers, string what)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        if (layers.Count == 0) throw new ProbeException($"No {what}s to compare.");
+        var names = layers.Select(l => l.Name).ToArray();
+        var dup = names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (dup != null) throw new ProbeException($"The {what} name '{dup.Key}' appears twice; give every layer its own name.");
+        for (int i = 0; i < layers.Count; i++)
+        {
+            Check(layers[i].Acts, Quote(names[i]));
+            CheckSameRows(layers[0].Acts, layers[i].Acts, Quote(names[0]), Quote(names[i]));
+        }
+        return (names, layers.Select((l, i) => Prepare(l.Acts, Quote(names[i]))).ToArray());
+    }
+
+    internal static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,340 @@
+using System.Text.Json;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Onnx;
+using Xunit;
+
+namespace Probe.Tests.Onnx;
+
+/// <summary>
+/// The ONNX source against PyTorch: tests/fixtures/onnx/make_onnx.py built the models in PyTorch 1.13, exported them
+/// with torch.onnx.export and recorded what PyTorch's own forward hooks saw (reference.json names the files).
+/// </summary>
+public class OnnxSourceTests
+{
+    internal static string Fixture(string file) => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", file);
+
+    static readonly JsonElement Reference = JsonDocument.Parse(File.ReadAllText(Fixture("reference.json"))).RootElement;
+
+    static Matrix Ref(string file) => Npy.ReadMatrix(Fixture(file));
+
+    /// <summary>Streams <paramref name="x"/> through a run in batches of <paramref name="batch"/> (the last one short).</summary>
+    internal static (Dictionary<string, Matrix> Outputs, Dictionary<string, Matrix> Inputs, IReadOnlyList<LayerInfo> Layers) Capture(
+        IActivationSource source, NpyArray x, IReadOnlyList<string> sites, MapReduction reduce = MapReduction.Mean, bool inputs = false, int batch = 5)
+    {
+        int n = x.Shape[0];
+        int[] sample = x.Shape[1..];
+        var data = Npy.ToMatrix(x).Data;
+        int size = data.Length / n;
+        using var run = source.Start(sites, reduce, inputs);
+        var outs = new Dictionary<string, List<float[]>>();
+        var ins = new Dictionary<string, List<float[]>>();
+        for (int start = 0; start < n; start += batch)
+        {
+            int count = Math.Min(batch, n - start);
+            run.Forward(data.AsSpan(start * size, count * size), count, sample, start);
+            Collect(run.Outputs, outs);
+            Collect(run.Inputs, ins);
+        }
+        return (outs.ToDictionary(kv => kv.Key, kv => Matrix.FromRows(kv.Value)), ins.ToDictionary(kv => kv.Key, kv => Matrix.FromRows(kv.Value)), run.Layers);
+    }
+
+    static void Collect(IReadOnlyDictionary<string, Matrix> batch, Dictionary<string, List<float[]>> into)
+    {
+        foreach (var (name, m) in batch)
+        {
+            if (!into.TryGetValue(name, out var rows)) into[name] = rows = new List<float[]>();
+            for (int r = 0; r < m.Rows; r++) rows.Add(m.Row(r).ToArray());
+        }
+    }
+
+    internal static void Close(Matrix expected, Matrix actual, double tol, string what)
+    {
+        Assert.True(expected.Rows == actual.Rows && expected.Cols == actual.Cols, $"{what}: shape {actual.Rows}x{actual.Cols}, expected {expected.Rows}x{expected.Cols}");
+        double worst = 0;
+        for (int i = 0; i < expected.Data.Length; i++) worst = Math.Max(worst, Math.Abs(expected.Data[i] - actual.Data[i]));
+        Assert.True(worst <= tol, $"{what}: max |difference| {worst:G3} > {tol:G3}");
+    }
+
+    static readonly string[] ResNetSites =
+        ["conv1", "relu", "layer1.0.conv1", "layer1.0.relu#0", "layer1.0.conv2", "layer1.0.add", "layer1.0.relu#1", "pool", "flatten", "fc"];
+
+    [Fact]
+    public void NamesFollowPyTorchModulesAndCalls()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        Assert.Equal(ResNetSites, source.Sites.Select(s => s.Name));
+        Assert.Equal(["Conv", "Relu", "Conv", "Relu", "Conv", "Add", "Relu", "GlobalAveragePool", "Flatten", "Gemm"], source.Sites.Select(s => s.OpType));
+        Assert.Equal([8, 16, 16], source.Sites.Single(s => s.Name == "layer1.0.relu#1").OutputShape!);
+        Assert.Equal([3, 16, 16], source.InputShape!);
+        Assert.Equal(0, source.FixedBatch);
+        // Every key PyTorch's hooks recorded is a site.
+        foreach (var key in Reference.GetProperty("resnet").GetProperty("sites").EnumerateObject())
+            Assert.Contains(key.Name, source.Sites.Select(s => s.Name));
+
+        using var bn = new OnnxActivationSource(Fixture("resnet_bn.onnx"));
+        Assert.Equal(["conv1", "bn1", "relu", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.relu#0", "layer1.0.conv2", "layer1.0.bn2", "layer1.0.add", "layer1.0.relu#1", "pool", "flatten", "fc"],
+            bn.Sites.Select(s => s.Name));
+
+        using var seq = new OnnxActivationSource(Fixture("seq.onnx"));
+        Assert.Equal(["embed.matmul", "embed", "act", "proj.matmul", "proj"], seq.Sites.Select(s => s.Name));
+        Assert.Equal([5, 4], seq.InputShape!);
+    }
+
+    [Theory]
+    [InlineData("resnet.onnx", 5)]
+    [InlineData("resnet.onnx", 16)]
+    [InlineData("resnet_b1.onnx", 5)]   // fixed batch of 1: run sample by sample
+    [InlineData("resnet_bn.onnx", 7)]   // BatchNormalization nodes kept
+    [InlineData("resnet_ext.onnx", 5)]  // weights in an external data file
+    public void SiteValuesEqualPyTorchHooks(string model, int batch)
+    {
+        using var source = new OnnxActivationSource(Fixture(model));
+        var x = Npy.Read(Fixture("x.npy"));
+        var sites = Reference.GetProperty("resnet").GetProperty("sites").EnumerateObject().ToList();
+        var names = sites.Select(s => s.Name).ToList();
+        var mean = Capture(source, x, names, MapReduction.Mean, inputs: true, batch);
+        var max = Capture(source, x, names, MapReduction.Max, inputs: false, batch);
+        foreach (var site in sites)
+        {
+            Close(Ref(site.Value.GetProperty("out_mean").GetString()!), mean.Outputs[site.Name], 1e-4, $"{model} {site.Name} mean");
+            Close(Ref(site.Value.GetProperty("out_max").GetString()!), max.Outputs[site.Name], 1e-4, $"{model} {site.Name} max");
+            if (site.Value.TryGetProperty("in_mean", out var inMean))
+                Close(Ref(inMean.GetString()!), mean.Inputs[site.Name], 1e-4, $"{model} {site.Name} input mean");
+        }
+        Close(Ref("resnet_logits.npy"), mean.Outputs["fc"], 1e-4, $"{model} logits");
+        Assert.Equal(names.OrderBy(n => Array.IndexOf(ResNetSites, n)), mean.Layers.Select(l => l.Name));
+        Assert.Equal("Relu", mean.Layers.Single(l => l.Name == "layer1.0.relu#1").ModuleType);
+        Assert.Equal(8, mean.Layers.Single(l => l.Name == "layer1.0.relu#1").Features);
+    }
+
+    [Fact]
+    public void FixedBatchModelRunsSampleBySample()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet_b1.onnx"));
+        Assert.Equal(1, source.FixedBatch);
+        Assert.Equal(ResNetSites, source.Sites.Select(s => s.Name));
+    }
+
+    [Fact]
+    public void FixedBatchOfFourRunsInPaddedChunks()
+    {
+        // resnet.onnx with its batch axis fixed to 4: batches of 5 samples run as chunks of 4 (the last one padded).
+        var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Fixture("resnet.onnx")));
+        foreach (var v in model.Graph.Input.Concat(model.Graph.Output))
+            v.Type.TensorType.Shape.Dim[0] = new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = 4 };
+        string dir = Directory.CreateTempSubdirectory("probe-onnx-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "resnet_b4.onnx");
+            File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(model));
+            using var source = new OnnxActivationSource(path);
+            Assert.Equal(4, source.FixedBatch);
+            var got = Capture(source, Npy.Read(Fixture("x.npy")), ["layer1.0.relu#1", "fc"], MapReduction.Mean, batch: 5).Outputs;
+            var sites = Reference.GetProperty("resnet").GetProperty("sites");
+            Close(Ref(sites.GetProperty("layer1.0.relu#1").GetProperty("out_mean").GetString()!), got["layer1.0.relu#1"], 1e-4, "b4 relu#1");
+            Close(Ref("resnet_logits.npy"), got["fc"], 1e-4, "b4 logits");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void DeadChannelsEqualPyTorchs()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        var relus = new LayerSelector("type:relu").Resolve(source.Sites).ToList();
+        Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], relus);
+        var max = Capture(source, Npy.Read(Fixture("x.npy")), relus, MapReduction.Max).Outputs;
+        foreach (var site in Reference.GetProperty("resnet").GetProperty("dead").EnumerateObject())
+        {
+            var expected = site.Value.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            var m = max[site.Name];
+            // A channel fires when any position of any sample is positive: its max over positions is > 0 somewhere.
+            var dead = Enumerable.Range(0, m.Cols).Where(c => Enumerable.Range(0, m.Rows).All(r => m[r, c] <= 0)).ToArray();
+            Assert.Equal(expected, dead);
+        }
+    }
+
+    [Theory]
+    [InlineData(MapReduction.Mean, "mean")]
+    [InlineData(MapReduction.Max, "max")]
+    [InlineData(MapReduction.First, "first")]
+    [InlineData(MapReduction.Last, "last")]
+    [InlineData(MapReduction.Flatten, "flatten")]
+    public void TokenOutputsReduceLikeNumPy(MapReduction reduce, string key)
+    {
+        using var source = new OnnxActivationSource(Fixture("seq.onnx"));
+        var sites = Reference.GetProperty("seq").GetProperty("sites");
+        var got = Capture(source, Npy.Read(Fixture("seq_x.npy")), ["embed", "act", "proj"], reduce, batch: 6).Outputs;
+        foreach (var site in sites.EnumerateObject())
+            Close(Ref(site.Value.GetProperty(key).GetString()!), got[site.Name], 1e-5, $"seq {site.Name} {key}");
+    }
+
+    [Fact]
+    public void FirstAndLastAreRefusedOnFeatureMaps()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        var e = Assert.Throws<ProbeException>(() => Capture(source, Npy.Read(Fixture("x.npy")), ["layer1.0.add"], MapReduction.Last));
+        Assert.Contains("layer1.0.add", e.Message);
+        Assert.Contains("mean, max or flatten", e.Message);
+    }
+
+    [Fact]
+    public void SecondInputOfTokenIdsStaysInt64()
+    {
+        var ids = Npy.Read(Fixture("two_ids.npy"));
+        Assert.Equal(NpyDType.Int64, ids.DType);
+        using var source = new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["ids"] = ids });
+        Assert.Equal("x", source.DataInputName);
+        Assert.Equal(["emb", "reducemean", "lin", "add", "act", "head"], source.Sites.Select(s => s.Name));
+        var got = Capture(source, Npy.Read(Fixture("two_x.npy")), ["emb", "act", "head"], MapReduction.Mean, inputs: true, batch: 5);
+        foreach (var site in Reference.GetProperty("two").GetProperty("sites").EnumerateObject())
+            Close(Ref(site.Value.GetString()!), got.Outputs[site.Name], 1e-5, $"two {site.Name}");
+        // The embedding's input is the id tensor itself (its per-sample [3] ids as columns).
+        var idRows = Npy.ToMatrix(ids);
+        Close(idRows, got.Inputs["emb"], 0, "ids as the embedding's input");
+    }
+
+    [Fact]
+    public void MissingOrUnknownInputsAreNamed()
+    {
+        var e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Fixture("two.onnx")));
+        Assert.Contains("missing: ids", e.Message);
+        var ids = Npy.Read(Fixture("two_ids.npy"));
+        e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["tokens"] = ids }));
+        Assert.Contains("no input 'tokens'", e.Message);
+        Assert.Contains("'ids'", e.Message);
+        // Fewer id rows than samples.
+        var few = new NpyArray(NpyDType.Int64, [4, 3], ((long[])ids.Data)[..12]);
+        using var source = new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["ids"] = few });
+        e = Assert.Throws<ProbeException>(() => Capture(source, Npy.Read(Fixture("two_x.npy")), ["act"]));
+        Assert.Contains("'ids' has 4 rows", e.Message);
+    }
+
+    [Fact]
+    public void WrongSampleShapeIsExplained()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        using var run = source.Start(["relu"], MapReduction.Mean, false);
+        var e = Assert.Throws<ProbeException>(() => run.Forward(new float[2 * 300], 2, [3, 10, 10], 0));
+        Assert.Contains("[3, 16, 16]", e.Message);
+        // A flat sample of the right size is reshaped to the model's input.
+        var x = Npy.Read(Fixture("x.npy"));
+        var flat = new NpyArray(NpyDType.Float32, [16, 768], x.Data);
+        Close(Capture(source, x, ["relu"]).Outputs["relu"], Capture(source, flat, ["relu"]).Outputs["relu"], 0, "flat input");
+    }
+
+    [Fact]
+    public void SelectorsWorkOverSites()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        Assert.Equal(["layer1.0.add"], new LayerSelector("type:Add").Resolve(source.Sites));
+        Assert.Equal(["layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("layer1.0.relu").Resolve(source.Sites));
+        Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("*relu*").Resolve(source.Sites));
+        Assert.Equal(ResNetSites, new LayerSelector("all").Resolve(source.Sites));
+        var e = Assert.Throws<ProbeException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
+        Assert.Contains("No site of type 'LSTM'", e.Message);
+        Assert.Contains("Relu", e.Message);
+        Assert.Contains("GlobalAveragePool", e.Message);
+        e = Assert.Throws<ProbeException>(() => new LayerSelector("layer1.0.relu_1").Resolve(source.Sites));
+        Assert.Contains("layer1.0.relu#1 (Relu)", e.Message);
+        e = Assert.Throws<ProbeException>(() => source.Start(["nope"], MapReduction.Mean, false));
+        Assert.Contains("layer1.0.relu#1", e.Message);
+    }
+
+    [Fact]
+    public void BadFilesGiveOneClearLine()
+    {
+        string dir = Directory.CreateTempSubdirectory("probe-onnx-").FullName;
+        try
+        {
+            var bytes = File.ReadAllBytes(Fixture("resnet.onnx"));
+            var cases = new Dictionary<string, byte[]>
+            {
+                ["truncated.onnx"] = bytes[..(bytes.Length / 2)],
+                ["short.onnx"] = bytes[..40],
+                ["text.onnx"] = System.Text.Encoding.UTF8.GetBytes("this is not a model\n"),
+                ["empty.onnx"] = [],
+                ["npy.onnx"] = File.ReadAllBytes(Fixture("x.npy")),
+            };
+            foreach (var (name, content) in cases)
+            {
+                string path = Path.Combine(dir, name);
+                File.WriteAllBytes(path, content);
+                var e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(path));
+                Assert.DoesNotContain('\n', e.Message);
+                Assert.Contains(name, e.Message);
+            }
+            var missing = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Path.Combine(dir, "nothing.onnx")));
+            Assert.Contains("does not exist", missing.Message);
+            // External data file gone.
+            File.Copy(Fixture("resnet_ext.onnx"), Path.Combine(dir, "resnet_ext.onnx"));
+            var ext = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Path.Combine(dir, "resnet_ext.onnx")));
+            Assert.DoesNotContain('\n', ext.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Theory]
+    [InlineData("resnet.onnx", "relu", "conv1", null)]
+    [InlineData("resnet.onnx", "layer1.0.relu#0", "layer1.0.conv1", null)]
+    [InlineData("resnet_bn.onnx", "relu", "conv1", "bn1")]
+    [InlineData("resnet_bn.onnx", "layer1.0.relu#0", "layer1.0.conv1", "layer1.0.bn1")]
+    public void ConvFedReluHasTheFoldedAffineOrigin(string model, string site, string conv, string? folded)
+    {
+        using var source = new OnnxActivationSource(Fixture(model));
+        var origin = Assert.IsType<SiteOrigin.Affine>(source.Origin(site));
+        var reference = Reference.GetProperty("resnet").GetProperty("folded").GetProperty(site);
+        var bias = reference.GetProperty("bias").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        var weight = Ref(reference.GetProperty("weight").GetString()!);
+        Assert.Equal(conv, origin.Layer);
+        Assert.Equal("Conv", origin.LayerType);
+        Assert.Equal(folded, origin.Folded);
+        Assert.Equal(conv, origin.InputSite);
+        Assert.Equal(weight.Cols, origin.InFeatures);
+        Close(new Matrix(1, bias.Length, bias), new Matrix(1, origin.Bias.Length, origin.Bias), 1e-4, $"{model} {site} folded bias");
+        Close(weight, new Matrix(weight.Rows, origin.InFeatures, origin.Weight), 1e-5, $"{model} {site} folded weight");
+    }
+
+    [Theory]
+    [InlineData("resnet.onnx")]
+    [InlineData("resnet_bn.onnx")]
+    public void ReluAfterTheResidualAddHasNoAffineOrigin(string model)
+    {
+        using var source = new OnnxActivationSource(Fixture(model));
+        var origin = Assert.IsType<SiteOrigin.Unknown>(source.Origin("layer1.0.relu#1"));
+        Assert.Contains("Add 'layer1.0.add'", origin.Reason);
+        var fc = Assert.IsType<SiteOrigin.Unknown>(source.Origin("fc"));
+        Assert.Contains("Flatten", fc.Reason);
+        // The sum itself has two computed inputs: no single layer explains it.
+        var add = Assert.IsType<SiteOrigin.Unknown>(source.Origin("layer1.0.add"));
+        Assert.Contains("combines 2 computed inputs", add.Reason);
+    }
+
+    [Fact]
+    public void LinearOverTokensOriginReproducesPyTorchsOutput()
+    {
+        // act = relu(embed(x)); Origin gives W, b of embed (MatMul + Add). Its pre-activation, averaged over tokens,
+        // is W·mean_t(x) + b: compared with PyTorch's embed output averaged over tokens.
+        using var source = new OnnxActivationSource(Fixture("seq.onnx"));
+        var origin = Assert.IsType<SiteOrigin.Affine>(source.Origin("act"));
+        Assert.Equal("embed", origin.Layer);
+        Assert.Equal("embed.matmul", origin.InputSite);
+        var x = Npy.Read(Fixture("seq_x.npy"));
+        var inputs = Capture(source, x, [origin.InputSite], MapReduction.Mean, inputs: true).Inputs[origin.InputSite];
+        var expected = Ref(Reference.GetProperty("seq").GetProperty("sites").GetProperty("embed").GetProperty("mean").GetString()!);
+        var pre = Matrix.Create(inputs.Rows, origin.Bias.Length, (r, u) =>
+        {
+            double s = origin.Bias[u];
+            for (int j = 0; j < origin.InFeatures; j++) s += origin.Weight[u * origin.InFeatures + j] * inputs[r, j];
+            return (float)s;
+        });
+        Close(expected, pre, 1e-5, "W mean(x) + b");
+    }
+}
