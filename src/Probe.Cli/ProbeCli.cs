@@ -88,13 +88,19 @@ public static class ProbeCli
                         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
                     }
                 Console.Error.WriteLine("probe: stopped.");
-                Environment.Exit(ExitCodes.Cancelled);
+                Console.Error.Flush();
+                Console.Out.Flush();
+                // Exit at once, without static destructors: Environment.Exit while another thread is inside libtorch can abort (exit 134).
+                ExitNow(ExitCodes.Cancelled);
             }) { IsBackground = true }.Start();
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         return Task.FromResult(Run(args, Console.Out, Console.Error, cts.Token));
     }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ExitNow(int code);
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel = default)
     {
