@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using Probe.Cli.Commands;
 
 namespace Probe.Cli;
@@ -9,17 +12,28 @@ public static class ExitCodes
     public const int Ok = 0;
     /// <summary>The command failed (bad file, bad data, a diagnosis error): one line on stderr.</summary>
     public const int Failure = 1;
-    /// <summary>The arguments could not be parsed: the error and a usage hint on stderr.</summary>
+    /// <summary>The arguments could not be parsed, or a value was refused: the error and a usage hint on stderr.</summary>
     public const int Usage = 2;
     /// <summary><c>probe dead --fail-above</c>: a layer's dead fraction is above the threshold.</summary>
     public const int ThresholdExceeded = 3;
+    /// <summary>Stopped by Ctrl-C (SIGINT) or SIGTERM; nothing half-written is left.</summary>
+    public const int Cancelled = 130;
 }
 
-/// <summary>What every command sees: where to write, and whether to show stack traces.</summary>
-public sealed class CliContext(TextWriter output, TextWriter error)
+/// <summary>An invalid argument value found after parsing (a value the parser accepts but the command refuses): exit 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>What every command sees: where to write, the cancellation token, and progress on stderr.</summary>
+public sealed class CliContext(TextWriter output, TextWriter error, CancellationToken cancel = default)
 {
     public TextWriter Out { get; } = output;
     public TextWriter Err { get; } = error;
+
+    /// <summary>Cancelled by Ctrl-C: every long loop checks it.</summary>
+    public CancellationToken Cancel { get; } = cancel;
+
+    /// <summary>Progress of the running command (set when the command starts).</summary>
+    public CliProgress Progress { get; internal set; } = new(error, quiet: true, terminal: false);
 }
 
 /// <summary>
@@ -29,43 +43,137 @@ public sealed class CliContext(TextWriter output, TextWriter error)
 public static class ProbeCli
 {
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on failure.", Recursive = true };
+    public static readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "No progress output on stderr.", Recursive = true };
 
-    public static Task<int> RunAsync(string[] args) => Task.FromResult(Run(args, Console.Out, Console.Error));
+    private static readonly List<string> PendingOutputs = new();
 
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>
+    /// Registers a temporary output path (file or folder) that is removed if the process is stopped before the
+    /// command finishes; dispose the result when the output is complete or cleaned up.
+    /// </summary>
+    public static IDisposable Pending(string path)
     {
-        var ctx = new CliContext(output, error);
+        lock (PendingOutputs) PendingOutputs.Add(path);
+        return new Unregister(path);
+    }
+
+    private sealed class Unregister(string path) : IDisposable
+    {
+        public void Dispose() { lock (PendingOutputs) PendingOutputs.Remove(path); }
+    }
+
+    /// <summary>
+    /// The process entry: Ctrl-C (SIGINT) and SIGTERM cancel the command's token; work stops at the next check, and
+    /// if it has not stopped within a second the pending temporary outputs are removed and the process exits 130.
+    /// </summary>
+    public static Task<int> RunAsync(string[] args)
+    {
+        using var cts = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            if (cts.IsCancellationRequested) return;
+            cts.Cancel();
+            new Thread(() =>
+            {
+                Thread.Sleep(1000);
+                lock (PendingOutputs)
+                    foreach (var p in PendingOutputs)
+                    {
+                        try
+                        {
+                            if (Directory.Exists(p)) Directory.Delete(p, true);
+                            else if (File.Exists(p)) File.Delete(p);
+                        }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                    }
+                Console.Error.WriteLine("probe: stopped.");
+                Console.Error.Flush();
+                Console.Out.Flush();
+                // Exit at once, without static destructors: Environment.Exit while another thread is inside libtorch can abort (exit 134).
+                ExitNow(ExitCodes.Cancelled);
+            }) { IsBackground = true }.Start();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        return Task.FromResult(Run(args, Console.Out, Console.Error, cts.Token));
+    }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ExitNow(int code);
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel = default)
+    {
+        var ctx = new CliContext(output, error, cancel);
         var root = BuildRoot(ctx);
         var parse = root.Parse(args);
+        string cmd = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors) error.WriteLine("probe: " + e.Message);
-            string cmd = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
             error.WriteLine($"Usage: run 'probe{cmd} --help' for the options.");
             return ExitCodes.Usage;
         }
+        bool verbose = parse.GetValue(Verbose);
+        ctx.Progress = new CliProgress(error, parse.GetValue(Quiet), CliProgress.IsTerminal(error));
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return ctx.Progress.Run(() => parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }));
         }
-        catch (Exception e) when (e is ProbeException or IOException or UnauthorizedAccessException or InvalidDataException)
+        catch (Exception e) when (Unwrap(e) is OperationCanceledException && cancel.IsCancellationRequested)
         {
-            error.WriteLine("probe: " + e.Message);
-            if (parse.GetValue(Verbose)) error.WriteLine(e.ToString());
-            return ExitCodes.Failure;
+            error.WriteLine("probe: stopped; no output was left half-written.");
+            return ExitCodes.Cancelled;
         }
-        catch (Exception e)
+        catch (Exception e) when (Unwrap(e) is UsageException u)
         {
-            error.WriteLine($"probe: unexpected {e.GetType().Name}: {e.Message}" + (parse.GetValue(Verbose) ? "" : " (run with --verbose for details)"));
-            if (parse.GetValue(Verbose)) error.WriteLine(e.ToString());
+            error.WriteLine("probe: " + u.Message);
+            error.WriteLine($"Usage: run 'probe{cmd} --help' for the options.");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e0)
+        {
+            var e = Unwrap(e0);
+            string message = OutOfMemory(e.Message) ?? FirstLine(e.Message);
+            if (e is ProbeException or IOException or UnauthorizedAccessException or InvalidDataException) error.WriteLine("probe: " + message);
+            else error.WriteLine($"probe: unexpected {e.GetType().Name}: {message}" + (verbose ? "" : " (run with --verbose for details)"));
+            if (verbose) error.WriteLine(e.ToString());
             return ExitCodes.Failure;
         }
     }
 
-    public static RootCommand BuildRoot(CliContext ctx)
+    private static Exception Unwrap(Exception e) => e is AggregateException { InnerExceptions.Count: 1 } a ? Unwrap(a.InnerExceptions[0]) : e;
+
+    /// <summary>The message without the native stack libtorch appends after its first line.</summary>
+    internal static string FirstLine(string message)
     {
-        var root = new RootCommand("Probe: open up a trained neural network and see what each layer has learned.");
+        int i = message.IndexOf("\nException raised from", StringComparison.Ordinal);
+        if (i < 0) i = message.IndexOf("\nframe #", StringComparison.Ordinal);
+        return (i >= 0 ? message[..i] : message).TrimEnd();
+    }
+
+    /// <summary>A readable message for a libtorch allocation failure ("you tried to allocate N bytes"), or null.</summary>
+    internal static string? OutOfMemory(string message)
+    {
+        var m = Regex.Match(message, @"tried to allocate (\d+) bytes");
+        if (!m.Success) return null;
+        double gb = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) / (1L << 30);
+        var layer = Regex.Match(message, @"^Layer '([^']+)' \(([^)]+)\)");
+        string where = layer.Success ? $" in layer '{layer.Groups[1].Value}' ({layer.Groups[2].Value})" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"out of memory{where}: it tried to allocate {gb:0.##} GiB. Use a smaller --batch-size, or fewer samples with --max-samples.");
+    }
+
+    /// <summary>The root command, named <c>probe</c> (the tool's name) whatever the executable is called, so usage lines say <c>probe</c>.</summary>
+    public static Command BuildRoot(CliContext ctx)
+    {
+        var root = new Command("probe", "Probe: open up a trained neural network and see what each layer has learned.")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
+        };
         root.Add(Verbose);
+        root.Add(Quiet);
         foreach (var c in CommandCatalog.Create(ctx)) root.Add(c);
         return root;
     }

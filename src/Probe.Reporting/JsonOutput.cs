@@ -13,14 +13,17 @@ namespace Probe.Reporting;
 public static class JsonOutput
 {
     /// <summary>The shared serializer options (read-only).</summary>
-    public static JsonSerializerOptions Options { get; } = CreateOptions();
+    public static JsonSerializerOptions Options { get; } = CreateOptions(JsonNamingPolicy.CamelCase);
 
-    private static JsonSerializerOptions CreateOptions()
+    /// <summary>The options of report.json: the same rules with snake_case property names (the report's one naming style).</summary>
+    public static JsonSerializerOptions ReportOptions { get; } = CreateOptions(JsonNamingPolicy.SnakeCaseLower);
+
+    private static JsonSerializerOptions CreateOptions(JsonNamingPolicy naming)
     {
         var o = new JsonSerializerOptions
         {
             WriteIndented = true,
-            PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+            PropertyNamingPolicy = naming,
             DictionaryKeyPolicy = null,
             NumberHandling = JsonNumberHandling.Strict,
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
@@ -52,11 +55,11 @@ public static class JsonOutput
     }
 
     /// <summary>Serializes to a JSON tree (same rules as <see cref="Serialize"/>).</summary>
-    public static JsonNode? ToNode(object? value, string what = "value")
+    public static JsonNode? ToNode(object? value, string what = "value", JsonSerializerOptions? options = null)
     {
         try
         {
-            return JsonSerializer.SerializeToNode(value, value?.GetType() ?? typeof(object), Options);
+            return JsonSerializer.SerializeToNode(value, value?.GetType() ?? typeof(object), options ?? Options);
         }
         catch (JsonException ex)
         {

@@ -72,5 +72,13 @@ internal static class CliOptions
         if (source.InputShape is { } shape) DataLayout.CheckAgainstModel(data, shape);
     }
 
+    /// <summary>Refuses a value below 1 for an integer option (exit 2).</summary>
+    public static void Positive(Command cmd, Option<int> option) =>
+        cmd.Validators.Add(r => { if (r.GetResult(option) != null && r.GetValue(option) < 1) r.AddError($"{option.Name} must be at least 1, got {r.GetValue(option)}."); });
+
+    /// <summary>Refuses a value below 1 for an optional integer option (exit 2).</summary>
+    public static void Positive(Command cmd, Option<int?> option) =>
+        cmd.Validators.Add(r => { if (r.GetValue(option) is int v && v < 1) r.AddError($"{option.Name} must be at least 1, got {v}."); });
+
     public static string F(double v, string format = "G6") => v.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -13,6 +13,7 @@ internal static class CommandCatalog
         DeadCommand.Create(ctx),
         SeparabilityCommand.Create(ctx),
         LinearProbeCommand.Create(ctx),
+        ReportCommand.Create(ctx),
         CkaCommand.Create(ctx),
         CompareCommand.Create(ctx),
         SimilarityCommand.Create(ctx),

@@ -18,18 +18,46 @@ internal static class TrainCommand
         optimizer.AcceptOnlyFromAmong("adam", "sgd");
         var testFraction = new Option<double>("--test-fraction") { Description = "Fraction of samples held out for testing.", DefaultValueFactory = _ => 0.2 };
         var outDir = CliOptions.Out(required: true, "The run folder to write (run.json and checkpoints/).");
+        var force = new Option<bool>("--force") { Description = "Replace an existing run folder at --out." };
         var cmd = new Command("train", "Train a model, writing a checkpoint per epoch (and epoch 0) and run.json.")
-            { model, data, epochs, lr, batch, seed, optimizer, testFraction, outDir };
+            { model, data, epochs, lr, batch, seed, optimizer, testFraction, outDir, force };
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetResult(epochs) != null && r.GetValue(epochs) < 0) r.AddError($"--epochs must be 0 or more, got {r.GetValue(epochs)}.");
+            if (r.GetResult(lr) != null && !(r.GetValue(lr) > 0 && double.IsFinite(r.GetValue(lr)))) r.AddError($"--lr must be a positive number, got {r.GetValue(lr)}.");
+            if (r.GetResult(testFraction) != null && !(r.GetValue(testFraction) is >= 0 and < 1)) r.AddError($"--test-fraction must be in [0, 1), got {r.GetValue(testFraction)}.");
+            if (r.GetValue(outDir) is string o && !r.GetValue(force) && (File.Exists(o) || Directory.Exists(o) && Directory.EnumerateFileSystemEntries(o).Any()))
+                r.AddError($"'{o}' already exists; give a new folder, or --force to replace it.");
+        });
+        CliOptions.Positive(cmd, batch);
         cmd.SetAction(p =>
         {
             var spec = ModelSpec.Parse(p.GetValue(model)!);
             string dataSpec = p.GetValue(data)!;
             var dataset = CliOptions.LoadData(dataSpec);
-            var trainer = new Trainer(p.GetValue(optimizer)!, p.GetValue(epochs), p.GetValue(batch), p.GetValue(lr), p.GetValue(seed), p.GetValue(testFraction));
-            var run = trainer.Train(spec, dataset, dataSpec, p.GetValue(outDir)!);
-            foreach (var c in run.Checkpoints)
-                ctx.Out.WriteLine($"epoch {c.Epoch,3}  train loss {CliOptions.F(c.TrainLoss, "F4")}  train acc {CliOptions.F(c.TrainAccuracy, "F4")}  test acc {(c.TestAccuracy is double t ? CliOptions.F(t, "F4") : "-")}");
-            ctx.Out.WriteLine($"Wrote {Path.Combine(run.Directory, RunFolder.RunFile)} and {run.Checkpoints.Count} checkpoints.");
+            string final = Path.GetFullPath(p.GetValue(outDir)!).TrimEnd('/');
+            // Train into a hidden staging folder and move it into place when complete: an interrupted run leaves nothing.
+            string staging = Path.Combine(Path.GetDirectoryName(final)!, "." + Path.GetFileName(final) + ".partial-" + Environment.ProcessId);
+            using var pending = ProbeCli.Pending(staging);
+            var trainer = new Trainer(p.GetValue(optimizer)!, p.GetValue(epochs), p.GetValue(batch), p.GetValue(lr), p.GetValue(seed), p.GetValue(testFraction))
+            {
+                Cancellation = ctx.Cancel,
+                OnCheckpoint = c => ctx.Out.WriteLine($"epoch {c.Epoch,3}  train loss {CliOptions.F(c.Metrics.TrainLoss, "F4")}  train acc {CliOptions.F(c.Metrics.TrainAccuracy, "F4")}  test acc {(c.Metrics.TestAccuracy is double t ? CliOptions.F(t, "F4") : "-")}"),
+            };
+            try
+            {
+                var run = trainer.Train(spec, dataset, dataSpec, staging);
+                if (Directory.Exists(final) || File.Exists(final))
+                {
+                    if (File.Exists(final)) File.Delete(final); else Directory.Delete(final, true);
+                }
+                Directory.Move(staging, final);
+                ctx.Out.WriteLine($"Wrote {Path.Combine(final, RunFolder.RunFile)} and {run.Checkpoints.Count} checkpoints.");
+            }
+            finally
+            {
+                if (Directory.Exists(staging)) Directory.Delete(staging, true);
+            }
             return ExitCodes.Ok;
         });
         return cmd;

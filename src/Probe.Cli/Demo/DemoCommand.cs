@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Probe.Cli.Commands;
 using Probe.Data;
 using Probe.Models;
@@ -9,64 +8,58 @@ namespace Probe.Cli.Demo;
 
 /// <summary>
 /// <c>probe demo</c>: the README's main job. Trains the digits MLP with checkpoints (and a second run with a learning
-/// rate high enough to kill units) and writes a report folder with every section Probe has.
+/// rate high enough to kill units), then writes the same report as <c>probe report</c> over both runs.
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var outDir = CliOptions.Out(required: false, "Report folder to write (default: probe-demo).");
+        var outDir = CliOptions.Out(required: false, "Report folder to write (default: probe-demo); replaced when complete.");
         var seed = CliOptions.Seed();
         var quick = new Option<bool>("--quick") { Description = "Fewer epochs and samples: a fast smoke run." };
-        var cmd = new Command("demo", "Train the digits MLP with checkpoints and write a full report folder.") { outDir, seed, quick };
+        var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
+        var cmd = new Command("demo", "Train the digits MLP with checkpoints and write a full report folder.") { outDir, seed, quick, force };
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir) ?? "probe-demo";
-            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx.Out);
+            ReportFolder.CheckReplaceable(dir, p.GetValue(force));
+            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx);
             return ExitCodes.Ok;
         });
         return cmd;
     }
 
     /// <summary>Runs the whole demo into <paramref name="dir"/>; returns the path of index.html.</summary>
-    public static string Run(DemoSettings settings, string dir, TextWriter log)
+    public static string Run(DemoSettings settings, string dir, CliContext ctx)
     {
-        var total = Stopwatch.StartNew();
-        Directory.CreateDirectory(dir);
         var data = DataSource.Parse(DemoSettings.DataSpec).Load();
         var spec = ModelSpec.Parse(DemoSettings.Model);
-        log.WriteLine($"Training {spec} on {data.Name} ({data.Count} samples) for {settings.Epochs} epochs ...");
-        var run = settings.MainTrainer.Train(spec, data, DemoSettings.DataSpec, Path.Combine(dir, "runs", "main"));
-        log.WriteLine($"Training the same model with {settings.HighLearningRateTrainer.Optimizer} at learning rate {settings.HighLearningRateTrainer.LearningRate} (high enough to kill units) ...");
-        var high = settings.HighLearningRateTrainer.Train(spec, data, DemoSettings.DataSpec, Path.Combine(dir, "runs", "high-lr"));
-
-        var report = new ReportFolder(dir, "Probe demo: what the digits MLP learned");
-        var ctx = new DemoContext(data, DemoSettings.DataSpec, run, high, report, dir, settings.Seed, settings.Quick, log);
-        RunSection.Add(ctx);
-        DeadUnitsSection.Add(ctx);
-        EvolutionSection.Add(ctx);
-        RepresentationSection.Add(ctx);
-        CkaSection.Add(ctx);
-        string index = report.Write();
-        log.WriteLine($"Report written to {Path.GetFullPath(index)}");
-        return index;
-    }
-}
-
-/// <summary>The run summary: model, data, seed, and per checkpoint loss and accuracy.</summary>
-internal static class RunSection
-{
-    public const string Name = "Training runs";
-
-    public static void Add(DemoContext ctx)
-    {
-        foreach (var (label, run) in new[] { ("main", ctx.Run), ("high-lr", ctx.HighLearningRateRun) })
+        // The runs are trained into a staging folder that becomes part of the report folder only when all is written.
+        string staging = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dir).TrimEnd('/')) ?? ".", "." + Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')) + ".runs-" + Environment.ProcessId);
+        using var pending = ProbeCli.Pending(staging);
+        try
         {
-            var info = run.Info;
-            ctx.Report.AddJson(Name, label, new { directory = Path.GetRelativePath(ctx.OutputDirectory, run.Directory), info.Model, info.Data, info.Seed, info.Optimizer, checkpoints = info.Checkpoints.Select(c => new { c.Epoch, c.File, c.TrainLoss, c.TrainAccuracy, c.TestAccuracy }) });
-            ctx.Report.AddTable(Name, $"Run '{label}': {info.Model}, {info.Optimizer.Name} lr {info.Optimizer.LearningRate}",
-                new[] { "epoch", "train loss", "train accuracy", "test accuracy" },
-                info.Checkpoints.Select(c => (IReadOnlyList<object?>)new object?[] { c.Epoch, c.TrainLoss, c.TrainAccuracy, c.TestAccuracy }));
+            ctx.Progress.Line($"probe: training {spec} on {data.Name} ({data.Count} samples) for {settings.Epochs} epochs ...");
+            var main = Train(settings.MainTrainer, spec, data, Path.Combine(staging, "main"), ctx, "training main");
+            ctx.Progress.Line($"probe: training the same model at learning rate {settings.HighLearningRateTrainer.LearningRate} (high enough to kill units) ...");
+            var high = Train(settings.HighLearningRateTrainer, spec, data, Path.Combine(staging, "high-lr"), ctx, "training high-lr");
+            var rs = ReportCommand.Settings(ctx, settings.Seed, null, 256, settings.Quick);
+            string index = Report.ForRuns([new ReportRun("main", main), new ReportRun("high-lr", high)], data, DemoSettings.DataSpec, rs, dir,
+                "Probe demo: what the digits MLP learned");
+            Directory.Move(staging, Path.Combine(Path.GetDirectoryName(index)!, "runs"));
+            ctx.Out.WriteLine($"Report written to {Path.GetFullPath(index)}");
+            return index;
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, true);
         }
     }
+
+    private static RunFolder Train(Trainer trainer, ModelSpec spec, Dataset data, string dir, CliContext ctx, string stage) =>
+        (trainer with
+        {
+            Cancellation = ctx.Cancel,
+            OnCheckpoint = c => ctx.Progress.Report(stage, c.Epoch, trainer.Epochs),
+        }).Train(spec, data, DemoSettings.DataSpec, dir);
 }

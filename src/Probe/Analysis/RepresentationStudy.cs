@@ -60,13 +60,16 @@ public sealed record RepresentationStudy(
 {
     private LinearProbe ProbeSettings => Probe ?? new LinearProbe(Seed: Seed);
 
+    /// <summary>Stops the study between batches, layers and checkpoints when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>Analyses in-memory layer matrices (all with one row per label). <paramref name="trainMask"/>: true = probe training row.</summary>
     public LayerQuality[] Analyze(IReadOnlyList<(string Layer, Matrix Features)> layers, int[] labels, bool[]? trainMask = null)
     {
         ArgumentNullException.ThrowIfNull(layers); ArgumentNullException.ThrowIfNull(labels);
         if (layers.Count == 0) throw new ProbeException("No layers to analyse.");
         var result = new LayerQuality[layers.Count];
-        for (int i = 0; i < layers.Count; i++) result[i] = AnalyzeLayer(layers[i].Layer, layers[i].Features, labels, trainMask);
+        for (int i = 0; i < layers.Count; i++, Cancellation.ThrowIfCancellationRequested()) result[i] = AnalyzeLayer(layers[i].Layer, layers[i].Features, labels, trainMask);
         return result;
     }
 
@@ -129,6 +132,7 @@ public sealed record RepresentationStudy(
         var results = new List<CheckpointQuality>();
         foreach (var cp in chosen)
         {
+            Cancellation.ThrowIfCancellationRequested();
             using var source = new ModuleSource(run.BuildModel(cp.Epoch), ownsModel: true);
             results.Add(RunRows(source, data, rows, mask, cp));
         }
@@ -167,7 +171,7 @@ public sealed record RepresentationStudy(
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data);
         if (data.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize);
+        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
         var sink = new InMemorySink(subset.Count);
         var summary = capture.Run(source, subset, sink);
         var layers = summary.LayerNames.Select(n => (n, sink.Outputs[n])).ToList();

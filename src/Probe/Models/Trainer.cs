@@ -54,6 +54,9 @@ public sealed record Trainer(
     /// <summary>Called at epoch 0, every <see cref="CallbackEvery"/> epochs and at the last epoch, after the checkpoint is written.</summary>
     public Action<EpochContext>? OnCheckpoint { get; init; }
 
+    /// <summary>Stops training between batches when cancelled (the caller removes the partial run folder).</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>How often (in epochs) <see cref="OnCheckpoint"/> runs.</summary>
     public int CallbackEvery { get; init; } = 1;
 
@@ -99,6 +102,7 @@ public sealed record Trainer(
                 Shuffle(order, shuffle);
                 for (int start = 0; start < order.Length; start += BatchSize)
                 {
+                    Cancellation.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     int n = Math.Min(BatchSize, order.Length - start);
                     var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray(), [n]);

@@ -45,6 +45,9 @@ public sealed record EvolutionStudy(
     /// <summary>The pseudo-layer name of the input features.</summary>
     public const string InputLayer = "input";
 
+    /// <summary>Stops the study between checkpoints, panels and t-SNE iterations when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>Runs the study on a run folder's checkpoints with <paramref name="data"/> (the run's data by default).</summary>
     public EvolutionResult Run(RunFolder run, Dataset? data = null)
     {
@@ -62,7 +65,7 @@ public sealed record EvolutionStudy(
 
         int[] rows = MaxSamples is int cap ? data.SampleIndices(cap, Seed) : Enumerable.Range(0, data.Count).ToArray();
         var sample = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(selector);
+        var capture = new ActivationCapture(selector) { Cancellation = Cancellation };
         var perCheckpoint = new List<IReadOnlyDictionary<string, Matrix>>();
         IReadOnlyList<string>? layerNames = null;
         foreach (var e in epochs)
@@ -110,6 +113,7 @@ public sealed record EvolutionStudy(
             panels[c] = new EvolutionPanel[layers.Count];
             for (int l = 0; l < layers.Count; l++)
             {
+                Cancellation.ThrowIfCancellationRequested();
                 string layer = layers[l];
                 if (!acts.TryGetValue(layer, out var x))
                     throw new ProbeException($"Checkpoint {epochs[c]} has no activations for layer '{layer}'; it has: {string.Join(", ", acts.Keys)}.");
@@ -151,7 +155,7 @@ public sealed record EvolutionStudy(
             perplexityUsed = perplexity;
             // early exaggeration takes at most a third of the iterations, so short runs still reach the normal phase
             var tsne = new Tsne(Perplexity: perplexity, Iterations: TsneIterations, Seed: Seed, ExaggerationIterations: Math.Min(250, TsneIterations / 3),
-                Init: previous?.ToMatrix(), RescaleInit: previous != null);
+                Init: previous?.ToMatrix(), RescaleInit: previous != null) { Cancellation = Cancellation };
             var r = tsne.Run(x);
             emb = r.Embedding;
             kl = r.KlDivergence;

@@ -40,6 +40,9 @@ public sealed record Tsne(
     int KlEvery = 50,
     bool RescaleInit = false)
 {
+    /// <summary>Stops the optimisation between iterations when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>Inputs with more columns and rows than this are reduced by <c>TsneReduction</c> (float32 covariance, subspace iteration) instead of <see cref="Pca"/>.</summary>
     public const int WideInput = 256;
 
@@ -159,6 +162,7 @@ public sealed record Tsne(
         int exIters = Math.Min(ExaggerationIterations, Iterations);
         for (int it = 0; it < Iterations; it++)
         {
+            Cancellation.ThrowIfCancellationRequested();
             bool early = it < exIters;
             if (it == 0 || it == exIters)
             {

@@ -52,6 +52,9 @@ public sealed record CkaStudy(
 
     private Cka Estimator => Measure ?? new Cka();
 
+    /// <summary>Stops the study between batches when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>CKA between every pair of <paramref name="model"/>'s selected layers on <paramref name="data"/>.</summary>
     public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, IDataset data)
     {
@@ -66,7 +69,7 @@ public sealed record CkaStudy(
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out var widths);
         var method = Choose(subset.Count, widths.Sum(), names.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize);
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {
@@ -120,7 +123,7 @@ public sealed record CkaStudy(
         var rows = LayerNames(modelA, subset, selector, withInput, out var wa);
         var cols = LayerNames(modelB, subset, selector, withInput, out var wb);
         var method = Choose(subset.Count, wa.Sum() + wb.Sum(), rows.Length + cols.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize);
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {

@@ -108,7 +108,7 @@ public class DeadCommandTests : IDisposable
             Assert.Contains(figure, index);
             FileAssert.Png(Path.Combine(report, figure));
         }
-        Assert.Contains("deadFraction", File.ReadAllText(Path.Combine(report, "report.json")));
+        Assert.Contains("dead_fraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public class DemoCommandTests
             string index = File.ReadAllText(Path.Combine(dir, "index.html"));
             using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
             var sections = report.RootElement.GetProperty("sections").EnumerateArray().Select(s => s.GetProperty("name").GetString()!).ToList();
-            Assert.Contains("Training runs", sections);
+            Assert.Contains("Training", sections);
             Assert.True(sections.Count >= 3, "sections: " + string.Join(", ", sections));
             // Every figure the page shows exists, and there are figures.
             var images = System.Text.RegularExpressions.Regex.Matches(index, "src=\"([^\"]+\\.png)\"").Select(m => m.Groups[1].Value).ToList();

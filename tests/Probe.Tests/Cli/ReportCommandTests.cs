@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace Probe.Tests.Cli;
+
+/// <summary>
+/// The behaving CLI: bad values exit 2 (parsed in memory), train refuses an existing run folder, and Ctrl-C (SIGINT to
+/// a child process running the built CLI) stops a report leaving no half-written output.
+/// </summary>
+public class ReportCommandTests
+{
+    [Theory]
+    [InlineData("report", "--run", "R", "--out", "O", "--batch-size", "0")]
+    [InlineData("report", "--run", "R", "--out", "O", "--max-samples", "-3")]
+    [InlineData("report", "--run", "R", "--out", "O", "--seed", "x")]
+    [InlineData("report", "--out", "O")]
+    [InlineData("report", "--run", "R", "--model", "mlp:4-2:relu", "--out", "O")]
+    [InlineData("report", "--model", "mlp:4-2:relu", "--data", "digits", "--out", "O")]
+    [InlineData("report", "--run", "R")]
+    [InlineData("train", "--model", "mlp:64-10:relu", "--data", "digits", "--epochs", "-1", "--out", "O")]
+    [InlineData("train", "--model", "mlp:64-10:relu", "--data", "digits", "--epochs", "1", "--lr", "0", "--out", "O")]
+    [InlineData("train", "--model", "mlp:64-10:relu", "--data", "digits", "--epochs", "1", "--batch-size", "0", "--out", "O")]
+    [InlineData("train", "--model", "mlp:64-10:relu", "--data", "digits", "--epochs", "1", "--test-fraction", "1.5", "--out", "O")]
+    [InlineData("train", "--model", "mlp:64-10:relu", "--data", "digits", "--epochs", "1", "--optimizer", "rmsprop", "--out", "O")]
+    public void Bad_values_exit_2_with_a_usage_line_that_says_probe(params string[] args)
+    {
+        var (code, _, err) = Cli.Run(args);
+        Assert.True(code == 2, $"exit {code}: {err}");
+        Assert.Contains($"Usage: run 'probe {args[0]} --help'", err);
+    }
+
+    [Fact]
+    public void Help_names_the_tool_probe()
+    {
+        var (code, output, _) = Cli.Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("probe [command] [options]", output);
+    }
+
+    [Fact]
+    public void Train_refuses_an_existing_run_unless_forced()
+    {
+        string dir = Cli.TempDir("train-exists");
+        try
+        {
+            string run = Path.Combine(dir, "RUN");
+            var (code, output, err) = Cli.Run("train", "--model", "mlp:64-8-10:relu", "--data", "digits", "--epochs", "1", "--out", run);
+            Assert.True(code == 0, err);
+            Assert.Contains("epoch   1", output);
+            byte[] before = File.ReadAllBytes(Path.Combine(run, "run.json"));
+            (code, _, err) = Cli.Run("train", "--model", "mlp:64-8-10:relu", "--data", "digits", "--epochs", "2", "--out", run);
+            Assert.Equal(2, code);
+            Assert.Contains("--force", err);
+            Assert.Equal(before, File.ReadAllBytes(Path.Combine(run, "run.json")));
+            (code, _, err) = Cli.Run("train", "--model", "mlp:64-8-10:relu", "--data", "digits", "--epochs", "2", "--out", run, "--force");
+            Assert.True(code == 0, err);
+            Assert.Equal(3, Probe.Models.RunFolder.Load(run).Checkpoints.Count);
+            Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(dir), p => Path.GetFileName(p).StartsWith('.'));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Report_refuses_to_replace_a_folder_that_is_not_a_report()
+    {
+        string dir = Cli.TempDir("report-notreport");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "thesis.tex"), "keep me");
+            var (code, _, err) = Cli.Run("report", "--run", Path.Combine(dir, "nope"), "--out", dir);
+            Assert.Equal(1, code);
+            Assert.Contains("--force", err);
+            Assert.True(File.Exists(Path.Combine(dir, "thesis.tex")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_a_report_and_leaves_no_half_written_output()
+    {
+        string dir = Cli.TempDir("report-sigint");
+        try
+        {
+            string run = Path.Combine(dir, "RUN");
+            var (code, _, err) = Cli.Run("train", "--model", "mlp:64-32-16-10:relu", "--data", "digits", "--epochs", "3", "--out", run);
+            Assert.True(code == 0, err);
+            string outDir = Path.Combine(dir, "OUT");
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Probe.Cli.dll"), "report", "--run", run, "--data", "digits", "--out", outDir })
+                psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            // Wait until the report is under way (its staging folder exists), then interrupt it.
+            var clock = Stopwatch.StartNew();
+            while (!p.HasExited && !Directory.EnumerateDirectories(dir, ".OUT.partial-*").Any() && clock.Elapsed.TotalSeconds < 120) Thread.Sleep(50);
+            Thread.Sleep(1500);
+            Assert.False(p.HasExited, "the report finished before it could be interrupted: " + (p.HasExited ? await stderr : ""));
+            using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            var stopped = Stopwatch.StartNew();
+            Assert.True(p.WaitForExit(30_000), "the CLI did not stop after SIGINT");
+            string errText = await stderr;
+            await stdout;
+            Assert.Equal(130, p.ExitCode);
+            Assert.True(stopped.Elapsed.TotalSeconds < 10, $"stopping took {stopped.Elapsed.TotalSeconds:0.0} s");
+            // Neither index.html nor report.json, and no staging folder left behind.
+            Assert.False(Directory.Exists(outDir), "the report folder exists after Ctrl-C");
+            Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(dir), e => Path.GetFileName(e).StartsWith('.'));
+            Assert.DoesNotContain("   at ", errText);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
