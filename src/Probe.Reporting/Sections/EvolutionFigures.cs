@@ -61,7 +61,8 @@ public static class EvolutionFigures
         var p = result.Panel(epoch, layer);
         style ??= FigureStyle.Column;
         bool pca = result.Method == ProjectionMethod.Pca;
-        title ??= string.Create(CultureInfo.InvariantCulture, $"{layer}, epoch {epoch}");
+        // The input is the same at every checkpoint: it is labelled "input", never with an epoch.
+        title ??= layer == Probe.Projection.EvolutionStudy.InputLayer ? "input" : string.Create(CultureInfo.InvariantCulture, $"{layer}, epoch {epoch}");
         string xt = pca ? AxisTitle("PC1", p.ExplainedVarianceRatio, 0) : "t-SNE 1";
         string yt = pca ? AxisTitle("PC2", p.ExplainedVarianceRatio, 1) : "t-SNE 2";
         var model = Figures.Scatter(p.X, p.Y, result.Labels, ClassNames(result, classNames), title, xt, yt,

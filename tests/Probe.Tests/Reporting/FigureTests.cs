@@ -166,8 +166,21 @@ public class FigureTests
         Assert.Equal(10, Palettes.Categorical.Distinct().Count());
         Assert.Equal(Palettes.ClassColor(3), Palettes.ClassColor(13));
         Assert.NotEqual(Palettes.ClassMarker(3), Palettes.ClassMarker(13));
-        // Okabe-Ito orange and sky blue, as published (Okabe & Ito 2008, "Color Universal Design").
-        Assert.Equal(OxyColor.FromRgb(230, 159, 0), Palettes.Categorical[0]);
-        Assert.Equal(OxyColor.FromRgb(86, 180, 233), Palettes.Categorical[1]);
+        // Okabe-Ito blue and orange, as published (Okabe & Ito 2008, "Color Universal Design").
+        Assert.Equal(OxyColor.FromRgb(0, 114, 178), Palettes.Categorical[0]);
+        Assert.Equal(OxyColor.FromRgb(230, 159, 0), Palettes.Categorical[1]);
+    }
+
+    [Fact]
+    public void Every_class_colour_is_visible_on_white()
+    {
+        // WCAG 2 contrast ratio, worked out here from its definition: (L_white + 0.05) / (L + 0.05). Okabe-Ito's pure
+        // yellow (#F0E442) scores 1.32 and vanished in scatter plots; every class colour must reach 2.2.
+        static double Lin(byte v) { double s = v / 255.0; return s <= 0.03928 ? s / 12.92 : Math.Pow((s + 0.055) / 1.055, 2.4); }
+        foreach (var c in Palettes.Categorical)
+        {
+            double l = 0.2126 * Lin(c.R) + 0.7152 * Lin(c.G) + 0.0722 * Lin(c.B);
+            Assert.True(1.05 / (l + 0.05) >= 2.2, $"{c} has contrast {1.05 / (l + 0.05):F2} on white");
+        }
     }
 }
