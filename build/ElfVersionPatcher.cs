@@ -9,14 +9,14 @@ using System.Text;
 namespace Probe.Build
 {
     /// <summary>What <see cref="ElfVersionPatcher.MakeVersionNeedWeak"/> did to a file.</summary>
-    public enum ElfPatchOutcome { Patched, AlreadyWeak, VersionNotNeeded }
+    internal enum ElfPatchOutcome { Patched, AlreadyWeak, VersionNotNeeded }
 
     /// <summary>
     /// Minimal, validating reader/writer of the ELF64 little-endian symbol-versioning sections
     /// (<c>.gnu.version_r</c> = SHT_GNU_verneed, <c>.gnu.version_d</c> = SHT_GNU_verdef). Offsets come from the
     /// section headers and the linked string table, never from constants.
     /// </summary>
-    public static class ElfVersionPatcher
+    internal static class ElfVersionPatcher
     {
         const uint ShtGnuVerdef = 0x6ffffffd;
         const uint ShtGnuVerneed = 0x6ffffffe;
@@ -50,12 +50,9 @@ namespace Probe.Build
                             ushort flags = U16(elf, a + 4);
                             if ((flags & VerFlgWeak) != 0) return ElfPatchOutcome.AlreadyWeak;
                             flags |= VerFlgWeak;
-                            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write))
-                            {
-                                fs.Position = (long)(a + 4);
-                                fs.WriteByte((byte)(flags & 0xff));
-                                fs.WriteByte((byte)(flags >> 8));
-                            }
+                            elf[a + 4] = (byte)(flags & 0xff);
+                            elf[a + 5] = (byte)(flags >> 8);
+                            ReplaceFile(path, elf);
                             return ElfPatchOutcome.Patched;
                         }
                         uint an = U32(elf, a + 12);
@@ -141,6 +138,27 @@ namespace Probe.Build
                 if (File.Exists(p)) return p;
             }
             return null;
+        }
+
+        /// <summary>
+        /// Writes the patched bytes to a new file beside <paramref name="path"/> and renames it over the old one, so an
+        /// output file hard-linked to its NuGet-cache original (CreateHardLinksFor...IfPossible) is detached from it
+        /// instead of editing the cache, and a concurrent reader never sees a half-written library.
+        /// </summary>
+        static void ReplaceFile(string path, byte[] bytes)
+        {
+            var stamp = File.GetLastWriteTimeUtc(path);
+            string temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            try
+            {
+                File.WriteAllBytes(temp, bytes);
+                File.SetLastWriteTimeUtc(temp, stamp);
+                File.Replace(temp, path, null); // rename(2): atomic, and a new inode for path
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
         }
 
         static List<Section> ReadSections(byte[] elf, string path)

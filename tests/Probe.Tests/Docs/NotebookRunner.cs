@@ -1,61 +1,88 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
-using Microsoft.CodeAnalysis.CSharp.Scripting;
-using Microsoft.CodeAnalysis.Scripting;
+using System.Text.Json.Nodes;
 
 namespace Probe.Tests.Docs;
 
+/// <summary>A notebook after a run: every code cell's result, and the kernel, still open for checks.</summary>
+internal sealed record NotebookRun(string Path, IReadOnlyList<CellRun> Cells, KernelSession Kernel) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Kernel.DisposeAsync();
+
+    /// <summary>Runs more code in the notebook's kernel (its variables are there) and returns what it printed.</summary>
+    public async Task<string> PrintAsync(string code)
+    {
+        var run = await Kernel.SubmitAsync(code, TimeSpan.FromMinutes(2));
+        if (!run.Succeeded) throw new InvalidOperationException("check code failed: " + run.Error);
+        return run.StandardOutput.Trim();
+    }
+}
+
 /// <summary>
-/// Runs the C# code cells of a .NET Interactive notebook (.ipynb) in order, in one script state, against the Probe
-/// assemblies this test run loaded. <c>#r</c> and <c>#!</c> lines (kernel directives) are skipped: they only tell
-/// a notebook host where Probe's assemblies are.
+/// Runs a .ipynb top to bottom in a real .NET Interactive kernel started in the notebook's folder (as VS Code and
+/// Jupyter do), exactly as written: its <c>#i</c>/<c>#r "nuget: ..."</c> lines restore Probe from nupkg/, which
+/// <c>dotnet build Probe.sln</c> fills. Fails on a cell error or an empty code cell. With PROBE_WRITE_NOTEBOOKS=1 the
+/// outputs (figures as image/png) are written back into the notebook, so the committed notebooks render on GitHub.
 /// </summary>
 internal static class NotebookRunner
 {
     public static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Probe.sln"))) return dir.FullName;
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Probe.sln"))) return dir.FullName;
         throw new InvalidOperationException("Probe.sln not found above " + AppContext.BaseDirectory);
     }
 
-    public static IReadOnlyList<string> CodeCells(string path)
+    static string Source(JsonNode cell)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var cells = new List<string>();
-        foreach (var cell in doc.RootElement.GetProperty("cells").EnumerateArray())
-        {
-            if (cell.GetProperty("cell_type").GetString() != "code") continue;
-            var src = cell.GetProperty("source");
-            string text = src.ValueKind == JsonValueKind.Array
-                ? string.Concat(src.EnumerateArray().Select(s => s.GetString()))
-                : src.GetString() ?? "";
-            var lines = text.Split('\n').Where(l => !l.TrimStart().StartsWith("#r ", StringComparison.Ordinal) && !l.TrimStart().StartsWith("#!", StringComparison.Ordinal));
-            cells.Add(string.Join('\n', lines));
-        }
-        return cells;
+        var src = cell["source"];
+        return src is JsonArray a ? string.Concat(a.Select(s => s!.GetValue<string>())) : src?.GetValue<string>() ?? "";
     }
 
-    /// <summary>Runs every code cell in order; returns the final state (its variables can be inspected).</summary>
-    public static async Task<ScriptState<object>> RunAsync(string path)
+    public static async Task<NotebookRun> RunAsync(string path)
     {
-        var options = ScriptOptions.Default
-            .AddReferences(typeof(Probe.Matrix).Assembly, typeof(Probe.Reporting.FigureExporter).Assembly,
-                           typeof(TorchSharp.torch).Assembly, typeof(System.Linq.Enumerable).Assembly)
-            .AddImports("System", "System.IO", "System.Linq", "System.Collections.Generic");
-        ScriptState<object>? state = null;
-        int i = 0;
-        foreach (var code in CodeCells(path))
+        var notebook = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var codeCells = notebook["cells"]!.AsArray().Where(c => (string?)c!["cell_type"] == "code").Select(c => c!).ToList();
+        if (codeCells.Count == 0) throw new InvalidOperationException(path + " has no code cells.");
+        var kernel = await KernelSession.StartAsync(System.IO.Path.GetDirectoryName(path)!, TimeSpan.FromMinutes(3));
+        var results = new List<CellRun>();
+        try
         {
-            i++;
-            try
+            for (int i = 0; i < codeCells.Count; i++)
             {
-                state = state == null ? await CSharpScript.RunAsync(code, options) : await state.ContinueWithAsync(code, options);
+                string code = Source(codeCells[i]);
+                if (string.IsNullOrWhiteSpace(code))
+                    throw new InvalidOperationException($"{System.IO.Path.GetFileName(path)} code cell {i + 1} is empty: it runs no code.");
+                var run = await kernel.SubmitAsync(code, TimeSpan.FromMinutes(10));
+                results.Add(run);
+                if (!run.Succeeded)
+                    throw new InvalidOperationException($"{System.IO.Path.GetFileName(path)} code cell {i + 1} failed in the kernel: {run.Error}");
             }
-            catch (CompilationErrorException e)
-            {
-                throw new InvalidOperationException($"{Path.GetFileName(path)} cell {i} does not compile: {string.Join("; ", e.Diagnostics)}", e);
-            }
+            if (Environment.GetEnvironmentVariable("PROBE_WRITE_NOTEBOOKS") == "1") WriteBack(path, notebook, codeCells, results);
+            return new NotebookRun(path, results, kernel);
         }
-        return state ?? throw new InvalidOperationException(path + " has no code cells.");
+        catch
+        {
+            await kernel.DisposeAsync();
+            throw;
+        }
+    }
+
+    static void WriteBack(string path, JsonObject notebook, List<JsonNode> cells, List<CellRun> results)
+    {
+        for (int i = 0; i < cells.Count; i++)
+        {
+            var outputs = new JsonArray();
+            foreach (var o in results[i].Outputs)
+            {
+                var copy = JsonNode.Parse(o.ToJsonString())!.AsObject();
+                if ((string?)copy["output_type"] == "execute_result") copy["execution_count"] = i + 1;
+                outputs.Add(copy);
+            }
+            cells[i]["outputs"] = outputs;
+            cells[i]["execution_count"] = i + 1;
+        }
+        var options = new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        File.WriteAllText(path, notebook.ToJsonString(options) + "\n");
     }
 }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Probe.Build;
+using Probe.Native;
 using TorchSharp;
 using Xunit;
 
@@ -70,6 +71,18 @@ public class TorchSharpLoadTests
         string output = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
         var need = ElfVersionPatcher.VersionNeeds(output).Single(n => n.Version == "GLIBCXX_3.4.32");
         Assert.Equal(!hostHasIt, need.Weak);
+    }
+
+    [Fact]
+    public void LoadTimeCheckFindsTheBuildsPatchedCopyAndDoesNothing()
+    {
+        // In a build output the targets already patched the library the runtime loads, so Probe's module initializer
+        // must leave it alone (the notebook tests cover the other case: TorchSharp loaded from the NuGet cache).
+        string status = TorchSharpNative.EnsureLoadable();
+        var layout = TorchSharpNative.TorchSharpLayout.Find();
+        Assert.NotNull(layout.LibTorchSharp);
+        Assert.StartsWith(AppContext.BaseDirectory.TrimEnd('/'), layout.LibTorchSharp);
+        Assert.StartsWith("nothing to do", status);
     }
 
     [Fact]
