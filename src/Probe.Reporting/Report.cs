@@ -175,7 +175,7 @@ public static class Report
             {
                 probe_version = ReportFolder.ProbeVersion,
                 seed = settings.Seed,
-                data = new { spec = dataSpec, name = data.Name, samples = data.Count, analysed_samples = _data.Count, sample_shape = data.SampleShape, content_sha256 = hash },
+                data = new { spec = dataSpec, name = data.Name, samples = data.Count, analysed_samples = _data.Count, sample_shape = data.SampleShape, class_names = data.ClassNames, content_sha256 = hash },
                 models,
                 sample_caps = new { dead_units = settings.MaxSamples, representation_quality = settings.QualitySamples, layer_similarity = settings.CkaSamples, layer_evolution = settings.EvolutionSamples },
             };

@@ -43,6 +43,7 @@ internal sealed class ModelOptions
             return;
         }
         string model = r.GetValue(Model)!;
+        CheckModel(r, model);
         if (ModelLoader.CarriesWeights(model))
         {
             if (weights) r.AddError($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");
@@ -51,6 +52,18 @@ internal sealed class ModelOptions
         else if (weights && random) r.AddError("Give --weights or --random-weights, not both.");
         else if (!weights && !random)
             r.AddError($"--model {model} needs --weights FILE (the trained weights). Without them the model would have random weights; add --random-weights if analysing an untrained model is what you want.");
+    }
+
+    /// <summary>A model the user names wrongly (an unknown kind or torchvision name, a missing ONNX file) is a usage error (exit 2).</summary>
+    public static void CheckModel(CommandResult r, string model)
+    {
+        if (ModelLoader.IsOnnx(model))
+        {
+            if (!File.Exists(model)) r.AddError($"ONNX model '{model}' does not exist.");
+            return;
+        }
+        try { ModelSpec.Parse(model); }
+        catch (ProbeException e) { r.AddError(e.Message); }
     }
 
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>

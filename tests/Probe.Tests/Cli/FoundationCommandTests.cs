@@ -33,13 +33,19 @@ public class FoundationCommandTests
         var unknown = Cli.Run("layerz");
         Assert.Equal(2, unknown.Code);
 
-        var bad = Cli.Run("layers", "--model", "mlp:64-x:relu");
+        // A malformed model spec is a bad argument value: exit 2, with the parser's message.
+        var spec = Cli.Run("layers", "--model", "mlp:64-x:relu");
+        Assert.Equal(2, spec.Code);
+        Assert.Contains("'x' is not", spec.Err);
+
+        // A failure (a weights file that cannot be read) is exit 1, one line, no stack trace without --verbose.
+        var bad = Cli.Run("layers", "--model", "mlp:64-10", "--weights", "/nonexistent/w.safetensors");
         Assert.Equal(1, bad.Code);
         Assert.Single(bad.Err.Trim().Split('\n'));
         Assert.StartsWith("probe: ", bad.Err);
-        Assert.DoesNotContain("   at ", bad.Err); // no stack trace without --verbose
+        Assert.DoesNotContain("   at ", bad.Err);
 
-        var verbose = Cli.Run("layers", "--model", "mlp:64-x:relu", "--verbose");
+        var verbose = Cli.Run("layers", "--model", "mlp:64-10", "--weights", "/nonexistent/w.safetensors", "--verbose");
         Assert.Equal(1, verbose.Code);
         Assert.Contains("   at ", verbose.Err);
     }
