@@ -16,13 +16,6 @@ public class StreamedDataCaptureTests : IDisposable
 
     static string F(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "cnn_images", name);
 
-    static void AssertClose(Matrix expected, Matrix got, string what)
-    {
-        Assert.Equal((expected.Rows, expected.Cols), (got.Rows, got.Cols));
-        for (int i = 0; i < expected.Data.Length; i++)
-            Assert.True(Math.Abs(expected.Data[i] - got.Data[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected.Data[i])), $"{what}[{i}]: PyTorch {expected.Data[i]}, Probe {got.Data[i]}");
-    }
-
     [Theory]
     [InlineData("images:{0}?mean=0.5&std=0.25", "tree", "tree")]
     [InlineData("cifar:{0}?split=train&mean=0.5&std=0.25", "cifar10", "cifar_train")]
@@ -31,8 +24,8 @@ public class StreamedDataCaptureTests : IDisposable
         var (code, _, err) = Probe.Tests.Cli.Cli.Run("capture", "--model", "cnn:3x32x32:10", "--weights", F("cnn.safetensors"),
             "--data", string.Format(System.Globalization.CultureInfo.InvariantCulture, spec, F(dir)), "--layers", "conv1,fc2", "--out", _out);
         Assert.True(code == 0, err);
-        AssertClose(Npy.ReadMatrix(F(stem + "_conv1.npy")), Npy.ReadMatrix(Path.Combine(_out, "conv1.npy")), "conv1");
-        AssertClose(Npy.ReadMatrix(F(stem + "_fc2.npy")), Npy.ReadMatrix(Path.Combine(_out, "fc2.npy")), "fc2");
+        ReferenceAssert.Close(Npy.ReadMatrix(F(stem + "_conv1.npy")), Npy.ReadMatrix(Path.Combine(_out, "conv1.npy")), "conv1");
+        ReferenceAssert.Close(Npy.ReadMatrix(F(stem + "_fc2.npy")), Npy.ReadMatrix(Path.Combine(_out, "fc2.npy")), "fc2");
         Assert.Equal(Npy.ReadInt32(F(stem + "_labels.npy")), Npy.ReadInt32(Path.Combine(_out, "labels.npy")));
     }
 }

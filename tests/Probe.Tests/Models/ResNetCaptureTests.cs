@@ -35,12 +35,8 @@ public class ResNetCaptureTests
         Assert.Equal(17, acts.LayerNames.Count(n => n.Contains("relu")));
         foreach (var s in sites)
         {
-            var expected = Npy.ReadMatrix(F(s.GetProperty("file").GetString()!));
-            var got = acts[s.GetProperty("site").GetString()!];
-            Assert.Equal(expected.Cols, got.Cols);
-            for (int i = 0; i < expected.Data.Length; i++)
-                Assert.True(Math.Abs(expected.Data[i] - got.Data[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected.Data[i])),
-                    $"{s.GetProperty("site").GetString()}[{i}]: PyTorch {expected.Data[i]}, Probe {got.Data[i]}");
+            string site = s.GetProperty("site").GetString()!;
+            ReferenceAssert.Close(Npy.ReadMatrix(F(s.GetProperty("file").GetString()!)), acts[site], site);
         }
     }
 
@@ -96,11 +92,8 @@ public class ResNetCaptureTests
         var acts = new ActivationCapture(new LayerSelector(string.Join(",", shared)), BatchSize: 3).ToMemory(source, data);
         foreach (var s in sites.Where(s => onnxNames.Contains(s.GetProperty("site").GetString()!)))
         {
-            var expected = Npy.ReadMatrix(F(s.GetProperty("file").GetString()!));
-            var got = acts[s.GetProperty("site").GetString()!];
-            for (int i = 0; i < expected.Data.Length; i++)
-                Assert.True(Math.Abs(expected.Data[i] - got.Data[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected.Data[i])),
-                    $"{s.GetProperty("site").GetString()}[{i}]: PyTorch {expected.Data[i]}, ONNX {got.Data[i]}");
+            string site = s.GetProperty("site").GetString()!;
+            ReferenceAssert.Close(Npy.ReadMatrix(F(s.GetProperty("file").GetString()!)), acts[site], site + " (ONNX)");
         }
         var dead = new DeadUnitStudy(new LayerSelector("type:Relu"), BatchSize: 3).Run(source, data);
         foreach (var s in sites.Where(s => s.TryGetProperty("dead", out var _)))
