@@ -54,12 +54,12 @@ internal static class CkaEngine
     /// <summary>Column blocks of the symmetric products X_p' X_p: only blocks on or above the diagonal are formed.</summary>
     internal const int SymmetricBlockCols = 512;
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
-    internal const long ChunkElements = 1L << 25;
+    internal const long ChunkElements = 1L << 24;
 
     /// <summary>
     /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, the columns centred (X - 1 mean').
     /// <para>
-    /// The layers' arrays are read in place (shared with libtorch, never written) and centred one chunk of rows
+    /// The layers' arrays are read in place (shared with libtorch through frombuffer, never written) and centred one chunk of rows
     /// at a time into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns), so memory beyond the inputs is
     /// one chunk plus the accumulated products and no single copy spans more than a chunk. Sum over chunks:
     /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
@@ -79,7 +79,7 @@ internal static class CkaEngine
         var offset = new int[layers.Count];
         int total = 0;
         foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
-        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 1024, 16384);
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 1024, 8192);
         chunkRows = Math.Min(chunkRows, n);
         blockCols = Math.Max(1, blockCols);
         var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
@@ -127,9 +127,17 @@ internal static class CkaEngine
         var mean = new Tensor[layers.Count];
         foreach (int i in used)
         {
-            // Shares the caller's array (pinned, no copy): read only.
-            src[i] = tensor(layers[i].Data, new long[] { n, layers[i].Cols });
-            mean[i] = src[i].sum(new long[] { 0 }, type: ScalarType.Float64).div_(minusN).to_type(dtype); // minus the mean
+            // frombuffer shares the caller's array (no copy; torch.tensor(float[]) copies in TorchSharp 0.107): read only.
+            src[i] = frombuffer(layers[i].Data, ScalarType.Float32, (long)n * layers[i].Cols, 0, false).view(n, layers[i].Cols);
+            // Column sums in double, a chunk of rows at a time (a whole-matrix float64 reduction would convert the
+            // whole input first).
+            var sum = zeros(layers[i].Cols, dtype: ScalarType.Float64);
+            for (int s = 0; s < n; s += chunkRows)
+            {
+                using var inner = NewDisposeScope();
+                sum.add_(src[i].narrow(0, s, Math.Min(chunkRows, n - s)).sum(new long[] { 0 }, type: ScalarType.Float64), one);
+            }
+            mean[i] = sum.div_(minusN).to_type(dtype); // minus the mean
         }
         var z = empty(chunkRows, total, dtype);
         var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
@@ -150,8 +158,7 @@ internal static class CkaEngine
                 part.add_(mean[i], one);
                 if (rowNormsSquared?[i] is double[] norms)
                 {
-                    var p64 = part.to_type(ScalarType.Float64);
-                    var rn = p64.mul(p64).sum(new long[] { 1 }, type: ScalarType.Float64).contiguous();
+                    var rn = part.mul(part).sum(new long[] { 1 }, type: ScalarType.Float64).contiguous();
                     rn.data<double>().CopyTo(norms, s);
                 }
             }
