@@ -6,12 +6,14 @@ namespace Probe.Projection;
 /// <summary>How <see cref="Tsne"/> computes the repulsive forces.</summary>
 public enum TsneMethod
 {
-    /// <summary>Exact below <see cref="Tsne.ExactThreshold"/> samples, Barnes-Hut above.</summary>
+    /// <summary>Exact below <see cref="Tsne.ExactThreshold"/> samples, Barnes-Hut up to <see cref="Tsne.FftThreshold"/>, FFT interpolation above.</summary>
     Auto,
     /// <summary>All O(n^2) pairs every iteration.</summary>
     Exact,
     /// <summary>Barnes-Hut quadtree approximation with opening angle <see cref="Tsne.Theta"/>.</summary>
     BarnesHut,
+    /// <summary>FFT-accelerated interpolation on a grid (Linderman et al. 2019, as FIt-SNE and openTSNE), O(n) per iteration.</summary>
+    Fft,
 }
 
 /// <summary>
@@ -77,8 +79,13 @@ public sealed record Tsne(
         return proc.TotalProcessorTime.TotalSeconds;
     }
 
+    /// <summary>Auto uses FFT interpolation from this many samples on (Barnes-Hut below).</summary>
+    public const int FftThreshold = FftThresholdValue;
+    internal const int FftThresholdValue = 10000;
+
     /// <summary>The method <see cref="TsneMethod.Auto"/> resolves to for n samples.</summary>
-    public TsneMethod ResolveMethod(int n) => Method != TsneMethod.Auto ? Method : n < ExactThreshold ? TsneMethod.Exact : TsneMethod.BarnesHut;
+    public TsneMethod ResolveMethod(int n) => Method != TsneMethod.Auto ? Method
+        : n < ExactThreshold ? TsneMethod.Exact : n < FftThreshold ? TsneMethod.BarnesHut : TsneMethod.Fft;
 
     Matrix Prepare(Matrix x)
     {
