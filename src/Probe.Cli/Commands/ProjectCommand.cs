@@ -24,10 +24,12 @@ internal static class ProjectCommand
         var title = new Option<string?>("--title") { Description = "Figure title." };
         var outPath = CliOptions.Out(required: true, "Output: emb.npy (n x 2 float32), or a figure fig.png|fig.svg|fig.pdf.");
         var qualitySamples = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which trustworthiness (k=10) is scored; 0 skips it (default {SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => SampledTrustworthiness.DefaultSamples };
+        var tsneMethod = new Option<string>("--tsne-method") { Description = "t-SNE repulsion: auto (exact below 600 rows, Barnes-Hut above; the faster here at 20k and 70k rows), exact, barnes-hut or fft (FFT-accelerated interpolation, Linderman et al. 2019).", DefaultValueFactory = _ => "auto" };
+        tsneMethod.AcceptOnlyFromAmong("auto", "exact", "barnes-hut", "fft");
         var timings = new Option<bool>("--timings") { Description = "Print the time of each stage on stderr." };
         var fig = new FigureOptions();
         var cmd = new Command("project", "Project an activation matrix to 2-D with PCA or t-SNE; write the embedding or a scatter figure.")
-            { method, acts, labels, perplexity, iterations, seed, maxSamples, qualitySamples, timings, title, json, outPath };
+            { method, acts, labels, perplexity, iterations, seed, maxSamples, qualitySamples, tsneMethod, timings, title, json, outPath };
         fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
@@ -64,13 +66,14 @@ internal static class ProjectCommand
             double? kl = null;
             if (tsne)
             {
-                var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s).Run(x, out var t);
+                var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s,
+                    Method: p.GetValue(tsneMethod) switch { "exact" => TsneMethod.Exact, "barnes-hut" => TsneMethod.BarnesHut, "fft" => TsneMethod.Fft, _ => TsneMethod.Auto }).Run(x, out var t);
                 emb = r.Embedding; kl = r.KlDivergence;
                 Stage("t-SNE PCA reduction", t.PcaSeconds);
                 Stage("t-SNE nearest neighbours", t.KnnSeconds);
                 Stage("t-SNE affinities (after kNN)", t.AffinitySeconds - t.KnnSeconds - t.PcaSeconds);
                 Stage("t-SNE initialisation", t.InitSeconds);
-                Stage($"t-SNE optimisation ({r.Method}; tree {CliOptions.F(t.TreeSeconds, "F2")} s, forces {CliOptions.F(t.ForceSeconds, "F2")} s)", t.OptimizeSeconds);
+                Stage($"t-SNE optimisation ({r.Method}; tree {CliOptions.F(t.TreeSeconds, "F2")} s, forces {CliOptions.F(t.ForceSeconds, "F2")} s: attraction {CliOptions.F(t.AttractionThreadSeconds, "F2")}, repulsion {CliOptions.F(t.RepulsionThreadSeconds, "F2")} thread-s)", t.OptimizeSeconds);
             }
             else
             {
