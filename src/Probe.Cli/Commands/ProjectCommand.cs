@@ -23,18 +23,26 @@ internal static class ProjectCommand
         var json = CliOptions.Json();
         var title = new Option<string?>("--title") { Description = "Figure title." };
         var outPath = CliOptions.Out(required: true, "Output: emb.npy (n x 2 float32), or a figure fig.png|fig.svg|fig.pdf.");
+        var qualitySamples = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which trustworthiness (k=10) is scored; 0 skips it (default {SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => SampledTrustworthiness.DefaultSamples };
+        var tsneMethod = new Option<string>("--tsne-method") { Description = "t-SNE repulsion: auto (exact below 600 rows, Barnes-Hut above; the faster here at 20k and 70k rows), exact, barnes-hut or fft (FFT-accelerated interpolation, Linderman et al. 2019).", DefaultValueFactory = _ => "auto" };
+        tsneMethod.AcceptOnlyFromAmong("auto", "exact", "barnes-hut", "fft");
+        var timings = new Option<bool>("--timings") { Description = "Print the time of each stage on stderr." };
         var fig = new FigureOptions();
         var cmd = new Command("project", "Project an activation matrix to 2-D with PCA or t-SNE; write the embedding or a scatter figure.")
-            { method, acts, labels, perplexity, iterations, seed, maxSamples, title, json, outPath };
+            { method, acts, labels, perplexity, iterations, seed, maxSamples, qualitySamples, tsneMethod, timings, title, json, outPath };
         fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             string? o = r.GetValue(outPath);
             if (o != null && !FigureOptions.IsFigure(o) && !o.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 r.AddError($"--out must end in .npy, .png, .svg or .pdf, not '{o}'.");
+            if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
         });
         cmd.SetAction(p =>
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            bool showTimings = p.GetValue(timings);
+            void Stage(string what, double seconds) { if (showTimings) ctx.Err.WriteLine(CliOptions.F(seconds, "F2").PadLeft(8) + " s  " + what); }
             string actsPath = p.GetValue(acts)!;
             if (!File.Exists(actsPath)) throw new ProbeException($"Activation file '{actsPath}' does not exist.");
             var x = Npy.ReadMatrix(actsPath);
@@ -51,14 +59,21 @@ internal static class ProjectCommand
             if (rows.Length < x.Rows) { x = x.SelectRows(rows); if (y != null) y = rows.Select(i => y[i]).ToArray(); }
             x.EnsureNotEmpty($"'{actsPath}'").EnsureFinite($"'{actsPath}'");
 
+            Stage($"read {x.Rows} x {x.Cols}", clock.Elapsed.TotalSeconds);
             bool tsne = p.GetValue(method) == "tsne";
             Matrix emb;
             double[]? ratio = null;
             double? kl = null;
             if (tsne)
             {
-                var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s).Run(x);
+                var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s,
+                    Method: p.GetValue(tsneMethod) switch { "exact" => TsneMethod.Exact, "barnes-hut" => TsneMethod.BarnesHut, "fft" => TsneMethod.Fft, _ => TsneMethod.Auto }).Run(x, out var t);
                 emb = r.Embedding; kl = r.KlDivergence;
+                Stage("t-SNE PCA reduction", t.PcaSeconds);
+                Stage("t-SNE nearest neighbours", t.KnnSeconds);
+                Stage("t-SNE affinities (after kNN)", t.AffinitySeconds - t.KnnSeconds - t.PcaSeconds);
+                Stage("t-SNE initialisation", t.InitSeconds);
+                Stage($"t-SNE optimisation ({r.Method}; tree {CliOptions.F(t.TreeSeconds, "F2")} s, forces {CliOptions.F(t.ForceSeconds, "F2")} s: attraction {CliOptions.F(t.AttractionThreadSeconds, "F2")}, repulsion {CliOptions.F(t.RepulsionThreadSeconds, "F2")} thread-s)", t.OptimizeSeconds);
             }
             else
             {
@@ -66,7 +81,10 @@ internal static class ProjectCommand
                 var fit = new Pca(2, PcaSolver.Auto, s).Fit(x);
                 emb = fit.Transform(x); ratio = fit.ExplainedVarianceRatio;
             }
-            double? trust = x.Rows > 22 ? Trustworthiness.Compute(x, emb, 10) : null;
+            int qs = p.GetValue(qualitySamples);
+            double tq = clock.Elapsed.TotalSeconds;
+            TrustworthinessScore? trust = qs > 0 && Math.Min(qs, x.Rows) > 22 ? SampledTrustworthiness.Compute(x, emb, 10, qs, s) : null;
+            if (trust != null) Stage($"trustworthiness ({trust.Describe()})", clock.Elapsed.TotalSeconds - tq);
 
             string o = p.GetValue(outPath)!;
             var dir = Path.GetDirectoryName(Path.GetFullPath(o));
@@ -82,13 +100,15 @@ internal static class ProjectCommand
                 FigureExporter.Save(model, o, basis);
             }
             else Npy.Write(o, emb);
+            Stage("total", clock.Elapsed.TotalSeconds);
 
             if (p.GetValue(json))
-                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = tsne ? "tsne" : "pca", samples = x.Rows, features = x.Cols, explainedVarianceRatio = ratio, klDivergence = kl, trustworthiness = trust, output = o }));
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = tsne ? "tsne" : "pca", samples = x.Rows, features = x.Cols, explainedVarianceRatio = ratio, klDivergence = kl, trustworthiness = trust?.Value,
+                    quality = trust == null ? null : new { k = trust.K, rows = trust.Rows, totalRows = trust.TotalRows, seed = trust.Seed }, output = o }));
             else
             {
                 string what = tsne ? $"KL {CliOptions.F(kl!.Value, "F4")}" : $"explained variance PC1 {CliOptions.F(ratio![0], "F4")}, PC2 {CliOptions.F(ratio[1], "F4")}";
-                ctx.Out.WriteLine($"{(tsne ? "t-SNE" : "PCA")} of {x.Rows} x {x.Cols}: {what}" + (trust is double t ? $", trustworthiness (k=10) {CliOptions.F(t, "F4")}" : ""));
+                ctx.Out.WriteLine($"{(tsne ? "t-SNE" : "PCA")} of {x.Rows} x {x.Cols}: {what}" + (trust is { } tw ? $", trustworthiness {CliOptions.F(tw.Value, "F4")} ({tw.Describe()})" : ""));
                 ctx.Out.WriteLine($"Wrote {o}");
             }
             return ExitCodes.Ok;

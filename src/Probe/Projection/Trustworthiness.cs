@@ -51,6 +51,45 @@ public static class Trustworthiness
     }
 }
 
+/// <summary>
+/// A trustworthiness score and what it was computed on: <see cref="Rows"/> rows chosen uniformly (seeded) out of
+/// <see cref="TotalRows"/>, neighbours searched among the chosen rows only (as scikit-learn's
+/// <c>trustworthiness(X[idx], Y[idx])</c>).
+/// </summary>
+public sealed record TrustworthinessScore(double Value, int K, int Rows, int TotalRows, int Seed)
+{
+    /// <summary>True when every row was scored.</summary>
+    public bool AllRows => Rows == TotalRows;
+
+    /// <summary>For output: "k=10, 5000 of 70000 rows (uniform, seed 0)" or "k=10, all 3000 rows".</summary>
+    public string Describe() => AllRows ? $"k={K}, all {Rows} rows" : $"k={K}, {Rows} of {TotalRows} rows (uniform, seed {Seed})";
+}
+
+/// <summary>Trustworthiness on a fixed subsample, so that scoring stays O(s^2) whatever the number of rows.</summary>
+public static class SampledTrustworthiness
+{
+    /// <summary>The default number of rows scored.</summary>
+    public const int DefaultSamples = 5000;
+
+    /// <summary>
+    /// <see cref="Trustworthiness.Compute"/> on <paramref name="samples"/> rows chosen uniformly with
+    /// <paramref name="seed"/> (all rows when there are no more than that), the same rows of both matrices.
+    /// </summary>
+    public static TrustworthinessScore Compute(Matrix high, Matrix low, int k = 10, int samples = DefaultSamples, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(high);
+        ArgumentNullException.ThrowIfNull(low);
+        if (samples < 1) throw new ProbeException($"The number of rows to score must be positive, got {samples}.");
+        int n = high.Rows;
+        if (low.Rows != n) throw new ProbeException($"Trustworthiness pairs rows: the original data has {n} rows and the embedding {low.Rows}.");
+        if (samples >= n) return new TrustworthinessScore(Trustworthiness.Compute(high, low, k), k, n, n, seed);
+        var rows = Probe.Data.DatasetSampling.UniformIndices(n, samples, seed);
+        Array.Sort(rows);
+        double v = Trustworthiness.Compute(high.SelectRows(rows), low.SelectRows(rows), k);
+        return new TrustworthinessScore(v, k, rows.Length, n, seed);
+    }
+}
+
 /// <summary>Exact nearest neighbours and distances shared by the projections.</summary>
 internal static class NearestNeighbours
 {

@@ -111,46 +111,49 @@ public sealed record TsneAffinities(int Samples, int[] RowPointers, int[] Column
     }
 
     /// <summary>
-    /// kNN by blocks of rows: float32 ||a||^2 + ||b||^2 - 2 a.b with libtorch mm + topk (k + 8 candidates), then the
-    /// candidates' squared distances recomputed in double and re-ranked (ties by index). Exact except when float32
-    /// rounding pushes a true neighbour beyond the 8 spare candidates.
+    /// kNN by blocks of rows: one float32 libtorch product per block gives the ranking keys ||x_j||^2 - 2 x_i.x_j
+    /// directly (the data augmented by a column of squared norms against -2 x_i and a 1; ||x_i||^2 does not change
+    /// the order), then each row keeps its k + 8 smallest keys by a bounded heap behind a SIMD threshold
+    /// (<see cref="TsneKnn.SmallestByHeap"/>, managed, all cores), and the candidates' squared distances are
+    /// recomputed in double and re-ranked (ties by index). Exact except when float32 rounding pushes a true
+    /// neighbour beyond the 8 spare candidates.
     /// </summary>
-    static (int[] Idx, double[] D2) TorchKnn(Matrix x, int k)
+    internal static (int[] Idx, double[] D2) TorchKnn(Matrix x, int k)
     {
         int n = x.Rows, d = x.Cols;
         int cand = Math.Min(n - 1, k + 8);
-        var idx = new int[n * k];
-        var d2 = new double[n * k];
-        const int block = 1024;
+        var idx = new int[(long)n * k];
+        var d2 = new double[(long)n * k];
+        // rows per block: at most 1024, and a key buffer under 1 GiB (one span over it must stay under 2 GiB)
+        int block = (int)Math.Clamp((1L << 28) / n, 1, 1024);
         using (var scope = NewDisposeScope())
         {
-            var xt = tensor(x.Data, new long[] { n, d });
-            var sq = xt.mul(xt).sum(dim: 1);
-            var sqRow = sq.unsqueeze(0);
-            // one reused distance buffer: first touch of fresh multi-MB allocations is slow here
-            var buffer = empty(new long[] { Math.Min(block, n), n });
+            var xt = frombuffer(x.Data, ScalarType.Float32, (long)n * d, 0, false).view(n, d);
+            var sq = xt.mul(xt).sum(new long[] { 1 }, keepdim: true);
+            var right = cat(new[] { xt, sq }, 1);                          // [x_j, ||x_j||^2]
+            var left = cat(new[] { xt.mul(-2f), ones(n, 1) }, 1);            // [-2 x_i, 1]
+            var rightT = right.t();
+            var buffer = empty(new long[] { Math.Min(block, n), n });        // reused: first touch of fresh memory is slow here
+            var pool = new System.Collections.Concurrent.ConcurrentBag<(float[] HD, int[] HI, double[] D, int[] I)>();
             for (int s = 0; s < n; s += block)
             {
                 int b = Math.Min(block, n - s);
                 using var inner = NewDisposeScope();
-                var xb = xt.narrow(0, s, b);
-                var dist = buffer.narrow(0, 0, b);
-                dist.addmm_(xb, xt.t(), beta: 0, alpha: -2);
-                dist.add_(sq.narrow(0, s, b).unsqueeze(1)).add_(sqRow);
-                dist.narrow(1, s, b).diagonal().fill_(float.PositiveInfinity);
-                var (_, top) = dist.topk(cand, dim: 1, largest: false, sorted: true);
-                var ti = top.to_type(ScalarType.Int32).contiguous().data<int>().ToArray();
-                Parallel.For(0, b, () => (new double[cand], new int[cand]), (r, _, buf) =>
+                buffer.narrow(0, 0, b).addmm_(left.narrow(0, s, b), rightT, beta: 0, alpha: 1);
+                Parallel.For(0, b, r =>
                 {
-                    var (dd, ii) = buf;
+                    if (!pool.TryTake(out var sc)) sc = (new float[cand], new int[cand], new double[cand], new int[cand]);
+                    var keys = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(buffer.bytes).Slice(r * n, n);
                     int i = s + r;
+                    keys[i] = float.PositiveInfinity;
+                    int m = TsneKnn.SmallestByHeap(keys, cand, sc.HD, sc.HI);
                     var xi = x.Row(i);
-                    for (int c = 0; c < cand; c++) { ii[c] = ti[r * cand + c]; dd[c] = NearestNeighbours.SquaredDistance(xi, x.Row(ii[c])); }
-                    NearestNeighbours.SelectSmallest(dd, ii, cand, k);
-                    Array.Copy(ii, 0, idx, (long)i * k, k);
-                    Array.Copy(dd, 0, d2, (long)i * k, k);
-                    return buf;
-                }, _ => { });
+                    for (int c = 0; c < m; c++) { sc.I[c] = sc.HI[c]; sc.D[c] = NearestNeighbours.SquaredDistance(xi, x.Row(sc.HI[c])); }
+                    NearestNeighbours.SelectSmallest(sc.D, sc.I, m, k);
+                    Array.Copy(sc.I, 0, idx, (long)i * k, k);
+                    Array.Copy(sc.D, 0, d2, (long)i * k, k);
+                    pool.Add(sc);
+                });
             }
         }
         return (idx, d2);

@@ -20,6 +20,7 @@ internal sealed class TsneGradient
     readonly double pLogP;
     readonly double[] attr, rep, z, klRow;
     readonly QuadTree? tree;
+    readonly TsneFftRepulsion? fft;
     readonly int[] prow, pcol;
     readonly float[] pval, yxf, yyf;
 
@@ -37,9 +38,10 @@ internal sealed class TsneGradient
         int n = p.Samples;
         attr = new double[2 * n]; rep = new double[2 * n]; z = new double[n]; klRow = new double[n];
         foreach (var v in p.Values) if (v > 0) pLogP += v * Math.Log(v);
-        if (method == TsneMethod.BarnesHut)
+        if (method is TsneMethod.BarnesHut or TsneMethod.Fft)
         {
-            tree = new QuadTree(n);
+            if (method == TsneMethod.BarnesHut) tree = new QuadTree(n);
+            else fft = new TsneFftRepulsion(n);
             (prow, pcol, pval) = PadRows(p);
             yxf = new float[n]; yyf = new float[n];
         }
@@ -63,10 +65,29 @@ internal sealed class TsneGradient
         return (rows, cols, vals);
     }
 
-    /// <summary>Attraction on point i in float32, 8 entries of P at a time (positions gathered by index).</summary>
+    /// <summary>Attraction on point i in float32, 8 entries of P at a time (positions gathered by index: AVX2 gathers when available).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void AttractionFloat(int i)
+    unsafe void AttractionFloat(int i)
     {
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            fixed (float* xp = yxf, yp = yyf, vp = pval)
+            fixed (int* cp = pcol)
+            {
+                var vx8 = Vector256.Create(yxf[i]); var vy8 = Vector256.Create(yyf[i]); var one8 = Vector256<float>.One;
+                Vector256<float> sx = default, sy = default;
+                for (int t = prow[i], e = prow[i + 1]; t < e; t += 8)
+                {
+                    var ci = System.Runtime.Intrinsics.X86.Avx.LoadVector256(cp + t);
+                    var dx = vx8 - System.Runtime.Intrinsics.X86.Avx2.GatherVector256(xp, ci, 4);
+                    var dy = vy8 - System.Runtime.Intrinsics.X86.Avx2.GatherVector256(yp, ci, 4);
+                    var pq = System.Runtime.Intrinsics.X86.Avx.LoadVector256(vp + t) / (one8 + dx * dx + dy * dy);
+                    sx += pq * dx; sy += pq * dy;
+                }
+                attr[2 * i] = QuadTree.SumLanes(sx); attr[2 * i + 1] = QuadTree.SumLanes(sy);
+                return;
+            }
+        }
         var cols = pcol; var xs = yxf; var ys = yyf;
         var vx = Vector256.Create(xs[i]); var vy = Vector256.Create(ys[i]); var one = Vector256<float>.One;
         Vector256<float> ax = default, ay = default;
@@ -115,7 +136,24 @@ internal sealed class TsneGradient
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         if (method == TsneMethod.BarnesHut) tree!.Build(y);
         long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (method == TsneMethod.BarnesHut)
+        if (method == TsneMethod.Fft)
+        {
+            for (int i = 0; i < n; i++) { yxf[i] = (float)y[2 * i]; yyf[i] = (float)y[2 * i + 1]; }
+            long a = System.Diagnostics.Stopwatch.GetTimestamp();
+            fft!.Compute(y, rep, z);
+            long b = System.Diagnostics.Stopwatch.GetTimestamp();
+            repulsionTicks += b - a;
+            ForChunks(n, (s, e) =>
+            {
+                for (int i = s; i < e; i++)
+                {
+                    AttractionFloat(i);
+                    if (wantKl) klRow[i] = LogQRow(y, i);
+                }
+            });
+            attractionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - b;
+        }
+        else if (method == TsneMethod.BarnesHut)
         {
             for (int i = 0; i < n; i++) { yxf[i] = (float)y[2 * i]; yyf[i] = (float)y[2 * i + 1]; }
             // one parallel pass over groups of points (the tree's leaves): attraction and repulsion, written per point

@@ -119,8 +119,9 @@ public sealed record Cka(
         {
             if (feature)
             {
+                // Squared row norms only for the debiased estimator.
                 var norms = new double[layers.Count][];
-                foreach (int i in involved) norms[i] = new double[n];
+                if (Debiased) foreach (int i in involved) norms[i] = new double[n];
                 var s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
                 hsic = Debiased
                     ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)

@@ -51,14 +51,26 @@ internal static class CkaEngine
         }
     }
 
+    /// <summary>Column blocks of the symmetric products X_p' X_p: only blocks on or above the diagonal are formed.</summary>
+    internal const int SymmetricBlockCols = 512;
+    /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
+    internal const long ChunkElements = 1L << 24;
+
     /// <summary>
-    /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, centred in double and stored side by side in
-    /// one n x D tensor. For each layer p the partners q it needs are grouped into runs of adjacent columns, and each
-    /// run is one product X_p' [X_q ... X_q'] (so all-pairs costs one product per layer, upper triangle only). In
-    /// float32 the products go over chunks of rows and each chunk is added to a reused double accumulator.
+    /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, the columns centred (X - 1 mean').
+    /// <para>
+    /// The layers' arrays are read in place (shared with libtorch through frombuffer, never written) and centred one chunk of rows
+    /// at a time into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns), so memory beyond the inputs is
+    /// one chunk plus the accumulated products and no single copy spans more than a chunk. Sum over chunks:
+    /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
+    /// (syrk): column block b of X_p times the columns of X_p from b on, so only the upper-triangle blocks are
+    /// computed and ||X_p' X_p||_F^2 = sum_b ||B_bb||^2 + 2 sum_(b &lt; c) ||B_bc||^2 (about half the flops). For
+    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product
+    /// is added to a double accumulator; in float64 the products accumulate directly.
+    /// </para>
     /// </summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
-                                               double[]?[]? rowNormsSquared = null)
+                                               double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
     {
         var result = new double[pairs.Count];
         if (pairs.Count == 0) return result;
@@ -67,61 +79,123 @@ internal static class CkaEngine
         var offset = new int[layers.Count];
         int total = 0;
         foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 1024, 8192);
+        chunkRows = Math.Min(chunkRows, n);
+        blockCols = Math.Max(1, blockCols);
         var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
-        using var scope = NewDisposeScope();
-        var z = empty(n, total, dtype);
-        foreach (int i in used) WriteCentred(layers[i], z, total, offset[i], rowNormsSquared?[i]);
 
-        // Runs: for each p, maximal groups of needed partners q that are adjacent in z.
-        var byP = pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key);
-        var runs = new List<(int P, List<(int Q, int K)> Parts)>();
-        foreach (var g in byP)
+        // Runs: column block [b0, b0 + bl) of layer p times one range of adjacent Z columns, split into the parts
+        // (pair k, columns, weight) whose squared norms it contributes.
+        var runs = new List<Run>();
+        foreach (var g in pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key))
         {
-            List<(int Q, int K)>? current = null;
-            int next = -1;
-            foreach (var (_, q, k) in g.OrderBy(t => offset[t.Q]))
+            int p = g.Key, dp = layers[p].Cols;
+            for (int b0 = 0; b0 < dp; b0 += blockCols)
             {
-                if (current == null || offset[q] != next) { current = []; runs.Add((g.Key, current)); }
-                current.Add((q, k));
-                next = offset[q] + layers[q].Cols;
-            }
-        }
-        long maxStrip = runs.Max(r => (long)layers[r.P].Cols * r.Parts.Sum(t => layers[t.Q].Cols));
-        var acc = empty(maxStrip, dtype: ScalarType.Float64);
-        var buf = single ? empty(maxStrip, dtype: ScalarType.Float32) : null;
-        var strip = new double[maxStrip];
-        foreach (var (p, parts) in runs)
-        {
-            int dp = layers[p].Cols, q0 = offset[parts[0].Q], w = parts.Sum(t => layers[t.Q].Cols);
-            using var inner = NewDisposeScope();
-            var a = acc.narrow(0, 0, (long)dp * w).view(dp, w);
-            var xp = z.narrow(1, offset[p], dp);
-            var xq = z.narrow(1, q0, w);
-            if (!single) a.addmm_(xp.t(), xq, beta: 0, alpha: 1);
-            else
-            {
-                var b = buf!.narrow(0, 0, (long)dp * w).view(dp, w);
-                a.zero_();
-                for (int s = 0; s < n; s += SingleChunkRows)
+                int bl = Math.Min(blockCols, dp - b0);
+                // Column ranges in Z, in Z order: the self pair from this block on, other partners whole.
+                var ranges = new List<(int Z0, int W, int K, double Weight)>();
+                foreach (var (_, q, k) in g.OrderBy(t => offset[t.Q]))
                 {
-                    int c = Math.Min(SingleChunkRows, n - s);
-                    b.addmm_(xp.narrow(0, s, c).t(), xq.narrow(0, s, c), beta: 0, alpha: 1);
-                    a.add_(b);
+                    if (q == p)
+                    {
+                        ranges.Add((offset[p] + b0, bl, k, 1));
+                        if (b0 + bl < dp) ranges.Add((offset[p] + b0 + bl, dp - b0 - bl, k, 2));
+                    }
+                    else ranges.Add((offset[q], layers[q].Cols, k, 1));
+                }
+                Run? current = null;
+                foreach (var r in ranges.OrderBy(r => r.Z0))
+                {
+                    if (current == null || current.Z0 + current.Width != r.Z0)
+                    {
+                        current = new Run(p, b0, bl, r.Z0);
+                        runs.Add(current);
+                    }
+                    current.Parts.Add((current.Width, r.W, r.K, r.Weight));
+                    current.Width += r.W;
                 }
             }
-            MemoryMarshal.Cast<byte, double>(acc.bytes)[..(dp * w)].CopyTo(strip);
-            int col = 0;
-            foreach (var (q, k) in parts)
+        }
+
+        using var scope = NewDisposeScope();
+        // Our own Scalar for add_/div_ (and no square()): the overloads that make one internally failed
+        // intermittently under parallel tests ("Expected false to be true" in Scalar::toDouble).
+        using var one = 1.0.ToScalar();
+        using var minusN = ((double)-n).ToScalar();
+        var src = new Tensor[layers.Count];
+        var mean = new Tensor[layers.Count];
+        foreach (int i in used)
+        {
+            // frombuffer shares the caller's array (no copy; torch.tensor(float[]) copies in TorchSharp 0.107): read only.
+            src[i] = frombuffer(layers[i].Data, ScalarType.Float32, (long)n * layers[i].Cols, 0, false).view(n, layers[i].Cols);
+            // Column sums in double, a chunk of rows at a time (a whole-matrix float64 reduction would convert the
+            // whole input first).
+            var sum = zeros(layers[i].Cols, dtype: ScalarType.Float64);
+            for (int s = 0; s < n; s += chunkRows)
             {
-                int dq = layers[q].Cols;
-                double sum = 0;
-                for (int i = 0; i < dp; i++)
-                    for (int j = 0; j < dq; j++) { double v = strip[i * w + col + j]; sum += v * v; }
-                result[k] = sum;
-                col += dq;
+                using var inner = NewDisposeScope();
+                sum.add_(src[i].narrow(0, s, Math.Min(chunkRows, n - s)).sum(new long[] { 0 }, type: ScalarType.Float64), one);
+            }
+            mean[i] = sum.div_(minusN).to_type(dtype); // minus the mean
+        }
+        var z = empty(chunkRows, total, dtype);
+        var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
+        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
+        Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
+        // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
+        // intermittently inside libtorch under concurrent use).
+        Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
+        for (int s = 0; s < n; s += chunkRows)
+        {
+            int c = Math.Min(chunkRows, n - s);
+            using var inner = NewDisposeScope();
+            var zc = z.narrow(0, 0, c);
+            foreach (int i in used)
+            {
+                var part = zc.narrow(1, offset[i], layers[i].Cols);
+                part.copy_(src[i].narrow(0, s, c));
+                part.add_(mean[i], one);
+                if (rowNormsSquared?[i] is double[] norms)
+                {
+                    var rn = part.mul(part).sum(new long[] { 1 }, type: ScalarType.Float64).contiguous();
+                    rn.data<double>().CopyTo(norms, s);
+                }
+            }
+            for (int r = 0; r < runs.Count; r++)
+            {
+                var run = runs[r];
+                var xp = zc.narrow(1, offset[run.P] + run.Block0, run.BlockLen);
+                var xq = zc.narrow(1, run.Z0, run.Width);
+                if (!single) acc[r].addmm_(xp.t(), xq, beta: 1, alpha: 1);
+                else
+                {
+                    var b = tmp!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
+                    b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
+                    var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
+                    b64.copy_(b);
+                    acc[r].add_(b64, one);
+                }
             }
         }
+        for (int r = 0; r < runs.Count; r++)
+            foreach (var (col, w, k, weight) in runs[r].Parts)
+            {
+                using var inner = NewDisposeScope();
+                var a = acc[r].narrow(1, col, w);
+                result[k] += weight * a.mul(a).sum(type: ScalarType.Float64).item<double>();
+            }
         return result;
+    }
+
+    private sealed class Run(int p, int block0, int blockLen, int z0)
+    {
+        public int P { get; } = p;
+        public int Block0 { get; } = block0;
+        public int BlockLen { get; } = blockLen;
+        public int Z0 { get; } = z0;
+        public int Width { get; set; }
+        public List<(int Col, int W, int K, double Weight)> Parts { get; } = [];
     }
 
     /// <summary>Median of all entries of a square tensor (mean of the two middle values for an even count).</summary>
