@@ -58,7 +58,11 @@ internal static class CaptureCommand
                 dataset = part.Slice(dataset, p.GetValue(batch));
             }
             string dir = p.GetValue(outDir)!;
-            var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch));
+            var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch))
+            {
+                Cancellation = ctx.Cancel,
+                Progress = (done, total) => ctx.Progress.Report("capture", done, total),
+            };
             CaptureSummary summary;
             using (var sink = new NpySink(dir))
                 summary = capture.Run(source, dataset, sink);

@@ -74,7 +74,7 @@ internal static class CkaCommand
             var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(o.Seed));
             using var _s = source;
             using var _d = dataset as IDisposable;
-            var study = o.Study(p);
+            var study = o.Study(p) with { Cancellation = ctx.Cancel };
             // Stored activations have no input pseudo-layer unless the user names it; default to every stored layer.
             if (source is Probe.Capture.PrecomputedSource && p.GetResult(o.Layers) is null) study = study with { Layers = "all" };
             if (p.GetValue(shard) is string shardText)

@@ -64,7 +64,11 @@ internal static class DeadCommand
         });
         cmd.SetAction(p =>
         {
-            var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch));
+            var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch))
+            {
+                Cancellation = ctx.Cancel,
+                Progress = (done, total) => ctx.Progress.Report("dead units", done, total),
+            };
             if (p.GetValue(shard) is string shardText)
             {
                 var part = Shard.Parse(shardText);
@@ -87,7 +91,7 @@ internal static class DeadCommand
                 var opened = CliOptions.OpenData(p.GetValue(data) ?? folder.Info.Data);
                 using var _d = opened as IDisposable;
                 var dataset = Cap(opened, p.GetValue(maxSamples), p.GetValue(seed));
-                timeline = study.RunCheckpoints(folder, dataset);
+                timeline = (study with { Progress = null }).RunCheckpoints(folder, dataset, epoch => ctx.Progress.Report("checkpoints", folder.Checkpoints.Count(c => c.Epoch < epoch) + 1, folder.Checkpoints.Count));
                 result = timeline.Final;
                 title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
             }
