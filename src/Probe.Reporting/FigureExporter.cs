@@ -160,7 +160,7 @@ public static class FigureExporter
             }
             skStream.Flush();
         }
-        return SvgIds.AddFontFallback(SvgIds.Renumber(ms.ToArray()));
+        return SvgIds.AddFontFallback(SvgCircles.Compact(SvgIds.Renumber(ms.ToArray())));
     }
 
     private static byte[] ExportPdf(PlotModel model, FigureStyle style)
@@ -243,6 +243,69 @@ internal static class SvgIds
         if (map.Count == 0) return svg;
         text = IdRef.Replace(text, m => map.TryGetValue(m.Groups[2].Value, out var to) ? m.Groups[1].Value + to : m.Value);
         return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
+}
+
+/// <summary>
+/// Skia's SVG canvas writes every circular scatter marker as a closed path of 16 quadratic segments (about 1.6 kB each),
+/// which made a 5 x 8 evolution grid of 500 points a panel a 20 MB file. This rewrites each such sub-path as the same
+/// circle drawn with two arcs (centre and radius from the sub-path's own points, to 0.01 units), and leaves every other
+/// path as it was.
+/// </summary>
+internal static class SvgCircles
+{
+    private static readonly System.Text.RegularExpressions.Regex PathData = new(" d=\"([^\"]*)\"");
+
+    public static byte[] Compact(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        text = PathData.Replace(text, m => " d=\"" + CompactPath(m.Groups[1].Value) + "\"");
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
+
+    /// <summary>Each sub-path "M x y (Q x y x y){16} [Z]" whose points lie on a circle becomes "M cx-r cy a r r 0 1 0 2r 0 a r r 0 1 0 -2r 0 Z".</summary>
+    internal static string CompactPath(string d)
+    {
+        if (d.IndexOf('Q') < 0) return d;
+        var parts = d.Split('M', StringSplitOptions.RemoveEmptyEntries);
+        var sb = new System.Text.StringBuilder(d.Length / 8);
+        foreach (var part in parts)
+        {
+            sb.Append('M');
+            sb.Append(Circle(part) ?? part);
+        }
+        return sb.ToString();
+    }
+
+    static string? Circle(string sub)
+    {
+        string body = sub.TrimEnd();
+        bool closed = body.EndsWith('Z');
+        if (closed) body = body[..^1];
+        var segments = body.Split('Q');
+        if (segments.Length < 9 || segments.Skip(1).Any(q => q.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 4)) return null;
+        var xs = new List<double>(); var ys = new List<double>();
+        foreach (var seg in segments)
+        {
+            var nums = seg.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            for (int i = 0; i + 1 < nums.Length; i += 2)
+            {
+                if (!double.TryParse(nums[i], NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+                    || !double.TryParse(nums[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double y)) return null;
+                xs.Add(x); ys.Add(y);
+            }
+        }
+        // On-curve points: the start and the end of each quadratic segment (control points lie just outside the circle).
+        var ox = xs.Where((_, i) => i % 2 == 0).ToArray();
+        var oy = ys.Where((_, i) => i % 2 == 0).ToArray();
+        double cx = (ox.Min() + ox.Max()) / 2, cy = (oy.Min() + oy.Max()) / 2;
+        double r = (ox.Max() - ox.Min() + oy.Max() - oy.Min()) / 4;
+        if (!(r > 0) || Math.Abs((ox.Max() - ox.Min()) - (oy.Max() - oy.Min())) > 0.02 * r) return null;
+        // Every on-curve point (the end of each quadratic segment) must be at distance r from the centre.
+        for (int k = 2; k < xs.Count; k += 2)
+            if (Math.Abs(Math.Sqrt((xs[k] - cx) * (xs[k] - cx) + (ys[k] - cy) * (ys[k] - cy)) - r) > 0.02 * r) return null;
+        string F(double v) => Math.Round(v, 2).ToString("0.##", CultureInfo.InvariantCulture);
+        return $"{F(cx - r)} {F(cy)}a{F(r)} {F(r)} 0 1 0 {F(2 * r)} 0a{F(r)} {F(r)} 0 1 0 {F(-2 * r)} 0Z";
     }
 }
 
