@@ -35,19 +35,6 @@ internal static class CliOptions
         },
     };
 
-    /// <summary>Builds the model of a spec and loads weights when given (else the seeded initialisation).</summary>
-    public static (ModelSpec Spec, nn.Module<Tensor, Tensor> Module) LoadModel(string spec, string? weights, int seed)
-    {
-        var s = ModelSpec.Parse(spec);
-        var m = s.Build(seed);
-        if (weights != null)
-        {
-            if (!File.Exists(weights)) throw new ProbeException($"Weights file '{weights}' does not exist.");
-            Probe.Models.Weights.Load(m, weights);
-        }
-        return (s, m);
-    }
-
     /// <summary>Loads a data source given by its text form.</summary>
     public static Dataset LoadData(string spec) => DataSource.Parse(spec).Load();
 

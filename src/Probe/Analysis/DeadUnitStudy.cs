@@ -250,26 +250,6 @@ public sealed record DeadUnitStudy(
         return names.Count == 0 ? LayerSelector.All : new LayerSelector(string.Join(",", names));
     }
 
-    /// <summary>The default selection of a TorchSharp model (see <see cref="DefaultLayers(IReadOnlyList{SiteInfo})"/>).</summary>
-    public static LayerSelector DefaultLayers(nn.Module model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        var names = LayerSelector.All.Resolve(model)
-            .Where(m => UnitActivations.FromModuleType(TypeName(m.Module)) is UnitActivation.Rectified or UnitActivation.Sigmoid or UnitActivation.Tanh)
-            .Select(m => m.Name).ToList();
-        return names.Count == 0 ? LayerSelector.All : new LayerSelector(string.Join(",", names));
-    }
-
-    private static string TypeName(nn.Module m)
-    {
-        var name = m.GetType().Name;
-        int tick = name.IndexOf('`');
-        return tick >= 0 ? name[..tick] : name;
-    }
-
-    private static bool IsLinearOrConv(string type) =>
-        type.Equals("Linear", StringComparison.OrdinalIgnoreCase) || type.StartsWith("Conv", StringComparison.OrdinalIgnoreCase);
-
     // Units = the first per-sample dimension (channels for maps); positions = the product of the rest.
     private static (int Units, int Positions) UnitsAndPositions(LayerInfo l, bool tokensLast)
     {
