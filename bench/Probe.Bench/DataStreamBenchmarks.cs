@@ -37,6 +37,14 @@ public sealed class DataStreamBenchmarks : IBenchmark
             ctx.Report("streamed read throughput (10N)", new FileInfo(large).Length / 1e6 / secLarge, "MB/s");
             ctx.Report("time ratio 10N / N (linear = 10)", secLarge / secSmall, "x");
             if (!double.IsFinite(sumSmall + sumLarge)) ctx.Report("checksum not finite", 0);
+
+            // The whole dead-unit study (cnn:3x32x32:10, every ReLU's full maps and pre-activations) over the same files:
+            // peak RSS must not grow with N either (the README's 2 GB figure is the same run at 40,000 x 3 x 64 x 64).
+            using var model = Probe.Models.ModelSpec.Parse("cnn:3x32x32:10").Build(0);
+            double deadSmall = DeadPass(model, small), deadLarge = DeadPass(model, large);
+            ctx.Report($"peak RSS, probe dead over {n} samples", deadSmall, "MiB");
+            ctx.Report($"peak RSS, probe dead over {10 * n} samples", deadLarge, "MiB");
+            ctx.Report("peak RSS ratio of the dead-unit study 10N / N (flat = 1)", deadLarge / deadSmall, "x");
         }
         finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
     }
@@ -51,6 +59,16 @@ public sealed class DataStreamBenchmarks : IBenchmark
             for (int i = 0; i < k * cols; i++) chunk[i] = ((start * cols + i) % 9973) / 9973f;
             writer.Write(chunk.AsSpan(0, k * cols), cols);
         }
+    }
+
+    static double DeadPass(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, string path)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        ResetPeak();
+        using (var data = (ArrayDataset)DataSource.Parse($"npy:{path}").Open())
+            new Probe.Analysis.DeadUnitStudy().Run(model, data);
+        return BenchContext.PeakResidentMiB();
     }
 
     static (double PeakMiB, double Seconds, double Sum) Pass(string path, int batch)
