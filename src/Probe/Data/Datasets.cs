@@ -56,14 +56,7 @@ public static class Datasets
     /// </summary>
     public static Dataset FromIdxDirectory(string dir, bool train = true)
     {
-        if (!Directory.Exists(dir)) throw new ProbeException($"IDX directory '{dir}' does not exist.");
-        string prefix = train ? "train" : "t10k";
-        string images = FindIdx(dir, prefix, "images", "idx3-ubyte");
-        string labelsPath = FindIdx(dir, prefix, "labels", "idx1-ubyte");
-        var (count, rows, cols, pixels) = Idx.ReadImages(images);
-        var labelBytes = Idx.ReadLabels(labelsPath);
-        if (labelBytes.Length != count)
-            throw new ProbeException($"IDX directory '{dir}': '{Path.GetFileName(images)}' holds {count} images but '{Path.GetFileName(labelsPath)}' holds {labelBytes.Length} labels.");
+        var (count, rows, cols, pixels, labelBytes) = ReadIdx(dir, train);
         var scale = new float[256];
         for (int i = 0; i < 256; i++) scale[i] = i / 255f;
         var data = new float[pixels.LongLength];
@@ -85,14 +78,7 @@ public static class Datasets
     /// </summary>
     public static ArrayDataset OpenIdxDirectory(string dir, bool train = true, DataTransform? transform = null, IReadOnlyList<string>? classNames = null, string? name = null)
     {
-        if (!Directory.Exists(dir)) throw new ProbeException($"IDX directory '{dir}' does not exist.");
-        string prefix = train ? "train" : "t10k";
-        string images = FindIdx(dir, prefix, "images", "idx3-ubyte");
-        string labelsPath = FindIdx(dir, prefix, "labels", "idx1-ubyte");
-        var (count, rows, cols, pixels) = Idx.ReadImages(images);
-        var labelBytes = Idx.ReadLabels(labelsPath);
-        if (labelBytes.Length != count)
-            throw new ProbeException($"IDX directory '{dir}': '{Path.GetFileName(images)}' holds {count} images but '{Path.GetFileName(labelsPath)}' holds {labelBytes.Length} labels.");
+        var (count, rows, cols, pixels, labelBytes) = ReadIdx(dir, train);
         var labels = new int[count];
         for (int i = 0; i < count; i++) labels[i] = labelBytes[i];
         if (classNames != null && labels.Length > 0 && labels.Max() >= classNames.Count)
@@ -108,6 +94,20 @@ public static class Datasets
         if (!Directory.Exists(dir))
             throw new ProbeException($"Fashion-MNIST is not installed (no directory {dir}). On Debian or Ubuntu install it with: sudo apt-get install dataset-fashion-mnist. Or download the four IDX files and use idx:DIR.");
         return OpenIdxDirectory(dir, train, transform, FashionMnistClassNames, train ? "fashion-mnist-train" : "fashion-mnist-test");
+    }
+
+    /// <summary>The images and labels of an MNIST-style directory (train-* or t10k-* files), checked to agree in count.</summary>
+    static (int Count, int Rows, int Cols, byte[] Pixels, byte[] Labels) ReadIdx(string dir, bool train)
+    {
+        if (!Directory.Exists(dir)) throw new ProbeException($"IDX directory '{dir}' does not exist.");
+        string prefix = train ? "train" : "t10k";
+        string images = FindIdx(dir, prefix, "images", "idx3-ubyte");
+        string labelsPath = FindIdx(dir, prefix, "labels", "idx1-ubyte");
+        var (count, rows, cols, pixels) = Idx.ReadImages(images);
+        var labelBytes = Idx.ReadLabels(labelsPath);
+        if (labelBytes.Length != count)
+            throw new ProbeException($"IDX directory '{dir}': '{Path.GetFileName(images)}' holds {count} images but '{Path.GetFileName(labelsPath)}' holds {labelBytes.Length} labels.");
+        return (count, rows, cols, pixels, labelBytes);
     }
 
     static string FindIdx(string dir, string prefix, string kind, string ext)
