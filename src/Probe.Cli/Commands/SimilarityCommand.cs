@@ -1,117 +1,363 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Probe.Capture;
 using Probe.Data;
+using Probe.Models;
 using Probe.Reporting;
 using Probe.Similarity;
 
 namespace Probe.Cli.Commands;
 
 /// <summary>
-/// <c>probe similarity --measure M --a X.npy --b Y.npy</c>: one similarity measure between two matrices whose rows are
-/// the same samples, with an optional bootstrap interval (<c>--bootstrap N</c>) and permutation null
-/// (<c>--permutations N</c>); or every pair of a model's layers (<c>--model M --weights W --data DATA</c>) or of a folder of
-/// activations (<c>--acts-dir DIR</c>), as a table and heatmap.
+/// <c>probe similarity --measure M</c>, the one implementation behind <c>probe cka</c> (the same command with
+/// <c>--measure cka</c> preset) and <c>probe compare</c> (the same command; <c>--measure</c> defaults to cka). Modes:
+/// two matrices (<c>--a X.npy --b Y.npy</c>, with <c>--bootstrap N</c> / <c>--permutations N</c>); every pair of one
+/// model's layers (<c>--model M --weights W --data DATA</c>) or of a folder of activations (<c>--acts-dir DIR</c>);
+/// model A's layers x model B's: two checkpoints of a run (<c>--run DIR [--epochs 0,final]</c>), two runs
+/// (<c>--run A --run-b B</c>) or two models (<c>--model-a .. --weights-a .. --weights-b .. --data DATA</c>).
+/// The layer modes print a table and, with <c>--out DIR</c>, write STEM.json and a heatmap (STEM = the command name).
 /// </summary>
 internal static class SimilarityCommand
 {
-    public static Command Create(CliContext ctx)
+    /// <summary>Which command the grammar is exposed as: the measure preset and the name of the written files.</summary>
+    internal enum Flavour { Similarity, Cka, Compare }
+
+    /// <summary>Default sample cap of the layer modes for measures other than CKA (RSA and mutual k-NN cost O(n^2)).</summary>
+    public const int DefaultMaxSamples = 2000;
+
+    public static Command Create(CliContext ctx) => Build(ctx, Flavour.Similarity);
+
+    public static Command Build(CliContext ctx, Flavour flavour)
     {
-        var measure = new Option<string>("--measure") { Description = $"The measure: {string.Join(", ", SimilarityMeasure.Names)}.", Required = true };
-        var a = new Option<string?>("--a") { Description = "First matrix (.npy, rows = samples)." };
-        var b = new Option<string?>("--b") { Description = "Second matrix (.npy, same rows in the same order)." };
-        var models = new ModelOptions();
-        var data = CliOptions.Data();
-        var layers = new Option<string>("--layers") { Description = "With --model or --acts-dir: the layers to compare (selector).", DefaultValueFactory = _ => "all" };
-        var reduce = CliOptions.Reduce();
-        var maxSamples = new Option<int>("--max-samples") { Description = "With --model or --acts-dir: compare on at most this many samples, chosen uniformly with the seed (default 2000; RSA and mutual k-NN cost O(n^2)).", DefaultValueFactory = _ => 2000 };
-        var outDir = new Option<string?>("--out") { Description = "With --model or --acts-dir: folder for similarity.json and the heatmap (PNG and SVG)." };
-        var k = new Option<int>("--k") { Description = $"mutual-knn: neighbours per sample (default {MutualKnnMeasure.DefaultK}).", DefaultValueFactory = _ => MutualKnnMeasure.DefaultK };
-        var keep = new Option<double>("--keep") { Description = $"svcca: fraction of the variance each side keeps (default {SvccaMeasure.DefaultKeep}).", DefaultValueFactory = _ => SvccaMeasure.DefaultKeep };
-        var bootstrap = new Option<int?>("--bootstrap") { Description = "Add a 95% bootstrap interval from this many resamples of the rows (seeded)." };
-        var permutations = new Option<int?>("--permutations") { Description = "Add a permutation null from this many shuffles of the second matrix's rows (seeded)." };
-        var seed = CliOptions.Seed();
-        var json = CliOptions.Json();
-        var cmd = new Command("similarity",
-            "A similarity measure between two representations of the same samples: probe similarity --measure " +
-            string.Join("|", SimilarityMeasure.Names) + " --a X.npy --b Y.npy [--k 10] [--keep 0.99] [--bootstrap N] [--permutations N] [--seed S] [--json]. " +
-            "linreg is the R^2 of predicting --b from --a; pwcca weights by the side with fewer columns.")
-            { measure, a, b, data, layers, reduce, maxSamples, outDir, k, keep, bootstrap, permutations, seed, json };
-        models.AddTo(cmd);
-        cmd.Validators.Add(r =>
+        string name = flavour.ToString().ToLowerInvariant();
+        var o = new SimilarityOptions(flavour);
+        var cmd = new Command(name, flavour switch
         {
-            bool pair = r.GetResult(a) != null || r.GetResult(b) != null, model = models.HasModel(r), acts = models.HasActsDir(r);
-            if ((pair ? 1 : 0) + (model ? 1 : 0) + (acts ? 1 : 0) != 1) r.AddError("Give --a X.npy --b Y.npy, or --model M --weights W --data DATA, or --acts-dir DIR.");
-            else if (pair && (r.GetResult(a) == null || r.GetResult(b) == null)) r.AddError("Give both --a and --b (two matrices with the same rows).");
-            if (model && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
-            if (!pair && (r.GetResult(bootstrap) != null || r.GetResult(permutations) != null)) r.AddError("--bootstrap and --permutations apply to two matrices (--a/--b).");
-            if (r.GetResult(maxSamples) != null && r.GetValue(maxSamples) < 4) r.AddError($"--max-samples must be at least 4, got {r.GetValue(maxSamples)}.");
-            models.Validate(r);
-            if (r.GetValue(measure) is string m && !SimilarityMeasure.Names.Contains(m.Trim().ToLowerInvariant()))
-                r.AddError($"Unknown --measure '{m}'. Known measures: {string.Join(", ", SimilarityMeasure.Names)}.");
-            if (r.GetResult(k) != null && r.GetValue(k) < 1) r.AddError($"--k must be at least 1, got {r.GetValue(k)}.");
-            if (r.GetResult(keep) != null && r.GetValue(keep) is var f && !(f > 0 && f <= 1)) r.AddError($"--keep must be in (0, 1], got {CliOptions.F(f)}.");
-            if (r.GetValue(bootstrap) is int nb && nb < 2) r.AddError($"--bootstrap needs at least 2 resamples, got {nb}.");
-            if (r.GetValue(permutations) is int np && np < 2) r.AddError($"--permutations needs at least 2 shuffles, got {np}.");
+            Flavour.Cka => "Centred kernel alignment: 'probe similarity --measure cka' with its kernel options. " + Grammar("cka", "[--kernel linear|rbf] [--sigma-frac F] [--debiased]") +
+                " Two matrices also take --batch B (minibatch CKA). --method auto keeps the captured layers in memory when they fit in 512 MiB (RBF: when the n x n kernels fit) and streams minibatch CKA otherwise; --shard i/n (with --method minibatch) writes partial sums for 'probe merge'.",
+            Flavour.Compare => "Similarity between the layers of two models on the same inputs (rows: A's layers, columns: B's): 'probe similarity' with --measure defaulting to cka. " + Grammar("compare", "[--measure M]"),
+            _ => "A similarity measure between representations of the same samples: " + string.Join(", ", SimilarityMeasure.Names) + ". " + Grammar("similarity", "--measure M") +
+                " linreg is the R^2 of predicting the column side (--b, model B) from the row side; pwcca weights by the side with fewer columns.",
         });
-        cmd.SetAction(p =>
-        {
-            var m = SimilarityMeasure.Parse(p.GetValue(measure)!, p.GetValue(k), p.GetValue(keep));
-            if (p.GetValue(a) is null)
-            {
-                var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(seed));
-                using var _s = source;
-                using var _d = dataset as IDisposable;
-                var acts = new Probe.Capture.ActivationCapture(new Probe.Capture.LayerSelector(p.GetValue(layers)!), p.GetValue(reduce))
-                    .ToMemory(source, dataset, p.GetValue(maxSamples), p.GetValue(seed));
-                var table = m.AllPairs(acts.LayerNames.Select(n => (n, acts[n])).ToList());
-                var doc = new { measure = m.Name, description = m.Description, samples = acts.SampleIndices.Length, seed = p.GetValue(seed), rows = table.RowLayers, columns = table.ColLayers, values = table.Values };
-                if (p.GetValue(outDir) is string dir)
-                {
-                    Directory.CreateDirectory(dir);
-                    JsonOutput.Write(Path.Combine(dir, "similarity.json"), doc, "similarity.json");
-                    Probe.Reporting.Sections.SimilarityFigures.Save(table, Path.Combine(dir, "similarity"), $"{m.Description}, {acts.SampleIndices.Length} samples", "layer", "layer");
-                }
-                if (p.GetValue(json)) { ctx.Out.WriteLine(JsonOutput.Serialize(doc, "similarity")); return ExitCodes.Ok; }
-                ctx.Out.WriteLine($"{m.Description}; {acts.SampleIndices.Length} samples");
-                ctx.Out.Write(TextTable.Render(new[] { "" }.Concat(table.ColLayers).ToArray(),
-                    table.RowLayers.Select((r, i) => (IReadOnlyList<string>)new[] { r }.Concat(table.Values[i].Select(v => CliOptions.F(v, "0.000"))).ToArray())));
-                if (p.GetValue(outDir) is string d) ctx.Out.WriteLine($"Wrote similarity.json, similarity.png and similarity.svg to {d}");
-                return ExitCodes.Ok;
-            }
-            string pa = p.GetValue(a)!, pb = p.GetValue(b)!;
-            var x = Npy.ReadMatrix(pa);
-            var y = Npy.ReadMatrix(pb);
-            int s = p.GetValue(seed);
-            var score = m.Compute(x, y);
-            var ci = p.GetValue(bootstrap) is int nb ? new SimilarityBootstrap(nb, s).Run(m, x, y) : null;
-            var perm = p.GetValue(permutations) is int np ? new SimilarityPermutationTest(np, s).Run(m, x, y) : null;
-            if (p.GetValue(json))
-            {
-                ctx.Out.WriteLine(JsonOutput.Serialize(new
-                {
-                    measure = m.Name,
-                    description = m.Description,
-                    value = score.Value,
-                    details = score.Details.Count == 0 ? null : score.Details,
-                    samples = x.Rows,
-                    a = new { path = pa, x.Cols },
-                    b = new { path = pb, y.Cols },
-                    k = m is MutualKnnMeasure mk ? mk.K : (int?)null,
-                    keep = m is SvccaMeasure sv ? sv.Keep : (double?)null,
-                    seed = ci != null || perm != null ? s : (int?)null,
-                    bootstrap = ci == null ? null : new { ci.Replicates, ci.Level, ci.Low, ci.High, ci.Mean, ci.StandardError, ci.Bias },
-                    permutation = perm == null ? null : new { perm.Permutations, perm.Mean, perm.StandardDeviation, perm.Low, perm.High, perm.PValue },
-                }, "similarity"));
-                return ExitCodes.Ok;
-            }
-            string extra = score.Details.Count == 0 ? "" :
-                "  (" + string.Join(", ", score.Details.Where(d => d.Key != "similarity").Select(d => $"{d.Key} {CliOptions.F(d.Value, "0.######")}")) + ")";
-            ctx.Out.WriteLine($"{m.Description}: {CliOptions.F(score.Value, "0.######")}{extra}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
-            if (ci != null)
-                ctx.Out.WriteLine($"  {CliOptions.F(ci.Level * 100, "0.#")}% bootstrap interval ({ci.Replicates} resamples, seed {s}): [{CliOptions.F(ci.Low, "0.######")}, {CliOptions.F(ci.High, "0.######")}], bias {CliOptions.F(ci.Bias, "0.######")}");
-            if (perm != null)
-                ctx.Out.WriteLine($"  permutation null ({perm.Permutations} shuffles, seed {s}): mean {CliOptions.F(perm.Mean, "0.######")}, 95% of it in [{CliOptions.F(perm.Low, "0.######")}, {CliOptions.F(perm.High, "0.######")}], p = {CliOptions.F(perm.PValue, "0.####")}");
-            return ExitCodes.Ok;
-        });
+        o.AddTo(cmd);
+        cmd.SetAction(p => Run(ctx, p, o, name));
         return cmd;
+    }
+
+    private static string Grammar(string cmd, string measure) =>
+        $"Two matrices: probe {cmd} {measure} --a X.npy --b Y.npy [--bootstrap N] [--permutations N] [--json]. " +
+        $"All layer pairs of a model: probe {cmd} {measure} --model SPEC|FILE.onnx --weights FILE --data DATA [--layers SELECTOR] [--max-samples M] [--out DIR], or of stored activations: --acts-dir DIR. " +
+        $"Two checkpoints of a run: --run DIR [--epochs 0,final]; two runs (e.g. seeds): --run DIR --run-b DIR2 [--epochs final,final]; two models: --model-a SPEC --weights-a FILE [--model-b SPEC] --weights-b FILE --data DATA. " +
+        "The selector may include 'input' (the data itself as a pseudo-layer; the default is 'input,all'; stored activations default to 'all'). Runs use their own data's held-out split unless --data is given. " +
+        $"Measures other than CKA keep the layers in memory and use at most {DefaultMaxSamples} samples unless --max-samples says otherwise.";
+
+    private static int Run(CliContext ctx, ParseResult p, SimilarityOptions o, string stem)
+    {
+        var measure = o.Measure(p);
+        if (p.GetValue(o.A) is string pa) return TwoMatrices(ctx, p, o, measure, pa, p.GetValue(o.B)!);
+        var study = o.Study(p, measure) with
+        {
+            Cancellation = ctx.Cancel,
+            Progress = (stage, done, total) => ctx.Progress.Report(stage, done, total),
+        };
+        SimilarityStudyResult result;
+        string rowTitle = "layer", colTitle = "layer";
+        if (p.GetValue(o.Run) is not null || p.GetValue(o.ModelA) is not null)
+        {
+            var (a, b, nameA, nameB, dataset) = o.OpenPair(p);
+            using (a)
+            using (b)
+            using (dataset as IDisposable)
+                result = study.Cross(a, b, dataset, nameA, nameB);
+            rowTitle = "A: " + nameA;
+            colTitle = "B: " + nameB;
+        }
+        else
+        {
+            var (source, dataset) = o.Models.OpenWithData(p, p.GetValue(o.Data), p.GetValue(o.Seed));
+            using var _s = source;
+            using var _d = dataset as IDisposable;
+            // Stored activations have no input pseudo-layer unless the user names it; default to every stored layer.
+            if (source is PrecomputedSource && p.GetResult(o.Layers) is null) study = study with { Layers = "all" };
+            if (p.GetValue(o.Shard) is string shardText)
+            {
+                var cka = new CkaStudy(((CkaMeasure)measure).Settings, study.Layers, study.Reduce, null, study.Seed, CkaStudyMethod.Minibatch, study.BatchSize);
+                var part = Shard.Parse(shardText);
+                var (start, count) = part.Range(dataset.Count, cka.BatchSize);
+                var state = cka.MinibatchState(source, part.Slice(dataset, cka.BatchSize));
+                string partDir = p.GetValue(o.Out)!;
+                ShardFiles.Write(partDir, ShardFiles.Cka, part, start, count, dataset.Count, p.GetValue(o.Data) ?? p.GetValue(o.Models.ActsDir)!, state);
+                ctx.Out.WriteLine($"Shard {part}: samples {start}..{start + count - 1} of {dataset.Count}; minibatch CKA sums written to {Path.Combine(partDir, ShardFiles.Cka)} (combine the shards with 'probe merge').");
+                return ExitCodes.Ok;
+            }
+            result = study.Within(source, dataset);
+        }
+        Write(ctx, result, p.GetValue(o.Out), p.GetValue(o.Json), stem, rowTitle, colTitle);
+        return ExitCodes.Ok;
+    }
+
+    private static int TwoMatrices(CliContext ctx, ParseResult p, SimilarityOptions o, SimilarityMeasure m, string pa, string pb)
+    {
+        var x = Npy.ReadMatrix(pa);
+        var y = Npy.ReadMatrix(pb);
+        int s = p.GetValue(o.Seed);
+        SimilarityScore score;
+        string description = m.Description;
+        int? batch = p.GetValue(o.Batch);
+        if (batch is int size)
+        {
+            var cka = ((CkaMeasure)m).Settings;
+            score = new SimilarityScore(m.Name, MinibatchCka.Compute(x, y, size, cka.Kernel, cka.SigmaFrac), new SortedDictionary<string, double>());
+            description = $"minibatch {(cka.Kernel == CkaKernel.Linear ? "linear" : "RBF")} CKA (batch {size}, unbiased HSIC)";
+        }
+        else score = m.Compute(x, y);
+        var ci = p.GetValue(o.Bootstrap) is int nb ? new SimilarityBootstrap(nb, s).Run(m, x, y) : null;
+        var perm = p.GetValue(o.Permutations) is int np ? new SimilarityPermutationTest(np, s).Run(m, x, y) : null;
+        if (p.GetValue(o.Json))
+        {
+            ctx.Out.WriteLine(JsonOutput.Serialize(new
+            {
+                measure = m.Name,
+                description,
+                value = score.Value,
+                details = score.Details.Count == 0 ? null : score.Details,
+                samples = x.Rows,
+                a = new { path = pa, x.Cols },
+                b = new { path = pb, y.Cols },
+                k = m is MutualKnnMeasure mk ? mk.K : (int?)null,
+                keep = m is SvccaMeasure sv ? sv.Keep : (double?)null,
+                batch,
+                seed = ci != null || perm != null ? s : (int?)null,
+                bootstrap = ci == null ? null : new { ci.Replicates, ci.Level, ci.Low, ci.High, ci.Mean, ci.StandardError, ci.Bias },
+                permutation = perm == null ? null : new { perm.Permutations, perm.Mean, perm.StandardDeviation, perm.Low, perm.High, perm.PValue },
+            }, "similarity"));
+            return ExitCodes.Ok;
+        }
+        string extra = score.Details.Count == 0 ? "" :
+            "  (" + string.Join(", ", score.Details.Where(d => d.Key != "similarity").Select(d => $"{d.Key} {CliOptions.F(d.Value, "0.######")}")) + ")";
+        ctx.Out.WriteLine($"{description}: {CliOptions.F(score.Value, "0.######")}{extra}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
+        if (ci != null)
+            ctx.Out.WriteLine($"  {CliOptions.F(ci.Level * 100, "0.#")}% bootstrap interval ({ci.Replicates} resamples, seed {s}): [{CliOptions.F(ci.Low, "0.######")}, {CliOptions.F(ci.High, "0.######")}], bias {CliOptions.F(ci.Bias, "0.######")}");
+        if (perm != null)
+            ctx.Out.WriteLine($"  permutation null ({perm.Permutations} shuffles, seed {s}): mean {CliOptions.F(perm.Mean, "0.######")}, 95% of it in [{CliOptions.F(perm.Low, "0.######")}, {CliOptions.F(perm.High, "0.######")}], p = {CliOptions.F(perm.PValue, "0.####")}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Prints the table (or JSON when <paramref name="json"/>) and, with an output folder, writes STEM.json and the heatmap (PNG and SVG).</summary>
+    public static void Write(CliContext ctx, SimilarityStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle)
+    {
+        var t = result.Table;
+        var doc = new { measure = result.Measure, description = t.Measure, method = result.Method, samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
+        if (outDir is string dir)
+        {
+            Directory.CreateDirectory(dir);
+            JsonOutput.Write(Path.Combine(dir, stem + ".json"), doc, stem + ".json");
+            Probe.Reporting.Sections.SimilarityFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle);
+        }
+        if (json) { ctx.Out.WriteLine(JsonOutput.Serialize(doc, stem)); return; }
+        ctx.Out.WriteLine(SimilarityStudy.Describe(result));
+        ctx.Out.Write(TextTable.Render(new[] { "" }.Concat(t.ColLayers).ToArray(),
+            t.RowLayers.Select((r, i) => (IReadOnlyList<string>)new[] { r }.Concat(t.Values[i].Select(v => CliOptions.F(v, "0.000"))).ToArray())));
+        if (outDir is string d) ctx.Out.WriteLine($"Wrote {stem}.json, {stem}.png and {stem}.svg to {d}");
+    }
+}
+
+/// <summary>The options of the similarity grammar (<c>probe similarity</c>, <c>probe cka</c>, <c>probe compare</c>) and how they become library objects.</summary>
+internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
+{
+    private readonly SimilarityCommand.Flavour _flavour = flavour;
+
+    public readonly Option<string?> MeasureName = new("--measure")
+    {
+        Description = $"The measure: {string.Join(", ", SimilarityMeasure.Names)}" + (flavour == SimilarityCommand.Flavour.Compare ? " (default cka)." : "."),
+        Required = flavour == SimilarityCommand.Flavour.Similarity,
+    };
+    public readonly Option<string?> A = new("--a") { Description = "First matrix (.npy, rows = samples)." };
+    public readonly Option<string?> B = new("--b") { Description = "Second matrix (.npy, same rows in the same order)." };
+    public readonly ModelOptions Models = new();
+    public readonly Option<string?> Data = new("--data") { Description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], ... (for runs: overrides the run's data)." };
+    public readonly Option<string?> Run = CliOptions.Run();
+    public readonly Option<string?> RunB = new("--run-b") { Description = "A second run folder: compares --run (A) with it (B)." };
+    public readonly Option<string?> Epochs = new("--epochs") { Description = "Two checkpoints 'EA,EB' (numbers or 'final'): of --run, or of --run and --run-b. Default: 0,final for one run; final,final for two." };
+    public readonly Option<string?> ModelA = new("--model-a") { Description = "Model A: a spec or an ONNX file (instead of --run)." };
+    public readonly Option<string?> WeightsA = new("--weights-a") { Description = "Model A's weights." };
+    public readonly Option<string?> ModelB = new("--model-b") { Description = "Model B: a spec or an ONNX file (default: --model-a)." };
+    public readonly Option<string?> WeightsB = new("--weights-b") { Description = "Model B's weights." };
+    public readonly Option<string> Split = new("--split") { Description = "For runs without --data: test (held-out rows, default), train or all.", DefaultValueFactory = _ => "test" };
+    public readonly Option<string> Layers = new("--layers") { Description = "Layer selector (names, globs, type:Linear, all) plus 'input' for the data itself.", DefaultValueFactory = _ => "input,all" };
+    public readonly Option<MapReduction> Reduce = CliOptions.Reduce();
+    public readonly Option<int?> MaxSamples = new("--max-samples") { Description = $"Use at most this many samples, chosen uniformly with the seed (default: all for CKA, {SimilarityCommand.DefaultMaxSamples} for the other measures)." };
+    public readonly Option<int> Seed = CliOptions.Seed();
+    public readonly Option<int> BatchSize = CliOptions.BatchSize();
+    public readonly Option<string?> Out = new("--out") { Description = "Layer modes: folder for the table (JSON) and the heatmap (PNG and SVG)." };
+    public readonly Option<bool> Json = CliOptions.Json();
+    public readonly Option<int> K = new("--k") { Description = $"mutual-knn: neighbours per sample (default {MutualKnnMeasure.DefaultK}).", DefaultValueFactory = _ => MutualKnnMeasure.DefaultK };
+    public readonly Option<double> Keep = new("--keep") { Description = $"svcca: fraction of the variance each side keeps (default {SvccaMeasure.DefaultKeep}).", DefaultValueFactory = _ => SvccaMeasure.DefaultKeep };
+    public readonly Option<int?> Bootstrap = new("--bootstrap") { Description = "Two matrices: add a 95% bootstrap interval from this many resamples of the rows (seeded)." };
+    public readonly Option<int?> Permutations = new("--permutations") { Description = "Two matrices: add a permutation null from this many shuffles of the second matrix's rows (seeded)." };
+    public readonly Option<string> Kernel = new("--kernel") { Description = "cka: linear (default) or rbf.", DefaultValueFactory = _ => "linear" };
+    public readonly Option<double> SigmaFrac = new("--sigma-frac") { Description = "cka, RBF bandwidth: sigma = F x median pairwise distance (default 0.4).", DefaultValueFactory = _ => 0.4 };
+    public readonly Option<bool> Debiased = new("--debiased") { Description = "cka: use the unbiased HSIC estimator (Song et al. 2012)." };
+    public readonly Option<int?> Batch = new("--batch") { Description = "cka, two matrices: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." };
+    public readonly Option<string> Method = new("--method") { Description = "cka, layer modes: auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string?> Shard = ShardFiles.Option();
+
+    public void AddTo(Command cmd)
+    {
+        if (_flavour != SimilarityCommand.Flavour.Cka) cmd.Add(MeasureName);
+        foreach (var opt in new Option[] { A, B, Data, Run, RunB, Epochs, ModelA, WeightsA, ModelB, WeightsB, Split, Layers, Reduce, MaxSamples, Seed, BatchSize, Out, Json,
+                                           K, Keep, Bootstrap, Permutations, Kernel, SigmaFrac, Debiased, Batch, Method, Shard })
+            cmd.Add(opt);
+        Models.AddTo(cmd);
+        cmd.Validators.Add(Validate);
+    }
+
+    /// <summary>The measure's CLI name (preset "cka" for probe cka, default "cka" for probe compare).</summary>
+    private string? Name(CommandResult r) => _flavour == SimilarityCommand.Flavour.Cka ? "cka" : r.GetValue(MeasureName)?.Trim().ToLowerInvariant() ?? (_flavour == SimilarityCommand.Flavour.Compare ? "cka" : null);
+
+    private void Validate(CommandResult r)
+    {
+        string? name = Name(r);
+        if (name != null && !SimilarityMeasure.Names.Contains(name)) r.AddError($"Unknown --measure '{r.GetValue(MeasureName)}'. Known measures: {string.Join(", ", SimilarityMeasure.Names)}.");
+        bool cka = name == "cka";
+        bool pair = r.GetResult(A) != null || r.GetResult(B) != null, model = Models.HasModel(r), acts = Models.HasActsDir(r);
+        bool runs = r.GetResult(Run) != null, models = r.GetResult(ModelA) != null;
+        int modes = (pair ? 1 : 0) + (model ? 1 : 0) + (acts ? 1 : 0) + (runs ? 1 : 0) + (models ? 1 : 0);
+        if (modes == 0) { r.AddError("Give --a X.npy --b Y.npy (two matrices), --model SPEC --weights W --data DATA or --acts-dir DIR (all layer pairs), --run DIR [--run-b DIR2] (checkpoints or runs) or --model-a with --weights-a/--weights-b (two models)."); return; }
+        if (modes > 1) { r.AddError("Give one of --a/--b (two matrices), --model (all layer pairs of a model), --acts-dir (stored layers), --run (checkpoints of runs) or --model-a (two models)."); return; }
+        if (pair && (r.GetResult(A) == null || r.GetResult(B) == null)) r.AddError("Give both --a and --b (two matrices with the same rows).");
+        if (model && r.GetResult(Data) == null) r.AddError("--model needs --data (the inputs to run through the model).");
+        if (models && r.GetResult(Data) == null) r.AddError("--model-a needs --data (the inputs to run through both models).");
+        if (acts && r.GetResult(Data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
+        if (pair && r.GetResult(Data) != null) r.AddError("--data is for the layer modes; two matrices (--a/--b) are compared as they are.");
+        if (!models) Models.Validate(r);
+        else
+        {
+            if (Models.HasActsDir(r)) r.AddError("--acts-dir holds activations already; it takes no --model-a.");
+            string ma = r.GetValue(ModelA)!, mb = r.GetValue(ModelB) ?? ma;
+            ModelOptions.CheckModel(r, ma);
+            if (mb != ma) ModelOptions.CheckModel(r, mb);
+            bool untrained = r.GetValue(Models.RandomWeights);
+            if (r.GetResult(Models.Weights) != null) r.AddError("--weights goes with --model; two models take --weights-a and --weights-b.");
+            if (untrained && (r.GetResult(WeightsA) != null || r.GetResult(WeightsB) != null)) r.AddError("Give --weights-a/--weights-b or --random-weights, not both.");
+            if (!untrained && !ModelLoader.CarriesWeights(ma) && r.GetResult(WeightsA) == null) r.AddError($"--model-a {ma} needs --weights-a FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+            if (!untrained && !ModelLoader.CarriesWeights(mb) && r.GetResult(WeightsB) == null) r.AddError($"--model-b {mb} needs --weights-b FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+        }
+        if (!models && (r.GetResult(WeightsA) != null || r.GetResult(WeightsB) != null || r.GetResult(ModelB) != null))
+            r.AddError("--weights-a, --weights-b and --model-b go with --model-a (two models).");
+        if (r.GetResult(RunB) != null && !runs) r.AddError("--run-b needs --run.");
+        if (r.GetResult(Epochs) != null && !runs) r.AddError("--epochs is for --run.");
+        if (r.GetValue(Epochs) is string e && e.Split(',').Length != 2) r.AddError($"--epochs takes two checkpoints 'EA,EB', got '{e}'.");
+        if (r.GetResult(Split) != null && r.GetValue(Split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(Split)}'.");
+        if (r.GetResult(Split) != null && !runs) r.AddError("--split is for --run (a run's own data).");
+        if (pair)
+            foreach (var opt in new Option[] { Layers, MaxSamples, Out, Method, Shard })
+                if (r.GetResult(opt) != null) r.AddError($"{opt.Name} is for the layer modes; two matrices (--a/--b) are compared whole.");
+        if (!pair && (r.GetResult(Bootstrap) != null || r.GetResult(Permutations) != null)) r.AddError("--bootstrap and --permutations apply to two matrices (--a/--b).");
+        if (r.GetResult(Batch) != null && !pair) r.AddError("--batch is for two matrices; for layers use --method minibatch --batch-size B.");
+        if (r.GetValue(Batch) is int bs && bs < 4) r.AddError($"--batch must be at least 4 (the unbiased HSIC needs 4 rows), got {bs}.");
+        if (r.GetValue(Batch) != null && (r.GetResult(Bootstrap) != null || r.GetResult(Permutations) != null)) r.AddError("--batch (minibatch CKA) has no --bootstrap or --permutations; drop one.");
+        if (!cka && name != null)
+            foreach (var opt in new Option[] { Kernel, SigmaFrac, Debiased, Batch, Method, Shard })
+                if (r.GetResult(opt) != null) r.AddError($"{opt.Name} is a CKA option; --measure {name} does not take it.");
+        if (r.GetResult(K) != null && name != "mutual-knn") r.AddError("--k is for --measure mutual-knn.");
+        if (r.GetResult(Keep) != null && name != "svcca") r.AddError("--keep is for --measure svcca.");
+        if (r.GetResult(K) != null && r.GetValue(K) < 1) r.AddError($"--k must be at least 1, got {r.GetValue(K)}.");
+        if (r.GetResult(Keep) != null && r.GetValue(Keep) is var f && !(f > 0 && f <= 1)) r.AddError($"--keep must be in (0, 1], got {CliOptions.F(f)}.");
+        if (r.GetValue(Bootstrap) is int nb && nb < 2) r.AddError($"--bootstrap needs at least 2 resamples, got {nb}.");
+        if (r.GetValue(Permutations) is int np && np < 2) r.AddError($"--permutations needs at least 2 shuffles, got {np}.");
+        if (r.GetResult(Kernel) != null && r.GetValue(Kernel) is string k && k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
+        if (r.GetResult(SigmaFrac) != null && r.GetValue(SigmaFrac) is var sf && (!(sf > 0) || !double.IsFinite(sf))) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(sf)}.");
+        if (r.GetResult(Method) != null && r.GetValue(Method) is string m && m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
+        if (r.GetResult(BatchSize) != null && r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
+        if (r.GetValue(MaxSamples) is int ms && ms < 4) r.AddError($"--max-samples must be at least 4, got {ms}.");
+        if (r.GetResult(Shard) != null)
+        {
+            if (!(model || acts)) r.AddError("--shard is for all layer pairs of one model (--model or --acts-dir).");
+            if (r.GetValue(Method) != "minibatch") r.AddError("--shard needs --method minibatch: only minibatch CKA's sums add up across shards.");
+            if (r.GetResult(Out) == null) r.AddError($"--shard needs --out DIR: the shard writes its partial sums there ({ShardFiles.Cka}) for 'probe merge'.");
+            if (r.GetResult(MaxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
+        }
+    }
+
+    /// <summary>The measure the options name, with its settings.</summary>
+    public SimilarityMeasure Measure(ParseResult p)
+    {
+        string name = _flavour == SimilarityCommand.Flavour.Cka ? "cka" : p.GetValue(MeasureName) ?? "cka";
+        if (name.Trim().ToLowerInvariant() == "cka")
+            return new CkaMeasure(new Cka(p.GetValue(Kernel) == "rbf" ? CkaKernel.Rbf : CkaKernel.Linear, p.GetValue(SigmaFrac), p.GetValue(Debiased)));
+        return SimilarityMeasure.Parse(name, p.GetValue(K), p.GetValue(Keep));
+    }
+
+    /// <summary>The layer study the options describe (measures other than CKA: at most <see cref="SimilarityCommand.DefaultMaxSamples"/> samples unless given).</summary>
+    public SimilarityStudy Study(ParseResult p, SimilarityMeasure measure) =>
+        new(measure, p.GetValue(Layers)!, p.GetValue(Reduce),
+            MaxSamples: p.GetValue(MaxSamples) ?? (measure is CkaMeasure ? null : SimilarityCommand.DefaultMaxSamples),
+            Seed: p.GetValue(Seed),
+            Method: p.GetValue(Method) switch { "full" => CkaStudyMethod.Full, "minibatch" => CkaStudyMethod.Minibatch, _ => CkaStudyMethod.Auto },
+            BatchSize: p.GetValue(BatchSize));
+
+    /// <summary>Models A and B, their names and the data they run on: two checkpoints of a run, two runs, or two models.</summary>
+    public (IActivationSource A, IActivationSource B, string NameA, string NameB, IDataset Data) OpenPair(ParseResult p)
+    {
+        if (p.GetValue(Run) is string dirA)
+        {
+            var ra = RunFolder.Load(dirA);
+            var rb = p.GetValue(RunB) is string dirB ? RunFolder.Load(dirB) : null;
+            var parts = (p.GetValue(Epochs) ?? (rb == null ? "0,final" : "final,final")).Split(',', StringSplitOptions.TrimEntries);
+            int ea = Epoch(ra, parts[0]), eb = Epoch(rb ?? ra, parts[1]);
+            string nameA = rb == null ? $"epoch {ea}" : $"{Path.GetFileName(ra.Directory)} epoch {ea}";
+            string nameB = rb == null ? $"epoch {eb}" : $"{Path.GetFileName(rb.Directory)} epoch {eb}";
+            if (rb != null && rb.Info.Model != ra.Info.Model) nameB += $" ({rb.Info.Model})";
+            var dataset = p.GetValue(Data) is string ds ? CliOptions.LoadData(ds) : RunData(ra, p.GetValue(Split)!);
+            var a = new ModuleSource(ra.BuildModel(ea), ownsModel: true);
+            var b = new ModuleSource((rb ?? ra).BuildModel(eb), ownsModel: true);
+            return (a, b, nameA, nameB, dataset);
+        }
+        int seed = p.GetValue(Seed);
+        string specA = p.GetValue(ModelA)!;
+        bool random = p.GetValue(Models.RandomWeights);
+        var sa = ModelLoader.Open(specA, random ? null : p.GetValue(WeightsA), seed);
+        IActivationSource? sb = null;
+        try
+        {
+            sb = ModelLoader.Open(p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB), seed);
+            var data = CliOptions.OpenData(p.GetValue(Data)!);
+            CliOptions.CheckLayout(sa, data);
+            string nameA = p.GetValue(WeightsA) is string wa ? Path.GetFileNameWithoutExtension(wa) : "A";
+            string nameB = p.GetValue(WeightsB) is string wb ? Path.GetFileNameWithoutExtension(wb) : "B";
+            return (sa, sb, nameA, nameB, data);
+        }
+        catch
+        {
+            sa.Dispose();
+            sb?.Dispose();
+            throw;
+        }
+    }
+
+    private static int Epoch(RunFolder run, string text)
+    {
+        if (text is "final" or "last") return run.Checkpoints.Count > 0 ? run.Checkpoints[^1].Epoch : throw new ProbeException($"Run '{run.Directory}' has no checkpoints.");
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int e))
+            throw new ProbeException($"--epochs: '{text}' is neither a number nor 'final'.");
+        run.Checkpoint(e);
+        return e;
+    }
+
+    /// <summary>The run's data set restricted to its test split (or train rows, or all).</summary>
+    private static Dataset RunData(RunFolder run, string split)
+    {
+        var all = CliOptions.LoadData(run.Info.Data);
+        if (all.Count != run.Info.Split.Samples)
+            throw new ProbeException($"Run '{run.Directory}' was trained on {run.Info.Split.Samples} samples of '{run.Info.Data}', which now has {all.Count}; pass --data.");
+        return split switch
+        {
+            "test" when run.Info.Split.TestIndices.Length >= 4 => all.Subset(run.Info.Split.TestIndices, all.Name + " (test split)"),
+            "test" => throw new ProbeException($"Run '{run.Directory}' has only {run.Info.Split.TestIndices.Length} test rows; use --split all or --data."),
+            "train" => all.Subset(run.TrainIndices, all.Name + " (train split)"),
+            _ => all,
+        };
     }
 }

@@ -55,6 +55,17 @@ public sealed record CkaStudy(
     /// <summary>Stops the study between batches when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Reports (stage, samples done, samples in all) while activations are captured; null = silent.</summary>
+    public Action<string, long, long>? Progress { get; init; }
+
+    /// <summary>The capture this study runs on one model (its progress stage named after <paramref name="model"/>).</summary>
+    internal ActivationCapture Capture(LayerSelector? selector, string model) =>
+        new(selector, Reduce, BatchSize: BatchSize)
+        {
+            Cancellation = Cancellation,
+            Progress = Progress is { } report ? (done, total) => report($"capture {model}", done, total) : null,
+        };
+
     /// <summary>CKA between every pair of <paramref name="model"/>'s selected layers on <paramref name="data"/>.</summary>
     public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, IDataset data)
     {
@@ -69,7 +80,7 @@ public sealed record CkaStudy(
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out var widths);
         var method = Choose(subset.Count, widths.Sum(), names.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+        var capture = Capture(selector, "model");
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {
@@ -123,17 +134,17 @@ public sealed record CkaStudy(
         var rows = LayerNames(modelA, subset, selector, withInput, out var wa);
         var cols = LayerNames(modelB, subset, selector, withInput, out var wb);
         var method = Choose(subset.Count, wa.Sum() + wb.Sum(), rows.Length + cols.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {
-            var a = Collect(capture, modelA, subset, withInput);
-            var b = Collect(capture, modelB, subset, withInput);
+            var a = Collect(Capture(selector, nameA), modelA, subset, withInput);
+            var b = Collect(Capture(selector, nameB), modelB, subset, withInput);
             table = Estimator.Cross(rows, rows.Select(n => a[n]).ToArray(), cols, cols.Select(n => b[n]).ToArray());
         }
         else
         {
             // Lockstep: each chunk of samples goes through A then B, so the pairing buffer holds one batch at most.
+            var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
             using var acc = new MinibatchCka(rows, cols, Estimator.Kernel, Estimator.SigmaFrac);
             var rowSide = new WithInput(acc.RowModel, subset, withInput);
             var colSide = new WithInput(acc.ColumnModel, subset, withInput);
@@ -144,6 +155,7 @@ public sealed record CkaStudy(
                 rowSide.Offset = colSide.Offset = start;
                 capture.Run(modelA, chunk, rowSide);
                 capture.Run(modelB, chunk, colSide);
+                Progress?.Invoke($"capture {nameA} and {nameB}", start + n, subset.Count);
             }
             table = acc.Result();
         }
@@ -161,7 +173,7 @@ public sealed record CkaStudy(
         return CkaStudyMethod.Full;
     }
 
-    private (IDataset Subset, LayerSelector? Selector, bool WithInput) Prepare(IDataset data)
+    internal (IDataset Subset, LayerSelector? Selector, bool WithInput) Prepare(IDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples.");
@@ -178,7 +190,7 @@ public sealed record CkaStudy(
     }
 
     /// <summary>Selected layer names in firing order (input first) and their widths, from a two-sample capture.</summary>
-    private string[] LayerNames(IActivationSource model, IDataset data, LayerSelector? selector, bool withInput, out long[] widths)
+    internal string[] LayerNames(IActivationSource model, IDataset data, LayerSelector? selector, bool withInput, out long[] widths)
     {
         var names = new List<string>();
         var w = new List<long>();
@@ -196,7 +208,7 @@ public sealed record CkaStudy(
         return names.ToArray();
     }
 
-    private static Dictionary<string, Matrix> Collect(ActivationCapture capture, IActivationSource model, IDataset data, bool withInput)
+    internal static Dictionary<string, Matrix> Collect(ActivationCapture capture, IActivationSource model, IDataset data, bool withInput)
     {
         var acts = new Dictionary<string, Matrix>(StringComparer.Ordinal);
         if (withInput) acts[InputLayer] = data.ToMemory().Features;

@@ -266,7 +266,8 @@ public sealed record RsaMeasure : SimilarityMeasure
 /// <summary>CKA as a <see cref="SimilarityMeasure"/> (linear and biased unless <see cref="Estimator"/> says otherwise).</summary>
 public sealed record CkaMeasure(Cka? Estimator = null) : SimilarityMeasure
 {
-    private Cka Settings => Estimator ?? new Cka();
+    /// <summary>The CKA estimator (linear, biased when <see cref="Estimator"/> is null).</summary>
+    public Cka Settings => Estimator ?? new Cka();
     public override string Name => "cka";
     public override string Description => Settings.Measure;
     public override (double Min, double Max) Range => (0, 1);
@@ -281,17 +282,20 @@ public sealed record CkaMeasure(Cka? Estimator = null) : SimilarityMeasure
     internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
         new(Name, Settings.Compute((Matrix)x, (Matrix)y), SimilarityScore.None);
 
-    /// <summary>All pairs through <see cref="Cka.AllPairs(IReadOnlyList{string}, IReadOnlyList{Matrix})"/> (each layer's products formed once).</summary>
-    public override SimilarityTable AllPairs(IReadOnlyList<(string Name, Matrix Acts)> layers)
+    /// <summary>All pairs through <see cref="Cka.AllPairs(IReadOnlyList{string}, IReadOnlyList{Matrix})"/> (each layer's products formed once; no per-pair progress).</summary>
+    public override SimilarityTable AllPairs(IReadOnlyList<(string Name, Matrix Acts)> layers, Action<long, long>? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(layers);
+        cancel.ThrowIfCancellationRequested();
         var t = Settings.AllPairs(layers.Select(l => l.Name).ToArray(), layers.Select(l => l.Acts).ToArray());
         return new SimilarityTable(t.Measure, t.RowLayers, t.ColLayers, t.Values, Range.Min, Range.Max);
     }
 
     /// <summary>Rows x columns through <see cref="Cka.Cross"/>.</summary>
-    public override SimilarityTable Cross(IReadOnlyList<(string Name, Matrix Acts)> rowLayers, IReadOnlyList<(string Name, Matrix Acts)> colLayers)
+    public override SimilarityTable Cross(IReadOnlyList<(string Name, Matrix Acts)> rowLayers, IReadOnlyList<(string Name, Matrix Acts)> colLayers,
+                                          Action<long, long>? progress = null, CancellationToken cancel = default)
     {
+        cancel.ThrowIfCancellationRequested();
         ArgumentNullException.ThrowIfNull(rowLayers);
         ArgumentNullException.ThrowIfNull(colLayers);
         var t = Settings.Cross(rowLayers.Select(l => l.Name).ToArray(), rowLayers.Select(l => l.Acts).ToArray(),

@@ -72,36 +72,49 @@ public abstract record SimilarityMeasure
 
     /// <summary>
     /// The measure between every pair of the given layers (same samples): Values[i][j] = measure(layer i, layer j).
-    /// Symmetric measures compute the upper triangle and mirror it.
+    /// Symmetric measures compute the upper triangle and mirror it. <paramref name="progress"/> hears (pairs done,
+    /// pairs in all) after each pair; <paramref name="cancel"/> is checked between pairs.
     /// </summary>
-    public virtual SimilarityTable AllPairs(IReadOnlyList<(string Name, Matrix Acts)> layers)
+    public virtual SimilarityTable AllPairs(IReadOnlyList<(string Name, Matrix Acts)> layers, Action<long, long>? progress = null, CancellationToken cancel = default)
     {
-        var (names, prepared) = PrepareAll(layers, "layer");
+        var (names, prepared) = PrepareAll(layers, "layer", cancel);
         int count = names.Length;
         var values = new double[count][];
         for (int i = 0; i < count; i++) values[i] = new double[count];
+        long total = IsSymmetric ? (long)count * (count + 1) / 2 : (long)count * count, done = 0;
         for (int i = 0; i < count; i++)
             for (int j = IsSymmetric ? i : 0; j < count; j++)
             {
+                cancel.ThrowIfCancellationRequested();
                 double v = Compare(prepared[i], prepared[j], Quote(names[i]), Quote(names[j])).Value;
                 values[i][j] = v;
                 if (IsSymmetric) values[j][i] = v;
+                progress?.Invoke(++done, total);
             }
         return new SimilarityTable(Description, names, names, values, Range.Min, Range.Max);
     }
 
-    /// <summary>The measure between every row layer (first argument) and every column layer (second), same samples.</summary>
-    public virtual SimilarityTable Cross(IReadOnlyList<(string Name, Matrix Acts)> rowLayers, IReadOnlyList<(string Name, Matrix Acts)> colLayers)
+    /// <summary>
+    /// The measure between every row layer (first argument) and every column layer (second), same samples;
+    /// <paramref name="progress"/> and <paramref name="cancel"/> as in <see cref="AllPairs"/>.
+    /// </summary>
+    public virtual SimilarityTable Cross(IReadOnlyList<(string Name, Matrix Acts)> rowLayers, IReadOnlyList<(string Name, Matrix Acts)> colLayers,
+                                         Action<long, long>? progress = null, CancellationToken cancel = default)
     {
-        var (rowNames, rows) = PrepareAll(rowLayers, "row layer");
-        var (colNames, cols) = PrepareAll(colLayers, "column layer");
+        var (rowNames, rows) = PrepareAll(rowLayers, "row layer", cancel);
+        var (colNames, cols) = PrepareAll(colLayers, "column layer", cancel);
         CheckSameRows(rowLayers[0].Acts, colLayers[0].Acts, "row " + Quote(rowNames[0]), "column " + Quote(colNames[0]));
         var values = new double[rows.Length][];
+        long total = (long)rows.Length * cols.Length, done = 0;
         for (int i = 0; i < rows.Length; i++)
         {
             values[i] = new double[cols.Length];
             for (int j = 0; j < cols.Length; j++)
+            {
+                cancel.ThrowIfCancellationRequested();
                 values[i][j] = Compare(rows[i], cols[j], "row " + Quote(rowNames[i]), "column " + Quote(colNames[j])).Value;
+                progress?.Invoke(++done, total);
+            }
         }
         return new SimilarityTable(Description, rowNames, colNames, values, Range.Min, Range.Max);
     }
@@ -152,7 +165,7 @@ public abstract record SimilarityMeasure
             throw new ProbeException($"{xWhat} has {x.Rows} samples but {yWhat} has {y.Rows}: a similarity measure compares two representations of the same samples, row by row.");
     }
 
-    private (string[] Names, object[] Prepared) PrepareAll(IReadOnlyList<(string Name, Matrix Acts)> layers, string what)
+    private (string[] Names, object[] Prepared) PrepareAll(IReadOnlyList<(string Name, Matrix Acts)> layers, string what, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(layers);
         if (layers.Count == 0) throw new ProbeException($"No {what}s to compare.");
@@ -164,7 +177,7 @@ public abstract record SimilarityMeasure
             Check(layers[i].Acts, Quote(names[i]));
             CheckSameRows(layers[0].Acts, layers[i].Acts, Quote(names[0]), Quote(names[i]));
         }
-        return (names, layers.Select((l, i) => Prepare(l.Acts, Quote(names[i]))).ToArray());
+        return (names, layers.Select((l, i) => { cancel.ThrowIfCancellationRequested(); return Prepare(l.Acts, Quote(names[i])); }).ToArray());
     }
 
     internal static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
