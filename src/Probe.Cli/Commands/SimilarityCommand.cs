@@ -79,7 +79,7 @@ internal static class SimilarityCommand
             using var _s = source;
             using var _d = dataset as IDisposable;
             // Stored activations have no input pseudo-layer unless the user names it; default to every stored layer.
-            if (source is PrecomputedSource && p.GetResult(o.Layers) is null) study = study with { Layers = "all" };
+            if (source is PrecomputedSource && p.GetResult(o.Layers) is not { Implicit: false }) study = study with { Layers = "all" };
             if (p.GetValue(o.Shard) is string shardText)
             {
                 var cka = new CkaStudy(((CkaMeasure)measure).Settings, study.Layers, study.Reduce, null, study.Seed, CkaStudyMethod.Minibatch, study.BatchSize);
@@ -216,21 +216,24 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     /// <summary>The measure's CLI name (preset "cka" for probe cka, default "cka" for probe compare).</summary>
     private string? Name(CommandResult r) => _flavour == SimilarityCommand.Flavour.Cka ? "cka" : r.GetValue(MeasureName)?.Trim().ToLowerInvariant() ?? (_flavour == SimilarityCommand.Flavour.Compare ? "cka" : null);
 
+    /// <summary>Whether the user typed the option (not just its default).</summary>
+    private static bool Given(CommandResult r, Option opt) => r.GetResult(opt) is { Implicit: false };
+
     private void Validate(CommandResult r)
     {
         string? name = Name(r);
         if (name != null && !SimilarityMeasure.Names.Contains(name)) r.AddError($"Unknown --measure '{r.GetValue(MeasureName)}'. Known measures: {string.Join(", ", SimilarityMeasure.Names)}.");
         bool cka = name == "cka";
-        bool pair = r.GetResult(A) != null || r.GetResult(B) != null, model = Models.HasModel(r), acts = Models.HasActsDir(r);
-        bool runs = r.GetResult(Run) != null, models = r.GetResult(ModelA) != null;
+        bool pair = Given(r, A) || Given(r, B), model = Models.HasModel(r), acts = Models.HasActsDir(r);
+        bool runs = Given(r, Run), models = Given(r, ModelA);
         int modes = (pair ? 1 : 0) + (model ? 1 : 0) + (acts ? 1 : 0) + (runs ? 1 : 0) + (models ? 1 : 0);
         if (modes == 0) { r.AddError("Give --a X.npy --b Y.npy (two matrices), --model SPEC --weights W --data DATA or --acts-dir DIR (all layer pairs), --run DIR [--run-b DIR2] (checkpoints or runs) or --model-a with --weights-a/--weights-b (two models)."); return; }
         if (modes > 1) { r.AddError("Give one of --a/--b (two matrices), --model (all layer pairs of a model), --acts-dir (stored layers), --run (checkpoints of runs) or --model-a (two models)."); return; }
-        if (pair && (r.GetResult(A) == null || r.GetResult(B) == null)) r.AddError("Give both --a and --b (two matrices with the same rows).");
-        if (model && r.GetResult(Data) == null) r.AddError("--model needs --data (the inputs to run through the model).");
-        if (models && r.GetResult(Data) == null) r.AddError("--model-a needs --data (the inputs to run through both models).");
-        if (acts && r.GetResult(Data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
-        if (pair && r.GetResult(Data) != null) r.AddError("--data is for the layer modes; two matrices (--a/--b) are compared as they are.");
+        if (pair && (!Given(r, A) || !Given(r, B))) r.AddError("Give both --a and --b (two matrices with the same rows).");
+        if (model && !Given(r, Data)) r.AddError("--model needs --data (the inputs to run through the model).");
+        if (models && !Given(r, Data)) r.AddError("--model-a needs --data (the inputs to run through both models).");
+        if (acts && Given(r, Data)) r.AddError("--acts-dir holds its own samples; drop --data.");
+        if (pair && Given(r, Data)) r.AddError("--data is for the layer modes; two matrices (--a/--b) are compared as they are.");
         if (!models) Models.Validate(r);
         else
         {
@@ -240,44 +243,42 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             if (mb != ma) ModelOptions.CheckModel(r, mb);
             bool untrained = r.GetValue(Models.RandomWeights);
             if (r.GetResult(Models.Weights) != null) r.AddError("--weights goes with --model; two models take --weights-a and --weights-b.");
-            if (untrained && (r.GetResult(WeightsA) != null || r.GetResult(WeightsB) != null)) r.AddError("Give --weights-a/--weights-b or --random-weights, not both.");
-            if (!untrained && !ModelLoader.CarriesWeights(ma) && r.GetResult(WeightsA) == null) r.AddError($"--model-a {ma} needs --weights-a FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
-            if (!untrained && !ModelLoader.CarriesWeights(mb) && r.GetResult(WeightsB) == null) r.AddError($"--model-b {mb} needs --weights-b FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+            if (untrained && (Given(r, WeightsA) || Given(r, WeightsB))) r.AddError("Give --weights-a/--weights-b or --random-weights, not both.");
+            if (!untrained && !ModelLoader.CarriesWeights(ma) && !Given(r, WeightsA)) r.AddError($"--model-a {ma} needs --weights-a FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
+            if (!untrained && !ModelLoader.CarriesWeights(mb) && !Given(r, WeightsB)) r.AddError($"--model-b {mb} needs --weights-b FILE (the trained weights); without them the model would have random weights (add --random-weights if that is what you want).");
         }
-        if (!models && (r.GetResult(WeightsA) != null || r.GetResult(WeightsB) != null || r.GetResult(ModelB) != null))
+        if (!models && (Given(r, WeightsA) || Given(r, WeightsB) || Given(r, ModelB)))
             r.AddError("--weights-a, --weights-b and --model-b go with --model-a (two models).");
-        if (r.GetResult(RunB) != null && !runs) r.AddError("--run-b needs --run.");
-        if (r.GetResult(Epochs) != null && !runs) r.AddError("--epochs is for --run.");
+        if (Given(r, RunB) && !runs) r.AddError("--run-b needs --run.");
+        if (Given(r, Epochs) && !runs) r.AddError("--epochs is for --run.");
         if (r.GetValue(Epochs) is string e && e.Split(',').Length != 2) r.AddError($"--epochs takes two checkpoints 'EA,EB', got '{e}'.");
-        if (r.GetResult(Split) != null && r.GetValue(Split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(Split)}'.");
-        if (r.GetResult(Split) != null && !runs) r.AddError("--split is for --run (a run's own data).");
+        if (Given(r, Split) && r.GetValue(Split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(Split)}'.");
+        if (Given(r, Split) && !runs) r.AddError("--split is for --run (a run's own data).");
         if (pair)
             foreach (var opt in new Option[] { Layers, MaxSamples, Out, Method, Shard })
-                if (r.GetResult(opt) != null) r.AddError($"{opt.Name} is for the layer modes; two matrices (--a/--b) are compared whole.");
-        if (!pair && (r.GetResult(Bootstrap) != null || r.GetResult(Permutations) != null)) r.AddError("--bootstrap and --permutations apply to two matrices (--a/--b).");
-        if (r.GetResult(Batch) != null && !pair) r.AddError("--batch is for two matrices; for layers use --method minibatch --batch-size B.");
+                if (Given(r, opt)) r.AddError($"{opt.Name} is for the layer modes; two matrices (--a/--b) are compared whole.");
+        if (!pair && (Given(r, Bootstrap) || Given(r, Permutations))) r.AddError("--bootstrap and --permutations apply to two matrices (--a/--b).");
+        if (Given(r, Batch) && !pair) r.AddError("--batch is for two matrices; for layers use --method minibatch --batch-size B.");
         if (r.GetValue(Batch) is int bs && bs < 4) r.AddError($"--batch must be at least 4 (the unbiased HSIC needs 4 rows), got {bs}.");
-        if (r.GetValue(Batch) != null && (r.GetResult(Bootstrap) != null || r.GetResult(Permutations) != null)) r.AddError("--batch (minibatch CKA) has no --bootstrap or --permutations; drop one.");
+        if (r.GetValue(Batch) != null && (Given(r, Bootstrap) || Given(r, Permutations))) r.AddError("--batch (minibatch CKA) has no --bootstrap or --permutations; drop one.");
         if (!cka && name != null)
             foreach (var opt in new Option[] { Kernel, SigmaFrac, Debiased, Batch, Method, Shard })
-                if (r.GetResult(opt) != null) r.AddError($"{opt.Name} is a CKA option; --measure {name} does not take it.");
-        if (r.GetResult(K) != null && name != "mutual-knn") r.AddError("--k is for --measure mutual-knn.");
-        if (r.GetResult(Keep) != null && name != "svcca") r.AddError("--keep is for --measure svcca.");
-        if (r.GetResult(K) != null && r.GetValue(K) < 1) r.AddError($"--k must be at least 1, got {r.GetValue(K)}.");
-        if (r.GetResult(Keep) != null && r.GetValue(Keep) is var f && !(f > 0 && f <= 1)) r.AddError($"--keep must be in (0, 1], got {CliOptions.F(f)}.");
+                if (Given(r, opt)) r.AddError($"{opt.Name} is a CKA option; --measure {name} does not take it.");
+        if (Given(r, K) && r.GetValue(K) < 1) r.AddError($"--k must be at least 1, got {r.GetValue(K)}.");
+        if (Given(r, Keep) && r.GetValue(Keep) is var f && !(f > 0 && f <= 1)) r.AddError($"--keep must be in (0, 1], got {CliOptions.F(f)}.");
         if (r.GetValue(Bootstrap) is int nb && nb < 2) r.AddError($"--bootstrap needs at least 2 resamples, got {nb}.");
         if (r.GetValue(Permutations) is int np && np < 2) r.AddError($"--permutations needs at least 2 shuffles, got {np}.");
-        if (r.GetResult(Kernel) != null && r.GetValue(Kernel) is string k && k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
-        if (r.GetResult(SigmaFrac) != null && r.GetValue(SigmaFrac) is var sf && (!(sf > 0) || !double.IsFinite(sf))) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(sf)}.");
-        if (r.GetResult(Method) != null && r.GetValue(Method) is string m && m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
-        if (r.GetResult(BatchSize) != null && r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
+        if (Given(r, Kernel) && r.GetValue(Kernel) is string k && k is not ("linear" or "rbf")) r.AddError($"--kernel must be linear or rbf, not '{k}'.");
+        if (Given(r, SigmaFrac) && r.GetValue(SigmaFrac) is var sf && (!(sf > 0) || !double.IsFinite(sf))) r.AddError($"--sigma-frac must be a positive number, got {CliOptions.F(sf)}.");
+        if (Given(r, Method) && r.GetValue(Method) is string m && m is not ("auto" or "full" or "minibatch")) r.AddError($"--method must be auto, full or minibatch, not '{m}'.");
+        if (Given(r, BatchSize) && r.GetValue(BatchSize) < 4) r.AddError("--batch-size must be at least 4.");
         if (r.GetValue(MaxSamples) is int ms && ms < 4) r.AddError($"--max-samples must be at least 4, got {ms}.");
-        if (r.GetResult(Shard) != null)
+        if (Given(r, Shard))
         {
             if (!(model || acts)) r.AddError("--shard is for all layer pairs of one model (--model or --acts-dir).");
             if (r.GetValue(Method) != "minibatch") r.AddError("--shard needs --method minibatch: only minibatch CKA's sums add up across shards.");
-            if (r.GetResult(Out) == null) r.AddError($"--shard needs --out DIR: the shard writes its partial sums there ({ShardFiles.Cka}) for 'probe merge'.");
-            if (r.GetResult(MaxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
+            if (!Given(r, Out)) r.AddError($"--shard needs --out DIR: the shard writes its partial sums there ({ShardFiles.Cka}) for 'probe merge'.");
+            if (Given(r, MaxSamples)) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         }
     }
 

@@ -162,7 +162,7 @@ public abstract record SimilarityMeasure
     internal static void CheckSameRows(Matrix x, Matrix y, string xWhat, string yWhat)
     {
         if (x.Rows != y.Rows)
-            throw new ProbeException($"{xWhat} has {x.Rows} samples but {yWhat} has {y.Rows}: a similarity measure compares two representations of the same samples, row by row.");
+            throw new ProbeException($"{xWhat} has {x.Rows} samples but {yWhat} has {y.Rows} samples: a similarity measure compares two representations of the same samples, row by row.");
     }
 
     private (string[] Names, object[] Prepared) PrepareAll(IReadOnlyList<(string Name, Matrix Acts)> layers, string what, CancellationToken cancel)
