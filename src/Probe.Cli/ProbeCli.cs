@@ -145,9 +145,10 @@ public static class ProbeCli
             error.WriteLine("probe: stopped; no output was left half-written.");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when (Unwrap(e) is UsageException u)
+        catch (Exception e) when (Unwrap(e) is UsageException or ProbeArgumentException)
         {
-            error.WriteLine("probe: " + u.Message);
+            // A value the parser accepted but the command refused: a name that does not exist (a layer, an epoch).
+            error.WriteLine("probe: " + FirstLine(Unwrap(e).Message));
             error.WriteLine($"Usage: run 'probe{cmd} --help' for the options.");
             return ExitCodes.Usage;
         }

@@ -16,12 +16,12 @@ internal sealed record LayerSet(CheckpointInfo? Checkpoint, IReadOnlyList<(strin
 /// </summary>
 internal sealed class LayerInputs
 {
-    public Option<string?> Acts { get; } = new("--acts") { Description = "An .npy activation matrix (rows = samples)." };
-    public Option<string?> Labels { get; } = new("--labels") { Description = "An .npy int32 label vector, one per row of --acts." };
+    public Option<string?> Acts { get; } = CliOptions.InputFile("--acts", "An .npy activation matrix (rows = samples).");
+    public Option<string?> Labels { get; } = CliOptions.InputFile("--labels", "An .npy int32 label vector, one per row of --acts.");
     public ModelOptions Models { get; } = new();
-    public Option<string?> Data { get; } = new("--data") { Description = "Data source for --model (or to override the run's data for --run)." };
+    public Option<string?> Data { get; } = CliOptions.OptionalData("Data source for --model (or to override the run's data for --run).");
     public Option<string?> Run { get; } = CliOptions.Run();
-    public Option<string?> Epochs { get; } = new("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." };
+    public Option<string?> Epochs { get; } = new Option<string?>("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." }.Check(t => CliOptions.EpochList(t));
     public Option<string> LayerSelector { get; } = CliOptions.Layers();
     public Option<MapReduction> Reduce { get; } = CliOptions.Reduce();
     public Option<int?> MaxSamples { get; } = CliOptions.MaxSamples();

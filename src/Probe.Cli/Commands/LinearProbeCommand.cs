@@ -10,7 +10,7 @@ internal static class LinearProbeCommand
     public static Command Create(CliContext ctx)
     {
         var inputs = new LayerInputs();
-        var trainMask = new Option<string?>("--train-mask") { Description = "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split)." };
+        var trainMask = CliOptions.InputFile("--train-mask", "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split).");
         var trainer = new Option<ProbeTrainer>("--trainer")
         {
             Description = "Optimizer: lbfgs (ML.NET LbfgsMaximumEntropy, default), sdca (ML.NET SdcaMaximumEntropy) or torch (full-batch L-BFGS on libtorch; fastest on large matrices).",
@@ -23,7 +23,8 @@ internal static class LinearProbeCommand
                 return ProbeTrainer.Lbfgs;
             },
         };
-        var testFraction = new Option<double>("--test-fraction") { Description = "Held-out fraction of the stratified split (without --train-mask or --run).", DefaultValueFactory = _ => 0.25 };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Held-out fraction of the stratified split (without --train-mask or --run).", DefaultValueFactory = _ => 0.25 }
+            .Satisfies(f => f > 0 && f < 1, "between 0 and 1 (exclusive)");
         var json = CliOptions.Json();
         var cmd = new Command("linear-probe",
             "Linear-probe accuracy per layer: multinomial logistic regression on standardized features (statistics of the training part), scored on the test part.")

@@ -14,10 +14,11 @@ internal static class ProjectCommand
     {
         var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
         method.AcceptOnlyFromAmong("pca", "tsne");
-        var acts = new Option<string>("--acts") { Description = "An .npy matrix (samples x features), e.g. written by 'probe capture'.", Required = true };
-        var labels = new Option<string?>("--labels") { Description = "An .npy vector of integer class labels (colours the figure)." };
-        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 };
-        var iterations = new Option<int>("--iterations") { Description = "t-SNE iterations.", DefaultValueFactory = _ => 750 };
+        var acts = CliOptions.InputFile("--acts", "An .npy matrix (samples x features), e.g. written by 'probe capture'.");
+        acts.Required = true;
+        var labels = CliOptions.InputFile("--labels", "An .npy vector of integer class labels (colours the figure).");
+        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
+        var iterations = new Option<int>("--iterations") { Description = "t-SNE iterations.", DefaultValueFactory = _ => 750 }.AtLeast(1);
         var seed = CliOptions.Seed();
         var maxSamples = CliOptions.MaxSamples();
         var json = CliOptions.Json();

@@ -11,7 +11,8 @@ internal static class SeparabilityCommand
     {
         var inputs = new LayerInputs();
         var noFisher = new Option<bool>("--no-fisher") { Description = "Skip the Fisher trace ratio (it costs features^2 memory)." };
-        var lambda = new Option<double>("--fisher-lambda") { Description = "Relative ridge of the Fisher trace ratio.", DefaultValueFactory = _ => 1e-3 };
+        var lambda = new Option<double>("--fisher-lambda") { Description = "Relative ridge of the Fisher trace ratio.", DefaultValueFactory = _ => 1e-3 }
+            .Satisfies(l => l >= 0 && double.IsFinite(l), "finite and 0 or more");
         var json = CliOptions.Json();
         var cmd = new Command("separability",
             "Class separability per layer: between / within class scatter (ratio) and the scale-invariant Fisher trace ratio tr(Sw^-1 Sb).")
