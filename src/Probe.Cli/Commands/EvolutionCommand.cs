@@ -47,12 +47,18 @@ internal static class EvolutionCommand
                 Seed: p.GetValue(seed),
                 Epochs: ParseEpochs(p.GetValue(epochs), folder),
                 IncludeInput: p.GetValue(input),
-                Perplexity: p.GetValue(perplexity));
+                Perplexity: p.GetValue(perplexity)) { Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
             var result = study.Run(folder, dataset);
             var figure = EvolutionFigures.Grid(result, title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
             string o = p.GetValue(outPath)!;
-            figure.Save(o);
-            if (p.GetValue(saveData) is string sd) JsonOutput.Write(sd, result, "evolution data");
+            // Both outputs are written under temporary names and renamed only when both are complete.
+            using var stagedFigure = ctx.Stage(o, folder: false);
+            using var stagedData = p.GetValue(saveData) is string sd ? ctx.Stage(sd, folder: false) : null;
+            figure.Save(stagedFigure.Path);
+            if (stagedData != null) JsonOutput.Write(stagedData.Path, result, "evolution data");
+            ctx.Cancel.ThrowIfCancellationRequested();
+            stagedFigure.Commit();
+            stagedData?.Commit();
             var summary = result.Panels.SelectMany(r => r).Select(q => new { q.Epoch, q.Layer, q.Features, q.ExplainedVarianceRatio, q.KlDivergence, q.Trustworthiness }).ToArray();
             if (p.GetValue(json))
                 ctx.Out.WriteLine(JsonOutput.Serialize(new { method = result.Method.ToString().ToLowerInvariant(), samples = result.SampleIndices.Length, epochs = result.Epochs, layers = result.Layers, result.Perplexity, panels = summary, output = o }));

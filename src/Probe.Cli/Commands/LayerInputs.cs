@@ -54,7 +54,7 @@ internal sealed class LayerInputs
         : "seeded stratified split";
 
     /// <summary>Loads the layer sets (one per checkpoint for --run); <paramref name="trainMaskPath"/> is an optional .npy bool mask over the samples.</summary>
-    public IEnumerable<LayerSet> Load(ParseResult p, string? trainMaskPath)
+    public IEnumerable<LayerSet> Load(ParseResult p, string? trainMaskPath, CliContext? ctx = null)
     {
         int seed = p.GetValue(Seed);
         int? max = p.GetValue(MaxSamples);
@@ -69,7 +69,11 @@ internal sealed class LayerInputs
             yield return new LayerSet(null, [(Path.GetFileNameWithoutExtension(acts), x)], y, mask);
             yield break;
         }
-        var capture = new ActivationCapture(new LayerSelector(p.GetValue(LayerSelector)!), p.GetValue(Reduce), BatchSize: p.GetValue(BatchSize));
+        var capture = new ActivationCapture(new LayerSelector(p.GetValue(LayerSelector)!), p.GetValue(Reduce), BatchSize: p.GetValue(BatchSize))
+        {
+            Cancellation = ctx?.Cancel ?? default,
+            Progress = ctx?.Report("capture"),
+        };
         if (p.GetValue(Models.Model) != null || p.GetValue(Models.ActsDir) != null)
         {
             var (source, data) = Models.OpenWithData(p, p.GetValue(Data), seed);
@@ -86,10 +90,12 @@ internal sealed class LayerInputs
             throw new ProbeException($"Run '{run.Directory}' was trained on {run.Info.Split.Samples} samples but '{dataset.Name}' has {dataset.Count}.");
         var runMask = RepresentationStudy.RunTrainMask(run.Info.Split);
         var checkpoints = p.GetValue(Epochs) is string e ? ParseEpochs(e).Select(run.Checkpoint).ToList() : run.Checkpoints.ToList();
-        foreach (var cp in checkpoints)
+        for (int i = 0; i < checkpoints.Count; i++)
         {
+            var cp = checkpoints[i];
             using var module = run.BuildModel(cp.Epoch);
-            yield return FromCapture(capture.ToMemory(module, dataset, max, seed), dataset, runMask, cp);
+            var c = ctx is null ? capture : capture with { Progress = ctx.Report($"capture ({checkpoints.Count} checkpoints)", i, checkpoints.Count) };
+            yield return FromCapture(c.ToMemory(module, dataset, max, seed), dataset, runMask, cp);
         }
     }
 

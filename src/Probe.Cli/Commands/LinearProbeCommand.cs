@@ -35,12 +35,17 @@ internal static class LinearProbeCommand
             var probe = new LinearProbe(p.GetValue(trainer), Seed: p.GetValue(inputs.Seed), TestFraction: p.GetValue(testFraction));
             string? maskPath = p.GetValue(trainMask);
             var checkpoints = new List<(LayerSet Set, (string Layer, ProbeResult Result)[] Layers)>();
-            foreach (var set in inputs.Load(p, maskPath))
-                checkpoints.Add((set, set.Layers.Select(t =>
+            foreach (var set in inputs.Load(p, maskPath, ctx))
+            {
+                var report = ctx.Report(set.Checkpoint is { } cp ? $"linear probes (epoch {cp.Epoch})" : "linear probes");
+                checkpoints.Add((set, set.Layers.Select((t, i) =>
                 {
+                    ctx.Cancel.ThrowIfCancellationRequested();
                     try { return (t.Layer, probe.Run(t.Features, set.Labels, set.TrainMask)); }
                     catch (ProbeException e) { throw new ProbeException($"Layer '{t.Layer}': {e.Message}", e); }
+                    finally { report(i + 1, set.Layers.Count); }
                 }).ToArray()));
+            }
             var warnings = RepresentationStudy.Plateau(checkpoints.Select(c => new CheckpointQuality(c.Set.Checkpoint?.Epoch, c.Set.Checkpoint?.TrainAccuracy,
                 c.Set.Checkpoint?.TestAccuracy, c.Layers.Select(l => new LayerQuality(l.Layer, l.Result.Features, 0, null, l.Result.TrainAccuracy,
                     l.Result.TestAccuracy, l.Result.MacroAccuracy, l.Result.LogLoss, l.Result.ConfusionMatrix, l.Result.Classes, l.Result.TrainCount,
