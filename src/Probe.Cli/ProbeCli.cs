@@ -126,7 +126,16 @@ public static class ProbeCli
     {
         var ctx = new CliContext(output, error, cancel);
         var root = BuildRoot(ctx);
-        var parse = root.Parse(args);
+        ParseResult parse;
+        try { parse = root.Parse(args); }
+        catch (InvalidOperationException e)
+        {
+            // A command validator read an option whose value could not be converted ("Cannot parse argument ...").
+            string named = args.Length > 0 && root.Subcommands.Any(c => c.Name == args[0]) ? " " + args[0] : "";
+            error.WriteLine("probe: " + FirstLine(e.Message));
+            error.WriteLine($"Usage: run 'probe{named} --help' for the options.");
+            return ExitCodes.Usage;
+        }
         string cmd = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
         if (parse.Errors.Count > 0)
         {

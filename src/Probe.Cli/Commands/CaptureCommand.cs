@@ -17,6 +17,7 @@ internal static class CaptureCommand
             Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
             AllowMultipleArgumentsPerToken = false,
         };
+        input.Check(t => CliOptions.ExistingFile(SplitInput(t).Path));
         var layers = CliOptions.Layers();
         var reduce = CliOptions.Reduce();
         var maxSamples = CliOptions.MaxSamples();

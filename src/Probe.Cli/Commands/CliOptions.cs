@@ -11,7 +11,15 @@ namespace Probe.Cli.Commands;
 /// <summary>Options shared by several commands, and the small steps that turn them into library objects.</summary>
 internal static class CliOptions
 {
-    public static Option<string> Model(bool required = false) => new("--model") { Description = "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.", Required = required };
+    public static Option<string> Model(bool required = false) => new Option<string>("--model") { Description = "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.", Required = required }.Check(ModelError);
+
+    /// <summary>Null when <paramref name="model"/> is a well-formed model spec or an existing ONNX file, otherwise what is wrong.</summary>
+    public static string? ModelError(string model)
+    {
+        if (ModelLoader.IsOnnx(model)) return File.Exists(model) ? null : $"ONNX model '{model}' does not exist.";
+        try { ModelSpec.Parse(model); return null; }
+        catch (ProbeException e) { return e.Message; }
+    }
     public static Option<string?> Weights(string name = "--weights", string description = "Weights file: .safetensors (PyTorch state dict) or TorchSharp's format.") =>
         new Option<string?>(name) { Description = description }.Check(ExistingFile);
     public static Option<string> Data(bool required = false, string description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], synthetic:NAME?n=..&seed=..") =>

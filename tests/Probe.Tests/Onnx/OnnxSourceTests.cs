@@ -235,7 +235,7 @@ public class OnnxSourceTests
         Assert.Equal(["layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("layer1.0.relu").Resolve(source.Sites));
         Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("*relu*").Resolve(source.Sites));
         Assert.Equal(ResNetSites, new LayerSelector("all").Resolve(source.Sites));
-        var e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
+        ProbeException e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
         Assert.Contains("No site of type 'LSTM'", e.Message);
         Assert.Contains("Relu", e.Message);
         Assert.Contains("GlobalAveragePool", e.Message);
