@@ -109,6 +109,15 @@ internal static class CliOptions
         return null;
     }
 
+    /// <summary>Refuses (exit 2) an --out folder that exists and is not an earlier report, unless --force is given.</summary>
+    public static void ReplaceableReport(Command cmd, Option<string> outDir, Option<bool> force) =>
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetResult(outDir) is null || r.GetValue(outDir) is not string dir || Writable(dir) != null) return;
+            try { Probe.Reporting.ReportFolder.CheckReplaceable(dir, r.GetValue(force)); }
+            catch (ProbeException e) { r.AddError(e.Message); }
+        });
+
     /// <summary>Comma-separated epoch numbers (also 'all', 'last' or 'final' where <paramref name="words"/> allows).</summary>
     public static string? EpochList(string text, params string[] words)
     {

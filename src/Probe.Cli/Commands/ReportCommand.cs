@@ -34,6 +34,7 @@ internal static class ReportCommand
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
             models.Validate(r);
         });
+        CliOptions.ReplaceableReport(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir)!;
