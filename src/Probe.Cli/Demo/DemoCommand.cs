@@ -19,6 +19,7 @@ internal static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer epochs and samples: a fast smoke run." };
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
         var cmd = new Command("demo", "Train the digits MLP with checkpoints and write a full report folder.") { outDir, seed, quick, force };
+        CliOptions.ReplaceableReport(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir) ?? "probe-demo";
