@@ -168,39 +168,39 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
 {
     private readonly SimilarityCommand.Flavour _flavour = flavour;
 
-    public readonly Option<string?> MeasureName = new("--measure")
+    public readonly Option<string?> MeasureName = new Option<string?>("--measure")
     {
         Description = $"The measure: {string.Join(", ", SimilarityMeasure.Names)}" + (flavour == SimilarityCommand.Flavour.Compare ? " (default cka)." : "."),
         Required = flavour == SimilarityCommand.Flavour.Similarity,
-    };
-    public readonly Option<string?> A = new("--a") { Description = "First matrix (.npy, rows = samples)." };
-    public readonly Option<string?> B = new("--b") { Description = "Second matrix (.npy, same rows in the same order)." };
+    }.Check(m => SimilarityMeasure.Names.Contains(m.Trim().ToLowerInvariant()) ? null : $"unknown measure '{m}'. Known measures: {string.Join(", ", SimilarityMeasure.Names)}.");
+    public readonly Option<string?> A = CliOptions.InputFile("--a", "First matrix (.npy, rows = samples).");
+    public readonly Option<string?> B = CliOptions.InputFile("--b", "Second matrix (.npy, same rows in the same order).");
     public readonly ModelOptions Models = new();
-    public readonly Option<string?> Data = new("--data") { Description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], ... (for runs: overrides the run's data)." };
+    public readonly Option<string?> Data = CliOptions.OptionalData("Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], ... (with --model or --model-a; for runs it overrides the run's data).");
     public readonly Option<string?> Run = CliOptions.Run();
-    public readonly Option<string?> RunB = new("--run-b") { Description = "A second run folder: compares --run (A) with it (B)." };
-    public readonly Option<string?> Epochs = new("--epochs") { Description = "Two checkpoints 'EA,EB' (numbers or 'final'): of --run, or of --run and --run-b. Default: 0,final for one run; final,final for two." };
-    public readonly Option<string?> ModelA = new("--model-a") { Description = "Model A: a spec or an ONNX file (instead of --run)." };
-    public readonly Option<string?> WeightsA = new("--weights-a") { Description = "Model A's weights." };
-    public readonly Option<string?> ModelB = new("--model-b") { Description = "Model B: a spec or an ONNX file (default: --model-a)." };
-    public readonly Option<string?> WeightsB = new("--weights-b") { Description = "Model B's weights." };
-    public readonly Option<string> Split = new("--split") { Description = "For runs without --data: test (held-out rows, default), train or all.", DefaultValueFactory = _ => "test" };
+    public readonly Option<string?> RunB = new Option<string?>("--run-b") { Description = "A second run folder: compares --run (A) with it (B)." }.Check(CliOptions.RunDirectory);
+    public readonly Option<string?> Epochs = new Option<string?>("--epochs") { Description = "Two checkpoints 'EA,EB' (numbers or 'final'): of --run, or of --run and --run-b. Default: 0,final for one run; final,final for two." }.Check(t => CliOptions.EpochList(t, "final", "last"));
+    public readonly Option<string?> ModelA = new Option<string?>("--model-a") { Description = "Model A: a spec or an ONNX file (instead of --run)." }.Check(CliOptions.ModelError);
+    public readonly Option<string?> WeightsA = CliOptions.Weights("--weights-a", "Model A's weights.");
+    public readonly Option<string?> ModelB = new Option<string?>("--model-b") { Description = "Model B: a spec or an ONNX file (default: --model-a)." }.Check(CliOptions.ModelError);
+    public readonly Option<string?> WeightsB = CliOptions.Weights("--weights-b", "Model B's weights.");
+    public readonly Option<string> Split = new Option<string>("--split") { Description = "For runs without --data: test (held-out rows, default), train or all.", DefaultValueFactory = _ => "test" }.Check(v => v is "test" or "train" or "all" ? null : $"must be test, train or all, not '{v}'.");
     public readonly Option<string> Layers = new("--layers") { Description = "Layer selector (names, globs, type:Linear, all) plus 'input' for the data itself.", DefaultValueFactory = _ => "input,all" };
     public readonly Option<MapReduction> Reduce = CliOptions.Reduce();
-    public readonly Option<int?> MaxSamples = new("--max-samples") { Description = $"Use at most this many samples, chosen uniformly with the seed (default: all for CKA, {SimilarityCommand.DefaultMaxSamples} for the other measures)." };
+    public readonly Option<int?> MaxSamples = new Option<int?>("--max-samples") { Description = $"Use at most this many samples, chosen uniformly with the seed (default: all for CKA, {SimilarityCommand.DefaultMaxSamples} for the other measures)." }.AtLeast(4);
     public readonly Option<int> Seed = CliOptions.Seed();
     public readonly Option<int> BatchSize = CliOptions.BatchSize();
-    public readonly Option<string?> Out = new("--out") { Description = "Layer modes: folder for the table (JSON) and the heatmap (PNG and SVG)." };
+    public readonly Option<string?> Out = new Option<string?>("--out") { Description = "Layer modes: folder for the table (JSON) and the heatmap (PNG and SVG)." }.Check(CliOptions.Writable);
     public readonly Option<bool> Json = CliOptions.Json();
-    public readonly Option<int> K = new("--k") { Description = $"mutual-knn: neighbours per sample (default {MutualKnnMeasure.DefaultK}).", DefaultValueFactory = _ => MutualKnnMeasure.DefaultK };
-    public readonly Option<double> Keep = new("--keep") { Description = $"svcca: fraction of the variance each side keeps (default {SvccaMeasure.DefaultKeep}).", DefaultValueFactory = _ => SvccaMeasure.DefaultKeep };
-    public readonly Option<int?> Bootstrap = new("--bootstrap") { Description = "Two matrices: add a 95% bootstrap interval from this many resamples of the rows (seeded)." };
-    public readonly Option<int?> Permutations = new("--permutations") { Description = "Two matrices: add a permutation null from this many shuffles of the second matrix's rows (seeded)." };
-    public readonly Option<string> Kernel = new("--kernel") { Description = "cka: linear (default) or rbf.", DefaultValueFactory = _ => "linear" };
-    public readonly Option<double> SigmaFrac = new("--sigma-frac") { Description = "cka, RBF bandwidth: sigma = F x median pairwise distance (default 0.4).", DefaultValueFactory = _ => 0.4 };
+    public readonly Option<int> K = new Option<int>("--k") { Description = $"mutual-knn: neighbours per sample (default {MutualKnnMeasure.DefaultK}).", DefaultValueFactory = _ => MutualKnnMeasure.DefaultK }.AtLeast(1);
+    public readonly Option<double> Keep = new Option<double>("--keep") { Description = $"svcca: fraction of the variance each side keeps (default {SvccaMeasure.DefaultKeep}).", DefaultValueFactory = _ => SvccaMeasure.DefaultKeep }.Satisfies(f => f > 0 && f <= 1, "in (0, 1]");
+    public readonly Option<int?> Bootstrap = new Option<int?>("--bootstrap") { Description = "Two matrices: add a 95% bootstrap interval from this many resamples of the rows (seeded)." }.AtLeast(2);
+    public readonly Option<int?> Permutations = new Option<int?>("--permutations") { Description = "Two matrices: add a permutation null from this many shuffles of the second matrix's rows (seeded)." }.AtLeast(2);
+    public readonly Option<string> Kernel = new Option<string>("--kernel") { Description = "cka: linear (default) or rbf.", DefaultValueFactory = _ => "linear" }.Check(k => k is "linear" or "rbf" ? null : $"must be linear or rbf, not '{k}'.");
+    public readonly Option<double> SigmaFrac = new Option<double>("--sigma-frac") { Description = "cka, RBF bandwidth: sigma = F x median pairwise distance (default 0.4).", DefaultValueFactory = _ => 0.4 }.Satisfies(f => f > 0 && double.IsFinite(f), "a positive number");
     public readonly Option<bool> Debiased = new("--debiased") { Description = "cka: use the unbiased HSIC estimator (Song et al. 2012)." };
-    public readonly Option<int?> Batch = new("--batch") { Description = "cka, two matrices: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." };
-    public readonly Option<string> Method = new("--method") { Description = "cka, layer modes: auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" };
+    public readonly Option<int?> Batch = new Option<int?>("--batch") { Description = "cka, two matrices: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." }.AtLeast(4);
+    public readonly Option<string> Method = new Option<string>("--method") { Description = "cka, layer modes: auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" }.Check(m => m is "auto" or "full" or "minibatch" ? null : $"must be auto, full or minibatch, not '{m}'.");
     public readonly Option<string?> Shard = ShardFiles.Option();
 
     public void AddTo(Command cmd)
@@ -222,7 +222,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     private void Validate(CommandResult r)
     {
         string? name = Name(r);
-        if (name != null && !SimilarityMeasure.Names.Contains(name)) r.AddError($"Unknown --measure '{r.GetValue(MeasureName)}'. Known measures: {string.Join(", ", SimilarityMeasure.Names)}.");
+        if (name != null && !SimilarityMeasure.Names.Contains(name)) return; // the option's own check says what is wrong
         bool cka = name == "cka";
         bool pair = Given(r, A) || Given(r, B), model = Models.HasModel(r), acts = Models.HasActsDir(r);
         bool runs = Given(r, Run), models = Given(r, ModelA);

@@ -73,12 +73,13 @@ public class CkaCommandTests
     }
 
     [Fact]
-    public void MissingFileExitsOneWithOneLine()
+    public void MissingFileIsRefusedWhileParsing()
     {
+        // A missing input is a bad value (exit 2): one line naming the file, then the usage hint.
         var (code, _, err) = Run("cka", "--a", Fixture("cka_x.npy"), "--b", Path.Combine(Path.GetTempPath(), "no-such-file-cka.npy"));
-        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Equal(ExitCodes.Usage, code);
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
+        Assert.Equal(2, lines.Length);
         Assert.Contains("no-such-file-cka.npy", lines[0]);
     }
 
