@@ -92,7 +92,7 @@ public sealed record MutualKnnMeasure(int K = MutualKnnMeasure.DefaultK) : Simil
     /// row itself excluded, ties to the lower index; found block by block (never an n x n matrix), in float64.
     /// Each row's list is returned sorted by index.
     /// </summary>
-    internal static int[] NearestNeighbours(Matrix x, int k)
+    internal static int[] NearestNeighbours(Matrix x, int k, int? blockRows = null)
     {
         int n = x.Rows, p = x.Cols;
         if (k > n - 1) throw new ProbeException($"Mutual k-NN with k = {k} needs at least {k + 1} samples, got {n}.");
@@ -105,7 +105,8 @@ public sealed record MutualKnnMeasure(int K = MutualKnnMeasure.DefaultK) : Simil
             for (int j = 0; j < p; j++) z[(long)i * p + j] = x.Data[i * p + j] * inv;
         }
         var result = new int[(long)n * k];
-        int block = (int)Math.Clamp(BlockValues / n, 1, n);
+        int block = blockRows ?? (int)Math.Clamp(BlockValues / n, 1, n);
+        if (block < 1 || block > n) throw new ArgumentOutOfRangeException(nameof(blockRows), block, "A block holds 1 to n rows.");
         var bestV = new double[k];
         var bestI = new int[k];
         using var scope = NewDisposeScope();

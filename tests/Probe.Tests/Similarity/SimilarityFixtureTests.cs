@@ -32,6 +32,21 @@ public class SimilarityFixtureTests
     private static double V(JsonElement values, string key) => values.GetProperty(key).GetDouble();
 
     [Theory, MemberData(nameof(Cases))]
+    public void BlockedMutualKnnMatchesNumPyForEveryBlockSize(string name)
+    {
+        // Neighbours are found a block of rows at a time (never an n x n matrix); the fixtures are small enough that the
+        // default block holds every row, so smaller blocks (one row, a prime, most rows) are forced here.
+        var (a, b, v) = Case(name);
+        var m = new MutualKnnMeasure(10);
+        foreach (int block in new[] { 1, 7, a.Rows - 1, a.Rows })
+        {
+            var na = new MutualKnnMeasure.Neighbours(a.Rows, MutualKnnMeasure.NearestNeighbours(a, 10, block));
+            var nb = new MutualKnnMeasure.Neighbours(b.Rows, MutualKnnMeasure.NearestNeighbours(b, 10, block));
+            AssertRelative(V(v, "mutual-knn"), m.Compare(na, nb, "a", "b").Value, Tol, $"{name} mutual-knn, blocks of {block} rows");
+        }
+    }
+
+    [Theory, MemberData(nameof(Cases))]
     public void CcaFamilyMatchesNumPy(string name)
     {
         var (a, b, v) = Case(name);
