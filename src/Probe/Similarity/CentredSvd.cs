@@ -23,7 +23,9 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
         foreach (double v in c) total += v * v;
         if (!(total > 0)) return new CentredSvd(n, p, [], [], [], 0, 0);
         using var scope = NewDisposeScope();
-        var (u, s, vh) = linalg.svd(tensor(c, [n, p]), fullMatrices: false);
+        var t = tensor(c, [n, p]);
+        if (n >= p && ViaGram(t, n, p, total) is { } fast) return fast;
+        var (u, s, vh) = linalg.svd(t, fullMatrices: false);
         var sv = s.data<double>().ToArray();
         double tol = sv[0] * Math.Max(n, p) * Epsilon64;
         int r = sv.Count(v => v > tol);
@@ -31,6 +33,32 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
         var vt = vh.narrow(0, 0, r).contiguous();
         return new CentredSvd(n, p, Values(q), sv.Take(r).ToArray(), Values(vt), r, total);
     }
+
+    /// <summary>
+    /// The same factorisation from the p x p Gram matrix when the matrix is tall and well conditioned: Xc'Xc = V S^2 V'
+    /// (eigh), Q = Xc V S^-1. Forming the Gram matrix squares the condition number, so an error of eps in it becomes a
+    /// relative error of about eps * (s_max / s_i)^2 in direction i: this path is taken only when every s_i is at least
+    /// <see cref="GramConditionLimit"/> times s_max (errors below 1e-8, so every value stays within 1e-6 of the thin
+    /// SVD), and the rank is then full (far above the rank tolerance). Otherwise (rank-deficient, duplicated or nearly
+    /// dependent columns) null, and the caller takes the thin SVD. For 10,000 x 1,024 this is about three times
+    /// fewer operations than the SVD with its left singular vectors (n p^2 for the Gram matrix and n p^2 for Q, against
+    /// LAPACK gesdd's bidiagonalisation and back-transformation of U).
+    /// </summary>
+    private static CentredSvd? ViaGram(Tensor t, int n, int p, double total)
+    {
+        var (values, vectors) = linalg.eigh(mm(t.t(), t)); // ascending
+        var ev = values.data<double>().ToArray();
+        double max = ev[^1], min = ev[0];
+        if (!(max > 0) || !(min >= max * GramConditionLimit * GramConditionLimit)) return null;
+        var order = arange(p - 1, -1, -1, dtype: ScalarType.Int64);
+        var v = vectors.index_select(1, order);                  // p x p, columns by descending singular value
+        var sv = ev.Reverse().Select(Math.Sqrt).ToArray();
+        var q = mm(t, v) / tensor(sv, [1, p]);                   // n x p, orthonormal columns
+        return new CentredSvd(n, p, Values(q), sv, Values(v.t()), p, total);
+    }
+
+    /// <summary>The smallest s_min / s_max for which <see cref="Of"/> works from the Gram matrix (1e-4).</summary>
+    public const double GramConditionLimit = 1e-4;
 
     /// <summary>The machine epsilon of float64, 2^-52 (NumPy's finfo(float64).eps).</summary>
     public const double Epsilon64 = 2.220446049250313e-16;
