@@ -83,14 +83,20 @@ public sealed record PwccaMeasure : SimilarityMeasure
         var x = (CentredSvd)a;
         var y = (CentredSvd)b;
         using var scope = NewDisposeScope();
-        var (u, s, vh) = linalg.svd(CcaCore.Cross(x, y), fullMatrices: false);
-        var rho = CcaCore.Clip(s.data<double>().ToArray());
+        var cross = CcaCore.Cross(x, y);
+        var rho = CcaCore.Clip(linalg.svdvals(cross).data<double>().ToArray());
         int m = rho.Length;
         // Weights from the side with fewer columns (the first when equal): its canonical variates h_i = Q W[:, i]
-        // (W = U for x, V for y); <h_i, c_j> over its centred columns c_j = (W' S V')_ij since Xc = Q S V'.
+        // (W = U for x, V for y, the singular vectors of M = Qx' Qy); <h_i, c_j> over its centred columns
+        // c_j = (W' S V')_ij since Xc = Q S V'. W is taken as the eigenvectors of M M' (or M' M), descending: the same
+        // vectors as the SVD's (eigenvector accuracy depends on the gaps between the rho_i, not on their size), and
+        // libtorch's eigh is several times faster than its SVD with vectors (1,024 x 1,024: measured in bench/).
         bool first = x.Cols <= y.Cols;
         var side = first ? x : y;
-        var w = first ? u.narrow(1, 0, m) : vh.narrow(0, 0, m).t();
+        var gram = first ? mm(cross, cross.t()) : mm(cross.t(), cross);
+        var (_, vectors) = linalg.eigh(gram); // ascending
+        long size = vectors.shape[1];
+        var w = vectors.index_select(1, arange(size - 1, size - 1 - m, -1, dtype: ScalarType.Int64));
         var sv = tensor(side.SingularValues, [side.Rank, 1]);
         var vt = tensor(side.Vt, [side.Rank, side.Cols]);
         var proj = mm(w.t(), sv * vt); // m x p
