@@ -55,8 +55,8 @@ public sealed class SimilarityScaleBenchmarks : IBenchmark
         using var scope = NewDisposeScope();
         manual_seed(1);
         var latent = randn(n, 64);
-        var x = relu(mm(latent, randn(64, p)) + 0.5f * randn(n, p)).contiguous();
-        var y = relu(mm(latent, randn(64, p)) + 0.5f * randn(n, p)).contiguous();
+        var x = (mm(latent, randn(64, p)) + 0.5f * randn(n, p)).clamp_min(0).contiguous();
+        var y = (mm(latent, randn(64, p)) + 0.5f * randn(n, p)).clamp_min(0).contiguous();
         return (new Matrix(n, p, x.data<float>().ToArray()), new Matrix(n, p, y.data<float>().ToArray()));
     }
 }

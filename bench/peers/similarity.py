@@ -7,7 +7,11 @@ The measures follow issue 15's definitions (the same as tests/fixtures/similarit
 with NumPy + OpenBLAS: thin SVDs of the centred matrices (numpy.linalg.svd, LAPACK gesdd), rank tolerance
 s_max * max(n, p) * eps. Mutual k-NN (k = 10) finds neighbours block by block (1,000 rows at a time) with
 argpartition, as Probe does, so neither side holds an n x n matrix.
-Compare:  probe similarity --measure MEASURE --a X.npy --b Y.npy --json
+Debian's numpy uses whichever BLAS/LAPACK the libblas.so.3 alternative names (the reference BLAS if it is set so); for
+NumPy + OpenBLAS without touching the system, run it with
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 bench/peers/similarity.py ...
+Compare as whole processes (several runs, in turn, medians and pair-by-pair ratios):
+    probe similarity --measure MEASURE --a X.npy --b Y.npy --json
 """
 import sys
 
