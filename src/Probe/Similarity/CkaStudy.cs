@@ -55,10 +55,13 @@ public sealed record CkaStudy(
     /// <summary>Stops the study between batches when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
     /// <summary>CKA between every pair of <paramref name="model"/>'s selected layers on <paramref name="data"/>.</summary>
     public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, IDataset data)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return Within(source, data);
     }
 
@@ -109,8 +112,8 @@ public sealed record CkaStudy(
     public CkaStudyResult Cross(nn.Module<Tensor, Tensor> modelA, nn.Module<Tensor, Tensor> modelB, IDataset data,
                                 string nameA = "A", string nameB = "B")
     {
-        using var a = new ModuleSource(modelA);
-        using var b = new ModuleSource(modelB);
+        using var a = new ModuleSource(modelA) { Device = Device };
+        using var b = new ModuleSource(modelB) { Device = Device };
         return Cross(a, b, data, nameA, nameB);
     }
 
