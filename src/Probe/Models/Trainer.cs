@@ -46,8 +46,8 @@ public sealed record Trainer(
     /// <summary>
     /// libtorch intra-op threads during training (0 = leave the process setting), restored afterwards. Default 1:
     /// float sums, and so checkpoints, can depend on the thread count; small batches train faster on one thread on
-    /// these 2-core machines; and with 2 threads libtorch CPU conv/pool training here intermittently produced NaN
-    /// (about 1 run in 40 of a tiny CNN, never with 1 thread). Note the setting is process-wide while training runs.
+    /// these 2-core machines. (A NaN loss once reported for a tiny CNN with 2 threads never reproduced, with 1 or 2
+    /// threads, at that commit or since; see CnnTrainingNaNTests.) Note the setting is process-wide while training runs.
     /// </summary>
     public int Threads { get; init; } = 1;
 
