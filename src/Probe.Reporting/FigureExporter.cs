@@ -88,6 +88,11 @@ public static class FigureExporter
     internal static void ApplyTypography(PlotModel model, FigureStyle style)
     {
         double f = style.FontUnits;
+        if (!style.ShowTitle)
+        {
+            model.Title = null;
+            model.Subtitle = null;
+        }
         model.DefaultFont = style.FontFamily;
         model.DefaultFontSize = f;
         model.TitleFont = style.FontFamily;

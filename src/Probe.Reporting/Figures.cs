@@ -24,7 +24,7 @@ public static partial class Figures
     {
         var model = new PlotModel
         {
-            Title = string.IsNullOrEmpty(title) ? null : title,
+            Title = string.IsNullOrEmpty(title) || !style.ShowTitle ? null : title,
             Background = OxyColors.White,
             IsLegendVisible = true,
         };

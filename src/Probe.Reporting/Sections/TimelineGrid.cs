@@ -19,7 +19,8 @@ public static class TimelineGrid
     {
         ArgumentNullException.ThrowIfNull(timeline);
         if (timeline.Layers.Length == 0) throw new ProbeException("Dead units: no layers to draw.");
-        var style = (basis ?? FigureStyle.Page).WithHeight(2.4 + (string.IsNullOrEmpty(title) ? 0 : 0.25));
+        basis ??= FigureStyle.Page;
+        var style = basis.WithHeight(2.4 + (string.IsNullOrEmpty(title) || !basis.ShowTitle ? 0 : 0.25));
         int layers = timeline.Layers.Length, epochs = timeline.Epochs.Length;
         double f = style.FontUnits;
         const double gap = 0.18;
