@@ -413,11 +413,12 @@ public static class Report
         public void Evolution(RunFolder run)
         {
             report.Define(EvolutionSection, EvolutionDefinition, EvolutionHowTo);
-            if (run.Spec.Kind is not (ModelKind.Mlp))
+            if (run.Spec.Kind is not (ModelKind.Mlp or ModelKind.Cnn))
             {
-                report.LeaveOut(EvolutionSection, $"The layer-evolution figures are drawn for MLP runs; {run.Info.Model} is not one.");
+                report.LeaveOut(EvolutionSection, $"The layer-evolution figures are drawn for MLP and CNN runs (mlp:..., cnn:...); {run.Info.Model} is neither.");
                 return;
             }
+            bool maps = run.Spec.Kind == ModelKind.Cnn;
             const string stage = "layer evolution";
             var available = run.Checkpoints.Select(c => c.Epoch).ToArray();
             int last = available[^1];
@@ -428,7 +429,8 @@ public static class Report
             var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Cancellation = _cancel }.Run(run, memory));
             var grid = EvolutionFigures.Grid(pca, classes, basis: report.StyleOf(FigureStyle.Page));
             report.AddFigure(EvolutionSection, "pca", grid.Save,
-                $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (width in brackets), each panel the first two principal components of that layer.");
+                $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
+                (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") + "), each panel the first two principal components of that layer.");
             var hidden = run.Spec.LayerNames.Where(n => n.StartsWith(run.Spec.Activation, StringComparison.Ordinal)).ToArray();
             string lastHidden = hidden.Length > 0 ? hidden[^1] : run.Spec.LayerNames[^1];
             var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed,
