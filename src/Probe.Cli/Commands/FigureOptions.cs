@@ -13,22 +13,22 @@ internal sealed class FigureOptions
     public Option<double?> WidthInches { get; } = new("--width-in")
     {
         Description = "Figure width in inches (3.5 = one column, 7 = page width); the height scales with it.",
-        CustomParser = r => Positive(r, FigureSettings.MaxWidthInches, "inches"),
+        CustomParser = Number,
     };
     public Option<double?> WidthPoints { get; } = new("--width-pt")
     {
         Description = "Figure width in points (1/72 in); alternative to --width-in.",
-        CustomParser = r => Positive(r, FigureSettings.MaxWidthInches * 72, "points"),
+        CustomParser = Number,
     };
     public Option<double?> Dpi { get; } = new("--dpi")
     {
         Description = "PNG resolution in dots per inch (default 300).",
-        CustomParser = r => Positive(r, FigureSettings.MaxDpi, "dots per inch"),
+        CustomParser = Number,
     };
     public Option<double?> FontSize { get; } = new("--font-size")
     {
         Description = "Base font size in points (default 8 for one-column figures, 9 for page-wide ones); titles are 1 pt larger.",
-        CustomParser = r => Positive(r, FigureSettings.MaxFontSizePt, "points"),
+        CustomParser = Number,
     };
     public Option<bool> NoTitle { get; } = new("--no-title") { Description = "Draw figures without their titles (for a paper, where the caption says it)." };
 
@@ -41,19 +41,25 @@ internal sealed class FigureOptions
         cmd.Add(NoTitle);
         cmd.Validators.Add(r =>
         {
+            Range(r, WidthInches, FigureSettings.MaxWidthInches, "inches");
+            Range(r, WidthPoints, FigureSettings.MaxWidthInches * 72, "points");
+            Range(r, Dpi, FigureSettings.MaxDpi, "dots per inch");
+            Range(r, FontSize, FigureSettings.MaxFontSizePt, "points");
             if (r.GetResult(WidthInches) != null && r.GetResult(WidthPoints) != null) r.AddError("Give at most one of --width-in and --width-pt.");
         });
     }
 
-    /// <summary>Parses a positive number up to <paramref name="max"/>; anything else is a parse error (exit 2) naming the option.</summary>
-    private static double? Positive(ArgumentResult r, double max, string unit)
+    /// <summary>Reads a number (text that is not one becomes NaN, refused by <see cref="Range"/>), so a bad value never stops parsing.</summary>
+    private static double? Number(ArgumentResult r) =>
+        double.TryParse(r.Tokens.Count > 0 ? r.Tokens[0].Value : "", System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x) ? x : double.NaN;
+
+    /// <summary>Refuses (exit 2) a given value that is not a positive number up to <paramref name="max"/>, quoting what was typed.</summary>
+    private static void Range(CommandResult r, Option<double?> option, double max, string unit)
     {
-        string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-        if (double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x)
-            && double.IsFinite(x) && x > 0 && x <= max) return x;
-        string name = (r.Parent as OptionResult)?.Option.Name ?? "the value";
-        r.AddError($"{name} must be a positive number of {unit} up to {CliOptions.F(max)}, got '{v}'.");
-        return null;
+        if (r.GetResult(option) is not { } given || r.GetValue(option) is not double x) return;
+        if (double.IsFinite(x) && x > 0 && x <= max) return;
+        string typed = given.Tokens.Count > 0 ? given.Tokens[0].Value : "";
+        r.AddError($"{option.Name} must be a positive number of {unit} up to {CliOptions.F(max)}, got '{typed}'.");
     }
 
     /// <summary>The figure settings the options ask for (unset options keep each figure's preset).</summary>

@@ -12,7 +12,7 @@ namespace Probe.Tests.Reporting;
 /// </summary>
 public class TimelineLayoutTests
 {
-    private static DeadUnitTimelineResult Timeline(int[] widths, int[] epochs, int seed = 1)
+    internal static DeadUnitTimelineResult Timeline(int[] widths, int[] epochs, int seed = 1)
     {
         var rng = new Random(seed);
         var layers = widths.Select((units, i) =>
