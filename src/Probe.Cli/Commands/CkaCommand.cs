@@ -108,10 +108,12 @@ internal sealed class CkaOptions
     public readonly Option<string> Method = new("--method") { Description = "auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" };
     public readonly Option<string?> Out = new("--out") { Description = "Folder for cka.json and the heatmap (PNG and SVG)." };
     public readonly Option<bool> Json = CliOptions.Json();
+    public readonly FigureOptions Figure = new();
 
     public void AddTo(Command cmd)
     {
         foreach (var opt in new Option[] { Kernel, SigmaFrac, Debiased, Layers, MaxSamples, Seed, BatchSize, Method, Out, Json }) cmd.Add(opt);
+        Figure.AddTo(cmd);
     }
 
     public void Validate(System.CommandLine.Parsing.CommandResult r)
@@ -133,10 +135,10 @@ internal sealed class CkaOptions
 
     /// <summary>Prints the table (or JSON) and, with --out, writes cka.json and the heatmap.</summary>
     public void Write(CliContext ctx, ParseResult p, CkaStudyResult result, string stem, string rowTitle, string colTitle) =>
-        Write(ctx, result, p.GetValue(Out), p.GetValue(Json), stem, rowTitle, colTitle);
+        Write(ctx, result, p.GetValue(Out), p.GetValue(Json), stem, rowTitle, colTitle, Figure.Settings(p));
 
     /// <summary>Prints the table (or JSON when <paramref name="json"/>) and, with an output folder, writes STEM.json and the heatmap.</summary>
-    public static void Write(CliContext ctx, CkaStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle)
+    public static void Write(CliContext ctx, CkaStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle, FigureSettings? figures = null)
     {
         var t = result.Table;
         var doc = new { measure = t.Measure, method = result.Method.ToString().ToLowerInvariant(), samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
@@ -144,7 +146,7 @@ internal sealed class CkaOptions
         {
             Directory.CreateDirectory(dir);
             JsonOutput.Write(Path.Combine(dir, stem + ".json"), doc, stem + ".json");
-            CkaFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle);
+            CkaFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle, figures);
         }
         if (json) { ctx.Out.WriteLine(JsonOutput.Serialize(doc)); return; }
         ctx.Out.WriteLine(CkaStudy.Describe(result));

@@ -44,6 +44,7 @@ internal static class DeadCommand
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         models.AddTo(cmd);
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             bool hasModel = models.HasModel(r), hasRun = r.GetResult(run) != null, hasActs = models.HasActsDir(r);
@@ -109,7 +110,7 @@ internal static class DeadCommand
 
             if (p.GetValue(outDir) is string dir)
             {
-                var report = new ReportFolder(dir, title);
+                var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
                 DeadUnitFigures.AddTo(report, Section, result, timeline);
                 string index = report.Write();
                 (p.GetValue(json) ? ctx.Err : ctx.Out).WriteLine($"Report written to {index}");

@@ -36,6 +36,7 @@ internal static class SimilarityCommand
             "linreg is the R^2 of predicting --b from --a; pwcca weights by the side with fewer columns.")
             { measure, a, b, data, layers, reduce, maxSamples, outDir, k, keep, bootstrap, permutations, seed, json };
         models.AddTo(cmd);
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             bool pair = r.GetResult(a) != null || r.GetResult(b) != null, model = models.HasModel(r), acts = models.HasActsDir(r);
@@ -68,7 +69,7 @@ internal static class SimilarityCommand
                 {
                     Directory.CreateDirectory(dir);
                     JsonOutput.Write(Path.Combine(dir, "similarity.json"), doc, "similarity.json");
-                    Probe.Reporting.Sections.SimilarityFigures.Save(table, Path.Combine(dir, "similarity"), $"{m.Description}, {acts.SampleIndices.Length} samples", "layer", "layer");
+                    Probe.Reporting.Sections.SimilarityFigures.Save(table, Path.Combine(dir, "similarity"), $"{m.Description}, {acts.SampleIndices.Length} samples", "layer", "layer", fig.Settings(p));
                 }
                 if (p.GetValue(json)) { ctx.Out.WriteLine(JsonOutput.Serialize(doc, "similarity")); return ExitCodes.Ok; }
                 ctx.Out.WriteLine($"{m.Description}; {acts.SampleIndices.Length} samples");
