@@ -34,6 +34,26 @@ public sealed class CliContext(TextWriter output, TextWriter error, Cancellation
 
     /// <summary>Progress of the running command (set when the command starts).</summary>
     public CliProgress Progress { get; internal set; } = new(error, quiet: true, terminal: false);
+
+    /// <summary>
+    /// A progress callback (done, total) for one named stage, shown on stderr (a bar on a terminal, a line every 2 s
+    /// otherwise, nothing with --quiet): pass it to an analyzer's <c>Progress</c>, with <see cref="Cancel"/> as its
+    /// <c>Cancellation</c>.
+    /// </summary>
+    public Action<int, int> Report(string stage) => (done, total) => Progress.Report(stage, done, total);
+
+    /// <summary>
+    /// Progress of part <paramref name="part"/> (0-based) of <paramref name="parts"/> equal parts of one stage, e.g. one
+    /// checkpoint of a run: the bar moves from part/parts to (part+1)/parts.
+    /// </summary>
+    public Action<int, int> Report(string stage, int part, int parts) =>
+        (done, total) => Progress.Report(stage, (long)part * total + done, (long)Math.Max(1, parts) * total);
+
+    /// <summary>
+    /// An output file or folder written under a temporary name and renamed into place by <c>Commit()</c>; dispose it
+    /// (a <c>using</c>) so Ctrl-C or a failure leaves nothing half-written.
+    /// </summary>
+    public StagedOutput Stage(string path, bool folder) => new(path, folder);
 }
 
 /// <summary>
@@ -106,7 +126,16 @@ public static class ProbeCli
     {
         var ctx = new CliContext(output, error, cancel);
         var root = BuildRoot(ctx);
-        var parse = root.Parse(args);
+        ParseResult parse;
+        try { parse = root.Parse(args); }
+        catch (InvalidOperationException e)
+        {
+            // A command validator read an option whose value could not be converted ("Cannot parse argument ...").
+            string named = args.Length > 0 && root.Subcommands.Any(c => c.Name == args[0]) ? " " + args[0] : "";
+            error.WriteLine("probe: " + FirstLine(e.Message));
+            error.WriteLine($"Usage: run 'probe{named} --help' for the options.");
+            return ExitCodes.Usage;
+        }
         string cmd = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
         if (parse.Errors.Count > 0)
         {
@@ -125,9 +154,10 @@ public static class ProbeCli
             error.WriteLine("probe: stopped; no output was left half-written.");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when (Unwrap(e) is UsageException u)
+        catch (Exception e) when (Unwrap(e) is UsageException or ProbeArgumentException)
         {
-            error.WriteLine("probe: " + u.Message);
+            // A value the parser accepted but the command refused: a name that does not exist (a layer, an epoch).
+            error.WriteLine("probe: " + FirstLine(Unwrap(e).Message));
             error.WriteLine($"Usage: run 'probe{cmd} --help' for the options.");
             return ExitCodes.Usage;
         }

@@ -17,6 +17,7 @@ internal static class CaptureCommand
             Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
             AllowMultipleArgumentsPerToken = false,
         };
+        input.Check(t => CliOptions.ExistingFile(SplitInput(t).Path));
         var layers = CliOptions.Layers();
         var reduce = CliOptions.Reduce();
         var maxSamples = CliOptions.MaxSamples();
@@ -58,22 +59,25 @@ internal static class CaptureCommand
                 dataset = part.Slice(dataset, p.GetValue(batch));
             }
             string dir = p.GetValue(outDir)!;
+            // Written into a hidden staging folder and moved into place when complete: Ctrl-C leaves no partial .npy.
+            using var staged = ctx.Stage(dir, folder: true);
             var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch))
             {
                 Cancellation = ctx.Cancel,
-                Progress = (done, total) => ctx.Progress.Report("capture", done, total),
+                Progress = ctx.Report("capture"),
             };
             CaptureSummary summary;
-            using (var sink = new NpySink(dir))
+            using (var sink = new NpySink(staged.Path))
                 summary = capture.Run(source, dataset, sink);
-            JsonOutput.Write(Path.Combine(dir, "layers.json"), new
+            JsonOutput.Write(Path.Combine(staged.Path, "layers.json"), new
             {
                 samples = summary.Samples,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)
-                ShardFiles.Write(dir, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray());
+                ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray());
+            staged.Commit();
             foreach (var l in summary.Layers)
             {
                 long bad = summary.NonFiniteOutputs[l.Name];

@@ -11,16 +11,123 @@ namespace Probe.Cli.Commands;
 /// <summary>Options shared by several commands, and the small steps that turn them into library objects.</summary>
 internal static class CliOptions
 {
-    public static Option<string> Model(bool required = false) => new("--model") { Description = "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.", Required = required };
-    public static Option<string?> Weights() => new("--weights") { Description = "Weights file: .safetensors (PyTorch state dict) or TorchSharp's format." };
-    public static Option<string> Data(bool required = false) => new("--data") { Description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], synthetic:NAME?n=..&seed=..", Required = required };
+    public static Option<string> Model(bool required = false) => new Option<string>("--model") { Description = "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.", Required = required }.Check(ModelError);
+
+    /// <summary>Null when <paramref name="model"/> is a well-formed model spec or an existing ONNX file, otherwise what is wrong.</summary>
+    public static string? ModelError(string model)
+    {
+        if (ModelLoader.IsOnnx(model)) return File.Exists(model) ? null : $"ONNX model '{model}' does not exist.";
+        try { ModelSpec.Parse(model); return null; }
+        catch (ProbeException e) { return e.Message; }
+    }
+    public static Option<string?> Weights(string name = "--weights", string description = "Weights file: .safetensors (PyTorch state dict) or TorchSharp's format.") =>
+        new Option<string?>(name) { Description = description }.Check(ExistingFile);
+    public static Option<string> Data(bool required = false, string description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], synthetic:NAME?n=..&seed=..") =>
+        new Option<string>("--data") { Description = description, Required = required }.Check(DataSpec);
+    /// <summary>A --data option whose absence means a default (the run's data, or the model's acts folder).</summary>
+    public static Option<string?> OptionalData(string description) => new Option<string?>("--data") { Description = description }.Check(DataSpec);
     public static Option<string> Layers() => new("--layers") { Description = "Layer selector: names, globs (*relu*), type:Linear, or all.", DefaultValueFactory = _ => "all" };
     public static Option<int> Seed() => new("--seed") { Description = "Seed for every random choice.", DefaultValueFactory = _ => 0 };
-    public static Option<int> BatchSize(int fallback = 256) => new("--batch-size") { Description = "Samples per batch.", DefaultValueFactory = _ => fallback };
+    public static Option<int> BatchSize(int fallback = 256) => new Option<int>("--batch-size") { Description = "Samples per batch.", DefaultValueFactory = _ => fallback }.AtLeast(1);
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON instead of a table." };
-    public static Option<string> Out(bool required, string description) => new("--out") { Description = description, Required = required };
-    public static Option<int?> MaxSamples() => new("--max-samples") { Description = "Use at most this many samples, chosen uniformly with the seed." };
-    public static Option<string?> Run() => new("--run") { Description = "A run folder written by 'probe train'." };
+    public static Option<string> Out(bool required, string description) => new Option<string>("--out") { Description = description, Required = required }.Check(Writable);
+    public static Option<int?> MaxSamples() => new Option<int?>("--max-samples") { Description = "Use at most this many samples, chosen uniformly with the seed." }.AtLeast(1);
+    public static Option<string?> Run(bool required = false) => new Option<string?>("--run") { Description = "A run folder written by 'probe train'.", Required = required }.Check(RunDirectory);
+
+    /// <summary>An .npy (or other) input file that must exist.</summary>
+    public static Option<string?> InputFile(string name, string description) => new Option<string?>(name) { Description = description }.Check(ExistingFile);
+
+    /// <summary>
+    /// Adds a check of the option's text value, run while parsing: <paramref name="check"/> returns an error message,
+    /// or null when the value is fine. A refused value exits 2 with a usage line.
+    /// </summary>
+    public static Option<T> Check<T>(this Option<T> option, Func<string, string?> check)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.Implicit) return;
+            foreach (var t in r.Tokens)
+                if (check(t.Value) is string error) { r.AddError($"{option.Name}: {error}"); return; }
+        });
+        return option;
+    }
+
+    /// <summary>Refuses a number below <paramref name="min"/> (exit 2).</summary>
+    public static Option<T> AtLeast<T>(this Option<T> option, double min) =>
+        option.Satisfies(d => d >= min, $"at least {min.ToString(CultureInfo.InvariantCulture)}");
+
+    /// <summary>Refuses a number for which <paramref name="ok"/> is false (exit 2); <paramref name="requirement"/> completes "must be ...".</summary>
+    public static Option<T> Satisfies<T>(this Option<T> option, Func<double, bool> ok, string requirement)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.Implicit || r.Tokens.Count == 0) return;
+            object? value;
+            try { value = r.GetValueOrDefault<T>(); }
+            catch (InvalidOperationException) { return; } // not a number: the parser reports it
+            if (value is IConvertible v && !ok(v.ToDouble(CultureInfo.InvariantCulture)))
+                r.AddError($"{option.Name} must be {requirement}, got {r.Tokens[0].Value}.");
+        });
+        return option;
+    }
+
+    /// <summary>Null when <paramref name="path"/> is an existing file, otherwise what is wrong.</summary>
+    public static string? ExistingFile(string path) =>
+        File.Exists(path) ? null : Directory.Exists(path) ? $"'{path}' is a folder, not a file." : $"'{path}' does not exist.";
+
+    /// <summary>Null when <paramref name="path"/> is an existing folder, otherwise what is wrong.</summary>
+    public static string? ExistingFolder(string path) =>
+        Directory.Exists(path) ? null : File.Exists(path) ? $"'{path}' is a file, not a folder." : $"folder '{path}' does not exist.";
+
+    /// <summary>Null when <paramref name="path"/> is a run folder written by 'probe train'.</summary>
+    public static string? RunDirectory(string path) =>
+        ExistingFolder(path) ?? (File.Exists(Path.Combine(path, RunFolder.RunFile)) ? null : $"'{path}' is not a training run folder: it has no {RunFolder.RunFile}.");
+
+    /// <summary>Null when <paramref name="spec"/> is a well-formed data source whose files exist.</summary>
+    public static string? DataSpec(string spec)
+    {
+        try
+        {
+            var d = DataSource.Parse(spec);
+            foreach (var path in new[] { d.Target, d.LabelsPath })
+                if (path != null && d.Scheme != "synthetic" && !File.Exists(path) && !Directory.Exists(path))
+                    return $"'{path}' (in data source '{spec}') does not exist.";
+            return null;
+        }
+        catch (ProbeException e) { return e.Message; }
+    }
+
+    /// <summary>Null when an output can be written at <paramref name="path"/>: no folder on its way is a file.</summary>
+    public static string? Writable(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return "the output path is empty.";
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return $"'{path}' is not a valid path ({e.Message})."; }
+        for (var d = Path.GetDirectoryName(full.TrimEnd('/')); !string.IsNullOrEmpty(d); d = Path.GetDirectoryName(d))
+            if (File.Exists(d)) return $"cannot write '{path}': '{d}' is a file, not a folder.";
+        return null;
+    }
+
+    /// <summary>Refuses (exit 2) an --out folder that exists and is not an earlier report, unless --force is given.</summary>
+    public static void ReplaceableReport(Command cmd, Option<string> outDir, Option<bool> force) =>
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetResult(outDir) is null || r.GetValue(outDir) is not string dir || Writable(dir) != null) return;
+            try { Probe.Reporting.ReportFolder.CheckReplaceable(dir, r.GetValue(force)); }
+            catch (ProbeException e) { r.AddError(e.Message); }
+        });
+
+    /// <summary>Comma-separated epoch numbers (also 'all', 'last' or 'final' where <paramref name="words"/> allows).</summary>
+    public static string? EpochList(string text, params string[] words)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) return "no epoch given.";
+        foreach (var part in parts)
+            if (!words.Contains(part, StringComparer.OrdinalIgnoreCase) && !int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                return $"'{part}' is not an epoch number" + (words.Length > 0 ? $" (or {string.Join(", ", words)})." : ".");
+        return null;
+    }
 
     public static Option<MapReduction> Reduce() => new("--reduce")
     {

@@ -21,7 +21,7 @@ internal static class DeadCommand
     {
         var models = new ModelOptions();
         var run = CliOptions.Run();
-        var data = new Option<string?>("--data") { Description = "Data source (digits, npy:X.npy, ...). With --run, defaults to the run's data." };
+        var data = CliOptions.OptionalData("Data source (digits, npy:X.npy, ...). With --run, defaults to the run's data.");
         var layers = new Option<string?>("--layers") { Description = "Layer selector (names, globs, type:ReLU, all). Default: the activation layers." };
         var json = CliOptions.Json();
         var failAbove = new Option<double?>("--fail-above")
@@ -68,7 +68,7 @@ internal static class DeadCommand
             var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch))
             {
                 Cancellation = ctx.Cancel,
-                Progress = (done, total) => ctx.Progress.Report("dead units", done, total),
+                Progress = ctx.Report("dead units"),
             };
             if (p.GetValue(shard) is string shardText)
             {
@@ -92,7 +92,10 @@ internal static class DeadCommand
                 var opened = CliOptions.OpenData(p.GetValue(data) ?? folder.Info.Data);
                 using var _d = opened as IDisposable;
                 var dataset = Cap(opened, p.GetValue(maxSamples), p.GetValue(seed));
-                timeline = (study with { Progress = null }).RunCheckpoints(folder, dataset, epoch => ctx.Progress.Report("checkpoints", folder.Checkpoints.Count(c => c.Epoch < epoch) + 1, folder.Checkpoints.Count));
+                // One bar over every checkpoint's batches: checkpoint i of n moves it from i/n to (i+1)/n.
+                int count = folder.Checkpoints.Count, current = 0;
+                Action<int, int> report = (done, total) => ctx.Report($"dead units ({count} checkpoints)", current, count)(done, total);
+                timeline = (study with { Progress = report }).RunCheckpoints(folder, dataset, epoch => current = folder.Checkpoints.Count(c => c.Epoch < epoch));
                 result = timeline.Final;
                 title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
             }
@@ -110,7 +113,8 @@ internal static class DeadCommand
 
             if (p.GetValue(outDir) is string dir)
             {
-                var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
+                using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
+                using var pending = ProbeCli.Pending(report.WorkingDirectory);
                 DeadUnitFigures.AddTo(report, Section, result, timeline);
                 string index = report.Write();
                 (p.GetValue(json) ? ctx.Err : ctx.Out).WriteLine($"Report written to {index}");

@@ -12,18 +12,19 @@ internal static class EvolutionCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var run = new Option<string>("--run") { Description = "A run folder written by 'probe train'.", Required = true };
-        var data = new Option<string?>("--data") { Description = "Data source (default: the run's own data)." };
+        var run = CliOptions.Run(required: true);
+        var data = CliOptions.OptionalData("Data source (default: the run's own data).");
         var layers = new Option<string?>("--layers") { Description = "Layer selector (default: every hidden activation and the output layer)." };
         var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
         method.AcceptOnlyFromAmong("pca", "tsne");
-        var maxSamples = new Option<int>("--max-samples") { Description = "Samples shown in every panel (stratified, seeded).", DefaultValueFactory = _ => 1000 };
+        var maxSamples = new Option<int>("--max-samples") { Description = "Samples shown in every panel (stratified, seeded).", DefaultValueFactory = _ => 1000 }.AtLeast(8);
         var seed = CliOptions.Seed();
-        var epochs = new Option<string?>("--epochs") { Description = "Checkpoints to show: comma-separated epochs, 'all', or default (first, 1, 2, 5, 10, ..., last; at most 6)." };
+        var epochs = new Option<string?>("--epochs") { Description = "Checkpoints to show: comma-separated epochs, 'all', or default (first, 1, 2, 5, 10, ..., last; at most 6)." }
+            .Check(t => t.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null : CliOptions.EpochList(t, "last"));
         var input = new Option<bool>("--include-input") { Description = "Add the input features as a first column." };
-        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 };
+        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
         var title = new Option<string?>("--title") { Description = "Figure title." };
-        var saveData = new Option<string?>("--save-data") { Description = "Also write the coordinates and scores as JSON to this file." };
+        var saveData = new Option<string?>("--save-data") { Description = "Also write the coordinates and scores as JSON to this file." }.Check(CliOptions.Writable);
         var json = CliOptions.Json();
         var outPath = CliOptions.Out(required: true, "The figure: FIG.png, FIG.svg or FIG.pdf.");
         var fig = new FigureOptions();
@@ -34,7 +35,6 @@ internal static class EvolutionCommand
         {
             string? o = r.GetValue(outPath);
             if (o != null && !FigureOptions.IsFigure(o)) r.AddError($"--out must end in .png, .svg or .pdf, not '{o}'.");
-            if (r.GetResult(maxSamples) != null && r.GetValue(maxSamples) < 8) r.AddError("--max-samples must be at least 8.");
         });
         cmd.SetAction(p =>
         {
@@ -47,12 +47,18 @@ internal static class EvolutionCommand
                 Seed: p.GetValue(seed),
                 Epochs: ParseEpochs(p.GetValue(epochs), folder),
                 IncludeInput: p.GetValue(input),
-                Perplexity: p.GetValue(perplexity));
+                Perplexity: p.GetValue(perplexity)) { Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
             var result = study.Run(folder, dataset);
             var figure = EvolutionFigures.Grid(result, title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
             string o = p.GetValue(outPath)!;
-            figure.Save(o);
-            if (p.GetValue(saveData) is string sd) JsonOutput.Write(sd, result, "evolution data");
+            // Both outputs are written under temporary names and renamed only when both are complete.
+            using var stagedFigure = ctx.Stage(o, folder: false);
+            using var stagedData = p.GetValue(saveData) is string sd ? ctx.Stage(sd, folder: false) : null;
+            figure.Save(stagedFigure.Path);
+            if (stagedData != null) JsonOutput.Write(stagedData.Path, result, "evolution data");
+            ctx.Cancel.ThrowIfCancellationRequested();
+            stagedFigure.Commit();
+            stagedData?.Commit();
             var summary = result.Panels.SelectMany(r => r).Select(q => new { q.Epoch, q.Layer, q.Features, q.ExplainedVarianceRatio, q.KlDivergence, q.Trustworthiness }).ToArray();
             if (p.GetValue(json))
                 ctx.Out.WriteLine(JsonOutput.Serialize(new { method = result.Method.ToString().ToLowerInvariant(), samples = result.SampleIndices.Length, epochs = result.Epochs, layers = result.Layers, result.Perplexity, panels = summary, output = o }));

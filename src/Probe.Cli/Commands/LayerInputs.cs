@@ -16,12 +16,12 @@ internal sealed record LayerSet(CheckpointInfo? Checkpoint, IReadOnlyList<(strin
 /// </summary>
 internal sealed class LayerInputs
 {
-    public Option<string?> Acts { get; } = new("--acts") { Description = "An .npy activation matrix (rows = samples)." };
-    public Option<string?> Labels { get; } = new("--labels") { Description = "An .npy int32 label vector, one per row of --acts." };
+    public Option<string?> Acts { get; } = CliOptions.InputFile("--acts", "An .npy activation matrix (rows = samples).");
+    public Option<string?> Labels { get; } = CliOptions.InputFile("--labels", "An .npy int32 label vector, one per row of --acts.");
     public ModelOptions Models { get; } = new();
-    public Option<string?> Data { get; } = new("--data") { Description = "Data source for --model (or to override the run's data for --run)." };
+    public Option<string?> Data { get; } = CliOptions.OptionalData("Data source for --model (or to override the run's data for --run).");
     public Option<string?> Run { get; } = CliOptions.Run();
-    public Option<string?> Epochs { get; } = new("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." };
+    public Option<string?> Epochs { get; } = new Option<string?>("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." }.Check(t => CliOptions.EpochList(t));
     public Option<string> LayerSelector { get; } = CliOptions.Layers();
     public Option<MapReduction> Reduce { get; } = CliOptions.Reduce();
     public Option<int?> MaxSamples { get; } = CliOptions.MaxSamples();
@@ -54,7 +54,7 @@ internal sealed class LayerInputs
         : "seeded stratified split";
 
     /// <summary>Loads the layer sets (one per checkpoint for --run); <paramref name="trainMaskPath"/> is an optional .npy bool mask over the samples.</summary>
-    public IEnumerable<LayerSet> Load(ParseResult p, string? trainMaskPath)
+    public IEnumerable<LayerSet> Load(ParseResult p, string? trainMaskPath, CliContext? ctx = null)
     {
         int seed = p.GetValue(Seed);
         int? max = p.GetValue(MaxSamples);
@@ -69,7 +69,11 @@ internal sealed class LayerInputs
             yield return new LayerSet(null, [(Path.GetFileNameWithoutExtension(acts), x)], y, mask);
             yield break;
         }
-        var capture = new ActivationCapture(new LayerSelector(p.GetValue(LayerSelector)!), p.GetValue(Reduce), BatchSize: p.GetValue(BatchSize));
+        var capture = new ActivationCapture(new LayerSelector(p.GetValue(LayerSelector)!), p.GetValue(Reduce), BatchSize: p.GetValue(BatchSize))
+        {
+            Cancellation = ctx?.Cancel ?? default,
+            Progress = ctx?.Report("capture"),
+        };
         if (p.GetValue(Models.Model) != null || p.GetValue(Models.ActsDir) != null)
         {
             var (source, data) = Models.OpenWithData(p, p.GetValue(Data), seed);
@@ -86,10 +90,12 @@ internal sealed class LayerInputs
             throw new ProbeException($"Run '{run.Directory}' was trained on {run.Info.Split.Samples} samples but '{dataset.Name}' has {dataset.Count}.");
         var runMask = RepresentationStudy.RunTrainMask(run.Info.Split);
         var checkpoints = p.GetValue(Epochs) is string e ? ParseEpochs(e).Select(run.Checkpoint).ToList() : run.Checkpoints.ToList();
-        foreach (var cp in checkpoints)
+        for (int i = 0; i < checkpoints.Count; i++)
         {
+            var cp = checkpoints[i];
             using var module = run.BuildModel(cp.Epoch);
-            yield return FromCapture(capture.ToMemory(module, dataset, max, seed), dataset, runMask, cp);
+            var c = ctx is null ? capture : capture with { Progress = ctx.Report($"capture ({checkpoints.Count} checkpoints)", i, checkpoints.Count) };
+            yield return FromCapture(c.ToMemory(module, dataset, max, seed), dataset, runMask, cp);
         }
     }
 

@@ -19,7 +19,6 @@ internal static class LayersCommand
         var weights = CliOptions.Weights();
         var json = CliOptions.Json();
         var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json };
-        cmd.Validators.Add(r => { if (r.GetValue(model) is string m) ModelOptions.CheckModel(r, m); });
         cmd.SetAction(p =>
         {
             using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0);

@@ -10,7 +10,7 @@ internal static class LinearProbeCommand
     public static Command Create(CliContext ctx)
     {
         var inputs = new LayerInputs();
-        var trainMask = new Option<string?>("--train-mask") { Description = "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split)." };
+        var trainMask = CliOptions.InputFile("--train-mask", "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split).");
         var trainer = new Option<ProbeTrainer>("--trainer")
         {
             Description = "Optimizer: lbfgs (ML.NET LbfgsMaximumEntropy, default), sdca (ML.NET SdcaMaximumEntropy) or torch (full-batch L-BFGS on libtorch; fastest on large matrices).",
@@ -23,7 +23,8 @@ internal static class LinearProbeCommand
                 return ProbeTrainer.Lbfgs;
             },
         };
-        var testFraction = new Option<double>("--test-fraction") { Description = "Held-out fraction of the stratified split (without --train-mask or --run).", DefaultValueFactory = _ => 0.25 };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Held-out fraction of the stratified split (without --train-mask or --run).", DefaultValueFactory = _ => 0.25 }
+            .Satisfies(f => f > 0 && f < 1, "between 0 and 1 (exclusive)");
         var json = CliOptions.Json();
         var cmd = new Command("linear-probe",
             "Linear-probe accuracy per layer: multinomial logistic regression on standardized features (statistics of the training part), scored on the test part.")
@@ -34,12 +35,17 @@ internal static class LinearProbeCommand
             var probe = new LinearProbe(p.GetValue(trainer), Seed: p.GetValue(inputs.Seed), TestFraction: p.GetValue(testFraction));
             string? maskPath = p.GetValue(trainMask);
             var checkpoints = new List<(LayerSet Set, (string Layer, ProbeResult Result)[] Layers)>();
-            foreach (var set in inputs.Load(p, maskPath))
-                checkpoints.Add((set, set.Layers.Select(t =>
+            foreach (var set in inputs.Load(p, maskPath, ctx))
+            {
+                var report = ctx.Report(set.Checkpoint is { } cp ? $"linear probes (epoch {cp.Epoch})" : "linear probes");
+                checkpoints.Add((set, set.Layers.Select((t, i) =>
                 {
+                    ctx.Cancel.ThrowIfCancellationRequested();
                     try { return (t.Layer, probe.Run(t.Features, set.Labels, set.TrainMask)); }
                     catch (ProbeException e) { throw new ProbeException($"Layer '{t.Layer}': {e.Message}", e); }
+                    finally { report(i + 1, set.Layers.Count); }
                 }).ToArray()));
+            }
             var warnings = RepresentationStudy.Plateau(checkpoints.Select(c => new CheckpointQuality(c.Set.Checkpoint?.Epoch, c.Set.Checkpoint?.TrainAccuracy,
                 c.Set.Checkpoint?.TestAccuracy, c.Layers.Select(l => new LayerQuality(l.Layer, l.Result.Features, 0, null, l.Result.TrainAccuracy,
                     l.Result.TestAccuracy, l.Result.MacroAccuracy, l.Result.LogLoss, l.Result.ConfusionMatrix, l.Result.Classes, l.Result.TrainCount,

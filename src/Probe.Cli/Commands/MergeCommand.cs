@@ -18,6 +18,11 @@ internal static class MergeCommand
     public static Command Create(CliContext ctx)
     {
         var parts = new Argument<string[]>("parts") { Description = "The shard folders (every shard 0..n-1 of one run, in any order).", Arity = ArgumentArity.OneOrMore };
+        parts.Validators.Add(r =>
+        {
+            foreach (var t in r.Tokens)
+                if (CliOptions.ExistingFolder(t.Value) is string e) { r.AddError("Shard " + e); return; }
+        });
         var outDir = CliOptions.Out(required: true, "Folder for the merged result (capture: <layer>.npy, labels.npy, layers.json; dead: dead.json; cka: cka.json and heatmap).");
         var json = CliOptions.Json();
         var cmd = new Command("merge", "Combine the partial results of 'probe capture|dead|cka --shard i/n' runs into the result of one run.") { parts, outDir, json };
@@ -25,7 +30,6 @@ internal static class MergeCommand
         cmd.SetAction(p =>
         {
             var dirs = p.GetValue(parts)!;
-            foreach (var d in dirs) if (!Directory.Exists(d)) throw new ProbeException($"Shard folder '{d}' does not exist.");
             string kind = Kind(dirs);
             string output = p.GetValue(outDir)!;
             switch (kind)
@@ -74,17 +78,22 @@ internal static class MergeCommand
     }
 
     /// <summary>Concatenates every layer's rows and the labels in shard order, one shard in memory at a time.</summary>
-    static void MergeCaptures(CliContext ctx, List<ShardFiles.Partial<string[]>> parts, string[] dirs, string output)
+    static void MergeCaptures(CliContext ctx, List<ShardFiles.Partial<string[]>> parts, string[] dirs, string finalOutput)
     {
         var byShard = dirs.ToDictionary(d => ShardFiles.Read<string[]>(Path.Combine(d, ShardFiles.Capture)).Shard, d => d);
         var ordered = parts.Select(p => byShard[p.Shard]).ToList();
         var layers = parts[0].State;
         if (parts.Any(p => !p.State.SequenceEqual(layers)))
             throw new ProbeException("The shards captured different layers; rerun them with the same model and --layers.");
-        Directory.CreateDirectory(output);
-        foreach (var layer in layers)
+        // Written into a hidden staging folder and moved into place when complete: Ctrl-C leaves no partial .npy.
+        using var staged = ctx.Stage(finalOutput, folder: true);
+        string output = staged.Path;
+        var report = ctx.Report("merge");
+        for (int li = 0; li < layers.Length; li++)
         {
-            string file = NpySink.FileName(layer);
+            ctx.Cancel.ThrowIfCancellationRequested();
+            report(li, layers.Length);
+            string file = NpySink.FileName(layers[li]);
             using var writer = new NpyMatrixWriter(Path.Combine(output, file));
             foreach (var d in ordered) writer.Write(Npy.ReadMatrix(Path.Combine(d, file)));
             writer.Complete();
@@ -99,6 +108,7 @@ internal static class MergeCommand
         for (int i = 0; i < mergedLayers.Count; i++)
             mergedLayers[i]!["nonFinite"] = manifests.Sum(m => m["layers"]![i]!["nonFinite"]!.GetValue<long>());
         JsonOutput.Write(Path.Combine(output, "layers.json"), merged, "layers.json");
-        ctx.Out.WriteLine($"Merged {parts.Count} shards: {layers.Length} layer file(s) of {parts[0].Total} samples written to {output}");
+        staged.Commit();
+        ctx.Out.WriteLine($"Merged {parts.Count} shards: {layers.Length} layer file(s) of {parts[0].Total} samples written to {finalOutput}");
     }
 }

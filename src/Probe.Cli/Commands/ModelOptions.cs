@@ -13,10 +13,10 @@ namespace Probe.Cli.Commands;
 /// </summary>
 internal sealed class ModelOptions
 {
-    public Option<string?> Model { get; } = new("--model") { Description = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx)." };
+    public Option<string?> Model { get; } = new Option<string?>("--model") { Description = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx)." }.Check(CliOptions.ModelError);
     public Option<string?> Weights { get; } = CliOptions.Weights();
     public Option<bool> RandomWeights { get; } = new("--random-weights") { Description = "Analyse the model's seeded random initialisation (an untrained model) instead of trained --weights." };
-    public Option<string?> ActsDir { get; } = new("--acts-dir") { Description = "A folder of activations instead of a model: written by 'probe capture', or .npy files from PyTorch (one per layer, plus labels.npy)." };
+    public Option<string?> ActsDir { get; } = new Option<string?>("--acts-dir") { Description = "A folder of activations instead of a model: written by 'probe capture', or .npy files from PyTorch (one per layer, plus labels.npy)." }.Check(CliOptions.ExistingFolder);
 
     /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>).</summary>
     public void AddTo(Command cmd, bool actsDir = true)
@@ -43,7 +43,7 @@ internal sealed class ModelOptions
             return;
         }
         string model = r.GetValue(Model)!;
-        CheckModel(r, model);
+        if (CliOptions.ModelError(model) != null) return; // the option's own check says what is wrong
         if (ModelLoader.CarriesWeights(model))
         {
             if (weights) r.AddError($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");

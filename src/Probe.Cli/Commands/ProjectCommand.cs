@@ -14,10 +14,11 @@ internal static class ProjectCommand
     {
         var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
         method.AcceptOnlyFromAmong("pca", "tsne");
-        var acts = new Option<string>("--acts") { Description = "An .npy matrix (samples x features), e.g. written by 'probe capture'.", Required = true };
-        var labels = new Option<string?>("--labels") { Description = "An .npy vector of integer class labels (colours the figure)." };
-        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 };
-        var iterations = new Option<int>("--iterations") { Description = "t-SNE iterations.", DefaultValueFactory = _ => 750 };
+        var acts = CliOptions.InputFile("--acts", "An .npy matrix (samples x features), e.g. written by 'probe capture'.");
+        acts.Required = true;
+        var labels = CliOptions.InputFile("--labels", "An .npy vector of integer class labels (colours the figure).");
+        var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
+        var iterations = new Option<int>("--iterations") { Description = "t-SNE iterations.", DefaultValueFactory = _ => 750 }.AtLeast(1);
         var seed = CliOptions.Seed();
         var maxSamples = CliOptions.MaxSamples();
         var json = CliOptions.Json();
@@ -44,12 +45,10 @@ internal static class ProjectCommand
             bool showTimings = p.GetValue(timings);
             void Stage(string what, double seconds) { if (showTimings) ctx.Err.WriteLine(CliOptions.F(seconds, "F2").PadLeft(8) + " s  " + what); }
             string actsPath = p.GetValue(acts)!;
-            if (!File.Exists(actsPath)) throw new ProbeException($"Activation file '{actsPath}' does not exist.");
             var x = Npy.ReadMatrix(actsPath);
             int[]? y = null;
             if (p.GetValue(labels) is string lp)
             {
-                if (!File.Exists(lp)) throw new ProbeException($"Labels file '{lp}' does not exist.");
                 y = Npy.ReadInt32(lp);
                 if (y.Length != x.Rows) throw new ProbeException($"'{lp}' has {y.Length} labels but '{actsPath}' has {x.Rows} rows.");
                 if (y.Any(v => v < 0)) throw new ProbeException($"Labels in '{lp}' must be 0 or greater.");
@@ -67,7 +66,8 @@ internal static class ProjectCommand
             if (tsne)
             {
                 var r = new Tsne(Perplexity: p.GetValue(perplexity), Iterations: p.GetValue(iterations), Seed: s,
-                    Method: p.GetValue(tsneMethod) switch { "exact" => TsneMethod.Exact, "barnes-hut" => TsneMethod.BarnesHut, "fft" => TsneMethod.Fft, _ => TsneMethod.Auto }).Run(x, out var t);
+                    Method: p.GetValue(tsneMethod) switch { "exact" => TsneMethod.Exact, "barnes-hut" => TsneMethod.BarnesHut, "fft" => TsneMethod.Fft, _ => TsneMethod.Auto })
+                    { Cancellation = ctx.Cancel, Progress = ctx.Report("t-SNE iterations") }.Run(x, out var t);
                 emb = r.Embedding; kl = r.KlDivergence;
                 Stage("t-SNE PCA reduction", t.PcaSeconds);
                 Stage("t-SNE nearest neighbours", t.KnnSeconds);
@@ -86,9 +86,10 @@ internal static class ProjectCommand
             TrustworthinessScore? trust = qs > 0 && Math.Min(qs, x.Rows) > 22 ? SampledTrustworthiness.Compute(x, emb, 10, qs, s) : null;
             if (trust != null) Stage($"trustworthiness ({trust.Describe()})", clock.Elapsed.TotalSeconds - tq);
 
+            ctx.Cancel.ThrowIfCancellationRequested();
             string o = p.GetValue(outPath)!;
-            var dir = Path.GetDirectoryName(Path.GetFullPath(o));
-            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            // Written under a temporary name and renamed when complete: Ctrl-C leaves no partial file.
+            using var staged = ctx.Stage(o, folder: false);
             if (FigureOptions.IsFigure(o))
             {
                 var basis = fig.Style(p, FigureStyle.Column with { HeightInches = 3.0 });
@@ -97,9 +98,10 @@ internal static class ProjectCommand
                     p.GetValue(title), tsne ? "t-SNE 1" : $"PC1 ({CliOptions.F(100 * ratio![0], "0.#")}%)",
                     tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true,
                     markerSizePt: x.Rows > 1000 ? 1.2 : 1.8, style: basis);
-                FigureExporter.Save(model, o, basis);
+                FigureExporter.Save(model, staged.Path, basis);
             }
-            else Npy.Write(o, emb);
+            else Npy.Write(staged.Path, emb);
+            staged.Commit();
             Stage("total", clock.Elapsed.TotalSeconds);
 
             if (p.GetValue(json))

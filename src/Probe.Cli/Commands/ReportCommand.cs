@@ -16,7 +16,7 @@ internal static class ReportCommand
     {
         var run = CliOptions.Run();
         var models = new ModelOptions();
-        var data = new Option<string?>("--data") { Description = "Data source (digits, fashion-mnist, idx:DIR, npy:X.npy,y.npy, ...). With --run, defaults to the run's data." };
+        var data = CliOptions.OptionalData("Data source (digits, fashion-mnist, idx:DIR, npy:X.npy,y.npy, ...). With --run, defaults to the run's data.");
         var seed = CliOptions.Seed();
         var outDir = CliOptions.Out(required: true, "The report folder to write (index.html, report.json, timings.json, figures/); replaced when complete.");
         var maxSamples = CliOptions.MaxSamples();
@@ -35,8 +35,7 @@ internal static class ReportCommand
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
             models.Validate(r);
         });
-        CliOptions.Positive(cmd, batch);
-        CliOptions.Positive(cmd, maxSamples);
+        CliOptions.ReplaceableReport(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir)!;

@@ -11,7 +11,8 @@ internal static class SeparabilityCommand
     {
         var inputs = new LayerInputs();
         var noFisher = new Option<bool>("--no-fisher") { Description = "Skip the Fisher trace ratio (it costs features^2 memory)." };
-        var lambda = new Option<double>("--fisher-lambda") { Description = "Relative ridge of the Fisher trace ratio.", DefaultValueFactory = _ => 1e-3 };
+        var lambda = new Option<double>("--fisher-lambda") { Description = "Relative ridge of the Fisher trace ratio.", DefaultValueFactory = _ => 1e-3 }
+            .Satisfies(l => l >= 0 && double.IsFinite(l), "finite and 0 or more");
         var json = CliOptions.Json();
         var cmd = new Command("separability",
             "Class separability per layer: between / within class scatter (ratio) and the scale-invariant Fisher trace ratio tr(Sw^-1 Sb).")
@@ -21,10 +22,18 @@ internal static class SeparabilityCommand
         {
             bool fisher = !p.GetValue(noFisher);
             double l = p.GetValue(lambda);
-            if (!(l >= 0) || double.IsInfinity(l)) throw new ProbeException($"--fisher-lambda must be finite and >= 0, got {CliOptions.F(l)}.");
             var checkpoints = new List<(LayerSet Set, SeparabilityResult[] Layers)>();
-            foreach (var set in inputs.Load(p, null))
-                checkpoints.Add((set, set.Layers.Select(t => RepresentationStudy.Separability(t.Layer, t.Features, set.Labels, fisher, l)).ToArray()));
+            foreach (var set in inputs.Load(p, null, ctx))
+            {
+                var report = ctx.Report(set.Checkpoint is { } cp ? $"separability (epoch {cp.Epoch})" : "separability");
+                checkpoints.Add((set, set.Layers.Select((t, i) =>
+                {
+                    ctx.Cancel.ThrowIfCancellationRequested();
+                    var r = RepresentationStudy.Separability(t.Layer, t.Features, set.Labels, fisher, l);
+                    report(i + 1, set.Layers.Count);
+                    return r;
+                }).ToArray()));
+            }
             if (p.GetValue(json))
             {
                 ctx.Out.WriteLine(JsonOutput.Serialize(new

@@ -10,26 +10,22 @@ internal static class TrainCommand
     {
         var model = CliOptions.Model(required: true);
         var data = CliOptions.Data(required: true);
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", Required = true };
-        var lr = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", Required = true }.AtLeast(0);
+        var lr = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-3 }.Satisfies(v => v > 0 && double.IsFinite(v), "a positive number");
         var batch = CliOptions.BatchSize(32);
         var seed = CliOptions.Seed();
         var optimizer = new Option<string>("--optimizer") { Description = "adam or sgd.", DefaultValueFactory = _ => "adam" };
         optimizer.AcceptOnlyFromAmong("adam", "sgd");
-        var testFraction = new Option<double>("--test-fraction") { Description = "Fraction of samples held out for testing.", DefaultValueFactory = _ => 0.2 };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Fraction of samples held out for testing.", DefaultValueFactory = _ => 0.2 }.Satisfies(f => f is >= 0 and < 1, "in [0, 1)");
         var outDir = CliOptions.Out(required: true, "The run folder to write (run.json and checkpoints/).");
         var force = new Option<bool>("--force") { Description = "Replace an existing run folder at --out." };
         var cmd = new Command("train", "Train a model, writing a checkpoint per epoch (and epoch 0) and run.json.")
             { model, data, epochs, lr, batch, seed, optimizer, testFraction, outDir, force };
         cmd.Validators.Add(r =>
         {
-            if (r.GetResult(epochs) != null && r.GetValue(epochs) < 0) r.AddError($"--epochs must be 0 or more, got {r.GetValue(epochs)}.");
-            if (r.GetResult(lr) != null && !(r.GetValue(lr) > 0 && double.IsFinite(r.GetValue(lr)))) r.AddError($"--lr must be a positive number, got {r.GetValue(lr)}.");
-            if (r.GetResult(testFraction) != null && !(r.GetValue(testFraction) is >= 0 and < 1)) r.AddError($"--test-fraction must be in [0, 1), got {r.GetValue(testFraction)}.");
             if (r.GetValue(outDir) is string o && !r.GetValue(force) && (File.Exists(o) || Directory.Exists(o) && Directory.EnumerateFileSystemEntries(o).Any()))
                 r.AddError($"'{o}' already exists; give a new folder, or --force to replace it.");
         });
-        CliOptions.Positive(cmd, batch);
         cmd.SetAction(p =>
         {
             var spec = ModelSpec.Parse(p.GetValue(model)!);

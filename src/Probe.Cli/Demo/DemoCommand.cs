@@ -20,6 +20,7 @@ internal static class DemoCommand
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
         var cmd = new Command("demo", "Train the digits MLP with checkpoints and write a full report folder.") { outDir, seed, quick, force };
         var fig = new FigureOptions(); fig.AddTo(cmd);
+        CliOptions.ReplaceableReport(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir) ?? "probe-demo";

@@ -25,7 +25,7 @@ public sealed record LayerSelector(string Text = "all")
         if (modules.Count == 0) modules.Add(("model", model));
         var leaves = modules.Where(m => !m.Module.children().Any()).ToList();
         var terms = Text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (terms.Length == 0) throw new ProbeException("The layer selector is empty. " + Available(modules));
+        if (terms.Length == 0) throw new ProbeArgumentException("The layer selector is empty. " + Available(modules));
 
         var chosen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var term in terms)
@@ -38,13 +38,13 @@ public sealed record LayerSelector(string Text = "all")
                 string type = term[5..];
                 hits = modules.Where(m => string.Equals(TypeName(m.Module), type, StringComparison.OrdinalIgnoreCase)).ToList();
                 if (hits.Count == 0)
-                    throw new ProbeException($"No module of type '{type}'. Types in this model: {string.Join(", ", modules.Select(m => TypeName(m.Module)).Distinct())}.");
+                    throw new ProbeArgumentException($"No module of type '{type}'. Types in this model: {string.Join(", ", modules.Select(m => TypeName(m.Module)).Distinct())}.");
             }
             else if (term.Contains('*') || term.Contains('?'))
             {
                 var re = new Regex("^" + Regex.Escape(term).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
                 hits = modules.Where(m => re.IsMatch(m.Name)).ToList();
-                if (hits.Count == 0) throw new ProbeException($"The pattern '{term}' matches no layer. " + Available(modules));
+                if (hits.Count == 0) throw new ProbeArgumentException($"The pattern '{term}' matches no layer. " + Available(modules));
             }
             else
             {
@@ -52,7 +52,7 @@ public sealed record LayerSelector(string Text = "all")
                 if (hits.Count == 0)
                 {
                     var near = modules.Where(m => string.Equals(m.Name, term, StringComparison.OrdinalIgnoreCase)).Select(m => m.Name).FirstOrDefault();
-                    throw new ProbeException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(modules));
+                    throw new ProbeArgumentException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(modules));
                 }
             }
             foreach (var h in hits) chosen.Add(h.Name);
@@ -69,7 +69,7 @@ public sealed record LayerSelector(string Text = "all")
     {
         ArgumentNullException.ThrowIfNull(sites);
         var terms = Text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (terms.Length == 0) throw new ProbeException("The layer selector is empty. " + Available(sites));
+        if (terms.Length == 0) throw new ProbeArgumentException("The layer selector is empty. " + Available(sites));
         var chosen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var term in terms)
         {
@@ -81,13 +81,13 @@ public sealed record LayerSelector(string Text = "all")
                 string type = term[5..];
                 hits = sites.Where(s => string.Equals(s.OpType, type, StringComparison.OrdinalIgnoreCase)).ToList();
                 if (hits.Count == 0)
-                    throw new ProbeException($"No site of type '{type}'. Types in this model: {string.Join(", ", sites.Select(s => s.OpType).Distinct())}.");
+                    throw new ProbeArgumentException($"No site of type '{type}'. Types in this model: {string.Join(", ", sites.Select(s => s.OpType).Distinct())}.");
             }
             else if (term.Contains('*') || term.Contains('?'))
             {
                 var re = new Regex("^" + Regex.Escape(term).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
                 hits = sites.Where(s => re.IsMatch(s.Name)).ToList();
-                if (hits.Count == 0) throw new ProbeException($"The pattern '{term}' matches no layer. " + Available(sites));
+                if (hits.Count == 0) throw new ProbeArgumentException($"The pattern '{term}' matches no layer. " + Available(sites));
             }
             else
             {
@@ -96,7 +96,7 @@ public sealed record LayerSelector(string Text = "all")
                 {
                     var near = sites.Where(s => string.Equals(s.Name, term, StringComparison.OrdinalIgnoreCase) || string.Equals(s.BaseName, term, StringComparison.OrdinalIgnoreCase))
                         .Select(s => s.BaseName).FirstOrDefault();
-                    throw new ProbeException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(sites));
+                    throw new ProbeArgumentException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(sites));
                 }
             }
             foreach (var h in hits) chosen.Add(h.Name);

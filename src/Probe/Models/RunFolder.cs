@@ -69,7 +69,7 @@ public sealed record RunFolder(string Directory, RunInfo Info)
     /// <summary>The checkpoint entry at <paramref name="epoch"/>; throws listing the available epochs when absent.</summary>
     public CheckpointInfo Checkpoint(int epoch) =>
         Info.Checkpoints.FirstOrDefault(c => c.Epoch == epoch)
-        ?? throw new ProbeException($"Run '{Directory}' has no checkpoint at epoch {epoch}; available epochs: {string.Join(", ", Info.Checkpoints.Select(c => c.Epoch))}.");
+        ?? throw new ProbeArgumentException($"Run '{Directory}' has no checkpoint at epoch {epoch}; available epochs: {string.Join(", ", Info.Checkpoints.Select(c => c.Epoch))}.");
 
     /// <summary>Builds the network and loads the weights of the checkpoint at <paramref name="epoch"/> (the last one when null).</summary>
     public nn.Module<Tensor, Tensor> BuildModel(int? epoch = null)

@@ -48,6 +48,15 @@ public sealed record EvolutionStudy(
     /// <summary>Stops the study between checkpoints, panels and t-SNE iterations when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>
+    /// Called with (steps done, steps in all) as the study goes: one step per checkpoint captured and one per panel
+    /// projected (a t-SNE panel also reports its iterations as a fraction of its step).
+    /// </summary>
+    public Action<int, int>? Progress { get; init; }
+
+    /// <summary>Progress units per step (a t-SNE panel's iterations move within its step).</summary>
+    const int StepUnits = 100;
+
     /// <summary>Runs the study on a run folder's checkpoints with <paramref name="data"/> (the run's data by default).</summary>
     public EvolutionResult Run(RunFolder run, Dataset? data = null)
     {
@@ -68,18 +77,21 @@ public sealed record EvolutionStudy(
         var capture = new ActivationCapture(selector) { Cancellation = Cancellation };
         var perCheckpoint = new List<IReadOnlyDictionary<string, Matrix>>();
         IReadOnlyList<string>? layerNames = null;
-        foreach (var e in epochs)
+        // Progress: the checkpoints' captures, then the panels (the layer count is known after the first capture).
+        for (int i = 0; i < epochs.Length; i++)
         {
-            using var model = run.BuildModel(e);
+            using var model = run.BuildModel(epochs[i]);
             var acts = capture.ToMemory(model, sample);
             layerNames ??= acts.LayerNames;
             perCheckpoint.Add(acts.Outputs);
+            Progress?.Invoke((i + 1) * StepUnits, (epochs.Length + (layerNames.Count + (IncludeInput ? 1 : 0)) * epochs.Length) * StepUnits);
         }
         var names = new List<string>();
         if (IncludeInput) names.Add(InputLayer);
         names.AddRange(layerNames!);
         var accuracy = epochs.Select(e => run.Checkpoint(e).TrainAccuracy).ToArray();
-        return Project(epochs, names, i => WithInput(perCheckpoint[i], sample.Features), sample.Labels, rows, accuracy);
+        var study = Progress is { } report ? this with { Progress = (done, total) => report(epochs.Length * StepUnits + done, epochs.Length * StepUnits + total) } : this;
+        return study.Project(epochs, names, i => WithInput(perCheckpoint[i], sample.Features), sample.Labels, rows, accuracy);
     }
 
     static IReadOnlyDictionary<string, Matrix> WithInput(IReadOnlyDictionary<string, Matrix> outputs, Matrix input)
@@ -107,6 +119,7 @@ public sealed record EvolutionStudy(
         double? perplexityUsed = null;
         // input panels are identical in every row: project them once
         var inputCache = new Dictionary<string, EvolutionPanel>(StringComparer.Ordinal);
+        int totalSteps = epochs.Count * layers.Count * StepUnits;
         for (int c = 0; c < epochs.Count; c++)
         {
             var acts = activations(c);
@@ -123,12 +136,16 @@ public sealed record EvolutionStudy(
                 if (layer == InputLayer && inputCache.TryGetValue(layer, out var cached))
                 {
                     panels[c][l] = cached with { Epoch = epochs[c] };
+                    Progress?.Invoke((c * layers.Count + l + 1) * StepUnits, totalSteps);
                     continue;
                 }
                 var previous = c > 0 ? panels[c - 1][l] : null;
-                var panel = ProjectPanel(x, epochs[c], layer, previous, ref perplexityUsed);
+                int step = (c * layers.Count + l) * StepUnits;
+                Action<int, int>? iterations = Progress is { } report ? (done, total) => report(step + (int)((long)StepUnits * done / Math.Max(1, total)), totalSteps) : null;
+                var panel = ProjectPanel(x, epochs[c], layer, previous, ref perplexityUsed, iterations);
                 panels[c][l] = panel;
                 if (layer == InputLayer) inputCache[layer] = panel;
+                Progress?.Invoke(step + StepUnits, totalSteps);
             }
         }
         if (labels != null && labels.Length != n)
@@ -138,7 +155,7 @@ public sealed record EvolutionStudy(
             labels ?? new int[n], labels != null, panels, perplexityUsed, Seed, trainAccuracy);
     }
 
-    EvolutionPanel ProjectPanel(Matrix x, int epoch, string layer, EvolutionPanel? previous, ref double? perplexityUsed)
+    EvolutionPanel ProjectPanel(Matrix x, int epoch, string layer, EvolutionPanel? previous, ref double? perplexityUsed, Action<int, int>? iterations)
     {
         Matrix emb;
         double[]? ratio = null;
@@ -155,7 +172,7 @@ public sealed record EvolutionStudy(
             perplexityUsed = perplexity;
             // early exaggeration takes at most a third of the iterations, so short runs still reach the normal phase
             var tsne = new Tsne(Perplexity: perplexity, Iterations: TsneIterations, Seed: Seed, ExaggerationIterations: Math.Min(250, TsneIterations / 3),
-                Init: previous?.ToMatrix(), RescaleInit: previous != null) { Cancellation = Cancellation };
+                Init: previous?.ToMatrix(), RescaleInit: previous != null) { Cancellation = Cancellation, Progress = iterations };
             var r = tsne.Run(x);
             emb = r.Embedding;
             kl = r.KlDivergence;

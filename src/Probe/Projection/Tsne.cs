@@ -45,6 +45,9 @@ public sealed record Tsne(
     /// <summary>Stops the optimisation between iterations when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Called after each optimisation iteration with (iterations done, iterations in all), for progress displays.</summary>
+    public Action<int, int>? Progress { get; init; }
+
     /// <summary>Inputs with more columns and rows than this are reduced by <c>TsneReduction</c> (float32 covariance, subspace iteration) instead of <see cref="Pca"/>.</summary>
     public const int WideInput = 256;
 
@@ -200,6 +203,7 @@ public sealed record Tsne(
             for (int i = 0; i < n; i++) { mx += y[2 * i]; my += y[2 * i + 1]; }
             mx /= n; my /= n;
             for (int i = 0; i < n; i++) { y[2 * i] -= mx; y[2 * i + 1] -= my; }
+            Progress?.Invoke(it + 1, Iterations);
         }
         double finalKl = gradient.Compute(y, 1.0, grad, wantKl: true);
         history.Add(finalKl); historyIt.Add(Iterations);

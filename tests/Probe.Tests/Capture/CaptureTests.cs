@@ -94,12 +94,12 @@ public class CaptureTests
     public void UnknownNamesListTheRealOnes()
     {
         var model = Mlp();
-        var e = Assert.Throws<ProbeException>(() => new LayerSelector("fc9").Resolve(model));
+        var e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("fc9").Resolve(model));
         Assert.Contains("fc9", e.Message);
         Assert.Contains("fc1 (Linear)", e.Message);
         Assert.Contains("relu2 (ReLU)", e.Message);
-        Assert.Contains("relu1", Assert.Throws<ProbeException>(() => new LayerSelector("conv*").Resolve(model)).Message);
-        Assert.Contains("Linear", Assert.Throws<ProbeException>(() => new LayerSelector("type:Conv2d").Resolve(model)).Message);
+        Assert.Contains("relu1", Assert.Throws<ProbeArgumentException>(() => new LayerSelector("conv*").Resolve(model)).Message);
+        Assert.Contains("Linear", Assert.Throws<ProbeArgumentException>(() => new LayerSelector("type:Conv2d").Resolve(model)).Message);
     }
 
     sealed class Bypassing : nn.Module<Tensor, Tensor>

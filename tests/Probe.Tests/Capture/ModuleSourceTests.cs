@@ -84,7 +84,7 @@ public class ModuleSourceTests
         Assert.Equal(new[] { "relu#0", "relu#1" }, new LayerSelector("relu").Resolve(source.Sites));
         Assert.Equal(new[] { "relu#1" }, new LayerSelector("relu#1").Resolve(source.Sites));
         Assert.Equal(new[] { "relu#0", "relu#1" }, new LayerSelector("type:relu").Resolve(source.Sites));
-        var e = Assert.Throws<ProbeException>(() => new LayerSelector("relu#2").Resolve(source.Sites));
+        var e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("relu#2").Resolve(source.Sites));
         Assert.Contains("relu#1 (ReLU)", e.Message);
     }
 

@@ -38,14 +38,20 @@ public class FoundationCommandTests
         Assert.Equal(2, spec.Code);
         Assert.Contains("'x' is not", spec.Err);
 
+        // A weights file that does not exist is a bad value (exit 2).
+        Assert.Equal(2, Cli.Run("layers", "--model", "mlp:64-10", "--weights", "/nonexistent/w.safetensors").Code);
+
         // A failure (a weights file that cannot be read) is exit 1, one line, no stack trace without --verbose.
-        var bad = Cli.Run("layers", "--model", "mlp:64-10", "--weights", "/nonexistent/w.safetensors");
+        string junk = Path.Combine(Path.GetTempPath(), $"probe-junk-{Guid.NewGuid():N}.safetensors");
+        File.WriteAllText(junk, "not a weights file");
+        var bad = Cli.Run("layers", "--model", "mlp:64-10", "--weights", junk);
         Assert.Equal(1, bad.Code);
         Assert.Single(bad.Err.Trim().Split('\n'));
         Assert.StartsWith("probe: ", bad.Err);
         Assert.DoesNotContain("   at ", bad.Err);
 
-        var verbose = Cli.Run("layers", "--model", "mlp:64-10", "--weights", "/nonexistent/w.safetensors", "--verbose");
+        var verbose = Cli.Run("layers", "--model", "mlp:64-10", "--weights", junk, "--verbose");
+        File.Delete(junk);
         Assert.Equal(1, verbose.Code);
         Assert.Contains("   at ", verbose.Err);
     }
@@ -96,7 +102,7 @@ public class FoundationCommandTests
         Assert.Contains("exactly one of --data and --input", both.Err);
 
         var unknown = Cli.Run("capture", "--model", "mlp:64-32-10:relu", "--random-weights", "--data", "digits", "--layers", "fc7", "--out", Path.Combine(Path.GetTempPath(), "never"));
-        Assert.Equal(1, unknown.Code);
+        Assert.Equal(2, unknown.Code); // a layer name that does not exist is a bad value
         Assert.Contains("Unknown layer 'fc7'", unknown.Err);
         Assert.Contains("fc1 (Linear)", unknown.Err);
 
@@ -104,7 +110,7 @@ public class FoundationCommandTests
         Assert.Equal(2, reduce.Code);
 
         var noWeights = Cli.Run("capture", "--model", "mlp:64-10", "--weights", "/nonexistent.safetensors", "--data", "digits", "--out", "/tmp/x");
-        Assert.Equal(1, noWeights.Code);
+        Assert.Equal(2, noWeights.Code);
         Assert.Contains("does not exist", noWeights.Err);
     }
 

@@ -67,8 +67,11 @@ public class ReportCommandTests
         try
         {
             File.WriteAllText(Path.Combine(dir, "thesis.tex"), "keep me");
-            var (code, _, err) = Cli.Run("report", "--run", Path.Combine(dir, "nope"), "--out", dir);
-            Assert.Equal(1, code);
+            string run = Path.Combine(Path.GetTempPath(), $"probe-report-run-{Guid.NewGuid():N}");
+            Assert.Equal(0, Cli.Run("train", "--model", "mlp:64-8-10:relu", "--data", "digits", "--epochs", "0", "--out", run, "--quiet").Code);
+            var (code, _, err) = Cli.Run("report", "--run", run, "--out", dir);
+            Directory.Delete(run, true);
+            Assert.Equal(2, code);
             Assert.Contains("--force", err);
             Assert.True(File.Exists(Path.Combine(dir, "thesis.tex")));
         }

@@ -84,9 +84,10 @@ public class RepresentationCommandTests
     [Fact]
     public void BadFiles_Exit1_WithOneLine()
     {
+        // A file that does not exist is a bad value (exit 2, with the usage line); one that cannot be used fails (exit 1, one line).
         var (code, _, err) = Run("separability", "--acts", "/nonexistent/a.npy", "--labels", Fixture("digits_labels.npy"));
-        Assert.Equal(1, code);
-        Assert.Single(err.TrimEnd().Split('\n'));
+        Assert.Equal(2, code);
+        Assert.Contains("does not exist", err);
 
         // An int32 file where a bool mask belongs.
         (code, _, err) = Run("linear-probe", "--acts", Fixture("digits_relu1.npy"), "--labels", Fixture("digits_labels.npy"),
@@ -99,7 +100,10 @@ public class RepresentationCommandTests
         Assert.Contains("labels", err);
 
         (code, _, err) = Run("linear-probe", "--run", "/nonexistent-run-dir");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
+        Assert.Contains("does not exist", err);
+        (code, _, err) = Run("linear-probe", "--run", Path.GetTempPath());
+        Assert.Equal(2, code);
         Assert.Contains("run.json", err);
     }
 
@@ -128,7 +132,7 @@ public class RepresentationCommandTests
             Assert.True(code == 0, err);
             Assert.Contains("epoch", output);
             (code, _, err) = Run("separability", "--run", dir, "--epochs", "7");
-            Assert.Equal(1, code);
+            Assert.Equal(2, code);
             Assert.Contains("available epochs", err);
         }
         finally { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } }

@@ -59,7 +59,7 @@ public class TrainerTests : IDisposable
             Assert.Equal(loaded.Checkpoint(epoch).TestAccuracy!.Value, Accuracy(m, data, loaded.Info.Split.TestIndices), 12);
             Assert.Equal(loaded.Checkpoint(epoch).TrainAccuracy, Accuracy(m, data, loaded.TrainIndices), 12);
         }
-        Assert.Contains("available epochs: 0, 1, 2, 3, 4", Assert.Throws<ProbeException>(() => loaded.BuildModel(9)).Message);
+        Assert.Contains("available epochs: 0, 1, 2, 3, 4", Assert.Throws<ProbeArgumentException>(() => loaded.BuildModel(9)).Message);
     }
 
     [Fact]

@@ -235,11 +235,11 @@ public class OnnxSourceTests
         Assert.Equal(["layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("layer1.0.relu").Resolve(source.Sites));
         Assert.Equal(["relu", "layer1.0.relu#0", "layer1.0.relu#1"], new LayerSelector("*relu*").Resolve(source.Sites));
         Assert.Equal(ResNetSites, new LayerSelector("all").Resolve(source.Sites));
-        var e = Assert.Throws<ProbeException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
+        ProbeException e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("type:LSTM").Resolve(source.Sites));
         Assert.Contains("No site of type 'LSTM'", e.Message);
         Assert.Contains("Relu", e.Message);
         Assert.Contains("GlobalAveragePool", e.Message);
-        e = Assert.Throws<ProbeException>(() => new LayerSelector("layer1.0.relu_1").Resolve(source.Sites));
+        e = Assert.Throws<ProbeArgumentException>(() => new LayerSelector("layer1.0.relu_1").Resolve(source.Sites));
         Assert.Contains("layer1.0.relu#1 (Relu)", e.Message);
         e = Assert.Throws<ProbeException>(() => source.Start(["nope"], MapReduction.Mean, false));
         Assert.Contains("layer1.0.relu#1", e.Message);

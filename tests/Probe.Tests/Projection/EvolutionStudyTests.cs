@@ -115,7 +115,7 @@ public class EvolutionStudyTests
             Assert.All(r.Panels.SelectMany(p => p), p => Assert.Equal(60, p.X.Length));
             Assert.Equal(r.Panels[0][0].X, r.Panels[3][0].X); // the input column does not change
             Assert.Equal([2, 8, 2, 2], r.Panels[0].Select(p => p.Features).ToArray());
-            var e = Assert.Throws<ProbeException>(() => (new EvolutionStudy(Epochs: [9])).Run(run, data));
+            var e = Assert.Throws<ProbeArgumentException>(() => (new EvolutionStudy(Epochs: [9])).Run(run, data));
             Assert.Contains("available epochs", e.Message);
         }
         finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
