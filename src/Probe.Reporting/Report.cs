@@ -38,6 +38,10 @@ public sealed record ReportSettings(
 
     /// <summary>Width, resolution, font size and titles of every figure (default: each figure's preset).</summary>
     public FigureSettings Figures { get; init; } = FigureSettings.Default;
+
+    /// <summary>Where models run (default the CPU; see <see cref="ComputeDevice"/>). Not part of report.json: results
+    /// do not depend on it beyond the device's float arithmetic.</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 }
 
 /// <summary>A training run to report on, with a short label ("main", "high-lr").</summary>
@@ -85,7 +89,7 @@ public static class Report
 
         b.Training(runs);
         b.DeadUnits(runs);
-        using (var first = ModelLoader.Open(main.Info.Model, main.CheckpointPath(finalEpoch)))
+        using (var first = ModelLoader.Open(main.Info.Model, main.CheckpointPath(finalEpoch), device: settings.Device))
         {
             string layers = Builder.AnalysisLayers(first, data);
             b.Quality(main, null, layers);
@@ -250,7 +254,7 @@ public static class Report
             foreach (var r in runs)
             {
                 string stage = $"dead units ({r.Label})";
-                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Cancellation = _cancel };
+                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
                 int cps = r.Run.Checkpoints.Count, at = 0;
                 var timeline = Timed(stage, () => study.RunCheckpoints(r.Run, _data, _ => Progress(stage, at++, cps)));
                 Progress(stage, cps, cps);
@@ -286,7 +290,7 @@ public static class Report
         {
             DefineDead();
             const string stage = "dead units";
-            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
+            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
             var result = Timed(stage, () => study.Run(source, _data));
             report.AddTable(DeadSection, $"Dead units per layer ({result.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(result));
             report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null, report.StyleOf()), "Fraction of alive, dying and dead units per layer.");
@@ -307,7 +311,7 @@ public static class Report
                 "How well each layer's activations separate the classes: a separability ratio (between-class over within-class scatter) and the test accuracy of a linear probe (multinomial logistic regression) trained on that layer alone.",
                 "Probe accuracy rising with depth means later layers make the classes linearly separable; a layer where it peaks and then falls, or a final layer below the best probe, points at where the network loses information.");
             const string stage = "representation quality";
-            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.QualitySamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Cancellation = _cancel };
+            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.QualitySamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             CheckpointQuality[] checkpoints;
             string split;
             ProbePlateauWarning[] warnings = [];
@@ -365,7 +369,7 @@ public static class Report
                 "Linear CKA (centered kernel alignment, Kornblith et al. 2019) between two layers' activations on the same samples: 1 = the same representation up to rotation and scale, 0 = unrelated.",
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
-            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.CkaSamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Cancellation = _cancel };
+            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.CkaSamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             var within = Timed(stage, () => study.Within(final, data));
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
             report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),
@@ -426,7 +430,7 @@ public static class Report
             var rows = data.Count > 20000 ? SampleChooser.Choose(data.Count, 20000, settings.Seed) : null;
             var memory = (rows is null ? data : data.Subset(rows)).ToMemory();
             string[]? classes = data.ClassNames?.ToArray();
-            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Cancellation = _cancel }.Run(run, memory));
+            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var grid = EvolutionFigures.Grid(pca, classes, basis: report.StyleOf(FigureStyle.Page));
             report.AddFigure(EvolutionSection, "pca", grid.Save,
                 $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
@@ -434,7 +438,7 @@ public static class Report
             var hidden = run.Spec.LayerNames.Where(n => n.StartsWith(run.Spec.Activation, StringComparison.Ordinal)).ToArray();
             string lastHidden = hidden.Length > 0 ? hidden[^1] : run.Spec.LayerNames[^1];
             var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed,
-                Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Cancellation = _cancel }.Run(run, memory));
+                Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var tfig = EvolutionFigures.Grid(tsne, classes, basis: report.StyleOf(FigureStyle.Column with { WidthInches = 4.8 }));
             report.AddFigure(EvolutionSection, "tsne input vs last hidden", tfig.Save, string.Create(CultureInfo.InvariantCulture,
                 $"t-SNE (perplexity {tsne.Perplexity:0}) of the input and of {lastHidden} at epoch {last}, same {tsne.SampleIndices.Length} samples. Trustworthiness (k = 10): input {tsne.Panels[0][0].Trustworthiness:0.000}, {lastHidden} {tsne.Panels[0][1].Trustworthiness:0.000}."));

@@ -69,6 +69,7 @@ internal static class DeadCommand
             {
                 Cancellation = ctx.Cancel,
                 Progress = ctx.Report("dead units"),
+                Device = models.DeviceOf(p),
             };
             if (p.GetValue(shard) is string shardText)
             {

@@ -40,7 +40,7 @@ internal static class ReportCommand
         {
             string dir = p.GetValue(outDir)!;
             ReportFolder.CheckReplaceable(dir, p.GetValue(force));
-            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p) };
+            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p), Device = models.DeviceOf(p) };
             string index;
             if (p.GetValue(run) is string runDir)
             {

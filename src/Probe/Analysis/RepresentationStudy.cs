@@ -174,7 +174,7 @@ public sealed record RepresentationStudy(
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data);
         if (data.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
         var sink = new InMemorySink(subset.Count);
         var summary = capture.Run(source, subset, sink);
         var layers = summary.LayerNames.Select(n => (n, sink.Outputs[n])).ToList();

@@ -72,7 +72,7 @@ public sealed record CkaStudy(
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out var widths);
         var method = Choose(subset.Count, widths.Sum(), names.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {
@@ -99,7 +99,7 @@ public sealed record CkaStudy(
         if (MaxSamples != null) throw new ProbeException("A shard covers its own slice of the data; --max-samples cannot be combined with --shard.");
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out _);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize);
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Device = Device };
         using var acc = new MinibatchCka(names, Estimator.Kernel, Estimator.SigmaFrac);
         capture.Run(model, subset, new WithInput(acc, subset, withInput));
         return acc.State();
@@ -126,7 +126,7 @@ public sealed record CkaStudy(
         var rows = LayerNames(modelA, subset, selector, withInput, out var wa);
         var cols = LayerNames(modelB, subset, selector, withInput, out var wb);
         var method = Choose(subset.Count, wa.Sum() + wb.Sum(), rows.Length + cols.Length);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
         CkaMatrix table;
         if (method == CkaStudyMethod.Full)
         {
@@ -188,7 +188,7 @@ public sealed record CkaStudy(
         if (withInput) { names.Add(InputLayer); w.Add(data.SampleSize()); }
         if (selector != null)
         {
-            var probe = new ActivationCapture(selector, Reduce, BatchSize: 2).ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
+            var probe = new ActivationCapture(selector, Reduce, BatchSize: 2) { Device = Device }.ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
             foreach (var l in probe.Summary.Layers)
             {
                 if (l.Name == InputLayer) throw new ProbeException($"The model has a layer named '{InputLayer}', which clashes with the input pseudo-layer; drop 'input' from the selector.");
