@@ -89,11 +89,13 @@ public static class ProbeCli
     public static Task<int> RunAsync(string[] args)
     {
         using var cts = new CancellationTokenSource();
+        int signalled = 0;
         void OnSignal(PosixSignalContext c)
         {
             c.Cancel = true;
-            if (cts.IsCancellationRequested) return;
-            cts.Cancel();
+            if (Interlocked.Exchange(ref signalled, 1) == 1) return;
+            // The watchdog starts first and depends on nothing else: a cancellation callback that blocks, or a console
+            // writer locked by a thread stuck in a write, cannot keep the process alive past it.
             new Thread(() =>
             {
                 Thread.Sleep(1000);
@@ -107,12 +109,15 @@ public static class ProbeCli
                         }
                         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
                     }
-                Console.Error.WriteLine("probe: stopped.");
-                Console.Error.Flush();
-                Console.Out.Flush();
+                WriteRaw(2, "probe: stopped.\n");
                 // Exit at once, without static destructors: Environment.Exit while another thread is inside libtorch can abort (exit 134).
                 ExitNow(ExitCodes.Cancelled);
-            }) { IsBackground = true }.Start();
+            }) { IsBackground = true, Name = "probe Ctrl-C watchdog" }.Start();
+            new Thread(() =>
+            {
+                try { cts.Cancel(); }
+                catch (AggregateException) { } // a callback failed: the watchdog still stops the process
+            }) { IsBackground = true, Name = "probe Ctrl-C cancel" }.Start();
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
@@ -121,6 +126,16 @@ public static class ProbeCli
 
     [DllImport("libc", EntryPoint = "_exit")]
     private static extern void ExitNow(int code);
+
+    [DllImport("libc", EntryPoint = "write")]
+    private static extern nint WriteFd(int fd, byte[] buffer, nint count);
+
+    /// <summary>Writes to a file descriptor directly, past Console's writer and its lock (Console's writers flush every write).</summary>
+    private static void WriteRaw(int fd, string text)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        WriteFd(fd, bytes, bytes.Length);
+    }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel = default)
     {

@@ -88,6 +88,11 @@ public static class FigureExporter
     internal static void ApplyTypography(PlotModel model, FigureStyle style)
     {
         double f = style.FontUnits;
+        if (!style.ShowTitle)
+        {
+            model.Title = null;
+            model.Subtitle = null;
+        }
         model.DefaultFont = style.FontFamily;
         model.DefaultFontSize = f;
         model.TitleFont = style.FontFamily;
@@ -178,13 +183,33 @@ public static class FigureExporter
             PdfA = false,
         };
         if (model.Title is { Length: > 0 } title) metadata.Title = title;
+        // A first pass (drawing nothing) collects the characters of each embedded typeface; the PDF then embeds font
+        // subsets of just those (SkiaSharp's PDF backend would embed the whole 750 kB font file, see FontSubset).
+        var used = new Dictionary<SKTypeface, HashSet<int>>();
+        using (var nothing = new SKNoDrawCanvas((int)Math.Ceiling(wPt), (int)Math.Ceiling(hPt)))
+        using (var collect = new ProbeRenderContext
+        {
+            RenderTarget = RenderTarget.VectorGraphic, SkCanvas = nothing, UseTextShaping = false, DpiScale = scale,
+            OnText = (typeface, text) =>
+            {
+                if (!used.TryGetValue(typeface, out var set)) used[typeface] = set = new HashSet<int>();
+                for (int i = 0; i < text.Length; i++) set.Add(char.IsSurrogatePair(text, i) ? char.ConvertToUtf32(text, i++) : text[i]);
+            },
+        })
+        {
+            Render(model, collect, wPt / scale, hPt / scale);
+        }
+        var subsets = new Dictionary<SKTypeface, SKTypeface>();
+        foreach (var (typeface, chars) in used)
+            if (EmbeddedFonts.FileOf(typeface) is byte[] file && SKTypeface.FromData(SKData.CreateCopy(FontSubset.Create(file, chars))) is { } subset)
+                subsets[typeface] = subset;
         using var ms = new MemoryStream();
         using (var skStream = new SKManagedWStream(ms))
         {
             using (var document = SKDocument.CreatePdf(skStream, metadata))
             {
                 var canvas = document.BeginPage(wPt, hPt);
-                using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = scale })
+                using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = scale, Typefaces = subsets })
                 {
                     canvas.Clear(BackgroundOf(model).ToSKColor());
                     Render(model, rc, wPt / scale, hPt / scale);
@@ -194,6 +219,7 @@ public static class FigureExporter
             }
             skStream.Flush();
         }
+        foreach (var subset in subsets.Values) subset.Dispose();
         return ms.ToArray();
     }
 

@@ -24,6 +24,12 @@ public sealed record FigureStyle(
     /// <summary>OxyPlot device-independent units per inch.</summary>
     internal const double UnitsPerInch = 96.0;
 
+    /// <summary>
+    /// Whether figures drawn with this style carry their title (true by default). A paper's figure usually has its
+    /// title in the caption instead: <c>false</c> drops the figure title (panel and axis titles stay) and the space it took.
+    /// </summary>
+    public bool ShowTitle { get; init; } = true;
+
     /// <summary>One journal column: 3.5 x 2.6 in, 300 dpi, 8 pt text.</summary>
     public static FigureStyle Column { get; } = new(3.5, 2.6, 300, 8, 1.0);
 

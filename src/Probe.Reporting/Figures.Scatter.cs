@@ -136,7 +136,7 @@ public static partial class Figures
         double legendIn = fontIn * 5.5;
         double available = basis.WidthInches - fontIn * (1.8 + 0.6 * 2 + 0.3) - legendIn;
         double cell = Math.Max(0.2, available / cols);
-        double height = cell * rows + fontIn * (1.9 + 0.3 + 0.6 * 2) + (hasTitle ? fontIn * 2.2 : 0);
+        double height = cell * rows + fontIn * (1.9 + 0.3 + 0.6 * 2) + (hasTitle && basis.ShowTitle ? fontIn * 2.2 : 0);
         return basis.WithHeight(Math.Round(height, 2));
     }
 

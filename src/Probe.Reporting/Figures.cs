@@ -24,7 +24,7 @@ public static partial class Figures
     {
         var model = new PlotModel
         {
-            Title = string.IsNullOrEmpty(title) ? null : title,
+            Title = string.IsNullOrEmpty(title) || !style.ShowTitle ? null : title,
             Background = OxyColors.White,
             IsLegendVisible = true,
         };
@@ -122,6 +122,20 @@ public static partial class Figures
             else result[i] = Palettes.ClassColor(i);
         }
         return result;
+    }
+
+    /// <summary>Width of one line of text in OxyPlot units at the style's base font size (or <paramref name="fontUnits"/>), measured with the font figures are drawn with.</summary>
+    internal static double TextWidth(string text, FigureStyle style, double? fontUnits = null, double weight = 400)
+    {
+        using var paint = new SkiaSharp.SKPaint { Typeface = EmbeddedFonts.Get(style.FontFamily, weight), TextSize = (float)(fontUnits ?? style.FontUnits) };
+        return text.Split('\n').Max(line => (double)paint.MeasureText(line));
+    }
+
+    /// <summary>Height of one line of text (ascent + descent + leading) in OxyPlot units at the style's base font size.</summary>
+    internal static double TextHeight(FigureStyle style, double? fontUnits = null)
+    {
+        using var paint = new SkiaSharp.SKPaint { Typeface = EmbeddedFonts.Get(style.FontFamily, 400), TextSize = (float)(fontUnits ?? style.FontUnits) };
+        return paint.GetFontMetrics(out _);
     }
 
     internal static string Fmt(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);

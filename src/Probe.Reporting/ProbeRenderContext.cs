@@ -11,11 +11,18 @@ namespace Probe.Reporting;
 /// </summary>
 internal sealed class ProbeRenderContext : SkiaRenderContext, IRenderContext
 {
+    /// <summary>Called with each typeface and line of text drawn (the PDF export collects the characters to subset the fonts).</summary>
+    public Action<SKTypeface, string>? OnText { get; init; }
+
+    /// <summary>Replaces a typeface when drawing (the PDF export swaps in font subsets; glyph ids and metrics are the same).</summary>
+    public IReadOnlyDictionary<SKTypeface, SKTypeface>? Typefaces { get; init; }
+
     private SKPaint CreateTextPaint(string? fontFamily, double fontSize, double fontWeight)
     {
+        var typeface = EmbeddedFonts.Get(fontFamily, fontWeight);
         return new SKPaint
         {
-            Typeface = EmbeddedFonts.Get(fontFamily, fontWeight),
+            Typeface = Typefaces != null && Typefaces.TryGetValue(typeface, out var swapped) ? swapped : typeface,
             TextSize = (float)(fontSize * DpiScale),
             IsAntialias = true,
             SubpixelText = true,
@@ -33,6 +40,7 @@ internal sealed class ProbeRenderContext : SkiaRenderContext, IRenderContext
         VerticalAlignment verticalAlignment = VerticalAlignment.Top, OxySize? maxSize = null)
     {
         if (string.IsNullOrEmpty(text) || !fill.IsVisible() || SkCanvas is null) return;
+        OnText?.Invoke(EmbeddedFonts.Get(fontFamily, fontWeight), text);
         using var paint = CreateTextPaint(fontFamily, fontSize, fontWeight);
         paint.Color = fill.ToSKColor();
         var lines = SplitLines(text);

@@ -35,6 +35,13 @@ public sealed record ReportSettings(
 
     /// <summary>The command line to record in the provenance (shown on the page and in timings.json).</summary>
     public string? CommandLine { get; init; }
+
+    /// <summary>Width, resolution, font size and titles of every figure (default: each figure's preset).</summary>
+    public FigureSettings Figures { get; init; } = FigureSettings.Default;
+
+    /// <summary>Where models run (default the CPU; see <see cref="ComputeDevice"/>). Not part of report.json: results
+    /// do not depend on it beyond the device's float arithmetic.</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 }
 
 /// <summary>A training run to report on, with a short label ("main", "high-lr").</summary>
@@ -64,7 +71,7 @@ public static class Report
         ArgumentNullException.ThrowIfNull(runs); ArgumentNullException.ThrowIfNull(data); ArgumentNullException.ThrowIfNull(settings);
         if (runs.Count == 0) throw new ProbeException("A report needs at least one run.");
         var main = runs[0].Run;
-        using var report = new ReportFolder(directory, title ?? $"Probe report: {main.Info.Model} on {dataSpec}") { CommandLine = settings.CommandLine };
+        using var report = new ReportFolder(directory, title ?? $"Probe report: {main.Info.Model} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures };
         var b = new Builder(report, settings, data, dataSpec);
         int finalEpoch = main.Checkpoints[^1].Epoch;
         b.Provenance(runs.Select(r => (object)new
@@ -82,7 +89,7 @@ public static class Report
 
         b.Training(runs);
         b.DeadUnits(runs);
-        using (var first = ModelLoader.Open(main.Info.Model, main.CheckpointPath(finalEpoch)))
+        using (var first = ModelLoader.Open(main.Info.Model, main.CheckpointPath(finalEpoch), device: settings.Device))
         {
             string layers = Builder.AnalysisLayers(first, data);
             b.Quality(main, null, layers);
@@ -100,7 +107,7 @@ public static class Report
     public static string ForModel(IActivationSource source, string model, string? weights, IDataset data, string dataSpec, ReportSettings settings, string directory, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data); ArgumentNullException.ThrowIfNull(settings);
-        using var report = new ReportFolder(directory, title ?? $"Probe report: {source.Description} on {dataSpec}") { CommandLine = settings.CommandLine };
+        using var report = new ReportFolder(directory, title ?? $"Probe report: {source.Description} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures };
         var b = new Builder(report, settings, data, dataSpec);
         b.Provenance(new[] { (object)new { label = "model", model, weights = weights is null ? null : Path.GetFileName(weights), weights_sha256 = weights is null ? null : Sha256File(weights) } });
         const string why = "it needs a training run with checkpoints (probe report --run RUN), and this report has one model.";
@@ -210,9 +217,9 @@ public static class Report
                 acc.Add(new(Name(r, "train"), cps.Select(c => 100 * c.TrainAccuracy).ToArray()));
                 if (cps.All(c => c.TestAccuracy.HasValue)) acc.Add(new(Name(r, "test"), cps.Select(c => 100 * c.TestAccuracy!.Value).ToArray()));
             }
-            report.AddFigure(TrainingSection, "loss", Figures.LineChart(x, loss, null, "epoch", "cross-entropy loss", yMin: 0),
+            report.AddFigure(TrainingSection, "loss", Figures.LineChart(x, loss, null, "epoch", "cross-entropy loss", yMin: 0, style: report.StyleOf()),
                 "Training and test loss at every checkpoint" + (use.Count > 1 ? " of each run." : "."));
-            report.AddFigure(TrainingSection, "accuracy", Figures.LineChart(x, acc, null, "epoch", "accuracy (%)", yMax: 100),
+            report.AddFigure(TrainingSection, "accuracy", Figures.LineChart(x, acc, null, "epoch", "accuracy (%)", yMax: 100, style: report.StyleOf()),
                 "Training and test accuracy at every checkpoint" + (use.Count > 1 ? " of each run." : "."));
             foreach (var r in runs)
             {
@@ -247,7 +254,7 @@ public static class Report
             foreach (var r in runs)
             {
                 string stage = $"dead units ({r.Label})";
-                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Cancellation = _cancel };
+                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
                 int cps = r.Run.Checkpoints.Count, at = 0;
                 var timeline = Timed(stage, () => study.RunCheckpoints(r.Run, _data, _ => Progress(stage, at++, cps)));
                 Progress(stage, cps, cps);
@@ -255,12 +262,12 @@ public static class Report
                 var final = timeline.Final;
                 report.AddTable(DeadSection, $"{pre}dead units per layer at epoch {timeline.Epochs[^1]} ({final.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(final));
                 string n = runs.Count > 1 ? r.Label + " " : "";
-                report.AddFigure(DeadSection, n + "fractions", DeadUnitFigures.FractionBars(final, null),
+                report.AddFigure(DeadSection, n + "fractions", DeadUnitFigures.FractionBars(final, null, report.StyleOf()),
                     $"{pre}fraction of alive, dying and dead units per layer at the last checkpoint.");
-                var grid = TimelineGrid.Create(timeline);
+                var grid = TimelineGrid.Create(timeline, basis: report.StyleOf(FigureStyle.Page));
                 report.AddFigure(DeadSection, n + "timelines", grid.Save,
                     $"{pre}firing rate of every unit (rows) at every checkpoint (columns), one panel per layer. Units are sorted by their final rate, so units dead at the end form the dark band at the bottom of each panel.");
-                report.AddFigure(DeadSection, n + "dead fraction over training", DeadUnitFigures.DeadFractionOverTraining(timeline, null),
+                report.AddFigure(DeadSection, n + "dead fraction over training", DeadUnitFigures.DeadFractionOverTraining(timeline, null, report.StyleOf()),
                     $"{pre}fraction of dead units per layer at every checkpoint. A line that rises and stays up means units die during training and do not come back.");
                 report.AddJson(DeadSection, n + "dead units", DeadUnitFigures.Json(final, timeline));
                 foreach (var t in timeline.Layers)
@@ -283,10 +290,10 @@ public static class Report
         {
             DefineDead();
             const string stage = "dead units";
-            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
+            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
             var result = Timed(stage, () => study.Run(source, _data));
             report.AddTable(DeadSection, $"Dead units per layer ({result.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(result));
-            report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null), "Fraction of alive, dying and dead units per layer.");
+            report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null, report.StyleOf()), "Fraction of alive, dying and dead units per layer.");
             report.AddText(DeadSection, "When units died is left out: it needs a training run with checkpoints (probe report --run RUN).");
             report.AddJson(DeadSection, "dead units", DeadUnitFigures.Json(result));
             foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
@@ -304,7 +311,7 @@ public static class Report
                 "How well each layer's activations separate the classes: a separability ratio (between-class over within-class scatter) and the test accuracy of a linear probe (multinomial logistic regression) trained on that layer alone.",
                 "Probe accuracy rising with depth means later layers make the classes linearly separable; a layer where it peaks and then falls, or a final layer below the best probe, points at where the network loses information.");
             const string stage = "representation quality";
-            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.QualitySamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Cancellation = _cancel };
+            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.QualitySamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             CheckpointQuality[] checkpoints;
             string split;
             ProbePlateauWarning[] warnings = [];
@@ -326,9 +333,9 @@ public static class Report
             var last = checkpoints[^1];
             int samples = last.Layers[0].TrainCount + last.Layers[0].TestCount;
             report.AddText(QualitySection, $"{samples} samples, the same at every checkpoint; probes train and are scored on the {split}. Feature maps are averaged per channel.");
-            report.AddFigure(QualitySection, "probe accuracy vs depth", RepresentationFigures.ProbeAccuracyVersusDepth(checkpoints, null),
+            report.AddFigure(QualitySection, "probe accuracy vs depth", RepresentationFigures.ProbeAccuracyVersusDepth(checkpoints, null, report.StyleOf()),
                 checkpoints.Length > 1 ? "Linear-probe test accuracy per layer, one line per checkpoint (dark = early, light = late)." : "Linear-probe test accuracy per layer.");
-            report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null),
+            report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null, report.StyleOf()),
                 checkpoints.Length > 1 ? "Separability ratio per layer, one line per checkpoint." : "Separability ratio per layer.");
             string at = last.Epoch is int e ? $"epoch {e}" : "the model";
             report.AddTable(QualitySection, $"Per-layer quality at {at}",
@@ -362,10 +369,10 @@ public static class Report
                 "Linear CKA (centered kernel alignment, Kornblith et al. 2019) between two layers' activations on the same samples: 1 = the same representation up to rotation and scale, 0 = unrelated.",
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
-            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.CkaSamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Cancellation = _cancel };
+            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.CkaSamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             var within = Timed(stage, () => study.Within(final, data));
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
-            report.AddFigure(SimilaritySection, "cka within", path => FigureExporter.Save(CkaFigures.Heatmap(within.Table, null, "layer", "layer"), path, CkaFigures.StyleFor(within.Table)),
+            report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),
                 $"Linear CKA between every pair of layers of {at} on {within.Samples} samples (the input included).");
             object? crossJson = null;
             if (run != null)
@@ -373,7 +380,7 @@ public static class Report
                 int first = run.Checkpoints[0].Epoch, last = run.Checkpoints[^1].Epoch;
                 using var a = ModelLoader.Open(run.Info.Model, run.CheckpointPath(first));
                 var cross = Timed(stage + " across training", () => study.Cross(a, final, data, $"epoch {first}", $"epoch {last}"));
-                report.AddFigure(SimilaritySection, "cka across training", path => FigureExporter.Save(CkaFigures.Heatmap(cross.Table, null, $"epoch {first}", $"epoch {last}"), path, CkaFigures.StyleFor(cross.Table)),
+                report.AddFigure(SimilaritySection, "cka across training", Heatmap(cross.Table, $"epoch {first}", $"epoch {last}"),
                     $"Linear CKA between the layers at epoch {first} (rows) and epoch {last} (columns), same {cross.Samples} samples. The diagonal shows how much each layer changed in training.");
                 crossJson = new { rows = cross.Table.RowLayers, columns = cross.Table.ColLayers, values = cross.Table.Values, samples = cross.Samples, method = cross.Method.ToString() };
                 var diag = cross.Table.RowLayers.Select((l, i) => (Layer: l, Value: cross.Table.Values[i][Array.IndexOf(cross.Table.ColLayers, l)])).Where(d => d.Layer != CkaStudy.InputLayer).ToList();
@@ -400,14 +407,22 @@ public static class Report
             }
         }
 
+        private Action<string> Heatmap(CkaMatrix table, string rowTitle, string colTitle)
+        {
+            var style = report.StyleOf(CkaFigures.StyleFor(table));
+            var model = CkaFigures.Heatmap(table, null, rowTitle, colTitle, style);
+            return path => FigureExporter.Save(model, path, style);
+        }
+
         public void Evolution(RunFolder run)
         {
             report.Define(EvolutionSection, EvolutionDefinition, EvolutionHowTo);
-            if (run.Spec.Kind is not (ModelKind.Mlp))
+            if (run.Spec.Kind is not (ModelKind.Mlp or ModelKind.Cnn))
             {
-                report.LeaveOut(EvolutionSection, $"The layer-evolution figures are drawn for MLP runs; {run.Info.Model} is not one.");
+                report.LeaveOut(EvolutionSection, $"The layer-evolution figures are drawn for MLP and CNN runs (mlp:..., cnn:...); {run.Info.Model} is neither.");
                 return;
             }
+            bool maps = run.Spec.Kind == ModelKind.Cnn;
             const string stage = "layer evolution";
             var available = run.Checkpoints.Select(c => c.Epoch).ToArray();
             int last = available[^1];
@@ -415,15 +430,16 @@ public static class Report
             var rows = data.Count > 20000 ? SampleChooser.Choose(data.Count, 20000, settings.Seed) : null;
             var memory = (rows is null ? data : data.Subset(rows)).ToMemory();
             string[]? classes = data.ClassNames?.ToArray();
-            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Cancellation = _cancel }.Run(run, memory));
-            var grid = EvolutionFigures.Grid(pca, classes);
+            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
+            var grid = EvolutionFigures.Grid(pca, classes, basis: report.StyleOf(FigureStyle.Page));
             report.AddFigure(EvolutionSection, "pca", grid.Save,
-                $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (width in brackets), each panel the first two principal components of that layer.");
+                $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
+                (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") + "), each panel the first two principal components of that layer.");
             var hidden = run.Spec.LayerNames.Where(n => n.StartsWith(run.Spec.Activation, StringComparison.Ordinal)).ToArray();
             string lastHidden = hidden.Length > 0 ? hidden[^1] : run.Spec.LayerNames[^1];
             var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed,
-                Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Cancellation = _cancel }.Run(run, memory));
-            var tfig = EvolutionFigures.Grid(tsne, classes, basis: FigureStyle.Column with { WidthInches = 4.8 });
+                Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
+            var tfig = EvolutionFigures.Grid(tsne, classes, basis: report.StyleOf(FigureStyle.Column with { WidthInches = 4.8 }));
             report.AddFigure(EvolutionSection, "tsne input vs last hidden", tfig.Save, string.Create(CultureInfo.InvariantCulture,
                 $"t-SNE (perplexity {tsne.Perplexity:0}) of the input and of {lastHidden} at epoch {last}, same {tsne.SampleIndices.Length} samples. Trustworthiness (k = 10): input {tsne.Panels[0][0].Trustworthiness:0.000}, {lastHidden} {tsne.Panels[0][1].Trustworthiness:0.000}."));
             report.AddTable(EvolutionSection, "Per panel: variance explained by the first two principal components, t-SNE KL divergence, trustworthiness (k = 10)",

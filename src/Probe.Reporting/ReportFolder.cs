@@ -60,6 +60,12 @@ public sealed class ReportFolder : IDisposable
     /// <summary>Default figure style for <see cref="AddFigure(string, string, PlotModel, string, FigureStyle?)"/>.</summary>
     public FigureStyle Style { get; }
 
+    /// <summary>The user's figure settings (width, dpi, font size, titles), applied to every figure's preset style.</summary>
+    public FigureSettings FigureSettings { get; init; } = FigureSettings.Default;
+
+    /// <summary>The style a figure is drawn with: <paramref name="preset"/> (default <see cref="Style"/>) under <see cref="FigureSettings"/>.</summary>
+    public FigureStyle StyleOf(FigureStyle? preset = null) => FigureSettings.Apply(preset ?? Style);
+
     /// <summary>What produced the report (shown at the end of the page, stored as report.json "provenance").</summary>
     public object? Provenance { get; set; }
 
@@ -90,7 +96,7 @@ public sealed class ReportFolder : IDisposable
     public void AddFigure(string section, string name, PlotModel model, string caption, FigureStyle? style = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var s = style ?? Style;
+        var s = StyleOf(style);
         AddFigure(section, name, path => FigureExporter.Save(model, path, s), caption);
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Probe.Reporting;
 using Probe.Similarity;
 
 namespace Probe.Cli.Commands;
@@ -17,11 +18,11 @@ internal static class CkaCommand
 internal static class CkaOptions
 {
     /// <summary>Prints the table (or JSON when <paramref name="json"/>) and, with an output folder, writes STEM.json and the heatmap.</summary>
-    public static void Write(CliContext ctx, CkaStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle)
+    public static void Write(CliContext ctx, CkaStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle, FigureSettings? figures = null)
     {
         var t = result.Table;
         var table = new SimilarityTable(t.Measure, t.RowLayers, t.ColLayers, t.Values, 0, 1);
         var r = new SimilarityStudyResult(table, "cka", result.Method.ToString().ToLowerInvariant(), result.Samples, result.Data, result.RowModel, result.ColumnModel);
-        SimilarityCommand.Write(ctx, r, outDir, json, stem, rowTitle, colTitle);
+        SimilarityCommand.Write(ctx, r, outDir, json, stem, rowTitle, colTitle, figures);
     }
 }

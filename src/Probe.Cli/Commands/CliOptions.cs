@@ -34,6 +34,27 @@ internal static class CliOptions
     public static Option<int?> MaxSamples() => new Option<int?>("--max-samples") { Description = "Use at most this many samples, chosen uniformly with the seed." }.AtLeast(1);
     public static Option<string?> Run(bool required = false) => new Option<string?>("--run") { Description = "A run folder written by 'probe train'.", Required = required }.Check(RunDirectory);
 
+    /// <summary>
+    /// <c>--device auto|cpu|cuda[:N]</c>: where models run and train. Default cpu, so results are the same on every
+    /// machine; auto picks CUDA when this build of libtorch has it. A malformed value exits 2; CUDA asked for where there
+    /// is none fails naming the package to reference.
+    /// </summary>
+    public static Option<string> Device() => new Option<string>("--device")
+    {
+        Description = "Where models run: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default cpu.",
+        DefaultValueFactory = _ => "cpu",
+    }.Check(DeviceError);
+
+    /// <summary>Null when <paramref name="text"/> names a device, otherwise the accepted forms.</summary>
+    public static string? DeviceError(string text)
+    {
+        try { ComputeDevice.Parse(text); return null; }
+        catch (ProbeException e) { return e.Message; }
+    }
+
+    /// <summary>The device an option names (already checked while parsing).</summary>
+    public static ComputeDevice DeviceOf(ParseResult p, Option<string> device) => ComputeDevice.Parse(p.GetValue(device) ?? "cpu");
+
     /// <summary>An .npy (or other) input file that must exist.</summary>
     public static Option<string?> InputFile(string name, string description) => new Option<string?>(name) { Description = description }.Check(ExistingFile);
 

@@ -44,6 +44,7 @@ internal static class DeadCommand
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         models.AddTo(cmd);
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             bool hasModel = models.HasModel(r), hasRun = r.GetResult(run) != null, hasActs = models.HasActsDir(r);
@@ -68,6 +69,7 @@ internal static class DeadCommand
             {
                 Cancellation = ctx.Cancel,
                 Progress = ctx.Report("dead units"),
+                Device = models.DeviceOf(p),
             };
             if (p.GetValue(shard) is string shardText)
             {
@@ -112,7 +114,7 @@ internal static class DeadCommand
 
             if (p.GetValue(outDir) is string dir)
             {
-                using var report = new ReportFolder(dir, title);
+                using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
                 using var pending = ProbeCli.Pending(report.WorkingDirectory);
                 DeadUnitFigures.AddTo(report, Section, result, timeline);
                 string index = report.Write();

@@ -28,8 +28,9 @@ internal static class EvolutionCommand
         var json = CliOptions.Json();
         var outPath = CliOptions.Out(required: true, "The figure: FIG.png, FIG.svg or FIG.pdf.");
         var fig = new FigureOptions();
+        var device = CliOptions.Device();
         var cmd = new Command("evolution", "Draw how each layer's 2-D projection of the same samples evolves over a run's checkpoints.")
-            { run, data, layers, method, maxSamples, seed, epochs, input, perplexity, title, saveData, json, outPath };
+            { run, data, layers, method, maxSamples, seed, epochs, input, perplexity, title, saveData, json, outPath, device };
         fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
@@ -47,7 +48,7 @@ internal static class EvolutionCommand
                 Seed: p.GetValue(seed),
                 Epochs: ParseEpochs(p.GetValue(epochs), folder),
                 IncludeInput: p.GetValue(input),
-                Perplexity: p.GetValue(perplexity)) { Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
+                Perplexity: p.GetValue(perplexity)) { Device = CliOptions.DeviceOf(p, device), Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
             var result = study.Run(folder, dataset);
             var figure = EvolutionFigures.Grid(result, title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
             string o = p.GetValue(outPath)!;

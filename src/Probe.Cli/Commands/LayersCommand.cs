@@ -18,10 +18,11 @@ internal static class LayersCommand
         var model = CliOptions.Model(required: true);
         var weights = CliOptions.Weights();
         var json = CliOptions.Json();
-        var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json };
+        var device = CliOptions.Device();
+        var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json, device };
         cmd.SetAction(p =>
         {
-            using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0);
+            using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0, device: CliOptions.DeviceOf(p, device));
             var sites = source.Sites;
             string Shape(int[]? s) => s == null ? "-" : "[" + string.Join(", ", s) + "]";
             if (source is ModuleSource ms)

@@ -26,6 +26,7 @@ internal static class MergeCommand
         var outDir = CliOptions.Out(required: true, "Folder for the merged result (capture: <layer>.npy, labels.npy, layers.json; dead: dead.json; cka: cka.json and heatmap).");
         var json = CliOptions.Json();
         var cmd = new Command("merge", "Combine the partial results of 'probe capture|dead|cka --shard i/n' runs into the result of one run.") { parts, outDir, json };
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.SetAction(p =>
         {
             var dirs = p.GetValue(parts)!;
@@ -50,7 +51,7 @@ internal static class MergeCommand
                         using var acc = MinibatchCka.FromState(all[0].State);
                         foreach (var a in all.Skip(1)) acc.Absorb(a.State);
                         var result = new CkaStudyResult(acc.Result(), CkaStudyMethod.Minibatch, all[0].Total, all[0].Data, "model", "model");
-                        CkaOptions.Write(ctx, result, output, p.GetValue(json), "cka", "layer", "layer");
+                        CkaOptions.Write(ctx, result, output, p.GetValue(json), "cka", "layer", "layer", fig.Settings(p));
                         break;
                     }
                 default:

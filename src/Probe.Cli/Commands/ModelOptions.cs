@@ -16,12 +16,13 @@ internal sealed class ModelOptions
     public Option<string?> Model { get; } = new Option<string?>("--model") { Description = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx)." }.Check(CliOptions.ModelError);
     public Option<string?> Weights { get; } = CliOptions.Weights();
     public Option<bool> RandomWeights { get; } = new("--random-weights") { Description = "Analyse the model's seeded random initialisation (an untrained model) instead of trained --weights." };
+    public Option<string> Device { get; } = CliOptions.Device();
     public Option<string?> ActsDir { get; } = new Option<string?>("--acts-dir") { Description = "A folder of activations instead of a model: written by 'probe capture', or .npy files from PyTorch (one per layer, plus labels.npy)." }.Check(CliOptions.ExistingFolder);
 
     /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>).</summary>
     public void AddTo(Command cmd, bool actsDir = true)
     {
-        cmd.Add(Model); cmd.Add(Weights); cmd.Add(RandomWeights);
+        cmd.Add(Model); cmd.Add(Weights); cmd.Add(RandomWeights); cmd.Add(Device);
         if (actsDir) cmd.Add(ActsDir);
     }
 
@@ -68,7 +69,10 @@ internal sealed class ModelOptions
 
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>
     public IActivationSource Open(ParseResult p, int seed, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null) =>
-        ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed, inputs, dataInput);
+        ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed, inputs, dataInput, DeviceOf(p));
+
+    /// <summary>The --device value.</summary>
+    public ComputeDevice DeviceOf(ParseResult p) => CliOptions.DeviceOf(p, Device);
 
     /// <summary>Opens the --acts-dir folder.</summary>
     public PrecomputedSource OpenActs(ParseResult p) => PrecomputedSource.Open(p.GetValue(ActsDir)!);

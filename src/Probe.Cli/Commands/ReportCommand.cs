@@ -25,6 +25,7 @@ internal static class ReportCommand
         var cmd = new Command("report", "Write the full report of a training run (--run RUN) or of one trained model (--model SPEC|FILE --weights W --data DATA).")
             { run, data, seed, outDir, maxSamples, batch, force };
         models.AddTo(cmd, actsDir: false);
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             bool hasRun = r.GetResult(run) != null, hasModel = models.HasModel(r);
@@ -39,7 +40,7 @@ internal static class ReportCommand
         {
             string dir = p.GetValue(outDir)!;
             ReportFolder.CheckReplaceable(dir, p.GetValue(force));
-            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch));
+            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p), Device = models.DeviceOf(p) };
             string index;
             if (p.GetValue(run) is string runDir)
             {

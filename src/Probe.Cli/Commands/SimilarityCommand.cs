@@ -60,6 +60,7 @@ internal static class SimilarityCommand
         {
             Cancellation = ctx.Cancel,
             Progress = (stage, done, total) => ctx.Progress.Report(stage, done, total),
+            Device = o.Models.DeviceOf(p),
         };
         SimilarityStudyResult result;
         string rowTitle = "layer", colTitle = "layer";
@@ -93,7 +94,7 @@ internal static class SimilarityCommand
             }
             result = study.Within(source, dataset);
         }
-        Write(ctx, result, p.GetValue(o.Out), p.GetValue(o.Json), stem, rowTitle, colTitle);
+        Write(ctx, result, p.GetValue(o.Out), p.GetValue(o.Json), stem, rowTitle, colTitle, o.Figure.Settings(p));
         return ExitCodes.Ok;
     }
 
@@ -145,7 +146,7 @@ internal static class SimilarityCommand
     }
 
     /// <summary>Prints the table (or JSON when <paramref name="json"/>) and, with an output folder, writes STEM.json and the heatmap (PNG and SVG).</summary>
-    public static void Write(CliContext ctx, SimilarityStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle)
+    public static void Write(CliContext ctx, SimilarityStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle, FigureSettings? figures = null)
     {
         var t = result.Table;
         var doc = new { measure = result.Measure, description = t.Measure, method = result.Method, samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
@@ -153,7 +154,7 @@ internal static class SimilarityCommand
         {
             Directory.CreateDirectory(dir);
             JsonOutput.Write(Path.Combine(dir, stem + ".json"), doc, stem + ".json");
-            Probe.Reporting.Sections.SimilarityFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle);
+            Probe.Reporting.Sections.SimilarityFigures.Save(t, Path.Combine(dir, stem), $"{t.Measure}, {result.Samples} samples", rowTitle, colTitle, figures);
         }
         if (json) { ctx.Out.WriteLine(JsonOutput.Serialize(doc, stem)); return; }
         ctx.Out.WriteLine(SimilarityStudy.Describe(result));
@@ -202,6 +203,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     public readonly Option<int?> Batch = new Option<int?>("--batch") { Description = "cka, two matrices: minibatch CKA over consecutive batches of this many rows (unbiased HSIC per batch; at least 4)." }.AtLeast(4);
     public readonly Option<string> Method = new Option<string>("--method") { Description = "cka, layer modes: auto (default), full (all samples in memory, exact) or minibatch (streaming, unbiased HSIC per batch of --batch-size).", DefaultValueFactory = _ => "auto" }.Check(m => m is "auto" or "full" or "minibatch" ? null : $"must be auto, full or minibatch, not '{m}'.");
     public readonly Option<string?> Shard = ShardFiles.Option();
+    public readonly FigureOptions Figure = new();
 
     public void AddTo(Command cmd)
     {
@@ -210,6 +212,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
                                            K, Keep, Bootstrap, Permutations, Kernel, SigmaFrac, Debiased, Batch, Method, Shard })
             cmd.Add(opt);
         Models.AddTo(cmd);
+        Figure.AddTo(cmd);
         cmd.Validators.Add(Validate);
     }
 
@@ -312,18 +315,19 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             string nameB = rb == null ? $"epoch {eb}" : $"{Path.GetFileName(rb.Directory)} epoch {eb}";
             if (rb != null && rb.Info.Model != ra.Info.Model) nameB += $" ({rb.Info.Model})";
             var dataset = p.GetValue(Data) is string ds ? CliOptions.LoadData(ds) : RunData(ra, p.GetValue(Split)!);
-            var a = new ModuleSource(ra.BuildModel(ea), ownsModel: true);
-            var b = new ModuleSource((rb ?? ra).BuildModel(eb), ownsModel: true);
+            var a = new ModuleSource(ra.BuildModel(ea), ownsModel: true) { Device = Models.DeviceOf(p) };
+            var b = new ModuleSource((rb ?? ra).BuildModel(eb), ownsModel: true) { Device = Models.DeviceOf(p) };
             return (a, b, nameA, nameB, dataset);
         }
         int seed = p.GetValue(Seed);
         string specA = p.GetValue(ModelA)!;
         bool random = p.GetValue(Models.RandomWeights);
-        var sa = ModelLoader.Open(specA, random ? null : p.GetValue(WeightsA), seed);
+        var device = Models.DeviceOf(p);
+        var sa = ModelLoader.Open(specA, random ? null : p.GetValue(WeightsA), seed, device: device);
         IActivationSource? sb = null;
         try
         {
-            sb = ModelLoader.Open(p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB), seed);
+            sb = ModelLoader.Open(p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB), seed, device: device);
             var data = CliOptions.OpenData(p.GetValue(Data)!);
             CliOptions.CheckLayout(sa, data);
             string nameA = p.GetValue(WeightsA) is string wa ? Path.GetFileNameWithoutExtension(wa) : "A";

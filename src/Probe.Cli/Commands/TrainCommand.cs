@@ -19,8 +19,9 @@ internal static class TrainCommand
         var testFraction = new Option<double>("--test-fraction") { Description = "Fraction of samples held out for testing.", DefaultValueFactory = _ => 0.2 }.Satisfies(f => f is >= 0 and < 1, "in [0, 1)");
         var outDir = CliOptions.Out(required: true, "The run folder to write (run.json and checkpoints/).");
         var force = new Option<bool>("--force") { Description = "Replace an existing run folder at --out." };
+        var device = CliOptions.Device();
         var cmd = new Command("train", "Train a model, writing a checkpoint per epoch (and epoch 0) and run.json.")
-            { model, data, epochs, lr, batch, seed, optimizer, testFraction, outDir, force };
+            { model, data, epochs, lr, batch, seed, optimizer, testFraction, outDir, force, device };
         cmd.Validators.Add(r =>
         {
             if (r.GetValue(outDir) is string o && !r.GetValue(force) && (File.Exists(o) || Directory.Exists(o) && Directory.EnumerateFileSystemEntries(o).Any()))
@@ -37,6 +38,7 @@ internal static class TrainCommand
             using var pending = ProbeCli.Pending(staging);
             var trainer = new Trainer(p.GetValue(optimizer)!, p.GetValue(epochs), p.GetValue(batch), p.GetValue(lr), p.GetValue(seed), p.GetValue(testFraction))
             {
+                Device = CliOptions.DeviceOf(p, device),
                 Cancellation = ctx.Cancel,
                 OnCheckpoint = c => ctx.Out.WriteLine($"epoch {c.Epoch,3}  train loss {CliOptions.F(c.Metrics.TrainLoss, "F4")}  train acc {CliOptions.F(c.Metrics.TrainAccuracy, "F4")}  test acc {(c.Metrics.TestAccuracy is double t ? CliOptions.F(t, "F4") : "-")}"),
             };

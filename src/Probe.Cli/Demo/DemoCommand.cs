@@ -19,19 +19,20 @@ internal static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer epochs and samples: a fast smoke run." };
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
         var cmd = new Command("demo", "Train the digits MLP with checkpoints and write a full report folder.") { outDir, seed, quick, force };
+        var fig = new FigureOptions(); fig.AddTo(cmd);
         CliOptions.ReplaceableReport(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir) ?? "probe-demo";
             ReportFolder.CheckReplaceable(dir, p.GetValue(force));
-            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx);
+            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx, fig.Settings(p));
             return ExitCodes.Ok;
         });
         return cmd;
     }
 
     /// <summary>Runs the whole demo into <paramref name="dir"/>; returns the path of index.html.</summary>
-    public static string Run(DemoSettings settings, string dir, CliContext ctx)
+    public static string Run(DemoSettings settings, string dir, CliContext ctx, FigureSettings? figures = null)
     {
         var data = DataSource.Parse(DemoSettings.DataSpec).Load();
         var spec = ModelSpec.Parse(DemoSettings.Model);
@@ -44,7 +45,7 @@ internal static class DemoCommand
             var main = Train(settings.MainTrainer, spec, data, Path.Combine(staging, "main"), ctx, "training main");
             ctx.Progress.Line($"probe: training the same model at learning rate {settings.HighLearningRateTrainer.LearningRate} (high enough to kill units) ...");
             var high = Train(settings.HighLearningRateTrainer, spec, data, Path.Combine(staging, "high-lr"), ctx, "training high-lr");
-            var rs = ReportCommand.Settings(ctx, settings.Seed, null, 256, settings.Quick);
+            var rs = ReportCommand.Settings(ctx, settings.Seed, null, 256, settings.Quick) with { Figures = figures ?? FigureSettings.Default };
             string index = Report.ForRuns([new ReportRun("main", main), new ReportRun("high-lr", high)], data, DemoSettings.DataSpec, rs, dir,
                 "Probe demo: what the digits MLP learned");
             Directory.Move(staging, Path.Combine(Path.GetDirectoryName(index)!, "runs"));

@@ -9,8 +9,15 @@ namespace Probe.Reporting;
 /// </summary>
 internal static class EmbeddedFonts
 {
-    private static readonly Lazy<SKTypeface> Regular = new(() => Load("Probe.Reporting.Fonts.DejaVuSans.ttf"));
-    private static readonly Lazy<SKTypeface> Bold = new(() => Load("Probe.Reporting.Fonts.DejaVuSans-Bold.ttf"));
+    private const string RegularResource = "Probe.Reporting.Fonts.DejaVuSans.ttf", BoldResource = "Probe.Reporting.Fonts.DejaVuSans-Bold.ttf";
+    private static readonly Lazy<SKTypeface> Regular = new(() => Load(RegularResource));
+    private static readonly Lazy<SKTypeface> Bold = new(() => Load(BoldResource));
+    private static readonly Lazy<byte[]> RegularBytes = new(() => Bytes(RegularResource));
+    private static readonly Lazy<byte[]> BoldBytes = new(() => Bytes(BoldResource));
+
+    /// <summary>The font file behind <paramref name="typeface"/> when it is one of the embedded typefaces, else null.</summary>
+    public static byte[]? FileOf(SKTypeface typeface) =>
+        ReferenceEquals(typeface, Regular.Value) ? RegularBytes.Value : ReferenceEquals(typeface, Bold.Value) ? BoldBytes.Value : null;
     private static readonly Dictionary<(string, bool), SKTypeface> SystemCache = new();
     private static readonly object Gate = new();
 
@@ -34,13 +41,18 @@ internal static class EmbeddedFonts
         }
     }
 
-    private static SKTypeface Load(string resource)
+    private static byte[] Bytes(string resource)
     {
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"Embedded font resource '{resource}' is missing from Probe.Reporting.");
         using var ms = new MemoryStream();
         stream.CopyTo(ms);
-        var data = SKData.CreateCopy(ms.ToArray());
+        return ms.ToArray();
+    }
+
+    private static SKTypeface Load(string resource)
+    {
+        var data = SKData.CreateCopy(Bytes(resource));
         return SKTypeface.FromData(data)
             ?? throw new InvalidOperationException($"Embedded font resource '{resource}' could not be loaded by SkiaSharp.");
     }

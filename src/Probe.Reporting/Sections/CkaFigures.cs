@@ -31,10 +31,10 @@ public static class CkaFigures
         return FigureStyle.Column with { WidthInches = width, HeightInches = height };
     }
 
-    /// <summary>Writes <paramref name="basePath"/>.png and .svg; returns the written paths.</summary>
-    public static IReadOnlyList<string> Save(CkaMatrix table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null)
+    /// <summary>Writes <paramref name="basePath"/>.png and .svg (sized by <see cref="StyleFor"/>, then <paramref name="figures"/>); returns the written paths.</summary>
+    public static IReadOnlyList<string> Save(CkaMatrix table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null, FigureSettings? figures = null)
     {
-        var style = StyleFor(table);
+        var style = (figures ?? FigureSettings.Default).Apply(StyleFor(table));
         return FigureExporter.SaveAll(Heatmap(table, title, rowTitle, colTitle, style), basePath, style, ".png", ".svg");
     }
 }

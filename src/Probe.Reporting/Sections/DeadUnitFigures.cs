@@ -201,12 +201,12 @@ public static class DeadUnitFigures
         var dead = result.Layers.Where(l => l.Stats.DeadUnits.Length > 0).ToList();
         string worst = dead.Count == 0 ? "No layer has a dead unit."
             : "Dead units: " + string.Join("; ", dead.Select(l => Inv($"{l.Layer} {l.Stats.DeadUnits.Length} of {l.Stats.Units}"))) + ".";
-        report.AddFigure(section, pre + "fractions", FractionBars(result, $"{pre}alive / dying / dead units"),
+        report.AddFigure(section, pre + "fractions", FractionBars(result, $"{pre}alive / dying / dead units", report.StyleOf()),
             $"Fraction of alive, dying (firing on fewer than {Pct(result.DyingThreshold)} of samples) and dead (never firing) units per layer{inRun}. {worst}");
         foreach (var l in result.Layers)
         {
             var s = l.Stats;
-            report.AddFigure(section, pre + l.Layer + " firing rates", FiringRateHistogram(l, $"{pre}{l.Layer}: per-unit firing rate"),
+            report.AddFigure(section, pre + l.Layer + " firing rates", FiringRateHistogram(l, $"{pre}{l.Layer}: per-unit firing rate", report.StyleOf()),
                 Inv($"How often each unit of {l.Layer} fires{inRun}: {s.DeadUnits.Length} of {s.Units} units never fire and {s.DyingUnits.Length} fire on fewer than {Pct(result.DyingThreshold)} of samples (both in the leftmost bar). A healthy layer has few units piled at 0 (dead) or 1 (always on, i.e. linear). ") + CauseSentence(l));
         }
         foreach (var l in result.Layers.Where(l => l.CauseNote != null && l.Stats.DeadUnits.Length > 0))
@@ -215,10 +215,10 @@ public static class DeadUnitFigures
         {
             foreach (var t in timeline.Layers)
             {
-                report.AddFigure(section, pre + t.Layer + " timeline", Timeline(t, timeline.Epochs, $"{pre}{t.Layer}: firing rate per unit"),
+                report.AddFigure(section, pre + t.Layer + " timeline", Timeline(t, timeline.Epochs, $"{pre}{t.Layer}: firing rate per unit", report.StyleOf()),
                     Inv($"Each row is a unit of {t.Layer}, each column a checkpoint (epoch); colour = firing rate. Units are sorted by their final rate, so units dead at the end form the dark band at the bottom: {t.DeadFromInitialisation} were dead from initialisation, {t.DiedInTraining} died during training."));
             }
-            report.AddFigure(section, pre + "dead fraction over training", DeadFractionOverTraining(timeline, $"{pre}dead units over training"),
+            report.AddFigure(section, pre + "dead fraction over training", DeadFractionOverTraining(timeline, $"{pre}dead units over training", report.StyleOf()),
                 "Fraction of dead units per layer at every checkpoint" + inRun + ". A line that rises and stays up means units are dying during training and not coming back; "
                 + "final: " + string.Join(", ", timeline.Layers.Select(t => $"{t.Layer} {Pct(t.DeadFraction[^1])}")) + ".");
         }

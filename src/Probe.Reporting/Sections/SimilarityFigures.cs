@@ -26,10 +26,10 @@ public static class SimilarityFigures
         return CkaFigures.StyleFor(new CkaMatrix(table.RowLayers, table.ColLayers, table.Values, table.Measure));
     }
 
-    /// <summary>Writes <paramref name="basePath"/>.png and .svg; returns the written paths.</summary>
-    public static IReadOnlyList<string> Save(SimilarityTable table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null)
+    /// <summary>Writes <paramref name="basePath"/>.png and .svg (sized by <see cref="StyleFor"/>, then <paramref name="figures"/>); returns the written paths.</summary>
+    public static IReadOnlyList<string> Save(SimilarityTable table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null, FigureSettings? figures = null)
     {
-        var style = StyleFor(table);
+        var style = (figures ?? FigureSettings.Default).Apply(StyleFor(table));
         return FigureExporter.SaveAll(Heatmap(table, title, rowTitle, colTitle, style), basePath, style, ".png", ".svg");
     }
 }

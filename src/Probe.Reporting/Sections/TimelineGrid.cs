@@ -19,17 +19,41 @@ public static class TimelineGrid
     {
         ArgumentNullException.ThrowIfNull(timeline);
         if (timeline.Layers.Length == 0) throw new ProbeException("Dead units: no layers to draw.");
-        var style = (basis ?? FigureStyle.Page).WithHeight(2.4 + (string.IsNullOrEmpty(title) ? 0 : 0.25));
+        basis ??= FigureStyle.Page;
+        var style = basis.WithHeight(2.4 + (string.IsNullOrEmpty(title) || !basis.ShowTitle ? 0 : 0.25));
         int layers = timeline.Layers.Length, epochs = timeline.Epochs.Length;
         double f = style.FontUnits;
         const double gap = 0.18;
         var model = Figures.NewModel(title, style);
         model.IsLegendVisible = false;
-        model.PlotMargins = new OxyThickness(f * 1.6, f * 1.6, double.NaN, f * 2.6);
+        // Panel titles ("relu1: 5/128 dead") break onto two lines when wider than a panel; the top margin holds them.
+        // The colour bar and its labels take about 5.5 font sizes on the right (the right margin is left to OxyPlot).
+        double panelWidth = (style.WidthUnits - f * (1.6 + 5.5) - 2 * model.Padding.Left) / (layers - gap) * (1 - gap);
+        var panelTitles = timeline.Layers.Select(t =>
+        {
+            int dead = t.Deaths.Count(d => d.DeadAtEnd);
+            string layer = t.Layer, count = string.Create(CultureInfo.InvariantCulture, $"{dead}/{t.Units} dead");
+            return Figures.TextWidth(layer + ": " + count, style) <= panelWidth ? layer + ": " + count : layer + "\n" + count;
+        }).ToArray();
+        int titleLines = panelTitles.Max(t => t.Count(c => c == '\n') + 1);
+        // Titles still wider than a panel (many layers in a narrow figure) are set smaller, down to 60% of the base size.
+        double widest = panelTitles.Max(t => Figures.TextWidth(t, style));
+        double titleFont = widest <= panelWidth ? f : Math.Max(0.6 * f, f * panelWidth / widest);
+        double lineHeight = Figures.TextHeight(style), titleLine = Figures.TextHeight(style, titleFont);
+        // Below each panel: its first epoch (left), its last (right) and, where it fits between them, the word "epoch".
+        string firstEpoch = timeline.Epochs[0].ToString(CultureInfo.InvariantCulture), lastEpoch = timeline.Epochs[^1].ToString(CultureInfo.InvariantCulture);
+        bool epochWord = Figures.TextWidth(firstEpoch, style) + Figures.TextWidth(lastEpoch, style) + Figures.TextWidth("epoch", style) + f * 1.2 <= panelWidth;
+        double top = titleLine * titleLines + f * 0.6, bottom = lineHeight + f * 0.8;
+        model.PlotMargins = new OxyThickness(f * 1.6, top, double.NaN, bottom);
+        // The unit axis title in full where the panels are tall enough, else shorter.
+        double plotHeight = style.HeightUnits - top - bottom - model.Padding.Top - model.Padding.Bottom
+            - (model.Title is null ? 0 : Figures.TextHeight(style, style.FontUnits + FigureStyle.Pt(1)) + model.TitlePadding);
+        string unitTitle = new[] { "units (sorted by final firing rate)", "units (sorted by final rate)", "units" }
+            .FirstOrDefault(t => Figures.TextWidth(t, style) <= plotHeight) ?? "units";
         var x = new LinearAxis { Position = AxisPosition.Bottom, Minimum = -gap / 2, Maximum = layers - gap / 2, IsAxisVisible = false, IsZoomEnabled = false, IsPanEnabled = false };
         var y = new LinearAxis
         {
-            Position = AxisPosition.Left, Minimum = 0, Maximum = 1, Title = "units (sorted by final firing rate)",
+            Position = AxisPosition.Left, Minimum = 0, Maximum = 1, Title = unitTitle,
             LabelFormatter = _ => string.Empty, TickStyle = TickStyle.None, MajorGridlineStyle = LineStyle.None,
             IsZoomEnabled = false, IsPanEnabled = false, AxislineStyle = LineStyle.None, Font = style.FontFamily,
         };
@@ -55,22 +79,24 @@ public static class TimelineGrid
                 X0 = x0, X1 = x1, Y0 = 0, Y1 = 1, Data = data, Interpolate = false,
                 CoordinateDefinition = HeatMapCoordinateDefinition.Edge, RenderMethod = HeatMapRenderMethod.Bitmap,
             });
-            int dead = t.Deaths.Count(d => d.DeadAtEnd);
-            model.Annotations.Add(Figures.PanelTitle(string.Create(CultureInfo.InvariantCulture, $"{t.Layer}: {dead}/{units} dead"), new DataPoint((x0 + x1) / 2, 1), f));
-            model.Annotations.Add(EdgeLabel(timeline.Epochs[0].ToString(CultureInfo.InvariantCulture), new DataPoint(x0, 0), HorizontalAlignment.Left, f));
-            model.Annotations.Add(EdgeLabel(timeline.Epochs[^1].ToString(CultureInfo.InvariantCulture), new DataPoint(x1, 0), HorizontalAlignment.Right, f));
-            model.Annotations.Add(EdgeLabel("epoch", new DataPoint((x0 + x1) / 2, 0), HorizontalAlignment.Center, f));
+            var panelTitle = Figures.PanelTitle(panelTitles[i], new DataPoint((x0 + x1) / 2, 1), f);
+            panelTitle.FontSize = titleFont;
+            model.Annotations.Add(panelTitle);
+            model.Annotations.Add(EdgeLabel(firstEpoch, new DataPoint(x0, 0), HorizontalAlignment.Left, f));
+            model.Annotations.Add(EdgeLabel(lastEpoch, new DataPoint(x1, 0), HorizontalAlignment.Right, f));
+            if (epochWord) model.Annotations.Add(EdgeLabel("epoch", new DataPoint((x0 + x1) / 2, 0), HorizontalAlignment.Center, f));
         }
         return new StyledFigure(model, style);
     }
 
-    private static TextAnnotation EdgeLabel(string text, DataPoint at, HorizontalAlignment align, double f) => new()
+    /// <summary>A label under a panel, drawn outside the plot area (an ordinary text annotation would be clipped to it).</summary>
+    private static FreeTextAnnotation EdgeLabel(string text, DataPoint at, HorizontalAlignment align, double f) => new()
     {
         Text = text,
         TextPosition = at,
         TextHorizontalAlignment = align,
         TextVerticalAlignment = VerticalAlignment.Top,
-        Offset = new ScreenVector(0, f * 0.3),
+        Offset = new ScreenVector(0, f * 0.25),
         StrokeThickness = 0,
         Background = OxyColors.Undefined,
         Padding = new OxyThickness(0),

@@ -85,6 +85,9 @@ public sealed record DeadUnitStudy(
     /// <summary>Stops the study between batches when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
     /// <summary>Called after each batch with (samples done, samples in all).</summary>
     public Action<int, int>? Progress { get; init; }
 
@@ -95,7 +98,7 @@ public sealed record DeadUnitStudy(
     /// <summary>Runs the study on one TorchSharp model (its current weights).</summary>
     public DeadUnitStudyResult Run(nn.Module<Tensor, Tensor> model, IDataset data)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return Run(source, data, explain: true);
     }
 
@@ -124,7 +127,7 @@ public sealed record DeadUnitStudy(
             progress?.Invoke(epochs[c]);
             bool last = c == cps.Count - 1;
             DeadUnitStudyResult r;
-            using (var source = new ModuleSource(run.BuildModel(epochs[c]), ownsModel: true))
+            using (var source = new ModuleSource(run.BuildModel(epochs[c]), ownsModel: true) { Device = Device })
                 r = Run(source, data, explain: last);
             if (names == null)
             {

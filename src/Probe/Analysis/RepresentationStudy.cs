@@ -63,6 +63,9 @@ public sealed record RepresentationStudy(
     /// <summary>Stops the study between batches, layers and checkpoints when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
     /// <summary>Analyses in-memory layer matrices (all with one row per label). <paramref name="trainMask"/>: true = probe training row.</summary>
     public LayerQuality[] Analyze(IReadOnlyList<(string Layer, Matrix Features)> layers, int[] labels, bool[]? trainMask = null)
     {
@@ -104,7 +107,7 @@ public sealed record RepresentationStudy(
     /// <summary>Captures <paramref name="model"/> on <paramref name="data"/> (a labelled data set) and analyses every selected layer.</summary>
     public CheckpointQuality Run(nn.Module<Tensor, Tensor> model, IDataset data, bool[]? trainMask = null)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return Run(source, data, trainMask);
     }
 
@@ -133,7 +136,7 @@ public sealed record RepresentationStudy(
         foreach (var cp in chosen)
         {
             Cancellation.ThrowIfCancellationRequested();
-            using var source = new ModuleSource(run.BuildModel(cp.Epoch), ownsModel: true);
+            using var source = new ModuleSource(run.BuildModel(cp.Epoch), ownsModel: true) { Device = Device };
             results.Add(RunRows(source, data, rows, mask, cp));
         }
         var warnings = Plateau(results);
@@ -171,7 +174,7 @@ public sealed record RepresentationStudy(
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data);
         if (data.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
         var sink = new InMemorySink(subset.Count);
         var summary = capture.Run(source, subset, sink);
         var layers = summary.LayerNames.Select(n => (n, sink.Outputs[n])).ToList();

@@ -35,13 +35,16 @@ public sealed record ActivationCapture(
     /// <summary>Stops the run between batches when cancelled (throws <see cref="OperationCanceledException"/>).</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
     /// <summary>Called after each batch with (samples done, samples in all), for progress displays.</summary>
     public Action<int, int>? Progress { get; init; }
 
     /// <summary>Streams <paramref name="data"/> through a TorchSharp <paramref name="model"/> (see <see cref="ModuleSource"/>).</summary>
     public CaptureSummary Run(nn.Module<Tensor, Tensor> model, IDataset data, params IActivationConsumer[] consumers)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return Run(source, data, consumers);
     }
 
@@ -93,7 +96,7 @@ public sealed record ActivationCapture(
     /// <summary>Captures a TorchSharp model into memory (see <see cref="ToMemory(IActivationSource, IDataset, int?, int)"/>).</summary>
     public CapturedActivations ToMemory(nn.Module<Tensor, Tensor> model, IDataset data, int? maxSamples = null, int seed = 0)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return ToMemory(source, data, maxSamples, seed);
     }
 

@@ -48,9 +48,11 @@ internal sealed class ModuleRun : IActivationRun
     bool _first = true;
     readonly bool _wasTraining;
 
-    public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
+    readonly ComputeDevice _device;
+
+    public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, ComputeDevice? device = null)
     {
-        _model = model; _reduce = reduce; _includeInputs = includeInputs;
+        _model = model; _reduce = reduce; _includeInputs = includeInputs; _device = device ?? ComputeDevice.Cpu;
         var bySite = trace.Calls.ToDictionary(c => c.Site, StringComparer.Ordinal);
         var silent = trace.Silent.ToDictionary(s => s.Name, StringComparer.Ordinal);
         try
@@ -112,6 +114,7 @@ internal sealed class ModuleRun : IActivationRun
         {
             var x = torch.empty(shape, ScalarType.Float32);
             input[..(int)x.numel()].CopyTo(MemoryMarshal.Cast<byte, float>(x.bytes));
+            if (_device.IsCuda) x = x.to(_device.ToTorch());
             try
             {
                 _model.call(x);
@@ -165,6 +168,7 @@ internal sealed class ModuleRun : IActivationRun
     {
         using var scope = torch.NewDisposeScope();
         var rows = ToRows(t, _reduce, tokensLast, site.Name);
+        if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
         int n = (int)rows.shape[0], cols = (int)rows.shape[1];
         if (buffer.Length < n * cols) buffer = new float[n * cols];
         MemoryMarshal.Cast<byte, float>(rows.bytes).CopyTo(buffer);

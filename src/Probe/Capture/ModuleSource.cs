@@ -34,6 +34,30 @@ public sealed class ModuleSource : IActivationSource
     /// <summary>The model.</summary>
     public nn.Module<Tensor, Tensor> Model { get; }
 
+    /// <summary>
+    /// Where the model runs (default the CPU). A CUDA device moves the model's parameters there when the source is
+    /// first used; each batch is copied there and each captured activation copied back, so captures are the same data on
+    /// any device (up to the device's arithmetic).
+    /// </summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
+    ComputeDevice? _resolved;
+
+    /// <summary>The concrete device, with the model moved there (once).</summary>
+    internal ComputeDevice ResolvedDevice
+    {
+        get
+        {
+            if (_resolved is null)
+            {
+                var d = Device.Resolve();
+                if (d.IsCuda) Model.to(d.ToTorch());
+                _resolved = d;
+            }
+            return _resolved;
+        }
+    }
+
     /// <inheritdoc/>
     public string Description { get; }
 
@@ -75,14 +99,16 @@ public sealed class ModuleSource : IActivationSource
 
     ModuleTrace TraceWith(Tensor sample, int[] shape)
     {
-        _trace = ModuleTrace.Run(Model, sample);
+        var device = ResolvedDevice;
+        using var scope = NewDisposeScope();
+        _trace = ModuleTrace.Run(Model, device.IsCuda ? sample.to(device.ToTorch()) : sample);
         _tracedShape = shape;
         return _trace;
     }
 
     /// <inheritdoc/>
     public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs) =>
-        new ModuleRun(Model, Trace, sites, reduce, includeInputs);
+        new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice);
 
     /// <inheritdoc/>
     /// <remarks>

@@ -27,18 +27,21 @@ public static class ModelLoader
     /// <param name="seed">Seeds the initialisation of a spec.</param>
     /// <param name="inputs">ONNX only: arrays for the graph inputs the data set does not feed (e.g. attention masks), by name.</param>
     /// <param name="dataInput">ONNX only: the graph input the data set feeds (default: the first one not in <paramref name="inputs"/>).</param>
-    public static IActivationSource Open(string model, string? weights, int seed = 0, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null)
+    /// <param name="device">Where the model runs (default the CPU; see <see cref="ComputeDevice"/>).</param>
+    public static IActivationSource Open(string model, string? weights, int seed = 0, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null,
+        ComputeDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (IsOnnx(model))
         {
             if (weights != null) throw new ProbeException($"'{model}' is an ONNX model, which carries its own weights; drop --weights.");
             if (!File.Exists(model)) throw new ProbeException($"ONNX model '{model}' does not exist.");
-            return new OnnxActivationSource(model, inputs, dataInput);
+            return new OnnxActivationSource(model, inputs, dataInput, device: device);
         }
         if (inputs is { Count: > 0 } || dataInput != null)
             throw new ProbeException($"Named model inputs (--input NAME=FILE.npy) are for ONNX models with several inputs; {model} takes one input.");
         var spec = ModelSpec.Parse(model);
+        var resolved = (device ?? ComputeDevice.Cpu).Resolve(); // before building: a missing GPU fails fast
         // A torchvision model takes its number of classes from the weights' last layer unless the spec names it (:cN).
         if (weights != null && spec.Kind == ModelKind.TorchVision && !model.Split(':').Skip(2).Any(part => part.StartsWith('c')))
             spec = spec.WithClassesFrom(weights);
@@ -53,6 +56,6 @@ public static class ModelLoader
             throw;
         }
         string what = weights == null ? $"{spec} (random weights, seed {seed})" : $"{spec} ({Path.GetFileName(weights)})";
-        return new ModuleSource(module, spec.InputShape, what, ownsModel: true);
+        return new ModuleSource(module, spec.InputShape, what, ownsModel: true) { Device = resolved };
     }
 }

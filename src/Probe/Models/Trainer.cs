@@ -46,8 +46,8 @@ public sealed record Trainer(
     /// <summary>
     /// libtorch intra-op threads during training (0 = leave the process setting), restored afterwards. Default 1:
     /// float sums, and so checkpoints, can depend on the thread count; small batches train faster on one thread on
-    /// these 2-core machines; and with 2 threads libtorch CPU conv/pool training here intermittently produced NaN
-    /// (about 1 run in 40 of a tiny CNN, never with 1 thread). Note the setting is process-wide while training runs.
+    /// these 2-core machines. (A NaN loss once reported for a tiny CNN with 2 threads never reproduced, with 1 or 2
+    /// threads, at that commit or since; see CnnTrainingNaNTests.) Note the setting is process-wide while training runs.
     /// </summary>
     public int Threads { get; init; } = 1;
 
@@ -56,6 +56,12 @@ public sealed record Trainer(
 
     /// <summary>Stops training between batches when cancelled (the caller removes the partial run folder).</summary>
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>
+    /// Where training runs (default the CPU). The model is initialised on the CPU with <see cref="Seed"/> and then moved,
+    /// so every device starts from the same weights; checkpoints are always written from CPU copies.
+    /// </summary>
+    public Probe.Capture.ComputeDevice Device { get; init; } = Probe.Capture.ComputeDevice.Cpu;
 
     /// <summary>How often (in epochs) <see cref="OnCheckpoint"/> runs.</summary>
     public int CallbackEvery { get; init; } = 1;
@@ -74,16 +80,18 @@ public sealed record Trainer(
         int[] trainRows = Enumerable.Range(0, data.Count).Where(i => !testSet.Contains(i)).ToArray();
         if (trainRows.Length == 0) throw new ProbeException("The training split is empty: lower the test fraction or give fewer test indices.");
 
+        var device = Device.Resolve();
         Directory.CreateDirectory(Path.Combine(runDir, "checkpoints"));
         int oldThreads = get_num_threads();
         if (Threads > 0) set_num_threads(Threads);
         try
         {
             using var model = spec.Build(Seed);
-            using var xAll = tensor(data.Features.Data, [data.Count, data.Features.Cols]);
-            using var yAll = tensor(data.Labels!.Select(l => (long)l).ToArray(), [data.Count]);
-            using var trainIdx = tensor(trainRows.Select(i => (long)i).ToArray(), [trainRows.Length]);
-            using var testIdx = tensor(split.TestIndices.Select(i => (long)i).ToArray(), [split.TestIndices.Length]);
+            if (device.IsCuda) model.to(device.ToTorch());
+            using var xAll = tensor(data.Features.Data, [data.Count, data.Features.Cols], device: device.ToTorch());
+            using var yAll = tensor(data.Labels!.Select(l => (long)l).ToArray(), [data.Count], device: device.ToTorch());
+            using var trainIdx = tensor(trainRows.Select(i => (long)i).ToArray(), [trainRows.Length], device: device.ToTorch());
+            using var testIdx = tensor(split.TestIndices.Select(i => (long)i).ToArray(), [split.TestIndices.Length], device: device.ToTorch());
             using var xTrain = xAll.index_select(0, trainIdx);
             using var yTrain = yAll.index_select(0, trainIdx);
             using var xTest = xAll.index_select(0, testIdx);
@@ -105,7 +113,7 @@ public sealed record Trainer(
                     Cancellation.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     int n = Math.Min(BatchSize, order.Length - start);
-                    var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray(), [n]);
+                    var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray(), [n], device: device.ToTorch());
                     var xb = xTrain.index_select(0, idx);
                     var yb = yTrain.index_select(0, idx);
                     opt.zero_grad();

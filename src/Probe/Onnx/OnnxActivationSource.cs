@@ -34,9 +34,14 @@ public sealed class OnnxActivationSource : IActivationSource
     /// <param name="inputs">Arrays for the graph inputs the data set does not feed, by input name; rows = samples.</param>
     /// <param name="dataInput">The graph input the data set feeds (default: the first one not in <paramref name="inputs"/>).</param>
     /// <param name="threads">ONNX Runtime intra-op threads (0: its default, one per core).</param>
-    public OnnxActivationSource(string path, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null, int threads = 0)
+    /// <param name="device">Where ONNX Runtime runs the graph: CUDA through its CUDA execution provider, which the
+    /// Microsoft.ML.OnnxRuntime.Gpu package provides (this project references the CPU package, so <c>cuda</c> fails with
+    /// that advice and <c>auto</c> is the CPU).</param>
+    public OnnxActivationSource(string path, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null, int threads = 0,
+        ComputeDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        Device = ResolveDevice(device ?? ComputeDevice.Cpu);
         _graph = OnnxGraph.Load(path);
         _extra = inputs ?? new Dictionary<string, NpyArray>();
         _threads = threads;
@@ -94,11 +99,29 @@ public sealed class OnnxActivationSource : IActivationSource
     internal OnnxGraph Graph => _graph;
     internal IReadOnlyDictionary<string, NpyArray> ExtraInputs => _extra;
 
+    /// <summary>The concrete device ONNX Runtime runs on (<c>cpu</c> or <c>cuda:N</c>).</summary>
+    public ComputeDevice Device { get; }
+
+    const string CudaProvider = "CUDAExecutionProvider";
+
+    static ComputeDevice ResolveDevice(ComputeDevice device)
+    {
+        if (device.Kind == DeviceKind.Cpu) return device;
+        bool cuda = OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider, StringComparer.Ordinal);
+        if (device.Kind == DeviceKind.Auto) return cuda ? new ComputeDevice(DeviceKind.Cuda, 0) : ComputeDevice.Cpu;
+        if (!cuda)
+            throw new ProbeException(
+                $"Device '{device}' was requested but this process's ONNX Runtime has no CUDA execution provider (Probe references Microsoft.ML.OnnxRuntime, the CPU build). " +
+                "To run ONNX models on a GPU, reference Microsoft.ML.OnnxRuntime.Gpu (same version) instead, with CUDA and cuDNN installed; or use --device cpu.");
+        return device;
+    }
+
     InferenceSession CreateSession(IEnumerable<string> outputs)
     {
         var options = new SessionOptions();
         try
         {
+            if (Device.IsCuda) options.AppendExecutionProvider_CUDA(Device.Index);
             if (_threads > 0) options.IntraOpNumThreads = _threads;
             if (_graph.HasExternalData) options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", _graph.Folder);
             return new InferenceSession(_graph.WithOutputs(outputs), options);

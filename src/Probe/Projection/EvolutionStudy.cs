@@ -48,6 +48,9 @@ public sealed record EvolutionStudy(
     /// <summary>Stops the study between checkpoints, panels and t-SNE iterations when cancelled.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Where each checkpoint's model runs (default the CPU; see <see cref="Probe.Capture.ComputeDevice"/>).</summary>
+    public Probe.Capture.ComputeDevice Device { get; init; } = Probe.Capture.ComputeDevice.Cpu;
+
     /// <summary>
     /// Called with (steps done, steps in all) as the study goes: one step per checkpoint captured and one per panel
     /// projected (a t-SNE panel also reports its iterations as a fraction of its step).
@@ -74,7 +77,7 @@ public sealed record EvolutionStudy(
 
         int[] rows = MaxSamples is int cap ? data.SampleIndices(cap, Seed) : Enumerable.Range(0, data.Count).ToArray();
         var sample = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(selector) { Cancellation = Cancellation };
+        var capture = new ActivationCapture(selector) { Cancellation = Cancellation, Device = Device };
         var perCheckpoint = new List<IReadOnlyDictionary<string, Matrix>>();
         IReadOnlyList<string>? layerNames = null;
         // Progress: the checkpoints' captures, then the panels (the layer count is known after the first capture).

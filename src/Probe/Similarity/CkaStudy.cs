@@ -63,13 +63,17 @@ public sealed record CkaStudy(
         new(selector, Reduce, BatchSize: BatchSize)
         {
             Cancellation = Cancellation,
+            Device = Device,
             Progress = Progress is { } report ? (done, total) => report($"capture {model}", done, total) : null,
         };
+
+    /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
     /// <summary>CKA between every pair of <paramref name="model"/>'s selected layers on <paramref name="data"/>.</summary>
     public CkaStudyResult Within(nn.Module<Tensor, Tensor> model, IDataset data)
     {
-        using var source = new ModuleSource(model);
+        using var source = new ModuleSource(model) { Device = Device };
         return Within(source, data);
     }
 
@@ -107,7 +111,7 @@ public sealed record CkaStudy(
         if (MaxSamples != null) throw new ProbeException("A shard covers its own slice of the data; --max-samples cannot be combined with --shard.");
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out _);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize);
+        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Device = Device };
         using var acc = new MinibatchCka(names, Estimator.Kernel, Estimator.SigmaFrac);
         capture.Run(model, subset, new WithInput(acc, subset, withInput));
         return acc.State();
@@ -120,8 +124,8 @@ public sealed record CkaStudy(
     public CkaStudyResult Cross(nn.Module<Tensor, Tensor> modelA, nn.Module<Tensor, Tensor> modelB, IDataset data,
                                 string nameA = "A", string nameB = "B")
     {
-        using var a = new ModuleSource(modelA);
-        using var b = new ModuleSource(modelB);
+        using var a = new ModuleSource(modelA) { Device = Device };
+        using var b = new ModuleSource(modelB) { Device = Device };
         return Cross(a, b, data, nameA, nameB);
     }
 
@@ -144,7 +148,7 @@ public sealed record CkaStudy(
         else
         {
             // Lockstep: each chunk of samples goes through A then B, so the pairing buffer holds one batch at most.
-            var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation };
+            var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
             using var acc = new MinibatchCka(rows, cols, Estimator.Kernel, Estimator.SigmaFrac);
             var rowSide = new WithInput(acc.RowModel, subset, withInput);
             var colSide = new WithInput(acc.ColumnModel, subset, withInput);
@@ -197,7 +201,7 @@ public sealed record CkaStudy(
         if (withInput) { names.Add(InputLayer); w.Add(data.SampleSize()); }
         if (selector != null)
         {
-            var probe = new ActivationCapture(selector, Reduce, BatchSize: 2).ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
+            var probe = new ActivationCapture(selector, Reduce, BatchSize: 2) { Device = Device }.ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
             foreach (var l in probe.Summary.Layers)
             {
                 if (l.Name == InputLayer) throw new ProbeException($"The model has a layer named '{InputLayer}', which clashes with the input pseudo-layer; drop 'input' from the selector.");

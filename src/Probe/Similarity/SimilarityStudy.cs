@@ -40,10 +40,14 @@ public sealed record SimilarityStudy(
     /// <summary>Reports (stage, done, total): samples captured per model, then pairs compared; null = silent.</summary>
     public Action<string, long, long>? Progress { get; init; }
 
+    /// <summary>Where the models run (for sources the study does not build itself, the source's own device applies).</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
     private CkaStudy Cka => new((Measure as CkaMeasure)?.Settings, Layers, Reduce, MaxSamples, Seed, Method, BatchSize)
     {
         Cancellation = Cancellation,
         Progress = Progress,
+        Device = Device,
     };
 
     /// <summary>The measure between every pair of an activation source's selected layers on <paramref name="data"/>.</summary>

@@ -61,6 +61,7 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         ["--split"] = ["bogus"],
         ["--measure"] = ["bogus"],
         ["--kernel"] = ["bogus"],
+        ["--device"] = ["gpu", "cuda:x"],
         ["parts"] = [Missing + "/shard0"],
     };
 

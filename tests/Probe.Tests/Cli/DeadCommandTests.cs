@@ -72,20 +72,20 @@ public class DeadCommandTests : IDisposable
     }
 
     [Fact]
-    public void MissingWeightsFile_ExitsOneWithOneLine()
+    public void MissingWeightsFile_ExitsTwo()
     {
         var (code, _, err) = Run("dead", "--model", "mlp:64-128-64-32-10:relu", "--weights", Path.Combine(_dir, "nope.safetensors"), "--data", "digits");
-        Assert.Equal(ExitCodes.Failure, code);
-        Assert.Single(err.Trim().Split('\n'));
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("does not exist", err);
         Assert.Contains("nope.safetensors", err);
     }
 
     [Fact]
-    public void MissingRunFolder_ExitsOne()
+    public void MissingRunFolder_ExitsTwo()
     {
         var (code, _, err) = Run("dead", "--run", Path.Combine(_dir, "no-run"));
-        Assert.Equal(ExitCodes.Failure, code);
-        Assert.Contains("run.json", err);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("does not exist", err);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Probe.Cli;
 using System.Text.Json;
 using Probe.Data;
 using Probe.Models;
@@ -18,6 +19,26 @@ public class ModelKindsCommandTests : IDisposable
     static string R(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", name);
 
     static readonly JsonElement Acts = JsonDocument.Parse(File.ReadAllText(R("acts.json"))).RootElement;
+
+    [Fact]
+    public void Device_cpu_and_auto_run_here_and_cuda_fails_naming_the_package_for_built_and_onnx_models()
+    {
+        var (code, cpu, err) = Cli.Run("layers", "--model", "mlp:64-16-10:relu", "--device", "cpu", "--json");
+        Assert.True(code == 0, err);
+        (code, var auto, err) = Cli.Run("layers", "--model", "mlp:64-16-10:relu", "--device", "auto", "--json");
+        Assert.True(code == 0, err);
+        Assert.Equal(cpu, auto);
+        (code, _, err) = Cli.Run("layers", "--model", "mlp:64-16-10:relu", "--device", "cuda:0");
+        Assert.True(code == ExitCodes.Failure, err);
+        Assert.Contains("TorchSharp-cuda-linux", err);
+        (code, _, err) = Cli.Run("layers", "--model", R("resnet18_w4.onnx"), "--device", "cuda");
+        Assert.True(code == ExitCodes.Failure, err);
+        Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", err);
+        (code, _, err) = Cli.Run("train", "--model", "mlp:64-8-10:relu", "--data", "digits", "--epochs", "1", "--device", "cuda", "--out", Path.Combine(_dir, "run"));
+        Assert.True(code == ExitCodes.Failure, err);
+        Assert.Contains("TorchSharp-cuda-linux", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "run")));
+    }
 
     [Fact]
     public void LayersOfAnOnnxModelListsEverySiteWithOpTypeAndShape()

@@ -75,6 +75,46 @@ public class ProgressAndInterruptTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>
+    /// The case as stated: Ctrl-C 4 s into <c>probe report --run RUN --data fashion-mnist --out DIR</c> leaves
+    /// either neither DIR/index.html nor DIR/report.json, or both complete (report.json parses, index.html ends).
+    /// </summary>
+    [SkippableFact]
+    public async Task Ctrl_c_4_s_into_a_fashion_mnist_report_leaves_both_files_complete_or_neither()
+    {
+        SkipWithoutFashionMnist();
+        string dir = Cli.TempDir("report-sigint");
+        try
+        {
+            string run = FashionRun(dir, "mlp:784-64-32-10:relu");
+            string outDir = Path.Combine(dir, "DIR");
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { CliDll, "report", "--run", run, "--data", "fashion-mnist", "--out", outDir })
+                psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            Thread.Sleep(4000);
+            bool finishedFirst = p.HasExited;
+            if (!finishedFirst)
+                using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.True(p.WaitForExit(30_000), "the CLI did not stop after SIGINT");
+            string errText = await stderr;
+            await stdout;
+            string index = Path.Combine(outDir, "index.html"), json = Path.Combine(outDir, "report.json");
+            if (File.Exists(index) || File.Exists(json))
+            {
+                Assert.True(File.Exists(index) && File.Exists(json), "only one of index.html and report.json exists");
+                using var _ = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+                Assert.EndsWith("</html>", File.ReadAllText(index).TrimEnd());
+            }
+            else Assert.True(p.ExitCode == ExitCodes.Cancelled, $"exit {p.ExitCode} and no report: {errText}");
+            Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(dir), e => Path.GetFileName(e).StartsWith('.'));
+            Assert.DoesNotContain("   at ", errText);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [SkippableFact]
     public async Task Ctrl_c_stops_a_capture_and_leaves_no_half_written_folder()
     {

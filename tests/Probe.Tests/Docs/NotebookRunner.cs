@@ -68,6 +68,26 @@ internal static class NotebookRunner
         }
     }
 
+    /// <summary>
+    /// Outputs as committed: this machine's paths (the kernel echoes the restore source and where it loaded
+    /// extensions from) become relative to the notebooks folder (the repository root is <c>..</c>) or to the home
+    /// folder (<c>~</c>). <see cref="MachinePaths"/> lists what must not remain.
+    /// </summary>
+    internal static string Scrub(string json)
+    {
+        foreach (var (path, replacement) in MachinePaths())
+            json = json.Replace(path, replacement, StringComparison.Ordinal);
+        return json;
+    }
+
+    /// <summary>Absolute paths of this machine that committed outputs must not contain, with what stands for them.</summary>
+    internal static IEnumerable<(string Path, string Replacement)> MachinePaths()
+    {
+        yield return (RepoRoot().TrimEnd('/') + "/", "../");
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (home.Length > 1) yield return (home.TrimEnd('/') + "/", "~/");
+    }
+
     static void WriteBack(string path, JsonObject notebook, List<JsonNode> cells, List<CellRun> results)
     {
         for (int i = 0; i < cells.Count; i++)
@@ -75,7 +95,7 @@ internal static class NotebookRunner
             var outputs = new JsonArray();
             foreach (var o in results[i].Outputs)
             {
-                var copy = JsonNode.Parse(o.ToJsonString())!.AsObject();
+                var copy = JsonNode.Parse(Scrub(o.ToJsonString()))!.AsObject();
                 if ((string?)copy["output_type"] == "execute_result") copy["execution_count"] = i + 1;
                 outputs.Add(copy);
             }

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Xunit;
 
 namespace Probe.Tests.Docs;
@@ -25,10 +26,34 @@ public class NotebookTests
     {
         foreach (var path in Directory.GetFiles(Path.Combine(NotebookRunner.RepoRoot(), "notebooks"), "*.ipynb"))
         {
-            string text = File.ReadAllText(path);
-            Assert.Contains("#r \\\"nuget: Probe.Reporting, 0.1.0\\\"", text);
-            Assert.DoesNotContain("bin/Debug", text);
-            Assert.DoesNotContain(".dll\\\"", text);
+            string code = string.Concat(JsonNode.Parse(File.ReadAllText(path))!["cells"]!.AsArray()
+                .Where(c => (string?)c!["cell_type"] == "code").SelectMany(c => c!["source"]!.AsArray().Select(l => (string)l!)));
+            // the version the build wrote beside the packages, referenced like any NuGet package
+            Assert.Contains("\"Probe.Reporting.version\"", code);
+            Assert.Contains("#r \\\"nuget: Probe.Reporting, {probeVersion}\\\"", code);
+            Assert.DoesNotContain("bin/Debug", code);
+            Assert.DoesNotContain(".dll\"", code);
+        }
+    }
+
+    /// <summary>
+    /// The committed notebooks carry no path of the machine that ran them (the kernel echoes its restore source and
+    /// the NuGet folder; <see cref="NotebookRunner.Scrub"/> rewrites them) and no oversized figure (shown copies are
+    /// drawn at screen resolution; files for print are written at 300 dpi but not embedded).
+    /// </summary>
+    [Fact]
+    public void CommittedNotebooksHaveNoMachinePathsAndSmallFigures()
+    {
+        foreach (var path in Directory.GetFiles(Path.Combine(NotebookRunner.RepoRoot(), "notebooks"), "*.ipynb"))
+        {
+            var outputs = JsonNode.Parse(File.ReadAllText(path))!["cells"]!.AsArray()
+                .SelectMany(c => c!["outputs"]?.AsArray() ?? []).Select(o => o!).ToList();
+            Assert.NotEmpty(outputs);
+            string text = string.Concat(outputs.Select(o => o.ToJsonString()));
+            foreach (var (machinePath, _) in NotebookRunner.MachinePaths())
+                Assert.False(text.Contains(machinePath, StringComparison.Ordinal), $"{Path.GetFileName(path)} outputs contain this machine's path {machinePath}");
+            foreach (var png in outputs.Select(o => (string?)o["data"]?["image/png"]).OfType<string>())
+                Assert.True(png.Length <= 400_000, $"{Path.GetFileName(path)} embeds a {png.Length / 1000} kB (base64) PNG; show a screen-resolution copy");
         }
     }
 

@@ -9,7 +9,7 @@ namespace Probe.Tests.Foundation;
 
 /// <summary>
 /// Probe as a library, the way a user gets it: a fresh console app in a temp folder references the Probe.Reporting
-/// package (which brings Probe) from nupkg/ (filled by the build) with an offline restore (nupkg/ and the machine's NuGet
+/// package (which brings Probe) from nupkg/ (filled by the build, in the version it wrote to nupkg/Probe.Reporting.version) with an offline restore (nupkg/ and the machine's NuGet
 /// cache are the only sources), is published, and runs. It loads the PyTorch digits MLP (Fixtures/digits_mlp.safetensors),
 /// captures fc1 on Fixtures/digits_input.npy and must give what PyTorch's own forward hook recorded
 /// (Fixtures/digits_fc1.npy, see Fixtures/SOURCE.md); it also saves a figure. The build and publish outputs carry a
@@ -62,8 +62,12 @@ public class PackageConsumerTests
     {
         string repo = Docs.NotebookRunner.RepoRoot();
         string nupkg = Path.Combine(repo, "nupkg");
-        Assert.True(File.Exists(Path.Combine(nupkg, "Probe.0.1.0.nupkg")) && File.Exists(Path.Combine(nupkg, "Probe.Reporting.0.1.0.nupkg")),
-            "nupkg/ has no Probe packages: building src/Probe and src/Probe.Reporting packs them there");
+        // The build packs Probe and Probe.Reporting as 0.1.0-dev.<hash> and writes each version beside the packages.
+        string versionFile = Path.Combine(nupkg, "Probe.Reporting.version");
+        Assert.True(File.Exists(versionFile), "nupkg/ has no Probe.Reporting.version: building src/Probe and src/Probe.Reporting packs them there");
+        string version = File.ReadAllText(versionFile).Trim();
+        Assert.Matches(@"^0\.1\.0-dev\.[0-9a-f]{12}$", version);
+        Assert.True(File.Exists(Path.Combine(nupkg, $"Probe.Reporting.{version}.nupkg")), $"nupkg/ has no Probe.Reporting.{version}.nupkg");
         string dir = Path.Combine(Path.GetTempPath(), "probe-consumer-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         try
@@ -80,7 +84,7 @@ public class PackageConsumerTests
                 """);
             // Hard links instead of copies keep libtorch (about 0.5 GB) from being copied twice; the patch must then
             // replace the linked file, never edit the cache through the link (checked below).
-            File.WriteAllText(Path.Combine(dir, "Consumer.csproj"), """
+            File.WriteAllText(Path.Combine(dir, "Consumer.csproj"), $$"""
                 <Project Sdk="Microsoft.NET.Sdk">
                   <PropertyGroup>
                     <OutputType>Exe</OutputType>
@@ -92,7 +96,7 @@ public class PackageConsumerTests
                     <CreateHardLinksForPublishFilesIfPossible>true</CreateHardLinksForPublishFilesIfPossible>
                   </PropertyGroup>
                   <ItemGroup>
-                    <PackageReference Include="Probe.Reporting" Version="0.1.0" />
+                    <PackageReference Include="Probe.Reporting" Version="{{version}}" />
                   </ItemGroup>
                 </Project>
                 """);

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using Probe.Data;
+using Probe.Models;
+using Probe.Reporting;
+using Xunit;
+
+namespace Probe.Tests.Reporting;
+
+/// <summary>
+/// The report of a CNN run draws the layer-evolution figures (they were left out for every run but an MLP): one PCA
+/// grid over the CNN's activation layers and the output (relu1 relu2 relu3 fc2, as README names a cnn: spec's
+/// children), and the t-SNE of the input against the last hidden activation.
+/// </summary>
+[Collection(SerialTorchCollection.Name)]
+public class CnnReportTests
+{
+    [Fact]
+    public void A_cnn_run_report_has_layer_evolution_figures()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "probe-cnnreport-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var data = DataSource.Parse("digits").Load();
+            new Trainer("adam", 2, 32, 0.01, Seed: 1).Train(ModelSpec.Parse("cnn:8x8:10:4-8-16"), data, "digits", Path.Combine(root, "run"));
+            var settings = new ReportSettings(Seed: 3, QualitySamples: 200, CkaSamples: 200, EvolutionSamples: 100, TsneIterations: 100);
+            string dir = Path.Combine(root, "report");
+            Report.ForRuns([new ReportRun("cnn", RunFolder.Load(Path.Combine(root, "run")))], data, "digits", settings, dir);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            var evolution = doc.RootElement.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-evolution");
+            Assert.Equal(JsonValueKind.Null, evolution.GetProperty("left_out").ValueKind);
+            var figures = evolution.GetProperty("figures").EnumerateArray().ToList();
+            Assert.Equal(2, figures.Count);
+            foreach (var f in figures)
+            {
+                Assert.True(File.Exists(Path.Combine(dir, f.GetProperty("png").GetString()!)));
+                Assert.True(File.Exists(Path.Combine(dir, f.GetProperty("svg").GetString()!)));
+            }
+            var layers = evolution.GetProperty("data").GetProperty("evolution").GetProperty("layers").EnumerateArray().Select(l => l.GetString()!).ToArray();
+            Assert.Equal(new[] { "relu1", "relu2", "relu3", "fc2" }, layers);
+            Assert.Contains("averaged per channel", figures[0].GetProperty("caption").GetString());
+            Assert.Contains("relu3", figures[1].GetProperty("caption").GetString());
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+}
