@@ -54,21 +54,23 @@ internal static class CkaCommand
             var measure = o.Measure(p);
             if (p.GetValue(a) is string pa)
             {
-                var x = Npy.ReadMatrix(pa);
-                var y = Npy.ReadMatrix(p.GetValue(b)!);
+                // Memory-mapped: the linear form reads both files a chunk of rows at a time, never whole.
+                using var x = NpyDatasets.OpenNpy(pa);
+                using var y = NpyDatasets.OpenNpy(p.GetValue(b)!);
                 double value;
                 string name;
                 int? bs = p.GetValue(batch);
                 if (bs is int size)
                 {
-                    value = MinibatchCka.Compute(x, y, size, measure.Kernel, measure.SigmaFrac);
+                    value = MinibatchCka.Compute(x.ToMemory().Features, y.ToMemory().Features, size, measure.Kernel, measure.SigmaFrac);
                     name = $"minibatch {(measure.Kernel == CkaKernel.Linear ? "linear" : "RBF")} CKA (batch {size}, unbiased HSIC)";
                 }
                 else { value = measure.Compute(x, y); name = measure.Measure; }
+                int rows = x.Count, xCols = x.SampleSize(), yCols = y.SampleSize();
                 if (p.GetValue(o.Json))
-                    ctx.Out.WriteLine(JsonOutput.Serialize(new { measure = name, value, samples = x.Rows, a = new { path = pa, x.Cols }, b = new { path = p.GetValue(b), y.Cols }, batch = bs }));
+                    ctx.Out.WriteLine(JsonOutput.Serialize(new { measure = name, value, samples = rows, a = new { path = pa, cols = xCols }, b = new { path = p.GetValue(b), cols = yCols }, batch = bs }));
                 else
-                    ctx.Out.WriteLine($"{name}: {CliOptions.F(value, "0.######")}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
+                    ctx.Out.WriteLine($"{name}: {CliOptions.F(value, "0.######")}  ({rows} samples, {xCols} vs {yCols} features)");
                 return ExitCodes.Ok;
             }
             var (source, dataset) = models.OpenWithData(p, p.GetValue(data), p.GetValue(o.Seed));

@@ -17,38 +17,52 @@ internal static class CkaEngine
     /// <summary>Rows per float32 product before its result is added to the double accumulator.</summary>
     internal const int SingleChunkRows = 2048;
 
-    /// <summary>Writes the column-centred rows of <paramref name="x"/> into the first rows of a contiguous tensor.</summary>
-    internal static void WriteCentred(Matrix x, Tensor target, double[]? rowNormsSquared = null) =>
-        WriteCentred(x, target, x.Cols, 0, rowNormsSquared);
+    /// <summary>Bytes of the target each centring task writes through one span (a tensor's span is limited to 2 GiB).</summary>
+    internal const long CentreChunkBytes = 16L << 20;
 
-    /// <summary>Writes the column-centred rows of <paramref name="x"/> at columns [offset, offset + d) of rows of the given stride.</summary>
-    internal static void WriteCentred(Matrix x, Tensor target, int stride, int offset, double[]? rowNormsSquared = null)
+    /// <summary>
+    /// Writes the column-centred rows of <paramref name="x"/> (x - 1 mean', the mean and the subtraction in double,
+    /// then rounded to the target's type) into the first rows of a contiguous float32 or float64 tensor. Chunks of
+    /// <paramref name="chunkRows"/> rows (default: about 16 MB of target each) are written on all cores, each through
+    /// its own span, so no single span covers more than one chunk whatever the size of the target.
+    /// </summary>
+    internal static void WriteCentred(Matrix x, Tensor target, int chunkRows = 0)
     {
         int n = x.Rows, d = x.Cols;
+        if (n == 0 || d == 0) return;
+        if (target.dim() != 2 || target.shape[1] != d || target.shape[0] < n || !target.is_contiguous()
+            || target.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+            throw new ArgumentException("The target must be a contiguous float32 or float64 tensor of at least rows x cols.", nameof(target));
         var mean = CkaMath.ColumnMeans(x);
         var src = x.Data;
-        if (target.dtype == ScalarType.Float32)
+        bool single = target.dtype == ScalarType.Float32;
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(CentreChunkBytes / ((long)d * (single ? 4 : 8)), 1, n);
+        int chunks = (n + chunkRows - 1) / chunkRows;
+        Parallel.For(0, chunks, c =>
         {
-            var dst = MemoryMarshal.Cast<byte, float>(target.bytes);
-            for (int i = 0; i < n; i++)
+            int s0 = c * chunkRows, rows = Math.Min(chunkRows, n - s0);
+            using var part = target.narrow(0, s0, rows);
+            if (single)
             {
-                double s = 0;
-                int o = i * d, t = i * stride + offset;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = (float)v; s += v * v; }
-                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+                var dst = MemoryMarshal.Cast<byte, float>(part.bytes);
+                for (int i = 0; i < rows; i++)
+                {
+                    long o = (long)(s0 + i) * d;
+                    int t = i * d;
+                    for (int j = 0; j < d; j++) dst[t + j] = (float)(src[o + j] - mean[j]);
+                }
             }
-        }
-        else
-        {
-            var dst = MemoryMarshal.Cast<byte, double>(target.bytes);
-            for (int i = 0; i < n; i++)
+            else
             {
-                double s = 0;
-                int o = i * d, t = i * stride + offset;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = v; s += v * v; }
-                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+                var dst = MemoryMarshal.Cast<byte, double>(part.bytes);
+                for (int i = 0; i < rows; i++)
+                {
+                    long o = (long)(s0 + i) * d;
+                    int t = i * d;
+                    for (int j = 0; j < d; j++) dst[t + j] = src[o + j] - mean[j];
+                }
             }
-        }
+        });
     }
 
     /// <summary>Column blocks of the symmetric products X_p' X_p: only blocks on or above the diagonal are formed.</summary>
@@ -56,12 +70,24 @@ internal static class CkaEngine
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
     internal const long ChunkElements = 1L << 24;
 
+    /// <summary>||X_p' X_q||_F^2 for each requested pair of in-memory layers (see the overload over <see cref="CkaRows"/>).</summary>
+    internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
+                                               double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
+    {
+        var rows = layers.Select(m => CkaRows.Of(m)).ToArray();
+        try { return CrossNormsSquared(rows, pairs, single, rowNormsSquared, chunkRows, blockCols); }
+        finally { foreach (var r in rows) r.Dispose(); }
+    }
+
     /// <summary>
     /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, the columns centred (X - 1 mean').
     /// <para>
-    /// The layers' arrays are read in place (shared with libtorch through frombuffer, never written) and centred one chunk of rows
-    /// at a time into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns), so memory beyond the inputs is
-    /// one chunk plus the accumulated products and no single copy spans more than a chunk. Sum over chunks:
+    /// Each layer is read one chunk of rows at a time (an in-memory array in place, shared with libtorch through
+    /// frombuffer and never written; a streamed data set such as a memory-mapped .npy into one reused chunk buffer, on
+    /// all cores), twice: once for the column means (sums in double), once for the products. Each chunk is centred
+    /// into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns) by libtorch's multi-threaded copy and add,
+    /// so memory beyond the inputs is one chunk plus the accumulated products, no single copy spans more than a chunk,
+    /// and a streamed input is never resident as a whole. Sum over chunks:
     /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
     /// (syrk): column block b of X_p times the columns of X_p from b on, so only the upper-triangle blocks are
     /// computed and ||X_p' X_p||_F^2 = sum_b ||B_bb||^2 + 2 sum_(b &lt; c) ||B_bc||^2 (about half the flops). For
@@ -69,7 +95,7 @@ internal static class CkaEngine
     /// is added to a double accumulator; in float64 the products accumulate directly.
     /// </para>
     /// </summary>
-    internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
+    internal static double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
                                                double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
     {
         var result = new double[pairs.Count];
@@ -123,20 +149,19 @@ internal static class CkaEngine
         // intermittently under parallel tests ("Expected false to be true" in Scalar::toDouble).
         using var one = 1.0.ToScalar();
         using var minusN = ((double)-n).ToScalar();
-        var src = new Tensor[layers.Count];
         var mean = new Tensor[layers.Count];
         foreach (int i in used)
         {
-            // frombuffer shares the caller's array (no copy; torch.tensor(float[]) copies in TorchSharp 0.107): read only.
-            src[i] = frombuffer(layers[i].Data, ScalarType.Float32, (long)n * layers[i].Cols, 0, false).view(n, layers[i].Cols);
             // Column sums in double, a chunk of rows at a time (a whole-matrix float64 reduction would convert the
-            // whole input first).
+            // whole input first). A NaN or infinity anywhere makes its column's sum non-finite.
             var sum = zeros(layers[i].Cols, dtype: ScalarType.Float64);
             for (int s = 0; s < n; s += chunkRows)
             {
                 using var inner = NewDisposeScope();
-                sum.add_(src[i].narrow(0, s, Math.Min(chunkRows, n - s)).sum(new long[] { 0 }, type: ScalarType.Float64), one);
+                sum.add_(layers[i].Chunk(s, Math.Min(chunkRows, n - s), chunkRows).sum(new long[] { 0 }, type: ScalarType.Float64), one);
             }
+            if (!sum.isfinite().all().item<bool>())
+                throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
             mean[i] = sum.div_(minusN).to_type(dtype); // minus the mean
         }
         var z = empty(chunkRows, total, dtype);
@@ -154,7 +179,7 @@ internal static class CkaEngine
             foreach (int i in used)
             {
                 var part = zc.narrow(1, offset[i], layers[i].Cols);
-                part.copy_(src[i].narrow(0, s, c));
+                part.copy_(layers[i].Chunk(s, c, chunkRows));
                 part.add_(mean[i], one);
                 if (rowNormsSquared?[i] is double[] norms)
                 {
