@@ -91,8 +91,8 @@ internal static class CkaEngine
     /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
     /// (syrk): column block b of X_p times the columns of X_p from b on, so only the upper-triangle blocks are
     /// computed and ||X_p' X_p||_F^2 = sum_b ||B_bb||^2 + 2 sum_(b &lt; c) ||B_bc||^2 (about half the flops). For
-    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product
-    /// is added to a double accumulator; in float64 the products accumulate directly.
+    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product (on OpenBLAS's SGEMM when the
+    /// host has it, else libtorch's) is added to a double accumulator; in float64 the products accumulate directly.
     /// </para>
     /// </summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
@@ -171,6 +171,9 @@ internal static class CkaEngine
         // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
         // intermittently inside libtorch under concurrent use).
         Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
+        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
+        // machines measured; see OpenBlas), through raw pointers into Z and the staging buffer (each under 2 GiB).
+        bool blas = single && OpenBlas.Available && (long)chunkRows * total * 4 <= int.MaxValue && tmpLen * 4 <= int.MaxValue;
         for (int s = 0; s < n; s += chunkRows)
         {
             int c = Math.Min(chunkRows, n - s);
@@ -196,7 +199,16 @@ internal static class CkaEngine
                 else
                 {
                     var b = tmp!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
-                    b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
+                    if (blas)
+                        unsafe
+                        {
+                            fixed (byte* zb = z.bytes, tb = tmp.bytes)
+                            {
+                                var zf = (float*)zb;
+                                OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, (float*)tb, run.Width);
+                            }
+                        }
+                    else b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
                     var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
                     b64.copy_(b);
                     acc[r].add_(b64, one);
