@@ -149,28 +149,27 @@ internal static class CkaEngine
         // intermittently under parallel tests ("Expected false to be true" in Scalar::toDouble).
         using var one = 1.0.ToScalar();
         using var minusN = ((double)-n).ToScalar();
-        var mean = new Tensor[layers.Count];
+        // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
+        // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
+        var mean = new double[layers.Count][];
         foreach (int i in used)
         {
-            // Column sums in double, a chunk of rows at a time (a whole-matrix float64 reduction would convert the
-            // whole input first). A NaN or infinity anywhere makes its column's sum non-finite.
-            var sum = zeros(layers[i].Cols, dtype: ScalarType.Float64);
+            var sum = new double[layers[i].Cols];
             for (int s = 0; s < n; s += chunkRows)
             {
                 using var inner = NewDisposeScope();
-                sum.add_(layers[i].Chunk(s, Math.Min(chunkRows, n - s), chunkRows).sum(new long[] { 0 }, type: ScalarType.Float64), one);
+                AddColumnSums(layers[i].Chunk(s, Math.Min(chunkRows, n - s), chunkRows), sum);
             }
-            if (!sum.isfinite().all().item<bool>())
-                throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
-            mean[i] = sum.div_(minusN).to_type(dtype); // minus the mean
+            foreach (var v in sum)
+                if (!double.IsFinite(v))
+                    throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
+            for (int j = 0; j < sum.Length; j++) sum[j] /= n;
+            mean[i] = sum;
         }
         var z = empty(chunkRows, total, dtype);
         var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
         long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
         Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
-        // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
-        // intermittently inside libtorch under concurrent use).
-        Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
         // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
         // machines measured; see OpenBlas), through raw pointers into Z and the staging buffer (each under 2 GiB).
         bool blas = single && OpenBlas.Available && (long)chunkRows * total * 4 <= int.MaxValue && tmpLen * 4 <= int.MaxValue;
@@ -180,16 +179,7 @@ internal static class CkaEngine
             using var inner = NewDisposeScope();
             var zc = z.narrow(0, 0, c);
             foreach (int i in used)
-            {
-                var part = zc.narrow(1, offset[i], layers[i].Cols);
-                part.copy_(layers[i].Chunk(s, c, chunkRows));
-                part.add_(mean[i], one);
-                if (rowNormsSquared?[i] is double[] norms)
-                {
-                    var rn = part.mul(part).sum(new long[] { 1 }, type: ScalarType.Float64).contiguous();
-                    rn.data<double>().CopyTo(norms, s);
-                }
-            }
+                Centre(layers[i].Chunk(s, c, chunkRows), mean[i], z, total, offset[i], rowNormsSquared?[i], s);
             for (int r = 0; r < runs.Count; r++)
             {
                 var run = runs[r];
@@ -209,9 +199,7 @@ internal static class CkaEngine
                             }
                         }
                     else b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
-                    var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
-                    b64.copy_(b);
-                    acc[r].add_(b64, one);
+                    AddTo(acc[r], tmp);
                 }
             }
         }
@@ -223,6 +211,88 @@ internal static class CkaEngine
                 result[k] += weight * a.mul(a).sum(type: ScalarType.Float64).item<double>();
             }
         return result;
+    }
+
+    /// <summary>Adds the column sums of a contiguous float32 chunk (rows x sums.Length) to <paramref name="sums"/>, in double, on all cores.</summary>
+    internal static unsafe void AddColumnSums(Tensor chunk, double[] sums)
+    {
+        int rows = (int)chunk.shape[0], d = sums.Length;
+        if (rows == 0 || d == 0) return;
+        fixed (byte* pb = chunk.bytes)
+        {
+            float* p = (float*)pb;
+            int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, d / 64));
+            Parallel.For(0, parts, k =>
+            {
+                int j0 = (int)((long)d * k / parts), j1 = (int)((long)d * (k + 1) / parts);
+                var local = new double[j1 - j0];
+                for (int i = 0; i < rows; i++)
+                {
+                    float* row = p + (long)i * d + j0;
+                    for (int j = 0; j < local.Length; j++) local[j] += row[j];
+                }
+                for (int j = 0; j < local.Length; j++) sums[j0 + j] += local[j];
+            });
+        }
+    }
+
+    /// <summary>
+    /// Writes chunk - 1 mean' (float32 chunk, rows x mean.Length) into columns [offset, offset + d) of the first rows
+    /// of Z (float32: x - (float)mean; float64: x - mean), on all cores; with <paramref name="norms"/>, also each
+    /// centred row's squared norm (in double) at norms[start + i].
+    /// </summary>
+    internal static unsafe void Centre(Tensor chunk, double[] mean, Tensor z, int stride, int offset, double[]? norms, int start)
+    {
+        int rows = (int)chunk.shape[0], d = mean.Length;
+        if (rows == 0) return;
+        bool single = z.dtype == ScalarType.Float32;
+        var meanF = single ? mean.Select(v => (float)v).ToArray() : null;
+        using var zRows = z.narrow(0, 0, rows);
+        fixed (byte* pb = chunk.bytes, zb = zRows.bytes)
+        {
+            float* src = (float*)pb;
+            byte* dst0 = zb;
+            Parallel.For(0, Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16)), () => 0, (k, _, _) =>
+            {
+                int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16));
+                int i0 = (int)((long)rows * k / parts), i1 = (int)((long)rows * (k + 1) / parts);
+                for (int i = i0; i < i1; i++)
+                {
+                    float* x = src + (long)i * d;
+                    double sq = 0;
+                    if (single)
+                    {
+                        float* t = (float*)dst0 + (long)i * stride + offset;
+                        for (int j = 0; j < d; j++) { float v = x[j] - meanF![j]; t[j] = v; sq += (double)v * v; }
+                    }
+                    else
+                    {
+                        double* t = (double*)dst0 + (long)i * stride + offset;
+                        for (int j = 0; j < d; j++) { double v = x[j] - mean[j]; t[j] = v; sq += v * v; }
+                    }
+                    if (norms != null) norms[start + i] = sq;
+                }
+                return 0;
+            }, _ => { });
+        }
+    }
+
+    /// <summary>acc (float64) += the first acc.numel() values of tmp (float32), on all cores.</summary>
+    private static unsafe void AddTo(Tensor acc, Tensor tmp)
+    {
+        long count = acc.NumberOfElements;
+        using var head = tmp.narrow(0, 0, count);
+        fixed (byte* ab = acc.bytes, tb = head.bytes)
+        {
+            double* a = (double*)ab;
+            float* t = (float*)tb;
+            int parts = (int)Math.Max(1, Math.Min(Environment.ProcessorCount, count / 4096));
+            Parallel.For(0, parts, k =>
+            {
+                long i0 = count * k / parts, i1 = count * (k + 1) / parts;
+                for (long i = i0; i < i1; i++) a[i] += t[i];
+            });
+        }
     }
 
     private sealed class Run(int p, int block0, int blockLen, int z0)
