@@ -5,7 +5,8 @@
                         synthetic 60,000 x 512 float32, 10 classes (class means ~ N(0, 0.15^2) per feature, samples
                         = mean + N(0, 1)), the first 50,000 rows for training (linear probe);
   CKA pairs             written by make_cka_inputs.py.
-usage: /usr/bin/python3 make_inputs.py OUT_DIR [tsne] [probe]
+  probe_X_N.npy ...     with probe=N: the same recipe at N rows, the first 80% for training (growth table).
+usage: /usr/bin/python3 make_inputs.py OUT_DIR [tsne] [probe] [probe=N ...]
 """
 import gzip
 import os
@@ -34,17 +35,17 @@ def tsne_inputs(out):
         np.save(os.path.join(out, f"fmnist_pca50_{n}.npy"), np.ascontiguousarray(z[:n]))
 
 
-def probe_inputs(out):
-    if os.path.exists(os.path.join(out, "probe_train.npy")):
+def probe_inputs(out, n=60000, train=50000, suffix=""):
+    if os.path.exists(os.path.join(out, f"probe_train{suffix}.npy")):
         return
     rng = np.random.default_rng(42)
-    n, d, k, train = 60000, 512, 10, 50000
+    d, k = 512, 10
     means = 0.15 * rng.standard_normal((k, d))
     y = rng.integers(0, k, n).astype(np.int32)
     x = (means[y] + rng.standard_normal((n, d))).astype(np.float32)
-    np.save(os.path.join(out, "probe_X.npy"), x)
-    np.save(os.path.join(out, "probe_y.npy"), y)
-    np.save(os.path.join(out, "probe_train.npy"), np.arange(n) < train)
+    np.save(os.path.join(out, f"probe_X{suffix}.npy"), x)
+    np.save(os.path.join(out, f"probe_y{suffix}.npy"), y)
+    np.save(os.path.join(out, f"probe_train{suffix}.npy"), np.arange(n) < train)
 
 
 def main():
@@ -55,6 +56,10 @@ def main():
         tsne_inputs(out)
     if "probe" in what:
         probe_inputs(out)
+    for w in what:
+        if w.startswith("probe="):  # growth: N rows, the first 80% for training
+            n = int(w[6:])
+            probe_inputs(out, n, n * 4 // 5, f"_{n}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 time and peak resident memory (from /usr/bin/time) of each, their ratios and the value each computed.
 
   /usr/bin/python3 bench/peers/run.py [--runs N] [--only tsne,cka,probe] [--tsne-sizes 10000,20000,70000]
-                                      [--sklearn-max-rows 20000] [--cka-big] [--work DIR] [--keep]
+                                      [--sklearn-max-rows 20000] [--cka-big] [--growth 10000,20000,70000]
+                                      [--work DIR] [--keep]
 
 Peers (Debian's Python, never run by CI): scikit-learn Barnes-Hut t-SNE (tsne.py), NumPy linear CKA (cka.py, on
 OpenBLAS when libopenblas0-pthread is installed: apt-get install libopenblas0-pthread; Debian's NumPy otherwise
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--work", default="/tmp/probe-peers")
     ap.add_argument("--probe", default=os.path.join(REPO, "src/Probe.Cli/bin/Release/net10.0/Probe.Cli"))
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--growth", default="", help="Probe only, at these row counts (e.g. 10000,20000,70000): linear CKA n x 1,024 vs n x 768 and a linear probe on n x 512 (80%% training); t-SNE sizes come from the main table")
     a = ap.parse_args()
     only = set(a.only.split(","))
     if not os.path.exists(a.probe):
@@ -98,6 +100,14 @@ def main():
             cases.append((f"t-SNE Fashion-MNIST PCA-50, {n:,} rows", probe + ["project", "--method", "tsne", "--acts", x, "--out", w(f"emb_{n}.npy"), "--json"], "trustworthiness",
                           "scikit-learn Barnes-Hut", peer, "trustworthiness"))
 
+    for n in [int(v) for v in a.growth.split(",") if v]:
+        subprocess.run([PY, os.path.join(HERE, "make_cka_inputs.py"), str(n), "1024", "768", a.work], check=True, stdout=subprocess.DEVNULL)
+        fa, fb = w(f"cka_A_{n}_1024.npy"), w(f"cka_B_{n}_768.npy")
+        cases.append((f"growth: linear CKA {n:,} x 1,024 vs {n:,} x 768", probe + ["cka", "--a", fa, "--b", fb, "--kernel", "linear", "--json"], "value", "", None, ""))
+        subprocess.run([PY, os.path.join(HERE, "make_inputs.py"), a.work, f"probe={n}"], check=True)
+        cases.append((f"growth: linear probe {n:,} x 512 (80% training)", probe + ["linear-probe", "--acts", w(f"probe_X_{n}.npy"), "--labels", w(f"probe_y_{n}.npy"),
+                      "--train-mask", w(f"probe_train_{n}.npy"), "--json"], "testAccuracy", "", None, ""))
+
     print(f"machine: {machine()}; peers' BLAS: {blas}; load average at start {load()}", flush=True)
     rows = []
     for work, pcmd, pkey, pname, qcmd, qkey in cases:
@@ -113,7 +123,7 @@ def main():
             qt, qm, qv = med(qs, 0), med(qs, 1), number(qs[-1][2], qkey)
             line += f"{pname} | {qt:.2f} s, {qm:.0f} MiB | {qkey} {qv:.6g} | {pt / qt:.2f}x | {pm / qm:.2f}x |"
         else:
-            line += f"{pname} | not run (--sklearn-max-rows) | | | |"
+            line += f"{pname} | {'not run (--sklearn-max-rows)' if pname else ''} | | | |"
         rows.append(line)
         print(f"  {work}: Probe {[round(x[0], 2) for x in ps]} s, peer {[round(x[0], 2) for x in qs]} s", file=sys.stderr, flush=True)
     print(f"\nWhole processes, median of {a.runs} runs (alternating), wall time and peak resident memory (/usr/bin/time); load average at end {load()}\n")

@@ -72,9 +72,8 @@ public sealed record Cka(
         using var rx = CkaRows.Of(x, xw);
         using var ry = CkaRows.Of(y, yw);
         var norms = Debiased ? new[] { new double[n], new double[n] } : null;
-        double[] s;
-        using (NewDisposeScope())
-            s = CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        // No libtorch call here: with OpenBLAS the float32 path never loads it (CrossNormsSquared scopes its own tensors).
+        var s = CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
         if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
         return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
             CkaMath.LinearHsic1FromParts(s[0], norms[0], norms[0], n), CkaMath.LinearHsic1FromParts(s[1], norms[1], norms[1], n), xw, yw);

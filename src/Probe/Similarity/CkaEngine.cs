@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -68,7 +69,7 @@ internal static class CkaEngine
     /// <summary>Column blocks of the symmetric products X_p' X_p: only blocks on or above the diagonal are formed.</summary>
     internal const int SymmetricBlockCols = 512;
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
-    internal const long ChunkElements = 1L << 24;
+    internal const long ChunkElements = 1L << 22;
 
     /// <summary>||X_p' X_q||_F^2 for each requested pair of in-memory layers (see the overload over <see cref="CkaRows"/>).</summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
@@ -98,17 +99,15 @@ internal static class CkaEngine
     internal static double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
                                                double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
     {
-        var result = new double[pairs.Count];
-        if (pairs.Count == 0) return result;
+        if (pairs.Count == 0) return [];
         int n = layers[0].Rows;
         var used = pairs.SelectMany(pq => new[] { pq.P, pq.Q }).Distinct().OrderBy(i => i).ToArray();
         var offset = new int[layers.Count];
         int total = 0;
         foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
-        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 1024, 8192);
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 2048, 8192);
         chunkRows = Math.Min(chunkRows, n);
         blockCols = Math.Max(1, blockCols);
-        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
 
         // Runs: column block [b0, b0 + bl) of layer p times one range of adjacent Z columns, split into the parts
         // (pair k, columns, weight) whose squared norms it contributes.
@@ -144,11 +143,6 @@ internal static class CkaEngine
             }
         }
 
-        using var scope = NewDisposeScope();
-        // Our own Scalar for add_/div_ (and no square()): the overloads that make one internally failed
-        // intermittently under parallel tests ("Expected false to be true" in Scalar::toDouble).
-        using var one = 1.0.ToScalar();
-        using var minusN = ((double)-n).ToScalar();
         // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
         // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
         var mean = new double[layers.Count][];
@@ -157,8 +151,8 @@ internal static class CkaEngine
             var sum = new double[layers[i].Cols];
             for (int s = 0; s < n; s += chunkRows)
             {
-                using var inner = NewDisposeScope();
-                AddColumnSums(layers[i].Chunk(s, Math.Min(chunkRows, n - s), chunkRows), sum);
+                int c = Math.Min(chunkRows, n - s);
+                unsafe { AddColumnSums(layers[i].Read(s, c, chunkRows), c, sum); }
             }
             foreach (var v in sum)
                 if (!double.IsFinite(v))
@@ -166,20 +160,32 @@ internal static class CkaEngine
             for (int j = 0; j < sum.Length; j++) sum[j] /= n;
             mean[i] = sum;
         }
+        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
+        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
+        // machines measured; see OpenBlas), in managed buffers: libtorch is then not even loaded.
+        if (single && OpenBlas.Available && (long)chunkRows * total <= Array.MaxLength && tmpLen <= Array.MaxLength)
+            return BlasProducts(layers, used, offset, total, runs, mean, pairs.Count, n, chunkRows, rowNormsSquared);
+
+        using var scope = NewDisposeScope();
+        using var one = 1.0.ToScalar();
+        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
         var z = empty(chunkRows, total, dtype);
         var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
-        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
         Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
-        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
-        // machines measured; see OpenBlas), through raw pointers into Z and the staging buffer (each under 2 GiB).
-        bool blas = single && OpenBlas.Available && (long)chunkRows * total * 4 <= int.MaxValue && tmpLen * 4 <= int.MaxValue;
+        // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
+        // intermittently inside libtorch under concurrent use).
+        Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
         for (int s = 0; s < n; s += chunkRows)
         {
             int c = Math.Min(chunkRows, n - s);
             using var inner = NewDisposeScope();
             var zc = z.narrow(0, 0, c);
-            foreach (int i in used)
-                Centre(layers[i].Chunk(s, c, chunkRows), mean[i], z, total, offset[i], rowNormsSquared?[i], s);
+            unsafe
+            {
+                fixed (byte* zb = zc.bytes)
+                    foreach (int i in used)
+                        Centre(layers[i].Read(s, c, chunkRows), c, mean[i], zb, single, total, offset[i], rowNormsSquared?[i], s);
+            }
             for (int r = 0; r < runs.Count; r++)
             {
                 var run = runs[r];
@@ -189,20 +195,14 @@ internal static class CkaEngine
                 else
                 {
                     var b = tmp!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
-                    if (blas)
-                        unsafe
-                        {
-                            fixed (byte* zb = z.bytes, tb = tmp.bytes)
-                            {
-                                var zf = (float*)zb;
-                                OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, (float*)tb, run.Width);
-                            }
-                        }
-                    else b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
-                    AddTo(acc[r], tmp);
+                    b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
+                    var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
+                    b64.copy_(b);
+                    acc[r].add_(b64, one);
                 }
             }
         }
+        var result = new double[pairs.Count];
         for (int r = 0; r < runs.Count; r++)
             foreach (var (col, w, k, weight) in runs[r].Parts)
             {
@@ -213,86 +213,121 @@ internal static class CkaEngine
         return result;
     }
 
-    /// <summary>Adds the column sums of a contiguous float32 chunk (rows x sums.Length) to <paramref name="sums"/>, in double, on all cores.</summary>
-    internal static unsafe void AddColumnSums(Tensor chunk, double[] sums)
+    /// <summary>The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/> on OpenBLAS, in managed buffers.</summary>
+    private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<Run> runs,
+                                                double[][] mean, int pairCount, int n, int chunkRows, double[]?[]? rowNormsSquared)
     {
-        int rows = (int)chunk.shape[0], d = sums.Length;
-        if (rows == 0 || d == 0) return;
-        fixed (byte* pb = chunk.bytes)
+        var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
+        var tmp = GC.AllocateUninitializedArray<float>((int)runs.Max(r => (long)r.BlockLen * r.Width), pinned: true);
+        var acc = runs.Select(r => new double[(long)r.BlockLen * r.Width]).ToArray();
+        fixed (float* zf = z, tf = tmp)
         {
-            float* p = (float*)pb;
-            int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, d / 64));
-            Parallel.For(0, parts, k =>
+            for (int s = 0; s < n; s += chunkRows)
             {
-                int j0 = (int)((long)d * k / parts), j1 = (int)((long)d * (k + 1) / parts);
-                var local = new double[j1 - j0];
-                for (int i = 0; i < rows; i++)
+                int c = Math.Min(chunkRows, n - s);
+                foreach (int i in used)
+                    Centre(layers[i].Read(s, c, chunkRows), c, mean[i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
+                for (int r = 0; r < runs.Count; r++)
                 {
-                    float* row = p + (long)i * d + j0;
-                    for (int j = 0; j < local.Length; j++) local[j] += row[j];
+                    var run = runs[r];
+                    OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
+                    AddTo(acc[r], tf);
                 }
-                for (int j = 0; j < local.Length; j++) sums[j0 + j] += local[j];
-            });
+            }
+        }
+        var result = new double[pairCount];
+        for (int r = 0; r < runs.Count; r++)
+        {
+            var a = acc[r];
+            int w = runs[r].Width;
+            foreach (var (col, width, k, weight) in runs[r].Parts)
+            {
+                double sq = 0;
+                for (int i = 0; i < runs[r].BlockLen; i++)
+                    for (int j = col; j < col + width; j++) { double v = a[(long)i * w + j]; sq += v * v; }
+                result[k] += weight * sq;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Adds the column sums of <paramref name="rows"/> contiguous float32 rows of sums.Length values to <paramref name="sums"/>, in double, on all cores.</summary>
+    internal static unsafe void AddColumnSums(float* p, int rows, double[] sums)
+    {
+        int d = sums.Length;
+        if (rows == 0 || d == 0) return;
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, d / 64));
+        Parallel.For(0, parts, k =>
+        {
+            int j0 = (int)((long)d * k / parts), j1 = (int)((long)d * (k + 1) / parts);
+            var local = new double[j1 - j0];
+            ColumnSums(p, rows, d, j0, local);
+            for (int j = 0; j < local.Length; j++) sums[j0 + j] += local[j];
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ColumnSums(float* p, int rows, int d, int j0, double[] local)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* row = p + (long)i * d + j0;
+            for (int j = 0; j < local.Length; j++) local[j] += row[j];
         }
     }
 
     /// <summary>
-    /// Writes chunk - 1 mean' (float32 chunk, rows x mean.Length) into columns [offset, offset + d) of the first rows
-    /// of Z (float32: x - (float)mean; float64: x - mean), on all cores; with <paramref name="norms"/>, also each
-    /// centred row's squared norm (in double) at norms[start + i].
+    /// Writes src - 1 mean' (<paramref name="rows"/> contiguous float32 rows of mean.Length values) into columns
+    /// [offset, offset + d) of the first rows of Z (row stride <paramref name="stride"/>; float32: x - (float)mean;
+    /// float64: x - mean), on all cores; with <paramref name="norms"/>, also each centred row's squared norm (in
+    /// double) at norms[start + i].
     /// </summary>
-    internal static unsafe void Centre(Tensor chunk, double[] mean, Tensor z, int stride, int offset, double[]? norms, int start)
+    internal static unsafe void Centre(float* src, int rows, double[] mean, byte* z, bool single, int stride, int offset, double[]? norms, int start)
     {
-        int rows = (int)chunk.shape[0], d = mean.Length;
         if (rows == 0) return;
-        bool single = z.dtype == ScalarType.Float32;
         var meanF = single ? mean.Select(v => (float)v).ToArray() : null;
-        using var zRows = z.narrow(0, 0, rows);
-        fixed (byte* pb = chunk.bytes, zb = zRows.bytes)
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16));
+        Parallel.For(0, parts, k =>
         {
-            float* src = (float*)pb;
-            byte* dst0 = zb;
-            Parallel.For(0, Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16)), () => 0, (k, _, _) =>
+            int i0 = (int)((long)rows * k / parts), i1 = (int)((long)rows * (k + 1) / parts);
+            CentreRows(src, i0, i1, mean, meanF, z, stride, offset, norms, start);
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void CentreRows(float* src, int i0, int i1, double[] mean, float[]? meanF, byte* z, int stride, int offset, double[]? norms, int start)
+    {
+        int d = mean.Length;
+        for (int i = i0; i < i1; i++)
+        {
+            float* x = src + (long)i * d;
+            double sq = 0;
+            if (meanF != null)
             {
-                int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16));
-                int i0 = (int)((long)rows * k / parts), i1 = (int)((long)rows * (k + 1) / parts);
-                for (int i = i0; i < i1; i++)
-                {
-                    float* x = src + (long)i * d;
-                    double sq = 0;
-                    if (single)
-                    {
-                        float* t = (float*)dst0 + (long)i * stride + offset;
-                        for (int j = 0; j < d; j++) { float v = x[j] - meanF![j]; t[j] = v; sq += (double)v * v; }
-                    }
-                    else
-                    {
-                        double* t = (double*)dst0 + (long)i * stride + offset;
-                        for (int j = 0; j < d; j++) { double v = x[j] - mean[j]; t[j] = v; sq += v * v; }
-                    }
-                    if (norms != null) norms[start + i] = sq;
-                }
-                return 0;
-            }, _ => { });
+                float* t = (float*)z + (long)i * stride + offset;
+                for (int j = 0; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
+            }
+            else
+            {
+                double* t = (double*)z + (long)i * stride + offset;
+                for (int j = 0; j < d; j++) { double v = x[j] - mean[j]; t[j] = v; sq += v * v; }
+            }
+            if (norms != null) norms[start + i] = sq;
         }
     }
 
-    /// <summary>acc (float64) += the first acc.numel() values of tmp (float32), on all cores.</summary>
-    private static unsafe void AddTo(Tensor acc, Tensor tmp)
+    /// <summary>acc += the first acc.Length values of tmp (float32), on all cores.</summary>
+    private static unsafe void AddTo(double[] acc, float* tmp)
     {
-        long count = acc.NumberOfElements;
-        using var head = tmp.narrow(0, 0, count);
-        fixed (byte* ab = acc.bytes, tb = head.bytes)
-        {
-            double* a = (double*)ab;
-            float* t = (float*)tb;
-            int parts = (int)Math.Max(1, Math.Min(Environment.ProcessorCount, count / 4096));
-            Parallel.For(0, parts, k =>
-            {
-                long i0 = count * k / parts, i1 = count * (k + 1) / parts;
-                for (long i = i0; i < i1; i++) a[i] += t[i];
-            });
-        }
+        long count = acc.LongLength;
+        int parts = (int)Math.Max(1, Math.Min(Environment.ProcessorCount, count / 4096));
+        Parallel.For(0, parts, k => AddRange(acc, tmp, count * k / parts, count * (k + 1) / parts));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddRange(double[] acc, float* tmp, long i0, long i1)
+    {
+        for (long i = i0; i < i1; i++) acc[i] += tmp[i];
     }
 
     private sealed class Run(int p, int block0, int blockLen, int z0)

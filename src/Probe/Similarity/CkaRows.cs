@@ -1,6 +1,5 @@
+using System.Runtime.InteropServices;
 using Probe.Data;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Probe.Similarity;
 
@@ -19,10 +18,11 @@ internal abstract class CkaRows : IDisposable
     public string Name { get; init; } = "the layer";
 
     /// <summary>
-    /// Rows [start, start + count) as a float32 count x Cols tensor view, valid until the next call; never written by
-    /// the caller. <paramref name="capacity"/> is the largest count the caller will ask for (buffers are sized once).
+    /// The address of rows [start, start + count) as contiguous float32 values (count x Cols), valid until the next
+    /// call or Dispose; never written by the caller. <paramref name="capacity"/> is the largest count the caller will
+    /// ask for (buffers are sized once).
     /// </summary>
-    public abstract Tensor Chunk(int start, int count, int capacity);
+    public abstract unsafe float* Read(int start, int count, int capacity);
 
     public abstract void Dispose();
 
@@ -31,51 +31,42 @@ internal abstract class CkaRows : IDisposable
 
     private sealed class MatrixRows(Matrix m) : CkaRows
     {
-        private Tensor? _all;
+        private GCHandle _pin;
         public override int Rows => m.Rows;
         public override int Cols => m.Cols;
 
-        public override Tensor Chunk(int start, int count, int capacity)
+        public override unsafe float* Read(int start, int count, int capacity)
         {
-            // frombuffer shares the caller's array (no copy; torch.tensor(float[]) copies in TorchSharp 0.107). It outlives
-            // the caller's per-chunk dispose scopes, so only Dispose frees it.
-            _all ??= frombuffer(m.Data, ScalarType.Float32, (long)m.Rows * m.Cols, 0, false).view(m.Rows, m.Cols).DetachFromDisposeScope();
-            return _all.narrow(0, start, count);
+            if (!_pin.IsAllocated) _pin = GCHandle.Alloc(m.Data, GCHandleType.Pinned);
+            return (float*)_pin.AddrOfPinnedObject() + (long)start * m.Cols;
         }
 
-        public override void Dispose() { _all?.Dispose(); _all = null; }
+        public override void Dispose() { if (_pin.IsAllocated) _pin.Free(); }
     }
 
     private sealed class DatasetRows(IDataset d) : CkaRows
     {
         private readonly int _cols = d.SampleSize();
         private float[]? _buffer;
-        private Tensor? _tensor;
-        private int _capacity;
         public override int Rows => d.Count;
         public override int Cols => _cols;
 
-        public override Tensor Chunk(int start, int count, int capacity)
+        public override unsafe float* Read(int start, int count, int capacity)
         {
             capacity = Math.Max(capacity, count);
-            if (_tensor is null || capacity > _capacity)
-            {
-                _tensor?.Dispose();
-                _capacity = capacity;
+            if (_buffer == null || (long)capacity * _cols > _buffer.Length)
                 _buffer = GC.AllocateUninitializedArray<float>(checked(capacity * _cols), pinned: true);
-                _tensor = frombuffer(_buffer, ScalarType.Float32, (long)capacity * _cols, 0, false).view(capacity, _cols).DetachFromDisposeScope();
-            }
             // Disjoint row ranges read concurrently (IDataset allows it): a memory-mapped file is copied on all cores.
             int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, count / 64));
-            var buffer = _buffer!;
+            var buffer = _buffer;
             Parallel.For(0, parts, k =>
             {
                 int a = (int)((long)count * k / parts), b = (int)((long)count * (k + 1) / parts);
                 d.ReadBatch(start + a, b - a, buffer.AsSpan(a * _cols, (b - a) * _cols));
             });
-            return _tensor!.narrow(0, 0, count);
+            return (float*)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0);
         }
 
-        public override void Dispose() { _tensor?.Dispose(); _tensor = null; _buffer = null; }
+        public override void Dispose() => _buffer = null;
     }
 }

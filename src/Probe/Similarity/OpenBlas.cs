@@ -18,7 +18,10 @@ internal static unsafe class OpenBlas
     public static string? Library { get; }
 
     /// <summary>Whether the float32 CKA products run on OpenBLAS.</summary>
-    public static bool Available => Sgemm != null && Environment.GetEnvironmentVariable("PROBE_GEMM") != "torch";
+    public static bool Available => Sgemm != null && !TorchOnly.Value && Environment.GetEnvironmentVariable("PROBE_GEMM") != "torch";
+
+    /// <summary>Set in a test's flow to run libtorch's path although OpenBLAS is loaded.</summary>
+    internal static readonly AsyncLocal<bool> TorchOnly = new();
 
     static OpenBlas()
     {

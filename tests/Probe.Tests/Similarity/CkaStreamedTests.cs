@@ -35,6 +35,25 @@ public class CkaStreamedTests
         AssertRelative(Expected(other, "linear"), new Cka(Form: CkaForm.Gram).Compute((IDataset)x, y), Tol, "gram");
     }
 
+    /// <summary>The float32 products on OpenBLAS (when this host has it) and on libtorch both give NumPy's values.</summary>
+    [Theory, MemberData(nameof(Others))]
+    public void BothGemmBackendsGiveNumPysValues(string other)
+    {
+        using var x = NpyDatasets.OpenNpy(Fixture("cka_x.npy"));
+        using var y = NpyDatasets.OpenNpy(Fixture(other + ".npy"));
+        foreach (bool torchOnly in new[] { false, true })
+        {
+            OpenBlas.TorchOnly.Value = torchOnly;
+            try
+            {
+                foreach (int chunk in new[] { 3, 0 })
+                    AssertRelative(Expected(other, "linear"), new Cka(Precision: CkaPrecision.Single).Compute(x, y, chunk), Tol,
+                        $"torchOnly={torchOnly} (OpenBLAS {(OpenBlas.Library ?? "absent")}) chunk={chunk}");
+            }
+            finally { OpenBlas.TorchOnly.Value = false; }
+        }
+    }
+
     [Fact]
     public void MappedFileWithANaNIsRefusedWithItsName()
     {
