@@ -118,16 +118,16 @@ def main():
                 qs.append(timed(qcmd, peer_env))
         med = lambda xs, i: statistics.median(x[i] for x in xs)
         pt, pm, pv = med(ps, 0), med(ps, 1), number(ps[-1][2], pkey)
-        line = f"| {work} | {pt:.2f} s, {pm:.0f} MiB | {pkey} {pv:.6g} | "
+        line = f"| {work} | {pt:.2f} s, {pm:.0f} MiB | {pkey} {pv:.8g} | "
         if qs:
             qt, qm, qv = med(qs, 0), med(qs, 1), number(qs[-1][2], qkey)
-            line += f"{pname} | {qt:.2f} s, {qm:.0f} MiB | {qkey} {qv:.6g} | {pt / qt:.2f}x | {pm / qm:.2f}x |"
+            line += f"{pname} | {qt:.2f} s, {qm:.0f} MiB | {qkey} {qv:.8g} | {pt / qt:.2f}x | {pm / qm:.2f}x |"
         else:
             line += f"{pname} | {'not run (--sklearn-max-rows)' if pname else ''} | | | |"
         rows.append(line)
         print(f"  {work}: Probe {[round(x[0], 2) for x in ps]} s, peer {[round(x[0], 2) for x in qs]} s", file=sys.stderr, flush=True)
     print(f"\nWhole processes, median of {a.runs} runs (alternating), wall time and peak resident memory (/usr/bin/time); load average at end {load()}\n")
-    print("| work | Probe | Probe's value | peer | peer | peer's value | time Probe / peer | memory Probe / peer |")
+    print("| work | Probe (time, peak memory) | Probe's value | peer | peer (time, peak memory) | peer's value | time Probe / peer | memory Probe / peer |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if not a.keep and created:
