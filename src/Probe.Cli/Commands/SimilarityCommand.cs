@@ -100,12 +100,20 @@ internal static class SimilarityCommand
 
     private static int TwoMatrices(CliContext ctx, ParseResult p, SimilarityOptions o, SimilarityMeasure m, string pa, string pb)
     {
-        var x = Npy.ReadMatrix(pa);
-        var y = Npy.ReadMatrix(pb);
         int s = p.GetValue(o.Seed);
         SimilarityScore score;
         string description = m.Description;
         int? batch = p.GetValue(o.Batch);
+        if (m is CkaMeasure cm && batch is null && p.GetValue(o.Bootstrap) is null && p.GetValue(o.Permutations) is null)
+        {
+            // Memory-mapped: CKA reads both files a chunk of rows at a time (the linear form never holds them whole).
+            using var xs = NpyDatasets.OpenNpy(pa);
+            using var ys = NpyDatasets.OpenNpy(pb);
+            score = new SimilarityScore(m.Name, cm.Settings.Compute(xs, ys), new SortedDictionary<string, double>());
+            return Print(ctx, p, o, m, pa, pb, score, description, xs.Count, xs.SampleSize(), ys.SampleSize(), batch, s, null, null);
+        }
+        var x = Npy.ReadMatrix(pa);
+        var y = Npy.ReadMatrix(pb);
         if (batch is int size)
         {
             var cka = ((CkaMeasure)m).Settings;
@@ -115,6 +123,12 @@ internal static class SimilarityCommand
         else score = m.Compute(x, y);
         var ci = p.GetValue(o.Bootstrap) is int nb ? new SimilarityBootstrap(nb, s).Run(m, x, y) : null;
         var perm = p.GetValue(o.Permutations) is int np ? new SimilarityPermutationTest(np, s).Run(m, x, y) : null;
+        return Print(ctx, p, o, m, pa, pb, score, description, x.Rows, x.Cols, y.Cols, batch, s, ci, perm);
+    }
+
+    private static int Print(CliContext ctx, ParseResult p, SimilarityOptions o, SimilarityMeasure m, string pa, string pb, SimilarityScore score,
+        string description, int rows, int xCols, int yCols, int? batch, int s, BootstrapInterval? ci, PermutationNull? perm)
+    {
         if (p.GetValue(o.Json))
         {
             ctx.Out.WriteLine(JsonOutput.Serialize(new
@@ -123,9 +137,9 @@ internal static class SimilarityCommand
                 description,
                 value = score.Value,
                 details = score.Details.Count == 0 ? null : score.Details,
-                samples = x.Rows,
-                a = new { path = pa, x.Cols },
-                b = new { path = pb, y.Cols },
+                samples = rows,
+                a = new { path = pa, Cols = xCols },
+                b = new { path = pb, Cols = yCols },
                 k = m is MutualKnnMeasure mk ? mk.K : (int?)null,
                 keep = m is SvccaMeasure sv ? sv.Keep : (double?)null,
                 batch,
@@ -137,7 +151,7 @@ internal static class SimilarityCommand
         }
         string extra = score.Details.Count == 0 ? "" :
             "  (" + string.Join(", ", score.Details.Where(d => d.Key != "similarity").Select(d => $"{d.Key} {CliOptions.F(d.Value, "0.######")}")) + ")";
-        ctx.Out.WriteLine($"{description}: {CliOptions.F(score.Value, "0.######")}{extra}  ({x.Rows} samples, {x.Cols} vs {y.Cols} features)");
+        ctx.Out.WriteLine($"{description}: {CliOptions.F(score.Value, "0.######")}{extra}  ({rows} samples, {xCols} vs {yCols} features)");
         if (ci != null)
             ctx.Out.WriteLine($"  {CliOptions.F(ci.Level * 100, "0.#")}% bootstrap interval ({ci.Replicates} resamples, seed {s}): [{CliOptions.F(ci.Low, "0.######")}, {CliOptions.F(ci.High, "0.######")}], bias {CliOptions.F(ci.Bias, "0.######")}");
         if (perm != null)

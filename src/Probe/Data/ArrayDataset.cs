@@ -142,6 +142,18 @@ public sealed class ArrayDataset : IDataset, IDisposable
         int rowBytes = _rows.RowBytes;
         int chunkRows = Math.Max(1, ChunkBytes / Math.Max(1, rowBytes));
         int rawValues = rowBytes / _itemSize;
+        if (_dtype == NpyDType.Float32 && !_nhwc && _pipeline.IsIdentity && (long)count * rowBytes <= int.MaxValue)
+        {
+            // Stored as the model receives it: one copy, from the mapped rows straight into the destination.
+            var bytes = MemoryMarshal.AsBytes(destination[..(count * outSize)]);
+            for (int done = 0; done < count;)
+            {
+                int n = Math.Min(chunkRows, count - done);
+                _rows.Read(start + done, n, bytes.Slice(done * rowBytes, n * rowBytes));
+                done += n;
+            }
+            return;
+        }
         byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(Math.Min(chunkRows, Math.Max(count, 1)) * rowBytes));
         float[]? floats = _dtype == NpyDType.UInt8 ? null : ArrayPool<float>.Shared.Rent(rawValues);
         byte[]? planar = _dtype == NpyDType.UInt8 && _nhwc ? ArrayPool<byte>.Shared.Rent(rawValues) : null;

@@ -153,7 +153,17 @@ public static class Npy
     /// array as 1 x 1; arrays of more dimensions as shape[0] rows of the remaining dimensions flattened (C order).
     /// Float64 values outside the float32 range are an error; int64 values lose precision beyond 2^24.
     /// </summary>
-    public static Matrix ReadMatrix(string path) => ToMatrix(Read(path), path);
+    public static Matrix ReadMatrix(string path)
+    {
+        var array = Read(path);
+        // The array read here has no other owner: float32 data becomes the matrix's storage, not a second copy.
+        if (array.Data is float[] f)
+        {
+            var (rows, cols) = MatrixShape(array.Shape);
+            return new Matrix(rows, cols, f);
+        }
+        return ToMatrix(array, path);
+    }
 
     /// <summary>Converts an array to a float32 matrix (see <see cref="ReadMatrix"/> for how shapes map to rows and columns).</summary>
     public static Matrix ToMatrix(NpyArray array, string what = "array")

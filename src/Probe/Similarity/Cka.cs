@@ -1,4 +1,5 @@
 using System.Globalization;
+using Probe.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,7 +18,7 @@ public enum CkaForm
 
 /// <summary>
 /// Centred kernel alignment (Kornblith et al. 2019) between representations of the same samples (rows).
-/// <see cref="Debiased"/> uses the unbiased HSIC of Song et al. 2012. Settings only; call <see cref="Compute"/>,
+/// <see cref="Debiased"/> uses the unbiased HSIC of Song et al. 2012. Settings only; call <see cref="Compute(Matrix, Matrix)"/>,
 /// AllPairs or <see cref="Cross"/>. Each layer's products are formed once, not once per pair.
 /// </summary>
 public sealed record Cka(
@@ -35,6 +36,48 @@ public sealed record Cka(
     /// <summary>CKA between two representations of the same samples.</summary>
     public double Compute(Matrix x, Matrix y) =>
         Table([x, y], ["the first matrix", "the second matrix"], [0], [1])[0][0];
+
+    /// <summary>
+    /// CKA between two streamed representations of the same samples, e.g. memory-mapped .npy files
+    /// (<see cref="NpyDatasets.OpenNpy"/>), each sample flattened to one row. The linear feature-space form reads each
+    /// input a chunk of rows at a time (twice: column means, then products), so neither is ever resident as a whole;
+    /// the value equals <see cref="Compute(Matrix, Matrix)"/> on the same rows. The n x n kernel forms (RBF, or
+    /// <see cref="CkaForm.Gram"/>) hold both inputs in memory.
+    /// </summary>
+    public double Compute(IDataset x, IDataset y) => Compute(x, y, 0);
+
+    internal double Compute(IDataset x, IDataset y, int chunkRows)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        const string xw = "the first matrix", yw = "the second matrix";
+        if (Kernel != CkaKernel.Linear || Form == CkaForm.Gram) return Compute(x.ToMemory().Features, y.ToMemory().Features);
+        int minSamples = Debiased ? 4 : 2;
+        int n = x.Count;
+        foreach (var (d, w) in new[] { (x, xw), (y, yw) })
+        {
+            if (d.Count == 0 || d.SampleSize() == 0) throw new ProbeException($"{w} is empty ({d.Count} x {d.SampleSize()}).");
+            if (d.Count < minSamples) throw new ProbeException($"{w} has {d.Count} sample(s); this CKA estimator needs at least {minSamples}.");
+        }
+        if (y.Count != n)
+            throw new ProbeException($"{yw} has {y.Count} samples but {xw} has {n}: CKA compares representations of the same samples, row by row.");
+        double da = x.SampleSize(), db = y.SampleSize();
+        double flops = (double)n * (da * da + db * db + da * db);
+        bool single = Precision switch
+        {
+            CkaPrecision.Single => true,
+            CkaPrecision.Double => false,
+            _ => !Debiased && flops > CkaEngine.AutoSingleThresholdFlops,
+        };
+        using var rx = CkaRows.Of(x, xw);
+        using var ry = CkaRows.Of(y, yw);
+        var norms = Debiased ? new[] { new double[n], new double[n] } : null;
+        // No libtorch call here: with OpenBLAS the float32 path never loads it (CrossNormsSquared scopes its own tensors).
+        var s = CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
+        return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
+            CkaMath.LinearHsic1FromParts(s[0], norms[0], norms[0], n), CkaMath.LinearHsic1FromParts(s[1], norms[1], norms[1], n), xw, yw);
+    }
 
     /// <summary>CKA between every pair of the given layers (symmetric, unit diagonal).</summary>
     public CkaMatrix AllPairs(IReadOnlyList<string> names, IReadOnlyList<Matrix> layers)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,72 +18,96 @@ internal static class CkaEngine
     /// <summary>Rows per float32 product before its result is added to the double accumulator.</summary>
     internal const int SingleChunkRows = 2048;
 
-    /// <summary>Writes the column-centred rows of <paramref name="x"/> into the first rows of a contiguous tensor.</summary>
-    internal static void WriteCentred(Matrix x, Tensor target, double[]? rowNormsSquared = null) =>
-        WriteCentred(x, target, x.Cols, 0, rowNormsSquared);
+    /// <summary>Bytes of the target each centring task writes through one span (a tensor's span is limited to 2 GiB).</summary>
+    internal const long CentreChunkBytes = 16L << 20;
 
-    /// <summary>Writes the column-centred rows of <paramref name="x"/> at columns [offset, offset + d) of rows of the given stride.</summary>
-    internal static void WriteCentred(Matrix x, Tensor target, int stride, int offset, double[]? rowNormsSquared = null)
+    /// <summary>
+    /// Writes the column-centred rows of <paramref name="x"/> (x - 1 mean', the mean and the subtraction in double,
+    /// then rounded to the target's type) into the first rows of a contiguous float32 or float64 tensor. Chunks of
+    /// <paramref name="chunkRows"/> rows (default: about 16 MB of target each) are written on all cores, each through
+    /// its own span, so no single span covers more than one chunk whatever the size of the target.
+    /// </summary>
+    internal static void WriteCentred(Matrix x, Tensor target, int chunkRows = 0)
     {
         int n = x.Rows, d = x.Cols;
+        if (n == 0 || d == 0) return;
+        if (target.dim() != 2 || target.shape[1] != d || target.shape[0] < n || !target.is_contiguous()
+            || target.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+            throw new ArgumentException("The target must be a contiguous float32 or float64 tensor of at least rows x cols.", nameof(target));
         var mean = CkaMath.ColumnMeans(x);
         var src = x.Data;
-        if (target.dtype == ScalarType.Float32)
+        bool single = target.dtype == ScalarType.Float32;
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(CentreChunkBytes / ((long)d * (single ? 4 : 8)), 1, n);
+        int chunks = (n + chunkRows - 1) / chunkRows;
+        Parallel.For(0, chunks, c =>
         {
-            var dst = MemoryMarshal.Cast<byte, float>(target.bytes);
-            for (int i = 0; i < n; i++)
+            int s0 = c * chunkRows, rows = Math.Min(chunkRows, n - s0);
+            using var part = target.narrow(0, s0, rows);
+            if (single)
             {
-                double s = 0;
-                int o = i * d, t = i * stride + offset;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = (float)v; s += v * v; }
-                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+                var dst = MemoryMarshal.Cast<byte, float>(part.bytes);
+                for (int i = 0; i < rows; i++)
+                {
+                    long o = (long)(s0 + i) * d;
+                    int t = i * d;
+                    for (int j = 0; j < d; j++) dst[t + j] = (float)(src[o + j] - mean[j]);
+                }
             }
-        }
-        else
-        {
-            var dst = MemoryMarshal.Cast<byte, double>(target.bytes);
-            for (int i = 0; i < n; i++)
+            else
             {
-                double s = 0;
-                int o = i * d, t = i * stride + offset;
-                for (int j = 0; j < d; j++) { double v = src[o + j] - mean[j]; dst[t + j] = v; s += v * v; }
-                if (rowNormsSquared != null) rowNormsSquared[i] = s;
+                var dst = MemoryMarshal.Cast<byte, double>(part.bytes);
+                for (int i = 0; i < rows; i++)
+                {
+                    long o = (long)(s0 + i) * d;
+                    int t = i * d;
+                    for (int j = 0; j < d; j++) dst[t + j] = src[o + j] - mean[j];
+                }
             }
-        }
+        });
     }
 
     /// <summary>Column blocks of the symmetric products X_p' X_p: only blocks on or above the diagonal are formed.</summary>
     internal const int SymmetricBlockCols = 512;
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
-    internal const long ChunkElements = 1L << 24;
+    internal const long ChunkElements = 1L << 22;
+
+    /// <summary>||X_p' X_q||_F^2 for each requested pair of in-memory layers (see the overload over <see cref="CkaRows"/>).</summary>
+    internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
+                                               double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
+    {
+        var rows = layers.Select(m => CkaRows.Of(m)).ToArray();
+        try { return CrossNormsSquared(rows, pairs, single, rowNormsSquared, chunkRows, blockCols); }
+        finally { foreach (var r in rows) r.Dispose(); }
+    }
 
     /// <summary>
     /// ||X_p' X_q||_F^2 for each requested pair (p &lt;= q) of layers, the columns centred (X - 1 mean').
     /// <para>
-    /// The layers' arrays are read in place (shared with libtorch through frombuffer, never written) and centred one chunk of rows
-    /// at a time into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns), so memory beyond the inputs is
-    /// one chunk plus the accumulated products and no single copy spans more than a chunk. Sum over chunks:
+    /// Each layer is read one chunk of rows at a time (an in-memory array in place, shared with libtorch through
+    /// frombuffer and never written; a streamed data set such as a memory-mapped .npy into one reused chunk buffer, on
+    /// all cores), twice: once for the column means (sums in double), once for the products. Each chunk is centred
+    /// into a reused buffer Z = [X_1 ... X_L] (chunk rows x used columns) by libtorch's multi-threaded copy and add,
+    /// so memory beyond the inputs is one chunk plus the accumulated products, no single copy spans more than a chunk,
+    /// and a streamed input is never resident as a whole. Sum over chunks:
     /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
     /// (syrk): column block b of X_p times the columns of X_p from b on, so only the upper-triangle blocks are
     /// computed and ||X_p' X_p||_F^2 = sum_b ||B_bb||^2 + 2 sum_(b &lt; c) ||B_bc||^2 (about half the flops). For
-    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product
-    /// is added to a double accumulator; in float64 the products accumulate directly.
+    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product (on OpenBLAS's SGEMM when the
+    /// host has it, else libtorch's) is added to a double accumulator; in float64 the products accumulate directly.
     /// </para>
     /// </summary>
-    internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
+    internal static double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
                                                double[]?[]? rowNormsSquared = null, int chunkRows = 0, int blockCols = SymmetricBlockCols)
     {
-        var result = new double[pairs.Count];
-        if (pairs.Count == 0) return result;
+        if (pairs.Count == 0) return [];
         int n = layers[0].Rows;
         var used = pairs.SelectMany(pq => new[] { pq.P, pq.Q }).Distinct().OrderBy(i => i).ToArray();
         var offset = new int[layers.Count];
         int total = 0;
         foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
-        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 1024, 8192);
+        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 2048, 8192);
         chunkRows = Math.Min(chunkRows, n);
         blockCols = Math.Max(1, blockCols);
-        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
 
         // Runs: column block [b0, b0 + bl) of layer p times one range of adjacent Z columns, split into the parts
         // (pair k, columns, weight) whose squared norms it contributes.
@@ -118,30 +143,34 @@ internal static class CkaEngine
             }
         }
 
-        using var scope = NewDisposeScope();
-        // Our own Scalar for add_/div_ (and no square()): the overloads that make one internally failed
-        // intermittently under parallel tests ("Expected false to be true" in Scalar::toDouble).
-        using var one = 1.0.ToScalar();
-        using var minusN = ((double)-n).ToScalar();
-        var src = new Tensor[layers.Count];
-        var mean = new Tensor[layers.Count];
+        // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
+        // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
+        var mean = new double[layers.Count][];
         foreach (int i in used)
         {
-            // frombuffer shares the caller's array (no copy; torch.tensor(float[]) copies in TorchSharp 0.107): read only.
-            src[i] = frombuffer(layers[i].Data, ScalarType.Float32, (long)n * layers[i].Cols, 0, false).view(n, layers[i].Cols);
-            // Column sums in double, a chunk of rows at a time (a whole-matrix float64 reduction would convert the
-            // whole input first).
-            var sum = zeros(layers[i].Cols, dtype: ScalarType.Float64);
+            var sum = new double[layers[i].Cols];
             for (int s = 0; s < n; s += chunkRows)
             {
-                using var inner = NewDisposeScope();
-                sum.add_(src[i].narrow(0, s, Math.Min(chunkRows, n - s)).sum(new long[] { 0 }, type: ScalarType.Float64), one);
+                int c = Math.Min(chunkRows, n - s);
+                unsafe { AddColumnSums(layers[i].Read(s, c, chunkRows), c, sum); }
             }
-            mean[i] = sum.div_(minusN).to_type(dtype); // minus the mean
+            foreach (var v in sum)
+                if (!double.IsFinite(v))
+                    throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
+            for (int j = 0; j < sum.Length; j++) sum[j] /= n;
+            mean[i] = sum;
         }
+        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
+        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
+        // machines measured; see OpenBlas), in managed buffers: libtorch is then not even loaded.
+        if (single && OpenBlas.Available && (long)chunkRows * total <= Array.MaxLength && tmpLen <= Array.MaxLength)
+            return BlasProducts(layers, used, offset, total, runs, mean, pairs.Count, n, chunkRows, rowNormsSquared);
+
+        using var scope = NewDisposeScope();
+        using var one = 1.0.ToScalar();
+        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
         var z = empty(chunkRows, total, dtype);
         var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
-        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
         Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
         // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
         // intermittently inside libtorch under concurrent use).
@@ -151,16 +180,11 @@ internal static class CkaEngine
             int c = Math.Min(chunkRows, n - s);
             using var inner = NewDisposeScope();
             var zc = z.narrow(0, 0, c);
-            foreach (int i in used)
+            unsafe
             {
-                var part = zc.narrow(1, offset[i], layers[i].Cols);
-                part.copy_(src[i].narrow(0, s, c));
-                part.add_(mean[i], one);
-                if (rowNormsSquared?[i] is double[] norms)
-                {
-                    var rn = part.mul(part).sum(new long[] { 1 }, type: ScalarType.Float64).contiguous();
-                    rn.data<double>().CopyTo(norms, s);
-                }
+                fixed (byte* zb = zc.bytes)
+                    foreach (int i in used)
+                        Centre(layers[i].Read(s, c, chunkRows), c, mean[i], zb, single, total, offset[i], rowNormsSquared?[i], s);
             }
             for (int r = 0; r < runs.Count; r++)
             {
@@ -178,6 +202,7 @@ internal static class CkaEngine
                 }
             }
         }
+        var result = new double[pairs.Count];
         for (int r = 0; r < runs.Count; r++)
             foreach (var (col, w, k, weight) in runs[r].Parts)
             {
@@ -186,6 +211,123 @@ internal static class CkaEngine
                 result[k] += weight * a.mul(a).sum(type: ScalarType.Float64).item<double>();
             }
         return result;
+    }
+
+    /// <summary>The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/> on OpenBLAS, in managed buffers.</summary>
+    private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<Run> runs,
+                                                double[][] mean, int pairCount, int n, int chunkRows, double[]?[]? rowNormsSquared)
+    {
+        var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
+        var tmp = GC.AllocateUninitializedArray<float>((int)runs.Max(r => (long)r.BlockLen * r.Width), pinned: true);
+        var acc = runs.Select(r => new double[(long)r.BlockLen * r.Width]).ToArray();
+        fixed (float* zf = z, tf = tmp)
+        {
+            for (int s = 0; s < n; s += chunkRows)
+            {
+                int c = Math.Min(chunkRows, n - s);
+                foreach (int i in used)
+                    Centre(layers[i].Read(s, c, chunkRows), c, mean[i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
+                for (int r = 0; r < runs.Count; r++)
+                {
+                    var run = runs[r];
+                    OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
+                    AddTo(acc[r], tf);
+                }
+            }
+        }
+        var result = new double[pairCount];
+        for (int r = 0; r < runs.Count; r++)
+        {
+            var a = acc[r];
+            int w = runs[r].Width;
+            foreach (var (col, width, k, weight) in runs[r].Parts)
+            {
+                double sq = 0;
+                for (int i = 0; i < runs[r].BlockLen; i++)
+                    for (int j = col; j < col + width; j++) { double v = a[(long)i * w + j]; sq += v * v; }
+                result[k] += weight * sq;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Adds the column sums of <paramref name="rows"/> contiguous float32 rows of sums.Length values to <paramref name="sums"/>, in double, on all cores.</summary>
+    internal static unsafe void AddColumnSums(float* p, int rows, double[] sums)
+    {
+        int d = sums.Length;
+        if (rows == 0 || d == 0) return;
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, d / 64));
+        Parallel.For(0, parts, k =>
+        {
+            int j0 = (int)((long)d * k / parts), j1 = (int)((long)d * (k + 1) / parts);
+            var local = new double[j1 - j0];
+            ColumnSums(p, rows, d, j0, local);
+            for (int j = 0; j < local.Length; j++) sums[j0 + j] += local[j];
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ColumnSums(float* p, int rows, int d, int j0, double[] local)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* row = p + (long)i * d + j0;
+            for (int j = 0; j < local.Length; j++) local[j] += row[j];
+        }
+    }
+
+    /// <summary>
+    /// Writes src - 1 mean' (<paramref name="rows"/> contiguous float32 rows of mean.Length values) into columns
+    /// [offset, offset + d) of the first rows of Z (row stride <paramref name="stride"/>; float32: x - (float)mean;
+    /// float64: x - mean), on all cores; with <paramref name="norms"/>, also each centred row's squared norm (in
+    /// double) at norms[start + i].
+    /// </summary>
+    internal static unsafe void Centre(float* src, int rows, double[] mean, byte* z, bool single, int stride, int offset, double[]? norms, int start)
+    {
+        if (rows == 0) return;
+        var meanF = single ? mean.Select(v => (float)v).ToArray() : null;
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16));
+        Parallel.For(0, parts, k =>
+        {
+            int i0 = (int)((long)rows * k / parts), i1 = (int)((long)rows * (k + 1) / parts);
+            CentreRows(src, i0, i1, mean, meanF, z, stride, offset, norms, start);
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void CentreRows(float* src, int i0, int i1, double[] mean, float[]? meanF, byte* z, int stride, int offset, double[]? norms, int start)
+    {
+        int d = mean.Length;
+        for (int i = i0; i < i1; i++)
+        {
+            float* x = src + (long)i * d;
+            double sq = 0;
+            if (meanF != null)
+            {
+                float* t = (float*)z + (long)i * stride + offset;
+                for (int j = 0; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
+            }
+            else
+            {
+                double* t = (double*)z + (long)i * stride + offset;
+                for (int j = 0; j < d; j++) { double v = x[j] - mean[j]; t[j] = v; sq += v * v; }
+            }
+            if (norms != null) norms[start + i] = sq;
+        }
+    }
+
+    /// <summary>acc += the first acc.Length values of tmp (float32), on all cores.</summary>
+    private static unsafe void AddTo(double[] acc, float* tmp)
+    {
+        long count = acc.LongLength;
+        int parts = (int)Math.Max(1, Math.Min(Environment.ProcessorCount, count / 4096));
+        Parallel.For(0, parts, k => AddRange(acc, tmp, count * k / parts, count * (k + 1) / parts));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddRange(double[] acc, float* tmp, long i0, long i1)
+    {
+        for (long i = i0; i < i1; i++) acc[i] += tmp[i];
     }
 
     private sealed class Run(int p, int block0, int blockLen, int z0)
