@@ -88,19 +88,11 @@ public class ProgressAndInterruptTests
         {
             string run = FashionRun(dir, "mlp:784-64-32-10:relu");
             string outDir = Path.Combine(dir, "DIR");
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { CliDll, "report", "--run", run, "--data", "fashion-mnist", "--out", outDir })
-                psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            var stdout = p.StandardOutput.ReadToEndAsync();
+            using var p = CliProcess.Start("report", "--run", run, "--data", "fashion-mnist", "--out", outDir);
             Thread.Sleep(4000);
-            bool finishedFirst = p.HasExited;
-            if (!finishedFirst)
-                using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
-            Assert.True(p.WaitForExit(30_000), "the CLI did not stop after SIGINT");
-            string errText = await stderr;
-            await stdout;
+            Assert.True(p.HasExited || p.InterruptAndWait(), "the CLI did not stop after SIGINT");
+            string errText = await p.Err;
+            await p.Out;
             string index = Path.Combine(outDir, "index.html"), json = Path.Combine(outDir, "report.json");
             if (File.Exists(index) || File.Exists(json))
             {
@@ -125,21 +117,15 @@ public class ProgressAndInterruptTests
             string run = FashionRun(dir, "mlp:784-256-256-10:relu");
             string weights = Path.Combine(run, "checkpoints", "epoch-001.safetensors");
             string outDir = Path.Combine(dir, "ACTS");
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { CliDll, "capture", "--model", "mlp:784-256-256-10:relu", "--weights", weights, "--data", "fashion-mnist", "--batch-size", "64", "--out", outDir })
-                psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            var stdout = p.StandardOutput.ReadToEndAsync();
+            using var p = CliProcess.Start("capture", "--model", "mlp:784-256-256-10:relu", "--weights", weights, "--data", "fashion-mnist", "--batch-size", "64", "--out", outDir);
             // Wait until the capture is writing (its staging folder holds .npy files), then interrupt it.
             var clock = Stopwatch.StartNew();
             bool Writing() => Directory.EnumerateDirectories(dir, ".ACTS.partial-*").Any(d => Directory.EnumerateFiles(d, "*.npy").Any());
             while (!p.HasExited && !Writing() && clock.Elapsed.TotalSeconds < 120) Thread.Sleep(20);
-            Assert.False(p.HasExited, "the capture finished before it could be interrupted: " + (p.HasExited ? await stderr : ""));
-            using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
-            Assert.True(p.WaitForExit(30_000), "the CLI did not stop after SIGINT");
-            string errText = await stderr;
-            await stdout;
+            Assert.False(p.HasExited, "the capture finished before it could be interrupted: " + (p.HasExited ? await p.Err : ""));
+            Assert.True(p.InterruptAndWait(), "the CLI did not stop after SIGINT");
+            string errText = await p.Err;
+            await p.Out;
             Assert.True(p.ExitCode == ExitCodes.Cancelled, $"exit {p.ExitCode}: {errText}");
             Assert.False(Directory.Exists(outDir), "the output folder exists after Ctrl-C");
             Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(dir), e => Path.GetFileName(e).StartsWith('.'));

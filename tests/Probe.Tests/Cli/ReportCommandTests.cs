@@ -88,22 +88,16 @@ public class ReportCommandTests
             var (code, _, err) = Cli.Run("train", "--model", "mlp:64-32-16-10:relu", "--data", "digits", "--epochs", "3", "--out", run);
             Assert.True(code == 0, err);
             string outDir = Path.Combine(dir, "OUT");
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Probe.Cli.dll"), "report", "--run", run, "--data", "digits", "--out", outDir })
-                psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            var stdout = p.StandardOutput.ReadToEndAsync();
+            using var p = CliProcess.Start("report", "--run", run, "--data", "digits", "--out", outDir);
             // Wait until the report is under way (its staging folder exists), then interrupt it.
             var clock = Stopwatch.StartNew();
             while (!p.HasExited && !Directory.EnumerateDirectories(dir, ".OUT.partial-*").Any() && clock.Elapsed.TotalSeconds < 120) Thread.Sleep(50);
             Thread.Sleep(1500);
-            Assert.False(p.HasExited, "the report finished before it could be interrupted: " + (p.HasExited ? await stderr : ""));
-            using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.False(p.HasExited, "the report finished before it could be interrupted: " + (p.HasExited ? await p.Err : ""));
             var stopped = Stopwatch.StartNew();
-            Assert.True(p.WaitForExit(30_000), "the CLI did not stop after SIGINT");
-            string errText = await stderr;
-            await stdout;
+            Assert.True(p.InterruptAndWait(), "the CLI did not stop after SIGINT");
+            string errText = await p.Err;
+            await p.Out;
             Assert.Equal(130, p.ExitCode);
             Assert.True(stopped.Elapsed.TotalSeconds < 10, $"stopping took {stopped.Elapsed.TotalSeconds:0.0} s");
             // Neither index.html nor report.json, and no staging folder left behind.
