@@ -43,11 +43,24 @@ public sealed record ProcrustesMeasure : SimilarityMeasure
         var x = (Normalised)a;
         var y = (Normalised)b;
         double s;
-        using (NewDisposeScope())
+        if (OpenBlas.DoubleAvailable)
         {
-            var m = mm(tensor(x.Data, [x.Rows, x.Cols]).t(), tensor(y.Data, [y.Rows, y.Cols]));
-            s = linalg.svdvals(m).sum().item<double>();
+            // The host's OpenBLAS, as NumPy uses it: X~'Y~ by DGEMM, its singular values by LAPACK's dgesdd (no libtorch).
+            var m = new double[(long)x.Cols * y.Cols];
+            unsafe
+            {
+                fixed (double* px = x.Data, py = y.Data, pm = m)
+                    OpenBlas.TransposedProduct(x.Cols, y.Cols, x.Rows, px, py, pm);
+            }
+            s = 0;
+            foreach (double v in OpenBlas.SingularValues(m, x.Cols, y.Cols)) s += v;
         }
+        else
+            using (NewDisposeScope())
+            {
+                var m = mm(tensor(x.Data, [x.Rows, x.Cols]).t(), tensor(y.Data, [y.Rows, y.Cols]));
+                s = linalg.svdvals(m).sum().item<double>();
+            }
         return Score(s);
     }
 

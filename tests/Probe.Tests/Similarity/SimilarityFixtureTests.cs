@@ -68,11 +68,21 @@ public class SimilarityFixtureTests
     {
         var (a, b, v) = Case(name);
         var p = v.GetProperty("procrustes");
-        var (s, d, ang) = SimilarityMath.Procrustes(a, b);
-        AssertRelative(V(p, "similarity"), s, Tol, name + " similarity");
-        // Distance and angle vanish for identical inputs: compare those absolutely (their scale is sqrt of rounding).
-        Assert.True(Math.Abs(V(p, "distance") - d) <= Math.Max(Tol * V(p, "distance"), 1e-6), $"{name} distance {V(p, "distance")} vs {d}");
-        Assert.True(Math.Abs(V(p, "angular") - ang) <= Math.Max(Tol * V(p, "angular"), 1e-6), $"{name} angular {V(p, "angular")} vs {ang}");
+        // Both paths: the host's OpenBLAS (DGEMM + LAPACK dgesdd) when it is loaded, and libtorch's.
+        foreach (bool torchOnly in OpenBlas.DoubleAvailable ? new[] { false, true } : [true])
+        {
+            OpenBlas.TorchOnly.Value = torchOnly;
+            try
+            {
+                string what = $"{name} ({(torchOnly ? "libtorch" : "OpenBLAS")})";
+                var (s, d, ang) = SimilarityMath.Procrustes(a, b);
+                AssertRelative(V(p, "similarity"), s, Tol, what + " similarity");
+                // Distance and angle vanish for identical inputs: compare those absolutely (their scale is sqrt of rounding).
+                Assert.True(Math.Abs(V(p, "distance") - d) <= Math.Max(Tol * V(p, "distance"), 1e-6), $"{what} distance {V(p, "distance")} vs {d}");
+                Assert.True(Math.Abs(V(p, "angular") - ang) <= Math.Max(Tol * V(p, "angular"), 1e-6), $"{what} angular {V(p, "angular")} vs {ang}");
+            }
+            finally { OpenBlas.TorchOnly.Value = false; }
+        }
     }
 
     [Theory, MemberData(nameof(Cases))]
