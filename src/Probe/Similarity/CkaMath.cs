@@ -42,15 +42,54 @@ public static class CkaMath
     }
 
     /// <summary>The data with centred columns, in double (row-major n x d).</summary>
-    public static double[] CentredColumns(Matrix x)
+    public static double[] CentredColumns(Matrix x) => CentredWithSquares(x).Centred;
+
+    /// <summary>
+    /// The column-centred data in double (row-major) and its sum of squares, in two passes over row blocks on all cores
+    /// (column sums, then centre-and-square); per-block sums are added in block order, so the result does not depend on
+    /// the thread count.
+    /// </summary>
+    public static (double[] Centred, double SumOfSquares) CentredWithSquares(Matrix x)
     {
-        var mean = ColumnMeans(x);
         int n = x.Rows, d = x.Cols;
+        const int BlockRows = 256;
+        int blocks = (n + BlockRows - 1) / BlockRows;
+        var partial = new double[blocks][];
+        Parallel.For(0, blocks, b =>
+        {
+            var sum = new double[d];
+            var src = x.Data;
+            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
+            {
+                int o = i * d;
+                for (int j = 0; j < d; j++) sum[j] += src[o + j];
+            }
+            partial[b] = sum;
+        });
+        var mean = new double[d];
+        foreach (var p in partial) for (int j = 0; j < d; j++) mean[j] += p[j];
+        for (int j = 0; j < d; j++) mean[j] /= Math.Max(1, n);
         var c = new double[(long)n * d];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < d; j++)
-                c[i * d + j] = x.Data[i * d + j] - mean[j];
-        return c;
+        var squares = new double[blocks];
+        Parallel.For(0, blocks, b =>
+        {
+            var src = x.Data;
+            double ss = 0;
+            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
+            {
+                long o = (long)i * d;
+                for (int j = 0; j < d; j++)
+                {
+                    double v = src[o + j] - mean[j];
+                    c[o + j] = v;
+                    ss += v * v;
+                }
+            }
+            squares[b] = ss;
+        });
+        double total = 0;
+        foreach (double v in squares) total += v;
+        return (c, total);
     }
 
     /// <summary>The linear Gram matrix X X^T of the column-centred data (equal to H K H for K = X X^T).</summary>

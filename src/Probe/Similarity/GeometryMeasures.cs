@@ -26,7 +26,7 @@ public sealed record ProcrustesMeasure : SimilarityMeasure
     internal override object Prepare(Matrix x, string what)
     {
         Check(x, what);
-        var (c, ss) = CentredWithSquares(x);
+        var (c, ss) = CkaMath.CentredWithSquares(x);
         if (!(ss > 0)) throw CkaMath.Constant(what);
         double scale = 1 / Math.Sqrt(ss);
         if (x.Cols <= x.Rows) return new Normalised(x.Rows, x.Cols, c, scale);
@@ -37,53 +37,6 @@ public sealed record ProcrustesMeasure : SimilarityMeasure
         return new Normalised(x.Rows, x.Rows, CentredSvd.Values(f), scale);
     }
 
-    /// <summary>
-    /// The column-centred data in double (row-major) and its sum of squares, in two passes over row blocks on all cores
-    /// (column sums, then centre-and-square); per-block sums are added in block order, so the result does not depend on
-    /// the thread count.
-    /// </summary>
-    internal static (double[] Centred, double SumOfSquares) CentredWithSquares(Matrix x)
-    {
-        int n = x.Rows, d = x.Cols;
-        const int BlockRows = 256;
-        int blocks = (n + BlockRows - 1) / BlockRows;
-        var partial = new double[blocks][];
-        Parallel.For(0, blocks, b =>
-        {
-            var sum = new double[d];
-            var src = x.Data;
-            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
-            {
-                int o = i * d;
-                for (int j = 0; j < d; j++) sum[j] += src[o + j];
-            }
-            partial[b] = sum;
-        });
-        var mean = new double[d];
-        foreach (var p in partial) for (int j = 0; j < d; j++) mean[j] += p[j];
-        for (int j = 0; j < d; j++) mean[j] /= Math.Max(1, n);
-        var c = new double[(long)n * d];
-        var squares = new double[blocks];
-        Parallel.For(0, blocks, b =>
-        {
-            var src = x.Data;
-            double ss = 0;
-            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
-            {
-                long o = (long)i * d;
-                for (int j = 0; j < d; j++)
-                {
-                    double v = src[o + j] - mean[j];
-                    c[o + j] = v;
-                    ss += v * v;
-                }
-            }
-            squares[b] = ss;
-        });
-        double total = 0;
-        foreach (double v in squares) total += v;
-        return (c, total);
-    }
 
     internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
     {
