@@ -31,11 +31,10 @@ public static class CkaMath
     {
         int n = x.Rows, d = x.Cols;
         var mean = new double[d];
-        var data = x.Data;
-        for (int i = 0; i < n; i++)
+        // Column blocks on all cores, each column summed over the rows in order: the serial sum, bit for bit.
+        unsafe
         {
-            int o = i * d;
-            for (int j = 0; j < d; j++) mean[j] += data[o + j];
+            fixed (float* p = x.Data) CkaEngine.AddColumnSums(p, n, mean);
         }
         for (int j = 0; j < d; j++) mean[j] /= Math.Max(1, n);
         return mean;
@@ -45,30 +44,16 @@ public static class CkaMath
     public static double[] CentredColumns(Matrix x) => CentredWithSquares(x).Centred;
 
     /// <summary>
-    /// The column-centred data in double (row-major) and its sum of squares, in two passes over row blocks on all cores
-    /// (column sums, then centre-and-square); per-block sums are added in block order, so the result does not depend on
-    /// the thread count.
+    /// The column-centred data in double (row-major) and its sum of squares, in two passes on all cores (the column
+    /// means of <see cref="ColumnMeans"/>, then centre-and-square over row blocks whose sums are added in block order),
+    /// so the result does not depend on the thread count.
     /// </summary>
     public static (double[] Centred, double SumOfSquares) CentredWithSquares(Matrix x)
     {
         int n = x.Rows, d = x.Cols;
         const int BlockRows = 256;
         int blocks = (n + BlockRows - 1) / BlockRows;
-        var partial = new double[blocks][];
-        Parallel.For(0, blocks, b =>
-        {
-            var sum = new double[d];
-            var src = x.Data;
-            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
-            {
-                int o = i * d;
-                for (int j = 0; j < d; j++) sum[j] += src[o + j];
-            }
-            partial[b] = sum;
-        });
-        var mean = new double[d];
-        foreach (var p in partial) for (int j = 0; j < d; j++) mean[j] += p[j];
-        for (int j = 0; j < d; j++) mean[j] /= Math.Max(1, n);
+        var mean = ColumnMeans(x);
         var c = new double[(long)n * d];
         var squares = new double[blocks];
         Parallel.For(0, blocks, b =>
