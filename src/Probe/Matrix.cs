@@ -96,11 +96,34 @@ public sealed class Matrix
     }
 
     /// <summary>The number of NaN or infinite values.</summary>
-    public long CountNonFinite()
+    public long CountNonFinite() => CountNonFinite(Data);
+
+    /// <summary>
+    /// The number of NaN and ±Inf values: exactly the values for which v - v is not 0, checked a vector at a time;
+    /// only a span that has some is counted value by value.
+    /// </summary>
+    public static long CountNonFinite(ReadOnlySpan<float> values)
     {
-        long n = 0;
-        foreach (var v in Data) if (!float.IsFinite(v)) n++;
-        return n;
+        if (!AnyNonFinite(values)) return 0;
+        long bad = 0;
+        foreach (var v in values) if (!float.IsFinite(v)) bad++;
+        return bad;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static bool AnyNonFinite(ReadOnlySpan<float> values)
+    {
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= System.Numerics.Vector<float>.Count)
+        {
+            var any = System.Numerics.Vector<float>.Zero;
+            var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+            foreach (var v in vectors) any |= v - v;
+            if (any != System.Numerics.Vector<float>.Zero) return true;
+            i = vectors.Length * System.Numerics.Vector<float>.Count;
+        }
+        for (; i < values.Length; i++) if (!float.IsFinite(values[i])) return true;
+        return false;
     }
 
     /// <summary>Throws a <see cref="ProbeException"/> naming <paramref name="what"/> when any value is NaN or infinite.</summary>

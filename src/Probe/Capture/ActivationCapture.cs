@@ -66,8 +66,8 @@ public sealed record ActivationCapture(
         {
             int start = batchData.Start, n = batchData.Count;
             run.Forward(batchData.Values.AsSpan(0, n * size), n, data.SampleShape, start);
-            foreach (var (name, m) in run.Outputs) nonFiniteOut[name] += CountNonFinite(m.Data);
-            foreach (var (name, m) in run.Inputs) nonFiniteIn[name] += CountNonFinite(m.Data);
+            foreach (var (name, m) in run.Outputs) nonFiniteOut[name] += Matrix.CountNonFinite(m.Data);
+            foreach (var (name, m) in run.Inputs) nonFiniteIn[name] += Matrix.CountNonFinite(m.Data);
             var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
             foreach (var c in consumers) c.OnBatch(batch);
             Progress?.Invoke(start + n, data.Count);
@@ -98,24 +98,6 @@ public sealed record ActivationCapture(
     {
         using var source = new ModuleSource(model) { Device = Device };
         return ToMemory(source, data, maxSamples, seed);
-    }
-
-    /// <summary>NaN and ±Inf are exactly the values for which v - v is not 0; checked a vector at a time.</summary>
-    internal static long CountNonFinite(ReadOnlySpan<float> values)
-    {
-        int i = 0;
-        long bad = 0;
-        if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= System.Numerics.Vector<float>.Count)
-        {
-            var any = System.Numerics.Vector<float>.Zero;
-            var floats = MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
-            foreach (var v in floats) any |= (v - v);
-            i = floats.Length * System.Numerics.Vector<float>.Count;
-            if (any == System.Numerics.Vector<float>.Zero) { for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++; return bad; }
-            i = 0;
-        }
-        for (; i < values.Length; i++) if (!float.IsFinite(values[i])) bad++;
-        return bad;
     }
 }
 

@@ -164,7 +164,7 @@ internal static class CkaEngine
         // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
         // machines measured; see OpenBlas), in managed buffers: libtorch is then not even loaded.
         if (single && OpenBlas.Available && (long)chunkRows * total <= Array.MaxLength && tmpLen <= Array.MaxLength)
-            return BlasProducts(layers, used, offset, total, runs, mean, pairs.Count, n, chunkRows, rowNormsSquared);
+            return BlasProducts(layers, used, offset, total, runs, mean, pairs, n, chunkRows, rowNormsSquared);
 
         using var scope = NewDisposeScope();
         using var one = 1.0.ToScalar();
@@ -213,13 +213,20 @@ internal static class CkaEngine
         return result;
     }
 
-    /// <summary>The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/> on OpenBLAS, in managed buffers.</summary>
+    /// <summary>
+    /// The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>
+    /// on OpenBLAS, in managed buffers. With SSYRK (every OpenBLAS has it) each self product X_p' X_p is one symmetric
+    /// rank-k update per chunk (only its upper triangle, as NumPy's X.T @ X does), and each layer's other partners,
+    /// adjacent in Z, one SGEMM; without it, the blocked <paramref name="runs"/>. Each chunk's float32 product is added
+    /// to a double accumulator.
+    /// </summary>
     private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<Run> runs,
-                                                double[][] mean, int pairCount, int n, int chunkRows, double[]?[]? rowNormsSquared)
+                                                double[][] mean, IReadOnlyList<(int P, int Q)> pairs, int n, int chunkRows, double[]?[]? rowNormsSquared)
     {
+        var jobs = OpenBlas.SymmetricAvailable ? SymmetricJobs(layers, offset, pairs) : runs.Select(r => new BlasJob(r, false)).ToList();
         var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
-        var tmp = GC.AllocateUninitializedArray<float>((int)runs.Max(r => (long)r.BlockLen * r.Width), pinned: true);
-        var acc = runs.Select(r => new double[(long)r.BlockLen * r.Width]).ToArray();
+        var tmp = GC.AllocateUninitializedArray<float>((int)jobs.Max(j => (long)j.Run.BlockLen * j.Run.Width), pinned: true);
+        var acc = jobs.Select(j => new double[(long)j.Run.BlockLen * j.Run.Width]).ToArray();
         fixed (float* zf = z, tf = tmp)
         {
             for (int s = 0; s < n; s += chunkRows)
@@ -227,28 +234,94 @@ internal static class CkaEngine
                 int c = Math.Min(chunkRows, n - s);
                 foreach (int i in used)
                     Centre(layers[i].Read(s, c, chunkRows), c, mean[i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
-                for (int r = 0; r < runs.Count; r++)
+                for (int r = 0; r < jobs.Count; r++)
                 {
-                    var run = runs[r];
-                    OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
-                    AddTo(acc[r], tf);
+                    var run = jobs[r].Run;
+                    if (jobs[r].Symmetric)
+                    {
+                        OpenBlas.SymmetricProduct(run.BlockLen, c, zf + run.Z0, total, tf, run.Width);
+                        AddUpperTo(acc[r], tf, run.Width);
+                    }
+                    else
+                    {
+                        OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
+                        AddTo(acc[r], tf);
+                    }
                 }
             }
         }
-        var result = new double[pairCount];
-        for (int r = 0; r < runs.Count; r++)
+        var result = new double[pairs.Count];
+        for (int r = 0; r < jobs.Count; r++)
         {
             var a = acc[r];
-            int w = runs[r].Width;
-            foreach (var (col, width, k, weight) in runs[r].Parts)
+            var run = jobs[r].Run;
+            int w = run.Width;
+            foreach (var (col, width, k, weight) in run.Parts)
             {
                 double sq = 0;
-                for (int i = 0; i < runs[r].BlockLen; i++)
-                    for (int j = col; j < col + width; j++) { double v = a[(long)i * w + j]; sq += v * v; }
+                for (int i = 0; i < run.BlockLen; i++)
+                {
+                    // A symmetric product holds its upper triangle: the diagonal once, each entry above it twice.
+                    int j0 = jobs[r].Symmetric ? i : col;
+                    for (int j = j0; j < col + width; j++) { double v = a[(long)i * w + j]; sq += (jobs[r].Symmetric && j > i ? 2 : 1) * v * v; }
+                }
                 result[k] += weight * sq;
             }
         }
         return result;
+    }
+
+    /// <summary>One product per chunk: a run of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>'s plan, or (Symmetric) a whole layer's X_p' X_p by SSYRK.</summary>
+    private sealed record BlasJob(Run Run, bool Symmetric);
+
+    /// <summary>For each layer p: X_p' X_p as one symmetric job if (p, p) is asked for, and X_p' times its other partners, adjacent ones merged into one product.</summary>
+    private static List<BlasJob> SymmetricJobs(IReadOnlyList<CkaRows> layers, int[] offset, IReadOnlyList<(int P, int Q)> pairs)
+    {
+        var jobs = new List<BlasJob>();
+        foreach (var g in pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key))
+        {
+            int p = g.Key, dp = layers[p].Cols;
+            foreach (var (_, _, k) in g.Where(t => t.Q == p))
+            {
+                var self = new Run(p, 0, dp, offset[p]) { Width = dp };
+                self.Parts.Add((0, dp, k, 1));
+                jobs.Add(new BlasJob(self, true));
+            }
+            Run? current = null;
+            foreach (var (_, q, k) in g.Where(t => t.Q != p).OrderBy(t => offset[t.Q]))
+            {
+                if (current == null || current.Z0 + current.Width != offset[q])
+                {
+                    current = new Run(p, 0, dp, offset[q]);
+                    jobs.Add(new BlasJob(current, false));
+                }
+                current.Parts.Add((current.Width, layers[q].Cols, k, 1));
+                current.Width += layers[q].Cols;
+            }
+        }
+        return jobs;
+    }
+
+    /// <summary>acc += the upper triangle (j &gt;= i) of the n x n row-major float32 tmp, on all cores.</summary>
+    private static unsafe void AddUpperTo(double[] acc, float* tmp, int n)
+    {
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 64));
+        // Row i holds n - i entries: split the rows so each part adds about the same number.
+        Parallel.For(0, parts, k =>
+        {
+            int i0 = UpperSplit(n, k, parts), i1 = UpperSplit(n, k + 1, parts);
+            for (int i = i0; i < i1; i++) AddRange(acc, tmp, (long)i * n + i, (long)(i + 1) * n);
+        });
+    }
+
+    /// <summary>The first row of part k of parts when the upper-triangle rows of an n x n matrix are split evenly by entry count.</summary>
+    private static int UpperSplit(int n, int k, int parts)
+    {
+        if (k >= parts) return n;
+        // Entries in rows [0, i) = i n - i (i - 1) / 2; find the i where that reaches k / parts of n (n + 1) / 2.
+        double target = (double)n * (n + 1) / 2 * k / parts;
+        double i = ((2.0 * n + 1) - Math.Sqrt((2.0 * n + 1) * (2.0 * n + 1) - 8 * target)) / 2;
+        return Math.Clamp((int)i, 0, n);
     }
 
     /// <summary>Adds the column sums of <paramref name="rows"/> contiguous float32 rows of sums.Length values to <paramref name="sums"/>, in double, on all cores.</summary>

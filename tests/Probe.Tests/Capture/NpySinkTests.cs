@@ -79,7 +79,7 @@ public class NonFiniteCountTests
             values[i] = (expected % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
             expected++;
         }
-        Assert.Equal(expected, Probe.Capture.ActivationCapture.CountNonFinite(values));
+        Assert.Equal(expected, Probe.Matrix.CountNonFinite(values));
         Assert.Equal(values.Count(v => !float.IsFinite(v)), expected);
     }
 }
