@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -70,6 +71,8 @@ internal static class CkaEngine
     internal const int SymmetricBlockCols = 512;
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
     internal const long ChunkElements = 1L << 22;
+    /// <summary>Most values of the centred row chunk on the OpenBLAS path (64 MB of float32; the read buffers take as much again).</summary>
+    internal const long BlasChunkElements = 1L << 24;
 
     /// <summary>||X_p' X_q||_F^2 for each requested pair of in-memory layers (see the overload over <see cref="CkaRows"/>).</summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
@@ -105,8 +108,16 @@ internal static class CkaEngine
         var offset = new int[layers.Count];
         int total = 0;
         foreach (int i in used) { offset[i] = total; total += layers[i].Cols; }
-        if (chunkRows <= 0) chunkRows = (int)Math.Clamp(ChunkElements / total, 2048, 8192);
-        chunkRows = Math.Min(chunkRows, n);
+        bool blas = single && OpenBlas.Available;
+        if (chunkRows <= 0)
+        {
+            // OpenBLAS: fewer, larger products (its threads and the centring threads hand over less often), the n rows
+            // split into equal chunks of at most BlasChunkElements values; libtorch: the smaller chunks it was tuned on.
+            int most = blas ? (int)Math.Clamp(BlasChunkElements / total, 2048, 16384) : (int)Math.Clamp(ChunkElements / total, 2048, 8192);
+            int chunks = (n + most - 1) / most;
+            chunkRows = blas ? (n + chunks - 1) / chunks : most;
+        }
+        chunkRows = Math.Max(1, Math.Min(chunkRows, n));
         blockCols = Math.Max(1, blockCols);
 
         // Runs: column block [b0, b0 + bl) of layer p times one range of adjacent Z columns, split into the parts
@@ -142,6 +153,10 @@ internal static class CkaEngine
                 }
             }
         }
+
+        if (blas && rowNormsSquared == null && (long)chunkRows * total <= Array.MaxLength
+            && SymmetricJobs(layers, offset, pairs).Max(j => (long)j.Run.BlockLen * j.Run.Width) <= Array.MaxLength && OpenBlas.SymmetricAvailable)
+            return BlasProducts(layers, used, offset, total, runs, null, pairs, n, chunkRows, null);
 
         // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
         // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
@@ -220,34 +235,93 @@ internal static class CkaEngine
     /// adjacent in Z, one SGEMM; without it, the blocked <paramref name="runs"/>. Each chunk's float32 product is added
     /// to a double accumulator.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="mean"/> null the data are read once (the rows' squared norms are not asked for): each layer
+    /// is shifted by c, the float32 column means of its first chunk, while its exact column sums accumulate in double
+    /// from the same chunks; at the end every product is corrected to the exact mean mu,
+    /// (X - 1 mu')' (Y - 1 nu') = (X - 1 c')' (Y - 1 d')  -  n (mu - c)(nu - d)', all in double. The shift is the mean
+    /// of thousands of rows, so mu - c is small and the correction costs no accuracy (the classic shifted-data
+    /// algorithm; Chan, Golub and LeVeque 1983); reading each input once instead of twice is what it saves.
+    /// </remarks>
     private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<Run> runs,
-                                                double[][] mean, IReadOnlyList<(int P, int Q)> pairs, int n, int chunkRows, double[]?[]? rowNormsSquared)
+                                                double[][]? mean, IReadOnlyList<(int P, int Q)> pairs, int n, int chunkRows, double[]?[]? rowNormsSquared)
     {
+        bool onePass = mean == null;
         var jobs = OpenBlas.SymmetricAvailable ? SymmetricJobs(layers, offset, pairs) : runs.Select(r => new BlasJob(r, false)).ToList();
         var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
         var tmp = GC.AllocateUninitializedArray<float>((int)jobs.Max(j => (long)j.Run.BlockLen * j.Run.Width), pinned: true);
-        var acc = jobs.Select(j => new double[(long)j.Run.BlockLen * j.Run.Width]).ToArray();
+        // Uninitialised: the first chunk writes every entry (reading fresh zero pages before writing them cost a second
+        // page fault and a TLB flush per page).
+        var acc = jobs.Select(j => GC.AllocateUninitializedArray<double>(checked((int)((long)j.Run.BlockLen * j.Run.Width)))).ToArray();
+        var shift = new double[layers.Count][];
+        var sums = new double[layers.Count][];
         fixed (float* zf = z, tf = tmp)
         {
             for (int s = 0; s < n; s += chunkRows)
             {
                 int c = Math.Min(chunkRows, n - s);
                 foreach (int i in used)
-                    Centre(layers[i].Read(s, c, chunkRows), c, mean[i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
+                {
+                    float* src = layers[i].Read(s, c, chunkRows);
+                    if (onePass)
+                    {
+                        var chunkSums = new double[layers[i].Cols];
+                        AddColumnSums(src, c, chunkSums);
+                        if (s == 0)
+                        {
+                            // The shift as the centring applies it (rounded to float32), kept in double for the correction.
+                            shift[i] = chunkSums.Select(v => (double)(float)(v / c)).ToArray();
+                            sums[i] = chunkSums;
+                        }
+                        else for (int j = 0; j < chunkSums.Length; j++) sums[i][j] += chunkSums[j];
+                    }
+                    Centre(src, c, onePass ? shift[i] : mean![i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
+                }
                 for (int r = 0; r < jobs.Count; r++)
                 {
                     var run = jobs[r].Run;
                     if (jobs[r].Symmetric)
                     {
                         OpenBlas.SymmetricProduct(run.BlockLen, c, zf + run.Z0, total, tf, run.Width);
-                        AddUpperTo(acc[r], tf, run.Width);
+                        AddUpperTo(acc[r], tf, run.Width, first: s == 0);
                     }
                     else
                     {
                         OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
-                        AddTo(acc[r], tf);
+                        AddTo(acc[r], tf, first: s == 0);
                     }
                 }
+            }
+        }
+        if (onePass)
+        {
+            var delta = new double[layers.Count][];
+            foreach (int i in used)
+            {
+                foreach (var v in sums[i])
+                    if (!double.IsFinite(v))
+                        throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
+                delta[i] = sums[i].Select((v, j) => v / n - shift[i][j]).ToArray();
+            }
+            for (int r = 0; r < jobs.Count; r++)
+            {
+                var run = jobs[r].Run;
+                // Column z of the job's Z range belongs to layer q at column z - offset[q].
+                var dz = new double[run.Width];
+                foreach (int q in used)
+                    for (int j = 0; j < layers[q].Cols; j++)
+                    {
+                        int zc = offset[q] + j - run.Z0;
+                        if (zc >= 0 && zc < run.Width) dz[zc] = delta[q][j];
+                    }
+                var dp = delta[run.P];
+                var a = acc[r];
+                Parallel.For(0, run.BlockLen, i =>
+                {
+                    double f = n * dp[run.Block0 + i];
+                    long o = (long)i * run.Width;
+                    for (int j = 0; j < run.Width; j++) a[o + j] -= f * dz[j];
+                });
             }
         }
         var result = new double[pairs.Count];
@@ -303,14 +377,14 @@ internal static class CkaEngine
     }
 
     /// <summary>acc += the upper triangle (j &gt;= i) of the n x n row-major float32 tmp, on all cores.</summary>
-    private static unsafe void AddUpperTo(double[] acc, float* tmp, int n)
+    private static unsafe void AddUpperTo(double[] acc, float* tmp, int n, bool first = false)
     {
         int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 64));
         // Row i holds n - i entries: split the rows so each part adds about the same number.
         Parallel.For(0, parts, k =>
         {
             int i0 = UpperSplit(n, k, parts), i1 = UpperSplit(n, k + 1, parts);
-            for (int i = i0; i < i1; i++) AddRange(acc, tmp, (long)i * n + i, (long)(i + 1) * n);
+            for (int i = i0; i < i1; i++) AddRange(acc, tmp, (long)i * n + i, (long)(i + 1) * n, first);
         });
     }
 
@@ -342,11 +416,21 @@ internal static class CkaEngine
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ColumnSums(float* p, int rows, int d, int j0, double[] local)
     {
-        for (int i = 0; i < rows; i++)
-        {
-            float* row = p + (long)i * d + j0;
-            for (int j = 0; j < local.Length; j++) local[j] += row[j];
-        }
+        int w = Vector<double>.Count, len = local.Length;
+        fixed (double* acc = local)
+            for (int i = 0; i < rows; i++)
+            {
+                float* row = p + (long)i * d + j0;
+                int j = 0;
+                if (Vector.IsHardwareAccelerated)
+                    for (; j <= len - 2 * w; j += 2 * w)
+                    {
+                        Vector.Widen(Vector.Load(row + j), out var lo, out var hi);
+                        Vector.Store(Vector.Load(acc + j) + lo, acc + j);
+                        Vector.Store(Vector.Load(acc + j + w) + hi, acc + j + w);
+                    }
+                for (; j < len; j++) acc[j] += row[j];
+            }
     }
 
     /// <summary>
@@ -378,7 +462,12 @@ internal static class CkaEngine
             if (meanF != null)
             {
                 float* t = (float*)z + (long)i * stride + offset;
-                for (int j = 0; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
+                int j = 0;
+                if (norms == null && Vector.IsHardwareAccelerated)
+                    fixed (float* m = meanF)
+                        for (; j <= d - Vector<float>.Count; j += Vector<float>.Count)
+                            Vector.Store(Vector.Load(x + j) - Vector.Load(m + j), t + j);
+                for (; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
             }
             else
             {
@@ -390,17 +479,30 @@ internal static class CkaEngine
     }
 
     /// <summary>acc += the first acc.Length values of tmp (float32), on all cores.</summary>
-    private static unsafe void AddTo(double[] acc, float* tmp)
+    private static unsafe void AddTo(double[] acc, float* tmp, bool first = false)
     {
         long count = acc.LongLength;
         int parts = (int)Math.Max(1, Math.Min(Environment.ProcessorCount, count / 4096));
-        Parallel.For(0, parts, k => AddRange(acc, tmp, count * k / parts, count * (k + 1) / parts));
+        Parallel.For(0, parts, k => AddRange(acc, tmp, count * k / parts, count * (k + 1) / parts, first));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void AddRange(double[] acc, float* tmp, long i0, long i1)
+    private static unsafe void AddRange(double[] acc, float* tmp, long i0, long i1, bool first)
     {
-        for (long i = i0; i < i1; i++) acc[i] += tmp[i];
+        long i = i0;
+        int w = Vector<double>.Count;
+        fixed (double* a = acc)
+        {
+            if (Vector.IsHardwareAccelerated)
+                for (; i <= i1 - 2 * w; i += 2 * w)
+                {
+                    Vector.Widen(Vector.Load(tmp + i), out var lo, out var hi);
+                    Vector.Store(first ? lo : Vector.Load(a + i) + lo, a + i);
+                    Vector.Store(first ? hi : Vector.Load(a + i + w) + hi, a + i + w);
+                }
+            if (first) for (; i < i1; i++) a[i] = tmp[i];
+            else for (; i < i1; i++) a[i] += tmp[i];
+        }
     }
 
     private sealed class Run(int p, int block0, int blockLen, int z0)
