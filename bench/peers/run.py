@@ -1,15 +1,17 @@
 """Probe and its peers side by side, whole processes on the same inputs: prints a Markdown table of median wall
 time and peak resident memory (from /usr/bin/time) of each, their ratios and the value each computed.
 
-  /usr/bin/python3 bench/peers/run.py [--runs N] [--only tsne,cka,probe] [--tsne-sizes 10000,20000,70000]
+  /usr/bin/python3 bench/peers/run.py [--runs N] [--only cka,similarity,probe,tsne] [--tsne-sizes 10000,20000,70000]
                                       [--sklearn-max-rows 20000] [--cka-big] [--growth 10000,20000,70000]
                                       [--work DIR] [--keep]
 
 Peers (Debian's Python, never run by CI): scikit-learn Barnes-Hut t-SNE (tsne.py), NumPy linear CKA (cka.py, on
 OpenBLAS when libopenblas0-pthread is installed: apt-get install libopenblas0-pthread; Debian's NumPy otherwise
-uses the reference BLAS, some 20x slower), scikit-learn lbfgs logistic regression (linear_probe.py). Inputs are
+uses the reference BLAS, some 20x slower), NumPy SVCCA / PWCCA / Procrustes / mutual k-NN (similarity.py),
+scikit-learn lbfgs logistic regression (linear_probe.py). Probe runs as `dotnet tool install` gives it: the CLI is
+published (Release, linux-x64, ReadyToRun) into --work first, unless --probe names an executable. Inputs are
 written to --work (default /tmp/probe-peers, removed at the end when this run created it, unless --keep; CKA pairs of 20,000 x 1,024 and 768, and with --cka-big 70,000 x 2,048
-and 4,096 = 1.7 GB). Runs alternate Probe, peer, Probe, peer... so a drift in
+and 4,096 x 2 = 2.3 GB). Runs alternate Probe, peer, Probe, peer... so a drift in
 the machine's load hits both; the machine's load average is printed with the table.
 """
 import argparse
@@ -39,7 +41,7 @@ def timed(cmd, env=None):
 
 
 def number(text, key):
-    m = re.search(r'"%s"\s*:\s*(-?[0-9.eE+-]+)' % key, text)
+    m = re.search(r'"%s"\s*:\s*(-?[0-9.eE+-]+)' % key, text) or re.search(r'^%s\s+(-?[0-9.eE+-]+)' % re.escape(key), text, re.M)
     return float(m.group(1)) if m else float("nan")
 
 
@@ -56,20 +58,24 @@ def load():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", default="cka,probe,tsne")
+    ap.add_argument("--only", default="cka,similarity,probe,tsne")
     ap.add_argument("--tsne-sizes", default="10000,20000,70000")
     ap.add_argument("--sklearn-max-rows", type=int, default=20000, help="skip scikit-learn t-SNE above this many rows (70,000 takes over 10 minutes here)")
-    ap.add_argument("--cka-big", action="store_true", help="also 70,000 x 2,048 vs 70,000 x 4,096 (1.7 GB of inputs)")
+    ap.add_argument("--cka-big", action="store_true", help="also 70,000 x 4,096 vs 70,000 x 4,096 (2.3 GB of inputs)")
     ap.add_argument("--work", default="/tmp/probe-peers")
-    ap.add_argument("--probe", default=os.path.join(REPO, "src/Probe.Cli/bin/Release/net10.0/Probe.Cli"))
+    ap.add_argument("--probe", default=None, help="the probe executable (default: publish src/Probe.Cli into --work as the tool package installs it: Release, linux-x64, ReadyToRun)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--growth", default="", help="Probe only, at these row counts (e.g. 10000,20000,70000): linear CKA n x 1,024 vs n x 768 and a linear probe on n x 512 (80%% training); t-SNE sizes come from the main table")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    if not os.path.exists(a.probe):
-        subprocess.run(["dotnet", "build", os.path.join(REPO, "src/Probe.Cli"), "-c", "Release"], check=True, stdout=subprocess.DEVNULL)
     created = not os.path.exists(a.work)
     os.makedirs(a.work, exist_ok=True)
+    if a.probe is None:
+        # What `dotnet tool install` puts on a user's PATH: the RID-specific, ReadyToRun publish (Probe.Cli.csproj).
+        out = os.path.join(a.work, "probe-cli")
+        subprocess.run(["dotnet", "publish", os.path.join(REPO, "src/Probe.Cli"), "-c", "Release", "-r", "linux-x64", "-o", out, "-nologo", "-v", "q"],
+                       check=True, stdout=subprocess.DEVNULL)
+        a.probe = os.path.join(out, "Probe.Cli")
     peer_env = dict(os.environ)
     blas = "reference BLAS (install libopenblas0-pthread for OpenBLAS)"
     if os.path.isdir(OPENBLAS):
@@ -81,12 +87,21 @@ def main():
     # (work, probe command, probe value key, peer name, peer command, peer value key)
     cases = []
     if "cka" in only:
-        shapes = [(20000, 1024, 768)] + ([(70000, 2048, 4096)] if a.cka_big else [])
+        shapes = [(20000, 1024, 768)] + ([(70000, 4096, 4096)] if a.cka_big else [])
         for n, da, db in shapes:
             subprocess.run([PY, os.path.join(HERE, "make_cka_inputs.py"), str(n), str(da), str(db), a.work], check=True, stdout=subprocess.DEVNULL)
             fa, fb = w(f"cka_A_{n}_{da}.npy"), w(f"cka_B_{n}_{db}.npy")
             cases.append((f"linear CKA {n:,} x {da:,} vs {n:,} x {db:,}", probe + ["cka", "--a", fa, "--b", fb, "--kernel", "linear", "--json"], "value",
                           "NumPy", [PY, os.path.join(HERE, "cka.py"), fa, fb], "value"))
+    if "similarity" in only:
+        sim = w("similarity")
+        if not os.path.exists(os.path.join(sim, "y.npy")):
+            os.makedirs(sim, exist_ok=True)
+            subprocess.run([PY, os.path.join(HERE, "similarity.py"), "make", sim], check=True)
+        fx, fy = os.path.join(sim, "x.npy"), os.path.join(sim, "y.npy")
+        for m in ("svcca", "pwcca", "procrustes", "mutual-knn"):
+            cases.append((f"{m} 10,000 x 1,024 vs 10,000 x 1,024", probe + ["similarity", "--measure", m, "--a", fx, "--b", fy, "--json"], "value",
+                          "NumPy", [PY, os.path.join(HERE, "similarity.py"), m, fx, fy], m))
     if "probe" in only:
         subprocess.run([PY, os.path.join(HERE, "make_inputs.py"), a.work, "probe"], check=True)
         cases.append(("linear probe 50,000 x 512 train, 10,000 test, 10 classes",

@@ -46,6 +46,16 @@ public static class JsonOutput
     {
         try
         {
+            if (PlainJsonWriter.TryWrite(value, Options, out var plain))
+            {
+#if DEBUG
+                // Every test that prints or writes JSON checks the fast writer against System.Text.Json.
+                var reference = JsonSerializer.Serialize(value, value?.GetType() ?? typeof(object), Options);
+                if (reference != plain)
+                    throw new InvalidOperationException($"PlainJsonWriter differs from System.Text.Json for {value?.GetType()}:\n{plain}\n---\n{reference}");
+#endif
+                return plain;
+            }
             return JsonSerializer.Serialize(value, value?.GetType() ?? typeof(object), Options);
         }
         catch (JsonException ex)
