@@ -38,6 +38,7 @@ public sealed class CaptureBenchmarks : IBenchmark
         }
         if (ctx.Quick) images = images.Subset(Enumerable.Range(0, 2000).ToArray());
         Compare(ctx, $"CNN on {source}", ModelSpec.Parse("cnn:1x28x28:10"), images, 256);
+        DeadPass(ctx, $"CNN on {source}", ModelSpec.Parse("cnn:1x28x28:10"), images, 256);
 
         StreamingMemory(ctx, ModelSpec.Parse("mlp:64-128-64-32-10:relu"), digits, ctx.Quick ? 2 : 5);
 
@@ -123,6 +124,34 @@ public sealed class CaptureBenchmarks : IBenchmark
         ctx.Report("forward pass + hooks + streaming consumer", streamed, "s");
         ctx.Report("ratio hooked (in-memory sink) / plain (target <= 1.3)", hooked / plain, "x");
         ctx.Report("ratio hooked (streaming) / plain", streamed / plain, "x");
+    }
+
+    /// <summary>
+    /// Issue 14 item 3: the whole dead-unit study (every ReLU's output and pre-activation captured, per-channel firing
+    /// statistics, the causes) against the plain forward pass of the same model on the same data; target <= 1.1x.
+    /// </summary>
+    static void DeadPass(BenchContext ctx, string label, ModelSpec spec, Dataset data, int batchSize)
+    {
+        using var model = spec.Build(0);
+        var study = new Probe.Analysis.DeadUnitStudy(BatchSize: batchSize);
+        int repeats = ctx.Quick ? 2 : 5;
+        double plain = double.MaxValue, dead = double.MaxValue;
+        Plain(model, data, batchSize);
+        study.Run(model, data);
+        int layers = 0;
+        for (int r = 0; r < repeats; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            Plain(model, data, batchSize);
+            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            layers = study.Run(model, data).Layers.Length;
+            dead = Math.Min(dead, sw.Elapsed.TotalSeconds);
+        }
+        ctx.Out.WriteLine($"  dead-unit study, {label}: {data.Count} samples, batch {batchSize}, {layers} activation layers with pre-activations");
+        ctx.Report("plain forward pass", plain, "s");
+        ctx.Report("dead-unit study", dead, "s");
+        ctx.Report("ratio dead-unit study / plain (target <= 1.1)", dead / plain, "x");
     }
 
     sealed class Counter : IActivationConsumer

@@ -277,6 +277,7 @@ public sealed record DeadUnitStudy(
         public UnitStatsAccumulator Acc { get; } = acc;
         public UnitStatsAccumulator? Pre;
         public string? Note;
+        public float[] Scratch = [], PreScratch = [];
     }
 
     // Streams each batch into the per-layer accumulators; keeps only O(units) state per layer.
@@ -296,11 +297,14 @@ public sealed record DeadUnitStudy(
 
         public void OnBatch(ActivationBatch batch)
         {
-            foreach (var p in _plans)
+            // Each accumulator is independent and fed in batch order, so layers (and a layer's output and its
+            // pre-activation) run on all cores while the model waits, with the same result as one after another.
+            var work = _plans.Select(p => (p, pre: false)).Concat(_plans.Where(p => p.Pre != null).Select(p => (p, pre: true))).ToArray();
+            Parallel.ForEach(work, w =>
             {
-                Add(p.Acc, batch.Outputs[p.Name], p);
-                if (p.Pre != null) Add(p.Pre, batch.Inputs[p.Name], p);
-            }
+                if (w.pre) Add(w.p.Pre!, batch.Inputs[w.p.Name], w.p, ref w.p.PreScratch);
+                else Add(w.p.Acc, batch.Outputs[w.p.Name], w.p, ref w.p.Scratch);
+            });
             foreach (var s in _sources)
             {
                 var m = batch.Inputs[s];
@@ -315,10 +319,8 @@ public sealed record DeadUnitStudy(
             }
         }
 
-        private float[] _scratch = [];
-
         // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
-        private void Add(UnitStatsAccumulator acc, Matrix m, LayerPlan p)
+        private static void Add(UnitStatsAccumulator acc, Matrix m, LayerPlan p, ref float[] _scratch)
         {
             if (p.Positions == 1) { acc.Add(m); return; }
             if (!p.TokensLast) { acc.AddSpatial(m, p.Positions); return; }

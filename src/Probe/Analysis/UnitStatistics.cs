@@ -235,10 +235,23 @@ public sealed class UnitStatsAccumulator
         public long Zeros, Eps;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float TensorPrimitivesMax(ReadOnlySpan<float> x)
     {
         float m = float.NegativeInfinity;
-        foreach (var v in x) m = v > m ? v : m;
+        int j = 0, w = System.Numerics.Vector<float>.Count;
+        if (System.Numerics.Vector.IsHardwareAccelerated && x.Length >= w)
+        {
+            // Per lane the scalar rule (take v only when v > best, so NaN never wins), then across lanes.
+            var best = new System.Numerics.Vector<float>(float.NegativeInfinity);
+            for (; j <= x.Length - w; j += w)
+            {
+                var v = new System.Numerics.Vector<float>(x.Slice(j));
+                best = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.GreaterThan(v, best), v, best);
+            }
+            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
+        }
+        for (; j < x.Length; j++) m = x[j] > m ? x[j] : m;
         return m;
     }
 
@@ -375,11 +388,34 @@ public sealed class UnitStatsAccumulator
     }
 
     // Layer sums of one row (spatial maps, whose per-unit counters use the max-reduced row).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LayerRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
     {
         bool countEps = _epsilon > 0; float eps = (float)_epsilon;
         double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
-        foreach (var v in row)
+        int j = 0, w = System.Numerics.Vector<float>.Count;
+        if (System.Numerics.Vector.IsHardwareAccelerated && row.Length >= w)
+        {
+            // The same sums a vector at a time (lanes summed at the end): deterministic, but in a different order
+            // than the scalar loop, so the layer's mean and variance may differ from it in the last bits.
+            var vs1 = System.Numerics.Vector<double>.Zero; var vs2 = vs1; var vsq = vs1;
+            var vshift = new System.Numerics.Vector<double>(shift);
+            var vz = System.Numerics.Vector<int>.Zero; var ve = vz;
+            var veps = new System.Numerics.Vector<float>(eps);
+            for (; j <= row.Length - w; j += w)
+            {
+                var v = new System.Numerics.Vector<float>(row.Slice(j));
+                vz -= System.Numerics.Vector.Equals(v, System.Numerics.Vector<float>.Zero);
+                if (countEps) ve -= System.Numerics.Vector.LessThanOrEqual(System.Numerics.Vector.Abs(v), veps);
+                System.Numerics.Vector.Widen(v, out var lo, out var hi);
+                vsq += lo * lo + hi * hi;
+                var dlo = lo - vshift; var dhi = hi - vshift;
+                vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
+            }
+            s1 = System.Numerics.Vector.Sum(vs1); s2 = System.Numerics.Vector.Sum(vs2); sq = System.Numerics.Vector.Sum(vsq);
+            zeros = System.Numerics.Vector.Sum(vz); epsN = System.Numerics.Vector.Sum(ve);
+        }
+        foreach (var v in row[j..])
         {
             if (v == 0) zeros++;
             if (countEps && MathF.Abs(v) <= eps) epsN++;
