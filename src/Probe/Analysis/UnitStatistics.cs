@@ -204,6 +204,7 @@ public sealed class UnitStatsAccumulator
     /// values, channel-major. Rule: a channel fires on a sample when any of its positions is &gt; 0 (reduction by max);
     /// its per-unit min/max/saturation use the same max-reduced value. Sparsity, mean, std, min and max use every value.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddSpatial(Matrix batch, int positions)
     {
         ArgumentNullException.ThrowIfNull(batch);

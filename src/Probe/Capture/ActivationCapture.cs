@@ -66,8 +66,11 @@ public sealed record ActivationCapture(
         {
             int start = batchData.Start, n = batchData.Count;
             run.Forward(batchData.Values.AsSpan(0, n * size), n, data.SampleShape, start);
-            foreach (var (name, m) in run.Outputs) nonFiniteOut[name] += Matrix.CountNonFinite(m.Data);
-            foreach (var (name, m) in run.Inputs) nonFiniteIn[name] += Matrix.CountNonFinite(m.Data);
+            // Every site's check on all cores while the model waits (each count lands in its own slot).
+            var checks = run.Outputs.Select(kv => (kv.Key, kv.Value, input: false)).Concat(run.Inputs.Select(kv => (kv.Key, kv.Value, input: true))).ToArray();
+            var counts = new long[checks.Length];
+            Parallel.For(0, checks.Length, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
+            for (int i = 0; i < checks.Length; i++) (checks[i].input ? nonFiniteIn : nonFiniteOut)[checks[i].Key] += counts[i];
             var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
             foreach (var c in consumers) c.OnBatch(batch);
             Progress?.Invoke(start + n, data.Count);

@@ -54,27 +54,47 @@ public static class CkaMath
         const int BlockRows = 256;
         int blocks = (n + BlockRows - 1) / BlockRows;
         var mean = ColumnMeans(x);
-        var c = new double[(long)n * d];
+        // Every entry is written below: no need to clear it first.
+        var c = GC.AllocateUninitializedArray<double>(checked(n * d));
         var squares = new double[blocks];
-        Parallel.For(0, blocks, b =>
-        {
-            var src = x.Data;
-            double ss = 0;
-            for (int i = b * BlockRows, end = Math.Min(n, i + BlockRows); i < end; i++)
-            {
-                long o = (long)i * d;
-                for (int j = 0; j < d; j++)
-                {
-                    double v = src[o + j] - mean[j];
-                    c[o + j] = v;
-                    ss += v * v;
-                }
-            }
-            squares[b] = ss;
-        });
+        Parallel.For(0, blocks, b => squares[b] = CentreBlock(x.Data, mean, c, b * BlockRows, Math.Min(n, (b + 1) * BlockRows), d));
         double total = 0;
         foreach (double v in squares) total += v;
         return (c, total);
+    }
+
+    /// <summary>Writes rows [i0, i1) of x - 1 mean' into c (double) and returns their sum of squares (vector lanes summed at the end).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static unsafe double CentreBlock(float[] src, double[] mean, double[] c, int i0, int i1, int d)
+    {
+        var acc = System.Numerics.Vector<double>.Zero;
+        double ss = 0;
+        int w = System.Numerics.Vector<double>.Count;
+        fixed (float* ps = src)
+        fixed (double* pm = mean, pc = c)
+            for (int i = i0; i < i1; i++)
+            {
+                float* x = ps + (long)i * d;
+                double* t = pc + (long)i * d;
+                int j = 0;
+                if (System.Numerics.Vector.IsHardwareAccelerated)
+                    for (; j <= d - 2 * w; j += 2 * w)
+                    {
+                        System.Numerics.Vector.Widen(System.Numerics.Vector.Load(x + j), out var lo, out var hi);
+                        lo -= System.Numerics.Vector.Load(pm + j);
+                        hi -= System.Numerics.Vector.Load(pm + j + w);
+                        System.Numerics.Vector.Store(lo, t + j);
+                        System.Numerics.Vector.Store(hi, t + j + w);
+                        acc += lo * lo + hi * hi;
+                    }
+                for (; j < d; j++)
+                {
+                    double v = x[j] - pm[j];
+                    t[j] = v;
+                    ss += v * v;
+                }
+            }
+        return ss + System.Numerics.Vector.Sum(acc);
     }
 
     /// <summary>The linear Gram matrix X X^T of the column-centred data (equal to H K H for K = X X^T).</summary>
