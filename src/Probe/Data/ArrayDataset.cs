@@ -71,9 +71,34 @@ internal sealed class MappedRows : IRawRows
 
     public override string ToString() => _path;
 
+    /// <summary>
+    /// Maps rows [start, start + count) read-only and returns their address, valid until the returned view is disposed:
+    /// no copy at all, for callers that read each row where it lies (resident memory still only the rows mapped).
+    /// </summary>
+    public unsafe RowView Map(int start, int count)
+    {
+        long len = (long)count * RowBytes;
+        var view = _map.CreateViewAccessor(_offset + (long)start * RowBytes, len, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        return new RowView(view, p + view.PointerOffset);
+    }
+
     public void Dispose()
     {
         _map.Dispose();
+    }
+}
+
+/// <summary>A mapped range of rows (see <see cref="MappedRows.Map"/>); disposing unmaps it.</summary>
+internal sealed unsafe class RowView(MemoryMappedViewAccessor view, byte* address) : IDisposable
+{
+    public byte* Address { get; } = address;
+
+    public void Dispose()
+    {
+        view.SafeMemoryMappedViewHandle.ReleasePointer();
+        view.Dispose();
     }
 }
 
@@ -130,6 +155,18 @@ public sealed class ArrayDataset : IDataset, IDisposable
                 if (labels[i] < 0) throw new ProbeException($"Data set '{name}': label {labels[i]} at row {i} is negative; labels must be 0 or greater.");
         Labels = labels;
         ClassNames = classNames;
+    }
+
+    /// <summary>
+    /// Rows [start, start + count) in place, without a copy, when they are stored exactly as <see cref="ReadBatch"/>
+    /// would return them (float32, no layout change, no transform) in a memory-mapped file; else null. Dispose the
+    /// view when done with the rows.
+    /// </summary>
+    internal unsafe RowView? MapFloat32(int start, int count)
+    {
+        if (_rows is not MappedRows mapped || _dtype != NpyDType.Float32 || _nhwc || !_pipeline.IsIdentity || !BitConverter.IsLittleEndian) return null;
+        if (start < 0 || count <= 0 || start > Count - count) return null;
+        return mapped.Map(start, count);
     }
 
     public void ReadBatch(int start, int count, Span<float> destination)

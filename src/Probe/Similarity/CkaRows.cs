@@ -5,8 +5,9 @@ namespace Probe.Similarity;
 
 /// <summary>
 /// The rows of one layer as the chunked CKA engine reads them: an in-memory <see cref="Matrix"/> (read in place) or
-/// a streamed <see cref="IDataset"/> such as a memory-mapped .npy (<see cref="NpyDatasets.OpenNpy"/>), read one chunk
-/// of rows at a time into a reused buffer, on all cores, so the whole input is never resident.
+/// a streamed <see cref="IDataset"/> such as a memory-mapped .npy (<see cref="NpyDatasets.OpenNpy"/>), one chunk of
+/// rows at a time: float32 rows of a mapped file in place (the chunk mapped, used, unmapped), any other data set copied
+/// into a reused buffer on all cores; so the whole input is never resident.
 /// </summary>
 internal abstract class CkaRows : IDisposable
 {
@@ -51,8 +52,18 @@ internal abstract class CkaRows : IDisposable
         public override int Rows => d.Count;
         public override int Cols => _cols;
 
+        private RowView? _view;
+
         public override unsafe float* Read(int start, int count, int capacity)
         {
+            _view?.Dispose();
+            _view = null;
+            // A memory-mapped float32 .npy is read where it lies: no copy, and no buffer beside the mapped rows.
+            if (d is ArrayDataset a && a.MapFloat32(start, count) is { } view)
+            {
+                _view = view;
+                return (float*)view.Address;
+            }
             capacity = Math.Max(capacity, count);
             if (_buffer == null || (long)capacity * _cols > _buffer.Length)
                 _buffer = GC.AllocateUninitializedArray<float>(checked(capacity * _cols), pinned: true);
@@ -67,6 +78,11 @@ internal abstract class CkaRows : IDisposable
             return (float*)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0);
         }
 
-        public override void Dispose() => _buffer = null;
+        public override void Dispose()
+        {
+            _view?.Dispose();
+            _view = null;
+            _buffer = null;
+        }
     }
 }
