@@ -205,8 +205,14 @@ public sealed record DeadUnitStudy(
         }
         var inputSites = plans.Where(p => p.Origin != null).Select(p => p.Origin!.InputSite).Distinct().ToList();
         var consumer = new StudyConsumer(plans, inputSites, Epsilon);
+        // A cause needs only each unit's largest pre-activation: the layers' inputs come reduced to per-sample unit
+        // maxima (in libtorch for TorchSharp models), not as whole maps; the affine layers' own inputs stay whole (their
+        // norms bound every pre-activation).
+        var preMax = plans.Where(p => p.Origin != null && !inputSites.Contains(p.Name))
+            .ToDictionary(p => p.Name, _ => MapReduction.Max, StringComparer.Ordinal);
+        foreach (var p in plans) p.PreReduced = preMax.ContainsKey(p.Name);
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
-            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize) { Cancellation = Cancellation, Progress = Progress };
+            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize) { Cancellation = Cancellation, Progress = Progress, InputReduce = preMax };
         var summary = capture.Run(source, data, consumer);
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
             if (bad > 0) throw new ProbeException($"Layer '{layer}' produced {bad} non-finite values (NaN or Inf): the model has diverged, so its units cannot be judged.");
@@ -278,6 +284,8 @@ public sealed record DeadUnitStudy(
         public UnitStatsAccumulator? Pre;
         public string? Note;
         public float[] Scratch = [], PreScratch = [];
+        /// <summary>The pre-activations arrive as per-sample unit maxima (rows x units), not whole maps.</summary>
+        public bool PreReduced;
     }
 
     // Streams each batch into the per-layer accumulators; keeps only O(units) state per layer.
@@ -302,7 +310,8 @@ public sealed record DeadUnitStudy(
             var work = _plans.Select(p => (p, pre: false)).Concat(_plans.Where(p => p.Pre != null).Select(p => (p, pre: true))).ToArray();
             Parallel.ForEach(work, w =>
             {
-                if (w.pre) Add(w.p.Pre!, batch.Inputs[w.p.Name], w.p, ref w.p.PreScratch);
+                if (w.pre && w.p.PreReduced) w.p.Pre!.Add(batch.Inputs[w.p.Name]);
+                else if (w.pre) Add(w.p.Pre!, batch.Inputs[w.p.Name], w.p, ref w.p.PreScratch);
                 else Add(w.p.Acc, batch.Outputs[w.p.Name], w.p, ref w.p.Scratch);
             });
             foreach (var s in _sources)

@@ -41,6 +41,13 @@ public sealed record ActivationCapture(
     /// <summary>Called after each batch with (samples done, samples in all), for progress displays.</summary>
     public Action<int, int>? Progress { get; init; }
 
+    /// <summary>
+    /// With <see cref="IncludeInputs"/>: sites whose input is recorded reduced their own way (e.g. a ReLU's
+    /// pre-activation as each unit's maximum, <see cref="MapReduction.Max"/>) instead of as <see cref="Reduce"/>; see
+    /// <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, IReadOnlyDictionary{string, MapReduction})"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, MapReduction>? InputReduce { get; init; }
+
     /// <summary>Streams <paramref name="data"/> through a TorchSharp <paramref name="model"/> (see <see cref="ModuleSource"/>).</summary>
     public CaptureSummary Run(nn.Module<Tensor, Tensor> model, IDataset data, params IActivationConsumer[] consumers)
     {
@@ -58,7 +65,7 @@ public sealed record ActivationCapture(
         if (data is Dataset d) d.Validate();
         source.Bind(data);
         var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
-        using var run = source.Start(sites, Reduce, IncludeInputs);
+        using var run = InputReduce is { Count: > 0 } ir ? source.Start(sites, Reduce, IncludeInputs, ir) : source.Start(sites, Reduce, IncludeInputs);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         int size = data.SampleSize();

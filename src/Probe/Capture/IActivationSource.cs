@@ -46,6 +46,23 @@ public interface IActivationSource : IDisposable
     IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs);
 
     /// <summary>
+    /// <see cref="Start(IReadOnlyList{string}, MapReduction, bool)"/> with some sites' inputs reduced their own way:
+    /// a site named in <paramref name="inputReduce"/> records its input reduced as given there (one column per unit, as
+    /// <see cref="MapReduction"/> reduces an output), the others as <paramref name="reduce"/>. Meant for elementwise
+    /// sites (a ReLU, whose input has its output's shape), where e.g. the dead-unit study needs only each unit's
+    /// largest pre-activation per sample, not the whole map. Sources that can reduce where the tensor lives (TorchSharp
+    /// modules: in libtorch, before anything is copied out) override this; the default records full inputs
+    /// (<paramref name="reduce"/> must then be <see cref="MapReduction.Flatten"/>) and reduces them after each batch.
+    /// </summary>
+    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, IReadOnlyDictionary<string, MapReduction> inputReduce)
+    {
+        if (!includeInputs || inputReduce.Count == 0) return Start(sites, reduce, includeInputs);
+        if (reduce != MapReduction.Flatten)
+            throw new ProbeException($"Per-site input reductions need full inputs to reduce (reduce flatten), got {reduce}.");
+        return new InputReducingRun(Start(sites, reduce, includeInputs), inputReduce);
+    }
+
+    /// <summary>
     /// Where the values entering <paramref name="site"/> come from, for explaining dead units: an affine map
     /// (Linear/Conv with any eval-mode BatchNorm folded in) whose output is exactly the site's input, or
     /// <see cref="SiteOrigin.Unknown"/> with the reason (a residual add, an op the source cannot see through).
@@ -87,4 +104,67 @@ public abstract record SiteOrigin
 
     /// <summary>No trustworthy origin: <see cref="Reason"/> says why (shown to the user as the cause "unknown").</summary>
     public sealed record Unknown(string Reason) : SiteOrigin;
+}
+
+/// <summary>
+/// The default of <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, IReadOnlyDictionary{string, MapReduction})"/>:
+/// a run with full inputs whose named sites' inputs are reduced after each batch, exactly as a site's output would be
+/// (the site's input having its output's per-sample shape).
+/// </summary>
+internal sealed class InputReducingRun(IActivationRun inner, IReadOnlyDictionary<string, MapReduction> inputReduce) : IActivationRun
+{
+    private readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, float[]> _buffers = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, Matrix> Outputs => inner.Outputs;
+    public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
+    public IReadOnlyList<LayerInfo> Layers => inner.Layers;
+
+    public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
+    {
+        inner.Forward(input, count, sampleShape, offset);
+        _inputs.Clear();
+        var layers = inner.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
+        foreach (var (name, m) in inner.Inputs)
+        {
+            if (!inputReduce.TryGetValue(name, out var how) || how == MapReduction.Flatten || !layers.TryGetValue(name, out var info))
+            {
+                _inputs[name] = m;
+                continue;
+            }
+            var shape = info.OutputShape;
+            long size = shape.Aggregate(1L, (a, d) => a * d);
+            if (size != m.Cols)
+                throw new ProbeException($"Site '{name}' ({info.ModuleType}) has an input of {m.Cols} values per sample but outputs {size}: its input cannot be reduced like its output.");
+            bool tokens = SiteLayout.TokensLast(info.ModuleType, shape);
+            // Units and positions per sample, as MapReduction reduces an output: feature maps [C, ...] channel-major,
+            // sequences [T, D] token-major.
+            int units = shape.Length <= 1 ? (int)size : tokens ? shape[^1] : shape[0];
+            int positions = (int)(size / Math.Max(1, units));
+            if (shape.Length <= 1 || positions == 1) { _inputs[name] = m; continue; }
+            if (!_buffers.TryGetValue(name, out var buf) || buf.Length < m.Rows * units) _buffers[name] = buf = new float[m.Rows * units];
+            for (int r = 0; r < m.Rows; r++)
+            {
+                var row = m.Data.AsSpan(r * m.Cols, m.Cols);
+                for (int u = 0; u < units; u++)
+                {
+                    double acc = how == MapReduction.Max ? double.NegativeInfinity : 0;
+                    for (int q = 0; q < positions; q++)
+                    {
+                        float v = tokens ? row[q * units + u] : row[u * positions + q];
+                        acc = how switch
+                        {
+                            MapReduction.Max => v > acc || float.IsNaN(v) || double.IsNaN(acc) ? (double.IsNaN(acc) ? acc : v) : acc,
+                            MapReduction.Mean => acc + v,
+                            _ => throw new ProbeException($"Input reduction {how} is not supported per site; use max or mean."),
+                        };
+                    }
+                    buf[r * units + u] = (float)(how == MapReduction.Mean ? acc / positions : acc);
+                }
+            }
+            _inputs[name] = new Matrix(m.Rows, units, buf.Length == m.Rows * units ? buf : buf[..(m.Rows * units)]);
+        }
+    }
+
+    public void Dispose() => inner.Dispose();
 }

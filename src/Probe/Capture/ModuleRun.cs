@@ -32,6 +32,7 @@ internal sealed class ModuleRun : IActivationRun
         public int Order = -1;
         public float[] Out = [];
         public float[] In = [];
+        public MapReduction InputReduce;
         public int OutCols, InCols;
     }
 
@@ -50,7 +51,8 @@ internal sealed class ModuleRun : IActivationRun
 
     readonly ComputeDevice _device;
 
-    public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, ComputeDevice? device = null)
+    public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, ComputeDevice? device = null,
+                     IReadOnlyDictionary<string, MapReduction>? inputReduce = null)
     {
         _model = model; _reduce = reduce; _includeInputs = includeInputs; _device = device ?? ComputeDevice.Cpu;
         var bySite = trace.Calls.ToDictionary(c => c.Site, StringComparer.Ordinal);
@@ -74,7 +76,8 @@ internal sealed class ModuleRun : IActivationRun
                 {
                     var slot = slots.GetValueOrDefault(call.Module)
                         ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
-                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape };
+                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape,
+                                          InputReduce = inputReduce != null && inputReduce.TryGetValue(name, out var ir) ? ir : reduce };
                     slot.Selected[call.Call] = site;
                     _sites.Add(site);
                 }
@@ -147,7 +150,7 @@ internal sealed class ModuleRun : IActivationRun
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
-            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()));
+            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), site.InputReduce);
     }
 
     void Leave(Slot slot, Tensor output)
@@ -164,10 +167,10 @@ internal sealed class ModuleRun : IActivationRun
         site.OutCols = Copy(output, site, ref site.Out, site.TokensLast);
     }
 
-    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast)
+    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = ToRows(t, _reduce, tokensLast, site.Name);
+        var rows = ToRows(t, reduce ?? _reduce, tokensLast, site.Name);
         if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
         int n = (int)rows.shape[0], cols = (int)rows.shape[1];
         if (buffer.Length < n * cols) buffer = new float[n * cols];

@@ -111,6 +111,11 @@ public sealed class ModuleSource : IActivationSource
         new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice);
 
     /// <inheritdoc/>
+    /// <remarks>Here the named inputs are reduced in libtorch inside the hook, so only the reduced rows are copied out.</remarks>
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, IReadOnlyDictionary<string, MapReduction> inputReduce) =>
+        new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice, inputReduce);
+
+    /// <inheritdoc/>
     /// <remarks>
     /// Read from the traced sample: the site's input must be bit-for-bit the output of a Linear or Conv call, or of a
     /// BatchNorm call whose input is bit-for-bit such an output (then the BatchNorm's eval-mode affine map — running mean

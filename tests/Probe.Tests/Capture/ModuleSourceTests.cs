@@ -162,4 +162,50 @@ public class ModuleSourceTests
         Assert.Null(after.PrecedingLayer);
         Assert.Contains("residual add", after.CauseNote);
     }
+
+    /// <summary>
+    /// A ReLU's input reduced per site (the dead-unit study's pre-activation maxima): TorchSharp modules reduce in libtorch
+    /// inside the hook, every other source through the default (full inputs reduced after each batch); both must equal
+    /// the channel maxima worked out here from the full input map.
+    /// </summary>
+    [Fact]
+    public void PerSiteInputMaximaEqualTheFullMapsMaxima()
+    {
+        var rng = new Random(4);
+        var data = new Dataset("maps", Matrix.Create(37, 64, (_, _) => (float)(rng.NextDouble() * 2 - 1)), null, [1, 8, 8]);
+        using var model = Probe.Models.ModelSpec.Parse("cnn:1x8x8:10:4-6-16:relu").Build(1);
+        using var source = new ModuleSource(model);
+        source.Bind(data);
+        string[] sites = ["relu1", "relu2", "relu3"];
+        var maxima = sites.ToDictionary(s => s, _ => MapReduction.Max);
+        // One run at a time: each registers its own hooks on the model.
+        (Dictionary<string, Matrix> Inputs, Dictionary<string, Matrix> Outputs, IReadOnlyList<LayerInfo> Layers) Once(Func<IActivationRun> start)
+        {
+            using var run = start();
+            run.Forward(data.Features.Data, data.Count, data.SampleShape, 0);
+            static Dictionary<string, Matrix> Copy(IReadOnlyDictionary<string, Matrix> d) =>
+                d.ToDictionary(kv => kv.Key, kv => new Matrix(kv.Value.Rows, kv.Value.Cols, kv.Value.Data[..(kv.Value.Rows * kv.Value.Cols)]));
+            return (Copy(run.Inputs), Copy(run.Outputs), run.Layers);
+        }
+        var full = Once(() => source.Start(sites, MapReduction.Flatten, includeInputs: true));
+        var native = Once(() => source.Start(sites, MapReduction.Flatten, includeInputs: true, maxima));
+        var fallback = Once(() => new InputReducingRun(source.Start(sites, MapReduction.Flatten, includeInputs: true), maxima));
+        foreach (var site in sites)
+        {
+            var whole = full.Inputs[site];
+            var info = full.Layers.Single(l => l.Name == site);
+            int units = info.OutputShape.Length <= 1 ? whole.Cols : info.OutputShape[0];
+            int positions = whole.Cols / units;
+            var expected = new float[data.Count * units];
+            for (int r = 0; r < data.Count; r++)
+                for (int u = 0; u < units; u++)
+                    expected[r * units + u] = Enumerable.Range(0, positions).Max(q => whole[r, u * positions + q]);
+            Assert.Equal(expected, native.Inputs[site].Data.Take(expected.Length));
+            Assert.Equal(expected, fallback.Inputs[site].Data.Take(expected.Length));
+            Assert.Equal(units, native.Inputs[site].Cols);
+            Assert.Equal(units, fallback.Inputs[site].Cols);
+            // Outputs are untouched by the input reductions.
+            Assert.Equal(full.Outputs[site].Data, native.Outputs[site].Data);
+        }
+    }
 }
