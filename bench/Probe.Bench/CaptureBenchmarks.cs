@@ -148,7 +148,7 @@ public sealed class CaptureBenchmarks : IBenchmark
     /// Issue 14 item 3: the whole dead-unit study (every ReLU's output and pre-activation captured, per-channel firing
     /// statistics, the causes) against the plain forward pass of the same model on the same data; target <= 1.1x.
     /// </summary>
-    static void DeadPass(BenchContext ctx, string label, ModelSpec spec, Dataset data, int batchSize)
+    internal static void DeadPass(BenchContext ctx, string label, ModelSpec spec, Dataset data, int batchSize)
     {
         using var model = spec.Build(0);
         var study = new Probe.Analysis.DeadUnitStudy(BatchSize: batchSize);
@@ -203,5 +203,21 @@ public sealed class CaptureBenchmarks : IBenchmark
         ctx.Report($"resident memory growth over {b1} batches", rss1 - rss0, "MiB");
         ctx.Report($"resident memory growth over {b2} batches", rss2 - rssBeforeLarge, "MiB");
         ctx.Report("activation data streamed in the large run", c2.Values * 4 / 1048576.0, "MiB");
+    }
+}
+
+/// <summary>Issue 14 item 3 alone: the dead-unit study against the plain forward pass (also part of <c>capture</c>).</summary>
+public sealed class DeadPassBenchmarks : IBenchmark
+{
+    public string Name => "dead-pass";
+    public string Description => "Dead-unit study vs plain forward pass of the CNN on Fashion-MNIST train (ratio).";
+
+    public void Run(BenchContext ctx)
+    {
+        bool fashion = Directory.Exists(Datasets.FashionMnistDirectory);
+        var data = fashion ? Datasets.FromIdxDirectory(Datasets.FashionMnistDirectory, train: !ctx.Quick) : Datasets.Digits();
+        if (ctx.Smoke) data = data.Subset(Enumerable.Range(0, Math.Min(500, data.Count)).ToArray());
+        var spec = ModelSpec.Parse(fashion ? "cnn:1x28x28:10" : "cnn:8x8:10");
+        CaptureBenchmarks.DeadPass(ctx, $"CNN on {data.Name}", spec, data, 256);
     }
 }

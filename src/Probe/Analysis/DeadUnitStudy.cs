@@ -308,24 +308,40 @@ public sealed record DeadUnitStudy(
             // Each accumulator is independent and fed in batch order, so layers (and a layer's output and its
             // pre-activation) run on all cores while the model waits, with the same result as one after another.
             var work = _plans.Select(p => (p, pre: false)).Concat(_plans.Where(p => p.Pre != null).Select(p => (p, pre: true))).ToArray();
-            Parallel.ForEach(work, w =>
+            var norms = new double[_sources.Count];
+            Parallel.For(0, work.Length + _sources.Count, i =>
             {
+                if (i >= work.Length) { norms[i - work.Length] = MaxRowSquaredNorm(batch.Inputs[_sources[i - work.Length]]); return; }
+                var w = work[i];
                 if (w.pre && w.p.PreReduced) w.p.Pre!.Add(batch.Inputs[w.p.Name]);
                 else if (w.pre) Add(w.p.Pre!, batch.Inputs[w.p.Name], w.p, ref w.p.PreScratch);
                 else Add(w.p.Acc, batch.Outputs[w.p.Name], w.p, ref w.p.Scratch);
             });
-            foreach (var s in _sources)
+            for (int k = 0; k < _sources.Count; k++) MaxInputNormSq[_sources[k]] = Math.Max(MaxInputNormSq[_sources[k]], norms[k]);
+        }
+
+        /// <summary>The largest squared L2 norm of a row (accumulated in double, a vector at a time).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static double MaxRowSquaredNorm(Matrix m)
+        {
+            double best = 0;
+            int w = System.Numerics.Vector<float>.Count;
+            for (int r = 0; r < m.Rows; r++)
             {
-                var m = batch.Inputs[s];
-                double best = MaxInputNormSq[s];
-                for (int r = 0; r < m.Rows; r++)
-                {
-                    double sq = 0;
-                    foreach (var v in m.Row(r)) sq += (double)v * v;
-                    if (sq > best) best = sq;
-                }
-                MaxInputNormSq[s] = best;
+                var row = m.Row(r);
+                var acc = System.Numerics.Vector<double>.Zero;
+                int j = 0;
+                if (System.Numerics.Vector.IsHardwareAccelerated)
+                    for (; j <= row.Length - w; j += w)
+                    {
+                        System.Numerics.Vector.Widen(new System.Numerics.Vector<float>(row.Slice(j)), out var lo, out var hi);
+                        acc += lo * lo + hi * hi;
+                    }
+                double sq = System.Numerics.Vector.Sum(acc);
+                for (; j < row.Length; j++) sq += (double)row[j] * row[j];
+                if (sq > best) best = sq;
             }
+            return best;
         }
 
         // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
