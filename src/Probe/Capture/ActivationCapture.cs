@@ -69,14 +69,20 @@ public sealed record ActivationCapture(
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         int size = data.SampleSize();
-        foreach (var batchData in data.Batches(BatchSize, prefetch: 2, workers: 1, Cancellation))
+        // An in-memory data set is read in place: no reading thread (on a 2-core machine it took time from libtorch's
+        // threads) and no per-batch copy; anything else is read ahead on another thread.
+        var batches = data is Dataset inMemory
+            ? InPlace(inMemory, BatchSize, Cancellation)
+            : data.Batches(BatchSize, prefetch: 2, workers: 1, Cancellation).Select(b => (b.Start, b.Count, (ReadOnlyMemory<float>)b.Values));
+        foreach (var (start, n, values) in batches)
         {
-            int start = batchData.Start, n = batchData.Count;
-            run.Forward(batchData.Values.AsSpan(0, n * size), n, data.SampleShape, start);
+            run.Forward(values.Span[..(n * size)], n, data.SampleShape, start);
             // Every site's check on all cores while the model waits (each count lands in its own slot).
             var checks = run.Outputs.Select(kv => (kv.Key, kv.Value, input: false)).Concat(run.Inputs.Select(kv => (kv.Key, kv.Value, input: true))).ToArray();
             var counts = new long[checks.Length];
-            Parallel.For(0, checks.Length, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
+            long total = checks.Sum(c => (long)c.Value.Rows * c.Value.Cols);
+            if (total >= 1 << 20) Parallel.For(0, checks.Length, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
+            else for (int i = 0; i < checks.Length; i++) counts[i] = Matrix.CountNonFinite(checks[i].Value.Data);
             for (int i = 0; i < checks.Length; i++) (checks[i].input ? nonFiniteIn : nonFiniteOut)[checks[i].Key] += counts[i];
             var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
             foreach (var c in consumers) c.OnBatch(batch);
@@ -87,6 +93,17 @@ public sealed record ActivationCapture(
         return new CaptureSummary(data.Count, layers,
             layers.ToDictionary(l => l.Name, l => nonFiniteOut[l.Name], StringComparer.Ordinal),
             IncludeInputs ? layers.ToDictionary(l => l.Name, l => nonFiniteIn[l.Name], StringComparer.Ordinal) : new Dictionary<string, long>());
+    }
+
+    private static IEnumerable<(int Start, int Count, ReadOnlyMemory<float> Values)> InPlace(Dataset d, int batchSize, CancellationToken ct)
+    {
+        int cols = d.Features.Cols;
+        for (int start = 0; start < d.Count; start += batchSize)
+        {
+            ct.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, d.Count - start);
+            yield return (start, n, d.Features.Data.AsMemory(start * cols, n * cols));
+        }
     }
 
     /// <summary>
