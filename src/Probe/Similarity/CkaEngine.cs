@@ -470,10 +470,8 @@ internal static class CkaEngine
                 for (; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
             }
             else
-            {
-                double* t = (double*)z + (long)i * stride + offset;
-                for (int j = 0; j < d; j++) { double v = x[j] - mean[j]; t[j] = v; sq += v * v; }
-            }
+                fixed (double* m = mean)
+                    sq = CkaMath.CentreRow(x, m, (double*)z + (long)i * stride + offset, d);
             if (norms != null) norms[start + i] = sq;
         }
     }

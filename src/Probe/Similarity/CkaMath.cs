@@ -63,37 +63,43 @@ public static class CkaMath
         return (c, total);
     }
 
-    /// <summary>Writes rows [i0, i1) of x - 1 mean' into c (double) and returns their sum of squares (vector lanes summed at the end).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    /// <summary>Writes rows [i0, i1) of x - 1 mean' into c (double) and returns their sum of squares.</summary>
     private static unsafe double CentreBlock(float[] src, double[] mean, double[] c, int i0, int i1, int d)
+    {
+        double ss = 0;
+        fixed (float* ps = src)
+        fixed (double* pm = mean, pc = c)
+            for (int i = i0; i < i1; i++) ss += CentreRow(ps + (long)i * d, pm, pc + (long)i * d, d);
+        return ss;
+    }
+
+    /// <summary>
+    /// t = x - mean for one row of <paramref name="d"/> values (float32 in, double out), returning the row's sum of
+    /// squares (vector lanes summed at the end). The one centring loop of the float64 paths (CKA, CCA family,
+    /// Procrustes).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe double CentreRow(float* x, double* mean, double* t, int d)
     {
         var acc = System.Numerics.Vector<double>.Zero;
         double ss = 0;
-        int w = System.Numerics.Vector<double>.Count;
-        fixed (float* ps = src)
-        fixed (double* pm = mean, pc = c)
-            for (int i = i0; i < i1; i++)
+        int w = System.Numerics.Vector<double>.Count, j = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+            for (; j <= d - 2 * w; j += 2 * w)
             {
-                float* x = ps + (long)i * d;
-                double* t = pc + (long)i * d;
-                int j = 0;
-                if (System.Numerics.Vector.IsHardwareAccelerated)
-                    for (; j <= d - 2 * w; j += 2 * w)
-                    {
-                        System.Numerics.Vector.Widen(System.Numerics.Vector.Load(x + j), out var lo, out var hi);
-                        lo -= System.Numerics.Vector.Load(pm + j);
-                        hi -= System.Numerics.Vector.Load(pm + j + w);
-                        System.Numerics.Vector.Store(lo, t + j);
-                        System.Numerics.Vector.Store(hi, t + j + w);
-                        acc += lo * lo + hi * hi;
-                    }
-                for (; j < d; j++)
-                {
-                    double v = x[j] - pm[j];
-                    t[j] = v;
-                    ss += v * v;
-                }
+                System.Numerics.Vector.Widen(System.Numerics.Vector.Load(x + j), out var lo, out var hi);
+                lo -= System.Numerics.Vector.Load(mean + j);
+                hi -= System.Numerics.Vector.Load(mean + j + w);
+                System.Numerics.Vector.Store(lo, t + j);
+                System.Numerics.Vector.Store(hi, t + j + w);
+                acc += lo * lo + hi * hi;
             }
+        for (; j < d; j++)
+        {
+            double v = x[j] - mean[j];
+            t[j] = v;
+            ss += v * v;
+        }
         return ss + System.Numerics.Vector.Sum(acc);
     }
 
