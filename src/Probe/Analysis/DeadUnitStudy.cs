@@ -207,12 +207,14 @@ public sealed record DeadUnitStudy(
         var consumer = new StudyConsumer(plans, inputSites, Epsilon);
         // A cause needs only each unit's largest pre-activation: the layers' inputs come reduced to per-sample unit
         // maxima (in libtorch for TorchSharp models), not as whole maps; the affine layers' own inputs stay whole (their
-        // norms bound every pre-activation).
+        // norms bound every pre-activation), and their outputs, never read, come reduced too.
         var preMax = plans.Where(p => p.Origin != null && !inputSites.Contains(p.Name))
             .ToDictionary(p => p.Name, _ => MapReduction.Max, StringComparer.Ordinal);
+        var unread = inputSites.Where(s => !selected.Contains(s)).ToDictionary(s => s, _ => MapReduction.Max, StringComparer.Ordinal);
         foreach (var p in plans) p.PreReduced = preMax.ContainsKey(p.Name);
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
-            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize) { Cancellation = Cancellation, Progress = Progress, InputReduce = preMax };
+            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize)
+        { Cancellation = Cancellation, Progress = Progress, PerSite = new SiteReductions(unread, preMax) };
         var summary = capture.Run(source, data, consumer);
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
             if (bad > 0) throw new ProbeException($"Layer '{layer}' produced {bad} non-finite values (NaN or Inf): the model has diverged, so its units cannot be judged.");

@@ -42,11 +42,11 @@ public sealed record ActivationCapture(
     public Action<int, int>? Progress { get; init; }
 
     /// <summary>
-    /// With <see cref="IncludeInputs"/>: sites whose input is recorded reduced their own way (e.g. a ReLU's
-    /// pre-activation as each unit's maximum, <see cref="MapReduction.Max"/>) instead of as <see cref="Reduce"/>; see
-    /// <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, IReadOnlyDictionary{string, MapReduction})"/>.
+    /// Sites whose output or input is recorded reduced their own way instead of as <see cref="Reduce"/> (e.g. a ReLU's
+    /// pre-activation as each unit's maximum, <see cref="MapReduction.Max"/>); see
+    /// <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>.
     /// </summary>
-    public IReadOnlyDictionary<string, MapReduction>? InputReduce { get; init; }
+    public SiteReductions PerSite { get; init; } = SiteReductions.None;
 
     /// <summary>Streams <paramref name="data"/> through a TorchSharp <paramref name="model"/> (see <see cref="ModuleSource"/>).</summary>
     public CaptureSummary Run(nn.Module<Tensor, Tensor> model, IDataset data, params IActivationConsumer[] consumers)
@@ -65,7 +65,7 @@ public sealed record ActivationCapture(
         if (data is Dataset d) d.Validate();
         source.Bind(data);
         var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
-        using var run = InputReduce is { Count: > 0 } ir ? source.Start(sites, Reduce, IncludeInputs, ir) : source.Start(sites, Reduce, IncludeInputs);
+        using var run = PerSite.IsEmpty ? source.Start(sites, Reduce, IncludeInputs) : source.Start(sites, Reduce, IncludeInputs, PerSite);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         int size = data.SampleSize();

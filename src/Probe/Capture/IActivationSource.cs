@@ -46,20 +46,22 @@ public interface IActivationSource : IDisposable
     IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs);
 
     /// <summary>
-    /// <see cref="Start(IReadOnlyList{string}, MapReduction, bool)"/> with some sites' inputs reduced their own way:
-    /// a site named in <paramref name="inputReduce"/> records its input reduced as given there (one column per unit, as
-    /// <see cref="MapReduction"/> reduces an output), the others as <paramref name="reduce"/>. Meant for elementwise
-    /// sites (a ReLU, whose input has its output's shape), where e.g. the dead-unit study needs only each unit's
-    /// largest pre-activation per sample, not the whole map. Sources that can reduce where the tensor lives (TorchSharp
-    /// modules: in libtorch, before anything is copied out) override this; the default records full inputs
-    /// (<paramref name="reduce"/> must then be <see cref="MapReduction.Flatten"/>) and reduces them after each batch.
+    /// <see cref="Start(IReadOnlyList{string}, MapReduction, bool)"/> with some sites reduced their own way: a site
+    /// named in <paramref name="perSite"/>'s <see cref="SiteReductions.Outputs"/> records its output reduced as given
+    /// there, one named in <see cref="SiteReductions.Inputs"/> its input (one column per unit, as
+    /// <see cref="MapReduction"/> reduces an output; meant for elementwise sites such as a ReLU, whose input has its
+    /// output's shape), the others as <paramref name="reduce"/>. The dead-unit study, for example, needs only each
+    /// unit's largest pre-activation per sample, not whole maps, and nothing of the outputs of the layers it reads only
+    /// for their inputs. Sources that can reduce where the tensor lives (TorchSharp modules: in libtorch, before
+    /// anything is copied out) override this; the default records whole rows (<paramref name="reduce"/> must then be
+    /// <see cref="MapReduction.Flatten"/>) and reduces them after each batch.
     /// </summary>
-    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, IReadOnlyDictionary<string, MapReduction> inputReduce)
+    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite)
     {
-        if (!includeInputs || inputReduce.Count == 0) return Start(sites, reduce, includeInputs);
+        if (perSite.IsEmpty) return Start(sites, reduce, includeInputs);
         if (reduce != MapReduction.Flatten)
-            throw new ProbeException($"Per-site input reductions need full inputs to reduce (reduce flatten), got {reduce}.");
-        return new InputReducingRun(Start(sites, reduce, includeInputs), inputReduce);
+            throw new ProbeException($"Per-site reductions need whole rows to reduce (reduce flatten), got {reduce}.");
+        return new ReducingRun(Start(sites, reduce, includeInputs), perSite);
     }
 
     /// <summary>
@@ -106,63 +108,84 @@ public abstract record SiteOrigin
     public sealed record Unknown(string Reason) : SiteOrigin;
 }
 
-/// <summary>
-/// The default of <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, IReadOnlyDictionary{string, MapReduction})"/>:
-/// a run with full inputs whose named sites' inputs are reduced after each batch, exactly as a site's output would be
-/// (the site's input having its output's per-sample shape).
-/// </summary>
-internal sealed class InputReducingRun(IActivationRun inner, IReadOnlyDictionary<string, MapReduction> inputReduce) : IActivationRun
+/// <summary>Per-site reductions of outputs and inputs (see <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>).</summary>
+public sealed record SiteReductions(IReadOnlyDictionary<string, MapReduction> Outputs, IReadOnlyDictionary<string, MapReduction> Inputs)
 {
-    private readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, float[]> _buffers = new(StringComparer.Ordinal);
+    /// <summary>No site reduced its own way.</summary>
+    public static SiteReductions None { get; } = new(new Dictionary<string, MapReduction>(), new Dictionary<string, MapReduction>());
 
-    public IReadOnlyDictionary<string, Matrix> Outputs => inner.Outputs;
+    /// <summary>True when no site is named.</summary>
+    public bool IsEmpty => Outputs.Count == 0 && Inputs.Count == 0;
+}
+
+/// <summary>
+/// The default of <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>: a run
+/// with whole rows whose named sites' outputs and inputs are reduced after each batch, exactly as libtorch reduces them
+/// in a TorchSharp module's hook (a site's input having its output's per-sample shape).
+/// </summary>
+internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) : IActivationRun
+{
+    private readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string, bool), float[]> _buffers = new();
+
+    public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
-    public IReadOnlyList<LayerInfo> Layers => inner.Layers;
+
+    public IReadOnlyList<LayerInfo> Layers =>
+        inner.Layers.Select(l => _outputs.TryGetValue(l.Name, out var m) && m.Cols != l.Features ? l with { Features = m.Cols } : l).ToList();
 
     public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
     {
         inner.Forward(input, count, sampleShape, offset);
-        _inputs.Clear();
         var layers = inner.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
-        foreach (var (name, m) in inner.Inputs)
+        Reduce(inner.Outputs, perSite.Outputs, _outputs, layers, input: false);
+        Reduce(inner.Inputs, perSite.Inputs, _inputs, layers, input: true);
+    }
+
+    private void Reduce(IReadOnlyDictionary<string, Matrix> rows, IReadOnlyDictionary<string, MapReduction> how, Dictionary<string, Matrix> into,
+                        Dictionary<string, LayerInfo> layers, bool input)
+    {
+        into.Clear();
+        foreach (var (name, m) in rows)
         {
-            if (!inputReduce.TryGetValue(name, out var how) || how == MapReduction.Flatten || !layers.TryGetValue(name, out var info))
+            if (!how.TryGetValue(name, out var reduce) || reduce == MapReduction.Flatten || !layers.TryGetValue(name, out var info))
             {
-                _inputs[name] = m;
+                into[name] = m;
                 continue;
             }
             var shape = info.OutputShape;
             long size = shape.Aggregate(1L, (a, d) => a * d);
             if (size != m.Cols)
-                throw new ProbeException($"Site '{name}' ({info.ModuleType}) has an input of {m.Cols} values per sample but outputs {size}: its input cannot be reduced like its output.");
+                throw new ProbeException($"Site '{name}' ({info.ModuleType}) has {(input ? "an input" : "an output")} of {m.Cols} values per sample but outputs {size}: it cannot be reduced like its output.");
             bool tokens = SiteLayout.TokensLast(info.ModuleType, shape);
             // Units and positions per sample, as MapReduction reduces an output: feature maps [C, ...] channel-major,
             // sequences [T, D] token-major.
             int units = shape.Length <= 1 ? (int)size : tokens ? shape[^1] : shape[0];
             int positions = (int)(size / Math.Max(1, units));
-            if (shape.Length <= 1 || positions == 1) { _inputs[name] = m; continue; }
-            if (!_buffers.TryGetValue(name, out var buf) || buf.Length < m.Rows * units) _buffers[name] = buf = new float[m.Rows * units];
+            if (shape.Length <= 1 || positions == 1) { into[name] = m; continue; }
+            if (!_buffers.TryGetValue((name, input), out var buf) || buf.Length < m.Rows * units) _buffers[(name, input)] = buf = new float[m.Rows * units];
             for (int r = 0; r < m.Rows; r++)
             {
                 var row = m.Data.AsSpan(r * m.Cols, m.Cols);
                 for (int u = 0; u < units; u++)
                 {
-                    double acc = how == MapReduction.Max ? double.NegativeInfinity : 0;
+                    double acc = reduce == MapReduction.Max ? double.NegativeInfinity : 0;
                     for (int q = 0; q < positions; q++)
                     {
                         float v = tokens ? row[q * units + u] : row[u * positions + q];
-                        acc = how switch
+                        acc = reduce switch
                         {
-                            MapReduction.Max => v > acc || float.IsNaN(v) || double.IsNaN(acc) ? (double.IsNaN(acc) ? acc : v) : acc,
+                            // NaN wins, as libtorch's amax propagates it.
+                            MapReduction.Max => double.IsNaN(acc) ? acc : v > acc || float.IsNaN(v) ? v : acc,
                             MapReduction.Mean => acc + v,
-                            _ => throw new ProbeException($"Input reduction {how} is not supported per site; use max or mean."),
+                            _ => throw new ProbeException($"Reduction {reduce} is not supported per site; use max or mean."),
                         };
                     }
-                    buf[r * units + u] = (float)(how == MapReduction.Mean ? acc / positions : acc);
+                    buf[r * units + u] = (float)(reduce == MapReduction.Mean ? acc / positions : acc);
                 }
             }
-            _inputs[name] = new Matrix(m.Rows, units, buf.Length == m.Rows * units ? buf : buf[..(m.Rows * units)]);
+            into[name] = new Matrix(m.Rows, units, buf.Length == m.Rows * units ? buf : buf[..(m.Rows * units)]);
         }
     }
 

@@ -32,7 +32,7 @@ internal sealed class ModuleRun : IActivationRun
         public int Order = -1;
         public float[] Out = [];
         public float[] In = [];
-        public MapReduction InputReduce;
+        public MapReduction InputReduce, OutputReduce;
         public int OutCols, InCols;
     }
 
@@ -52,7 +52,7 @@ internal sealed class ModuleRun : IActivationRun
     readonly ComputeDevice _device;
 
     public ModuleRun(nn.Module<Tensor, Tensor> model, ModuleTrace trace, IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, ComputeDevice? device = null,
-                     IReadOnlyDictionary<string, MapReduction>? inputReduce = null)
+                     SiteReductions? perSite = null)
     {
         _model = model; _reduce = reduce; _includeInputs = includeInputs; _device = device ?? ComputeDevice.Cpu;
         var bySite = trace.Calls.ToDictionary(c => c.Site, StringComparer.Ordinal);
@@ -77,7 +77,8 @@ internal sealed class ModuleRun : IActivationRun
                     var slot = slots.GetValueOrDefault(call.Module)
                         ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
                     var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape,
-                                          InputReduce = inputReduce != null && inputReduce.TryGetValue(name, out var ir) ? ir : reduce };
+                                          InputReduce = perSite != null && perSite.Inputs.TryGetValue(name, out var ir) ? ir : reduce,
+                                          OutputReduce = perSite != null && perSite.Outputs.TryGetValue(name, out var or) ? or : reduce };
                     slot.Selected[call.Call] = site;
                     _sites.Add(site);
                 }
@@ -164,7 +165,7 @@ internal sealed class ModuleRun : IActivationRun
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", output.shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
         site.OutputShape = output.shape.Skip(1).Select(d => (int)d).ToArray();
-        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast);
+        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast, site.OutputReduce);
     }
 
     int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, MapReduction? reduce = null)

@@ -111,9 +111,9 @@ public sealed class ModuleSource : IActivationSource
         new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice);
 
     /// <inheritdoc/>
-    /// <remarks>Here the named inputs are reduced in libtorch inside the hook, so only the reduced rows are copied out.</remarks>
-    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, IReadOnlyDictionary<string, MapReduction> inputReduce) =>
-        new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice, inputReduce);
+    /// <remarks>Here the named outputs and inputs are reduced in libtorch inside the hook, so only the reduced rows are copied out.</remarks>
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite) =>
+        new ModuleRun(Model, Trace, sites, reduce, includeInputs, ResolvedDevice, perSite);
 
     /// <inheritdoc/>
     /// <remarks>

@@ -188,8 +188,9 @@ public class ModuleSourceTests
             return (Copy(run.Inputs), Copy(run.Outputs), run.Layers);
         }
         var full = Once(() => source.Start(sites, MapReduction.Flatten, includeInputs: true));
-        var native = Once(() => source.Start(sites, MapReduction.Flatten, includeInputs: true, maxima));
-        var fallback = Once(() => new InputReducingRun(source.Start(sites, MapReduction.Flatten, includeInputs: true), maxima));
+        var perSite = new SiteReductions(new Dictionary<string, MapReduction> { ["relu2"] = MapReduction.Max }, maxima);
+        var native = Once(() => source.Start(sites, MapReduction.Flatten, includeInputs: true, perSite));
+        var fallback = Once(() => new ReducingRun(source.Start(sites, MapReduction.Flatten, includeInputs: true), perSite));
         foreach (var site in sites)
         {
             var whole = full.Inputs[site];
@@ -204,8 +205,17 @@ public class ModuleSourceTests
             Assert.Equal(expected, fallback.Inputs[site].Data.Take(expected.Length));
             Assert.Equal(units, native.Inputs[site].Cols);
             Assert.Equal(units, fallback.Inputs[site].Cols);
-            // Outputs are untouched by the input reductions.
-            Assert.Equal(full.Outputs[site].Data, native.Outputs[site].Data);
+            // Outputs: relu2's reduced to the same channel maxima (its output equals max(input, 0) channel-wise), the
+            // others untouched.
+            if (site == "relu2")
+            {
+                var expectedOut = expected.Select(v => Math.Max(v, 0f)).ToArray();
+                Assert.Equal(expectedOut, native.Outputs[site].Data.Take(expected.Length));
+                Assert.Equal(expectedOut, fallback.Outputs[site].Data.Take(expected.Length));
+                Assert.Equal(units, native.Layers.Single(l => l.Name == site).Features);
+                Assert.Equal(units, fallback.Layers.Single(l => l.Name == site).Features);
+            }
+            else Assert.Equal(full.Outputs[site].Data, native.Outputs[site].Data);
         }
     }
 }
