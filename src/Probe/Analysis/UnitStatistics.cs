@@ -218,10 +218,8 @@ public sealed class UnitStatsAccumulator
         var acc = new LayerAcc();
         for (int r = 0; r < batch.Rows; r++)
         {
-            var row = data.Slice(r * batch.Cols, batch.Cols);
-            for (int c = 0; c < _units; c++) _reduced[c] = TensorPrimitivesMax(row.Slice(c * positions, positions));
+            SpatialRow(data.Slice(r * batch.Cols, batch.Cols), positions, shift, ref acc);
             AccumulateUnits(_reduced);
-            LayerRow(row, shift, ref acc);
         }
         Merge(batch.Rows, data.Length, shift, acc, batch);
     }
@@ -234,6 +232,61 @@ public sealed class UnitStatsAccumulator
     {
         public double S1, S2, MaxRowSq;
         public long Zeros, Eps;
+    }
+
+    /// <summary>
+    /// One row of a spatial batch in a single pass: each channel's maximum over its positions into _reduced (the scalar
+    /// rule per lane: v replaces the best only when v &gt; best, so NaN never wins) and the layer sums of
+    /// <see cref="LayerRow"/> over every value, a vector at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc)
+    {
+        int w = Vector<float>.Count;
+        if (!Vector.IsHardwareAccelerated || positions < w)
+        {
+            for (int c = 0; c < _units; c++) _reduced![c] = TensorPrimitivesMax(row.Slice(c * positions, positions));
+            LayerRow(row, shift, ref acc);
+            return;
+        }
+        bool countEps = _epsilon > 0; float eps = (float)_epsilon;
+        var vs1 = Vector<double>.Zero; var vs2 = vs1; var vsq = vs1;
+        var vshift = new Vector<double>(shift);
+        var vz = Vector<int>.Zero; var ve = vz;
+        var veps = new Vector<float>(eps);
+        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        for (int c = 0; c < _units; c++)
+        {
+            var seg = row.Slice(c * positions, positions);
+            var best = new Vector<float>(float.NegativeInfinity);
+            int j = 0;
+            for (; j <= positions - w; j += w)
+            {
+                var v = new Vector<float>(seg.Slice(j));
+                best = Vector.ConditionalSelect(Vector.GreaterThan(v, best), v, best);
+                vz -= Vector.Equals(v, Vector<float>.Zero);
+                if (countEps) ve -= Vector.LessThanOrEqual(Vector.Abs(v), veps);
+                Vector.Widen(v, out var lo, out var hi);
+                vsq += lo * lo + hi * hi;
+                var dlo = lo - vshift; var dhi = hi - vshift;
+                vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
+            }
+            float m = float.NegativeInfinity;
+            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
+            for (; j < positions; j++)
+            {
+                float v = seg[j];
+                m = v > m ? v : m;
+                if (v == 0) zeros++;
+                if (countEps && MathF.Abs(v) <= eps) epsN++;
+                sq += (double)v * v;
+                double dv = v - shift; s1 += dv; s2 += dv * dv;
+            }
+            _reduced![c] = m;
+        }
+        acc.S1 += s1 + Vector.Sum(vs1); acc.S2 += s2 + Vector.Sum(vs2);
+        acc.Zeros += zeros + Vector.Sum(vz); acc.Eps += epsN + Vector.Sum(ve);
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq + Vector.Sum(vsq));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
