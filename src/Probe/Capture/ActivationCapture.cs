@@ -18,8 +18,9 @@ public sealed record CaptureSummary(
 
 /// <summary>
 /// Records per-site activations while a data set streams through an activation source (a TorchSharp model, an ONNX
-/// model, precomputed activations) in batches, and hands every batch to streaming consumers. The data set is read
-/// ahead on another thread while the model runs; memory stays at a few batches however large the data set is.
+/// model, precomputed activations) in batches, and hands every batch to streaming consumers. A streamed data set is
+/// read ahead on another thread while the model runs (an in-memory one is read in place); memory stays at a few
+/// batches however large the data set is.
 /// Non-finite values are counted per site.
 /// </summary>
 /// <param name="Layers">Which sites to record (default: every leaf site).</param>
