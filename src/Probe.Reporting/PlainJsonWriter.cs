@@ -33,7 +33,15 @@ internal static class PlainJsonWriter
             IndentCharacter = options.IndentCharacter, IndentSize = options.IndentSize, MaxDepth = options.MaxDepth, SkipValidation = true,
         }))
         {
-            if (!TryValue(w, value, value?.GetType() ?? typeof(object), options, 0)) return false;
+            try
+            {
+                if (!TryValue(w, value, value?.GetType() ?? typeof(object), options, 0)) return false;
+            }
+            catch (TargetInvocationException)
+            {
+                // A property getter threw: System.Text.Json then reports the getter's own exception, not a wrapped one.
+                return false;
+            }
         }
         json = Encoding.UTF8.GetString(buffer.WrittenSpan);
         return true;
