@@ -44,6 +44,8 @@ internal sealed class LayerInputs
             if (model && r.GetResult(Data) == null) r.AddError("--model needs --data.");
             if (!acts && r.GetResult(Labels) != null) r.AddError("--labels goes with --acts; --model and --run take labels from the data set.");
             if (!run && r.GetResult(Epochs) != null) r.AddError("--epochs goes with --run.");
+            if (acts) Models.RejectDeviceWithoutModel(r, "--acts");
+            if (dir) Models.RejectDeviceWithoutModel(r, "--acts-dir");
         });
     }
 

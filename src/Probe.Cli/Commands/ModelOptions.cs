@@ -67,6 +67,20 @@ internal sealed class ModelOptions
         catch (ProbeException e) { r.AddError(e.Message); }
     }
 
+    /// <summary>
+    /// Refuses <c>--device cuda[:N]</c> where no model runs (<paramref name="what"/> names the mode): the analyses of
+    /// stored activations run on the CPU, and a GPU request silently ignored would be worse than an error.
+    /// </summary>
+    public void RejectDeviceWithoutModel(CommandResult r, string what)
+    {
+        if (r.GetResult(Device) is not { Implicit: false }) return;
+        ComputeDevice device;
+        try { device = ComputeDevice.Parse(r.GetValue(Device) ?? "cpu"); }
+        catch (ProbeException) { return; } // the option's own check reports a malformed value
+        if (device.Kind == DeviceKind.Cuda)
+            r.AddError($"--device {r.GetValue(Device)} places a model on a GPU, but {what} runs no model: the analysis of stored activations runs on the CPU. Drop --device (or use --model/--run to run a model there).");
+    }
+
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>
     public IActivationSource Open(ParseResult p, int seed, IReadOnlyDictionary<string, NpyArray>? inputs = null, string? dataInput = null) =>
         ModelLoader.Open(p.GetValue(Model)!, p.GetValue(RandomWeights) ? null : p.GetValue(Weights), seed, inputs, dataInput, DeviceOf(p));

@@ -251,6 +251,8 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         if (models && !Given(r, Data)) r.AddError("--model-a needs --data (the inputs to run through both models).");
         if (acts && Given(r, Data)) r.AddError("--acts-dir holds its own samples; drop --data.");
         if (pair && Given(r, Data)) r.AddError("--data is for the layer modes; two matrices (--a/--b) are compared as they are.");
+        if (pair) Models.RejectDeviceWithoutModel(r, "--a/--b");
+        if (acts) Models.RejectDeviceWithoutModel(r, "--acts-dir");
         if (!models) Models.Validate(r);
         else
         {

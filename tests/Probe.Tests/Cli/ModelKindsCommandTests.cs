@@ -40,6 +40,30 @@ public class ModelKindsCommandTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_dir, "run")));
     }
 
+    /// <summary>Where no model runs (stored activations), a GPU request is refused with exit 2, not silently ignored.</summary>
+    [Fact]
+    public void Device_cuda_without_a_model_is_refused_and_cpu_or_auto_run()
+    {
+        var rng = new Random(2);
+        var x = Matrix.Create(40, 6, (_, _) => (float)rng.NextDouble());
+        string a = Path.Combine(_dir, "a.npy"), labels = Path.Combine(_dir, "y.npy");
+        Npy.Write(a, x);
+        Npy.Write(labels, Enumerable.Range(0, 40).Select(i => i % 2).ToArray());
+        foreach (var args in new[]
+        {
+            new[] { "cka", "--a", a, "--b", a },
+            new[] { "similarity", "--measure", "procrustes", "--a", a, "--b", a },
+            new[] { "separability", "--acts", a, "--labels", labels },
+        })
+        {
+            var (code, _, err) = Cli.Run([.. args, "--device", "cuda"]);
+            Assert.True(code == ExitCodes.Usage, $"{string.Join(' ', args)}: exit {code}: {err}");
+            Assert.Contains("runs no model", err);
+            (code, _, err) = Cli.Run([.. args, "--device", "auto"]);
+            Assert.True(code == ExitCodes.Ok, $"{string.Join(' ', args)} --device auto: {err}");
+        }
+    }
+
     [Fact]
     public void LayersOfAnOnnxModelListsEverySiteWithOpTypeAndShape()
     {
