@@ -110,6 +110,32 @@ public sealed class Matrix
         return bad;
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> into <paramref name="destination"/> and returns whether every value was finite,
+    /// in the same pass (the check of <see cref="CountNonFinite(ReadOnlySpan{float})"/> without reading the data again).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static bool CopyAllFinite(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        if (destination.Length < source.Length) throw new ArgumentException("The destination is shorter than the source.", nameof(destination));
+        int i = 0, w = System.Numerics.Vector<float>.Count;
+        var any = System.Numerics.Vector<float>.Zero;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+            for (; i <= source.Length - w; i += w)
+            {
+                var v = new System.Numerics.Vector<float>(source.Slice(i));
+                v.CopyTo(destination.Slice(i));
+                any |= v - v;
+            }
+        bool finite = any == System.Numerics.Vector<float>.Zero;
+        for (; i < source.Length; i++)
+        {
+            destination[i] = source[i];
+            finite &= float.IsFinite(source[i]);
+        }
+        return finite;
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static bool AnyNonFinite(ReadOnlySpan<float> values)
     {

@@ -79,7 +79,10 @@ public sealed record ActivationCapture(
         {
             run.Forward(values.Span[..(n * size)], n, data.SampleShape, start);
             // Every site's check on all cores while the model waits (each count lands in its own slot).
-            var checks = run.Outputs.Select(kv => (kv.Key, kv.Value, input: false)).Concat(run.Inputs.Select(kv => (kv.Key, kv.Value, input: true))).ToArray();
+            // (Sites the run already checked while copying them out are skipped.)
+            var known = run as IFiniteAwareRun;
+            var checks = run.Outputs.Select(kv => (kv.Key, kv.Value, input: false)).Concat(run.Inputs.Select(kv => (kv.Key, kv.Value, input: true)))
+                .Where(c => known == null || !known.KnownFinite(c.Key, c.input)).ToArray();
             var counts = new long[checks.Length];
             long total = checks.Sum(c => (long)c.Value.Rows * c.Value.Cols);
             if (total >= 1 << 20) Parallel.For(0, checks.Length, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));

@@ -93,6 +93,16 @@ public interface IActivationRun : IDisposable
     IReadOnlyList<LayerInfo> Layers { get; }
 }
 
+/// <summary>
+/// A run that checked its last batch's values for NaN and infinities while copying them out: when it says a site's rows
+/// are all finite, <see cref="ActivationCapture"/> does not read them again to count.
+/// </summary>
+internal interface IFiniteAwareRun
+{
+    /// <summary>True when every value of the site's last output (or input) rows is known to be finite.</summary>
+    bool KnownFinite(string site, bool input);
+}
+
 /// <summary>Where the values entering a site come from (see <see cref="IActivationSource.Origin"/>).</summary>
 public abstract record SiteOrigin
 {

@@ -9,7 +9,7 @@ namespace Probe.Capture;
 /// know where a forward pass failed); the selected calls copy their input in the pre-hook (before an in-place module
 /// can overwrite it) and their output in the post-hook, into reused per-site buffers. Disposing removes every hook.
 /// </summary>
-internal sealed class ModuleRun : IActivationRun
+internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
 {
     sealed class Slot
     {
@@ -33,6 +33,7 @@ internal sealed class ModuleRun : IActivationRun
         public float[] Out = [];
         public float[] In = [];
         public MapReduction InputReduce, OutputReduce;
+        public bool OutFinite, InFinite;   // set by the copy of the current batch
         public int OutCols, InCols;
     }
 
@@ -151,7 +152,7 @@ internal sealed class ModuleRun : IActivationRun
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
-            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), site.InputReduce);
+            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), out site.InFinite, site.InputReduce);
     }
 
     void Leave(Slot slot, Tensor output)
@@ -165,18 +166,25 @@ internal sealed class ModuleRun : IActivationRun
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", output.shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
         site.OutputShape = output.shape.Skip(1).Select(d => (int)d).ToArray();
-        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast, site.OutputReduce);
+        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
     }
 
-    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, MapReduction? reduce = null)
+    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
         var rows = ToRows(t, reduce ?? _reduce, tokensLast, site.Name);
         if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
         int n = (int)rows.shape[0], cols = (int)rows.shape[1];
         if (buffer.Length < n * cols) buffer = new float[n * cols];
-        MemoryMarshal.Cast<byte, float>(rows.bytes).CopyTo(buffer);
+        finite = Matrix.CopyAllFinite(MemoryMarshal.Cast<byte, float>(rows.bytes), buffer);
         return cols;
+    }
+
+    public bool KnownFinite(string site, bool input)
+    {
+        foreach (var s in _sites)
+            if (s.Name == site) return input ? s.InFinite : s.OutFinite;
+        return false;
     }
 
     /// <summary>Turns one hooked tensor into a (batch x units) float32 contiguous CPU tensor (see <see cref="MapReduction"/>).</summary>

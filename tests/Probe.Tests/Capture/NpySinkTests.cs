@@ -81,6 +81,12 @@ public class NonFiniteCountTests
         }
         Assert.Equal(expected, Probe.Matrix.CountNonFinite(values));
         Assert.Equal(values.Count(v => !float.IsFinite(v)), expected);
+        // The copy that checks as it goes: an exact copy, and "all finite" exactly when nothing was counted.
+        var copy = new float[length];
+        Assert.Equal(expected == 0, Probe.Matrix.CopyAllFinite(values, copy));
+        Assert.Equal(values.Select(BitConverter.SingleToInt32Bits), copy.Select(BitConverter.SingleToInt32Bits));
+        var clean = values.Select(v => float.IsFinite(v) ? v : 1f).ToArray();
+        Assert.True(Probe.Matrix.CopyAllFinite(clean, copy));
     }
 }
 
