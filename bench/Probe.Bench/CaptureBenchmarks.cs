@@ -57,21 +57,30 @@ public sealed class CaptureBenchmarks : IBenchmark
         using var model = spec.Build(0);
         var capture = new ActivationCapture(BatchSize: batchSize);
         Plain(model, data, Math.Min(batchSize, data.Count));
-        double plain = double.MaxValue, hooked = double.MaxValue;
-        int repeats = ctx.Quick ? 1 : 2, sites = 0;
-        for (int r = 0; r < repeats; r++)
-        {
-            var sw = Stopwatch.StartNew();
-            Plain(model, data, batchSize);
-            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
-            sw.Restart();
-            sites = capture.Run(model, data, new Counter()).Layers.Count;
-            hooked = Math.Min(hooked, sw.Elapsed.TotalSeconds);
-        }
+        int sites = 0;
+        var best = BestOf(ctx.Quick ? 1 : 2, () => Plain(model, data, batchSize), () => sites = capture.Run(model, data, new Counter()).Layers.Count);
+        double plain = best[0], hooked = best[1];
         ctx.Out.WriteLine($"  {spec}: {data.Count} images, batch {batchSize}, {sites} sites hooked (every leaf call), streaming consumer");
         ctx.Report("resnet18 plain forward pass", plain, "s");
         ctx.Report("resnet18 forward pass + hooks on every site", hooked, "s");
         ctx.Report("ratio resnet18 hooked / plain (target <= 1.1)", hooked / plain, "x");
+    }
+
+    /// <summary>
+    /// Runs the actions one after another, <paramref name="repeats"/> times (interleaved, so a drift in the machine's
+    /// load hits all alike), and returns each one's best time in seconds.
+    /// </summary>
+    static double[] BestOf(int repeats, params Action[] runs)
+    {
+        var best = runs.Select(_ => double.MaxValue).ToArray();
+        for (int r = 0; r < repeats; r++)
+            for (int i = 0; i < runs.Length; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                runs[i]();
+                best[i] = Math.Min(best[i], sw.Elapsed.TotalSeconds);
+            }
+        return best;
     }
 
     static Dataset Repeat(Dataset d, int times)
@@ -102,24 +111,13 @@ public sealed class CaptureBenchmarks : IBenchmark
         using var model = spec.Build(0);
         var capture = new ActivationCapture(BatchSize: batchSize);
         int repeats = ctx.Quick ? 2 : 5;
-        // Interleave the two so drift in machine load hits both alike; keep the best of each.
-        double plain = double.MaxValue, hooked = double.MaxValue, streamed = double.MaxValue;
         Plain(model, data, batchSize);
         capture.ToMemory(model, data);
         long values = 0;
-        for (int r = 0; r < repeats; r++)
-        {
-            var sw = Stopwatch.StartNew();
-            Plain(model, data, batchSize);
-            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
-            sw.Restart();
-            var acts = capture.ToMemory(model, data);
-            hooked = Math.Min(hooked, sw.Elapsed.TotalSeconds);
-            values = acts.Outputs.Values.Sum(m => (long)m.Data.Length);
-            sw.Restart();
-            capture.Run(model, data, new Counter());
-            streamed = Math.Min(streamed, sw.Elapsed.TotalSeconds);
-        }
+        var best = BestOf(repeats, () => Plain(model, data, batchSize),
+            () => values = capture.ToMemory(model, data).Outputs.Values.Sum(m => (long)m.Data.Length),
+            () => capture.Run(model, data, new Counter()));
+        double plain = best[0], hooked = best[1], streamed = best[2];
         ctx.Out.WriteLine($"  {label}: {data.Count} samples, batch {batchSize}, {spec.LayerNames.Count} hooked layers, {values / 1e6:F1} M values recorded");
         ctx.Report("plain forward pass", plain, "s");
         ctx.Report("forward pass + hooks + in-memory sink", hooked, "s");
@@ -128,18 +126,10 @@ public sealed class CaptureBenchmarks : IBenchmark
         ctx.Report("ratio hooked (streaming) / plain", streamed / plain, "x");
         // Where the difference goes: every module hooked but only the last layer recorded (the hooks' own cost), and
         // for feature maps every layer recorded by its maximum instead of its mean over positions.
-        double hooksOnly = double.MaxValue, firstOnly = double.MaxValue;
         var last = new ActivationCapture(new LayerSelector(spec.LayerNames[^1]), BatchSize: batchSize);
         var first = new ActivationCapture(Reduce: data.SampleShape.Length > 1 ? MapReduction.Max : MapReduction.First, BatchSize: batchSize);
-        for (int r = 0; r < repeats; r++)
-        {
-            var sw = Stopwatch.StartNew();
-            last.Run(model, data, new Counter());
-            hooksOnly = Math.Min(hooksOnly, sw.Elapsed.TotalSeconds);
-            sw.Restart();
-            first.Run(model, data, new Counter());
-            firstOnly = Math.Min(firstOnly, sw.Elapsed.TotalSeconds);
-        }
+        var parts = BestOf(repeats, () => last.Run(model, data, new Counter()), () => first.Run(model, data, new Counter()));
+        double hooksOnly = parts[0], firstOnly = parts[1];
         ctx.Report("ratio all modules hooked, one layer recorded / plain", hooksOnly / plain, "x");
         ctx.Report(data.SampleShape.Length > 1 ? "ratio every layer recorded, max over positions / plain" : "ratio every layer recorded (2-d outputs, nothing to reduce) / plain", firstOnly / plain, "x");
     }
@@ -152,20 +142,11 @@ public sealed class CaptureBenchmarks : IBenchmark
     {
         using var model = spec.Build(0);
         var study = new Probe.Analysis.DeadUnitStudy(BatchSize: batchSize);
-        int repeats = ctx.Quick ? 2 : 3;
-        double plain = double.MaxValue, dead = double.MaxValue;
         Plain(model, data, batchSize);
         study.Run(model, data);
         int layers = 0;
-        for (int r = 0; r < repeats; r++)
-        {
-            var sw = Stopwatch.StartNew();
-            Plain(model, data, batchSize);
-            plain = Math.Min(plain, sw.Elapsed.TotalSeconds);
-            sw.Restart();
-            layers = study.Run(model, data).Layers.Length;
-            dead = Math.Min(dead, sw.Elapsed.TotalSeconds);
-        }
+        var best = BestOf(ctx.Quick ? 2 : 3, () => Plain(model, data, batchSize), () => layers = study.Run(model, data).Layers.Length);
+        double plain = best[0], dead = best[1];
         ctx.Out.WriteLine($"  dead-unit study, {label}: {data.Count} samples, batch {batchSize}, {layers} activation layers with pre-activations");
         ctx.Report("plain forward pass", plain, "s");
         ctx.Report("dead-unit study", dead, "s");
