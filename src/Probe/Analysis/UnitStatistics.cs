@@ -236,19 +236,14 @@ public sealed class UnitStatsAccumulator
 
     /// <summary>
     /// One row of a spatial batch in a single pass: each channel's maximum over its positions into _reduced (the scalar
-    /// rule per lane: v replaces the best only when v &gt; best, so NaN never wins) and the layer sums of
-    /// <see cref="LayerRow"/> over every value, a vector at a time.
+    /// rule per lane: v replaces the best only when v &gt; best, so NaN never wins) and the layer sums over every value
+    /// (zeros, near-zeros, shifted sum and sum of squares, the row's squared norm), a vector at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc)
     {
-        int w = Vector<float>.Count;
-        if (!Vector.IsHardwareAccelerated || positions < w)
-        {
-            for (int c = 0; c < _units; c++) _reduced![c] = TensorPrimitivesMax(row.Slice(c * positions, positions));
-            LayerRow(row, shift, ref acc);
-            return;
-        }
+        // Without vector hardware, or for channels shorter than a vector, the scalar loop below does all of it.
+        int w = Vector.IsHardwareAccelerated ? Vector<float>.Count : int.MaxValue;
         bool countEps = _epsilon > 0; float eps = (float)_epsilon;
         var vs1 = Vector<double>.Zero; var vs2 = vs1; var vsq = vs1;
         var vshift = new Vector<double>(shift);
@@ -272,7 +267,7 @@ public sealed class UnitStatsAccumulator
                 vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
             }
             float m = float.NegativeInfinity;
-            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
+            if (j > 0) for (int k = 0; k < Vector<float>.Count; k++) m = best[k] > m ? best[k] : m;
             for (; j < positions; j++)
             {
                 float v = seg[j];
@@ -287,26 +282,6 @@ public sealed class UnitStatsAccumulator
         acc.S1 += s1 + Vector.Sum(vs1); acc.S2 += s2 + Vector.Sum(vs2);
         acc.Zeros += zeros + Vector.Sum(vz); acc.Eps += epsN + Vector.Sum(ve);
         acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq + Vector.Sum(vsq));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float TensorPrimitivesMax(ReadOnlySpan<float> x)
-    {
-        float m = float.NegativeInfinity;
-        int j = 0, w = System.Numerics.Vector<float>.Count;
-        if (System.Numerics.Vector.IsHardwareAccelerated && x.Length >= w)
-        {
-            // Per lane the scalar rule (take v only when v > best, so NaN never wins), then across lanes.
-            var best = new System.Numerics.Vector<float>(float.NegativeInfinity);
-            for (; j <= x.Length - w; j += w)
-            {
-                var v = new System.Numerics.Vector<float>(x.Slice(j));
-                best = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.GreaterThan(v, best), v, best);
-            }
-            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
-        }
-        for (; j < x.Length; j++) m = x[j] > m ? x[j] : m;
-        return m;
     }
 
     private void Merge(int rows, long n, double shift, in LayerAcc acc, Matrix batch)
@@ -439,45 +414,6 @@ public sealed class UnitStatsAccumulator
             if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
             if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
         }
-    }
-
-    // Layer sums of one row (spatial maps, whose per-unit counters use the max-reduced row).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void LayerRow(ReadOnlySpan<float> row, double shift, ref LayerAcc acc)
-    {
-        bool countEps = _epsilon > 0; float eps = (float)_epsilon;
-        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
-        int j = 0, w = System.Numerics.Vector<float>.Count;
-        if (System.Numerics.Vector.IsHardwareAccelerated && row.Length >= w)
-        {
-            // The same sums a vector at a time (lanes summed at the end): deterministic, but in a different order
-            // than the scalar loop, so the layer's mean and variance may differ from it in the last bits.
-            var vs1 = System.Numerics.Vector<double>.Zero; var vs2 = vs1; var vsq = vs1;
-            var vshift = new System.Numerics.Vector<double>(shift);
-            var vz = System.Numerics.Vector<int>.Zero; var ve = vz;
-            var veps = new System.Numerics.Vector<float>(eps);
-            for (; j <= row.Length - w; j += w)
-            {
-                var v = new System.Numerics.Vector<float>(row.Slice(j));
-                vz -= System.Numerics.Vector.Equals(v, System.Numerics.Vector<float>.Zero);
-                if (countEps) ve -= System.Numerics.Vector.LessThanOrEqual(System.Numerics.Vector.Abs(v), veps);
-                System.Numerics.Vector.Widen(v, out var lo, out var hi);
-                vsq += lo * lo + hi * hi;
-                var dlo = lo - vshift; var dhi = hi - vshift;
-                vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
-            }
-            s1 = System.Numerics.Vector.Sum(vs1); s2 = System.Numerics.Vector.Sum(vs2); sq = System.Numerics.Vector.Sum(vsq);
-            zeros = System.Numerics.Vector.Sum(vz); epsN = System.Numerics.Vector.Sum(ve);
-        }
-        foreach (var v in row[j..])
-        {
-            if (v == 0) zeros++;
-            if (countEps && MathF.Abs(v) <= eps) epsN++;
-            sq += (double)v * v;
-            double dv = v - shift; s1 += dv; s2 += dv * dv;
-        }
-        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
-        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
     }
 
     /// <summary>The statistics so far. <paramref name="moduleType"/> resolves <see cref="UnitActivation.Auto"/>.</summary>
