@@ -66,7 +66,7 @@ public sealed record ActivationCapture(
         if (data is Dataset d) d.Validate();
         source.Bind(data);
         var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
-        using var run = PerSite.IsEmpty ? source.Start(sites, Reduce, IncludeInputs) : source.Start(sites, Reduce, IncludeInputs, PerSite);
+        using var run = source.Start(sites, Reduce, IncludeInputs, PerSite);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         int size = data.SampleSize();

@@ -42,6 +42,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     readonly bool _includeInputs;
     readonly List<Slot> _slots = new();
     readonly List<Site> _sites = new();
+    readonly Dictionary<string, Site> _byName = new(StringComparer.Ordinal);
     readonly List<IDisposable> _removers = new();
     readonly Stack<Slot> _open = new();
     readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
@@ -82,6 +83,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
                                           OutputReduce = perSite != null && perSite.Outputs.TryGetValue(name, out var or) ? or : reduce };
                     slot.Selected[call.Call] = site;
                     _sites.Add(site);
+                    _byName[name] = site;
                 }
                 else if (silent.ContainsKey(name)) neverRan.Add(name);
                 else throw new ProbeException($"Unknown site '{name}'. Sites: {string.Join(", ", bySite.Keys)}.");
@@ -180,12 +182,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         return cols;
     }
 
-    public bool KnownFinite(string site, bool input)
-    {
-        foreach (var s in _sites)
-            if (s.Name == site) return input ? s.InFinite : s.OutFinite;
-        return false;
-    }
+    public bool KnownFinite(string site, bool input) =>
+        _byName.TryGetValue(site, out var s) && (input ? s.InFinite : s.OutFinite);
 
     /// <summary>Turns one hooked tensor into a (batch x units) float32 contiguous CPU tensor (see <see cref="MapReduction"/>).</summary>
     internal static Tensor ToRows(Tensor t, MapReduction reduce, bool tokensLast, string site)

@@ -57,16 +57,8 @@ internal sealed class MappedRows : IRawRows
     public void Read(int start, int n, Span<byte> destination)
     {
         if (n == 0) return;
-        long len = (long)n * RowBytes;
-        using var view = _map.CreateViewAccessor(_offset + (long)start * RowBytes, len, MemoryMappedFileAccess.Read);
-        var handle = view.SafeMemoryMappedViewHandle;
-        unsafe
-        {
-            byte* p = null;
-            handle.AcquirePointer(ref p);
-            try { new ReadOnlySpan<byte>(p + view.PointerOffset, checked((int)len)).CopyTo(destination); }
-            finally { handle.ReleasePointer(); }
-        }
+        using var view = Map(start, n);
+        unsafe { new ReadOnlySpan<byte>(view.Address, checked(n * RowBytes)).CopyTo(destination); }
     }
 
     public override string ToString() => _path;
