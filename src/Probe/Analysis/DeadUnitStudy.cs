@@ -204,28 +204,35 @@ public sealed record DeadUnitStudy(
             plans.Add(plan);
         }
         var inputSites = plans.Where(p => p.Origin != null).Select(p => p.Origin!.InputSite).Distinct().ToList();
-        var consumer = new StudyConsumer(plans, inputSites, Epsilon);
-        // A cause needs only each unit's largest pre-activation: the layers' inputs come reduced to per-sample unit
-        // maxima (in libtorch for TorchSharp models), not as whole maps; the affine layers' own inputs stay whole (their
-        // norms bound every pre-activation), and their outputs, never read, come reduced too.
-        var preMax = plans.Where(p => p.Origin != null && !inputSites.Contains(p.Name))
-            .ToDictionary(p => p.Name, _ => MapReduction.Max, StringComparer.Ordinal);
-        var unread = inputSites.Where(s => !selected.Contains(s)).ToDictionary(s => s, _ => MapReduction.Max, StringComparer.Ordinal);
-        foreach (var p in plans) p.PreReduced = preMax.ContainsKey(p.Name);
+        var readers = new StudyReaders(plans, inputSites);
+        // Every layer is read where the model left it (at hook time for TorchSharp models: nothing is copied), and
+        // nothing is recorded: a layer's output feeds its statistics; an explained layer's input (pre-activation) its
+        // per-unit maxima, of only the units that have not fired yet when the activation passes positive inputs
+        // unchanged (ReLU: a unit that fired has its largest pre-activation in its output); an affine layer's input
+        // the largest input norm, which bounds every pre-activation.
+        var outputReaders = plans.ToDictionary(p => p.Name, readers.Output, StringComparer.Ordinal);
+        foreach (var s in inputSites) outputReaders.TryAdd(s, SiteReductions.Skip);
+        var inputReaders = plans.ToDictionary(p => p.Name, readers.PreActivation, StringComparer.Ordinal);
+        foreach (var s in inputSites) inputReaders[s] = readers.AffineInput(s, inputReaders.GetValueOrDefault(s));
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
             MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize)
-        { Cancellation = Cancellation, Progress = Progress, PerSite = new SiteReductions(unread, preMax) };
-        var summary = capture.Run(source, data, consumer);
+        {
+            Cancellation = Cancellation, Progress = Progress,
+            PerSite = SiteReductions.None with { OutputReaders = outputReaders, InputReaders = inputSites.Count > 0 ? inputReaders : new Dictionary<string, SiteReader>() },
+        };
+        var summary = capture.Run(source, data);
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
-            if (bad > 0) throw new ProbeException($"Layer '{layer}' produced {bad} non-finite values (NaN or Inf): the model has diverged, so its units cannot be judged.");
+            if (bad > 0) throw Diverged(layer, bad, "output");
+        foreach (var (layer, bad) in summary.NonFiniteInputs)
+            if (bad > 0) throw Diverged(layer, bad, "input");
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
-            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.Pre?.State(), p.Origin, p.Note)).ToArray(),
-            new SortedDictionary<string, double>(consumer.MaxInputNormSq, StringComparer.Ordinal));
+            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note)).ToArray(),
+            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal));
     }
 
     /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>
-    public const string FormatName = "probe-dead-partial/1";
+    public const string FormatName = "probe-dead-partial/2";
 
     /// <summary>Judges every unit from the counters of <see cref="Collect"/> (or of merged shards) with the partial's own settings.</summary>
     public static DeadUnitStudyResult Finish(DeadUnitPartial partial)
@@ -241,7 +248,7 @@ public sealed record DeadUnitStudy(
             string? note = p.Note;
             if (p.Origin is { } o)
             {
-                maxPre = UnitStatsAccumulator.FromState(p.PreActivation!).Result(p.Name + ".input", partial.DyingThreshold, "Linear").UnitMax;
+                maxPre = MaxPreActivations(p, stats);
                 if (stats.DeadUnits.Length > 0)
                     causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite]));
             }
@@ -251,6 +258,23 @@ public sealed record DeadUnitStudy(
         }
         return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]);
     }
+
+    // Each unit's largest pre-activation: read from the inputs, except for a unit that fired under an activation that
+    // passes positive inputs unchanged, whose largest input is its largest output.
+    private static float[] MaxPreActivations(DeadLayerPartial p, LayerUnitStats stats)
+    {
+        var read = p.PreActivationMax ?? throw new ProbeException($"Layer '{p.Name}' has no pre-activations to explain its units with.");
+        if (!PassesPositiveInputs(p.Type)) return (float[])read.Clone();
+        return read.Select((v, u) => stats.FiringRates[u] > 0 ? Math.Max(v, stats.UnitMax[u]) : v).ToArray();
+    }
+
+    /// <summary>
+    /// True for ReLU (TorchSharp's <c>ReLU</c>, ONNX's <c>Relu</c>): output = max(input, 0), so an output &gt; 0 is the
+    /// input itself and a unit that fired has its largest pre-activation in its output. Not for activations with a
+    /// parameter that could make a negative input's output positive (LeakyReLU, PReLU and ELU with a negative slope)
+    /// nor for ReLU6, GELU, SiLU or Softplus: their units' pre-activations are read in full.
+    /// </summary>
+    internal static bool PassesPositiveInputs(string moduleType) => string.Equals(moduleType, "relu", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The default selection: every leaf module whose type is an activation (ReLU-like, sigmoid, tanh); all leaves when there is none.</summary>
     public static LayerSelector DefaultLayers(IReadOnlyList<SiteInfo> sites)
@@ -283,54 +307,130 @@ public sealed record DeadUnitStudy(
         public int Units { get; } = units;
         public int Positions { get; } = positions;
         public UnitStatsAccumulator Acc { get; } = acc;
-        public UnitStatsAccumulator? Pre;
+        /// <summary>Each unit's largest pre-activation read so far (explained layers only).</summary>
+        public float[]? PreMax;
         public string? Note;
-        public float[] Scratch = [], PreScratch = [];
-        /// <summary>The pre-activations arrive as per-sample unit maxima (rows x units), not whole maps.</summary>
-        public bool PreReduced;
+        public float[] Scratch = [];
     }
 
-    // Streams each batch into the per-layer accumulators; keeps only O(units) state per layer.
-    private sealed class StudyConsumer : IActivationConsumer
+    private static ProbeException Diverged(string layer, long bad, string what) =>
+        new($"Layer '{layer}' produced {bad} non-finite {what} value(s) (NaN or Inf): the model has diverged, so its units cannot be judged.");
+
+    // The study's site readers: each feeds only its own layer's state (O(units)), so readers of different sites may
+    // run at the same time.
+    private sealed class StudyReaders
     {
-        private readonly List<LayerPlan> _plans;
-        private readonly List<string> _sources;
-        public Dictionary<string, double> MaxInputNormSq { get; } = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, double[]> _norms = new(StringComparer.Ordinal);
 
-        public StudyConsumer(List<LayerPlan> plans, List<string> sources, double epsilon)
+        public StudyReaders(List<LayerPlan> plans, List<string> affineInputs)
         {
-            _plans = plans; _sources = sources;
             foreach (var p in plans)
-                if (p.Origin != null) p.Pre = new UnitStatsAccumulator(p.Units, UnitActivation.Linear, epsilon);
-            foreach (var s in sources) MaxInputNormSq[s] = 0;
+                if (p.Origin != null)
+                {
+                    p.PreMax = new float[p.Units];
+                    Array.Fill(p.PreMax, float.NegativeInfinity);
+                }
+            foreach (var s in affineInputs) _norms[s] = [0];
         }
 
-        public void OnBatch(ActivationBatch batch)
+        /// <summary>The largest squared norm of each affine layer's input rows so far.</summary>
+        public Dictionary<string, double> MaxInputNormSq() => _norms.ToDictionary(kv => kv.Key, kv => kv.Value[0], StringComparer.Ordinal);
+
+        /// <summary>The reader of a layer's whole output rows: its statistics.</summary>
+        public SiteReader Output(LayerPlan p) => (rows, count, cols) =>
         {
-            // Each accumulator is independent and fed in batch order, so layers (and a layer's output and its
-            // pre-activation) run on all cores while the model waits, with the same result as one after another.
-            var work = _plans.Select(p => (p, pre: false)).Concat(_plans.Where(p => p.Pre != null).Select(p => (p, pre: true))).ToArray();
-            var norms = new double[_sources.Count];
-            Parallel.For(0, work.Length + _sources.Count, i =>
+            if (p.Positions == 1 || !p.TokensLast) return p.Acc.AddRows(rows, count, p.Positions);
+            // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
+            if (p.Scratch.Length != rows.Length) p.Scratch = new float[rows.Length];
+            int t = p.Positions, d = p.Units;
+            for (int r = 0; r < count; r++)
             {
-                if (i >= work.Length) { norms[i - work.Length] = MaxRowSquaredNorm(batch.Inputs[_sources[i - work.Length]]); return; }
-                var w = work[i];
-                if (w.pre && w.p.PreReduced) w.p.Pre!.Add(batch.Inputs[w.p.Name]);
-                else if (w.pre) Add(w.p.Pre!, batch.Inputs[w.p.Name], w.p, ref w.p.PreScratch);
-                else Add(w.p.Acc, batch.Outputs[w.p.Name], w.p, ref w.p.Scratch);
-            });
-            for (int k = 0; k < _sources.Count; k++) MaxInputNormSq[_sources[k]] = Math.Max(MaxInputNormSq[_sources[k]], norms[k]);
+                int o = r * cols;
+                for (int i = 0; i < t; i++)
+                    for (int j = 0; j < d; j++)
+                        p.Scratch[o + j * t + i] = rows[o + i * d + j];
+            }
+            return p.Acc.AddRows(p.Scratch, count, p.Positions);
+        };
+
+        /// <summary>
+        /// The reader of an explained layer's input: each unit's largest value; when the activation passes positive
+        /// inputs unchanged, only for the units that have not fired in earlier batches (after the first batches,
+        /// usually only the dead ones). Skips layers that nothing explains.
+        /// </summary>
+        public SiteReader PreActivation(LayerPlan p)
+        {
+            if (p.PreMax == null) return SiteReductions.Skip;
+            bool onlySilent = PassesPositiveInputs(p.Type);
+            int[] all = Enumerable.Range(0, p.Units).ToArray();
+            return (rows, count, cols) =>
+            {
+                var units = onlySilent ? p.Acc.NeverPositive() : all;
+                if (units.Length > 0) UnitMaxima(rows, count, cols, p, units);
+                return 0;
+            };
         }
 
-        /// <summary>The largest squared L2 norm of a row (accumulated in double, a vector at a time).</summary>
+        /// <summary>The reader of an affine layer's input rows: their largest squared norm (then <paramref name="also"/>, if any).</summary>
+        public SiteReader AffineInput(string site, SiteReader? also)
+        {
+            var best = _norms[site];
+            return (rows, count, cols) =>
+            {
+                double norm = MaxRowSquaredNorm(rows, count, cols);
+                if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
+                best[0] = Math.Max(best[0], norm);
+                return also?.Invoke(rows, count, cols) ?? 0;
+            };
+        }
+
+        // Folds each listed unit's largest value over its positions (channel-major maps, token-major sequences) into
+        // p.PreMax; the scalar rule of MapReduction.Max (v replaces the best only when v > best).
+        private static void UnitMaxima(ReadOnlySpan<float> rows, int count, int cols, LayerPlan p, int[] units)
+        {
+            int positions = p.Positions, d = p.Units;
+            var max = p.PreMax!;
+            for (int r = 0; r < count; r++)
+            {
+                var row = rows.Slice(r * cols, cols);
+                foreach (int u in units)
+                {
+                    float m = max[u];
+                    if (positions == 1 || !p.TokensLast) m = MaxOf(row.Slice(u * positions, positions), m);
+                    else
+                        for (int q = 0; q < positions; q++) { float v = row[q * d + u]; m = v > m ? v : m; }
+                    max[u] = m;
+                }
+            }
+        }
+
+        // The largest of best and the values, a vector at a time (v replaces the best only when v > best: NaN never wins).
+        private static float MaxOf(ReadOnlySpan<float> values, float best)
+        {
+            int w = System.Numerics.Vector<float>.Count, j = 0;
+            if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= w)
+            {
+                var b = new System.Numerics.Vector<float>(best);
+                for (; j <= values.Length - w; j += w)
+                {
+                    var v = new System.Numerics.Vector<float>(values.Slice(j));
+                    b = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.GreaterThan(v, b), v, b);
+                }
+                for (int k = 0; k < w; k++) best = b[k] > best ? b[k] : best;
+            }
+            for (; j < values.Length; j++) best = values[j] > best ? values[j] : best;
+            return best;
+        }
+
+        /// <summary>The largest squared L2 norm of a row (accumulated in double, a vector at a time); not finite when a value is not.</summary>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        private static double MaxRowSquaredNorm(Matrix m)
+        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols)
         {
             double best = 0;
             int w = System.Numerics.Vector<float>.Count;
-            for (int r = 0; r < m.Rows; r++)
+            for (int r = 0; r < count; r++)
             {
-                var row = m.Row(r);
+                var row = rows.Slice(r * cols, cols);
                 var acc = System.Numerics.Vector<double>.Zero;
                 int j = 0;
                 if (System.Numerics.Vector.IsHardwareAccelerated)
@@ -341,26 +441,10 @@ public sealed record DeadUnitStudy(
                     }
                 double sq = System.Numerics.Vector.Sum(acc);
                 for (; j < row.Length; j++) sq += (double)row[j] * row[j];
+                if (!double.IsFinite(sq)) return sq;
                 if (sq > best) best = sq;
             }
             return best;
-        }
-
-        // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
-        private static void Add(UnitStatsAccumulator acc, Matrix m, LayerPlan p, ref float[] _scratch)
-        {
-            if (p.Positions == 1) { acc.Add(m); return; }
-            if (!p.TokensLast) { acc.AddSpatial(m, p.Positions); return; }
-            if (_scratch.Length != m.Data.Length) _scratch = new float[m.Data.Length];
-            int t = p.Positions, d = p.Units;
-            for (int r = 0; r < m.Rows; r++)
-            {
-                int o = r * m.Cols;
-                for (int i = 0; i < t; i++)
-                    for (int j = 0; j < d; j++)
-                        _scratch[o + j * t + i] = m.Data[o + i * d + j];
-            }
-            acc.AddSpatial(new Matrix(m.Rows, m.Cols, _scratch), p.Positions);
         }
     }
 }
@@ -374,7 +458,7 @@ public sealed record AffineSummary(string Layer, string LayerType, string? Folde
 
 /// <summary>One layer's counters in a <see cref="DeadUnitPartial"/>.</summary>
 public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int Units, int Positions, UnitStatsState Stats,
-    UnitStatsState? PreActivation, AffineSummary? Origin, string? Note);
+    float[]? PreActivationMax, AffineSummary? Origin, string? Note);
 
 /// <summary>
 /// The counters of a dead-unit study over some samples (all, or one shard's slice): additive, so the partials of disjoint
@@ -399,13 +483,15 @@ public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, d
         var layers = first.Layers.Select((l, i) =>
         {
             var acc = UnitStatsAccumulator.FromState(l.Stats);
-            var pre = l.PreActivation is null ? null : UnitStatsAccumulator.FromState(l.PreActivation);
+            var pre = (float[]?)l.PreActivationMax?.Clone();
             foreach (var p in parts.Skip(1))
             {
                 acc.Absorb(p.Layers[i].Stats);
-                if (pre != null) pre.Absorb(p.Layers[i].PreActivation ?? throw new ProbeException($"Layer '{l.Name}' lacks pre-activations in one part."));
+                if (pre == null) continue;
+                var other = p.Layers[i].PreActivationMax ?? throw new ProbeException($"Layer '{l.Name}' lacks pre-activations in one part.");
+                for (int u = 0; u < pre.Length; u++) pre[u] = Math.Max(pre[u], other[u]);
             }
-            return l with { Stats = acc.State(), PreActivation = pre?.State() };
+            return l with { Stats = acc.State(), PreActivationMax = pre };
         }).ToArray();
         var norms = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var p in parts)

@@ -76,7 +76,8 @@ public sealed class UnitStatsAccumulator
     private readonly float[] _min, _max;
     private long _samples, _values, _zeros, _epsCount;
     private double _mean, _m2, _maxRowNormSq;
-    private float[]? _reduced;
+    private float[]? _reduced, _reducedSecond;
+    private long _nonFinite;
     private readonly UnitCounters _main;
     private UnitCounters? _second;
 
@@ -162,6 +163,16 @@ public sealed class UnitStatsAccumulator
     internal const int ParallelThreshold = 1 << 16;
 
     public int Units => _units;
+
+    /// <summary>The units that have not been &gt; 0 on any sample so far (ascending).</summary>
+    public int[] NeverPositive()
+    {
+        int n = 0;
+        foreach (int c in _positive) if (c == 0) n++;
+        var units = new int[n];
+        for (int j = 0, k = 0; j < _units; j++) if (_positive[j] == 0) units[k++] = j;
+        return units;
+    }
     public long Samples => _samples;
 
     /// <summary>Adds a batch: one row per sample, one column per unit.</summary>
@@ -169,34 +180,7 @@ public sealed class UnitStatsAccumulator
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Cols != _units) throw new ProbeException($"A batch has {batch.Cols} columns but the layer has {_units} units.");
-        if (batch.Rows == 0) return;
-        if (_samples + batch.Rows > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
-        var data = batch.Data.AsSpan(0, batch.Rows * _units);
-        double shift = Shift(data);
-        var acc = new LayerAcc();
-        if (data.Length >= ParallelThreshold && batch.Rows >= 2 && Environment.ProcessorCount > 1)
-        {
-            // Two fixed halves, the second into its own counters; merged below in a fixed order, so the result does
-            // not depend on timing. Counts, min and max are exact; the two double sums are added first-half first.
-            int half = batch.Rows / 2, units = _units;
-            _second ??= _main.EmptyLike();
-            _second.Reset();
-            var all = batch.Data;
-            var task = Task.Run(() =>
-            {
-                var local = new LayerAcc();
-                for (int r = half; r < batch.Rows; r++) FusedRow(all.AsSpan(r * units, units), shift, ref local, _second);
-                return local;
-            });
-            for (int r = 0; r < half; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc, _main);
-            var second = task.Result;
-            _main.Absorb(_second);
-            acc.S1 += second.S1; acc.S2 += second.S2; acc.Zeros += second.Zeros; acc.Eps += second.Eps;
-            acc.MaxRowSq = Math.Max(acc.MaxRowSq, second.MaxRowSq);
-        }
-        else
-            for (int r = 0; r < batch.Rows; r++) FusedRow(data.Slice(r * _units, _units), shift, ref acc, _main);
-        Merge(batch.Rows, data.Length, shift, acc, batch);
+        ThrowIfNonFinite(AddRows(batch.Data.AsSpan(0, batch.Rows * batch.Cols), batch.Rows, 1, parallel: true), batch);
     }
 
     /// <summary>
@@ -204,24 +188,90 @@ public sealed class UnitStatsAccumulator
     /// values, channel-major. Rule: a channel fires on a sample when any of its positions is &gt; 0 (reduction by max);
     /// its per-unit min/max/saturation use the same max-reduced value. Sparsity, mean, std, min and max use every value.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddSpatial(Matrix batch, int positions)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (positions <= 0) throw new ProbeException($"Positions per channel must be positive, got {positions}.");
         if (batch.Cols != (long)_units * positions)
             throw new ProbeException($"A spatial batch needs {_units} channels x {positions} positions = {(long)_units * positions} columns, got {batch.Cols}.");
-        if (batch.Rows == 0) return;
-        _reduced ??= new float[_units];
-        var data = batch.Data.AsSpan(0, batch.Rows * batch.Cols);
-        double shift = Shift(data);
+        ThrowIfNonFinite(AddRows(batch.Data.AsSpan(0, batch.Rows * batch.Cols), batch.Rows, positions, parallel: true), batch);
+    }
+
+    private static void ThrowIfNonFinite(long bad, Matrix batch)
+    {
+        if (bad > 0) { batch.EnsureFinite("An activation batch"); throw new ProbeException("An activation batch has non-finite values."); }
+    }
+
+    /// <summary>
+    /// Adds <paramref name="count"/> rows of <see cref="Units"/> x <paramref name="positions"/> values (channel-major;
+    /// <paramref name="positions"/> 1 for dense rows) where they lie, as <see cref="Add"/> and <see cref="AddSpatial"/>
+    /// do. Returns the number of NaN or infinite values: when it is not 0 the batch is not added and the accumulator
+    /// refuses to give a result from then on (its per-unit counters may have seen part of the batch). With
+    /// <paramref name="parallel"/>, a large batch's two halves run on two cores; leave it off where another library's
+    /// threads still hold the cores (a hook inside libtorch's forward pass, whose idle OpenMP threads spin), which
+    /// measured slower than one thread.
+    /// </summary>
+    public long AddRows(ReadOnlySpan<float> rows, int count, int positions, bool parallel = false)
+    {
+        if (positions <= 0) throw new ProbeException($"Positions per channel must be positive, got {positions}.");
+        int cols = checked(_units * positions);
+        if (rows.Length != (long)count * cols)
+            throw new ProbeException($"A batch of {count} rows of {_units} units x {positions} positions needs {(long)count * cols} values, got {rows.Length}.");
+        if (count == 0) return 0;
+        if (_samples + count > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
+        double shift = Shift(rows);
         var acc = new LayerAcc();
-        for (int r = 0; r < batch.Rows; r++)
+        if (parallel && rows.Length >= ParallelThreshold && count >= 2 && Environment.ProcessorCount > 1)
         {
-            SpatialRow(data.Slice(r * batch.Cols, batch.Cols), positions, shift, ref acc);
-            AccumulateUnits(_reduced);
+            // Two fixed halves, the second into its own counters; merged below in a fixed order, so the result does
+            // not depend on timing. Counts, min and max are exact; the two double sums are added first-half first.
+            int half = count / 2;
+            _second ??= _main.EmptyLike();
+            _second.Reset();
+            LayerAcc second;
+            unsafe
+            {
+                fixed (float* p = rows)
+                {
+                    float* at = p; int len = rows.Length;
+                    var task = Task.Run(() =>
+                    {
+                        var local = new LayerAcc();
+                        AddRange(new ReadOnlySpan<float>(at, len), half, count, cols, positions, shift, ref local, _second, _reducedSecond ??= new float[_units]);
+                        return local;
+                    });
+                    AddRange(rows, 0, half, cols, positions, shift, ref acc, _main, _reduced ??= new float[_units]);
+                    second = task.Result;
+                }
+            }
+            _main.Absorb(_second);
+            acc.S1 += second.S1; acc.S2 += second.S2; acc.Zeros += second.Zeros; acc.Eps += second.Eps;
+            acc.MaxRowSq = Math.Max(acc.MaxRowSq, second.MaxRowSq);
         }
-        Merge(batch.Rows, data.Length, shift, acc, batch);
+        else AddRange(rows, 0, count, cols, positions, shift, ref acc, _main, _reduced ??= new float[_units]);
+        if (!double.IsFinite(acc.S2))
+        {
+            // A NaN or infinity makes the sums non-finite (finite float32 values cannot overflow them).
+            long bad = Matrix.CountNonFinite(rows);
+            _nonFinite += Math.Max(1, bad);
+            return Math.Max(1, bad);
+        }
+        Merge(count, rows.Length, shift, acc);
+        return 0;
+    }
+
+    private void AddRange(ReadOnlySpan<float> rows, int from, int to, int cols, int positions, double shift, ref LayerAcc acc, UnitCounters u, float[] reduced)
+    {
+        for (int r = from; r < to; r++)
+        {
+            var row = rows.Slice(r * cols, cols);
+            if (positions == 1) FusedRow(row, shift, ref acc, u);
+            else
+            {
+                SpatialRow(row, positions, shift, ref acc, reduced);
+                AccumulateUnits(reduced, u);
+            }
+        }
     }
 
     // The shift for the batch's sums: the running mean (or the batch's first value), so sum (x - K)^2 - n (mean - K)^2
@@ -235,21 +285,23 @@ public sealed class UnitStatsAccumulator
     }
 
     /// <summary>
-    /// One row of a spatial batch in a single pass: each channel's maximum over its positions into _reduced (the scalar
-    /// rule per lane: v replaces the best only when v &gt; best, so NaN never wins) and the layer sums over every value
-    /// (zeros, near-zeros, shifted sum and sum of squares, the row's squared norm), a vector at a time.
+    /// One row of a spatial batch in a single pass: each channel's maximum over its positions into
+    /// <paramref name="reduced"/> (the scalar rule per lane: v replaces the best only when v &gt; best, so NaN never
+    /// wins) and the layer sums over every value (zeros, near-zeros, shifted sum and sum of squares), a vector at a time.
+    /// The row's squared norm follows from its shifted sums: sum x^2 = sum (x - K)^2 + 2 K sum (x - K) + m K^2 (every
+    /// term within double rounding of a sum that is at most a few times the norm, as K is the running mean).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc)
+    private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc, float[] reduced)
     {
         // Without vector hardware, or for channels shorter than a vector, the scalar loop below does all of it.
         int w = Vector.IsHardwareAccelerated ? Vector<float>.Count : int.MaxValue;
         bool countEps = _epsilon > 0; float eps = (float)_epsilon;
-        var vs1 = Vector<double>.Zero; var vs2 = vs1; var vsq = vs1;
+        var vs1 = Vector<double>.Zero; var vs2 = vs1;
         var vshift = new Vector<double>(shift);
         var vz = Vector<int>.Zero; var ve = vz;
         var veps = new Vector<float>(eps);
-        double s1 = 0, s2 = 0, sq = 0; long zeros = 0, epsN = 0;
+        double s1 = 0, s2 = 0; long zeros = 0, epsN = 0;
         for (int c = 0; c < _units; c++)
         {
             var seg = row.Slice(c * positions, positions);
@@ -262,7 +314,6 @@ public sealed class UnitStatsAccumulator
                 vz -= Vector.Equals(v, Vector<float>.Zero);
                 if (countEps) ve -= Vector.LessThanOrEqual(Vector.Abs(v), veps);
                 Vector.Widen(v, out var lo, out var hi);
-                vsq += lo * lo + hi * hi;
                 var dlo = lo - vshift; var dhi = hi - vshift;
                 vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
             }
@@ -274,19 +325,18 @@ public sealed class UnitStatsAccumulator
                 m = v > m ? v : m;
                 if (v == 0) zeros++;
                 if (countEps && MathF.Abs(v) <= eps) epsN++;
-                sq += (double)v * v;
                 double dv = v - shift; s1 += dv; s2 += dv * dv;
             }
-            _reduced![c] = m;
+            reduced[c] = m;
         }
-        acc.S1 += s1 + Vector.Sum(vs1); acc.S2 += s2 + Vector.Sum(vs2);
+        s1 += Vector.Sum(vs1); s2 += Vector.Sum(vs2);
+        acc.S1 += s1; acc.S2 += s2;
         acc.Zeros += zeros + Vector.Sum(vz); acc.Eps += epsN + Vector.Sum(ve);
-        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq + Vector.Sum(vsq));
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, Math.Max(0, s2 + 2 * shift * s1 + row.Length * shift * shift));
     }
 
-    private void Merge(int rows, long n, double shift, in LayerAcc acc, Matrix batch)
+    private void Merge(int rows, long n, double shift, in LayerAcc acc)
     {
-        if (!double.IsFinite(acc.S2)) { batch.EnsureFinite("An activation batch"); throw new ProbeException("An activation batch overflowed double precision."); }
         double d = acc.S1 / n;
         double mean = shift + d;
         double m2 = Math.Max(0, acc.S2 - acc.S1 * d);
@@ -379,20 +429,20 @@ public sealed class UnitStatsAccumulator
     }
 
     // Per-unit counters: firing, min, max and (when needed) saturation. Vectorized across units.
-    private void AccumulateUnits(ReadOnlySpan<float> row)
+    private static void AccumulateUnits(ReadOnlySpan<float> row, UnitCounters u)
     {
-        int n = _units, j = 0;
-        bool sig = _satSigmoid.Length > 0, tanh = _satTanh.Length > 0;
+        int n = u.Positive.Length, j = 0;
+        bool sig = u.SatSigmoid.Length > 0, tanh = u.SatTanh.Length > 0;
         if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
         {
             int w = Vector<float>.Count;
-            var pos = MemoryMarshal.Cast<int, Vector<int>>(_positive.AsSpan());
-            var mn = MemoryMarshal.Cast<float, Vector<float>>(_min.AsSpan());
-            var mx = MemoryMarshal.Cast<float, Vector<float>>(_max.AsSpan());
+            var pos = MemoryMarshal.Cast<int, Vector<int>>(u.Positive.AsSpan());
+            var mn = MemoryMarshal.Cast<float, Vector<float>>(u.Min.AsSpan());
+            var mx = MemoryMarshal.Cast<float, Vector<float>>(u.Max.AsSpan());
             var rv = MemoryMarshal.Cast<float, Vector<float>>(row);
             var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
-            Span<Vector<int>> ss = sig ? MemoryMarshal.Cast<int, Vector<int>>(_satSigmoid.AsSpan()) : default;
-            Span<Vector<int>> st = tanh ? MemoryMarshal.Cast<int, Vector<int>>(_satTanh.AsSpan()) : default;
+            Span<Vector<int>> ss = sig ? MemoryMarshal.Cast<int, Vector<int>>(u.SatSigmoid.AsSpan()) : default;
+            Span<Vector<int>> st = tanh ? MemoryMarshal.Cast<int, Vector<int>>(u.SatTanh.AsSpan()) : default;
             int vc = n / w;
             for (int k = 0; k < vc; k++)
             {
@@ -408,11 +458,11 @@ public sealed class UnitStatsAccumulator
         for (; j < n; j++)
         {
             float v = row[j];
-            if (v > 0) _positive[j]++;
-            if (v < _min[j]) _min[j] = v;
-            if (v > _max[j]) _max[j] = v;
-            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) _satSigmoid[j]++;
-            if (tanh && MathF.Abs(v) >= 0.98f) _satTanh[j]++;
+            if (v > 0) u.Positive[j]++;
+            if (v < u.Min[j]) u.Min[j] = v;
+            if (v > u.Max[j]) u.Max[j] = v;
+            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) u.SatSigmoid[j]++;
+            if (tanh && MathF.Abs(v) >= 0.98f) u.SatTanh[j]++;
         }
     }
 
@@ -420,6 +470,7 @@ public sealed class UnitStatsAccumulator
     public LayerUnitStats Result(string layer, double dyingThreshold = 0.01, string? moduleType = null,
         double saturationFraction = 0.99)
     {
+        if (_nonFinite > 0) throw new ProbeException($"Layer '{layer}' received {_nonFinite} non-finite value(s) (NaN or infinity); refusing to compute statistics from them.");
         if (_samples == 0) throw new ProbeException($"Layer '{layer}' received no samples; there is nothing to analyse.");
         if (!(dyingThreshold >= 0 && dyingThreshold <= 1)) throw new ProbeException($"The dying threshold must be in [0, 1], got {dyingThreshold}.");
         float layerMin = float.PositiveInfinity, layerMax = float.NegativeInfinity;

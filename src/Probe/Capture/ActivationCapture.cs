@@ -44,7 +44,8 @@ public sealed record ActivationCapture(
 
     /// <summary>
     /// Sites whose output or input is recorded reduced their own way instead of as <see cref="Reduce"/> (e.g. a ReLU's
-    /// pre-activation as each unit's maximum, <see cref="MapReduction.Max"/>); see
+    /// pre-activation as each unit's maximum, <see cref="MapReduction.Max"/>), or handed to a reader where it lies
+    /// instead of being recorded (its non-finite values counted as the reader reports them); see
     /// <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>.
     /// </summary>
     public SiteReductions PerSite { get; init; } = SiteReductions.None;
@@ -66,9 +67,21 @@ public sealed record ActivationCapture(
         if (data is Dataset d) d.Validate();
         source.Bind(data);
         var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
-        using var run = source.Start(sites, Reduce, IncludeInputs, PerSite);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
+        // A site handed to a reader is counted as its reader counts it (a reader runs on one thread at a time).
+        SiteReader Counted(string site, SiteReader reader, Dictionary<string, long> into) => (rows, count, cols) =>
+        {
+            long bad = reader(rows, count, cols);
+            lock (into) into[site] = into.GetValueOrDefault(site) + bad;
+            return bad;
+        };
+        var perSite = PerSite with
+        {
+            OutputReaders = PerSite.OutputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteOut), StringComparer.Ordinal),
+            InputReaders = PerSite.InputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteIn), StringComparer.Ordinal),
+        };
+        using var run = source.Start(sites, Reduce, IncludeInputs, perSite);
         int size = data.SampleSize();
         // An in-memory data set is read in place: no reading thread (on a 2-core machine it took time from libtorch's
         // threads) and no per-batch copy; anything else is read ahead on another thread.

@@ -53,8 +53,9 @@ public interface IActivationSource : IDisposable
     /// output's shape), the others as <paramref name="reduce"/>. The dead-unit study, for example, needs only each
     /// unit's largest pre-activation per sample, not whole maps, and nothing of the outputs of the layers it reads only
     /// for their inputs. Sources that can reduce where the tensor lives (TorchSharp modules: in libtorch, before
-    /// anything is copied out) override this; the default records whole rows (<paramref name="reduce"/> must then be
-    /// <see cref="MapReduction.Flatten"/>) and reduces them after each batch.
+    /// anything is copied out, and readers read the tensor in place) override this; the default records whole rows
+    /// (<paramref name="reduce"/> must then be <see cref="MapReduction.Flatten"/>), reduces them and hands the readers
+    /// theirs after each batch.
     /// </summary>
     IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite)
     {
@@ -118,14 +119,44 @@ public abstract record SiteOrigin
     public sealed record Unknown(string Reason) : SiteOrigin;
 }
 
-/// <summary>Per-site reductions of outputs and inputs (see <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>).</summary>
+/// <summary>
+/// Reads one site's rows of one batch where they lie: <paramref name="count"/> rows of <paramref name="cols"/> values,
+/// row-major, laid out as <see cref="MapReduction.Flatten"/> records them (channel-major feature maps, token-major
+/// sequences). The span is valid only during the call. A site's input is read before its output; readers of different
+/// sites may run at the same time. Returns how many of the values are NaN or infinite (0 when the reader does not
+/// count them).
+/// </summary>
+public delegate long SiteReader(ReadOnlySpan<float> rows, int count, int cols);
+
+/// <summary>
+/// Per-site reductions of outputs and inputs (see <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>),
+/// and per-site readers: a site's output named in <see cref="OutputReaders"/> (or input in <see cref="InputReaders"/>)
+/// is not recorded at all but handed, batch by batch, to its reader before <see cref="IActivationRun.Forward"/>
+/// returns; a TorchSharp module's hook hands it over where libtorch holds it, so nothing is copied. Such a site is
+/// absent from <see cref="IActivationRun.Outputs"/> (or <see cref="IActivationRun.Inputs"/>).
+/// </summary>
 public sealed record SiteReductions(IReadOnlyDictionary<string, MapReduction> Outputs, IReadOnlyDictionary<string, MapReduction> Inputs)
 {
+    private static readonly IReadOnlyDictionary<string, SiteReader> NoReaders = new Dictionary<string, SiteReader>();
+
     /// <summary>No site reduced its own way.</summary>
     public static SiteReductions None { get; } = new(new Dictionary<string, MapReduction>(), new Dictionary<string, MapReduction>());
 
+    /// <summary>Sites whose whole output rows go to a reader instead of being recorded.</summary>
+    public IReadOnlyDictionary<string, SiteReader> OutputReaders { get; init; } = NoReaders;
+
+    /// <summary>Sites whose whole input rows go to a reader instead of being recorded.</summary>
+    public IReadOnlyDictionary<string, SiteReader> InputReaders { get; init; } = NoReaders;
+
+    /// <summary>A reader that skips the site: nothing of it is recorded or looked at.</summary>
+    public static SiteReader Skip { get; } = (_, _, _) => 0;
+
     /// <summary>True when no site is named.</summary>
-    public bool IsEmpty => Outputs.Count == 0 && Inputs.Count == 0;
+    public bool IsEmpty => Outputs.Count == 0 && Inputs.Count == 0 && OutputReaders.Count == 0 && InputReaders.Count == 0;
+
+    /// <summary>The reader of a site's output (<paramref name="input"/> false) or input, if it has one.</summary>
+    internal SiteReader? ReaderOf(string site, bool input) =>
+        (input ? InputReaders : OutputReaders).TryGetValue(site, out var r) ? r : null;
 }
 
 /// <summary>
@@ -149,16 +180,21 @@ internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) 
     {
         inner.Forward(input, count, sampleShape, offset);
         var layers = inner.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
-        Reduce(inner.Outputs, perSite.Outputs, _outputs, layers, input: false);
+        // Inputs first, as a model's hooks see them; each kind's readers on all cores (readers of different sites
+        // share no state).
         Reduce(inner.Inputs, perSite.Inputs, _inputs, layers, input: true);
+        Reduce(inner.Outputs, perSite.Outputs, _outputs, layers, input: false);
     }
 
     private void Reduce(IReadOnlyDictionary<string, Matrix> rows, IReadOnlyDictionary<string, MapReduction> how, Dictionary<string, Matrix> into,
                         Dictionary<string, LayerInfo> layers, bool input)
     {
         into.Clear();
+        var read = rows.Where(kv => perSite.ReaderOf(kv.Key, input) != null).ToArray();
+        Parallel.ForEach(read, kv => perSite.ReaderOf(kv.Key, input)!(kv.Value.Data.AsSpan(0, kv.Value.Rows * kv.Value.Cols), kv.Value.Rows, kv.Value.Cols));
         foreach (var (name, m) in rows)
         {
+            if (perSite.ReaderOf(name, input) != null) continue;
             if (!how.TryGetValue(name, out var reduce) || reduce == MapReduction.Flatten || !layers.TryGetValue(name, out var info))
             {
                 into[name] = m;

@@ -33,6 +33,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         public float[] Out = [];
         public float[] In = [];
         public MapReduction InputReduce, OutputReduce;
+        public SiteReader? InputReader, OutputReader;
         public bool OutFinite, InFinite;   // set by the copy of the current batch
         public int OutCols, InCols;
     }
@@ -80,7 +81,10 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
                         ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
                     var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape,
                                           InputReduce = perSite != null && perSite.Inputs.TryGetValue(name, out var ir) ? ir : reduce,
-                                          OutputReduce = perSite != null && perSite.Outputs.TryGetValue(name, out var or) ? or : reduce };
+                                          OutputReduce = perSite != null && perSite.Outputs.TryGetValue(name, out var or) ? or : reduce,
+                                          InputReader = perSite?.ReaderOf(name, input: true), OutputReader = perSite?.ReaderOf(name, input: false) };
+                    if ((site.InputReader != null || site.OutputReader != null) && reduce != MapReduction.Flatten)
+                        throw new ProbeException($"Site readers read whole rows (reduce flatten), got {reduce}.");
                     slot.Selected[call.Call] = site;
                     _sites.Add(site);
                     _byName[name] = site;
@@ -143,8 +147,10 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         _inputs.Clear();
         foreach (var s in _sites)
         {
-            _outputs[s.Name] = new Matrix(count, s.OutCols, s.Out.Length == count * s.OutCols ? s.Out : s.Out[..(count * s.OutCols)]);
-            if (_includeInputs) _inputs[s.Name] = new Matrix(count, s.InCols, s.In.Length == count * s.InCols ? s.In : s.In[..(count * s.InCols)]);
+            if (s.OutputReader == null)
+                _outputs[s.Name] = new Matrix(count, s.OutCols, s.Out.Length == count * s.OutCols ? s.Out : s.Out[..(count * s.OutCols)]);
+            if (_includeInputs && s.InputReader == null)
+                _inputs[s.Name] = new Matrix(count, s.InCols, s.In.Length == count * s.InCols ? s.In : s.In[..(count * s.InCols)]);
         }
     }
 
@@ -154,7 +160,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
-            site.InCols = Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), out site.InFinite, site.InputReduce);
+            site.InCols = site.InputReader is { } reader ? Read(input, site, reader)
+                : Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), out site.InFinite, site.InputReduce);
     }
 
     void Leave(Slot slot, Tensor output)
@@ -168,7 +175,19 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", output.shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
         site.OutputShape = output.shape.Skip(1).Select(d => (int)d).ToArray();
-        site.OutCols = Copy(output, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
+        site.OutCols = site.OutputReader is { } reader ? Read(output, site, reader) : Copy(output, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
+    }
+
+    // Hands a site's whole rows to its reader where libtorch holds them (a view when the tensor is a contiguous float32
+    // CPU tensor, as most are): nothing is copied out.
+    int Read(Tensor t, Site site, SiteReader reader)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = ToRows(t, MapReduction.Flatten, tokensLast: false, site.Name);
+        if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
+        int n = (int)rows.shape[0], cols = (int)rows.shape[1];
+        reader(MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)], n, cols);
+        return cols;
     }
 
     int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)

@@ -55,6 +55,27 @@ public class DeadUnitStudyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every unit's largest pre-activation (read only for units that have not fired yet: a ReLU unit that fired has it
+    /// in its output) equals the column maximum of PyTorch's own fc outputs on the same weights (digits_fc*.npy).
+    /// </summary>
+    [Theory]
+    [InlineData(100)]
+    [InlineData(7)]
+    public void ReferenceMlp_MaxPreActivationsEqualPyTorchsFcOutputMaxima(int batch)
+    {
+        using var model = ReferenceMlp();
+        var r = new DeadUnitStudy(BatchSize: batch).Run(model, DigitsInput());
+        foreach (var l in r.Layers)
+        {
+            var fc = TestNpy.ReadMatrix($"digits_fc{l.Layer[^1]}.npy");
+            var want = Enumerable.Range(0, fc.Cols).Select(u => Enumerable.Range(0, fc.Rows).Max(s => fc[s, u])).ToArray();
+            Assert.NotNull(l.MaxPreActivation);
+            for (int u = 0; u < want.Length; u++)
+                Assert.True(Math.Abs(want[u] - l.MaxPreActivation![u]) <= 1e-4 * Math.Max(1, Math.Abs(want[u])), $"{l.Layer} unit {u}: {l.MaxPreActivation![u]} vs PyTorch {want[u]}");
+        }
+    }
+
     [Fact]
     public void ReferenceMlp_BiasMinus50UnitsAreBiasCaused()
     {
@@ -112,6 +133,35 @@ public class DeadUnitStudyTests : IDisposable
         }
         // relu3 follows fc1 (a Linear fed by a flattened map): explained from fc1's weights.
         Assert.Equal("fc1", r.Layer("relu3").PrecedingLayer);
+
+        // Each unit's largest pre-activation is the largest value of its full input maps, whether the model's hooks
+        // read them in place (units that fired in an earlier batch skipped) or a source without hooks hands whole rows
+        // after each batch (the default, its readers on all cores).
+        var inputs = new ActivationCapture(new LayerSelector("relu1,relu2,relu3"), MapReduction.Flatten, IncludeInputs: true).ToMemory(model, data).Inputs;
+        using var plain = new ModuleSource(model);
+        var viaRows = new DeadUnitStudy(BatchSize: 16).Run(new WholeRowsSource(plain), data);
+        foreach (var (name, channels) in new[] { ("relu1", 4), ("relu2", 4), ("relu3", 8) })
+        {
+            var m = inputs[name];
+            int pos = m.Cols / channels;
+            var want = Enumerable.Range(0, channels).Select(c => Enumerable.Range(0, m.Rows).SelectMany(s => Enumerable.Range(0, pos).Select(p => m[s, c * pos + p])).Max()).ToArray();
+            Assert.Equal(want, r.Layer(name).MaxPreActivation);
+            Assert.Equal(want, viaRows.Layer(name).MaxPreActivation);
+            Assert.Equal(r.Layer(name).Stats.FiringRates, viaRows.Layer(name).Stats.FiringRates);
+            Assert.Equal(r.Layer(name).Stats.Mean, viaRows.Layer(name).Stats.Mean, 12);
+        }
+    }
+
+    /// <summary>A source that only records whole rows: the study's per-site readers go through the default run.</summary>
+    sealed class WholeRowsSource(IActivationSource inner) : IActivationSource
+    {
+        public string Description => inner.Description;
+        public IReadOnlyList<SiteInfo> Sites => inner.Sites;
+        public int[]? InputShape => inner.InputShape;
+        public void Bind(IDataset data) => inner.Bind(data);
+        public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs) => inner.Start(sites, reduce, includeInputs);
+        public SiteOrigin Origin(string site) => inner.Origin(site);
+        public void Dispose() { }
     }
 
     [Fact]

@@ -70,6 +70,35 @@ public class UnitStatisticsTests
         }
     }
 
+    /// <summary>
+    /// Feature maps far from zero (offset 1000, spread 1), in uneven batches, on one thread and on two: mean, std and the
+    /// largest row norm equal a direct double computation over every value (the row norm comes from the shifted sums).
+    /// </summary>
+    [Theory]
+    [InlineData(0.0, false)]
+    [InlineData(1000.0, false)]
+    [InlineData(1000.0, true)]
+    public void SpatialMomentsAndRowNormsEqualADirectComputation(double offset, bool parallel)
+    {
+        var rng = new Random(11);
+        int rows = 300, units = 5, positions = 150; // the last batch, 179 x 750 values, is large enough to split
+        var m = Matrix.Create(rows, units * positions, (_, _) => (float)(offset + (rng.NextDouble() < 0.3 ? 0 : rng.NextDouble() * 2 - 1)));
+        var acc = new UnitStatsAccumulator(units, UnitActivation.Linear);
+        foreach (var (start, n) in new[] { (0, 1), (1, 120), (121, 179) })
+            Assert.Equal(0, acc.AddRows(m.Data.AsSpan(start * m.Cols, n * m.Cols), n, positions, parallel));
+        var r = acc.Result("maps");
+        double mean = m.Data.Average(v => (double)v);
+        double std = Math.Sqrt(m.Data.Average(v => ((double)v - mean) * ((double)v - mean)));
+        double norm = Enumerable.Range(0, rows).Max(i => Math.Sqrt(m.Row(i).ToArray().Sum(v => (double)v * v)));
+        Assert.Equal(mean, r.Mean, Math.Max(1, offset) * 1e-13);
+        Assert.True(Math.Abs(std - r.Std) <= 1e-10 * std, $"std {r.Std} vs {std}");
+        Assert.True(Math.Abs(norm - r.MaxRowNorm) <= 1e-12 * norm, $"row norm {r.MaxRowNorm} vs {norm}");
+        // A non-finite value is counted, not added, and the accumulator refuses a result from then on.
+        m.Data[5] = float.NaN;
+        Assert.Equal(1, acc.AddRows(m.Data.AsSpan(0, m.Cols), 1, positions));
+        Assert.Contains("non-finite", Assert.Throws<ProbeException>(() => acc.Result("maps")).Message);
+    }
+
     [Fact]
     public void Consumer_MatchesDirectAdd_AndUsesModuleTypes()
     {
