@@ -78,7 +78,7 @@ internal sealed class ModelOptions
         try { device = ComputeDevice.Parse(r.GetValue(Device) ?? "cpu"); }
         catch (ProbeException) { return; } // the option's own check reports a malformed value
         if (device.Kind == DeviceKind.Cuda)
-            r.AddError($"--device {r.GetValue(Device)} places a model on a GPU, but {what} runs no model: the analysis of stored activations runs on the CPU. Drop --device (or use --model/--run to run a model there).");
+            r.AddError($"--device {r.GetValue(Device)} places a model on a GPU, but {what} runs no model: the analysis of stored activations runs on the CPU (only linear CKA of two matrices, probe cka --a X --b Y, forms its products on a GPU). Drop --device (or use --model/--run to run a model there).");
     }
 
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>

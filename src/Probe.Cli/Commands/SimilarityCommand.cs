@@ -251,7 +251,10 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         if (models && !Given(r, Data)) r.AddError("--model-a needs --data (the inputs to run through both models).");
         if (acts && Given(r, Data)) r.AddError("--acts-dir holds its own samples; drop --data.");
         if (pair && Given(r, Data)) r.AddError("--data is for the layer modes; two matrices (--a/--b) are compared as they are.");
-        if (pair) Models.RejectDeviceWithoutModel(r, "--a/--b");
+        // Two matrices' linear CKA forms its products on the device (Cka.Device); nothing else of the stored-activation
+        // modes has a GPU path.
+        bool gpuCka = cka && r.GetValue(Kernel) != "rbf" && !Given(r, Batch) && !Given(r, Bootstrap) && !Given(r, Permutations);
+        if (pair && !gpuCka) Models.RejectDeviceWithoutModel(r, "--a/--b with " + (cka ? "this CKA (rbf, --batch, --bootstrap or --permutations)" : $"--measure {name}"));
         if (acts) Models.RejectDeviceWithoutModel(r, "--acts-dir");
         if (!models) Models.Validate(r);
         else
@@ -306,7 +309,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     {
         string name = _flavour == SimilarityCommand.Flavour.Cka ? "cka" : p.GetValue(MeasureName) ?? "cka";
         if (name.Trim().ToLowerInvariant() == "cka")
-            return new CkaMeasure(new Cka(p.GetValue(Kernel) == "rbf" ? CkaKernel.Rbf : CkaKernel.Linear, p.GetValue(SigmaFrac), p.GetValue(Debiased)));
+            return new CkaMeasure(new Cka(p.GetValue(Kernel) == "rbf" ? CkaKernel.Rbf : CkaKernel.Linear, p.GetValue(SigmaFrac), p.GetValue(Debiased)) { Device = Models.DeviceOf(p) });
         return SimilarityMeasure.Parse(name, p.GetValue(K), p.GetValue(Keep));
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Probe.Capture;
 using Probe.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,6 +29,27 @@ public sealed record Cka(
     CkaPrecision Precision = CkaPrecision.Auto,
     CkaForm Form = CkaForm.Auto)
 {
+    /// <summary>
+    /// Where the linear kernel's feature-space products (X'X, Y'Y, X'Y) are formed: the CPU (OpenBLAS or libtorch,
+    /// the default), <c>auto</c> (a CUDA device when this process's libtorch has one) or <c>cuda[:N]</c> (rows
+    /// copied to the GPU a chunk at a time, products accumulated there in float64: <see cref="CkaDevice"/>). A CUDA
+    /// request fails where libtorch has no CUDA, naming the package to reference. The n x n kernel forms (RBF,
+    /// <see cref="CkaForm.Gram"/>) run on the CPU.
+    /// </summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
+
+    /// <summary>For tests: form the products with the device engine on this libtorch device even when it is the CPU.</summary>
+    internal torch.Device? EngineDevice { get; init; }
+
+    // The libtorch device of the feature-space products, or null for the CPU engine.
+    private torch.Device? ProductsDevice()
+    {
+        if (EngineDevice != null) return EngineDevice;
+        if (Device.Kind == DeviceKind.Cpu) return null;
+        var d = Device.Resolve();
+        return d.IsCuda ? d.ToTorch() : null;
+    }
+
     /// <summary>A short name of the estimator, for tables and reports.</summary>
     public string Measure => Kernel == CkaKernel.Linear
         ? (Debiased ? "linear CKA (debiased)" : "linear CKA")
@@ -72,8 +94,11 @@ public sealed record Cka(
         using var rx = CkaRows.Of(x, xw);
         using var ry = CkaRows.Of(y, yw);
         var norms = Debiased ? new[] { new double[n], new double[n] } : null;
-        // No libtorch call here: with OpenBLAS the float32 path never loads it (CrossNormsSquared scopes its own tensors).
-        var s = CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        // No libtorch call here on the CPU: with OpenBLAS the float32 path never loads it (CrossNormsSquared scopes its
+        // own tensors).
+        var s = ProductsDevice() is { } device
+            ? CkaDevice.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, device, norms, chunkRows)
+            : CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
         if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
         return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
             CkaMath.LinearHsic1FromParts(s[0], norms[0], norms[0], n), CkaMath.LinearHsic1FromParts(s[1], norms[1], norms[1], n), xw, yw);
@@ -165,7 +190,14 @@ public sealed record Cka(
                 // Squared row norms only for the debiased estimator.
                 var norms = new double[layers.Count][];
                 if (Debiased) foreach (int i in involved) norms[i] = new double[n];
-                var s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
+                double[] s;
+                if (ProductsDevice() is { } device)
+                {
+                    var rowsOf = layers.Select((m, i) => CkaRows.Of(m, names[i])).ToArray();
+                    try { s = CkaDevice.CrossNormsSquared(rowsOf, pairs, single, device, norms); }
+                    finally { foreach (var r in rowsOf) r.Dispose(); }
+                }
+                else s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
                 hsic = Debiased
                     ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)
                     : (a, b) => s[Pair(a, b)];

@@ -51,7 +51,8 @@ public class ModelKindsCommandTests : IDisposable
         Npy.Write(labels, Enumerable.Range(0, 40).Select(i => i % 2).ToArray());
         foreach (var args in new[]
         {
-            new[] { "cka", "--a", a, "--b", a },
+            new[] { "cka", "--a", a, "--b", a, "--kernel", "rbf" },
+            new[] { "cka", "--a", a, "--b", a, "--permutations", "5" },
             new[] { "similarity", "--measure", "procrustes", "--a", a, "--b", a },
             new[] { "separability", "--acts", a, "--labels", labels },
         })
@@ -62,6 +63,16 @@ public class ModelKindsCommandTests : IDisposable
             (code, _, err) = Cli.Run([.. args, "--device", "auto"]);
             Assert.True(code == ExitCodes.Ok, $"{string.Join(' ', args)} --device auto: {err}");
         }
+        // Linear CKA of two matrices has a GPU path: here, without CUDA, the request fails naming the package to
+        // reference (and nothing is printed as a result); auto and cpu give the same value.
+        var (c, o, e) = Cli.Run("cka", "--a", a, "--b", a, "--device", "cuda", "--json");
+        Assert.True(c == ExitCodes.Failure, $"exit {c}: {e}");
+        Assert.Contains("TorchSharp-cuda-linux", e);
+        Assert.Equal("", o);
+        var (c1, o1, e1) = Cli.Run("cka", "--a", a, "--b", a, "--device", "auto", "--json");
+        var (c2, o2, e2) = Cli.Run("cka", "--a", a, "--b", a, "--json");
+        Assert.True(c1 == ExitCodes.Ok && c2 == ExitCodes.Ok, e1 + e2);
+        Assert.Equal(o2, o1);
     }
 
     [Fact]

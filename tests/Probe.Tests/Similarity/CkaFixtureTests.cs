@@ -41,6 +41,33 @@ public class CkaFixtureTests
         AssertRelative(expected, new Cka(Debiased: true, Form: CkaForm.Gram).Compute(X.Value, y), Tol, "Gram");
     }
 
+    /// <summary>
+    /// The device engine (what --device cuda runs: chunks copied to the device, centred and multiplied there, products
+    /// accumulated in float64) on libtorch's CPU device: NumPy's linear and debiased values, in memory and streamed in
+    /// chunks of 7 rows, float32 and float64, and every pair of a table.
+    /// </summary>
+    [Theory, MemberData(nameof(Others))]
+    public void DeviceEngineMatchesReference(string other)
+    {
+        var y = ReadNpyFloat32(other + ".npy");
+        var cpu = TorchSharp.torch.CPU;
+        foreach (var precision in new[] { CkaPrecision.Single, CkaPrecision.Double })
+        {
+            AssertRelative(Expected(other, "linear"), new Cka(Form: CkaForm.FeatureSpace, Precision: precision) { EngineDevice = cpu }.Compute(X.Value, y), Tol, $"device {precision}");
+            // The debiased estimator subtracts near-equal sums: float64 (its automatic precision) only.
+            if (precision == CkaPrecision.Double)
+                AssertRelative(Expected(other, "linear_debiased"), new Cka(Debiased: true, Form: CkaForm.FeatureSpace, Precision: precision) { EngineDevice = cpu }.Compute(X.Value, y), Tol, $"device debiased {precision}");
+            var xs = new Probe.Data.Dataset("x", X.Value, null, [X.Value.Cols]);
+            var ys = new Probe.Data.Dataset("y", y, null, [y.Cols]);
+            AssertRelative(Expected(other, "linear"), new Cka(Precision: precision) { EngineDevice = cpu }.Compute(xs, ys, chunkRows: 7), Tol, $"device streamed {precision}");
+            if (precision == CkaPrecision.Double)
+                AssertRelative(Expected(other, "linear_debiased"), new Cka(Debiased: true, Precision: precision) { EngineDevice = cpu }.Compute(xs, ys, chunkRows: 7), Tol, $"device streamed debiased {precision}");
+        }
+        var table = new Cka(Form: CkaForm.FeatureSpace) { EngineDevice = cpu }.AllPairs(["x", other], [X.Value, y]);
+        AssertRelative(Expected(other, "linear"), table.Values[0][1], Tol, "device table");
+        AssertRelative(1, table.Values[1][1], 1e-12, "device table diagonal");
+    }
+
     [Theory, MemberData(nameof(Others))]
     public void RbfCkaMatchesReference(string other)
     {
