@@ -285,54 +285,94 @@ public sealed class UnitStatsAccumulator
     }
 
     /// <summary>
-    /// One row of a spatial batch in a single pass: each channel's maximum over its positions into
-    /// <paramref name="reduced"/> (the scalar rule per lane: v replaces the best only when v &gt; best, so NaN never
-    /// wins) and the layer sums over every value (zeros, near-zeros, shifted sum and sum of squares), a vector at a time.
-    /// The row's squared norm follows from its shifted sums: sum x^2 = sum (x - K)^2 + 2 K sum (x - K) + m K^2 (every
-    /// term within double rounding of a sum that is at most a few times the norm, as K is the running mean).
+    /// One row of a spatial batch: the layer sums over every value in one pass over the whole row (a vector at a time,
+    /// no per-channel tails): zeros, near-zeros, and in double sum x and sum x^2 (x^2 of a float32 is exact in double),
+    /// from which the shifted sums follow, sum (x - K) = sum x - m K and sum (x - K)^2 = sum x^2 - 2 K sum x + m K^2.
+    /// Those lose about eps * sum x^2 / sum (x - K)^2 to cancellation, so a row whose values sit far from 0 relative to
+    /// their spread (sum (x - K)^2 &lt; 1e-4 sum x^2) takes the shifted sums directly instead. Then each channel's
+    /// maximum over its positions into <paramref name="reduced"/>, from the row still in cache (the scalar rule per
+    /// lane: v replaces the best only when v &gt; best, so NaN never wins).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc, float[] reduced)
     {
-        // Without vector hardware, or for channels shorter than a vector, the scalar loop below does all of it.
-        int w = Vector.IsHardwareAccelerated ? Vector<float>.Count : int.MaxValue;
-        bool countEps = _epsilon > 0; float eps = (float)_epsilon;
-        var vs1 = Vector<double>.Zero; var vs2 = vs1;
-        var vshift = new Vector<double>(shift);
-        var vz = Vector<int>.Zero; var ve = vz;
-        var veps = new Vector<float>(eps);
+        var (sx, sxx, zeros, epsN) = RowSums(row, 0, squaresOnly: false);
+        int m = row.Length;
+        double s1 = sx - m * shift, s2 = sxx - 2 * shift * sx + m * shift * shift;
+        if (!(s2 >= 1e-4 * sxx)) (s1, s2, _, _) = RowSums(row, shift, squaresOnly: true);
+        acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
+        acc.MaxRowSq = Math.Max(acc.MaxRowSq, sxx);
+        for (int c = 0; c < _units; c++) reduced[c] = MaxOf(row.Slice(c * positions, positions));
+    }
+
+    // sum (x - shift), sum (x - shift)^2 in double, and (unless squaresOnly) the zeros and near-zeros of a run of
+    // values. Two independent sets of vector accumulators (even and odd vectors) so consecutive vectors do not wait
+    // on each other's additions; combined in a fixed order, so the result does not depend on timing.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private (double S1, double S2, long Zeros, long Eps) RowSums(ReadOnlySpan<float> row, double shift, bool squaresOnly)
+    {
+        bool countEps = _epsilon > 0 && !squaresOnly, countZeros = !squaresOnly; float eps = (float)_epsilon;
         double s1 = 0, s2 = 0; long zeros = 0, epsN = 0;
-        for (int c = 0; c < _units; c++)
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            var seg = row.Slice(c * positions, positions);
-            var best = new Vector<float>(float.NegativeInfinity);
-            int j = 0;
-            for (; j <= positions - w; j += w)
+            int w = Vector<float>.Count;
+            var vs1 = Vector<double>.Zero; var vs2 = vs1; var ws1 = vs1; var ws2 = vs1;
+            var vshift = new Vector<double>(shift);
+            var vz = Vector<int>.Zero; var wz = vz; var ve = vz;
+            var veps = new Vector<float>(eps);
+            bool shifted = shift != 0;
+            for (; j <= row.Length - 2 * w; j += 2 * w)
             {
-                var v = new Vector<float>(seg.Slice(j));
-                best = Vector.ConditionalSelect(Vector.GreaterThan(v, best), v, best);
-                vz -= Vector.Equals(v, Vector<float>.Zero);
-                if (countEps) ve -= Vector.LessThanOrEqual(Vector.Abs(v), veps);
+                var v = new Vector<float>(row.Slice(j));
+                var u = new Vector<float>(row.Slice(j + w));
+                if (countZeros)
+                {
+                    vz -= Vector.Equals(v, Vector<float>.Zero);
+                    wz -= Vector.Equals(u, Vector<float>.Zero);
+                }
+                if (countEps) ve -= Vector.LessThanOrEqual(Vector.Abs(v), veps) + Vector.LessThanOrEqual(Vector.Abs(u), veps);
                 Vector.Widen(v, out var lo, out var hi);
-                var dlo = lo - vshift; var dhi = hi - vshift;
-                vs1 += dlo + dhi; vs2 += dlo * dlo + dhi * dhi;
+                Vector.Widen(u, out var lo2, out var hi2);
+                if (shifted) { lo -= vshift; hi -= vshift; lo2 -= vshift; hi2 -= vshift; }
+                vs1 += lo + hi; vs2 += lo * lo + hi * hi;
+                ws1 += lo2 + hi2; ws2 += lo2 * lo2 + hi2 * hi2;
             }
-            float m = float.NegativeInfinity;
-            if (j > 0) for (int k = 0; k < Vector<float>.Count; k++) m = best[k] > m ? best[k] : m;
-            for (; j < positions; j++)
-            {
-                float v = seg[j];
-                m = v > m ? v : m;
-                if (v == 0) zeros++;
-                if (countEps && MathF.Abs(v) <= eps) epsN++;
-                double dv = v - shift; s1 += dv; s2 += dv * dv;
-            }
-            reduced[c] = m;
+            s1 = Vector.Sum(vs1 + ws1); s2 = Vector.Sum(vs2 + ws2);
+            zeros = Vector.Sum(vz) + Vector.Sum(wz); epsN = Vector.Sum(ve);
         }
-        s1 += Vector.Sum(vs1); s2 += Vector.Sum(vs2);
-        acc.S1 += s1; acc.S2 += s2;
-        acc.Zeros += zeros + Vector.Sum(vz); acc.Eps += epsN + Vector.Sum(ve);
-        acc.MaxRowSq = Math.Max(acc.MaxRowSq, Math.Max(0, s2 + 2 * shift * s1 + row.Length * shift * shift));
+        for (; j < row.Length; j++)
+        {
+            float v = row[j];
+            if (countZeros && v == 0) zeros++;
+            if (countEps && MathF.Abs(v) <= eps) epsN++;
+            double dv = v - shift; s1 += dv; s2 += dv * dv;
+        }
+        return (s1, s2, zeros, epsN);
+    }
+
+    // The largest value of a run (v replaces the best only when v > best: NaN never wins; -infinity when empty).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float MaxOf(ReadOnlySpan<float> values)
+    {
+        float m = float.NegativeInfinity;
+        int j = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated && values.Length >= w)
+        {
+            var best = new Vector<float>(float.NegativeInfinity);
+            var best2 = best;
+            for (; j <= values.Length - 2 * w; j += 2 * w)
+            {
+                best = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j)), best), new Vector<float>(values.Slice(j)), best);
+                best2 = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j + w)), best2), new Vector<float>(values.Slice(j + w)), best2);
+            }
+            for (; j <= values.Length - w; j += w)
+                best = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j)), best), new Vector<float>(values.Slice(j)), best);
+            best = Vector.ConditionalSelect(Vector.GreaterThan(best2, best), best2, best);
+            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
+        }
+        for (; j < values.Length; j++) m = values[j] > m ? values[j] : m;
+        return m;
     }
 
     private void Merge(int rows, long n, double shift, in LayerAcc acc)
