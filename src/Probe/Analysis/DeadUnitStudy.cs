@@ -396,30 +396,12 @@ public sealed record DeadUnitStudy(
                 foreach (int u in units)
                 {
                     float m = max[u];
-                    if (positions == 1 || !p.TokensLast) m = MaxOf(row.Slice(u * positions, positions), m);
+                    if (positions == 1 || !p.TokensLast) m = Math.Max(m, UnitStatsAccumulator.MaxOf(row.Slice(u * positions, positions)));
                     else
                         for (int q = 0; q < positions; q++) { float v = row[q * d + u]; m = v > m ? v : m; }
                     max[u] = m;
                 }
             }
-        }
-
-        // The largest of best and the values, a vector at a time (v replaces the best only when v > best: NaN never wins).
-        private static float MaxOf(ReadOnlySpan<float> values, float best)
-        {
-            int w = System.Numerics.Vector<float>.Count, j = 0;
-            if (System.Numerics.Vector.IsHardwareAccelerated && values.Length >= w)
-            {
-                var b = new System.Numerics.Vector<float>(best);
-                for (; j <= values.Length - w; j += w)
-                {
-                    var v = new System.Numerics.Vector<float>(values.Slice(j));
-                    b = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.GreaterThan(v, b), v, b);
-                }
-                for (int k = 0; k < w; k++) best = b[k] > best ? b[k] : best;
-            }
-            for (; j < values.Length; j++) best = values[j] > best ? values[j] : best;
-            return best;
         }
 
         /// <summary>The largest squared L2 norm of a row (accumulated in double, a vector at a time); not finite when a value is not.</summary>

@@ -351,9 +351,9 @@ public sealed class UnitStatsAccumulator
         return (s1, s2, zeros, epsN);
     }
 
-    // The largest value of a run (v replaces the best only when v > best: NaN never wins; -infinity when empty).
+    /// <summary>The largest value of a run, a vector at a time (v replaces the best only when v &gt; best: NaN never wins; -infinity when empty).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float MaxOf(ReadOnlySpan<float> values)
+    internal static float MaxOf(ReadOnlySpan<float> values)
     {
         float m = float.NegativeInfinity;
         int j = 0, w = Vector<float>.Count;
