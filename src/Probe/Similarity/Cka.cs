@@ -50,6 +50,12 @@ public sealed record Cka(
         return d.IsCuda ? d.ToTorch() : null;
     }
 
+    // ||X_p' X_q||_F^2 for each pair of centred layers, where Device says (CkaEngine on the CPU, CkaDevice on a GPU).
+    private double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single, double[]?[]? norms, int chunkRows) =>
+        ProductsDevice() is { } device
+            ? CkaDevice.CrossNormsSquared(layers, pairs, single, device, norms, chunkRows)
+            : CkaEngine.CrossNormsSquared(layers, pairs, single, norms, chunkRows);
+
     /// <summary>A short name of the estimator, for tables and reports.</summary>
     public string Measure => Kernel == CkaKernel.Linear
         ? (Debiased ? "linear CKA (debiased)" : "linear CKA")
@@ -96,9 +102,7 @@ public sealed record Cka(
         var norms = Debiased ? new[] { new double[n], new double[n] } : null;
         // No libtorch call here on the CPU: with OpenBLAS the float32 path never loads it (CrossNormsSquared scopes its
         // own tensors).
-        var s = ProductsDevice() is { } device
-            ? CkaDevice.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, device, norms, chunkRows)
-            : CkaEngine.CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        var s = CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
         if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
         return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
             CkaMath.LinearHsic1FromParts(s[0], norms[0], norms[0], n), CkaMath.LinearHsic1FromParts(s[1], norms[1], norms[1], n), xw, yw);
@@ -190,14 +194,10 @@ public sealed record Cka(
                 // Squared row norms only for the debiased estimator.
                 var norms = new double[layers.Count][];
                 if (Debiased) foreach (int i in involved) norms[i] = new double[n];
+                var rowsOf = layers.Select((m, i) => CkaRows.Of(m, names[i])).ToArray();
                 double[] s;
-                if (ProductsDevice() is { } device)
-                {
-                    var rowsOf = layers.Select((m, i) => CkaRows.Of(m, names[i])).ToArray();
-                    try { s = CkaDevice.CrossNormsSquared(rowsOf, pairs, single, device, norms); }
-                    finally { foreach (var r in rowsOf) r.Dispose(); }
-                }
-                else s = CkaEngine.CrossNormsSquared(layers, pairs, single, norms);
+                try { s = CrossNormsSquared(rowsOf, pairs, single, norms, 0); }
+                finally { foreach (var r in rowsOf) r.Dispose(); }
                 hsic = Debiased
                     ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)
                     : (a, b) => s[Pair(a, b)];
