@@ -152,6 +152,42 @@ public class DeadUnitStudyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A per-token model ([N, T, D] outputs, an in-place ReLU): a unit fires on a sample when any token's value is &gt; 0,
+    /// its largest pre-activation is the largest over every token and sample, and sparsity counts every value; the same
+    /// through the hooks and through whole rows after each batch.
+    /// </summary>
+    [Fact]
+    public void SequenceOutputs_AreJudgedPerUnitOverTokens()
+    {
+        torch.manual_seed(4);
+        using var model = nn.Sequential(("fc1", nn.Linear(4, 6)), ("relu1", nn.ReLU(inplace: true)), ("fc2", nn.Linear(6, 3)));
+        using (no_grad())
+        {
+            var bias = model.named_parameters().First(p => p.name == "fc1.bias").parameter;
+            bias[2] = tensor(-100f); // unit 2 never fires
+        }
+        var rng = new Random(8);
+        const int tokens = 5;
+        var data = new Dataset("tokens", Matrix.Create(30, tokens * 4, (_, _) => (float)(rng.NextDouble() * 2 - 1)), null, [tokens, 4]);
+        var fc1 = new ActivationCapture(new LayerSelector("fc1"), MapReduction.Flatten).ToMemory(model, data)["fc1"];
+        using var source = new ModuleSource(model);
+        foreach (var r in new[] { new DeadUnitStudy(BatchSize: 7).Run(model, data), new DeadUnitStudy(BatchSize: 7).Run(new WholeRowsSource(source), data) })
+        {
+            var relu = r.Layer("relu1");
+            Assert.Equal(6, relu.Stats.Units);
+            Assert.Equal(tokens, relu.Positions);
+            // fc1's output, token-major: value of unit u at token t of sample s is fc1[s, t * 6 + u].
+            var rates = Enumerable.Range(0, 6).Select(u => (float)(Enumerable.Range(0, 30).Count(s => Enumerable.Range(0, tokens).Any(t => fc1[s, t * 6 + u] > 0)) / 30.0)).ToArray();
+            Assert.Equal(rates, relu.Stats.FiringRates);
+            Assert.Equal([2], relu.Stats.DeadUnits);
+            var maxPre = Enumerable.Range(0, 6).Select(u => Enumerable.Range(0, 30).SelectMany(s => Enumerable.Range(0, tokens).Select(t => fc1[s, t * 6 + u])).Max()).ToArray();
+            Assert.Equal(maxPre, relu.MaxPreActivation);
+            Assert.Equal(fc1.Data.Count(v => v <= 0) / (double)fc1.Data.Length, relu.Stats.Sparsity, 12);
+            Assert.Equal(DeadUnitReason.BiasBelowReachableInput, relu.Causes.Single().Reason);
+        }
+    }
+
     /// <summary>A source that only records whole rows: the study's per-site readers go through the default run.</summary>
     sealed class WholeRowsSource(IActivationSource inner) : IActivationSource
     {
