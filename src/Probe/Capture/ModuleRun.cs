@@ -18,7 +18,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         public required nn.Module Module;
         public int Entered, Left;         // calls in the current batch
         public int TracedCalls;
-        public long[]? LastInputShape;
+        public Tensor? LastInput;         // the input of the call in progress (its shape is read only if the call fails)
         public Dictionary<int, Site> Selected = new();
     }
 
@@ -156,7 +156,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
 
     void Enter(Slot slot, Tensor input)
     {
-        slot.LastInputShape = input.shape;
+        slot.LastInput = input;
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
@@ -167,6 +167,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     void Leave(Slot slot, Tensor output)
     {
         if (_open.Count > 0 && ReferenceEquals(_open.Peek(), slot)) _open.Pop();
+        slot.LastInput = null;
         int k = slot.Left++;
         if (slot.Left > Math.Max(1, slot.TracedCalls) && slot.Selected.Count > 0)
             throw new ProbeException($"Layer '{slot.Name}' ({slot.Type}) ran {slot.Left} times in one forward pass but {slot.TracedCalls} time(s) when the model was traced; Probe names each call (name#0, name#1, ...) from the trace, so the model's control flow must not depend on its input.");
@@ -256,7 +257,10 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     Exception ShapeError(Exception e, long[] batchShape)
     {
         var failing = _open.Count > 0 ? _open.Peek() : null;
-        return ForwardError.At(e, failing?.Name, failing?.Type, failing?.Module, failing?.LastInputShape, batchShape);
+        long[]? inputShape = null;
+        try { inputShape = failing?.LastInput?.shape; }
+        catch (Exception x) when (x is not OutOfMemoryException) { } // the input was released: no shape to show
+        return ForwardError.At(e, failing?.Name, failing?.Type, failing?.Module, inputShape, batchShape);
     }
 
     void DisposeHooks()

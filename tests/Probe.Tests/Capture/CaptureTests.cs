@@ -30,6 +30,20 @@ public class CaptureTests
         return m.call(torch.tensor(x, shape)).data<float>().ToArray();
     }
 
+    /// <summary>A layer that cannot take its input is named with the shape it got and the one it expects.</summary>
+    [Fact]
+    public void AFailingLayerIsNamedWithItsInputShapeAndWhatItExpects()
+    {
+        var model = Mlp();
+        using var source = new ModuleSource(model);
+        source.Bind(Random(10, 6));
+        var wrong = Random(10, 7);
+        using var run = source.Start(["relu1"], MapReduction.Mean, includeInputs: false);
+        var e = Assert.Throws<ProbeException>(() => run.Forward(wrong.Features.Data, 10, wrong.SampleShape, 0));
+        Assert.Contains("Layer 'fc1' (Linear) failed on input of shape [10, 7] but expects [*, 6] (in_features 6)", e.Message);
+        Assert.Contains("the data's batch shape is [10, 7]", e.Message);
+    }
+
     [Fact]
     public void CapturesEveryLeafInFiringOrderWithExactValues()
     {
