@@ -41,7 +41,7 @@ internal static class CliOptions
     /// </summary>
     public static Option<string> Device() => new Option<string>("--device")
     {
-        Description = "Where models run (and linear CKA of two matrices forms its products): auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default cpu.",
+        Description = "Where models run (and linear CKA forms its products, and the torch probe trainer fits): auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default cpu.",
         DefaultValueFactory = _ => "cpu",
     }.Check(DeviceError);
 

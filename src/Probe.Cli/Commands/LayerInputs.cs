@@ -28,6 +28,12 @@ internal sealed class LayerInputs
     public Option<int> Seed { get; } = CliOptions.Seed();
     public Option<int> BatchSize { get; } = CliOptions.BatchSize();
 
+    /// <summary>
+    /// Whether the command's own math can run on the --device given (linear-probe's torch trainer): then stored
+    /// activations (--acts, --acts-dir) may take --device too.
+    /// </summary>
+    public Func<System.CommandLine.Parsing.CommandResult, bool>? DeviceMath { get; init; }
+
     /// <summary>Adds the options and the one-source validator to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
@@ -44,8 +50,9 @@ internal sealed class LayerInputs
             if (model && r.GetResult(Data) == null) r.AddError("--model needs --data.");
             if (!acts && r.GetResult(Labels) != null) r.AddError("--labels goes with --acts; --model and --run take labels from the data set.");
             if (!run && r.GetResult(Epochs) != null) r.AddError("--epochs goes with --run.");
-            if (acts) Models.RejectDeviceWithoutModel(r, "--acts");
-            if (dir) Models.RejectDeviceWithoutModel(r, "--acts-dir");
+            bool math = DeviceMath?.Invoke(r) ?? false;
+            if (acts && !math) Models.RejectDeviceWithoutModel(r, "--acts");
+            if (dir && !math) Models.RejectDeviceWithoutModel(r, "--acts-dir");
         });
     }
 

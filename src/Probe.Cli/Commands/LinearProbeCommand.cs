@@ -9,7 +9,8 @@ internal static class LinearProbeCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var inputs = new LayerInputs();
+        ProbeTrainer Trainer(System.CommandLine.Parsing.CommandResult r) => r.GetValue<ProbeTrainer>("--trainer");
+        var inputs = new LayerInputs { DeviceMath = r => Trainer(r) == ProbeTrainer.Torch };
         var trainMask = CliOptions.InputFile("--train-mask", "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split).");
         var trainer = new Option<ProbeTrainer>("--trainer")
         {
@@ -32,7 +33,11 @@ internal static class LinearProbeCommand
         inputs.AddTo(cmd);
         cmd.SetAction(p =>
         {
-            var probe = new LinearProbe(p.GetValue(trainer), Seed: p.GetValue(inputs.Seed), TestFraction: p.GetValue(testFraction));
+            // The torch trainer fits where --device says (the model, if any, runs there too); ML.NET's trainers on the CPU.
+            var probe = new LinearProbe(p.GetValue(trainer), Seed: p.GetValue(inputs.Seed), TestFraction: p.GetValue(testFraction))
+            {
+                Device = p.GetValue(trainer) == ProbeTrainer.Torch ? inputs.Models.DeviceOf(p) : Probe.Capture.ComputeDevice.Cpu,
+            };
             string? maskPath = p.GetValue(trainMask);
             var checkpoints = new List<(LayerSet Set, (string Layer, ProbeResult Result)[] Layers)>();
             foreach (var set in inputs.Load(p, maskPath, ctx))

@@ -61,11 +61,28 @@ public sealed record LinearProbe(
 {
     private double[] Grid => L2Grid is { Length: > 0 } g ? g : [1.0];
 
+    /// <summary>
+    /// Where the Torch trainer fits and scores (<c>cpu</c>, <c>auto</c>, <c>cuda[:N]</c>): the standardized features
+    /// are moved there once and every objective and gradient is evaluated there (the L-BFGS steps stay on the CPU in
+    /// double). The ML.NET trainers run on the CPU: a CUDA request with them is refused. A CUDA request fails where
+    /// libtorch has no CUDA, naming the package to reference.
+    /// </summary>
+    public Probe.Capture.ComputeDevice Device { get; init; } = Probe.Capture.ComputeDevice.Cpu;
+
+    // The libtorch device of the Torch trainer (resolved once per run).
+    private TorchSharp.torch.Device TorchDevice()
+    {
+        if (Device.Kind == Probe.Capture.DeviceKind.Cpu) return TorchSharp.torch.CPU;
+        return Device.Resolve().ToTorch();
+    }
+
     /// <summary>Trains and scores the probe. <paramref name="trainMask"/>: true = training sample, false = test sample.</summary>
     public ProbeResult Run(Matrix features, int[] labels, bool[]? trainMask = null)
     {
         var sw = Stopwatch.StartNew();
         Validate(features, labels, trainMask);
+        if (Trainer != ProbeTrainer.Torch && Device.Kind == Probe.Capture.DeviceKind.Cuda)
+            throw new ProbeException($"The {Trainer.ToString().ToLowerInvariant()} trainer (ML.NET) runs on the CPU; only the torch trainer fits on device '{Device}'.");
         var classes = labels.Distinct().Order().ToArray();
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i);
         var y = labels.Select(l => index[l]).ToArray();
@@ -232,7 +249,7 @@ public sealed record LinearProbe(
         public float[] Probabilities(Matrix x, int[] rows)
         {
             if (ReferenceEquals(rows, trainRows)) return model.Probabilities(trainX);
-            using var t = TorchLogisticRegression.Standardized(x, rows, mu, sd);
+            using var t = TorchLogisticRegression.Standardized(x, rows, mu, sd, trainX.device);
             return model.Probabilities(t);
         }
 
@@ -243,7 +260,7 @@ public sealed record LinearProbe(
     {
         if (Trainer == ProbeTrainer.Torch)
         {
-            var t = TorchLogisticRegression.Standardized(x, rows, mu, sd);
+            var t = TorchLogisticRegression.Standardized(x, rows, mu, sd, TorchDevice());
             try
             {
                 var model = TorchLogisticRegression.Fit(t, rows.Select(i => y[i]).ToArray(), k, l2, MaxIterations, GradientTolerance);

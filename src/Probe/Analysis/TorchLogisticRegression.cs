@@ -19,8 +19,18 @@ internal sealed class TorchLogisticRegression
     public required double[] Parameters { get; init; }
     public int Iterations { get; init; }
 
-    /// <summary>Standardized features of <paramref name="rows"/> as a float32 (rows x d) tensor, written straight into native memory.</summary>
-    public static Tensor Standardized(Matrix x, int[] rows, double[] mu, double[] sd)
+    /// <summary>
+    /// Standardized features of <paramref name="rows"/> as a float32 (rows x d) tensor, written straight into native
+    /// memory, then moved to <paramref name="device"/> (the CPU when null). Fitting and scoring run where the features are.
+    /// </summary>
+    public static Tensor Standardized(Matrix x, int[] rows, double[] mu, double[] sd, Device? device = null)
+    {
+        var t = StandardizedOnCpu(x, rows, mu, sd);
+        if (device == null || device.type == DeviceType.CPU) return t;
+        using (t) return t.to(device);
+    }
+
+    private static Tensor StandardizedOnCpu(Matrix x, int[] rows, double[] mu, double[] sd)
     {
         int d = x.Cols;
         var t = empty([rows.Length, d], ScalarType.Float32);
@@ -40,9 +50,9 @@ internal sealed class TorchLogisticRegression
     {
         int n = (int)x.shape[0], d = (int)x.shape[1], p = d * k + k;
         using var scope = NewDisposeScope();
-        var yoh = zeros([n, k], ScalarType.Float32);
-        var yIdx = tensor(y.Select(v => (long)v).ToArray(), [n, 1]);
-        yoh.scatter_(1, yIdx, ones([n, 1], ScalarType.Float32));
+        var yoh = zeros([n, k], ScalarType.Float32, device: x.device);
+        var yIdx = tensor(y.Select(v => (long)v).ToArray(), [n, 1]).to(x.device);
+        yoh.scatter_(1, yIdx, ones([n, 1], ScalarType.Float32, device: x.device));
         double reg = l2 / n;
 
         var w = new double[p];
@@ -93,30 +103,30 @@ internal sealed class TorchLogisticRegression
     public float[] Probabilities(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var (wt, bt) = ToTensors(Parameters, Features, Classes);
-        var prob = nn.functional.softmax(x.matmul(wt).add_(bt), 1).contiguous();
+        var (wt, bt) = ToTensors(Parameters, Features, Classes, x.device);
+        var prob = nn.functional.softmax(x.matmul(wt).add_(bt), 1).cpu().contiguous();
         return MemoryMarshal.Cast<byte, float>(prob.bytes).ToArray();
     }
 
-    private static (Tensor W, Tensor B) ToTensors(double[] w, int d, int k)
+    private static (Tensor W, Tensor B) ToTensors(double[] w, int d, int k, Device device)
     {
         var wf = new float[d * k]; var bf = new float[k];
         for (int i = 0; i < wf.Length; i++) wf[i] = (float)w[i];
         for (int c = 0; c < k; c++) bf[c] = (float)w[d * k + c];
-        return (tensor(wf, [d, k]), tensor(bf, [k]));
+        return (tensor(wf, [d, k], device: device), tensor(bf, [k], device: device));
     }
 
     // Objective and gradient (into g) at parameters w.
     private static double Evaluate(Tensor x, Tensor yoh, double[] w, double[] g, int d, int k, int n, double reg)
     {
         using var scope = NewDisposeScope();
-        var (wt, bt) = ToTensors(w, d, k);
+        var (wt, bt) = ToTensors(w, d, k, x.device);
         var logits = x.matmul(wt).add_(bt);
         var lse = logits.logsumexp(1, keepdim: true);
         double lossSum = lse.to_type(ScalarType.Float64).sum().item<double>() - logits.mul(yoh).to_type(ScalarType.Float64).sum().item<double>();
         var diff = logits.sub_(lse).exp_().sub_(yoh);                   // P - Y
-        var gw = diff.t().matmul(x).contiguous();                        // k x d (G^T X streams X row-major: ~3x faster than X^T G)
-        var gb = diff.sum(0, false, ScalarType.Float64).contiguous();   // k
+        var gw = diff.t().matmul(x).cpu().contiguous();                  // k x d (G^T X streams X row-major: ~3x faster than X^T G)
+        var gb = diff.sum(0, false, ScalarType.Float64).cpu().contiguous(); // k
         var gws = MemoryMarshal.Cast<byte, float>(gw.bytes);
         var gbs = MemoryMarshal.Cast<byte, double>(gb.bytes);
         double wsq = 0;

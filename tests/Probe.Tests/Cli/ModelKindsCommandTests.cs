@@ -73,7 +73,24 @@ public class ModelKindsCommandTests : IDisposable
         var (c2, o2, e2) = Cli.Run("cka", "--a", a, "--b", a, "--json");
         Assert.True(c1 == ExitCodes.Ok && c2 == ExitCodes.Ok, e1 + e2);
         Assert.Equal(o2, o1);
+        // So has the linear probe's torch trainer (ML.NET's trainers stay on the CPU: their --device cuda is refused).
+        (c, o, e) = Cli.Run("linear-probe", "--acts", a, "--labels", labels, "--trainer", "torch", "--device", "cuda", "--json");
+        Assert.True(c == ExitCodes.Failure, $"exit {c}: {e}");
+        Assert.Contains("TorchSharp-cuda-linux", e);
+        Assert.Equal("", o);
+        (c1, o1, e1) = Cli.Run("linear-probe", "--acts", a, "--labels", labels, "--trainer", "torch", "--device", "auto", "--json");
+        (c2, o2, e2) = Cli.Run("linear-probe", "--acts", a, "--labels", labels, "--trainer", "torch", "--json");
+        Assert.True(c1 == ExitCodes.Ok && c2 == ExitCodes.Ok, e1 + e2);
+        Assert.Equal(Strip(o2), Strip(o1));
+        (c, _, e) = Cli.Run("linear-probe", "--acts", a, "--labels", labels, "--device", "cuda");
+        Assert.True(c == ExitCodes.Usage, $"exit {c}: {e}");
+        Assert.Contains("runs no model", e);
+        Assert.Contains("runs on the CPU", Assert.Throws<ProbeException>(() =>
+            new Probe.Analysis.LinearProbe() { Device = Probe.Capture.ComputeDevice.Parse("cuda") }.Run(x, Enumerable.Range(0, 40).Select(i => i % 2).ToArray())).Message);
     }
+
+    // The probe's output without its timings (seconds differ between runs).
+    static string Strip(string json) => System.Text.RegularExpressions.Regex.Replace(json, "\"seconds\": [0-9.eE+-]+", "");
 
     [Fact]
     public void LayersOfAnOnnxModelListsEverySiteWithOpTypeAndShape()
