@@ -28,9 +28,11 @@ internal static class ProjectCommand
         var tsneMethod = new Option<string>("--tsne-method") { Description = "t-SNE repulsion: auto (exact below 600 rows, Barnes-Hut above; the faster here at 20k and 70k rows), exact, barnes-hut or fft (FFT-accelerated interpolation, Linderman et al. 2019).", DefaultValueFactory = _ => "auto" };
         tsneMethod.AcceptOnlyFromAmong("auto", "exact", "barnes-hut", "fft");
         var timings = new Option<bool>("--timings") { Description = "Print the time of each stage on stderr." };
+        var device = CliOptions.Device();
+        device.Description = "Where PCA's large products and randomized solver run: auto, cpu, cuda or cuda:N (default cpu). t-SNE runs on the CPU.";
         var fig = new FigureOptions();
         var cmd = new Command("project", "Project an activation matrix to 2-D with PCA or t-SNE; write the embedding or a scatter figure.")
-            { method, acts, labels, perplexity, iterations, seed, maxSamples, qualitySamples, tsneMethod, timings, title, json, outPath };
+            { method, acts, labels, perplexity, iterations, seed, maxSamples, qualitySamples, tsneMethod, timings, device, title, json, outPath };
         fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
@@ -38,6 +40,9 @@ internal static class ProjectCommand
             if (o != null && !FigureOptions.IsFigure(o) && !o.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 r.AddError($"--out must end in .npy, .png, .svg or .pdf, not '{o}'.");
             if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
+            if (r.GetValue(method) == "tsne" && r.GetResult(device) is { Implicit: false } && CliOptions.DeviceError(r.GetValue(device) ?? "cpu") == null
+                && ComputeDevice.Parse(r.GetValue(device)!).Kind == DeviceKind.Cuda)
+                r.AddError($"--device {r.GetValue(device)}: t-SNE runs on the CPU (only --method pca has a GPU path). Drop --device.");
         });
         cmd.SetAction(p =>
         {
@@ -78,7 +83,7 @@ internal static class ProjectCommand
             else
             {
                 if (x.Cols < 2) throw new ProbeException($"PCA to 2-D needs at least 2 features; '{actsPath}' has {x.Cols}.");
-                var fit = new Pca(2, PcaSolver.Auto, s).Fit(x);
+                var fit = new Pca(2, PcaSolver.Auto, s) { Device = CliOptions.DeviceOf(p, device) }.Fit(x);
                 emb = fit.Transform(x); ratio = fit.ExplainedVarianceRatio;
             }
             int qs = p.GetValue(qualitySamples);

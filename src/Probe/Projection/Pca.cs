@@ -20,6 +20,15 @@ public enum PcaSolver
 /// </summary>
 public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, int Seed = 0)
 {
+    /// <summary>
+    /// Where the large products and the randomized solver run (<c>cpu</c>, <c>auto</c>, <c>cuda[:N]</c>): the centred
+    /// input is moved there once; the components come back to the CPU. Small problems (the smaller side at most 256)
+    /// are solved on the CPU whatever the device. A CUDA request fails where libtorch has no CUDA.
+    /// </summary>
+    public Probe.Capture.ComputeDevice Device { get; init; } = Probe.Capture.ComputeDevice.Cpu;
+
+    private Device TorchDevice() => Device.Kind == Probe.Capture.DeviceKind.Cpu ? CPU : Device.Resolve().ToTorch();
+
     /// <summary>Extra sketch columns of the randomized solver.</summary>
     public const int Oversampling = 10;
 
@@ -32,6 +41,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         int maxK = Math.Min(x.Rows, x.Cols);
         if (Components < 1 || Components > maxK)
             throw new ProbeException($"PCA components must be between 1 and min(samples, features) = {maxK}, got {Components}.");
+        _ = TorchDevice(); // a CUDA request fails here where CUDA is absent, whichever solver runs
         var solver = ChooseSolver(x.Rows, x.Cols);
         var mean = ColumnMeans(x);
         return solver == PcaSolver.Exact ? FitExact(x, mean) : FitRandomized(x, mean);
@@ -69,7 +79,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         if (m <= 256)
             sym = gram ? SmallGram(x, mean) : SmallCovariance(x, mean);
         else
-            sym = TorchProduct(x, mean, gram);
+            sym = TorchProduct(x, mean, gram, TorchDevice());
         var (values, vectors) = m <= 256 ? SymmetricEigen.Jacobi(sym, m) : SymmetricEigen.Torch(sym, m);
         // values descending, vectors[c] = unit eigenvector c (length m).
         double total = 0;
@@ -159,13 +169,13 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         return g;
     }
 
-    static double[] TorchProduct(Matrix x, double[] mean, bool gram)
+    static double[] TorchProduct(Matrix x, double[] mean, bool gram, Device device)
     {
         using var scope = NewDisposeScope();
-        var xt = tensor(x.Data, new long[] { x.Rows, x.Cols }).to_type(ScalarType.Float64);
-        xt.sub_(tensor(mean, new long[] { 1, x.Cols }));
+        var xt = tensor(x.Data, new long[] { x.Rows, x.Cols }).to(ScalarType.Float64, device);
+        xt.sub_(tensor(mean, new long[] { 1, x.Cols }, device: device));
         var p = gram ? xt.mm(xt.t()) : xt.t().mm(xt);
-        return p.contiguous().data<double>().ToArray();
+        return p.cpu().contiguous().data<double>().ToArray();
     }
 
     PcaResult FitRandomized(Matrix x, double[] mean)
@@ -179,16 +189,17 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         using (var scope = NewDisposeScope())
         {
             // tensor(float[]) shares the caller's array and to_type(Float32) is a no-op: copy before centring in place.
-            var xt = tensor(x.Data, new long[] { n, d }).to_type(dtype, copy: true);
-            xt.sub_(tensor(mean, new long[] { 1, d }).to_type(dtype));
-            var omega = tensor(Gaussian(d * l, Seed), new long[] { d, l }).to_type(dtype);
+            var device = TorchDevice();
+            var xt = tensor(x.Data, new long[] { n, d }).to(dtype, device, copy: true);
+            xt.sub_(tensor(mean, new long[] { 1, d }).to(dtype, device));
+            var omega = tensor(Gaussian(d * l, Seed), new long[] { d, l }).to(dtype, device);
             var q = linalg.qr(xt.mm(omega)).Q;
             for (int it = 0; it < powerIters; it++)
             {
                 var z = linalg.qr(xt.t().mm(q)).Q;
                 q = linalg.qr(xt.mm(z)).Q;
             }
-            var b = q.t().mm(xt).to_type(ScalarType.Float64);
+            var b = q.t().mm(xt).to(ScalarType.Float64, CPU);
             var (_, s, vh) = linalg.svd(b, fullMatrices: false);
             var sv = s.contiguous().data<double>().ToArray();
             var vv = vh.contiguous().data<double>().ToArray();

@@ -85,6 +85,17 @@ public class ModelKindsCommandTests : IDisposable
         (c, _, e) = Cli.Run("linear-probe", "--acts", a, "--labels", labels, "--device", "cuda");
         Assert.True(c == ExitCodes.Usage, $"exit {c}: {e}");
         Assert.Contains("runs no model", e);
+        // PCA too: a CUDA request without CUDA fails (exit 1) before anything is written; t-SNE refuses it (exit 2).
+        string emb = Path.Combine(_dir, "emb.npy");
+        (c, _, e) = Cli.Run("project", "--acts", a, "--out", emb, "--device", "cuda");
+        Assert.True(c == ExitCodes.Failure, $"exit {c}: {e}");
+        Assert.Contains("TorchSharp-cuda-linux", e);
+        Assert.False(File.Exists(emb));
+        (c, _, e) = Cli.Run("project", "--acts", a, "--out", emb, "--method", "tsne", "--device", "cuda");
+        Assert.True(c == ExitCodes.Usage, $"exit {c}: {e}");
+        Assert.Contains("t-SNE runs on the CPU", e);
+        (c, _, e) = Cli.Run("project", "--acts", a, "--out", emb, "--device", "auto");
+        Assert.True(c == ExitCodes.Ok, e);
         Assert.Contains("runs on the CPU", Assert.Throws<ProbeException>(() =>
             new Probe.Analysis.LinearProbe() { Device = Probe.Capture.ComputeDevice.Parse("cuda") }.Run(x, Enumerable.Range(0, 40).Select(i => i % 2).ToArray())).Message);
     }
