@@ -404,25 +404,13 @@ public sealed record DeadUnitStudy(
             }
         }
 
-        /// <summary>The largest squared L2 norm of a row (accumulated in double, a vector at a time); not finite when a value is not.</summary>
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        /// <summary>The largest squared L2 norm of a row (in double, the accumulator's row sums); not finite when a value is not.</summary>
         private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols)
         {
             double best = 0;
-            int w = System.Numerics.Vector<float>.Count;
             for (int r = 0; r < count; r++)
             {
-                var row = rows.Slice(r * cols, cols);
-                var acc = System.Numerics.Vector<double>.Zero;
-                int j = 0;
-                if (System.Numerics.Vector.IsHardwareAccelerated)
-                    for (; j <= row.Length - w; j += w)
-                    {
-                        System.Numerics.Vector.Widen(new System.Numerics.Vector<float>(row.Slice(j)), out var lo, out var hi);
-                        acc += lo * lo + hi * hi;
-                    }
-                double sq = System.Numerics.Vector.Sum(acc);
-                for (; j < row.Length; j++) sq += (double)row[j] * row[j];
+                double sq = UnitStatsAccumulator.RowSums(rows.Slice(r * cols, cols), 0, 0, count: false).S2;
                 if (!double.IsFinite(sq)) return sq;
                 if (sq > best) best = sq;
             }

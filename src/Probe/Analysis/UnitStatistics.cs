@@ -296,22 +296,25 @@ public sealed class UnitStatsAccumulator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc, float[] reduced)
     {
-        var (sx, sxx, zeros, epsN) = RowSums(row, 0, squaresOnly: false);
+        var (sx, sxx, zeros, epsN) = RowSums(row, 0, (float)_epsilon, count: true);
         int m = row.Length;
         double s1 = sx - m * shift, s2 = sxx - 2 * shift * sx + m * shift * shift;
-        if (!(s2 >= 1e-4 * sxx)) (s1, s2, _, _) = RowSums(row, shift, squaresOnly: true);
+        if (!(s2 >= 1e-4 * sxx)) (s1, s2, _, _) = RowSums(row, shift, 0, count: false);
         acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
         acc.MaxRowSq = Math.Max(acc.MaxRowSq, sxx);
         for (int c = 0; c < _units; c++) reduced[c] = MaxOf(row.Slice(c * positions, positions));
     }
 
-    // sum (x - shift), sum (x - shift)^2 in double, and (unless squaresOnly) the zeros and near-zeros of a run of
-    // values. Two independent sets of vector accumulators (even and odd vectors) so consecutive vectors do not wait
-    // on each other's additions; combined in a fixed order, so the result does not depend on timing.
+    /// <summary>
+    /// sum (x - shift) and sum (x - shift)^2 of a run of values in double (with shift 0, the sum and the squared norm),
+    /// and with <paramref name="count"/> its zeros and its values within <paramref name="epsilon"/> of 0 (when
+    /// epsilon &gt; 0). Two independent sets of vector accumulators (even and odd vectors) so consecutive vectors do
+    /// not wait on each other's additions; combined in a fixed order, so the result does not depend on timing.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (double S1, double S2, long Zeros, long Eps) RowSums(ReadOnlySpan<float> row, double shift, bool squaresOnly)
+    internal static (double S1, double S2, long Zeros, long Eps) RowSums(ReadOnlySpan<float> row, double shift, float epsilon, bool count)
     {
-        bool countEps = _epsilon > 0 && !squaresOnly, countZeros = !squaresOnly; float eps = (float)_epsilon;
+        bool countEps = epsilon > 0 && count, countZeros = count; float eps = epsilon;
         double s1 = 0, s2 = 0; long zeros = 0, epsN = 0;
         int j = 0;
         if (Vector.IsHardwareAccelerated)
