@@ -27,7 +27,8 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
     /// </summary>
     public Probe.Capture.ComputeDevice Device { get; init; } = Probe.Capture.ComputeDevice.Cpu;
 
-    private Device TorchDevice() => Device.Kind == Probe.Capture.DeviceKind.Cpu ? CPU : Device.Resolve().ToTorch();
+    // The libtorch device of the torch paths; null for the CPU (so a small problem never touches libtorch).
+    private Device? TorchDevice() => Device.Kind == Probe.Capture.DeviceKind.Cpu ? null : Device.Resolve().ToTorch();
 
     /// <summary>Extra sketch columns of the randomized solver.</summary>
     public const int Oversampling = 10;
@@ -41,10 +42,10 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         int maxK = Math.Min(x.Rows, x.Cols);
         if (Components < 1 || Components > maxK)
             throw new ProbeException($"PCA components must be between 1 and min(samples, features) = {maxK}, got {Components}.");
-        _ = TorchDevice(); // a CUDA request fails here where CUDA is absent, whichever solver runs
+        var device = TorchDevice(); // a CUDA request fails here where CUDA is absent, whichever solver runs
         var solver = ChooseSolver(x.Rows, x.Cols);
         var mean = ColumnMeans(x);
-        return solver == PcaSolver.Exact ? FitExact(x, mean) : FitRandomized(x, mean);
+        return solver == PcaSolver.Exact ? FitExact(x, mean, device) : FitRandomized(x, mean, device);
     }
 
     /// <summary>Fits and returns the projection of <paramref name="x"/> onto the components.</summary>
@@ -70,7 +71,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         return mean;
     }
 
-    PcaResult FitExact(Matrix x, double[] mean)
+    PcaResult FitExact(Matrix x, double[] mean, Device? device)
     {
         int n = x.Rows, d = x.Cols, k = Components;
         bool gram = d > n; // eigendecompose the smaller of X^T X (d x d) and X X^T (n x n)
@@ -79,7 +80,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         if (m <= 256)
             sym = gram ? SmallGram(x, mean) : SmallCovariance(x, mean);
         else
-            sym = TorchProduct(x, mean, gram, TorchDevice());
+            sym = TorchProduct(x, mean, gram, device ?? CPU);
         var (values, vectors) = m <= 256 ? SymmetricEigen.Jacobi(sym, m) : SymmetricEigen.Torch(sym, m);
         // values descending, vectors[c] = unit eigenvector c (length m).
         double total = 0;
@@ -178,7 +179,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         return p.cpu().contiguous().data<double>().ToArray();
     }
 
-    PcaResult FitRandomized(Matrix x, double[] mean)
+    PcaResult FitRandomized(Matrix x, double[] mean, Device? device)
     {
         int n = x.Rows, d = x.Cols, k = Components;
         int l = Math.Min(k + Oversampling, Math.Min(n, d));
@@ -189,10 +190,10 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         using (var scope = NewDisposeScope())
         {
             // tensor(float[]) shares the caller's array and to_type(Float32) is a no-op: copy before centring in place.
-            var device = TorchDevice();
-            var xt = tensor(x.Data, new long[] { n, d }).to(dtype, device, copy: true);
-            xt.sub_(tensor(mean, new long[] { 1, d }).to(dtype, device));
-            var omega = tensor(Gaussian(d * l, Seed), new long[] { d, l }).to(dtype, device);
+            var on = device ?? CPU;
+            var xt = tensor(x.Data, new long[] { n, d }).to(dtype, on, copy: true);
+            xt.sub_(tensor(mean, new long[] { 1, d }).to(dtype, on));
+            var omega = tensor(Gaussian(d * l, Seed), new long[] { d, l }).to(dtype, on);
             var q = linalg.qr(xt.mm(omega)).Q;
             for (int it = 0; it < powerIters; it++)
             {
