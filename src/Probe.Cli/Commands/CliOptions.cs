@@ -52,6 +52,11 @@ internal static class CliOptions
         catch (ProbeException e) { return e.Message; }
     }
 
+    /// <summary>True when the user typed <paramref name="device"/> and it names a CUDA device (a malformed value is the option's own error).</summary>
+    public static bool AsksForGpu(System.CommandLine.Parsing.CommandResult r, Option<string> device) =>
+        r.GetResult(device) is { Implicit: false } && DeviceError(r.GetValue(device) ?? "cpu") == null
+        && ComputeDevice.Parse(r.GetValue(device)!).Kind == DeviceKind.Cuda;
+
     /// <summary>The device an option names (already checked while parsing).</summary>
     public static ComputeDevice DeviceOf(ParseResult p, Option<string> device) => ComputeDevice.Parse(p.GetValue(device) ?? "cpu");
 

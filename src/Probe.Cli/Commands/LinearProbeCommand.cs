@@ -9,8 +9,6 @@ internal static class LinearProbeCommand
 {
     public static Command Create(CliContext ctx)
     {
-        ProbeTrainer Trainer(System.CommandLine.Parsing.CommandResult r) => r.GetValue<ProbeTrainer>("--trainer");
-        var inputs = new LayerInputs { DeviceMath = r => Trainer(r) == ProbeTrainer.Torch };
         var trainMask = CliOptions.InputFile("--train-mask", "An .npy bool vector: true = training sample, false = test sample (default: a seeded stratified split).");
         var trainer = new Option<ProbeTrainer>("--trainer")
         {
@@ -24,6 +22,7 @@ internal static class LinearProbeCommand
                 return ProbeTrainer.Lbfgs;
             },
         };
+        var inputs = new LayerInputs { DeviceMath = r => r.GetValue(trainer) == ProbeTrainer.Torch };
         var testFraction = new Option<double>("--test-fraction") { Description = "Held-out fraction of the stratified split (without --train-mask or --run).", DefaultValueFactory = _ => 0.25 }
             .Satisfies(f => f > 0 && f < 1, "between 0 and 1 (exclusive)");
         var json = CliOptions.Json();

@@ -73,12 +73,8 @@ internal sealed class ModelOptions
     /// </summary>
     public void RejectDeviceWithoutModel(CommandResult r, string what)
     {
-        if (r.GetResult(Device) is not { Implicit: false }) return;
-        ComputeDevice device;
-        try { device = ComputeDevice.Parse(r.GetValue(Device) ?? "cpu"); }
-        catch (ProbeException) { return; } // the option's own check reports a malformed value
-        if (device.Kind == DeviceKind.Cuda)
-            r.AddError($"--device {r.GetValue(Device)} places a model on a GPU, but {what} runs no model: the analysis of stored activations runs on the CPU (only linear CKA of two matrices, probe cka --a X --b Y, forms its products on a GPU). Drop --device (or use --model/--run to run a model there).");
+        if (CliOptions.AsksForGpu(r, Device))
+            r.AddError($"--device {r.GetValue(Device)} places a model on a GPU, but {what} runs no model: this analysis of stored activations runs on the CPU (the GPU paths without a model are linear CKA of two matrices, PCA in probe project and linear-probe --trainer torch). Drop --device (or use --model/--run to run a model there).");
     }
 
     /// <summary>Opens the model given by the options (seeded initialisation for --random-weights).</summary>

@@ -40,8 +40,7 @@ internal static class ProjectCommand
             if (o != null && !FigureOptions.IsFigure(o) && !o.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 r.AddError($"--out must end in .npy, .png, .svg or .pdf, not '{o}'.");
             if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
-            if (r.GetValue(method) == "tsne" && r.GetResult(device) is { Implicit: false } && CliOptions.DeviceError(r.GetValue(device) ?? "cpu") == null
-                && ComputeDevice.Parse(r.GetValue(device)!).Kind == DeviceKind.Cuda)
+            if (r.GetValue(method) == "tsne" && CliOptions.AsksForGpu(r, device))
                 r.AddError($"--device {r.GetValue(device)}: t-SNE runs on the CPU (only --method pca has a GPU path). Drop --device.");
         });
         cmd.SetAction(p =>
