@@ -184,8 +184,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     int Read(Tensor t, Site site, SiteReader reader)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = ToRows(t, MapReduction.Flatten, tokensLast: false, site.Name);
-        if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
+        var rows = CpuRows(t, MapReduction.Flatten, tokensLast: false, site.Name);
         int n = (int)rows.shape[0], cols = (int)rows.shape[1];
         reader(MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)], n, cols);
         return cols;
@@ -194,12 +193,18 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = ToRows(t, reduce ?? _reduce, tokensLast, site.Name);
-        if (rows.device_type != DeviceType.CPU) rows = rows.cpu();
+        var rows = CpuRows(t, reduce ?? _reduce, tokensLast, site.Name);
         int n = (int)rows.shape[0], cols = (int)rows.shape[1];
         if (buffer.Length < n * cols) buffer = new float[n * cols];
         finite = Matrix.CopyAllFinite(MemoryMarshal.Cast<byte, float>(rows.bytes), buffer);
         return cols;
+    }
+
+    // ToRows, on the CPU (a GPU tensor's rows are copied back): what Read and Copy hand on, in the caller's scope.
+    static Tensor CpuRows(Tensor t, MapReduction reduce, bool tokensLast, string site)
+    {
+        var rows = ToRows(t, reduce, tokensLast, site);
+        return rows.device_type == DeviceType.CPU ? rows : rows.cpu();
     }
 
     public bool KnownFinite(string site, bool input) =>
