@@ -404,13 +404,13 @@ public sealed record DeadUnitStudy(
             }
         }
 
-        /// <summary>The largest squared L2 norm of a row (in double, the accumulator's row sums); not finite when a value is not.</summary>
+        /// <summary>The largest squared L2 norm of a row (in double); not finite when a value is not.</summary>
         private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols)
         {
             double best = 0;
             for (int r = 0; r < count; r++)
             {
-                double sq = UnitStatsAccumulator.RowSums(rows.Slice(r * cols, cols), 0, 0, count: false).S2;
+                double sq = UnitStatsAccumulator.SquaredNorm(rows.Slice(r * cols, cols));
                 if (!double.IsFinite(sq)) return sq;
                 if (sq > best) best = sq;
             }

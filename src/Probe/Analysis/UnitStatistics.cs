@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Probe.Analysis;
 
@@ -285,24 +287,120 @@ public sealed class UnitStatsAccumulator
     }
 
     /// <summary>
-    /// One row of a spatial batch: the layer sums over every value in one pass over the whole row (a vector at a time,
-    /// no per-channel tails): zeros, near-zeros, and in double sum x and sum x^2 (x^2 of a float32 is exact in double),
-    /// from which the shifted sums follow, sum (x - K) = sum x - m K and sum (x - K)^2 = sum x^2 - 2 K sum x + m K^2.
-    /// Those lose about eps * sum x^2 / sum (x - K)^2 to cancellation, so a row whose values sit far from 0 relative to
-    /// their spread (sum (x - K)^2 &lt; 1e-4 sum x^2) takes the shifted sums directly instead. Then each channel's
-    /// maximum over its positions into <paramref name="reduced"/>, from the row still in cache (the scalar rule per
-    /// lane: v replaces the best only when v &gt; best, so NaN never wins).
+    /// One row of a spatial batch in one pass over its values, a channel at a time: the layer sums (zeros, near-zeros,
+    /// and in double sum x and sum x^2 — x^2 of a float32 is exact in double) and each channel's maximum over its
+    /// positions into <paramref name="reduced"/> (the scalar rule per lane: v replaces the best only when v &gt; best,
+    /// so NaN never wins). The shifted sums follow, sum (x - K) = sum x - m K and sum (x - K)^2 = sum x^2 - 2 K sum x +
+    /// m K^2; those lose about eps * sum x^2 / sum (x - K)^2 to cancellation, so a row whose values sit far from 0
+    /// relative to their spread (sum (x - K)^2 &lt; 1e-4 sum x^2) takes the shifted sums directly instead.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc, float[] reduced)
     {
-        var (sx, sxx, zeros, epsN) = RowSums(row, 0, (float)_epsilon, count: true);
+        var (sx, sxx, zeros, epsN) = ChannelSums(row, positions, (float)_epsilon, reduced);
         int m = row.Length;
         double s1 = sx - m * shift, s2 = sxx - 2 * shift * sx + m * shift * shift;
         if (!(s2 >= 1e-4 * sxx)) (s1, s2, _, _) = RowSums(row, shift, 0, count: false);
         acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
         acc.MaxRowSq = Math.Max(acc.MaxRowSq, sxx);
-        for (int c = 0; c < _units; c++) reduced[c] = MaxOf(row.Slice(c * positions, positions));
+    }
+
+    /// <summary>Per lane, v where v &gt; best, else best (NaN never wins; of equal values the best stays): x86's
+    /// MAXPS is exactly that rule in one instruction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MaxStep(Vector256<float> v, Vector256<float> best) =>
+        Avx.IsSupported ? Avx.Max(v, best) : Vector256.ConditionalSelect(Vector256.GreaterThan(v, best), v, best);
+
+    // Lane indices, for masking the last partial vector of a channel.
+    private static readonly Vector256<int> Lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+
+    /// <summary>
+    /// sum x and sum x^2 in double, zeros and values within <paramref name="epsilon"/> of 0 (when epsilon &gt; 0) of a
+    /// row of channels x <paramref name="positions"/> values, and each channel's maximum into <paramref name="max"/>,
+    /// reading each value once. Two sets of 256-bit accumulators (even and odd halves of 16 values) so consecutive
+    /// additions do not wait on each other; combined in a fixed order, so the result does not depend on timing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static (double S1, double S2, long Zeros, long Eps) ChannelSums(ReadOnlySpan<float> row, int positions, float epsilon, Span<float> max)
+    {
+        int channels = row.Length / positions;
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            for (int c = 0; c < channels; c++) max[c] = MaxOf(row.Slice(c * positions, positions));
+            return RowSums(row, 0, epsilon, count: true);
+        }
+        bool countEps = epsilon > 0;
+        var a0 = Vector256<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
+        var z0 = Vector256<int>.Zero; var z1 = z0; var e0 = z0;
+        var veps = Vector256.Create(epsilon); var ninf = Vector256.Create(float.NegativeInfinity);
+        double s1 = 0, s2 = 0; long zeros = 0, epsN = 0;
+        ref float start = ref MemoryMarshal.GetReference(row);
+        for (int c = 0; c < channels; c++)
+        {
+            ref float p = ref Unsafe.Add(ref start, c * positions);
+            var m0 = ninf; var m1 = ninf;
+            int j = 0;
+            for (; j <= positions - 16; j += 16)
+            {
+                var v = Vector256.LoadUnsafe(ref p, (nuint)j);
+                var u = Vector256.LoadUnsafe(ref p, (nuint)(j + 8));
+                z0 -= Vector256.Equals(v, Vector256<float>.Zero).AsInt32();
+                z1 -= Vector256.Equals(u, Vector256<float>.Zero).AsInt32();
+                if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) + Vector256.LessThanOrEqual(Vector256.Abs(u), veps)).AsInt32();
+                m0 = MaxStep(v, m0); m1 = MaxStep(u, m1);
+                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
+                var ul = Vector256.WidenLower(u); var uh = Vector256.WidenUpper(u);
+                a0 += vl; a1 += vh; a2 += ul; a3 += uh;
+                // Products of float32 values are exact in double, so a fused and a separate multiply-add agree.
+                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+                b2 = Vector256.MultiplyAddEstimate(ul, ul, b2); b3 = Vector256.MultiplyAddEstimate(uh, uh, b3);
+            }
+            if (j <= positions - 8)
+            {
+                var v = Vector256.LoadUnsafe(ref p, (nuint)j);
+                z0 -= Vector256.Equals(v, Vector256<float>.Zero).AsInt32();
+                if (countEps) e0 -= Vector256.LessThanOrEqual(Vector256.Abs(v), veps).AsInt32();
+                m0 = MaxStep(v, m0);
+                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
+                a0 += vl; a1 += vh;
+                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+                j += 8;
+            }
+            if (j < positions && positions >= 8)
+            {
+                // The last 1-7 values: the row's last 8 values with the lanes already read masked out (zero in the
+                // sums, never equal to 0 nor above the maximum).
+                int tail = positions - j;
+                var v = Vector256.LoadUnsafe(ref p, (nuint)(positions - 8));
+                var keep = Vector256.GreaterThanOrEqual(Lanes, Vector256.Create(8 - tail)).AsSingle();
+                z0 -= (Vector256.Equals(v, Vector256<float>.Zero) & keep).AsInt32();
+                if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) & keep).AsInt32();
+                m0 = MaxStep(Vector256.ConditionalSelect(keep, v, ninf), m0);
+                v &= keep;
+                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
+                a0 += vl; a1 += vh;
+                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+                j = positions;
+            }
+            m0 = MaxStep(m1, m0);
+            float best = float.NegativeInfinity;
+            for (int k = 0; k < 8; k++) { float x = m0.GetElement(k); best = x > best ? x : best; }
+            for (; j < positions; j++)
+            {
+                float v = Unsafe.Add(ref p, j);
+                if (v == 0) zeros++;
+                if (countEps && MathF.Abs(v) <= epsilon) epsN++;
+                best = v > best ? v : best;
+                s1 += v; s2 += (double)v * v;
+            }
+            max[c] = best;
+        }
+        s1 += Vector256.Sum((a0 + a1) + (a2 + a3));
+        s2 += Vector256.Sum((b0 + b1) + (b2 + b3));
+        zeros += Vector256.Sum(z0) + (long)Vector256.Sum(z1);
+        epsN += Vector256.Sum(e0);
+        return (s1, s2, zeros, epsN);
     }
 
     /// <summary>
@@ -359,23 +457,45 @@ public sealed class UnitStatsAccumulator
     internal static float MaxOf(ReadOnlySpan<float> values)
     {
         float m = float.NegativeInfinity;
-        int j = 0, w = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated && values.Length >= w)
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= 8)
         {
-            var best = new Vector<float>(float.NegativeInfinity);
+            ref float p = ref MemoryMarshal.GetReference(values);
+            var best = Vector256.Create(float.NegativeInfinity);
             var best2 = best;
-            for (; j <= values.Length - 2 * w; j += 2 * w)
+            for (; j <= values.Length - 16; j += 16)
             {
-                best = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j)), best), new Vector<float>(values.Slice(j)), best);
-                best2 = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j + w)), best2), new Vector<float>(values.Slice(j + w)), best2);
+                best = MaxStep(Vector256.LoadUnsafe(ref p, (nuint)j), best);
+                best2 = MaxStep(Vector256.LoadUnsafe(ref p, (nuint)(j + 8)), best2);
             }
-            for (; j <= values.Length - w; j += w)
-                best = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(values.Slice(j)), best), new Vector<float>(values.Slice(j)), best);
-            best = Vector.ConditionalSelect(Vector.GreaterThan(best2, best), best2, best);
-            for (int k = 0; k < w; k++) m = best[k] > m ? best[k] : m;
+            if (j <= values.Length - 8) { best = MaxStep(Vector256.LoadUnsafe(ref p, (nuint)j), best); j += 8; }
+            best = MaxStep(best2, best);
+            for (int k = 0; k < 8; k++) { float x = best.GetElement(k); m = x > m ? x : m; }
         }
         for (; j < values.Length; j++) m = values[j] > m ? values[j] : m;
         return m;
+    }
+
+    /// <summary>sum x^2 of a run in double (x^2 of a float32 is exact in double); not finite when a value is not.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static double SquaredNorm(ReadOnlySpan<float> values)
+    {
+        if (!Vector256.IsHardwareAccelerated) return RowSums(values, 0, 0, count: false).S2;
+        ref float p = ref MemoryMarshal.GetReference(values);
+        var b0 = Vector256<double>.Zero; var b1 = b0; var b2 = b0; var b3 = b0;
+        int j = 0;
+        for (; j <= values.Length - 16; j += 16)
+        {
+            var v = Vector256.LoadUnsafe(ref p, (nuint)j);
+            var u = Vector256.LoadUnsafe(ref p, (nuint)(j + 8));
+            var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
+            var ul = Vector256.WidenLower(u); var uh = Vector256.WidenUpper(u);
+            b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+            b2 = Vector256.MultiplyAddEstimate(ul, ul, b2); b3 = Vector256.MultiplyAddEstimate(uh, uh, b3);
+        }
+        double s = Vector256.Sum((b0 + b1) + (b2 + b3));
+        for (; j < values.Length; j++) s += (double)values[j] * values[j];
+        return s;
     }
 
     private void Merge(int rows, long n, double shift, in LayerAcc acc)

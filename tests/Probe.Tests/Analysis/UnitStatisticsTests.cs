@@ -71,17 +71,22 @@ public class UnitStatisticsTests
     }
 
     /// <summary>
-    /// Feature maps far from zero (offset 1000, spread 1), in uneven batches, on one thread and on two: mean, std and the
-    /// largest row norm equal a direct double computation over every value (the row norm comes from the shifted sums).
+    /// Feature maps far from zero (offset 1000, spread 1), in uneven batches, on one thread and on two, with channels of
+    /// 150 positions (vectors of 16 and a masked tail), 7 (no whole vector), 13 (one vector of 8 and a tail) and 24:
+    /// mean, std and the largest row norm equal a direct double computation over every value (the row norm comes from
+    /// the shifted sums); each channel's maximum, firing rate and the layer's sparsity equal a direct count.
     /// </summary>
     [Theory]
-    [InlineData(0.0, false)]
-    [InlineData(1000.0, false)]
-    [InlineData(1000.0, true)]
-    public void SpatialMomentsAndRowNormsEqualADirectComputation(double offset, bool parallel)
+    [InlineData(0.0, false, 150)]
+    [InlineData(1000.0, false, 150)]
+    [InlineData(1000.0, true, 150)]
+    [InlineData(0.0, false, 7)]
+    [InlineData(0.0, false, 13)]
+    [InlineData(0.0, true, 24)]
+    public void SpatialMomentsAndRowNormsEqualADirectComputation(double offset, bool parallel, int positions)
     {
         var rng = new Random(11);
-        int rows = 300, units = 5, positions = 150; // the last batch, 179 x 750 values, is large enough to split
+        int rows = 300, units = 5; // with 150 positions the last batch, 179 x 750 values, is large enough to split
         var m = Matrix.Create(rows, units * positions, (_, _) => (float)(offset + (rng.NextDouble() < 0.3 ? 0 : rng.NextDouble() * 2 - 1)));
         var acc = new UnitStatsAccumulator(units, UnitActivation.Linear);
         foreach (var (start, n) in new[] { (0, 1), (1, 120), (121, 179) })
@@ -93,6 +98,13 @@ public class UnitStatisticsTests
         Assert.Equal(mean, r.Mean, Math.Max(1, offset) * 1e-13);
         Assert.True(Math.Abs(std - r.Std) <= 1e-10 * std, $"std {r.Std} vs {std}");
         Assert.True(Math.Abs(norm - r.MaxRowNorm) <= 1e-12 * norm, $"row norm {r.MaxRowNorm} vs {norm}");
+        for (int c = 0; c < units; c++)
+        {
+            var channelMax = Enumerable.Range(0, rows).Select(i => m.Row(i).Slice(c * positions, positions).ToArray().Max()).ToArray();
+            Assert.Equal(channelMax.Max(), r.UnitMax[c]);
+            Assert.Equal((float)(channelMax.Count(v => v > 0) / (double)rows), r.FiringRates[c], 6);
+        }
+        Assert.Equal(m.Data.Count(v => v == 0) / (double)m.Data.Length, r.Sparsity, 12);
         // A non-finite value is counted, not added, and the accumulator refuses a result from then on.
         m.Data[5] = float.NaN;
         Assert.Equal(1, acc.AddRows(m.Data.AsSpan(0, m.Cols), 1, positions));
