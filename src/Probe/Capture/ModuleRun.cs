@@ -160,8 +160,11 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         _open.Push(slot);
         int k = slot.Entered++;
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
-            site.InCols = site.InputReader is { } reader ? Read(input, site, reader)
-                : Copy(input, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, input.shape.Skip(1).Select(d => (int)d).ToArray()), out site.InFinite, site.InputReduce);
+        {
+            var shape = ShapeOf(input);
+            site.InCols = site.InputReader is { } reader ? Read(input, shape, site, reader)
+                : Copy(input, shape, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, PerSample(shape)), out site.InFinite, site.InputReduce);
+        }
     }
 
     void Leave(Slot slot, Tensor output)
@@ -172,73 +175,95 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         if (slot.Left > Math.Max(1, slot.TracedCalls) && slot.Selected.Count > 0)
             throw new ProbeException($"Layer '{slot.Name}' ({slot.Type}) ran {slot.Left} times in one forward pass but {slot.TracedCalls} time(s) when the model was traced; Probe names each call (name#0, name#1, ...) from the trace, so the model's control flow must not depend on its input.");
         if (!slot.Selected.TryGetValue(k, out var site)) return;
-        if (output.shape.Length == 0 || output.shape[0] != _rows)
-            throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", output.shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
+        var shape = ShapeOf(output);
+        if (shape.Length == 0 || shape[0] != _rows)
+            throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
-        site.OutputShape = output.shape.Skip(1).Select(d => (int)d).ToArray();
-        site.OutCols = site.OutputReader is { } reader ? Read(output, site, reader) : Copy(output, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
+        site.OutputShape = PerSample(shape);
+        site.OutCols = site.OutputReader is { } reader ? Read(output, shape, site, reader) : Copy(output, shape, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
+    }
+
+    /// <summary>
+    /// A tensor's shape from its rank and sizes: TorchSharp's <c>Tensor.shape</c> allocates its array through a native
+    /// callback (about 1 µs a call here, against 0.25 µs this way), and a hook reads the shape of every site it records.
+    /// </summary>
+    internal static long[] ShapeOf(Tensor t)
+    {
+        var shape = new long[t.dim()];
+        for (int i = 0; i < shape.Length; i++) shape[i] = t.size(i);
+        return shape;
+    }
+
+    static int[] PerSample(long[] shape)
+    {
+        var s = new int[Math.Max(0, shape.Length - 1)];
+        for (int i = 0; i < s.Length; i++) s[i] = (int)shape[i + 1];
+        return s;
     }
 
     // Hands a site's whole rows to its reader where libtorch holds them (a view when the tensor is a contiguous float32
     // CPU tensor, as most are): nothing is copied out.
-    int Read(Tensor t, Site site, SiteReader reader)
+    int Read(Tensor t, long[] shape, Site site, SiteReader reader)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = CpuRows(t, MapReduction.Flatten, tokensLast: false, site.Name);
-        int n = (int)rows.shape[0], cols = (int)rows.shape[1];
+        var (rows, n, cols) = CpuRows(t, shape, MapReduction.Flatten, tokensLast: false, site.Name);
         reader(MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)], n, cols);
         return cols;
     }
 
-    int Copy(Tensor t, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
+    int Copy(Tensor t, long[] shape, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = CpuRows(t, reduce ?? _reduce, tokensLast, site.Name);
-        int n = (int)rows.shape[0], cols = (int)rows.shape[1];
+        var (rows, n, cols) = CpuRows(t, shape, reduce ?? _reduce, tokensLast, site.Name);
         if (buffer.Length < n * cols) buffer = new float[n * cols];
-        finite = Matrix.CopyAllFinite(MemoryMarshal.Cast<byte, float>(rows.bytes), buffer);
+        finite = Matrix.CopyAllFinite(MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)], buffer);
         return cols;
     }
 
     // ToRows, on the CPU (a GPU tensor's rows are copied back): what Read and Copy hand on, in the caller's scope.
-    static Tensor CpuRows(Tensor t, MapReduction reduce, bool tokensLast, string site)
+    static (Tensor Rows, int N, int Cols) CpuRows(Tensor t, long[] shape, MapReduction reduce, bool tokensLast, string site)
     {
-        var rows = ToRows(t, reduce, tokensLast, site);
-        return rows.device_type == DeviceType.CPU ? rows : rows.cpu();
+        var (rows, n, cols) = ToRows(t, shape, reduce, tokensLast, site);
+        return (rows.device_type == DeviceType.CPU ? rows : rows.cpu(), n, cols);
     }
 
     public bool KnownFinite(string site, bool input) =>
         _byName.TryGetValue(site, out var s) && (input ? s.InFinite : s.OutFinite);
 
-    /// <summary>Turns one hooked tensor into a (batch x units) float32 contiguous CPU tensor (see <see cref="MapReduction"/>).</summary>
-    internal static Tensor ToRows(Tensor t, MapReduction reduce, bool tokensLast, string site)
+    /// <summary>
+    /// Turns one hooked tensor of shape <paramref name="shape"/> into a (batch x units) float32 contiguous tensor on its
+    /// device (see <see cref="MapReduction"/>), with its number of rows and columns.
+    /// </summary>
+    internal static (Tensor Rows, int N, int Cols) ToRows(Tensor t, long[] shape, MapReduction reduce, bool tokensLast, string site)
     {
-        if (t.dim() == 0) return t.reshape(1, 1).to_type(ScalarType.Float32).contiguous();
-        long n = t.shape[0];
+        if (shape.Length == 0) return (t.reshape(1, 1).to_type(ScalarType.Float32).contiguous(), 1, 1);
+        long n = shape[0], cols;
         Tensor r;
-        if (t.dim() == 1) r = t.reshape(n, 1);
-        else if (t.dim() == 2) r = t;
-        else if (tokensLast && t.dim() == 3)
-            r = reduce switch
+        if (shape.Length == 1) (r, cols) = (t.reshape(n, 1), 1);
+        else if (shape.Length == 2) (r, cols) = (t, shape[1]);
+        else if (tokensLast && shape.Length == 3)
+            (r, cols) = reduce switch
             {
-                MapReduction.Flatten => t.reshape(n, -1),
-                MapReduction.Mean => t.mean([1]),
-                MapReduction.Max => t.amax([1]),
-                MapReduction.First => t.select(1, 0),
-                MapReduction.Last => t.select(1, t.shape[1] - 1),
+                MapReduction.Flatten => (t.reshape(n, -1), shape[1] * shape[2]),
+                MapReduction.Mean => (t.mean([1]), shape[2]),
+                MapReduction.Max => (t.amax([1]), shape[2]),
+                MapReduction.First => (t.select(1, 0), shape[2]),
+                MapReduction.Last => (t.select(1, shape[1] - 1), shape[2]),
                 _ => throw new ProbeException($"Unknown reduction {reduce}."),
             };
         else
-            r = reduce switch
+            (r, cols) = reduce switch
             {
-                MapReduction.Flatten => t.reshape(n, -1),
-                MapReduction.Mean => t.flatten(2).mean([2]),
-                MapReduction.Max => t.flatten(2).amax([2]),
-                MapReduction.First or MapReduction.Last => throw new ProbeException($"Site '{site}' outputs a feature map of shape [{string.Join(", ", t.shape.Skip(1))}] per sample; --reduce {reduce.ToString().ToLowerInvariant()} applies to sequence outputs [tokens, features] only. Use mean, max or flatten."),
+                MapReduction.Flatten => (t.reshape(n, -1), shape.Skip(1).Aggregate(1L, (a, d) => a * d)),
+                MapReduction.Mean => (t.flatten(2).mean([2]), shape[1]),
+                MapReduction.Max => (t.flatten(2).amax([2]), shape[1]),
+                MapReduction.First or MapReduction.Last => throw new ProbeException($"Site '{site}' outputs a feature map of shape [{string.Join(", ", shape.Skip(1))}] per sample; --reduce {reduce.ToString().ToLowerInvariant()} applies to sequence outputs [tokens, features] only. Use mean, max or flatten."),
                 _ => throw new ProbeException($"Unknown reduction {reduce}."),
             };
         if (r.dtype != ScalarType.Float32) r = r.to_type(ScalarType.Float32);
-        return r.is_contiguous() ? r : r.contiguous();
+        if (n * cols > int.MaxValue)
+            throw new ProbeException($"Site '{site}' gives {n} x {cols} values in one batch, more than one buffer holds (2^31 - 1); use a smaller batch.");
+        return (r.is_contiguous() ? r : r.contiguous(), (int)n, (int)cols);
     }
 
     static ProbeException NeverFired(List<string> names, ModuleTrace trace)
