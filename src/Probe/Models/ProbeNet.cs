@@ -52,13 +52,13 @@ public sealed class ProbeNet : nn.Module<Tensor, Tensor>
     Tensor ShapeInput(Tensor x)
     {
         var shape = Spec.InputShape;
-        long n = x.dim() == 0 ? 0 : x.shape[0];
+        long n = x.dim() == 0 ? 0 : x.size(0); // size(i), not shape: shape allocates through a native callback on every call
         long per = x.dim() == 0 ? 0 : x.numel() / Math.Max(1, n);
         if (x.dim() < 2 || per != Spec.InputSize)
             throw new ProbeException($"Model {Spec} expects input of shape [N, {string.Join(", ", shape)}] (or [N, {Spec.InputSize}]); got [{string.Join(", ", x.shape)}].");
         if (Spec.Kind == ModelKind.Mlp)
             return x.dim() == 2 ? x : x.reshape(n, per);
-        if (x.dim() == 4 && x.shape[1] == shape[0] && x.shape[2] == shape[1] && x.shape[3] == shape[2]) return x;
+        if (x.dim() == 4 && x.size(1) == shape[0] && x.size(2) == shape[1] && x.size(3) == shape[2]) return x;
         return x.reshape(n, shape[0], shape[1], shape[2]);
     }
 }
