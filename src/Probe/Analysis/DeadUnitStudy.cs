@@ -321,6 +321,7 @@ public sealed record DeadUnitStudy(
     private sealed class StudyReaders
     {
         private readonly Dictionary<string, double[]> _norms = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, LayerPlan[]> _explained = new(StringComparer.Ordinal);
 
         public StudyReaders(List<LayerPlan> plans, List<string> affineInputs)
         {
@@ -330,10 +331,14 @@ public sealed record DeadUnitStudy(
                     p.PreMax = new float[p.Units];
                     Array.Fill(p.PreMax, float.NegativeInfinity);
                 }
-            foreach (var s in affineInputs) _norms[s] = [0];
+            foreach (var s in affineInputs)
+            {
+                _norms[s] = [0];
+                _explained[s] = plans.Where(p => p.Origin?.InputSite == s).ToArray();
+            }
         }
 
-        /// <summary>The largest squared norm of each affine layer's input rows so far.</summary>
+        /// <summary>The largest squared norm of each affine layer's input rows read so far (every row, when a unit it explains is dead).</summary>
         public Dictionary<string, double> MaxInputNormSq() => _norms.ToDictionary(kv => kv.Key, kv => kv.Value[0], StringComparer.Ordinal);
 
         /// <summary>The reader of a layer's whole output rows: its statistics.</summary>
@@ -371,15 +376,24 @@ public sealed record DeadUnitStudy(
             };
         }
 
-        /// <summary>The reader of an affine layer's input rows: their largest squared norm (then <paramref name="also"/>, if any).</summary>
+        /// <summary>
+        /// The reader of an affine layer's input rows: their largest squared norm (then <paramref name="also"/>, if any),
+        /// while a layer it explains has a unit that has not fired yet. The norm only explains dead units, and a dead
+        /// unit never fired, so when a layer has one every batch was read; once every unit of the layers it explains
+        /// has fired, none of them can end dead and the rows are no longer read.
+        /// </summary>
         public SiteReader AffineInput(string site, SiteReader? also)
         {
             var best = _norms[site];
+            var explained = _explained[site];
             return (rows, count, cols) =>
             {
-                double norm = MaxRowSquaredNorm(rows, count, cols);
-                if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
-                best[0] = Math.Max(best[0], norm);
+                if (explained.Any(p => p.Acc.HasSilentUnit))
+                {
+                    double norm = MaxRowSquaredNorm(rows, count, cols);
+                    if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
+                    best[0] = Math.Max(best[0], norm);
+                }
                 return also?.Invoke(rows, count, cols) ?? 0;
             };
         }
@@ -433,6 +447,9 @@ public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int
 /// <summary>
 /// The counters of a dead-unit study over some samples (all, or one shard's slice): additive, so the partials of disjoint
 /// slices merge into exactly what one pass over all samples gives (counts identical; mean and std to double rounding).
+/// <see cref="MaxInputNormSq"/> holds, per affine layer's input site, the largest squared row norm over the rows read:
+/// those rows stop being read once every unit of the layers it explains has fired, so it covers every sample exactly
+/// when it is used (a dead unit never fired, in any shard).
 /// </summary>
 public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, double DyingThreshold, double Epsilon, double SaturationFraction,
     DeadLayerPartial[] Layers, SortedDictionary<string, double> MaxInputNormSq)

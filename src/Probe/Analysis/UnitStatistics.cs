@@ -166,6 +166,9 @@ public sealed class UnitStatsAccumulator
 
     public int Units => _units;
 
+    /// <summary>Whether some unit has not been &gt; 0 on any sample so far.</summary>
+    public bool HasSilentUnit => Array.IndexOf(_positive, 0) >= 0;
+
     /// <summary>The units that have not been &gt; 0 on any sample so far (ascending).</summary>
     public int[] NeverPositive()
     {
