@@ -74,12 +74,10 @@ public sealed class CaptureBenchmarks : IBenchmark
     {
         var best = runs.Select(_ => double.MaxValue).ToArray();
         for (int r = 0; r < repeats; r++)
-            for (int i = 0; i < runs.Length; i++)
-            {
-                var sw = Stopwatch.StartNew();
-                runs[i]();
-                best[i] = Math.Min(best[i], sw.Elapsed.TotalSeconds);
-            }
+        {
+            var t = Times(runs);
+            for (int i = 0; i < runs.Length; i++) best[i] = Math.Min(best[i], t[i]);
+        }
         return best;
     }
 
@@ -110,29 +108,48 @@ public sealed class CaptureBenchmarks : IBenchmark
     {
         using var model = spec.Build(0);
         var capture = new ActivationCapture(BatchSize: batchSize);
-        int repeats = ctx.Quick ? 2 : 5;
-        Plain(model, data, batchSize);
-        capture.ToMemory(model, data);
-        long values = 0;
-        var best = BestOf(repeats, () => Plain(model, data, batchSize),
-            () => values = capture.ToMemory(model, data).Outputs.Values.Sum(m => (long)m.Data.Length),
-            () => capture.Run(model, data, new Counter()));
-        double plain = best[0], hooked = best[1], streamed = best[2];
-        ctx.Out.WriteLine($"  {label}: {data.Count} samples, batch {batchSize}, {spec.LayerNames.Count} hooked layers, {values / 1e6:F1} M values recorded");
-        ctx.Report("plain forward pass", plain, "s");
-        ctx.Report("forward pass + hooks + in-memory sink", hooked, "s");
-        ctx.Report("forward pass + hooks + streaming consumer", streamed, "s");
-        ctx.Report("ratio hooked (in-memory sink) / plain (target <= 1.3)", hooked / plain, "x");
-        ctx.Report("ratio hooked (streaming) / plain", streamed / plain, "x");
         // Where the difference goes: every module hooked but only the last layer recorded (the hooks' own cost), and
         // for feature maps every layer recorded by its maximum instead of its mean over positions.
         var last = new ActivationCapture(new LayerSelector(spec.LayerNames[^1]), BatchSize: batchSize);
         var first = new ActivationCapture(Reduce: data.SampleShape.Length > 1 ? MapReduction.Max : MapReduction.First, BatchSize: batchSize);
-        var parts = BestOf(repeats, () => last.Run(model, data, new Counter()), () => first.Run(model, data, new Counter()));
-        double hooksOnly = parts[0], firstOnly = parts[1];
-        ctx.Report("ratio all modules hooked, one layer recorded / plain", hooksOnly / plain, "x");
-        ctx.Report(data.SampleShape.Length > 1 ? "ratio every layer recorded, max over positions / plain" : "ratio every layer recorded (2-d outputs, nothing to reduce) / plain", firstOnly / plain, "x");
+        Plain(model, data, batchSize);
+        capture.ToMemory(model, data);
+        var sw = Stopwatch.StartNew();
+        Plain(model, data, batchSize);
+        double once = sw.Elapsed.TotalSeconds;
+        long values = 0;
+        // Rounds of about 1.5 s of plain passes in all (a 9 ms pass is at the mercy of one slow moment): each round
+        // runs every variant after a plain pass, and each ratio is the median over rounds of variant / that plain pass.
+        int repeats = ctx.Quick ? 2 : Math.Clamp((int)Math.Ceiling(1.5 / Math.Max(once, 1e-3)), 5, 100);
+        var rounds = new List<double[]>();
+        for (int r = 0; r < repeats; r++)
+            rounds.Add(Times(() => Plain(model, data, batchSize),
+                () => values = capture.ToMemory(model, data).Outputs.Values.Sum(m => (long)m.Data.Length),
+                () => capture.Run(model, data, new Counter()),
+                () => last.Run(model, data, new Counter()),
+                () => first.Run(model, data, new Counter())));
+        double Median(int k)
+        {
+            var v = rounds.Select(t => t[k] / t[0]).Order().ToArray();
+            return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+        }
+        ctx.Out.WriteLine($"  {label}: {data.Count} samples, batch {batchSize}, {spec.LayerNames.Count} hooked layers, {values / 1e6:F1} M values recorded; medians of {repeats} rounds");
+        ctx.Report("plain forward pass (best)", rounds.Min(t => t[0]), "s");
+        ctx.Report("forward pass + hooks + in-memory sink (best)", rounds.Min(t => t[1]), "s");
+        ctx.Report("forward pass + hooks + streaming consumer (best)", rounds.Min(t => t[2]), "s");
+        ctx.Report("ratio hooked (in-memory sink) / plain (target <= 1.3)", Median(1), "x");
+        ctx.Report("ratio hooked (streaming) / plain", Median(2), "x");
+        ctx.Report("ratio all modules hooked, one layer recorded / plain", Median(3), "x");
+        ctx.Report(data.SampleShape.Length > 1 ? "ratio every layer recorded, max over positions / plain" : "ratio every layer recorded (2-d outputs, nothing to reduce) / plain", Median(4), "x");
     }
+
+    /// <summary>Each action's time in seconds, run once each in order.</summary>
+    static double[] Times(params Action[] runs) => runs.Select(run =>
+    {
+        var sw = Stopwatch.StartNew();
+        run();
+        return sw.Elapsed.TotalSeconds;
+    }).ToArray();
 
     /// <summary>
     /// Issue 14 item 3: the whole dead-unit study (every ReLU's output and pre-activation captured, per-channel firing
