@@ -314,6 +314,16 @@ public sealed class UnitStatsAccumulator
     private static Vector256<float> MaxStep(Vector256<float> v, Vector256<float> best) =>
         Avx.IsSupported ? Avx.Max(v, best) : Vector256.ConditionalSelect(Vector256.GreaterThan(v, best), v, best);
 
+    /// <summary>Adds a vector's 8 values, widened to double, to two sums and their squares to two more (x^2 of a
+    /// float32 is exact in double, so the fused and a separate multiply-add agree).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSums(Vector256<float> v, ref Vector256<double> lo, ref Vector256<double> hi, ref Vector256<double> sqLo, ref Vector256<double> sqHi)
+    {
+        var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
+        lo += vl; hi += vh;
+        sqLo = Vector256.MultiplyAddEstimate(vl, vl, sqLo); sqHi = Vector256.MultiplyAddEstimate(vh, vh, sqHi);
+    }
+
     // Lane indices, for masking the last partial vector of a channel.
     private static readonly Vector256<int> Lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
 
@@ -352,12 +362,8 @@ public sealed class UnitStatsAccumulator
                 z1 -= Vector256.Equals(u, Vector256<float>.Zero).AsInt32();
                 if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) + Vector256.LessThanOrEqual(Vector256.Abs(u), veps)).AsInt32();
                 m0 = MaxStep(v, m0); m1 = MaxStep(u, m1);
-                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
-                var ul = Vector256.WidenLower(u); var uh = Vector256.WidenUpper(u);
-                a0 += vl; a1 += vh; a2 += ul; a3 += uh;
-                // Products of float32 values are exact in double, so a fused and a separate multiply-add agree.
-                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
-                b2 = Vector256.MultiplyAddEstimate(ul, ul, b2); b3 = Vector256.MultiplyAddEstimate(uh, uh, b3);
+                AddSums(v, ref a0, ref a1, ref b0, ref b1);
+                AddSums(u, ref a2, ref a3, ref b2, ref b3);
             }
             if (j <= positions - 8)
             {
@@ -365,9 +371,7 @@ public sealed class UnitStatsAccumulator
                 z0 -= Vector256.Equals(v, Vector256<float>.Zero).AsInt32();
                 if (countEps) e0 -= Vector256.LessThanOrEqual(Vector256.Abs(v), veps).AsInt32();
                 m0 = MaxStep(v, m0);
-                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
-                a0 += vl; a1 += vh;
-                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+                AddSums(v, ref a0, ref a1, ref b0, ref b1);
                 j += 8;
             }
             if (j < positions && positions >= 8)
@@ -380,10 +384,7 @@ public sealed class UnitStatsAccumulator
                 z0 -= (Vector256.Equals(v, Vector256<float>.Zero) & keep).AsInt32();
                 if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) & keep).AsInt32();
                 m0 = MaxStep(Vector256.ConditionalSelect(keep, v, ninf), m0);
-                v &= keep;
-                var vl = Vector256.WidenLower(v); var vh = Vector256.WidenUpper(v);
-                a0 += vl; a1 += vh;
-                b0 = Vector256.MultiplyAddEstimate(vl, vl, b0); b1 = Vector256.MultiplyAddEstimate(vh, vh, b1);
+                AddSums(v & keep, ref a0, ref a1, ref b0, ref b1);
                 j = positions;
             }
             m0 = MaxStep(m1, m0);
