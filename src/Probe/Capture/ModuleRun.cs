@@ -194,7 +194,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         return shape;
     }
 
-    static int[] PerSample(long[] shape)
+    /// <summary>The per-sample part of a shape (all but the batch dimension).</summary>
+    internal static int[] PerSample(long[] shape)
     {
         var s = new int[Math.Max(0, shape.Length - 1)];
         for (int i = 0; i < s.Length; i++) s[i] = (int)shape[i + 1];

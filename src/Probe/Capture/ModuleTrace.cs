@@ -102,7 +102,7 @@ internal sealed class ModuleTrace
         return list;
     }
 
-    static int[] PerSample(Tensor t) => t.shape.Skip(1).Select(d => (int)d).ToArray();
+    static int[] PerSample(Tensor t) => ModuleRun.PerSample(t.shape);
 
     static byte[] Print(Tensor t)
     {
