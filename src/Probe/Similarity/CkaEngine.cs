@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -71,8 +72,19 @@ internal static class CkaEngine
     internal const int SymmetricBlockCols = 512;
     /// <summary>Elements of the centred row chunk (rows x all used columns) the feature-space path holds at once.</summary>
     internal const long ChunkElements = 1L << 22;
-    /// <summary>Most values of the centred row chunk on the OpenBLAS path (64 MB of float32; the read buffers take as much again).</summary>
-    internal const long BlasChunkElements = 1L << 24;
+    /// <summary>
+    /// Most values of the centred row chunk on the OpenBLAS path (16 MB of float32, at least 2,048 rows): small enough
+    /// to stay in this machine's 32 MB L3 between its centring and its products, and to fault in quickly (a 48 MB
+    /// chunk cost 30 ms of page faults at 20,000 rows).
+    /// </summary>
+    internal const long BlasChunkElements = 1L << 22;
+    /// <summary>
+    /// Most rows one float32 product sums over before it is added to its double accumulator on the OpenBLAS path:
+    /// consecutive chunks accumulate into the same float32 product (beta = 1) up to this many rows.
+    /// </summary>
+    internal const int BlasFloatRows = 16384;
+    /// <summary>Rows whose column means shift the data on the one-pass OpenBLAS path (all rows when there are fewer).</summary>
+    internal const int ShiftRows = 2048;
 
     /// <summary>||X_p' X_q||_F^2 for each requested pair of in-memory layers (see the overload over <see cref="CkaRows"/>).</summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<Matrix> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
@@ -95,8 +107,9 @@ internal static class CkaEngine
     /// X_p' X_q = sum_c Z_c,p' Z_c,q. A symmetric product X_p' X_p is formed blockwise like a rank-k update
     /// (syrk): column block b of X_p times the columns of X_p from b on, so only the upper-triangle blocks are
     /// computed and ||X_p' X_p||_F^2 = sum_b ||B_bb||^2 + 2 sum_(b &lt; c) ||B_bc||^2 (about half the flops). For
-    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product (on OpenBLAS's SGEMM when the
-    /// host has it, else libtorch's) is added to a double accumulator; in float64 the products accumulate directly.
+    /// each block the partners it needs that are adjacent in Z form one product. In float32 each chunk's product (on libtorch)
+    /// is added to a double accumulator, or on OpenBLAS's SGEMM when the host has it, consecutive chunks' products are
+    /// summed in float32 over at most <see cref="BlasFloatRows"/> rows first; in float64 the products accumulate directly.
     /// </para>
     /// </summary>
     internal static double[] CrossNormsSquared(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, bool single,
@@ -111,17 +124,245 @@ internal static class CkaEngine
         bool blas = single && OpenBlas.Available;
         if (chunkRows <= 0)
         {
-            // OpenBLAS: fewer, larger products (its threads and the centring threads hand over less often), the n rows
-            // split into equal chunks of at most BlasChunkElements values; libtorch: the smaller chunks it was tuned on.
-            int most = blas ? (int)Math.Clamp(BlasChunkElements / total, 2048, 16384) : (int)Math.Clamp(ChunkElements / total, 2048, 8192);
+            // OpenBLAS: the n rows split into equal chunks of at most BlasChunkElements values (at least 2,048 rows, so
+            // its threads and the centring threads hand over seldom); libtorch: the chunks it was tuned on.
+            int most = blas ? (int)Math.Clamp(BlasChunkElements / total, 2048, BlasFloatRows) : (int)Math.Clamp(ChunkElements / total, 2048, 8192);
             int chunks = (n + most - 1) / most;
             chunkRows = blas ? (n + chunks - 1) / chunks : most;
         }
         chunkRows = Math.Max(1, Math.Min(chunkRows, n));
         blockCols = Math.Max(1, blockCols);
 
-        // Runs: column block [b0, b0 + bl) of layer p times one range of adjacent Z columns, split into the parts
-        // (pair k, columns, weight) whose squared norms it contributes.
+        // The products' plan: on OpenBLAS with SSYRK one job per product; otherwise blocked runs (libtorch's path, or
+        // an OpenBLAS without SSYRK). Planned only when needed: each costs JIT compilation at a command's start.
+        var jobs = blas && OpenBlas.SymmetricAvailable ? SymmetricJobs(layers, offset, pairs) : null;
+        List<Run>? runs = null;
+        List<Run> Runs() => runs ??= PlanRuns(layers, pairs, offset, blockCols);
+        List<BlasJob> BlasJobs() => jobs ?? Runs().Select(r => new BlasJob(r, false)).ToList();
+        bool blasFits = blas && (long)chunkRows * total <= Array.MaxLength && BlasJobs().Max(j => (long)j.Run.BlockLen * j.Run.Width) <= Array.MaxLength;
+        if (blasFits && rowNormsSquared == null && jobs != null)
+            return BlasProducts(layers, used, offset, total, jobs, null, pairs, n, chunkRows, null);
+
+        // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
+        // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
+        var mean = new double[layers.Count][];
+        foreach (int i in used)
+        {
+            var sum = new double[layers[i].Cols];
+            for (int s = 0; s < n; s += chunkRows)
+            {
+                int c = Math.Min(chunkRows, n - s);
+                unsafe { AddColumnSums(layers[i].Read(s, c, chunkRows), c, sum); }
+            }
+            foreach (var v in sum)
+                if (!double.IsFinite(v))
+                    throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
+            for (int j = 0; j < sum.Length; j++) sum[j] /= n;
+            mean[i] = sum;
+        }
+        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
+        // machines measured; see OpenBlas), in managed buffers: libtorch is then not even loaded.
+        if (blasFits)
+            return BlasProducts(layers, used, offset, total, BlasJobs(), mean, pairs, n, chunkRows, rowNormsSquared);
+        var plan = Runs();
+        long tmpLen = plan.Max(r => (long)r.BlockLen * r.Width);
+
+        using var scope = NewDisposeScope();
+        using var one = 1.0.ToScalar();
+        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
+        var z = empty(chunkRows, total, dtype);
+        var acc = plan.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
+        Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
+        // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
+        // intermittently inside libtorch under concurrent use).
+        Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
+        for (int s = 0; s < n; s += chunkRows)
+        {
+            int c = Math.Min(chunkRows, n - s);
+            using var inner = NewDisposeScope();
+            var zc = z.narrow(0, 0, c);
+            unsafe
+            {
+                fixed (byte* zb = zc.bytes)
+                    foreach (int i in used)
+                        Centre(layers[i].Read(s, c, chunkRows), c, mean[i], zb, single, total, offset[i], rowNormsSquared?[i], s);
+            }
+            for (int r = 0; r < plan.Count; r++)
+            {
+                var run = plan[r];
+                var xp = zc.narrow(1, offset[run.P] + run.Block0, run.BlockLen);
+                var xq = zc.narrow(1, run.Z0, run.Width);
+                if (!single) acc[r].addmm_(xp.t(), xq, beta: 1, alpha: 1);
+                else
+                {
+                    var b = tmp!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
+                    b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
+                    var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
+                    b64.copy_(b);
+                    acc[r].add_(b64, one);
+                }
+            }
+        }
+        var result = new double[pairs.Count];
+        for (int r = 0; r < plan.Count; r++)
+            foreach (var (col, w, k, weight) in plan[r].Parts)
+            {
+                using var inner = NewDisposeScope();
+                var a = acc[r].narrow(1, col, w);
+                result[k] += weight * a.mul(a).sum(type: ScalarType.Float64).item<double>();
+            }
+        return result;
+    }
+
+    /// <summary>
+    /// The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>
+    /// on OpenBLAS, in managed buffers. With SSYRK (every OpenBLAS has it) each self product X_p' X_p is one symmetric
+    /// rank-k update per chunk (only its upper triangle, as NumPy's X.T @ X does), and each layer's other partners,
+    /// adjacent in Z, one SGEMM; without it, the blocked runs (<paramref name="jobs"/> as planned by the caller). Consecutive chunks' products sum in
+    /// float32 (beta = 1) over at most <see cref="BlasFloatRows"/> rows, then are added to a double accumulator: the
+    /// float32 sums are no longer than one chunk of that many rows would make them.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="mean"/> null the data are read once (the rows' squared norms are not asked for; the first
+    /// <see cref="ShiftRows"/> rows twice): each layer is shifted by c, the float32 column means of its first rows,
+    /// while its exact column sums accumulate in double as the chunks are centred; at the end every product is
+    /// corrected to the exact mean mu, (X - 1 mu')' (Y - 1 nu') = (X - 1 c')' (Y - 1 d')  -  n (mu - c)(nu - d)', all
+    /// in double. The shift is the mean of thousands of rows, so mu - c is small and the correction costs no accuracy
+    /// (the classic shifted-data algorithm; Chan, Golub and LeVeque 1983); reading each input once instead of twice is
+    /// what it saves.
+    /// </remarks>
+    private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<BlasJob> jobs,
+                                                double[][]? mean, IReadOnlyList<(int P, int Q)> pairs, int n, int chunkRows, double[]?[]? rowNormsSquared)
+    {
+        bool onePass = mean == null;
+        var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
+        // Each job's float32 product sums `group` chunks (at most BlasFloatRows rows) before it is added in double;
+        // with one chunk per group every job can share one buffer.
+        int group = Math.Max(1, BlasFloatRows / chunkRows);
+        float[]? shared = group == 1 ? GC.AllocateUninitializedArray<float>((int)jobs.Max(j => (long)j.Run.BlockLen * j.Run.Width), pinned: true) : null;
+        var tmps = jobs.Select(j => shared ?? GC.AllocateUninitializedArray<float>((int)((long)j.Run.BlockLen * j.Run.Width), pinned: true)).ToArray();
+        // Uninitialised: the first chunk writes every entry (reading fresh zero pages before writing them cost a second
+        // page fault and a TLB flush per page).
+        var acc = jobs.Select(j => GC.AllocateUninitializedArray<double>(checked((int)((long)j.Run.BlockLen * j.Run.Width)))).ToArray();
+        var shift = new double[layers.Count][];
+        var sums = new double[layers.Count][];
+        if (onePass)
+            foreach (int i in used)
+            {
+                // The shift: the column means of the first rows (at least ShiftRows, so mu - c stays small however
+                // small the chunks), rounded to float32 as the centring applies them, kept in double for the correction.
+                int m = Math.Min(n, Math.Max(chunkRows, ShiftRows));
+                var first = new double[layers[i].Cols];
+                AddColumnSums(layers[i].Read(0, m, m), m, first);
+                shift[i] = first.Select(v => (double)(float)(v / m)).ToArray();
+                sums[i] = new double[layers[i].Cols];
+            }
+        fixed (float* zf = z)
+        {
+            int chunk = 0;
+            bool added = false;
+            for (int s = 0; s < n; s += chunkRows, chunk++)
+            {
+                int c = Math.Min(chunkRows, n - s);
+                float beta = chunk % group == 0 ? 0 : 1;
+                bool flush = chunk % group == group - 1 || s + c >= n;
+                foreach (int i in used)
+                {
+                    float* src = layers[i].Read(s, c, chunkRows);
+                    // The column sums are taken while the rows are centred (each value read once).
+                    Centre(src, c, onePass ? shift[i] : mean![i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s, onePass ? sums[i] : null);
+                }
+                for (int r = 0; r < jobs.Count; r++)
+                {
+                    var run = jobs[r].Run;
+                    // Pinned (allocated so), so its address is fixed.
+                    float* tf = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(tmps[r], 0);
+                    if (jobs[r].Symmetric)
+                    {
+                        OpenBlas.SymmetricProduct(run.BlockLen, c, zf + run.Z0, total, tf, run.Width, beta);
+                        if (flush) AddUpperTo(acc[r], tf, run.Width, first: !added);
+                    }
+                    else
+                    {
+                        OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width, beta);
+                        if (flush) AddTo(acc[r], tf, first: !added);
+                    }
+                }
+                added |= flush;
+            }
+        }
+        double[][]? delta = null;
+        if (onePass)
+        {
+            delta = new double[layers.Count][];
+            foreach (int i in used)
+            {
+                foreach (var v in sums[i])
+                    if (!double.IsFinite(v))
+                        throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
+                delta[i] = sums[i].Select((v, j) => v / n - shift[i][j]).ToArray();
+            }
+        }
+        // Each job's squared norms, corrected to the exact means on the way when the data were shifted (the
+        // accumulators are read once), a fixed split of the rows on all cores whose partial sums are added in split
+        // order, so the result does not depend on timing.
+        var result = new double[pairs.Count];
+        for (int r = 0; r < jobs.Count; r++)
+        {
+            var run = jobs[r].Run;
+            bool symmetric = jobs[r].Symmetric;
+            int w = run.Width;
+            // Column z of the job's Z range belongs to layer q at column z - offset[q]; zero without a correction.
+            var dz = new double[w];
+            var dp = new double[run.BlockLen];
+            if (onePass)
+            {
+                foreach (int q in used)
+                    for (int j = 0; j < layers[q].Cols; j++)
+                    {
+                        int zc = offset[q] + j - run.Z0;
+                        if (zc >= 0 && zc < w) dz[zc] = delta![q][j];
+                    }
+                for (int i = 0; i < dp.Length; i++) dp[i] = n * delta![run.P][run.Block0 + i];
+            }
+            var a = acc[r];
+            foreach (var (col, width, k, weight) in run.Parts)
+            {
+                int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, run.BlockLen / 64));
+                var partial = new double[parts];
+                Parallel.For(0, parts, t =>
+                {
+                    int i0 = symmetric ? UpperSplit(run.BlockLen, t, parts) : (int)((long)run.BlockLen * t / parts);
+                    int i1 = symmetric ? UpperSplit(run.BlockLen, t + 1, parts) : (int)((long)run.BlockLen * (t + 1) / parts);
+                    double sq = 0;
+                    fixed (double* pa = a, pz = dz)
+                        for (int i = i0; i < i1; i++)
+                        {
+                            double* row = pa + (long)i * w;
+                            if (symmetric)
+                            {
+                                // The upper triangle: the diagonal once, each entry above it twice.
+                                double v = row[i] - dp[i] * pz[i];
+                                sq += v * v + 2 * CorrectedSquares(row + i + 1, pz + i + 1, dp[i], col + width - i - 1);
+                            }
+                            else sq += CorrectedSquares(row + col, pz + col, dp[i], width);
+                        }
+                    partial[t] = sq;
+                });
+                double sum = 0;
+                foreach (var v in partial) sum += v;
+                result[k] += weight * sum;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The libtorch path's plan: runs, each column block [b0, b0 + bl) of a layer p times one range of adjacent Z
+    /// columns, split into the parts (pair k, columns, weight) whose squared norms it contributes.
+    /// </summary>
+    private static List<Run> PlanRuns(IReadOnlyList<CkaRows> layers, IReadOnlyList<(int P, int Q)> pairs, int[] offset, int blockCols)
+    {
         var runs = new List<Run>();
         foreach (var g in pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key))
         {
@@ -148,201 +389,13 @@ internal static class CkaEngine
                         current = new Run(p, b0, bl, r.Z0);
                         runs.Add(current);
                     }
-                    current.Parts.Add((current.Width, r.W, r.K, r.Weight));
+                    current.Parts.Add(new Part(current.Width, r.W, r.K, r.Weight));
                     current.Width += r.W;
                 }
             }
         }
 
-        if (blas && rowNormsSquared == null && (long)chunkRows * total <= Array.MaxLength
-            && SymmetricJobs(layers, offset, pairs).Max(j => (long)j.Run.BlockLen * j.Run.Width) <= Array.MaxLength && OpenBlas.SymmetricAvailable)
-            return BlasProducts(layers, used, offset, total, runs, null, pairs, n, chunkRows, null);
-
-        // Column means in double, a chunk of rows at a time, on all cores (libtorch's float64 sum over dim 0 of a
-        // float32 chunk took about 0.1 s per 8,192 x 1,024 chunk here). A NaN or infinity makes its column's sum non-finite.
-        var mean = new double[layers.Count][];
-        foreach (int i in used)
-        {
-            var sum = new double[layers[i].Cols];
-            for (int s = 0; s < n; s += chunkRows)
-            {
-                int c = Math.Min(chunkRows, n - s);
-                unsafe { AddColumnSums(layers[i].Read(s, c, chunkRows), c, sum); }
-            }
-            foreach (var v in sum)
-                if (!double.IsFinite(v))
-                    throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
-            for (int j = 0; j < sum.Length; j++) sum[j] /= n;
-            mean[i] = sum;
-        }
-        long tmpLen = runs.Max(r => (long)r.BlockLen * r.Width);
-        // The float32 products on the host's OpenBLAS when it loads (faster than libtorch's MKL SGEMM on the AMD
-        // machines measured; see OpenBlas), in managed buffers: libtorch is then not even loaded.
-        if (single && OpenBlas.Available && (long)chunkRows * total <= Array.MaxLength && tmpLen <= Array.MaxLength)
-            return BlasProducts(layers, used, offset, total, runs, mean, pairs, n, chunkRows, rowNormsSquared);
-
-        using var scope = NewDisposeScope();
-        using var one = 1.0.ToScalar();
-        var dtype = single ? ScalarType.Float32 : ScalarType.Float64;
-        var z = empty(chunkRows, total, dtype);
-        var acc = runs.Select(r => zeros(r.BlockLen, r.Width, dtype: ScalarType.Float64)).ToArray();
-        Tensor? tmp = single ? empty(tmpLen, dtype: ScalarType.Float32) : null;
-        // Same-dtype staging for the float32 -> float64 accumulation (a mixed-dtype in-place add_ failed
-        // intermittently inside libtorch under concurrent use).
-        Tensor? tmp64 = single ? empty(tmpLen, dtype: ScalarType.Float64) : null;
-        for (int s = 0; s < n; s += chunkRows)
-        {
-            int c = Math.Min(chunkRows, n - s);
-            using var inner = NewDisposeScope();
-            var zc = z.narrow(0, 0, c);
-            unsafe
-            {
-                fixed (byte* zb = zc.bytes)
-                    foreach (int i in used)
-                        Centre(layers[i].Read(s, c, chunkRows), c, mean[i], zb, single, total, offset[i], rowNormsSquared?[i], s);
-            }
-            for (int r = 0; r < runs.Count; r++)
-            {
-                var run = runs[r];
-                var xp = zc.narrow(1, offset[run.P] + run.Block0, run.BlockLen);
-                var xq = zc.narrow(1, run.Z0, run.Width);
-                if (!single) acc[r].addmm_(xp.t(), xq, beta: 1, alpha: 1);
-                else
-                {
-                    var b = tmp!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
-                    b.addmm_(xp.t(), xq, beta: 0, alpha: 1);
-                    var b64 = tmp64!.narrow(0, 0, (long)run.BlockLen * run.Width).view(run.BlockLen, run.Width);
-                    b64.copy_(b);
-                    acc[r].add_(b64, one);
-                }
-            }
-        }
-        var result = new double[pairs.Count];
-        for (int r = 0; r < runs.Count; r++)
-            foreach (var (col, w, k, weight) in runs[r].Parts)
-            {
-                using var inner = NewDisposeScope();
-                var a = acc[r].narrow(1, col, w);
-                result[k] += weight * a.mul(a).sum(type: ScalarType.Float64).item<double>();
-            }
-        return result;
-    }
-
-    /// <summary>
-    /// The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>
-    /// on OpenBLAS, in managed buffers. With SSYRK (every OpenBLAS has it) each self product X_p' X_p is one symmetric
-    /// rank-k update per chunk (only its upper triangle, as NumPy's X.T @ X does), and each layer's other partners,
-    /// adjacent in Z, one SGEMM; without it, the blocked <paramref name="runs"/>. Each chunk's float32 product is added
-    /// to a double accumulator.
-    /// </summary>
-    /// <remarks>
-    /// With <paramref name="mean"/> null the data are read once (the rows' squared norms are not asked for): each layer
-    /// is shifted by c, the float32 column means of its first chunk, while its exact column sums accumulate in double
-    /// from the same chunks; at the end every product is corrected to the exact mean mu,
-    /// (X - 1 mu')' (Y - 1 nu') = (X - 1 c')' (Y - 1 d')  -  n (mu - c)(nu - d)', all in double. The shift is the mean
-    /// of thousands of rows, so mu - c is small and the correction costs no accuracy (the classic shifted-data
-    /// algorithm; Chan, Golub and LeVeque 1983); reading each input once instead of twice is what it saves.
-    /// </remarks>
-    private static unsafe double[] BlasProducts(IReadOnlyList<CkaRows> layers, int[] used, int[] offset, int total, List<Run> runs,
-                                                double[][]? mean, IReadOnlyList<(int P, int Q)> pairs, int n, int chunkRows, double[]?[]? rowNormsSquared)
-    {
-        bool onePass = mean == null;
-        var jobs = OpenBlas.SymmetricAvailable ? SymmetricJobs(layers, offset, pairs) : runs.Select(r => new BlasJob(r, false)).ToList();
-        var z = GC.AllocateUninitializedArray<float>(chunkRows * total, pinned: true);
-        var tmp = GC.AllocateUninitializedArray<float>((int)jobs.Max(j => (long)j.Run.BlockLen * j.Run.Width), pinned: true);
-        // Uninitialised: the first chunk writes every entry (reading fresh zero pages before writing them cost a second
-        // page fault and a TLB flush per page).
-        var acc = jobs.Select(j => GC.AllocateUninitializedArray<double>(checked((int)((long)j.Run.BlockLen * j.Run.Width)))).ToArray();
-        var shift = new double[layers.Count][];
-        var sums = new double[layers.Count][];
-        fixed (float* zf = z, tf = tmp)
-        {
-            for (int s = 0; s < n; s += chunkRows)
-            {
-                int c = Math.Min(chunkRows, n - s);
-                foreach (int i in used)
-                {
-                    float* src = layers[i].Read(s, c, chunkRows);
-                    if (onePass)
-                    {
-                        var chunkSums = new double[layers[i].Cols];
-                        AddColumnSums(src, c, chunkSums);
-                        if (s == 0)
-                        {
-                            // The shift as the centring applies it (rounded to float32), kept in double for the correction.
-                            shift[i] = chunkSums.Select(v => (double)(float)(v / c)).ToArray();
-                            sums[i] = chunkSums;
-                        }
-                        else for (int j = 0; j < chunkSums.Length; j++) sums[i][j] += chunkSums[j];
-                    }
-                    Centre(src, c, onePass ? shift[i] : mean![i], (byte*)zf, true, total, offset[i], rowNormsSquared?[i], s);
-                }
-                for (int r = 0; r < jobs.Count; r++)
-                {
-                    var run = jobs[r].Run;
-                    if (jobs[r].Symmetric)
-                    {
-                        OpenBlas.SymmetricProduct(run.BlockLen, c, zf + run.Z0, total, tf, run.Width);
-                        AddUpperTo(acc[r], tf, run.Width, first: s == 0);
-                    }
-                    else
-                    {
-                        OpenBlas.TransposedProduct(run.BlockLen, run.Width, c, zf + offset[run.P] + run.Block0, total, zf + run.Z0, total, tf, run.Width);
-                        AddTo(acc[r], tf, first: s == 0);
-                    }
-                }
-            }
-        }
-        if (onePass)
-        {
-            var delta = new double[layers.Count][];
-            foreach (int i in used)
-            {
-                foreach (var v in sums[i])
-                    if (!double.IsFinite(v))
-                        throw new ProbeException($"{layers[i].Name} has non-finite values (NaN or infinity, or values too large to sum); refusing to compute CKA from it.");
-                delta[i] = sums[i].Select((v, j) => v / n - shift[i][j]).ToArray();
-            }
-            for (int r = 0; r < jobs.Count; r++)
-            {
-                var run = jobs[r].Run;
-                // Column z of the job's Z range belongs to layer q at column z - offset[q].
-                var dz = new double[run.Width];
-                foreach (int q in used)
-                    for (int j = 0; j < layers[q].Cols; j++)
-                    {
-                        int zc = offset[q] + j - run.Z0;
-                        if (zc >= 0 && zc < run.Width) dz[zc] = delta[q][j];
-                    }
-                var dp = delta[run.P];
-                var a = acc[r];
-                Parallel.For(0, run.BlockLen, i =>
-                {
-                    double f = n * dp[run.Block0 + i];
-                    long o = (long)i * run.Width;
-                    for (int j = 0; j < run.Width; j++) a[o + j] -= f * dz[j];
-                });
-            }
-        }
-        var result = new double[pairs.Count];
-        for (int r = 0; r < jobs.Count; r++)
-        {
-            var a = acc[r];
-            var run = jobs[r].Run;
-            int w = run.Width;
-            foreach (var (col, width, k, weight) in run.Parts)
-            {
-                double sq = 0;
-                for (int i = 0; i < run.BlockLen; i++)
-                {
-                    // A symmetric product holds its upper triangle: the diagonal once, each entry above it twice.
-                    int j0 = jobs[r].Symmetric ? i : col;
-                    for (int j = j0; j < col + width; j++) { double v = a[(long)i * w + j]; sq += (jobs[r].Symmetric && j > i ? 2 : 1) * v * v; }
-                }
-                result[k] += weight * sq;
-            }
-        }
-        return result;
+        return runs;
     }
 
     /// <summary>One product per chunk: a run of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>'s plan, or (Symmetric) a whole layer's X_p' X_p by SSYRK.</summary>
@@ -351,29 +404,67 @@ internal static class CkaEngine
     /// <summary>For each layer p: X_p' X_p as one symmetric job if (p, p) is asked for, and X_p' times its other partners, adjacent ones merged into one product.</summary>
     private static List<BlasJob> SymmetricJobs(IReadOnlyList<CkaRows> layers, int[] offset, IReadOnlyList<(int P, int Q)> pairs)
     {
+        // Plain loops: LINQ's grouping and sorting over value tuples are generic code JIT-compiled at first use
+        // (about 10 ms of a command's start here).
         var jobs = new List<BlasJob>();
-        foreach (var g in pairs.Select((pq, k) => (pq.P, pq.Q, k)).GroupBy(t => t.P).OrderBy(g => g.Key))
+        var partners = new List<int>();
+        for (int p = 0; p < layers.Count; p++)
         {
-            int p = g.Key, dp = layers[p].Cols;
-            foreach (var (_, _, k) in g.Where(t => t.Q == p))
+            int dp = layers[p].Cols;
+            partners.Clear();
+            for (int k = 0; k < pairs.Count; k++)
             {
-                var self = new Run(p, 0, dp, offset[p]) { Width = dp };
-                self.Parts.Add((0, dp, k, 1));
-                jobs.Add(new BlasJob(self, true));
+                if (pairs[k].P != p) continue;
+                if (pairs[k].Q == p)
+                {
+                    var self = new Run(p, 0, dp, offset[p]) { Width = dp };
+                    self.Parts.Add(new Part(0, dp, k, 1));
+                    jobs.Add(new BlasJob(self, true));
+                }
+                else
+                {
+                    // Kept in Z order (by offset), pairs with equal offsets in their given order.
+                    int at = partners.Count;
+                    while (at > 0 && offset[pairs[partners[at - 1]].Q] > offset[pairs[k].Q]) at--;
+                    partners.Insert(at, k);
+                }
             }
             Run? current = null;
-            foreach (var (_, q, k) in g.Where(t => t.Q != p).OrderBy(t => offset[t.Q]))
+            foreach (int k in partners)
             {
+                int q = pairs[k].Q;
                 if (current == null || current.Z0 + current.Width != offset[q])
                 {
                     current = new Run(p, 0, dp, offset[q]);
                     jobs.Add(new BlasJob(current, false));
                 }
-                current.Parts.Add((current.Width, layers[q].Cols, k, 1));
+                current.Parts.Add(new Part(current.Width, layers[q].Cols, k, 1));
                 current.Width += layers[q].Cols;
             }
         }
         return jobs;
+    }
+
+    /// <summary>sum_j (a_j - f dz_j)^2 over <paramref name="len"/> values (an accumulator row corrected by a rank-one term).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe double CorrectedSquares(double* a, double* dz, double f, int len)
+    {
+        int j = 0;
+        double sq = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vf = Vector256.Create(f);
+            var s0 = Vector256<double>.Zero; var s1 = s0;
+            for (; j <= len - 8; j += 8)
+            {
+                var v0 = Vector256.Load(a + j) - vf * Vector256.Load(dz + j);
+                var v1 = Vector256.Load(a + j + 4) - vf * Vector256.Load(dz + j + 4);
+                s0 += v0 * v0; s1 += v1 * v1;
+            }
+            sq = Vector256.Sum(s0 + s1);
+        }
+        for (; j < len; j++) { double v = a[j] - f * dz[j]; sq += v * v; }
+        return sq;
     }
 
     /// <summary>acc += the upper triangle (j &gt;= i) of the n x n row-major float32 tmp, on all cores.</summary>
@@ -439,20 +530,31 @@ internal static class CkaEngine
     /// float64: x - mean), on all cores; with <paramref name="norms"/>, also each centred row's squared norm (in
     /// double) at norms[start + i].
     /// </summary>
-    internal static unsafe void Centre(float* src, int rows, double[] mean, byte* z, bool single, int stride, int offset, double[]? norms, int start)
+    internal static unsafe void Centre(float* src, int rows, double[] mean, byte* z, bool single, int stride, int offset, double[]? norms, int start,
+                                       double[]? columnSums = null)
     {
         if (rows == 0) return;
         var meanF = single ? mean.Select(v => (float)v).ToArray() : null;
-        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16));
+        // With column sums, a split that depends only on the rows (each part's sums are added in part order), so the
+        // sums are the same on any number of cores.
+        int parts = columnSums == null ? Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 16)) : Math.Clamp(rows / 256, 1, 8);
+        var local = columnSums == null ? null : new double[parts][];
         Parallel.For(0, parts, k =>
         {
             int i0 = (int)((long)rows * k / parts), i1 = (int)((long)rows * (k + 1) / parts);
-            CentreRows(src, i0, i1, mean, meanF, z, stride, offset, norms, start);
+            if (local != null) local[k] = new double[mean.Length];
+            fixed (double* cs = local?[k])
+                CentreRows(src, i0, i1, mean, meanF, z, stride, offset, norms, start, cs);
         });
+        if (local != null)
+            foreach (var part in local)
+                for (int j = 0; j < part.Length; j++) columnSums![j] += part[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void CentreRows(float* src, int i0, int i1, double[] mean, float[]? meanF, byte* z, int stride, int offset, double[]? norms, int start)
+    // Centres rows [i0, i1); with cs (not null), also adds each column's source values to cs[j] (in double).
+    private static unsafe void CentreRows(float* src, int i0, int i1, double[] mean, float[]? meanF, byte* z, int stride, int offset, double[]? norms, int start,
+                                          double* cs)
     {
         int d = mean.Length;
         for (int i = i0; i < i1; i++)
@@ -465,13 +567,33 @@ internal static class CkaEngine
                 int j = 0;
                 if (norms == null && Vector.IsHardwareAccelerated)
                     fixed (float* m = meanF)
-                        for (; j <= d - Vector<float>.Count; j += Vector<float>.Count)
-                            Vector.Store(Vector.Load(x + j) - Vector.Load(m + j), t + j);
-                for (; j < d; j++) { float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v; }
+                    {
+                        int w = Vector<float>.Count, h = Vector<double>.Count;
+                        if (cs == null)
+                            for (; j <= d - w; j += w)
+                                Vector.Store(Vector.Load(x + j) - Vector.Load(m + j), t + j);
+                        else
+                            for (; j <= d - w; j += w)
+                            {
+                                var v = Vector.Load(x + j);
+                                Vector.Store(v - Vector.Load(m + j), t + j);
+                                Vector.Widen(v, out var lo, out var hi);
+                                Vector.Store(Vector.Load(cs + j) + lo, cs + j);
+                                Vector.Store(Vector.Load(cs + j + h) + hi, cs + j + h);
+                            }
+                    }
+                for (; j < d; j++)
+                {
+                    float v = x[j] - meanF[j]; t[j] = v; sq += (double)v * v;
+                    if (cs != null) cs[j] += x[j];
+                }
             }
             else
+            {
                 fixed (double* m = mean)
                     sq = CkaMath.CentreRow(x, m, (double*)z + (long)i * stride + offset, d);
+                if (cs != null) for (int j = 0; j < d; j++) cs[j] += x[j];
+            }
             if (norms != null) norms[start + i] = sq;
         }
     }
@@ -510,8 +632,11 @@ internal static class CkaEngine
         public int BlockLen { get; } = blockLen;
         public int Z0 { get; } = z0;
         public int Width { get; set; }
-        public List<(int Col, int W, int K, double Weight)> Parts { get; } = [];
+        public List<Part> Parts { get; } = [];
     }
+
+    /// <summary>Columns [Col, Col + W) of a run's product, whose squared norm (times Weight) goes to pair K.</summary>
+    private sealed record Part(int Col, int W, int K, double Weight);
 
     /// <summary>Median of all entries of a square tensor (mean of the two middle values for an even count).</summary>
     internal static double MedianAll(Tensor d)

@@ -148,21 +148,22 @@ internal static unsafe class OpenBlas
     /// <summary>
     /// The upper triangle (row-major, j &gt;= i) of C = A' A (n x n, leading dimension ldc) for row-major float32 A
     /// (k x n, leading dimension lda), by SSYRK: half the multiply-adds of the full product. The lower triangle of C is
-    /// left as it was.
+    /// left as it was. With <paramref name="beta"/> 1 the product is added to C's upper triangle instead (0: C's
+    /// previous values are never read).
     /// </summary>
-    public static void SymmetricProduct(int n, int k, float* a, int lda, float* c, int ldc)
+    public static void SymmetricProduct(int n, int k, float* a, int lda, float* c, int ldc, float beta = 0)
     {
         if (Ssyrk == null) throw new InvalidOperationException("OpenBLAS's SSYRK is not loaded.");
-        Ssyrk(RowMajor, Upper, Trans, n, k, 1f, a, lda, 0f, c, ldc);
+        Ssyrk(RowMajor, Upper, Trans, n, k, 1f, a, lda, beta, c, ldc);
     }
 
     /// <summary>
     /// C (m x n, row-major, leading dimension ldc) = A' B, where A is k x m (row-major, leading dimension lda) and
-    /// B is k x n (row-major, leading dimension ldb).
+    /// B is k x n (row-major, leading dimension ldb); with <paramref name="beta"/> 1, C += A' B instead.
     /// </summary>
-    public static void TransposedProduct(int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    public static void TransposedProduct(int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, float beta = 0)
     {
         if (Sgemm == null) throw new InvalidOperationException("OpenBLAS is not loaded.");
-        Sgemm(RowMajor, Trans, NoTrans, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc);
+        Sgemm(RowMajor, Trans, NoTrans, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc);
     }
 }

@@ -68,6 +68,39 @@ public class CkaChunkingTests
     }
 
     /// <summary>
+    /// On OpenBLAS consecutive chunks' float32 products sum in place (beta = 1) over at most BlasFloatRows rows before
+    /// each group is added to the double accumulator. With more rows than that, chunk sizes that make groups of many
+    /// chunks, of several and of one, and a last group cut short must each give the plain double formula's squared
+    /// norms (a group counted twice or dropped would be off by its share of the rows).
+    /// </summary>
+    [Fact]
+    public void FloatProductsSumOverGroupsOfChunks()
+    {
+        var rng = new Random(9);
+        int n = CkaEngine.BlasFloatRows + 3_617;
+        var layers = new[] { 3, 5 }.Select(d =>
+        {
+            var m = new Matrix(n, d);
+            for (int i = 0; i < m.Data.Length; i++) m.Data[i] = (float)(rng.NextDouble() * 2 - 0.5 + (i % d));
+            return m;
+        }).ToArray();
+        var centred = layers.Select(CkaMath.CentredColumns).ToArray();
+        (int P, int Q)[] pairs = [(0, 0), (1, 1), (0, 1)];
+        foreach (int chunk in new[] { 7, 4096, 5000, CkaEngine.BlasFloatRows, 0 })
+            foreach (bool norms in new[] { false, true })
+            {
+                var rowNorms = norms ? new double[2][] { new double[n], new double[n] } : null;
+                var s = CkaEngine.CrossNormsSquared(layers, pairs, single: true, rowNormsSquared: rowNorms, chunkRows: chunk);
+                for (int k = 0; k < pairs.Length; k++)
+                {
+                    var (p, q) = pairs[k];
+                    double plain = CkaMath.CrossNormSquared(centred[p], layers[p].Cols, centred[q], layers[q].Cols, n);
+                    AssertRelative(plain, s[k], 1e-5, $"pair {p},{q} chunk {chunk} row norms {norms}");
+                }
+            }
+    }
+
+    /// <summary>
     /// The one-pass float32 path shifts each layer by its first chunk's mean and corrects to the exact mean at the
     /// end: on columns whose mean is 10,000 times their spread (where summing uncentred products in float32 would
     /// lose every digit) and whose later chunks drift away from the first chunk's mean, each squared norm must still
