@@ -9,7 +9,7 @@ Peers (Debian's Python, never run by CI): scikit-learn Barnes-Hut t-SNE (tsne.py
 OpenBLAS when libopenblas0-pthread is installed: apt-get install libopenblas0-pthread; Debian's NumPy otherwise
 uses the reference BLAS, some 20x slower), NumPy SVCCA / PWCCA / Procrustes / mutual k-NN (similarity.py),
 scikit-learn lbfgs logistic regression (linear_probe.py). Probe runs as `dotnet tool install` gives it: the CLI is
-published (Release, linux-x64, ReadyToRun) into --work first, unless --probe names an executable. Inputs are
+published (Release, linux-x64, self-contained composite ReadyToRun) into --work first, unless --probe names an executable. Inputs are
 written to --work (default /tmp/probe-peers, removed at the end when this run created it, unless --keep; CKA pairs of 20,000 x 1,024 and 768, and with --cka-big 70,000 x 2,048
 and 4,096 x 2 = 2.3 GB). Runs alternate Probe, peer, Probe, peer... so a drift in
 the machine's load hits both; the machine's load average is printed with the table.
@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--sklearn-max-rows", type=int, default=20000, help="skip scikit-learn t-SNE above this many rows (70,000 takes over 10 minutes here)")
     ap.add_argument("--cka-big", action="store_true", help="also 70,000 x 4,096 vs 70,000 x 4,096 (2.3 GB of inputs)")
     ap.add_argument("--work", default="/tmp/probe-peers")
-    ap.add_argument("--probe", default=None, help="the probe executable (default: publish src/Probe.Cli into --work as the tool package installs it: Release, linux-x64, ReadyToRun)")
+    ap.add_argument("--probe", default=None, help="the probe executable (default: publish src/Probe.Cli into --work as the tool package installs it: Release, linux-x64, self-contained composite ReadyToRun)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--growth", default="", help="Probe only, at these row counts (e.g. 10000,20000,70000): linear CKA n x 1,024 vs n x 768 and a linear probe on n x 512 (80%% training); t-SNE sizes come from the main table")
     a = ap.parse_args()
@@ -71,7 +71,8 @@ def main():
     created = not os.path.exists(a.work)
     os.makedirs(a.work, exist_ok=True)
     if a.probe is None:
-        # What `dotnet tool install` puts on a user's PATH: the RID-specific, ReadyToRun publish (Probe.Cli.csproj).
+        # What `dotnet tool install` puts on a user's PATH: the RID-specific publish, self-contained with one composite
+        # ReadyToRun image (Probe.Cli.csproj).
         out = os.path.join(a.work, "probe-cli")
         subprocess.run(["dotnet", "publish", os.path.join(REPO, "src/Probe.Cli"), "-c", "Release", "-r", "linux-x64", "-o", out, "-nologo", "-v", "q"],
                        check=True, stdout=subprocess.DEVNULL)
