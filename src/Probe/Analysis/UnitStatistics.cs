@@ -324,7 +324,6 @@ public sealed class UnitStatsAccumulator
         sqLo = Vector256.MultiplyAddEstimate(vl, vl, sqLo); sqHi = Vector256.MultiplyAddEstimate(vh, vh, sqHi);
     }
 
-
     /// <summary>
     /// sum x and sum x^2 in double, zeros and values within <paramref name="epsilon"/> of 0 (when epsilon &gt; 0) of a
     /// row of channels x <paramref name="positions"/> values, and each channel's maximum into <paramref name="max"/>,

@@ -218,9 +218,9 @@ internal static class CkaEngine
     /// The float32 path of <see cref="CrossNormsSquared(IReadOnlyList{CkaRows}, IReadOnlyList{ValueTuple{int, int}}, bool, double[][], int, int)"/>
     /// on OpenBLAS, in managed buffers. With SSYRK (every OpenBLAS has it) each self product X_p' X_p is one symmetric
     /// rank-k update per chunk (only its upper triangle, as NumPy's X.T @ X does), and each layer's other partners,
-    /// adjacent in Z, one SGEMM; without it, the blocked runs (<paramref name="jobs"/> as planned by the caller). Consecutive chunks' products sum in
-    /// float32 (beta = 1) over at most <see cref="BlasFloatRows"/> rows, then are added to a double accumulator: the
-    /// float32 sums are no longer than one chunk of that many rows would make them.
+    /// adjacent in Z, one SGEMM; without it, the blocked runs (<paramref name="jobs"/>, as the caller planned them).
+    /// Consecutive chunks' products sum in float32 (beta = 1) over at most <see cref="BlasFloatRows"/> rows, then are
+    /// added to a double accumulator: the float32 sums are no longer than one chunk of that many rows would make them.
     /// </summary>
     /// <remarks>
     /// With <paramref name="mean"/> null the data are read once (the rows' squared norms are not asked for; the first
@@ -394,7 +394,6 @@ internal static class CkaEngine
                 }
             }
         }
-
         return runs;
     }
 
