@@ -88,6 +88,26 @@ public class NonFiniteCountTests
         var clean = values.Select(v => float.IsFinite(v) ? v : 1f).ToArray();
         Assert.True(Probe.Matrix.CopyAllFinite(clean, copy));
     }
+
+    /// <summary>
+    /// One NaN or infinity at any position of 77 values (two blocks of 32, one vector of 8, 5 left over: every path of
+    /// the copy) makes the copy report "not all finite", and the copy is still exact.
+    /// </summary>
+    [Fact]
+    public void CopySeesOneNonFiniteValueAtAnyPosition()
+    {
+        var values = Enumerable.Range(0, 77).Select(i => i * 0.5f - 20).ToArray();
+        var copy = new float[77];
+        Assert.True(Probe.Matrix.CopyAllFinite(values, copy));
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            for (int at = 0; at < values.Length; at++)
+            {
+                var v = (float[])values.Clone();
+                v[at] = bad;
+                Assert.False(Probe.Matrix.CopyAllFinite(v, copy), $"{bad} at {at}");
+                Assert.Equal(v.Select(BitConverter.SingleToInt32Bits), copy.Select(BitConverter.SingleToInt32Bits));
+            }
+    }
 }
 
 public class ConsumerTensorLifetimeTests
