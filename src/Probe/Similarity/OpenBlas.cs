@@ -142,7 +142,24 @@ internal static unsafe class OpenBlas
         return s;
     }
 
-    /// <summary>Whether <see cref="SymmetricProduct"/> (SSYRK) is there (every OpenBLAS exports it).</summary>
+    /// <summary>Whether the float64 <see cref="SymmetricProduct(int, int, double*, int, double*, int, double)"/> (DSYRK) and <see cref="TransposedProduct(int, int, int, double*, int, double*, int, double*, int, double)"/> (DGEMM) are there.</summary>
+    public static bool DoubleSymmetricAvailable => DoubleAvailable && Dsyrk != null;
+
+    /// <summary>The float64 <see cref="SymmetricProduct(int, int, float*, int, float*, int, float)"/>, by DSYRK.</summary>
+    public static void SymmetricProduct(int n, int k, double* a, int lda, double* c, int ldc, double beta = 0)
+    {
+        if (Dsyrk == null) throw new InvalidOperationException("OpenBLAS's DSYRK is not loaded.");
+        Dsyrk(RowMajor, Upper, Trans, n, k, 1.0, a, lda, beta, c, ldc);
+    }
+
+    /// <summary>The float64 <see cref="TransposedProduct(int, int, int, float*, int, float*, int, float*, int, float)"/>, by DGEMM.</summary>
+    public static void TransposedProduct(int m, int n, int k, double* a, int lda, double* b, int ldb, double* c, int ldc, double beta = 0)
+    {
+        if (Dgemm == null) throw new InvalidOperationException("OpenBLAS's DGEMM is not loaded.");
+        Dgemm(RowMajor, Trans, NoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /// <summary>Whether <see cref="SymmetricProduct(int, int, float*, int, float*, int, float)"/> (SSYRK) is there (every OpenBLAS exports it).</summary>
     public static bool SymmetricAvailable => Available && Ssyrk != null;
 
     /// <summary>

@@ -35,7 +35,7 @@ public class CkaStreamedTests
         AssertRelative(Expected(other, "linear"), new Cka(Form: CkaForm.Gram).Compute((IDataset)x, y), Tol, "gram");
     }
 
-    /// <summary>The float32 products on OpenBLAS (when this host has it) and on libtorch both give NumPy's values.</summary>
+    /// <summary>The float32 and float64 products on OpenBLAS (when this host has it) and on libtorch all give NumPy's values.</summary>
     [Theory, MemberData(nameof(Others))]
     public void BothGemmBackendsGiveNumPysValues(string other)
     {
@@ -46,9 +46,14 @@ public class CkaStreamedTests
             OpenBlas.TorchOnly.Value = torchOnly;
             try
             {
-                foreach (int chunk in new[] { 3, 0 })
-                    AssertRelative(Expected(other, "linear"), new Cka(Precision: CkaPrecision.Single).Compute(x, y, chunk), Tol,
-                        $"torchOnly={torchOnly} (OpenBLAS {(OpenBlas.Library ?? "absent")}) chunk={chunk}");
+                foreach (var precision in new[] { CkaPrecision.Single, CkaPrecision.Double })
+                    foreach (int chunk in new[] { 3, 0 })
+                    {
+                        string what = $"torchOnly={torchOnly} (OpenBLAS {(OpenBlas.Library ?? "absent")}) {precision} chunk={chunk}";
+                        AssertRelative(Expected(other, "linear"), new Cka(Precision: precision).Compute(x, y, chunk), Tol, what);
+                        if (precision == CkaPrecision.Double)
+                            AssertRelative(Expected(other, "linear_debiased"), new Cka(Debiased: true, Precision: precision).Compute(x, y, chunk), Tol, what + " debiased");
+                    }
             }
             finally { OpenBlas.TorchOnly.Value = false; }
         }
