@@ -37,24 +37,52 @@ internal sealed class CliProcess : IDisposable
         Out = p.StandardOutput.ReadToEndAsync();
     }
 
-    /// <summary>Starts <c>dotnet Probe.Cli.dll ARGS</c> from the test output folder.</summary>
+    /// <summary>
+    /// Starts <c>dotnet Probe.Cli.dll ARGS</c> from the test output folder, with SIGINT's default disposition: a test run
+    /// started in the background of a non-interactive shell (<c>.ci/run &amp;</c>) inherits SIGINT ignored, exec keeps it
+    /// ignored, and the .NET runtime then leaves it so (as a background job should), so Ctrl-C could not be tested.
+    /// GNU env's <c>--default-signal</c> resets it for the child; without GNU env the child is started as is.
+    /// </summary>
     public static CliProcess Start(params string[] args)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new System.Diagnostics.ProcessStartInfo(ResetsSignals.Value ? "env" : "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        if (ResetsSignals.Value) { psi.ArgumentList.Add("--default-signal=INT"); psi.ArgumentList.Add("dotnet"); }
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Probe.Cli.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         return new CliProcess(System.Diagnostics.Process.Start(psi)!);
     }
 
+    /// <summary>Whether this host's env has GNU coreutils' <c>--default-signal</c> (8.31 and later).</summary>
+    private static readonly Lazy<bool> ResetsSignals = new(() =>
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("env", ["--default-signal=INT", "true"]) { RedirectStandardError = true, UseShellExecute = false })!;
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    });
+
     public bool HasExited => Process.HasExited;
     public int ExitCode => Process.ExitCode;
 
-    /// <summary>Sends SIGINT (what Ctrl-C sends) and waits up to 30 s for the process to end; false if it did not.</summary>
+    /// <summary>
+    /// Sends SIGINT (what Ctrl-C sends) and waits up to 30 s for the process to end; false if it did not. The signal
+    /// goes by libc's kill(2) from this process: spawning /bin/kill from the test host took long enough on a loaded
+    /// CI machine that a short command had finished before its signal arrived (and exited 0).
+    /// </summary>
     public bool InterruptAndWait()
     {
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        if (SendSignal(Process.Id, SigInt) != 0)
+            throw new InvalidOperationException($"kill({Process.Id}, SIGINT) failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}); has exited: {Process.HasExited}.");
         return Process.WaitForExit(30_000);
     }
+
+    private const int SigInt = 2;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {
