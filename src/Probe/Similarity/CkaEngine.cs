@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace Probe.Similarity;
 
 /// <summary>
-/// The fast paths of CKA on libtorch matrix products. Data are centred in double, the products run in float64 or
-/// (for large biased linear work) float32 over row chunks whose results are accumulated in double.
+/// The fast paths of CKA's matrix products, on the host's OpenBLAS when it loads (else libtorch). Data are centred in
+/// double, the products run in float64 or (for large biased linear work) float32 over row chunks whose results are
+/// accumulated in double.
 /// </summary>
 internal static class CkaEngine
 {
