@@ -100,8 +100,8 @@ public sealed record Cka(
         using var rx = CkaRows.Of(x, xw);
         using var ry = CkaRows.Of(y, yw);
         var norms = Debiased ? new[] { new double[n], new double[n] } : null;
-        // No libtorch call here on the CPU: with OpenBLAS neither the float32 nor the float64 path loads it (CrossNormsSquared scopes its
-        // own tensors).
+        // No libtorch call here on the CPU: with OpenBLAS neither the float32 nor the float64 path loads it
+        // (CrossNormsSquared scopes its own tensors).
         var s = CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
         if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
         return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
