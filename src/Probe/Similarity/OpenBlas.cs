@@ -175,6 +175,16 @@ internal static unsafe class OpenBlas
     }
 
     /// <summary>
+    /// C (m x n, row-major, leading dimension ldc) = A B', where A is m x k and B is n x k (row-major, leading
+    /// dimensions lda and ldb): every row of A against every row of B.
+    /// </summary>
+    public static void ProductWithTransposed(int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        if (Sgemm == null) throw new InvalidOperationException("OpenBLAS is not loaded.");
+        Sgemm(RowMajor, NoTrans, Trans, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc);
+    }
+
+    /// <summary>
     /// C (m x n, row-major, leading dimension ldc) = A' B, where A is k x m (row-major, leading dimension lda) and
     /// B is k x n (row-major, leading dimension ldb); with <paramref name="beta"/> 1, C += A' B instead.
     /// </summary>

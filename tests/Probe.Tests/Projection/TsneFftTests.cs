@@ -62,15 +62,26 @@ public class TsneFftTests
         }
     }
 
+    /// <summary>The blocked kNN of large inputs, on OpenBLAS's SGEMM (when this host has it) and on libtorch's.</summary>
     [Fact]
     public void BlockedTorchKnnMatchesBruteForceInDouble()
     {
-        var x = ProjectionTestData.Digits(500);
+        // 1,300 rows: two blocks of rows (1,024 and 276), so the second block's offset is used.
+        var x = ProjectionTestData.Digits(1300);
         const int k = 31;
-        var (idx, d2) = TsneAffinities.TorchKnn(x, k);
-        Assert.Equal(NearestNeighbours.ExactKnn(x, k), idx);
-        for (int i = 0; i < x.Rows; i += 41)
-            for (int t = 0; t < k; t++)
-                Assert.Equal(NearestNeighbours.SquaredDistance(x.Row(i), x.Row(idx[i * k + t])), d2[i * k + t]);
+        var exact = NearestNeighbours.ExactKnn(x, k);
+        foreach (bool torchOnly in new[] { false, true })
+        {
+            Probe.Similarity.OpenBlas.TorchOnly.Value = torchOnly;
+            try
+            {
+                var (idx, d2) = TsneAffinities.TorchKnn(x, k);
+                Assert.Equal(exact, idx);
+                for (int i = 0; i < x.Rows; i += 41)
+                    for (int t = 0; t < k; t++)
+                        Assert.Equal(NearestNeighbours.SquaredDistance(x.Row(i), x.Row(idx[i * k + t])), d2[i * k + t]);
+            }
+            finally { Probe.Similarity.OpenBlas.TorchOnly.Value = false; }
+        }
     }
 }
