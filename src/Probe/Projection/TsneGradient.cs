@@ -313,7 +313,7 @@ internal sealed class QuadTree
 {
     const int MaxDepth = 48;
     /// <summary>Cells with at most this many points are leaves (= groups).</summary>
-    public const int LeafSize = 16;
+    public const int LeafSize = 64;
     // nodes, flat (structure of arrays)
     double[] comX = [], comY = [], width2 = [];
     int[] count = [], firstChild = [], start = [], end = [];
