@@ -75,12 +75,9 @@ internal static unsafe class OpenBlas
     /// <summary>Whether float64 products and singular values run on OpenBLAS (its DGEMM and LAPACK's dgesdd).</summary>
     public static bool DoubleAvailable => Available && Dgemm != null && Dgesdd != null;
 
-    /// <summary>C (m x n, row-major) = A' B for row-major double A (k x m) and B (k x n).</summary>
-    public static void TransposedProduct(int m, int n, int k, double* a, double* b, double* c)
-    {
-        if (Dgemm == null) throw new InvalidOperationException("OpenBLAS's DGEMM is not loaded.");
-        Dgemm(RowMajor, Trans, NoTrans, m, n, k, 1.0, a, m, b, n, 0.0, c, n);
-    }
+    /// <summary>C (m x n, row-major) = A' B for row-major double A (k x m) and B (k x n), all dense.</summary>
+    public static void TransposedProduct(int m, int n, int k, double* a, double* b, double* c) =>
+        TransposedProduct(m, n, k, a, m, b, n, c, n);
 
     /// <summary>Whether <see cref="GramEigenvalues"/> runs (DSYRK and LAPACK's dsyevd loaded).</summary>
     public static bool GramAvailable => DoubleAvailable && Dsyrk != null && Dsyevd != null;
