@@ -53,7 +53,7 @@ public sealed class CliContext(TextWriter output, TextWriter error, Cancellation
     /// An output file or folder written under a temporary name and renamed into place by <c>Commit()</c>; dispose it
     /// (a <c>using</c>) so Ctrl-C or a failure leaves nothing half-written.
     /// </summary>
-    public StagedOutput Stage(string path, bool folder) => new(path, folder);
+    public StagedOutput Stage(string path, bool folder, bool replace = false) => new(path, folder, replace);
 }
 
 /// <summary>
@@ -76,6 +76,9 @@ public static class ProbeCli
         lock (PendingOutputs) PendingOutputs.Add(path);
         return new Unregister(path);
     }
+
+    /// <summary>The temporary outputs registered now (for tests).</summary>
+    internal static string[] PendingSnapshot() { lock (PendingOutputs) return PendingOutputs.ToArray(); }
 
     private sealed class Unregister(string path) : IDisposable
     {

@@ -9,13 +9,19 @@ namespace Probe.Cli;
 public sealed class StagedOutput : IDisposable
 {
     private readonly IDisposable _pending;
+    private readonly bool _replace;
     private bool _committed;
 
-    /// <summary>Stages <paramref name="path"/>: a folder when <paramref name="folder"/>, otherwise a file.</summary>
-    public StagedOutput(string path, bool folder)
+    /// <summary>
+    /// Stages <paramref name="path"/>: a folder when <paramref name="folder"/>, otherwise a file. A folder staged with
+    /// <paramref name="replace"/> replaces the whole final folder on <see cref="Commit"/> (an output that is one whole,
+    /// such as a capture, whose earlier files must not linger beside the new ones).
+    /// </summary>
+    public StagedOutput(string path, bool folder, bool replace = false)
     {
         Final = System.IO.Path.GetFullPath(path).TrimEnd('/');
         IsFolder = folder;
+        _replace = replace && folder;
         string parent = System.IO.Path.GetDirectoryName(Final) ?? ".";
         string name = System.IO.Path.GetFileName(Final);
         string tag = ".partial-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -36,12 +42,22 @@ public sealed class StagedOutput : IDisposable
 
     /// <summary>
     /// Moves the output into place. A file replaces the final file; a folder becomes the final folder, or, when that
-    /// exists, its entries replace the same-named entries there (other entries are kept).
+    /// exists, its entries replace the same-named entries there (other entries are kept) — unless staged to replace,
+    /// when the final folder is set aside, the new one moved in, and the old one deleted.
     /// </summary>
     public void Commit()
     {
         if (_committed) return;
         if (!IsFolder) File.Move(Path, Final, overwrite: true);
+        else if (_replace && (Directory.Exists(Final) || File.Exists(Final)))
+        {
+            string old = Path + ".old";
+            Remove(old);
+            if (Directory.Exists(Final)) Directory.Move(Final, old);
+            else File.Move(Final, old);
+            Directory.Move(Path, Final);
+            Remove(old);
+        }
         else if (!Directory.Exists(Final))
         {
             if (File.Exists(Final)) File.Delete(Final);

@@ -35,8 +35,7 @@ public sealed class ReportFolder : IDisposable
         Directory = Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar);
         Title = title;
         Style = style ?? FigureStyle.Column;
-        string parent = Path.GetDirectoryName(Directory) ?? ".";
-        WorkingDirectory = Path.Combine(parent, "." + Path.GetFileName(Directory) + ".partial-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        WorkingDirectory = StagingDirectory(Directory);
         try
         {
             if (System.IO.Directory.Exists(WorkingDirectory)) System.IO.Directory.Delete(WorkingDirectory, true);
@@ -53,6 +52,17 @@ public sealed class ReportFolder : IDisposable
 
     /// <summary>The staging folder that files are written into until <see cref="Write"/> moves it to <see cref="Directory"/>.</summary>
     public string WorkingDirectory { get; }
+
+    /// <summary>
+    /// The staging folder a report for <paramref name="directory"/> is written into by this process (hidden, beside it,
+    /// named after the process), so a caller that builds the report through a library entry point can still remove it
+    /// if the process is stopped.
+    /// </summary>
+    public static string StagingDirectory(string directory)
+    {
+        string full = Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar);
+        return Path.Combine(Path.GetDirectoryName(full) ?? ".", "." + Path.GetFileName(full) + ".partial-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+    }
 
     /// <summary>The report title (page heading and report.json "title").</summary>
     public string Title { get; }

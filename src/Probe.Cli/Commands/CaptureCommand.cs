@@ -23,9 +23,10 @@ internal static class CaptureCommand
         var maxSamples = CliOptions.MaxSamples();
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
-        var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy and layers.json.");
+        var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy and layers.json; replaced as a whole when the capture is complete.");
+        var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier capture folder." };
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
-            { data, input, layers, reduce, maxSamples, seed, batch, outDir };
+            { data, input, layers, reduce, maxSamples, seed, batch, outDir, force };
         models.AddTo(cmd, actsDir: false);
         var shard = ShardFiles.Option();
         cmd.Add(shard);
@@ -39,6 +40,7 @@ internal static class CaptureCommand
             if (inputs.Count(i => SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
             if (r.GetResult(shard) != null && r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         });
+        CliOptions.ReplaceableCapture(cmd, outDir, force);
         cmd.SetAction(p =>
         {
             var given = (p.GetValue(input) ?? []).Select(SplitInput).ToList();
@@ -59,8 +61,9 @@ internal static class CaptureCommand
                 dataset = part.Slice(dataset, p.GetValue(batch));
             }
             string dir = p.GetValue(outDir)!;
-            // Written into a hidden staging folder and moved into place when complete: Ctrl-C leaves no partial .npy.
-            using var staged = ctx.Stage(dir, folder: true);
+            // Written into a hidden staging folder that replaces the folder when complete: Ctrl-C leaves no partial .npy,
+            // and no file of an earlier capture (another layer, another sample count) lingers beside the new ones.
+            using var staged = ctx.Stage(dir, folder: true, replace: true);
             var capture = new ActivationCapture(new LayerSelector(p.GetValue(layers)!), p.GetValue(reduce), BatchSize: p.GetValue(batch))
             {
                 Cancellation = ctx.Cancel,

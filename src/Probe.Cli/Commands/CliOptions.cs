@@ -144,6 +144,28 @@ internal static class CliOptions
             catch (ProbeException e) { r.AddError(e.Message); }
         });
 
+    /// <summary>Refuses (exit 2) an --out folder that exists and is neither empty nor an earlier capture, unless --force is given.</summary>
+    public static void ReplaceableCapture(Command cmd, Option<string> outDir, Option<bool> force) =>
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetResult(outDir) is null || r.GetValue(outDir) is not string dir || Writable(dir) != null) return;
+            if (CaptureFolderError(dir, r.GetValue(force)) is string e) r.AddError(e);
+        });
+
+    /// <summary>
+    /// Null when a capture may be written to <paramref name="dir"/>: it does not exist, is empty, or is an earlier
+    /// capture (it has layers.json), or <paramref name="force"/>; otherwise why not. A capture replaces its whole folder,
+    /// so no file of an earlier capture lingers beside the new ones.
+    /// </summary>
+    public static string? CaptureFolderError(string dir, bool force)
+    {
+        if (force) return null;
+        if (File.Exists(dir)) return $"'{dir}' is a file; a capture writes a folder. Give a new folder, or add --force to replace the file.";
+        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any()) return null;
+        if (File.Exists(Path.Combine(dir, "layers.json"))) return null;
+        return $"'{dir}' exists and is not a Probe capture folder (it has no layers.json); a capture replaces its whole folder, so give a new folder or add --force.";
+    }
+
     /// <summary>Comma-separated epoch numbers (also 'all', 'last' or 'final' where <paramref name="words"/> allows).</summary>
     public static string? EpochList(string text, params string[] words)
     {

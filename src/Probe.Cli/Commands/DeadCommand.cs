@@ -39,8 +39,9 @@ internal static class DeadCommand
         var maxSamples = CliOptions.MaxSamples();
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
+        var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
         var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
-            { run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch };
+            { run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch, force };
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         models.AddTo(cmd);
@@ -61,6 +62,13 @@ internal static class DeadCommand
                 if (r.GetResult(outDir) == null) r.AddError($"--shard needs --out DIR: the shard writes its partial state there ({ShardFiles.Dead}) for 'probe merge'.");
                 if (r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
                 if (r.GetResult(failAbove) != null || r.GetResult(json) != null) r.AddError("--fail-above and --json apply to the merged result ('probe merge').");
+            }
+            // The report replaces its whole folder: refuse one that holds anything else before the study runs.
+            // (A shard only adds its partial state to --out.)
+            else if (r.GetValue(outDir) is string dir && CliOptions.Writable(dir) == null)
+            {
+                try { ReportFolder.CheckReplaceable(dir, r.GetValue(force)); }
+                catch (ProbeException e) { r.AddError(e.Message); }
             }
         });
         cmd.SetAction(p =>
@@ -114,6 +122,7 @@ internal static class DeadCommand
 
             if (p.GetValue(outDir) is string dir)
             {
+                ReportFolder.CheckReplaceable(dir, p.GetValue(force));
                 using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
                 using var pending = ProbeCli.Pending(report.WorkingDirectory);
                 DeadUnitFigures.AddTo(report, Section, result, timeline);

@@ -25,7 +25,8 @@ internal static class MergeCommand
         });
         var outDir = CliOptions.Out(required: true, "Folder for the merged result (capture: <layer>.npy, labels.npy, layers.json; dead: dead.json; cka: cka.json and heatmap).");
         var json = CliOptions.Json();
-        var cmd = new Command("merge", "Combine the partial results of 'probe capture|dead|cka --shard i/n' runs into the result of one run.") { parts, outDir, json };
+        var force = new Option<bool>("--force") { Description = "Merging captures: replace --out even when it is not an earlier capture folder." };
+        var cmd = new Command("merge", "Combine the partial results of 'probe capture|dead|cka --shard i/n' runs into the result of one run.") { parts, outDir, json, force };
         var fig = new FigureOptions(); fig.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -55,6 +56,7 @@ internal static class MergeCommand
                         break;
                     }
                 default:
+                    if (CliOptions.CaptureFolderError(output, p.GetValue(force)) is string refused) throw new UsageException(refused);
                     MergeCaptures(ctx, ShardFiles.Complete(dirs.Select(d => (d, ShardFiles.Read<string[]>(Path.Combine(d, kind))))), dirs, output);
                     break;
             }
@@ -85,8 +87,9 @@ internal static class MergeCommand
         var layers = parts[0].State;
         if (parts.Any(p => !p.State.SequenceEqual(layers)))
             throw new ProbeException("The shards captured different layers; rerun them with the same model and --layers.");
-        // Written into a hidden staging folder and moved into place when complete: Ctrl-C leaves no partial .npy.
-        using var staged = ctx.Stage(finalOutput, folder: true);
+        // Written into a hidden staging folder that replaces the folder when complete: Ctrl-C leaves no partial .npy,
+        // and no file of an earlier capture lingers.
+        using var staged = ctx.Stage(finalOutput, folder: true, replace: true);
         string output = staged.Path;
         var report = ctx.Report("merge");
         for (int li = 0; li < layers.Length; li++)

@@ -40,6 +40,9 @@ internal static class ReportCommand
         {
             string dir = p.GetValue(outDir)!;
             ReportFolder.CheckReplaceable(dir, p.GetValue(force));
+            // The library writes the report into its staging folder: registered so that a Ctrl-C that stops the process
+            // before the library has cleaned up (its forced exit after a second) removes it too.
+            using var pending = ProbeCli.Pending(ReportFolder.StagingDirectory(dir));
             var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p), Device = models.DeviceOf(p) };
             string index;
             if (p.GetValue(run) is string runDir)

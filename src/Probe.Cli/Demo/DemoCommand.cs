@@ -39,6 +39,7 @@ internal static class DemoCommand
         // The runs are trained into a staging folder that becomes part of the report folder only when all is written.
         string staging = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dir).TrimEnd('/')) ?? ".", "." + Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')) + ".runs-" + Environment.ProcessId);
         using var pending = ProbeCli.Pending(staging);
+        using var pendingReport = ProbeCli.Pending(ReportFolder.StagingDirectory(dir));
         try
         {
             ctx.Progress.Line($"probe: training {spec} on {data.Name} ({data.Count} samples) for {settings.Epochs} epochs ...");
