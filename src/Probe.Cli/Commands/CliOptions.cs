@@ -20,9 +20,12 @@ internal static class CliOptions
         try { ModelSpec.Parse(model); return null; }
         catch (ProbeException e) { return e.Message; }
     }
-    public static Option<string?> Weights(string name = "--weights", string description = "Weights file: .safetensors (PyTorch state dict) or TorchSharp's format.") =>
+    /// <summary>The data kinds every --data takes, for help texts.</summary>
+    public const string DataKinds = "images:DIR (an ImageFolder tree), cifar:DIR, npz:FILE, npy:X.npy[,y.npy], digits, fashion-mnist, idx:DIR, csv:FILE, synthetic:NAME; transforms such as ?preset=imagenet, size=, crop=, mean=, std=";
+
+    public static Option<string?> Weights(string name = "--weights", string description = "Weights file: a PyTorch state dict (.safetensors, .pt or .pth) or TorchSharp's format.") =>
         new Option<string?>(name) { Description = description }.Check(ExistingFile);
-    public static Option<string> Data(bool required = false, string description = "Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], synthetic:NAME?n=..&seed=..") =>
+    public static Option<string> Data(bool required = false, string description = "Data source: " + DataKinds + ".") =>
         new Option<string>("--data") { Description = description, Required = required }.Check(DataSpec);
     /// <summary>A --data option whose absence means a default (the run's data, or the model's acts folder).</summary>
     public static Option<string?> OptionalData(string description) => new Option<string?>("--data") { Description = description }.Check(DataSpec);

@@ -21,7 +21,7 @@ internal static class DeadCommand
     {
         var models = new ModelOptions();
         var run = CliOptions.Run();
-        var data = CliOptions.OptionalData("Data source (digits, npy:X.npy, ...). With --run, defaults to the run's data.");
+        var data = CliOptions.OptionalData("Data source (with --run, defaults to the run's data): " + CliOptions.DataKinds + ".");
         var layers = new Option<string?>("--layers") { Description = "Layer selector (names, globs, type:ReLU, all). Default: the activation layers." };
         var json = CliOptions.Json();
         var failAbove = new Option<double?>("--fail-above")

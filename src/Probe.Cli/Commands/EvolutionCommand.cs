@@ -13,7 +13,7 @@ internal static class EvolutionCommand
     public static Command Create(CliContext ctx)
     {
         var run = CliOptions.Run(required: true);
-        var data = CliOptions.OptionalData("Data source (default: the run's own data).");
+        var data = CliOptions.OptionalData("Data source (default: the run's own data): " + CliOptions.DataKinds + ".");
         var layers = new Option<string?>("--layers") { Description = "Layer selector (default: every hidden activation and the output layer)." };
         var method = new Option<string>("--method") { Description = "pca or tsne.", DefaultValueFactory = _ => "pca" };
         method.AcceptOnlyFromAmong("pca", "tsne");

@@ -19,7 +19,7 @@ internal sealed class LayerInputs
     public Option<string?> Acts { get; } = CliOptions.InputFile("--acts", "An .npy activation matrix (rows = samples).");
     public Option<string?> Labels { get; } = CliOptions.InputFile("--labels", "An .npy int32 label vector, one per row of --acts.");
     public ModelOptions Models { get; } = new();
-    public Option<string?> Data { get; } = CliOptions.OptionalData("Data source for --model (or to override the run's data for --run).");
+    public Option<string?> Data { get; } = CliOptions.OptionalData("Data source for --model (or to override the run's data for --run): " + CliOptions.DataKinds + ".");
     public Option<string?> Run { get; } = CliOptions.Run();
     public Option<string?> Epochs { get; } = new Option<string?>("--epochs") { Description = "With --run: comma-separated epochs to analyse (default: every checkpoint)." }.Check(t => CliOptions.EpochList(t));
     public Option<string> LayerSelector { get; } = CliOptions.Layers();

@@ -16,7 +16,7 @@ internal static class ReportCommand
     {
         var run = CliOptions.Run();
         var models = new ModelOptions();
-        var data = CliOptions.OptionalData("Data source (digits, fashion-mnist, idx:DIR, npy:X.npy,y.npy, ...). With --run, defaults to the run's data.");
+        var data = CliOptions.OptionalData("Data source (with --run, defaults to the run's data): " + CliOptions.DataKinds + ".");
         var seed = CliOptions.Seed();
         var outDir = CliOptions.Out(required: true, "The report folder to write (index.html, report.json, timings.json, figures/); replaced when complete.");
         var maxSamples = CliOptions.MaxSamples();

@@ -191,7 +191,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     public readonly Option<string?> A = CliOptions.InputFile("--a", "First matrix (.npy, rows = samples).");
     public readonly Option<string?> B = CliOptions.InputFile("--b", "Second matrix (.npy, same rows in the same order).");
     public readonly ModelOptions Models = new();
-    public readonly Option<string?> Data = CliOptions.OptionalData("Data source: digits, fashion-mnist, idx:DIR, csv:FILE, npy:X.npy[,y.npy], ... (with --model or --model-a; for runs it overrides the run's data).");
+    public readonly Option<string?> Data = CliOptions.OptionalData("Data source (with --model or --model-a; for runs it overrides the run's data): " + CliOptions.DataKinds + ".");
     public readonly Option<string?> Run = CliOptions.Run();
     public readonly Option<string?> RunB = new Option<string?>("--run-b") { Description = "A second run folder: compares --run (A) with it (B)." }.Check(CliOptions.RunDirectory);
     public readonly Option<string?> Epochs = new Option<string?>("--epochs") { Description = "Two checkpoints 'EA,EB' (numbers or 'final'): of --run, or of --run and --run-b. Default: 0,final for one run; final,final for two." }.Check(t => CliOptions.EpochList(t, "final", "last"));
