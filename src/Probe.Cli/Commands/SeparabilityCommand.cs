@@ -10,7 +10,7 @@ internal static class SeparabilityCommand
     public static Command Create(CliContext ctx)
     {
         var inputs = new LayerInputs();
-        var noFisher = new Option<bool>("--no-fisher") { Description = "Skip the Fisher trace ratio (it costs features^2 memory)." };
+        var noFisher = new Option<bool>("--no-fisher") { Description = "Skip the Fisher trace ratio (it costs features^2 memory and features^3 time; it is left out by itself, as '-', where a layer has more features than samples - classes)." };
         var lambda = new Option<double>("--fisher-lambda") { Description = "Relative ridge of the Fisher trace ratio.", DefaultValueFactory = _ => 1e-3 }
             .Satisfies(l => l >= 0 && double.IsFinite(l), "finite and 0 or more");
         var json = CliOptions.Json();
@@ -54,6 +54,8 @@ internal static class SeparabilityCommand
             }));
             ctx.Out.Write(TextTable.Render(headers, rows));
             ctx.Out.WriteLine("ratio = between / within class scatter (scale-dependent); Fisher tr = tr((Sw + lambda diag Sw)^-1 Sb), invariant to rescaling features.");
+            if (fisher && checkpoints.Any(c => c.Layers.Any(r => r.FisherTraceRatio is null)))
+                ctx.Out.WriteLine("Fisher tr '-': undefined for that layer: more features than samples - classes (or collinear features) make the within-class scatter singular.");
             return ExitCodes.Ok;
         });
         return cmd;

@@ -91,11 +91,13 @@ public sealed record RepresentationStudy(
 
     /// <summary>
     /// The separability of one layer; when <paramref name="fisher"/> is set but the Fisher criterion is undefined
-    /// (singular within-class scatter, e.g. more collinear units than samples), the ratio is returned without it.
+    /// (singular within-class scatter: more features than samples - classes, or collinear units), the ratio is
+    /// returned without it (and without spending features^2 memory on a scatter that cannot be used).
     /// </summary>
     public static SeparabilityResult Separability(string layer, Matrix features, IReadOnlyList<int> labels, bool fisher = true, double fisherLambda = 1e-3)
     {
-        if (!fisher) return new SeparabilityAnalyzer(false).Run(features, labels, layer);
+        if (!fisher || SeparabilityAccumulator.VaryingWithinClasses(features, labels) > (long)features.Rows - labels.Distinct().Count())
+            return new SeparabilityAnalyzer(false).Run(features, labels, layer);
         try { return new SeparabilityAnalyzer(true, fisherLambda).Run(features, labels, layer); }
         catch (ProbeException)
         {

@@ -182,12 +182,43 @@ public sealed class SeparabilityAccumulator
             [.. _classes.Keys], [.. _classes.Values.Select(c => c.N)], fisher, _scatter != null ? fisherLambda : null, dropped);
     }
 
+    /// <summary>
+    /// The number of features that vary within some class (a sample differs from its class's first sample): those the
+    /// Fisher criterion keeps (a feature with zero within-class scatter is dropped). One pass, no scatter.
+    /// </summary>
+    internal static int VaryingWithinClasses(Matrix x, IReadOnlyList<int> labels)
+    {
+        if (labels.Count != x.Rows) throw new ProbeException($"{labels.Count} labels for {x.Rows} samples.");
+        var first = new Dictionary<int, int>();
+        var varies = new bool[x.Cols];
+        int count = 0;
+        for (int r = 0; r < x.Rows && count < x.Cols; r++)
+        {
+            if (!first.TryGetValue(labels[r], out int f)) { first[labels[r]] = r; continue; }
+            var row = x.Data.AsSpan(r * x.Cols, x.Cols);
+            var head = x.Data.AsSpan(f * x.Cols, x.Cols);
+            for (int j = 0; j < row.Length; j++)
+                if (!varies[j] && !row[j].Equals(head[j])) { varies[j] = true; count++; }
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// Why the Fisher criterion is undefined for <paramref name="features"/> varying features and <paramref name="dof"/>
+    /// within-class degrees of freedom (samples - classes): the within-class scatter has rank at most dof, so with more
+    /// features it is singular and the ridged ratio would measure the ridge, not the classes (and cost features^3 time).
+    /// </summary>
+    internal static string FisherUndefined(string layer, long features, long dof) =>
+        $"Layer '{layer}': {features} features but {dof} within-class degrees of freedom (samples - classes); the within-class scatter is singular, so the Fisher criterion is undefined (a ridged value would measure the ridge). Use more samples or fewer features (e.g. maps reduced by their mean).";
+
     private (double, int) FisherTrace(double[] mu, double lambda, string layer)
     {
         var s = _scatter!;
         var keep = Enumerable.Range(0, _d).Where(i => s[i * _d + i] > 0).ToArray();
         int k = keep.Length;
         if (k == 0) throw new ProbeException($"Layer '{layer}': every feature is constant within every class; the Fisher criterion is undefined.");
+        long dof = _classes.Values.Sum(c => c.N) - _classes.Count;
+        if (k > dof) throw new ProbeException(FisherUndefined(layer, k, dof));
         var scale = keep.Select(i => 1.0 / Math.Sqrt(s[i * _d + i])).ToArray();
         // R = D^-1/2 S_w D^-1/2 + lambda I (unit diagonal before the ridge), lower triangle, then Cholesky in place.
         var r = new double[k * k];

@@ -79,4 +79,29 @@ public class SeparabilityTests
         var session = new SeparabilityAnalyzer().Start();
         Assert.Throws<ProbeException>(() => ((IActivationConsumer)session).OnBatch(new ActivationBatch(0, 4, null, new Dictionary<string, Matrix> { ["a"] = m }, new Dictionary<string, Matrix>())));
     }
+
+    [Fact]
+    public void Fisher_IsUndefinedWhenVaryingFeaturesExceedTheWithinClassDegreesOfFreedom()
+    {
+        // 12 samples of 3 classes: 9 within-class degrees of freedom. 10 varying features make the within-class scatter
+        // singular (rank <= 9): the criterion is undefined, and the one-shot path refuses it before building the scatter.
+        var rng = new Random(3);
+        int[] y = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        var wide = new Matrix(12, 10, Enumerable.Range(0, 120).Select(_ => (float)rng.NextDouble()).ToArray());
+        Assert.Contains("within-class degrees of freedom", Assert.Throws<ProbeException>(() => new SeparabilityAnalyzer(Fisher: true).Run(wide, y)).Message);
+        var r = RepresentationStudy.Separability("wide", wide, y, fisher: true);
+        Assert.Null(r.FisherTraceRatio);
+        Assert.Equal(new SeparabilityAnalyzer().Run(wide, y).Ratio, r.Ratio);
+        // 9 varying features plus 40 constant ones (dead units): 9 <= 9, so the criterion is defined and the same as
+        // without the constant features.
+        var nine = new float[12 * 49];
+        for (int i = 0; i < 12; i++)
+            for (int j = 0; j < 9; j++) nine[i * 49 + j] = wide.Data[i * 10 + j];
+        var narrow = new Matrix(12, 9, Enumerable.Range(0, 12).SelectMany(i => wide.Data.Skip(i * 10).Take(9)).ToArray());
+        var withDead = RepresentationStudy.Separability("dead", new Matrix(12, 49, nine), y, fisher: true);
+        var plain = RepresentationStudy.Separability("narrow", narrow, y, fisher: true);
+        Assert.NotNull(withDead.FisherTraceRatio);
+        Assert.Equal(40, withDead.FisherDroppedFeatures);
+        Assert.Equal(plain.FisherTraceRatio!.Value, withDead.FisherTraceRatio!.Value, 1e-9 * plain.FisherTraceRatio.Value);
+    }
 }
