@@ -144,7 +144,7 @@ internal static class SimilarityCommand
                 keep = m is SvccaMeasure sv ? sv.Keep : (double?)null,
                 batch,
                 seed = ci != null || perm != null ? s : (int?)null,
-                bootstrap = ci == null ? null : new { ci.Replicates, ci.Level, ci.Low, ci.High, ci.Mean, ci.StandardError, ci.Bias },
+                bootstrap = ci == null ? null : new { interval = ci.Method, ci.Replicates, ci.Level, ci.Low, ci.High, ci.ContainsEstimate, ci.PercentileLow, ci.PercentileHigh, ci.Mean, ci.StandardError, ci.Bias },
                 permutation = perm == null ? null : new { perm.Permutations, perm.Mean, perm.StandardDeviation, perm.Low, perm.High, perm.PValue },
             }, "similarity"));
             return ExitCodes.Ok;
@@ -153,7 +153,13 @@ internal static class SimilarityCommand
             "  (" + string.Join(", ", score.Details.Where(d => d.Key != "similarity").Select(d => $"{d.Key} {CliOptions.F(d.Value, "0.######")}")) + ")";
         ctx.Out.WriteLine($"{description}: {CliOptions.F(score.Value, "0.######")}{extra}  ({rows} samples, {xCols} vs {yCols} features)");
         if (ci != null)
-            ctx.Out.WriteLine($"  {CliOptions.F(ci.Level * 100, "0.#")}% bootstrap interval ({ci.Replicates} resamples, seed {s}): [{CliOptions.F(ci.Low, "0.######")}, {CliOptions.F(ci.High, "0.######")}], bias {CliOptions.F(ci.Bias, "0.######")}");
+        {
+            ctx.Out.WriteLine($"  {CliOptions.F(ci.Level * 100, "0.#")}% {ci.Method} bootstrap interval ({ci.Replicates} resamples, seed {s}): [{CliOptions.F(ci.Low, "0.######")}, {CliOptions.F(ci.High, "0.######")}], " +
+                $"bias {CliOptions.F(ci.Bias, "0.######")}; percentile interval [{CliOptions.F(ci.PercentileLow, "0.######")}, {CliOptions.F(ci.PercentileHigh, "0.######")}]");
+            if (!ci.ContainsEstimate)
+                ctx.Out.WriteLine($"  the estimate lies outside both intervals ({(ci.Estimate > ci.High ? "above the basic, below the percentile" : "below the basic, above the percentile")}): " +
+                    "the bias is more than about half their width; more samples reduce it");
+        }
         if (perm != null)
             ctx.Out.WriteLine($"  permutation null ({perm.Permutations} shuffles, seed {s}): mean {CliOptions.F(perm.Mean, "0.######")}, 95% of it in [{CliOptions.F(perm.Low, "0.######")}, {CliOptions.F(perm.High, "0.######")}], p = {CliOptions.F(perm.PValue, "0.####")}");
         return ExitCodes.Ok;
@@ -209,7 +215,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
     public readonly Option<bool> Json = CliOptions.Json();
     public readonly Option<int> K = new Option<int>("--k") { Description = $"mutual-knn: neighbours per sample (default {MutualKnnMeasure.DefaultK}).", DefaultValueFactory = _ => MutualKnnMeasure.DefaultK }.AtLeast(1);
     public readonly Option<double> Keep = new Option<double>("--keep") { Description = $"svcca: fraction of the variance each side keeps (default {SvccaMeasure.DefaultKeep}).", DefaultValueFactory = _ => SvccaMeasure.DefaultKeep }.Satisfies(f => f > 0 && f <= 1, "in (0, 1]");
-    public readonly Option<int?> Bootstrap = new Option<int?>("--bootstrap") { Description = "Two matrices: add a 95% bootstrap interval from this many resamples of the rows (seeded)." }.AtLeast(2);
+    public readonly Option<int?> Bootstrap = new Option<int?>("--bootstrap") { Description = "Two matrices: add a 95% basic (bias-correcting) bootstrap interval from this many resamples of the rows (seeded)." }.AtLeast(2);
     public readonly Option<int?> Permutations = new Option<int?>("--permutations") { Description = "Two matrices: add a permutation null from this many shuffles of the second matrix's rows (seeded)." }.AtLeast(2);
     public readonly Option<string> Kernel = new Option<string>("--kernel") { Description = "cka: linear (default) or rbf.", DefaultValueFactory = _ => "linear" }.Check(k => k is "linear" or "rbf" ? null : $"must be linear or rbf, not '{k}'.");
     public readonly Option<double> SigmaFrac = new Option<double>("--sigma-frac") { Description = "cka, RBF bandwidth: sigma = F x median pairwise distance (default 0.4).", DefaultValueFactory = _ => 0.4 }.Satisfies(f => f > 0 && double.IsFinite(f), "a positive number");

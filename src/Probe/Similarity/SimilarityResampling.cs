@@ -1,17 +1,29 @@
 namespace Probe.Similarity;
 
 /// <summary>
-/// A bootstrap interval: <see cref="Estimate"/> is the measure on the data; <see cref="Low"/> and <see cref="High"/>
-/// the percentile interval at <see cref="Level"/> of <see cref="Replicates"/> values on rows resampled with
-/// replacement; <see cref="StandardError"/> their standard deviation and <see cref="Bias"/> their mean minus the
-/// estimate. The percentile interval inherits the measure's small-sample bias: a resample repeats rows, which raises
-/// Procrustes, CCA-family and k-NN scores on few samples with many columns, so the interval can sit above the
-/// estimate there. A bias comparable to the interval's width says: use more samples.
+/// A bootstrap interval: <see cref="Estimate"/> is the measure on the data; <see cref="PercentileLow"/> and
+/// <see cref="PercentileHigh"/> the (1 - level)/2 and (1 + level)/2 quantiles of <see cref="Replicates"/> values on rows
+/// resampled with replacement; <see cref="Low"/> and <see cref="High"/> the basic interval at <see cref="Level"/>,
+/// 2 Estimate - PercentileHigh and 2 Estimate - PercentileLow (<see cref="Method"/> = "basic", see
+/// <see cref="SimilarityBootstrap"/>); <see cref="StandardError"/> the values' standard deviation and <see cref="Bias"/>
+/// their mean minus the estimate. A resample repeats rows, which raises CKA, Procrustes, CCA-family and k-NN scores
+/// (most on few samples with many columns), so the values sit above the estimate and the percentile quantiles can
+/// exclude it; the basic interval reflects them about the estimate, which corrects for that bias. Both contain the
+/// estimate exactly when PercentileLow &lt;= Estimate &lt;= PercentileHigh: a bias larger than about half the width
+/// leaves the estimate outside (<see cref="ContainsEstimate"/> is false), and says: use more samples. The basic
+/// interval is not clipped to the measure's range (it can pass 1 when the values are skewed).
 /// </summary>
-public sealed record BootstrapInterval(string Measure, double Estimate, double Low, double High, double Level, double Mean, double StandardError, int Replicates, int Seed)
+public sealed record BootstrapInterval(string Measure, double Estimate, double Low, double High, double Level, double Mean, double StandardError, int Replicates, int Seed,
+    double PercentileLow, double PercentileHigh)
 {
+    /// <summary>How <see cref="Low"/> and <see cref="High"/> are made from the bootstrap values: "basic" (reverse percentile).</summary>
+    public string Method => "basic";
+
     /// <summary>Mean of the bootstrap values minus the estimate.</summary>
     public double Bias => Mean - Estimate;
+
+    /// <summary>Whether <see cref="Low"/> &lt;= <see cref="Estimate"/> &lt;= <see cref="High"/>.</summary>
+    public bool ContainsEstimate => Low <= Estimate && Estimate <= High;
 }
 
 /// <summary>
@@ -22,10 +34,19 @@ public sealed record BootstrapInterval(string Measure, double Estimate, double L
 public sealed record PermutationNull(string Measure, double Observed, double Mean, double StandardDeviation, double Low, double High, double PValue, int Permutations, int Seed);
 
 /// <summary>
-/// Bootstrap confidence interval for any similarity measure (Efron and Tibshirani 1993, percentile method): rows
-/// (samples) are drawn with replacement, the same rows on both sides, <see cref="Replicates"/> times from a
-/// <see cref="Random"/> seeded with <see cref="Seed"/>; the interval is the empirical (1 - level)/2 and (1 + level)/2
-/// quantiles (linear interpolation, NumPy's default). Same inputs and seed, same interval.
+/// Bootstrap confidence interval for any similarity measure: rows (samples) are drawn with replacement, the same rows on
+/// both sides, <see cref="Replicates"/> times from a <see cref="Random"/> seeded with <see cref="Seed"/>; q_lo and q_hi
+/// are the empirical (1 - level)/2 and (1 + level)/2 quantiles of the values (linear interpolation, NumPy's default) and
+/// the interval is the basic (reverse-percentile) one, [2 estimate - q_hi, 2 estimate - q_lo] (Davison and Hinkley 1997,
+/// section 5.2; Efron and Tibshirani 1993, chapter 13 for the percentile interval). Why not the percentile interval
+/// [q_lo, q_hi]: it assumes the estimate is unbiased (on some monotone scale), so a bias of the values is added to the
+/// interval instead of removed, and a resample's repeated rows raise the similarity measures (a user's linear CKA of
+/// 0.515 on 500 x 64 vs 500 x 32 rows had resamples 0.019 higher on average and a percentile interval of
+/// [0.522, 0.547], entirely above the estimate). The basic interval takes the distribution of value - estimate as that
+/// of estimate - truth, so the bias the resamples show moves the interval the other way. BCa (Efron and Tibshirani 1993,
+/// chapter 14) also corrects bias but needs n jackknife evaluations of the measure, and its bias correction z0 is
+/// infinite when no value falls below the estimate (which a bias this size makes likely). The quantiles stay in
+/// <see cref="BootstrapInterval"/>. Same inputs and seed, same interval.
 /// </summary>
 public sealed record SimilarityBootstrap(int Replicates = 1000, int Seed = 0, double Level = 0.95)
 {
@@ -59,7 +80,8 @@ public sealed record SimilarityBootstrap(int Replicates = 1000, int Seed = 0, do
         var (mean, sd) = MeanSd(values);
         Array.Sort(values);
         double tail = (1 - Level) / 2;
-        return new BootstrapInterval(name, estimate, Quantile(values, tail), Quantile(values, 1 - tail), Level, mean, sd, Replicates, Seed);
+        double qLow = Quantile(values, tail), qHigh = Quantile(values, 1 - tail);
+        return new BootstrapInterval(name, estimate, 2 * estimate - qHigh, 2 * estimate - qLow, Level, mean, sd, Replicates, Seed, qLow, qHigh);
     }
 
     /// <summary>The q-quantile of sorted values, interpolating linearly between order statistics (NumPy's 'linear').</summary>

@@ -51,8 +51,8 @@ public class SimilarityCommandTests
     [Fact]
     public void BootstrapAndPermutationsAreSeededAndPrinted()
     {
-        // 'clusters' is a stable case (strong shared structure); on 'related' (60 samples, 12 columns) the resamples'
-        // repeated rows bias Procrustes upwards and the percentile interval sits above the estimate (see BootstrapInterval).
+        // 'clusters' is a stable case (strong shared structure): the estimate lies inside the interval (see the next test
+        // for a case where the resamples' repeated rows raise the measure so much that it does not).
         string[] args = ["similarity", "--measure", "procrustes", "--a", F("clusters_a.npy"), "--b", F("clusters_b.npy"), "--bootstrap", "40", "--permutations", "40", "--seed", "3", "--json"];
         var first = Cli.Run(args);
         var second = Cli.Run(args);
@@ -62,6 +62,10 @@ public class SimilarityCommandTests
         double v = doc.GetProperty("value").GetDouble();
         var ci = doc.GetProperty("bootstrap");
         Assert.InRange(v, ci.GetProperty("low").GetDouble(), ci.GetProperty("high").GetDouble());
+        Assert.Equal("basic", ci.GetProperty("interval").GetString());
+        Assert.True(ci.GetProperty("containsEstimate").GetBoolean());
+        Assert.Equal(2 * v - ci.GetProperty("percentileHigh").GetDouble(), ci.GetProperty("low").GetDouble(), 12);
+        Assert.Equal(2 * v - ci.GetProperty("percentileLow").GetDouble(), ci.GetProperty("high").GetDouble(), 12);
         Assert.True(doc.GetProperty("permutation").GetProperty("high").GetDouble() < v);
         Assert.Equal(3, doc.GetProperty("seed").GetInt32());
         var other = Cli.Run([.. args[..^3], "4", "--json"]);
@@ -70,8 +74,35 @@ public class SimilarityCommandTests
         var text = Cli.Run("similarity", "--measure", "svcca", "--a", F("related_a.npy"), "--b", F("related_b.npy"), "--bootstrap", "20", "--permutations", "20");
         Assert.True(text.Code == 0, text.Err);
         Assert.Contains("SVCCA (keep 99% of the variance): 0.78", text.Out);
-        Assert.Contains("95% bootstrap interval (20 resamples, seed 0)", text.Out);
+        Assert.Contains("95% basic bootstrap interval (20 resamples, seed 0): [", text.Out);
+        Assert.Contains("; percentile interval [", text.Out);
+        Assert.DoesNotContain("outside", text.Out);
         Assert.Contains("permutation null (20 shuffles, seed 0)", text.Out);
+    }
+
+    [Fact]
+    public void BootstrapSaysWhenTheEstimateLiesOutsideTheInterval()
+    {
+        // Unrelated data (true CKA 0): every resample's repeated rows raise linear CKA above the estimate. The numbers are
+        // NumPy's on the same resamples (bootstrap.json, make_bootstrap.py).
+        var reference = JsonDocument.Parse(File.ReadAllText(F("bootstrap.json"))).RootElement.GetProperty("runs").EnumerateArray()
+            .Single(r => r.GetProperty("case").GetString() == "independent" && r.GetProperty("measure").GetString() == "cka");
+        Assert.Equal(200, reference.GetProperty("replicates").GetInt32());
+        Assert.Equal(1, reference.GetProperty("seed").GetInt32());
+        string[] args = ["cka", "--a", F("independent_a.npy"), "--b", F("independent_b.npy"), "--bootstrap", "200", "--seed", "1"];
+        var json = Cli.Run([.. args, "--json"]);
+        Assert.True(json.Code == 0, json.Err);
+        var ci = JsonDocument.Parse(json.Out).RootElement.GetProperty("bootstrap");
+        Assert.Equal("basic", ci.GetProperty("interval").GetString());
+        Assert.False(ci.GetProperty("containsEstimate").GetBoolean());
+        foreach (var (key, name) in new[] { ("low", "low"), ("high", "high"), ("percentileLow", "percentile_low"), ("percentileHigh", "percentile_high"), ("bias", "bias") })
+            Assert.Equal(reference.GetProperty(name).GetDouble(), ci.GetProperty(key).GetDouble(), 9);
+
+        var text = Cli.Run(args);
+        Assert.True(text.Code == 0, text.Err);
+        Assert.Contains("linear CKA: 0.16699", text.Out);
+        Assert.Contains("95% basic bootstrap interval (200 resamples, seed 1): [-0.016479, 0.098225], bias 0.119675; percentile interval [0.235756, 0.35046]", text.Out);
+        Assert.Contains("the estimate lies outside both intervals (above the basic, below the percentile)", text.Out);
     }
 
     [Fact]
