@@ -163,6 +163,7 @@ public static class ProbeCli
         }
         bool verbose = parse.GetValue(Verbose);
         ctx.Progress = new CliProgress(error, parse.GetValue(Quiet), CliProgress.IsTerminal(error));
+        CurrentError.Value = error;
         try
         {
             return ctx.Progress.Run(() => parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }));
@@ -189,6 +190,14 @@ public static class ProbeCli
             return ExitCodes.Failure;
         }
     }
+
+    private static readonly AsyncLocal<TextWriter?> CurrentError = new();
+
+    /// <summary>
+    /// A warning on the running command's stderr (shown with --quiet too: it is about the result, not progress), from
+    /// code that has no context at hand (opening data).
+    /// </summary>
+    internal static void Warn(string message) => CurrentError.Value?.WriteLine("probe: warning: " + message);
 
     private static Exception Unwrap(Exception e) => e is AggregateException { InnerExceptions.Count: 1 } a ? Unwrap(a.InnerExceptions[0]) : e;
 

@@ -197,7 +197,15 @@ internal static class CliOptions
     public static Dataset LoadData(string spec) => DataSource.Parse(spec).Load();
 
     /// <summary>Opens a data source as a stream of batches (files are read per batch, never whole). Dispose it when it is IDisposable.</summary>
-    public static IDataset OpenData(string spec) => DataSource.Parse(spec).Open();
+    public static IDataset OpenData(string spec)
+    {
+        var data = DataSource.Parse(spec).Open();
+        // on-error=skip leaves unreadable images out: say which, so a smaller data set is never a surprise.
+        if (data is ImageFolderDataset { Skipped.Count: > 0 } images)
+            ProbeCli.Warn($"{images.Skipped.Count} unreadable image(s) left out (on-error=skip), {images.Count} used: "
+                + string.Join("; ", images.Skipped.Take(5).Select(k => $"{k.Path} ({k.Reason})")) + (images.Skipped.Count > 5 ? "; ..." : ""));
+        return data;
+    }
 
     /// <summary>A data set from an .npy input matrix (no labels), shaped like the file's sample dimensions.</summary>
     public static Dataset LoadInput(string path)

@@ -109,4 +109,19 @@ public class OutputFolderTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void Images_left_out_by_on_error_skip_are_named_on_stderr_even_with_quiet()
+    {
+        string dir = Cli.TempDir("capture-skip");
+        try
+        {
+            string images = Path.Combine(AppContext.BaseDirectory, "fixtures", "images", "corrupt");
+            var (code, _, err) = Cli.Run("capture", "--model", "cnn:3x12x12:2", "--random-weights", "--data", $"images:{images}?on-error=skip", "--out", dir, "--quiet");
+            Assert.True(code == 0, err);
+            Assert.Contains("1 unreadable image(s) left out (on-error=skip), 2 used", err);
+            Assert.Contains("bad.png", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
