@@ -182,13 +182,14 @@ internal static class CliOptions
 
     public static Option<MapReduction> Reduce() => new("--reduce")
     {
-        Description = "How feature maps become rows: mean (per channel, default), max (per channel) or flatten.",
+        Description = "How feature maps become rows: mean (per channel, default), max (per channel) or flatten; sequence outputs [tokens, features] also first or last (token).",
+        HelpName = "mean|max|flatten|first|last",
         DefaultValueFactory = _ => MapReduction.Mean,
         CustomParser = r =>
         {
             string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "mean";
             if (Enum.TryParse<MapReduction>(v, ignoreCase: true, out var m)) return m;
-            r.AddError($"--reduce must be flatten, mean or max, not '{v}'.");
+            r.AddError($"--reduce must be mean, max, flatten, first or last (first and last: the first or last token of a sequence), not '{v}'.");
             return MapReduction.Mean;
         },
     };

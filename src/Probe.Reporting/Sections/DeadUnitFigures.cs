@@ -106,7 +106,7 @@ public static class DeadUnitFigures
     {
         ArgumentNullException.ThrowIfNull(layer);
         if (layer.Stats.DeadUnits.Length == 0) return "";
-        if (layer.Causes.Length == 0) return layer.Stats.Activation == UnitActivation.Rectified ? "not explained (see note)" : "";
+        if (layer.Causes.Length == 0) return layer.Stats.Activation == UnitActivation.Rectified ? "causes not computed (see below)" : "";
         return string.Join(", ", layer.Causes.GroupBy(c => c.Reason).OrderBy(g => g.Key)
             .Select(g => g.Count().ToString(CultureInfo.InvariantCulture) + " " + ShortReason(g.Key)));
     }

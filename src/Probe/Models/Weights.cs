@@ -199,7 +199,7 @@ public static class Weights
         foreach (var t in tensors)
             if (!targetNames.Contains(t.Name)) problems.Add($"unexpected '{t.Name}' {t.ShapeText}");
         if (problems.Count > 0)
-            throw new ProbeException($"Weights in '{source}' do not fit the model: {string.Join("; ", problems)}. The model expects: {Describe(module)}.");
+            throw new ProbeException($"Weights in '{source}' do not fit the model: {PrefixHint(tensors, targetNames)}{string.Join("; ", problems)}. The model expects: {Describe(module)}.");
 
         using var noGrad = no_grad();
         foreach (var (name, t) in targets)
@@ -208,6 +208,24 @@ public static class Weights
             var src = TensorDTypes.ToTensor(byName[name]);
             t.copy_(src);
         }
+    }
+
+    /// <summary>
+    /// When every name in the file starts with the same first component and, without it, the names are the model's (a
+    /// state dict saved from a wrapper such as DataParallel's <c>module.</c>), what to do about it; otherwise "".
+    /// </summary>
+    static string PrefixHint(IReadOnlyList<RawTensor> tensors, HashSet<string> targetNames)
+    {
+        if (tensors.Count == 0 || targetNames.Count == 0) return "";
+        int dot = tensors[0].Name.IndexOf('.');
+        if (dot <= 0) return "";
+        string prefix = tensors[0].Name[..(dot + 1)];
+        if (!tensors.All(t => t.Name.StartsWith(prefix, StringComparison.Ordinal))) return "";
+        int matched = tensors.Count(t => targetNames.Contains(t.Name[prefix.Length..]));
+        if (matched * 2 < targetNames.Count) return "";
+        return prefix == "module."
+            ? "every name in the file starts with 'module.', as a model wrapped in DataParallel or DistributedDataParallel saves them: save model.module.state_dict() instead, or strip the prefix. In detail: "
+            : $"every name in the file starts with '{prefix}', which the model's names lack: save the inner model's state_dict(), or strip the prefix. In detail: ";
     }
 
     /// <summary>The model's tensor names and shapes, for messages: <c>fc1.weight [128, 64], ...</c>.</summary>

@@ -277,7 +277,7 @@ public static class CkaMath
     }
 
     internal static ProbeException Constant(string what) =>
-        new($"{what} is constant over the samples (zero variance, or no variation the estimator can see): CKA is undefined for it. Drop the layer or use more varied samples.");
+        new($"{what} is constant over the samples (zero variance, or no variation the estimator can see): the similarity is undefined for it. Drop the layer or use more varied samples.");
 
     /// <summary>Linear CKA in feature space: ||Yc'Xc||_F^2 / (||Xc'Xc||_F ||Yc'Yc||_F), or its debiased form.</summary>
     public static double LinearCkaFeatureSpace(Matrix x, Matrix y, bool debiased = false)

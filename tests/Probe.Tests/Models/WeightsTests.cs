@@ -111,6 +111,26 @@ public class WeightsTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("module.", "DataParallel")]
+    [InlineData("model.", "inner model")]
+    public void A_state_dict_saved_from_a_wrapper_says_to_strip_its_prefix(string prefix, string advice)
+    {
+        using var small = ModelSpec.Parse("mlp:64-16-10:relu").Build(0);
+        var tensors = Weights.Export(small).Select(t => t with { Name = prefix + t.Name }).ToList();
+        string path = Path.Combine(_dir, "wrapped.safetensors");
+        SafeTensors.Write(path, tensors);
+        using var m = ModelSpec.Parse("mlp:64-16-10:relu").Build(0);
+        var e = Assert.Throws<ProbeException>(() => Weights.Load(m, path));
+        Assert.Contains($"every name in the file starts with '{prefix}'", e.Message);
+        Assert.Contains(advice, e.Message);
+        Assert.Contains($"unexpected '{prefix}fc1.weight' [16, 64]", e.Message);
+        // Names that merely differ (no common wrapper prefix) get no such advice.
+        var renamed = Weights.Export(small).Select(t => t with { Name = t.Name.Replace("fc", "dense", StringComparison.Ordinal) }).ToList();
+        SafeTensors.Write(path, renamed);
+        Assert.DoesNotContain("starts with", Assert.Throws<ProbeException>(() => Weights.Load(m, path)).Message);
+    }
+
     [Fact]
     public void Strict_load_lists_every_problem_and_the_models_names()
     {
