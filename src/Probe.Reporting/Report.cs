@@ -337,8 +337,8 @@ public static class Report
                 checkpoints.Length > 1 ? "Linear-probe test accuracy per layer, one line per checkpoint (dark = early, light = late)." : "Linear-probe test accuracy per layer.");
             report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null, report.StyleOf()),
                 checkpoints.Length > 1 ? "Separability ratio per layer, one line per checkpoint." : "Separability ratio per layer.");
-            string at = last.Epoch is int e ? $"epoch {e}" : "the model";
-            report.AddTable(QualitySection, $"Per-layer quality at {at}",
+            string at = last.Epoch is int e ? $" at epoch {e}" : "";
+            report.AddTable(QualitySection, $"Per-layer quality{at}",
                 ["layer", "features", "separability", "Fisher trace ratio", "probe train accuracy", "probe test accuracy", "probe macro accuracy", "probe log loss"],
                 last.Layers.Select(l => (IReadOnlyList<object?>)new object?[] { l.Layer, l.Features, l.SeparabilityRatio, l.FisherTraceRatio, l.ProbeTrainAccuracy, l.ProbeTestAccuracy, l.ProbeMacroAccuracy, l.ProbeLogLoss }));
             foreach (var w in warnings) report.AddWarning(w.Message);
@@ -360,7 +360,7 @@ public static class Report
             var best = last.Layers.MaxBy(l => l.ProbeTestAccuracy)!;
             var outLayer = last.Layers[^1];
             _findings.Add(string.Create(CultureInfo.InvariantCulture,
-                $"Linear-probe accuracy peaks at {best.Layer} ({100 * best.ProbeTestAccuracy:0.0}% on held-out samples, {at}); the first analysed layer, {last.Layers[0].Layer}, gives {100 * last.Layers[0].ProbeTestAccuracy:0.0}% and the last, {outLayer.Layer}, {100 * outLayer.ProbeTestAccuracy:0.0}%."));
+                $"Linear-probe accuracy peaks at {best.Layer} ({100 * best.ProbeTestAccuracy:0.0}% on held-out samples{at}); the first analysed layer, {last.Layers[0].Layer}, gives {100 * last.Layers[0].ProbeTestAccuracy:0.0}% and the last, {outLayer.Layer}, {100 * outLayer.ProbeTestAccuracy:0.0}%."));
         }
 
         public void Similarity(RunFolder? run, IActivationSource final, string layers)

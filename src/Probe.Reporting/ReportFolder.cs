@@ -382,7 +382,9 @@ public sealed class ReportFolder : IDisposable
         sb.Append("<dt>Probe version</dt><dd>").Append(E(ProbeVersion)).Append("</dd>\n");
         if (CommandLine != null) sb.Append("<dt>command line</dt><dd><code>").Append(E(CommandLine)).Append("</code></dd>\n");
         if (Provenance != null && JsonOutput.ToNode(Provenance, "the provenance", JsonOutput.ReportOptions) is JsonObject prov)
-            foreach (var (k, v) in Flatten("", prov)) sb.Append("<dt>").Append(E(k)).Append("</dt><dd>").Append(E(v)).Append("</dd>\n");
+            foreach (var (k, v) in Flatten("", prov))
+                if (!k.Equals("probe version", StringComparison.OrdinalIgnoreCase)) // shown above
+                    sb.Append("<dt>").Append(E(k)).Append("</dt><dd>").Append(E(v)).Append("</dd>\n");
         sb.Append("</dl>\n<p style=\"font-size:.85rem;color:#555\">All numbers: <a href=\"report.json\">report.json</a> (schema version ")
           .Append(SchemaVersion.ToString(CultureInfo.InvariantCulture)).Append("); wall-clock times: <a href=\"timings.json\">timings.json</a>.</p>\n</section>\n</body>\n</html>\n");
         return sb.ToString();
@@ -397,7 +399,12 @@ public sealed class ReportFolder : IDisposable
                     foreach (var x in Flatten(prefix.Length == 0 ? k.Replace('_', ' ') : prefix + " " + k.Replace('_', ' '), v)) yield return x;
                 break;
             case JsonArray a:
-                yield return (prefix, string.Join(", ", a.Select(x => x is JsonValue ? x.ToString() : x?.ToJsonString() ?? "null")));
+                if (a.All(x => x is JsonValue or null))
+                    yield return (prefix, string.Join(", ", a.Select(x => x?.ToString() ?? "null")));
+                else
+                    // A list of objects (the models of a comparison): one entry per field, numbered from 1.
+                    for (int i = 0; i < a.Count; i++)
+                        foreach (var x in Flatten(prefix + " " + (i + 1).ToString(CultureInfo.InvariantCulture), a[i])) yield return x;
                 break;
             case null:
                 yield return (prefix, "none");

@@ -128,7 +128,7 @@ public sealed class ModuleSource : IActivationSource
             ?? throw new ProbeException($"Unknown site '{site}'. Sites: {string.Join(", ", Trace.Calls.OrderBy(c => c.Completed).Select(c => c.Site))}.");
         var producer = Trace.Producer(call);
         if (producer == null)
-            return new SiteOrigin.Unknown($"its input is not the output of any module Probe can see: a functional operation (such as a residual add) computes it. Wrap the operation in a module to make it visible, or analyse an ONNX export, where every op is a site");
+            return new SiteOrigin.Unknown($"its input is not the output of any module Probe can see: a functional operation (such as a residual add) computes it, and causes are read only from a Linear or Conv layer (a BatchNorm between folded in) that feeds the unit directly. Wrapping the operation in a module makes it a site; an ONNX export shows every op, which explains the unit when a Linear or Conv feeds it through ops such as F.relu, but not after a residual add, which no single layer explains");
         var modules = Model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         string? folded = null;
         var norm = modules.GetValueOrDefault(producer.Module) as TorchSharp.Modules.NormBase;
