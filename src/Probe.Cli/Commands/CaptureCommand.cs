@@ -76,6 +76,8 @@ internal static class CaptureCommand
             {
                 samples = summary.Samples,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
+                // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
+                classes = dataset.Labels != null ? dataset.ClassNames : null,
                 layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)

@@ -97,7 +97,10 @@ internal static class ProjectCommand
             if (FigureOptions.IsFigure(o))
             {
                 var basis = fig.Style(p, FigureStyle.Column with { HeightInches = 3.0 });
-                string[] names = y == null ? ["samples"] : EvolutionFigures.DefaultClassNames(y.Length == 0 ? 1 : y.Max() + 1);
+                int classCount = y == null || y.Length == 0 ? 1 : y.Max() + 1;
+                string[] names = y == null ? ["samples"]
+                    : CaptureClassNames(p.GetValue(labels)!) is { } known && known.Length >= classCount ? known[..classCount]
+                    : EvolutionFigures.DefaultClassNames(classCount);
                 var model = Figures.Scatter(EvolutionFigures.Col(emb, 0), EvolutionFigures.Col(emb, 1), y ?? new int[x.Rows], names,
                     p.GetValue(title), tsne ? "t-SNE 1" : $"PC1 ({CliOptions.F(100 * ratio![0], "0.#")}%)",
                     tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true,
@@ -120,5 +123,22 @@ internal static class ProjectCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The class names of a labels.npy written by <c>probe capture</c>: its layers.json beside it records the data's class
+    /// names (index = label). Null for any other labels file.
+    /// </summary>
+    internal static string[]? CaptureClassNames(string labelsPath)
+    {
+        string manifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(labelsPath)) ?? ".", "layers.json");
+        if (!Path.GetFileName(labelsPath).Equals("labels.npy", StringComparison.Ordinal) || !File.Exists(manifest)) return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(manifest));
+            return doc.RootElement.TryGetProperty("classes", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Array
+                ? c.EnumerateArray().Select(e => e.GetString() ?? "").ToArray() : null;
+        }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 }

@@ -124,4 +124,27 @@ public class OutputFolderTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void A_captures_class_names_reach_a_projection_of_its_files()
+    {
+        string dir = Cli.TempDir("capture-classes");
+        try
+        {
+            string images = Path.Combine(AppContext.BaseDirectory, "fixtures", "images", "tree");
+            string cap = Path.Combine(dir, "cap");
+            var (code, _, err) = Cli.Run("capture", "--model", "cnn:3x18x18:3", "--random-weights", "--data", $"images:{images}?crop=18", "--out", cap, "--quiet");
+            Assert.True(code == 0, err);
+            using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(cap, "layers.json"))))
+                Assert.Equal(["bird", "cat", "dog"], doc.RootElement.GetProperty("classes").EnumerateArray().Select(e => e.GetString()!).ToArray());
+            string svg = Path.Combine(dir, "pca.svg");
+            (code, _, err) = Cli.Run("project", "--method", "pca", "--acts", Path.Combine(cap, "fc1.npy"), "--labels", Path.Combine(cap, "labels.npy"), "--out", svg, "--quiet");
+            Assert.True(code == 0, err);
+            // The legend's text elements hold the class names (not "0", "1", "2").
+            var legend = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(svg), @"<text[^>]*>\s*([^<]*?)\s*</text>").Select(m => m.Groups[1].Value).ToHashSet();
+            Assert.Contains("dog", legend);
+            Assert.Contains("bird", legend);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
