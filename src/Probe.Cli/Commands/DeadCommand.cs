@@ -160,6 +160,8 @@ internal static class DeadCommand
     {
         o.WriteLine($"{title}; {result.Samples} samples");
         o.Write(DeadUnitFigures.ConsoleTable(result));
+        foreach (var l in result.Layers.Where(l => l.ReductionNote != null))
+            o.WriteLine($"{l.Layer}: {l.ReductionNote}.");
         foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
         {
             o.WriteLine($"{l.Layer}: dead units {Indices(l.Stats.DeadUnits)}");

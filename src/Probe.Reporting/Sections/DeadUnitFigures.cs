@@ -86,14 +86,17 @@ public static class DeadUnitFigures
     /// <summary>The console table's column headers.</summary>
     public static string[] TableHeaders { get; } = ["layer", "type", "units", "dead", "dying", "saturated", "dead fraction", "sparsity", "causes of death"];
 
-    /// <summary>One row per layer: counts, dead fraction, sparsity and a summary of the causes.</summary>
+    /// <summary>
+    /// One row per layer: counts, dead fraction, sparsity ("n/a" for a layer stored reduced, see
+    /// <see cref="DeadLayerResult.ReductionNote"/>) and a summary of the causes.
+    /// </summary>
     public static IReadOnlyList<object?>[] TableRows(DeadUnitStudyResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         return result.Layers.Select(l => (IReadOnlyList<object?>)new object?[]
         {
             l.Layer, l.ModuleType, l.Stats.Units, l.Stats.DeadUnits.Length, l.Stats.DyingUnits.Length, l.Stats.SaturatedUnits.Length,
-            l.Stats.DeadFraction, l.Stats.Sparsity, CauseSummary(l),
+            l.Stats.DeadFraction, l.Reduced == null ? l.Stats.Sparsity : "n/a", CauseSummary(l),
         }).ToArray();
     }
 
@@ -149,10 +152,14 @@ public static class DeadUnitFigures
                     dyingFraction = s.DyingFraction,
                     deadFraction = s.DeadFraction,
                     saturatedFraction = s.SaturatedFraction,
-                    sparsity = s.Sparsity,
+                    // A layer stored reduced has no activation figures: null, and reductionNote says why.
+                    sparsity = Figure(l, s.Sparsity),
                     epsilon = s.Epsilon,
-                    epsilonSparsity = s.EpsilonSparsity,
-                    mean = s.Mean, std = s.Std, min = s.Min, max = s.Max,
+                    epsilonSparsity = Figure(l, s.EpsilonSparsity),
+                    mean = Figure(l, s.Mean), std = Figure(l, s.Std), min = Figure(l, s.Min), max = Figure(l, s.Max),
+                    storedReduction = l.Reduced == null ? null : l.Reduced.How?.ToString().ToLowerInvariant() ?? "unknown",
+                    reducedFrom = l.Reduced?.From,
+                    reductionNote = l.ReductionNote,
                     firingRates = s.FiringRates,
                     firingRateHistogram = new { edges, counts = Figures.HistogramCounts(s.FiringRates.Select(r => (double)r).ToArray(), HistogramBins, 0, 1) },
                     precedingLayer = l.PrecedingLayer,
@@ -209,6 +216,8 @@ public static class DeadUnitFigures
             report.AddFigure(section, pre + l.Layer + " firing rates", FiringRateHistogram(l, $"{pre}{l.Layer}: per-unit firing rate", report.StyleOf()),
                 Inv($"How often each unit of {l.Layer} fires{inRun}: {s.DeadUnits.Length} of {s.Units} units never fire and {s.DyingUnits.Length} fire on fewer than {Pct(result.DyingThreshold)} of samples (both in the leftmost bar). A healthy layer has few units piled at 0 (dead) or 1 (always on, i.e. linear). ") + CauseSentence(l));
         }
+        foreach (var l in result.Layers.Where(l => l.ReductionNote != null))
+            report.AddText(section, $"{pre}{l.Layer}: {l.ReductionNote}.");
         foreach (var l in result.Layers.Where(l => l.CauseNote != null && l.Stats.DeadUnits.Length > 0))
             report.AddText(section, $"{pre}{l.Layer}: causes not computed: {l.CauseNote}.");
         if (timeline != null)
@@ -230,6 +239,8 @@ public static class DeadUnitFigures
         if (l.Causes.Length == 0) return "";
         return "Why they are dead: " + CauseSummary(l) + Inv($" (weights of {l.PrecedingLayer}).");
     }
+
+    private static T? Figure<T>(DeadLayerResult l, T v) where T : struct => l.Reduced == null ? v : null;
 
     private static string Pct(double f) => (100 * f).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 

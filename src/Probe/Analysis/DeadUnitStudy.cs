@@ -26,6 +26,17 @@ public sealed record DeadLayerResult(
     /// <summary>The BatchNorm folded into <see cref="PrecedingLayer"/>'s weights to explain dead units, if any.</summary>
     public string? FoldedNorm { get; init; }
 
+    /// <summary>
+    /// Set when the layer's values were reduced before the study read them (stored by <c>probe capture --reduce mean</c>,
+    /// max, first or last: one value per unit per sample). Its units are then judged on those values, and the
+    /// layer-wide figures of <see cref="Stats"/> that describe activations (sparsity, epsilon sparsity, mean, std, min,
+    /// max, largest row norm) are NaN: they would describe the reduced values. <see cref="ReductionNote"/> says so.
+    /// </summary>
+    public StoredReduction? Reduced { get; init; }
+
+    /// <summary>For a <see cref="Reduced"/> layer: what its units were judged on and why its layer-wide figures are missing.</summary>
+    public string? ReductionNote { get; init; }
+
     /// <summary>Number of dead units per <see cref="DeadUnitReason"/> (reasons with no unit are left out).</summary>
     public Dictionary<string, int> CauseCounts =>
         Causes.GroupBy(c => c.Reason).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count());
@@ -185,7 +196,8 @@ public sealed record DeadUnitStudy(
             bool tokens = SiteLayout.TokensLast(li.ModuleType, li.OutputShape);
             var (units, positions) = UnitsAndPositions(li, tokens);
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
-                new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon));
+                new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon))
+            { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced };
             if (explain && UnitActivations.FromModuleType(li.ModuleType) is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
@@ -227,7 +239,7 @@ public sealed record DeadUnitStudy(
             if (bad > 0) throw Diverged(layer, bad, "input");
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
-            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note)).ToArray(),
+            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced }).ToArray(),
             new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal));
     }
 
@@ -243,6 +255,12 @@ public sealed record DeadUnitStudy(
         foreach (var p in partial.Layers)
         {
             var stats = UnitStatsAccumulator.FromState(p.Stats).Result(p.Name, partial.DyingThreshold, p.Type, partial.SaturationFraction);
+            if (p.Reduced != null)
+                stats = stats with
+                {
+                    Sparsity = double.NaN, EpsilonSparsity = double.NaN, Mean = double.NaN, Std = double.NaN,
+                    Min = float.NaN, Max = float.NaN, MaxRowNorm = double.NaN,
+                };
             float[]? maxPre = null;
             DeadUnitCause[] causes = [];
             string? note = p.Note;
@@ -254,9 +272,34 @@ public sealed record DeadUnitStudy(
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
-            { FoldedNorm = p.Origin?.Folded });
+            { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.Type, p.Reduced) });
         }
         return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]);
+    }
+
+    /// <summary>
+    /// What a layer stored reduced was judged on, and why its layer-wide figures are missing, e.g. "the folder holds one
+    /// mean per channel and sample (probe capture --reduce mean over the 32 x 32 positions of its [8, 32, 32] output),
+    /// not the activations: ...".
+    /// </summary>
+    internal static string ReductionNote(string type, StoredReduction r)
+    {
+        bool tokens = SiteLayout.TokensLast(type, r.From);
+        string unit = tokens ? "unit" : "channel", shape = $"[{string.Join(", ", r.From)}]";
+        string over = tokens ? $"the {r.From[0]} tokens" : $"the {string.Join(" x ", r.From[1..])} positions";
+        var (what, values, judged) = r.How switch
+        {
+            MapReduction.Mean => ($"one mean per {unit} and sample (probe capture --reduce mean over {over} of its {shape} output)", "means",
+                $"a {unit} fires on a sample when its mean is > 0, the same as any value > 0 for an activation that is never negative, such as ReLU"),
+            MapReduction.Max => ($"one maximum per {unit} and sample (probe capture --reduce max over {over} of its {shape} output)", "maxima",
+                $"a {unit} fires on a sample when its maximum is > 0, i.e. when any of its values is"),
+            MapReduction.First or MapReduction.Last => ($"one value per {unit} and sample (probe capture --reduce {r.How.ToString()!.ToLowerInvariant()}: one token of its {shape} output)", "values of that token",
+                $"a {unit} fires on a sample when that token's value is > 0; the other tokens are not seen"),
+            _ => ($"one value per {unit} and sample (reduced over {over} of its {shape} output, in a way layers.json does not record)", "reduced values",
+                $"a {unit} fires on a sample when its stored value is > 0"),
+        };
+        return $"the folder holds {what}, not the activations: {judged}; sparsity, mean, std, min and max are not computed "
+            + $"(they would describe the {values}, not the activations); capture with --reduce flatten for them";
     }
 
     // Each unit's largest pre-activation: read from the inputs, except for a unit that fired under an activation that
@@ -310,6 +353,7 @@ public sealed record DeadUnitStudy(
         /// <summary>Each unit's largest pre-activation read so far (explained layers only).</summary>
         public float[]? PreMax;
         public string? Note;
+        public StoredReduction? Reduced;
         public float[] Scratch = [];
     }
 
@@ -442,7 +486,11 @@ public sealed record AffineSummary(string Layer, string LayerType, string? Folde
 
 /// <summary>One layer's counters in a <see cref="DeadUnitPartial"/>.</summary>
 public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int Units, int Positions, UnitStatsState Stats,
-    float[]? PreActivationMax, AffineSummary? Origin, string? Note);
+    float[]? PreActivationMax, AffineSummary? Origin, string? Note)
+{
+    /// <summary>How the layer's values were reduced before the study read them, if they were (see <see cref="DeadLayerResult.Reduced"/>).</summary>
+    public StoredReduction? Reduced { get; init; }
+}
 
 /// <summary>
 /// The counters of a dead-unit study over some samples (all, or one shard's slice): additive, so the partials of disjoint

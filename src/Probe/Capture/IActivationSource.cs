@@ -12,7 +12,20 @@ public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bo
 {
     /// <summary>The module name without the call suffix: <c>layer1.0.relu</c> for <c>layer1.0.relu#1</c>.</summary>
     public string BaseName => Name.IndexOf('#') is int i and >= 0 ? Name[..i] : Name;
+
+    /// <summary>
+    /// Set when the site's values were reduced over positions before the source got them (a folder written by
+    /// <c>probe capture --reduce mean</c>, max, first or last): <see cref="OutputShape"/> is then the stored shape, one
+    /// value per unit, and this says how and from which per-sample shape. Null for whole activations.
+    /// </summary>
+    public StoredReduction? Reduced { get; init; }
 }
+
+/// <summary>
+/// How a site's stored values were reduced: <paramref name="How"/> (null when the folder does not say) over the
+/// positions (or tokens) of the layer's own per-sample shape <paramref name="From"/>.
+/// </summary>
+public sealed record StoredReduction(MapReduction? How, int[] From);
 
 /// <summary>
 /// Named activation sites of a model over a data set: what capture and every analysis consume. Three kinds exist:

@@ -8,14 +8,21 @@ namespace Probe.Capture;
 /// (<c>layers.json</c>, one <c>&lt;site&gt;.npy</c> per site, <c>labels.npy</c>), or any folder of .npy files from
 /// PyTorch (<c>np.save("layer3.npy", acts)</c>; each file is a site, rows = samples, every file the same row count;
 /// <c>labels.npy</c>, when present, holds the integer labels). Arrays with more than two dimensions keep their
-/// per-sample shape ([C, H, W] maps, [T, D] sequences) and are reduced like captured ones. There is no model, so no
-/// weights explain dead units: <see cref="Origin"/> is always unknown.
+/// per-sample shape ([C, H, W] maps, [T, D] sequences) and are reduced like captured ones. A layer that
+/// <c>probe capture --reduce flatten</c> stored as flat rows has the per-sample shape <c>layers.json</c> records
+/// (<c>outputShape</c>), so unit-based analyses (the dead-unit study) see C units of H x W positions as with a 4-D
+/// array; its rows are handed over as stored, whatever the reduction asked, as before. A layer stored reduced
+/// (<c>--reduce mean</c>, max, first, last: fewer values per sample than its recorded shape) keeps its stored shape
+/// and says so in <see cref="SiteInfo.Reduced"/>. There is no model, so no weights explain dead units:
+/// <see cref="Origin"/> is always unknown.
 /// <para>The "data" of this source is <see cref="Rows"/>: the stored rows themselves (each sample's value is its row
 /// index), so the sample caps and subsets every analysis uses select stored rows.</para>
 /// </summary>
 public sealed class PrecomputedSource : IActivationSource
 {
-    sealed record Stored(SiteInfo Info, Matrix Values, int[] PerSample);
+    // PerSample: the per-sample shape analyses see. Flat: the rows hold PerSample flattened (a capture --reduce flatten
+    // folder's 2-D file) and are handed over as stored.
+    sealed record Stored(SiteInfo Info, Matrix Values, int[] PerSample, bool Flat);
 
     readonly List<Stored> _sites;
 
@@ -49,31 +56,33 @@ public sealed class PrecomputedSource : IActivationSource
     public static PrecomputedSource Open(string dir)
     {
         if (!System.IO.Directory.Exists(dir)) throw new ProbeException($"Activation folder '{dir}' does not exist.");
-        var entries = new List<(string Name, string Type, string File)>();
+        var entries = new List<(string Name, string Type, string File, int[]? Recorded)>();
         string manifest = Path.Combine(dir, "layers.json");
+        MapReduction? reduced = null;
         if (File.Exists(manifest))
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
             if (!doc.RootElement.TryGetProperty("layers", out var layers) || layers.ValueKind != JsonValueKind.Array)
                 throw new ProbeException($"'{manifest}' has no \"layers\" array; it is not a folder written by probe capture.");
+            if (Str(doc.RootElement, "reduce") is string how && Enum.TryParse<MapReduction>(how, ignoreCase: true, out var r)) reduced = r;
             foreach (var l in layers.EnumerateArray())
             {
                 string name = Str(l, "name") ?? throw new ProbeException($"'{manifest}': a layer without a name.");
                 string file = Str(l, "file") ?? NpySink.FileName(name);
-                entries.Add((name, Str(l, "type") ?? "?", file));
+                entries.Add((name, Str(l, "type") ?? "?", file, Shape(l, "outputShape")));
             }
         }
         else
         {
             foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(StringComparer.Ordinal))
-                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", f!));
+                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", f!, null));
         }
         if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
 
         var sites = new List<Stored>();
         int rows = -1;
         string? first = null;
-        foreach (var (name, type, file) in entries)
+        foreach (var (name, type, file, recorded) in entries)
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path)) throw new ProbeException($"'{manifest}' lists layer '{name}' in '{file}', which does not exist.");
@@ -83,7 +92,18 @@ public sealed class PrecomputedSource : IActivationSource
             int[] perSample = array.Shape.Length == 1 ? [1] : array.Shape[1..];
             if (rows < 0) { rows = m.Rows; first = file; }
             else if (m.Rows != rows) throw new ProbeException($"'{file}' has {m.Rows} rows but '{first}' has {rows}: every file must hold the same samples.");
-            sites.Add(new Stored(new SiteInfo(name, type, perSample), m, perSample));
+            // The layer's own per-sample shape, as probe capture recorded it: every value stored (reduce flatten, or a
+            // dense layer) or one per unit (reduced over positions).
+            bool flat = false;
+            StoredReduction? how = null;
+            if (recorded is { Length: > 0 } && !recorded.SequenceEqual(perSample))
+            {
+                long size = recorded.Aggregate(1L, (a, d) => a * d);
+                if (size == m.Cols) { perSample = recorded; flat = true; }
+                else if (size > m.Cols && recorded.Length >= 2) how = new StoredReduction(reduced is MapReduction.Flatten ? null : reduced, recorded);
+                else throw new ProbeException($"'{manifest}' records layer '{name}' with output shape [{string.Join(", ", recorded)}] ({size} values per sample), but '{file}' holds {m.Cols} values per sample.");
+            }
+            sites.Add(new Stored(new SiteInfo(name, type, perSample) { Reduced = how }, m, perSample, flat));
         }
         int[]? labels = null;
         string labelsPath = Path.Combine(dir, "labels.npy");
@@ -97,6 +117,19 @@ public sealed class PrecomputedSource : IActivationSource
 
     static string? Str(JsonElement e, string key) =>
         e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    // An array of positive integers, or null (absent or anything else).
+    static int[]? Shape(JsonElement e, string key)
+    {
+        if (!e.TryGetProperty(key, out var v) || v.ValueKind != JsonValueKind.Array) return null;
+        var shape = new List<int>();
+        foreach (var d in v.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int n) || n <= 0) return null;
+            shape.Add(n);
+        }
+        return [.. shape];
+    }
 
     /// <inheritdoc/>
     public void Bind(IDataset data)
@@ -133,7 +166,7 @@ public sealed class PrecomputedSource : IActivationSource
         public IReadOnlyList<LayerInfo> Layers => sites.Select((s, i) =>
             new LayerInfo(s.Info.Name, s.Info.OpType, s.PerSample, _outputs.TryGetValue(s.Info.Name, out var m) ? m.Cols : Columns(s), i)).ToList();
 
-        int Columns(Stored s) => s.PerSample.Length < 2 || reduce == MapReduction.Flatten ? s.Values.Cols
+        int Columns(Stored s) => s.Flat || s.PerSample.Length < 2 || reduce == MapReduction.Flatten ? s.Values.Cols
             : SiteLayout.TokensLast(s.Info.OpType, s.PerSample) ? s.PerSample[1] : s.PerSample[0];
 
         public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
@@ -153,7 +186,7 @@ public sealed class PrecomputedSource : IActivationSource
 
         void Reduce(Stored s, ReadOnlySpan<float> values, Span<float> into)
         {
-            if (s.PerSample.Length < 2 || reduce == MapReduction.Flatten) { values.CopyTo(into); return; }
+            if (s.Flat || s.PerSample.Length < 2 || reduce == MapReduction.Flatten) { values.CopyTo(into); return; }
             bool tokens = SiteLayout.TokensLast(s.Info.OpType, s.PerSample);
             int units = into.Length, positions = values.Length / units;
             if (!tokens && reduce is MapReduction.First or MapReduction.Last)

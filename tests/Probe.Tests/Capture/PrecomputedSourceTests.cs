@@ -1,7 +1,11 @@
+using System.Text.Json;
 using Probe.Analysis;
 using Probe.Capture;
+using Probe.Data;
 using Probe.Similarity;
 using Probe.Tests.Analysis;
+using Probe.Tests.Cli;
+using TorchSharp;
 using Xunit;
 
 namespace Probe.Tests.Capture;
@@ -58,6 +62,131 @@ public class PrecomputedSourceTests
             var layers = TestNpy.DigitsLayers;
             double want = expected[Array.IndexOf(layers, "fc1")][Array.IndexOf(layers, "fc4")].GetDouble();
             Assert.Equal(want, r.Table.Values[0][1], 1e-6);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>Each stored 2-D file of <paramref name="capture"/> reshaped to [N, ..outputShape] (as PyTorch saves maps), with no layers.json.</summary>
+    static string AsMultiDimensionalNpy(string capture, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(capture, "layers.json")));
+        foreach (var l in doc.RootElement.GetProperty("layers").EnumerateArray())
+        {
+            var m = Npy.ReadMatrix(Path.Combine(capture, l.GetProperty("file").GetString()!));
+            int[] shape = [m.Rows, .. l.GetProperty("outputShape").EnumerateArray().Select(e => e.GetInt32())];
+            Npy.Write(Path.Combine(dir, l.GetProperty("name").GetString() + ".npy"), new NpyArray(NpyDType.Float32, shape, m.Data));
+        }
+        if (File.Exists(Path.Combine(capture, "labels.npy"))) File.Copy(Path.Combine(capture, "labels.npy"), Path.Combine(dir, "labels.npy"));
+        return dir;
+    }
+
+    static void AssertSameDeadUnits(DeadUnitStudyResult want, DeadUnitStudyResult got)
+    {
+        Assert.Equal(want.Samples, got.Samples);
+        Assert.Equal(want.Layers.Select(l => l.Layer), got.Layers.Select(l => l.Layer));
+        foreach (var (w, g) in want.Layers.Zip(got.Layers))
+        {
+            Assert.Equal(w.OutputShape, g.OutputShape);
+            Assert.Equal(w.Positions, g.Positions);
+            Assert.Equal(w.Stats.Activation, g.Stats.Activation);
+            Assert.Equal(w.Stats.Units, g.Stats.Units);
+            Assert.Equal(w.Stats.Values, g.Stats.Values);
+            Assert.Equal(w.Stats.DeadUnits, g.Stats.DeadUnits);
+            Assert.Equal(w.Stats.DyingUnits, g.Stats.DyingUnits);
+            Assert.Equal(w.Stats.FiringRates, g.Stats.FiringRates);
+            Assert.Equal(w.Stats.UnitMin, g.Stats.UnitMin);
+            Assert.Equal(w.Stats.UnitMax, g.Stats.UnitMax);
+            Assert.Equal(w.Stats.Sparsity, g.Stats.Sparsity, 1e-12);
+            Assert.Equal(w.Stats.Mean, g.Stats.Mean, 1e-12);
+            Assert.Equal(w.Stats.Std, g.Stats.Std, 1e-12);
+            Assert.Null(g.Reduced);
+        }
+    }
+
+    /// <summary>
+    /// A folder written by probe capture --reduce flatten (2-D files, per-sample shapes in layers.json) and the same
+    /// values saved as 4-D arrays [N, C, H, W] (as from PyTorch): the same sites, shapes and dead-unit results for every
+    /// layer (conv maps: C units of H x W positions), and the same rows for CKA, whatever the reduction asked.
+    /// </summary>
+    [Fact]
+    public void AFlattenCaptureFolderEqualsA4DNpyFolderOfTheSameValues()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-flat-").FullName;
+        try
+        {
+            string cap = Path.Combine(dir, "cap");
+            var (code, _, err) = Cli.Cli.Run("capture", "--model", DeadCommandTests.Cnn, "--weights", DeadCommandTests.SaveDeadCnn(dir),
+                "--data", "digits", "--max-samples", "240", "--reduce", "flatten", "--layers", "all", "--out", cap);
+            Assert.True(code == 0, err);
+            using var flat = PrecomputedSource.Open(cap);
+            using var npy = PrecomputedSource.Open(AsMultiDimensionalNpy(cap, Path.Combine(dir, "npy")));
+            Assert.Equal([4, 8, 8], flat.Sites.Single(s => s.Name == "relu1").OutputShape!);
+            Assert.Equal(npy.Sites.Select(s => s.OutputShape), flat.Sites.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s => s.OutputShape));
+
+            var study = new DeadUnitStudy(new LayerSelector("all"), BatchSize: 64);
+            var viaNpy = study.Run(npy, npy.Rows);
+            var viaFlat = study.Run(flat, flat.Rows);
+            var order = viaNpy.Layers.Select(l => l.Layer).ToList();
+            AssertSameDeadUnits(viaNpy, viaFlat with { Layers = [.. viaFlat.Layers.OrderBy(l => order.IndexOf(l.Layer))] });
+            Assert.Equal(4, viaFlat.Layer("relu1").Stats.Units);
+            Assert.Equal(64, viaFlat.Layer("relu1").Positions);
+            Assert.Equal([0], viaFlat.Layer("relu1").Stats.DeadUnits);
+
+            // Rows (CKA, probes) are the stored values as before: all of them for the flatten folder.
+            var rows = new ActivationCapture(new LayerSelector("relu1,relu3"), MapReduction.Mean).ToMemory(flat, flat.Rows);
+            Assert.Equal(256, rows["relu1"].Cols);
+            Assert.Equal(Npy.ReadMatrix(Path.Combine(cap, "relu1.npy")).Data, rows["relu1"].Data);
+            var cka = new CkaStudy(Layers: "relu1,relu2,relu3", Reduce: MapReduction.Flatten, Method: CkaStudyMethod.Full);
+            Assert.Equal(cka.Within(npy, npy.Rows).Table.Values, cka.Within(flat, flat.Rows).Table.Values);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// Sequence outputs [T, D] (a Linear and a ReLU applied per token) stored flat with their shape in layers.json, as
+    /// probe capture --reduce flatten writes them, give the dead units of the same values saved as [N, T, D] and of the
+    /// model itself: D units of T tokens each.
+    /// </summary>
+    [Fact]
+    public void AFlattenCaptureFolderOfSequencesEqualsA3DNpyFolderAndTheModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-seq-").FullName;
+        try
+        {
+            torch.manual_seed(4);
+            using var model = torch.nn.Sequential(("fc1", torch.nn.Linear(4, 6)), ("relu1", torch.nn.ReLU()), ("fc2", torch.nn.Linear(6, 3)));
+            using (torch.no_grad())
+                model.named_parameters().First(p => p.name == "fc1.bias").parameter[2] = torch.tensor(-100f); // unit 2 never fires
+            var rng = new Random(8);
+            const int tokens = 5;
+            var data = new Dataset("tokens", Matrix.Create(30, tokens * 4, (_, _) => (float)(rng.NextDouble() * 2 - 1)), null, [tokens, 4]);
+
+            // What probe capture --reduce flatten writes: one 2-D file per layer and layers.json with each output shape.
+            string cap = Path.Combine(dir, "cap");
+            CaptureSummary summary;
+            using (var sink = new NpySink(cap))
+                summary = new ActivationCapture(new LayerSelector("fc1,relu1"), MapReduction.Flatten).Run(model, data, sink);
+            File.WriteAllText(Path.Combine(cap, "layers.json"), JsonSerializer.Serialize(new
+            {
+                samples = summary.Samples,
+                reduce = "flatten",
+                layers = summary.Layers.Select(l => new { name = l.Name, type = l.ModuleType, outputShape = l.OutputShape, features = l.Features, order = l.Order, file = NpySink.FileName(l.Name) }),
+            }));
+            Assert.Equal([tokens, 6], summary.Layers.Single(l => l.Name == "relu1").OutputShape);
+
+            using var flat = PrecomputedSource.Open(cap);
+            using var npy = PrecomputedSource.Open(AsMultiDimensionalNpy(cap, Path.Combine(dir, "npy")));
+            var study = new DeadUnitStudy(new LayerSelector("relu1"), BatchSize: 7);
+            var viaFlat = study.Run(flat, flat.Rows);
+            AssertSameDeadUnits(study.Run(npy, npy.Rows), viaFlat);
+            var relu = viaFlat.Layer("relu1");
+            Assert.Equal(6, relu.Stats.Units);
+            Assert.Equal(tokens, relu.Positions);
+            Assert.Equal([2], relu.Stats.DeadUnits);
+            var viaModel = study.Run(model, data).Layer("relu1");
+            Assert.Equal(viaModel.Stats.FiringRates, relu.Stats.FiringRates);
+            Assert.Equal(viaModel.Stats.Sparsity, relu.Stats.Sparsity, 1e-12);
         }
         finally { Directory.Delete(dir, true); }
     }

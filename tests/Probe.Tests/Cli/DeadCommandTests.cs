@@ -125,6 +125,122 @@ public class DeadCommandTests : IDisposable
             layers[1].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
     }
 
+    /// <summary>A small CNN on 8x8 digits: relu1 [4, 8, 8], relu2 [4, 4, 4], relu3 [8].</summary>
+    internal const string Cnn = "cnn:1x8x8:10:4-4-8:relu";
+
+    /// <summary>
+    /// Saves <see cref="Cnn"/>'s weights with a dead channel in each conv layer (conv1 channel 0 and conv2 channel 2
+    /// get a bias of -1000) to DIR/cnn.safetensors, for the CLI.
+    /// </summary>
+    internal static string SaveDeadCnn(string dir)
+    {
+        using var model = ModelSpec.Parse(Cnn).Build(3);
+        using (TorchSharp.torch.no_grad())
+            foreach (var (bias, unit) in new[] { ("conv1.bias", 0), ("conv2.bias", 2) })
+                model.named_parameters().First(p => p.name == bias).parameter[unit] = TorchSharp.torch.tensor(-1000f);
+        string path = Path.Combine(dir, "cnn.safetensors");
+        Weights.Save(model, path);
+        return path;
+    }
+
+    static List<JsonElement> DeadLayers(string[] args)
+    {
+        var (code, output, err) = Run(args);
+        Assert.True(code == 0, err);
+        return JsonDocument.Parse(output).RootElement.GetProperty("layers").EnumerateArray().ToList();
+    }
+
+    static int[] Ints(JsonElement e, string key) => e.GetProperty(key).EnumerateArray().Select(v => v.GetInt32()).ToArray();
+    static float[] Floats(JsonElement e, string key) => e.GetProperty(key).EnumerateArray().Select(v => v.GetSingle()).ToArray();
+
+    /// <summary>
+    /// The same CNN on the same digits through the model and through a folder written by probe capture --reduce flatten:
+    /// the folder's layers.json outputShape makes each conv ReLU C units of H x W positions, so units, dead units and
+    /// every figure are the model path's (sparsity to 1e-12), not one "unit" per (channel, position).
+    /// </summary>
+    [Fact]
+    public void ActsDirOfAFlattenCaptureGivesTheModelPathsDeadUnits()
+    {
+        string[] model = ["--model", Cnn, "--weights", SaveDeadCnn(_dir)];
+        string[] data = ["--data", "digits", "--max-samples", "300", "--seed", "2"];
+        string cap = Path.Combine(_dir, "cap");
+        var (code, _, err) = Run(["capture", .. model, .. data, "--reduce", "flatten", "--layers", "all", "--out", cap]);
+        Assert.True(code == 0, err);
+        var viaModel = DeadLayers(["dead", .. model, .. data, "--json"]);
+        var viaFolder = DeadLayers(["dead", "--acts-dir", cap, "--json"]);
+
+        Assert.Equal(["relu1", "relu2", "relu3"], viaModel.Select(l => l.GetProperty("layer").GetString()));
+        Assert.Equal(viaModel.Select(l => l.GetProperty("layer").GetString()), viaFolder.Select(l => l.GetProperty("layer").GetString()));
+        Assert.Equal([4, 4, 8], viaFolder.Select(l => l.GetProperty("units").GetInt32()));
+        Assert.Equal([64, 16, 1], viaFolder.Select(l => l.GetProperty("positionsPerUnit").GetInt32()));
+        Assert.Contains(0, Ints(viaFolder[0], "deadUnits"));
+        Assert.Contains(2, Ints(viaFolder[1], "deadUnits"));
+        for (int i = 0; i < viaModel.Count; i++)
+        {
+            JsonElement m = viaModel[i], f = viaFolder[i];
+            foreach (var key in new[] { "outputShape", "deadUnits", "dyingUnits", "saturatedUnits" })
+                Assert.Equal(Ints(m, key), Ints(f, key));
+            Assert.Equal(m.GetProperty("units").GetInt32(), f.GetProperty("units").GetInt32());
+            Assert.Equal(m.GetProperty("positionsPerUnit").GetInt32(), f.GetProperty("positionsPerUnit").GetInt32());
+            Assert.Equal(Floats(m, "firingRates"), Floats(f, "firingRates"));
+            foreach (var key in new[] { "deadFraction", "dyingFraction", "sparsity", "epsilonSparsity", "mean", "std", "min", "max" })
+                Assert.Equal(m.GetProperty(key).GetDouble(), f.GetProperty(key).GetDouble(), 1e-12);
+            Assert.Equal(JsonValueKind.Null, f.GetProperty("storedReduction").ValueKind);
+        }
+    }
+
+    /// <summary>
+    /// A folder captured with --reduce mean or max holds one value per channel and sample: the dead-unit study keeps the
+    /// per-unit results (a ReLU channel's mean or max is 0 exactly when it never fired, so they are the model path's)
+    /// but gives no sparsity, mean, std, min or max for those layers, and says so in the text, the JSON and the report.
+    /// The dense relu3 (nothing to reduce) keeps its figures.
+    /// </summary>
+    [Theory]
+    [InlineData("mean", "one mean per channel and sample", "describe the means")]
+    [InlineData("max", "one maximum per channel and sample", "describe the maxima")]
+    public void ActsDirOfAReducedCaptureKeepsUnitResultsAndSaysWhyLayerFiguresAreMissing(string reduce, string holds, string describes)
+    {
+        string[] model = ["--model", Cnn, "--weights", SaveDeadCnn(_dir)];
+        string[] data = ["--data", "digits", "--max-samples", "200", "--seed", "2"];
+        string cap = Path.Combine(_dir, "cap-" + reduce);
+        var (code, _, err) = Run(["capture", .. model, .. data, "--reduce", reduce, "--out", cap]);
+        Assert.True(code == 0, err);
+        var viaModel = DeadLayers(["dead", .. model, .. data, "--json"]);
+        var viaFolder = DeadLayers(["dead", "--acts-dir", cap, "--json"]);
+        for (int i = 0; i < viaModel.Count; i++)
+        {
+            Assert.Equal(Ints(viaModel[i], "deadUnits"), Ints(viaFolder[i], "deadUnits"));
+            Assert.Equal(Floats(viaModel[i], "firingRates"), Floats(viaFolder[i], "firingRates"));
+        }
+        foreach (var (l, shape) in new[] { (viaFolder[0], new[] { 4, 8, 8 }), (viaFolder[1], new[] { 4, 4, 4 }) })
+        {
+            foreach (var key in new[] { "sparsity", "epsilonSparsity", "mean", "std", "min", "max" })
+                Assert.Equal(JsonValueKind.Null, l.GetProperty(key).ValueKind);
+            Assert.Equal(reduce, l.GetProperty("storedReduction").GetString());
+            Assert.Equal(shape, Ints(l, "reducedFrom"));
+            Assert.Contains(holds, l.GetProperty("reductionNote").GetString());
+            Assert.Contains("capture with --reduce flatten", l.GetProperty("reductionNote").GetString());
+        }
+        Assert.Equal(JsonValueKind.Null, viaFolder[2].GetProperty("reductionNote").ValueKind);
+        Assert.Equal(viaModel[2].GetProperty("sparsity").GetDouble(), viaFolder[2].GetProperty("sparsity").GetDouble(), 12);
+
+        string report = Path.Combine(_dir, "report-" + reduce);
+        var (textCode, text, textErr) = Run("dead", "--acts-dir", cap, "--out", report);
+        Assert.True(textCode == 0, textErr);
+        var rows = text.Split('\n');
+        Assert.Matches(@"^relu1\s+ReLU\s+4\s.*\sn/a\s", rows.Single(r => r.StartsWith("relu1 ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("n/a", rows.Single(r => r.StartsWith("relu3 ", StringComparison.Ordinal)));
+        foreach (var layer in new[] { "relu1", "relu2" })
+        {
+            string note = rows.Single(r => r.StartsWith(layer + ": the folder holds", StringComparison.Ordinal));
+            Assert.Contains(holds, note);
+            Assert.Contains($"sparsity, mean, std, min and max are not computed (they would {describes}, not the activations)", note);
+        }
+        string index = File.ReadAllText(Path.Combine(report, "index.html"));
+        Assert.Contains("relu1: the folder holds " + holds, index);
+        Assert.Contains("capture with --reduce flatten", index);
+    }
+
     [Theory]
     [InlineData("dead", "--model", "mlp:64-10", "--data", "digits")]
     [InlineData("capture", "--model", "mlp:64-10", "--data", "digits", "--out", "never")]
