@@ -51,7 +51,7 @@ public sealed class PrecomputedSource : IActivationSource
 
     /// <summary>
     /// Opens a folder. With <c>layers.json</c> (written by <c>probe capture</c>) the sites, their order, types and files come
-    /// from it; otherwise every <c>*.npy</c> except <c>labels.npy</c> is a site named by its file name, in ordinal order.
+    /// from it; otherwise every <c>*.npy</c> except <c>labels.npy</c> is a site named by its file name, in natural order of the names (layer2 before layer10).
     /// </summary>
     public static PrecomputedSource Open(string dir)
     {
@@ -74,7 +74,7 @@ public sealed class PrecomputedSource : IActivationSource
         }
         else
         {
-            foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(StringComparer.Ordinal))
+            foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(NaturalOrder.Instance))
                 if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", f!, null));
         }
         if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
@@ -229,6 +229,42 @@ public sealed class PrecomputedSource : IActivationSource
         public void ReadBatch(int start, int n, Span<float> destination)
         {
             for (int i = 0; i < n; i++) destination[i] = start + i;
+        }
+    }
+
+    /// <summary>
+    /// File names in natural order: runs of digits compare by their value (layer2 before layer10), everything else
+    /// ordinally; names equal that way fall back to ordinal order, so the order is total and the same everywhere.
+    /// </summary>
+    internal sealed class NaturalOrder : IComparer<string?>
+    {
+        public static readonly NaturalOrder Instance = new();
+
+        public int Compare(string? a, string? b)
+        {
+            if (a == null || b == null) return string.CompareOrdinal(a, b);
+            int i = 0, j = 0;
+            while (i < a.Length && j < b.Length)
+            {
+                if (char.IsAsciiDigit(a[i]) && char.IsAsciiDigit(b[j]))
+                {
+                    int si = i, sj = j;
+                    while (i < a.Length && char.IsAsciiDigit(a[i])) i++;
+                    while (j < b.Length && char.IsAsciiDigit(b[j])) j++;
+                    var da = a.AsSpan(si, i - si).TrimStart('0');
+                    var db = b.AsSpan(sj, j - sj).TrimStart('0');
+                    if (da.Length != db.Length) return da.Length.CompareTo(db.Length);
+                    int c = da.SequenceCompareTo(db);
+                    if (c != 0) return c;
+                }
+                else
+                {
+                    if (a[i] != b[j]) return a[i].CompareTo(b[j]);
+                    i++; j++;
+                }
+            }
+            int rest = (a.Length - i).CompareTo(b.Length - j);
+            return rest != 0 ? rest : string.CompareOrdinal(a, b);
         }
     }
 }

@@ -26,13 +26,35 @@ public class PrecomputedSourceTests
     }
 
     [Fact]
+    public void A_folder_without_layers_json_takes_its_files_in_natural_order()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-order-").FullName;
+        try
+        {
+            var m = new Matrix(3, 2, [1, 2, 3, 4, 5, 6]);
+            foreach (var name in new[] { "layer10", "layer2", "layer1", "block1.conv002", "block1.conv10", "Layer3", "fc" })
+                Npy.Write(Path.Combine(dir, name + ".npy"), m);
+            using var source = PrecomputedSource.Open(dir);
+            // Digit runs by value; the rest ordinal ('L' < 'b' < 'f' < 'l').
+            Assert.Equal(new[] { "Layer3", "block1.conv002", "block1.conv10", "fc", "layer1", "layer2", "layer10" }, source.Sites.Select(s => s.Name));
+        }
+        finally { Directory.Delete(dir, true); }
+        var order = PrecomputedSource.NaturalOrder.Instance;
+        Assert.True(order.Compare("a9", "a10") < 0);
+        Assert.True(order.Compare("a10", "a9") > 0);
+        Assert.True(order.Compare("a2", "a02") != 0 && Math.Sign(order.Compare("a2", "a02")) == -Math.Sign(order.Compare("a02", "a2"))); // total
+        Assert.True(order.Compare("a", "a1") < 0);
+        Assert.Equal(0, order.Compare("x7y", "x7y"));
+    }
+
+    [Fact]
     public void DeadUnitsOfAPyTorchActivationFolderEqualNumPys()
     {
         var dir = PyTorchFolder();
         try
         {
             using var source = PrecomputedSource.Open(dir);
-            Assert.Equal(new[] { "fc1", "fc2", "fc3", "fc4", "relu1", "relu2", "relu3" }, source.Sites.Select(s => s.Name)); // ordinal file order
+            Assert.Equal(new[] { "fc1", "fc2", "fc3", "fc4", "relu1", "relu2", "relu3" }, source.Sites.Select(s => s.Name)); // file names in natural order
             var r = new DeadUnitStudy(new LayerSelector("relu*")).Run(source, source.Rows);
             Assert.Equal(1797, r.Samples);
             foreach (var l in r.Layers)
