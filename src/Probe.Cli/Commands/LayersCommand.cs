@@ -20,6 +20,11 @@ internal static class LayersCommand
         var json = CliOptions.Json();
         var device = CliOptions.Device();
         var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json, device };
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetValue(model) is string m && ModelLoader.IsOnnx(m) && r.GetResult(weights) != null)
+                r.AddError($"'{m}' is an ONNX model, which carries its own weights; drop --weights.");
+        });
         cmd.SetAction(p =>
         {
             using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0, device: CliOptions.DeviceOf(p, device));

@@ -104,6 +104,14 @@ public class ModelKindsCommandTests : IDisposable
     static string Strip(string json) => System.Text.RegularExpressions.Regex.Replace(json, "\"seconds\": [0-9.eE+-]+", "");
 
     [Fact]
+    public void LayersOfAnOnnxModelWithWeightsIsABadArgument()
+    {
+        var (code, _, err) = Cli.Run("layers", "--model", R("resnet18_w4.onnx"), "--weights", R("resnet18_w4.safetensors"));
+        Assert.Equal(2, code); // as every other command that opens a model
+        Assert.Contains("carries its own weights; drop --weights", err);
+    }
+
+    [Fact]
     public void LayersOfAnOnnxModelListsEverySiteWithOpTypeAndShape()
     {
         var (code, output, err) = Cli.Run("layers", "--model", R("resnet18_w4.onnx"), "--json");
