@@ -157,7 +157,10 @@ public static class ProbeCli
         string cmd = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) error.WriteLine("probe: " + e.Message);
+            bool unknownCommand = parse.CommandResult.Command == root && parse.Errors.Any(e => e.Message.StartsWith("Unrecognized command", StringComparison.Ordinal));
+            foreach (var e in parse.Errors)
+                if (!(unknownCommand && e.Message == "Required command was not provided.")) // the unknown name says it better
+                    error.WriteLine("probe: " + e.Message + Suggestion(e.Message, parse.CommandResult.Command, root));
             error.WriteLine($"Usage: run 'probe{cmd} --help' for the options.");
             return ExitCodes.Usage;
         }
@@ -189,6 +192,44 @@ public static class ProbeCli
             if (verbose) error.WriteLine(e.ToString());
             return ExitCodes.Failure;
         }
+    }
+
+    /// <summary>
+    /// For an unrecognised command or option, " Did you mean 'X'?" when one of the names it could have been is within a
+    /// small edit distance (case ignored); otherwise "".
+    /// </summary>
+    internal static string Suggestion(string message, Command command, Command root)
+    {
+        const string Prefix = "Unrecognized command or argument '";
+        if (!message.StartsWith(Prefix, StringComparison.Ordinal) || !message.EndsWith("'.", StringComparison.Ordinal)) return "";
+        string token = message[Prefix.Length..^2];
+        if (token.Length < 2) return "";
+        IEnumerable<string> names = token.StartsWith('-')
+            ? command.Options.Concat(root.Options).Concat(command.Parents.OfType<Command>().SelectMany(c => c.Options))
+                .SelectMany(o => o.Aliases.Prepend(o.Name))
+            : (command == root ? root.Subcommands : command.Subcommands).Select(c => c.Name);
+        var best = names.Where(n => n.Length > 1).Distinct(StringComparer.Ordinal)
+            .Select(n => (Name: n, Distance: EditDistance(token.ToLowerInvariant(), n.ToLowerInvariant())))
+            .OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal).FirstOrDefault();
+        return best.Name != null && best.Distance <= Math.Max(1, token.Length / 3) ? $" Did you mean '{best.Name}'?" : "";
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var row = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) row[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
     }
 
     private static readonly AsyncLocal<TextWriter?> CurrentError = new();

@@ -219,4 +219,26 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         }
         return [.. list];
     }
+
+    [Theory]
+    [InlineData("'captur'. Did you mean 'capture'?", "captur")]
+    [InlineData("'--ouT'. Did you mean '--out'?", "dead", "--run", "R", "--ouT", "x")]
+    [InlineData("'--jsn'. Did you mean '--json'?", "cka", "--jsn")]
+    [InlineData("'--verbos'. Did you mean '--verbose'?", "layers", "--model", "mlp:4-2", "--verbos")]
+    public void A_misspelt_command_or_option_gets_the_nearest_name(string expected, params string[] args)
+    {
+        var (code, _, err) = Cli.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains("Unrecognized command or argument " + expected, err);
+        Assert.DoesNotContain("Required command was not provided", err);
+    }
+
+    [Fact]
+    public void A_name_far_from_every_option_gets_no_suggestion()
+    {
+        var (code, _, err) = Cli.Run("cka", "--zzzzzzzz");
+        Assert.Equal(2, code);
+        Assert.Contains("Unrecognized command or argument '--zzzzzzzz'.", err);
+        Assert.DoesNotContain("Did you mean", err);
+    }
 }
