@@ -256,8 +256,12 @@ public static class Report
                 string stage = $"dead units ({r.Label})";
                 var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
                 int cps = r.Run.Checkpoints.Count, at = 0;
-                var timeline = Timed(stage, () => study.RunCheckpoints(r.Run, _data, _ => Progress(stage, at++, cps)));
-                Progress(stage, cps, cps);
+                var timeline = Timed(stage, () =>
+                {
+                    var t = study.RunCheckpoints(r.Run, _data, _ => Progress(stage, at++, cps));
+                    Progress(stage, cps, cps); // the last progress line comes before the stage's "done in"
+                    return t;
+                });
                 string pre = runs.Count > 1 ? $"run '{r.Label}': " : "";
                 var final = timeline.Final;
                 report.AddTable(DeadSection, $"{pre}dead units per layer at epoch {timeline.Epochs[^1]} ({final.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(final));
