@@ -39,6 +39,12 @@ public sealed record ReportSettings(
     /// <summary>Width, resolution, font size and titles of every figure (default: each figure's preset).</summary>
     public FigureSettings Figures { get; init; } = FigureSettings.Default;
 
+    /// <summary>
+    /// Replace the output folder even when it is neither empty nor an earlier report (the CLI's --force). Without it a
+    /// folder holding anything else is refused before any work: a report replaces its whole folder.
+    /// </summary>
+    public bool ReplaceAnyFolder { get; init; }
+
     /// <summary>Where models run (default the CPU; see <see cref="ComputeDevice"/>). Not part of report.json: results
     /// do not depend on it beyond the device's float arithmetic.</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
@@ -63,15 +69,17 @@ public static class Report
 
     /// <summary>
     /// Writes the report of training runs (the first is the main run; dead units are studied for each, the other
-    /// analyses for the main run) on <paramref name="data"/> (the runs' data) into <paramref name="directory"/>;
+    /// analyses for the main run) on <paramref name="data"/> (the runs' data) into <paramref name="directory"/>, which
+    /// it replaces (refused when that holds anything but an earlier report, unless <see cref="ReportSettings.ReplaceAnyFolder"/>);
     /// returns the path of index.html.
     /// </summary>
     public static string ForRuns(IReadOnlyList<ReportRun> runs, IDataset data, string dataSpec, ReportSettings settings, string directory, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(runs); ArgumentNullException.ThrowIfNull(data); ArgumentNullException.ThrowIfNull(settings);
         if (runs.Count == 0) throw new ProbeException("A report needs at least one run.");
+        ReportFolder.CheckReplaceable(directory, settings.ReplaceAnyFolder);
         var main = runs[0].Run;
-        using var report = new ReportFolder(directory, title ?? $"Probe report: {main.Info.Model} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures };
+        using var report = new ReportFolder(directory, title ?? $"Probe report: {main.Info.Model} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures, ReplaceAnyFolder = settings.ReplaceAnyFolder };
         var b = new Builder(report, settings, data, dataSpec);
         int finalEpoch = main.Checkpoints[^1].Epoch;
         b.Provenance(runs.Select(r => (object)new
@@ -102,12 +110,15 @@ public static class Report
 
     /// <summary>
     /// Writes the report of one trained model (<paramref name="source"/>, described by <paramref name="model"/> and
-    /// <paramref name="weights"/>, the file whose hash is recorded) on <paramref name="data"/>; returns the path of index.html.
+    /// <paramref name="weights"/>, the file whose hash is recorded) on <paramref name="data"/> into <paramref name="directory"/>,
+    /// which it replaces (refused when that holds anything but an earlier report, unless
+    /// <see cref="ReportSettings.ReplaceAnyFolder"/>); returns the path of index.html.
     /// </summary>
     public static string ForModel(IActivationSource source, string model, string? weights, IDataset data, string dataSpec, ReportSettings settings, string directory, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data); ArgumentNullException.ThrowIfNull(settings);
-        using var report = new ReportFolder(directory, title ?? $"Probe report: {source.Description} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures };
+        ReportFolder.CheckReplaceable(directory, settings.ReplaceAnyFolder);
+        using var report = new ReportFolder(directory, title ?? $"Probe report: {source.Description} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures, ReplaceAnyFolder = settings.ReplaceAnyFolder };
         var b = new Builder(report, settings, data, dataSpec);
         b.Provenance(new[] { (object)new { label = "model", model, weights = weights is null ? null : Path.GetFileName(weights), weights_sha256 = weights is null ? null : Sha256File(weights) } });
         const string why = "it needs a training run with checkpoints (probe report --run RUN), and this report has one model.";

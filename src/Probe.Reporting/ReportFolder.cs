@@ -70,6 +70,12 @@ public sealed class ReportFolder : IDisposable
     /// <summary>Default figure style for <see cref="AddFigure(string, string, PlotModel, string, FigureStyle?)"/>.</summary>
     public FigureStyle Style { get; }
 
+    /// <summary>
+    /// Let <see cref="Write"/> replace <see cref="Directory"/> even when it is neither empty nor an earlier report (the
+    /// CLI's --force); otherwise such a folder is refused (see <see cref="CheckReplaceable"/>) and left as it is.
+    /// </summary>
+    public bool ReplaceAnyFolder { get; init; }
+
     /// <summary>The user's figure settings (width, dpi, font size, titles), applied to every figure's preset style.</summary>
     public FigureSettings FigureSettings { get; init; } = FigureSettings.Default;
 
@@ -192,6 +198,7 @@ public sealed class ReportFolder : IDisposable
     public string Write()
     {
         if (_written) throw new ProbeException("Report: already written.");
+        CheckReplaceable(Directory, ReplaceAnyFolder);
         var json = ToJson();
         var utf8 = new UTF8Encoding(false);
         File.WriteAllText(Path.Combine(WorkingDirectory, "report.json"), json.ToJsonString(JsonOutput.ReportOptions) + "\n", utf8);

@@ -123,7 +123,7 @@ internal static class DeadCommand
             if (p.GetValue(outDir) is string dir)
             {
                 ReportFolder.CheckReplaceable(dir, p.GetValue(force));
-                using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p) };
+                using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p), ReplaceAnyFolder = p.GetValue(force) };
                 using var pending = ProbeCli.Pending(report.WorkingDirectory);
                 DeadUnitFigures.AddTo(report, Section, result, timeline);
                 string index = report.Write();

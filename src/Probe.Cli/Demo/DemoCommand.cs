@@ -25,14 +25,14 @@ internal static class DemoCommand
         {
             string dir = p.GetValue(outDir) ?? "probe-demo";
             ReportFolder.CheckReplaceable(dir, p.GetValue(force));
-            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx, fig.Settings(p));
+            Run(new DemoSettings(p.GetValue(seed), p.GetValue(quick)), dir, ctx, fig.Settings(p), p.GetValue(force));
             return ExitCodes.Ok;
         });
         return cmd;
     }
 
     /// <summary>Runs the whole demo into <paramref name="dir"/>; returns the path of index.html.</summary>
-    public static string Run(DemoSettings settings, string dir, CliContext ctx, FigureSettings? figures = null)
+    public static string Run(DemoSettings settings, string dir, CliContext ctx, FigureSettings? figures = null, bool force = false)
     {
         var data = DataSource.Parse(DemoSettings.DataSpec).Load();
         var spec = ModelSpec.Parse(DemoSettings.Model);
@@ -46,7 +46,7 @@ internal static class DemoCommand
             var main = Train(settings.MainTrainer, spec, data, Path.Combine(staging, "main"), ctx, "training main");
             ctx.Progress.Line($"probe: training the same model at learning rate {settings.HighLearningRateTrainer.LearningRate} (high enough to kill units) ...");
             var high = Train(settings.HighLearningRateTrainer, spec, data, Path.Combine(staging, "high-lr"), ctx, "training high-lr");
-            var rs = ReportCommand.Settings(ctx, settings.Seed, null, 256, settings.Quick) with { Figures = figures ?? FigureSettings.Default };
+            var rs = ReportCommand.Settings(ctx, settings.Seed, null, 256, settings.Quick) with { Figures = figures ?? FigureSettings.Default, ReplaceAnyFolder = force };
             string index = Report.ForRuns([new ReportRun("main", main), new ReportRun("high-lr", high)], data, DemoSettings.DataSpec, rs, dir,
                 "Probe demo: what the digits MLP learned");
             Directory.Move(staging, Path.Combine(Path.GetDirectoryName(index)!, "runs"));

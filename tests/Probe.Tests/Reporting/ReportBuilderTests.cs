@@ -52,6 +52,34 @@ public class ReportBuilderTests(ReportFixture f) : IClassFixture<ReportFixture>
     }
 
     [Fact]
+    public void The_library_refuses_to_replace_a_folder_that_is_not_a_report_unless_told_to()
+    {
+        string busy = Path.Combine(f.Root, "busy-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(busy);
+        File.WriteAllText(Path.Combine(busy, "keep.txt"), "keep me");
+        var data = DataSource.Parse("digits").Load();
+        var settings = new ReportSettings(Seed: 3, MaxSamples: 200, QualitySamples: 100, CkaSamples: 100);
+        var run = RunFolder.Load(Path.Combine(f.Root, "run"));
+        using (var source = ModelLoader.Open(run.Info.Model, run.CheckpointPath(2)))
+        {
+            var e = Assert.Throws<ProbeException>(() => Report.ForModel(source, run.Info.Model, null, data, "digits", settings, busy));
+            Assert.Contains("not a Probe report folder", e.Message);
+            Assert.Throws<ProbeException>(() => Report.ForRuns([new ReportRun("run", run)], data, "digits", settings, busy));
+        }
+        Assert.True(File.Exists(Path.Combine(busy, "keep.txt")));
+        // ReportFolder itself refuses at Write (what Report.* check first, before any work).
+        using (var folder = new ReportFolder(busy))
+            Assert.Throws<ProbeException>(() => folder.Write());
+        Assert.True(File.Exists(Path.Combine(busy, "keep.txt")));
+        Assert.Empty(Directory.EnumerateDirectories(f.Root, ".busy-*"));
+        // Told to, it replaces the folder.
+        using (var source = ModelLoader.Open(run.Info.Model, run.CheckpointPath(2)))
+            Report.ForModel(source, run.Info.Model, null, data, "digits", settings with { ReplaceAnyFolder = true }, busy);
+        Assert.False(File.Exists(Path.Combine(busy, "keep.txt")));
+        Assert.True(File.Exists(Path.Combine(busy, "report.json")));
+    }
+
+    [Fact]
     public void Same_inputs_and_seed_give_byte_identical_report_json()
     {
         Assert.Equal(File.ReadAllBytes(Path.Combine(f.A, "report.json")), File.ReadAllBytes(Path.Combine(f.B, "report.json")));
