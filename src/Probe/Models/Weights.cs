@@ -41,6 +41,8 @@ public static class Weights
             Assign(module, tensors, path);
             return;
         }
+        if (ModelLoader.IsOnnx(path))
+            throw new ProbeException($"'{path}' is an ONNX model, not a weights file: give it as the model (--model {path}), which carries its own weights.");
         try { module.load(path, strict: true); }
         catch (Exception e) when (e is not ProbeException)
         {

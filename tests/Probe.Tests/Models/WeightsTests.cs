@@ -111,6 +111,16 @@ public class WeightsTests : IDisposable
         }
     }
 
+    [Fact]
+    public void An_onnx_file_given_as_weights_says_to_give_it_as_the_model()
+    {
+        string path = Path.Combine(_dir, "model.onnx");
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", "resnet.onnx"), path);
+        using var m = ModelSpec.Parse("mlp:64-16-10:relu").Build(0);
+        var e = Assert.Throws<ProbeException>(() => Weights.Load(m, path));
+        Assert.Contains("is an ONNX model, not a weights file", e.Message);
+    }
+
     [Theory]
     [InlineData("module.", "DataParallel")]
     [InlineData("model.", "inner model")]
