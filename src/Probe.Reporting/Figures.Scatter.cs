@@ -140,6 +140,19 @@ public static partial class Figures
         return basis.WithHeight(Math.Round(height, 2));
     }
 
+    /// <summary>
+    /// One scatter plot of a 2-D embedding (the first two columns of <paramref name="xy"/>, as PCA and t-SNE return it),
+    /// coloured by class; <paramref name="classNames"/> default to the label numbers.
+    /// </summary>
+    public static PlotModel Scatter(Matrix xy, int[] labels, string[]? classNames = null, string? title = null,
+        string? xTitle = null, string? yTitle = null, bool equalAspect = true, double markerSizePt = 1.6, FigureStyle? style = null)
+    {
+        Check.NotNull(xy, "Scatter", "embedding");
+        if (xy.Cols < 2) throw new ProbeException($"Scatter: the embedding has {xy.Cols} column(s); a scatter plot needs 2.");
+        classNames ??= Sections.EvolutionFigures.DefaultClassNames(labels is { Length: > 0 } ? labels.Max() + 1 : 1);
+        return Scatter(Sections.EvolutionFigures.Col(xy, 0), Sections.EvolutionFigures.Col(xy, 1), labels, classNames, title, xTitle, yTitle, equalAspect, markerSizePt, style);
+    }
+
     /// <summary>One scatter plot coloured by class, with a legend; axes carry ticks and optional titles.</summary>
     public static PlotModel Scatter(double[] x, double[] y, int[] labels, string[] classNames, string? title = null,
         string? xTitle = null, string? yTitle = null, bool equalAspect = false, double markerSizePt = 1.6, FigureStyle? style = null)

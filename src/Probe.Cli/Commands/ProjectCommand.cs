@@ -101,7 +101,7 @@ internal static class ProjectCommand
                 string[] names = y == null ? ["samples"]
                     : CaptureClassNames(p.GetValue(labels)!) is { } known && known.Length >= classCount ? known[..classCount]
                     : EvolutionFigures.DefaultClassNames(classCount);
-                var model = Figures.Scatter(EvolutionFigures.Col(emb, 0), EvolutionFigures.Col(emb, 1), y ?? new int[x.Rows], names,
+                var model = Figures.Scatter(emb, y ?? new int[x.Rows], names,
                     p.GetValue(title), tsne ? "t-SNE 1" : $"PC1 ({CliOptions.F(100 * ratio![0], "0.#")}%)",
                     tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true,
                     markerSizePt: x.Rows > 1000 ? 1.2 : 1.8, style: basis);

@@ -77,6 +77,20 @@ public class FigureExportTests
     }
 
     [Fact]
+    public void A_scatter_of_an_embedding_matrix_is_the_scatter_of_its_two_columns()
+    {
+        var xy = new Matrix(4, 2, [0f, 3f, 1f, 1f, 2f, 2f, 3f, 0f]);
+        int[] y = [0, 1, 0, 1];
+        var fromMatrix = FigureExporter.Export(Figures.Scatter(xy, y, ["zero", "one"], "t", "a", "b", equalAspect: false), FigureFormat.Svg, Small);
+        var fromColumns = FigureExporter.Export(Figures.Scatter([0, 1, 2, 3], [3, 1, 2, 0], y, ["zero", "one"], "t", "a", "b"), FigureFormat.Svg, Small);
+        Assert.Equal(fromColumns, fromMatrix);
+        // Without names the legend shows the label numbers; a 1-column embedding is refused.
+        string svg = System.Text.Encoding.UTF8.GetString(FigureExporter.Export(Figures.Scatter(xy, y), FigureFormat.Svg, Small));
+        Assert.Matches(@">\s*1\s*<", svg);
+        Assert.Contains("a scatter plot needs 2", Assert.Throws<ProbeException>(() => Figures.Scatter(new Matrix(4, 1, [0f, 1f, 2f, 3f]), y)).Message);
+    }
+
+    [Fact]
     public void Png_records_its_dpi_in_a_pHYs_chunk()
     {
         var png = FigureExporter.Export(Build("histogram"), FigureFormat.Png, FigureStyle.Column);
