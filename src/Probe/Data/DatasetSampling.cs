@@ -9,7 +9,7 @@ public static class DatasetSampling
     /// ties to the lower class); otherwise rows are drawn uniformly without replacement. All rows when the data set
     /// is no larger than <paramref name="maxSamples"/>. The same seed gives the same indices.
     /// </summary>
-    public static int[] SampleIndices(this Dataset data, int maxSamples, int seed, bool stratified = true)
+    public static int[] SampleIndices(this IDataset data, int maxSamples, int seed, bool stratified = true)
     {
         if (maxSamples < 1) throw new ProbeException($"The number of samples to keep must be at least 1, got {maxSamples}.");
         int n = data.Count;

@@ -60,23 +60,26 @@ public sealed record EvolutionStudy(
     /// <summary>Progress units per step (a t-SNE panel's iterations move within its step).</summary>
     const int StepUnits = 100;
 
-    /// <summary>Runs the study on a run folder's checkpoints with <paramref name="data"/> (the run's data by default).</summary>
-    public EvolutionResult Run(RunFolder run, Dataset? data = null)
+    /// <summary>
+    /// Runs the study on a run folder's checkpoints with <paramref name="data"/> (the run's data by default; a streamed
+    /// data set is read for the sampled rows only, which are then held in memory).
+    /// </summary>
+    public EvolutionResult Run(RunFolder run, IDataset? data = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         if (run.Checkpoints.Count == 0) throw new ProbeException($"Run '{run.Directory}' has no checkpoints.");
         data ??= DataSource.Parse(run.Info.Data).Load();
-        data.Validate();
+        if (data is Dataset loaded) loaded.Validate();
         var spec = run.Spec;
-        if (data.Features.Cols != spec.InputSize)
-            throw new ProbeException($"Data set '{data.Name}' has {data.Features.Cols} features per sample but the run's model {spec} takes {spec.InputSize}.");
+        if (data.SampleSize() != spec.InputSize)
+            throw new ProbeException($"Data set '{data.Name}' has {data.SampleSize()} features per sample but the run's model {spec} takes {spec.InputSize}.");
         int[] epochs = Epochs ?? DefaultEpochs(run.Checkpoints.Select(c => c.Epoch).ToArray());
         if (epochs.Length == 0) throw new ProbeException("The evolution study needs at least one checkpoint epoch.");
         foreach (var e in epochs) run.Checkpoint(e); // throws listing the available epochs
         var selector = new LayerSelector(Layers ?? DefaultLayers(spec));
 
         int[] rows = MaxSamples is int cap ? data.SampleIndices(cap, Seed) : Enumerable.Range(0, data.Count).ToArray();
-        var sample = rows.Length == data.Count ? data : data.Subset(rows);
+        var sample = (rows.Length == data.Count ? data : data.Subset(rows)).ToMemory();
         var capture = new ActivationCapture(selector) { Cancellation = Cancellation, Device = Device };
         var perCheckpoint = new List<IReadOnlyDictionary<string, Matrix>>();
         IReadOnlyList<string>? layerNames = null;
@@ -105,7 +108,7 @@ public sealed record EvolutionStudy(
 
     /// <summary>
     /// Projects given activations: <paramref name="activations"/>(i) returns checkpoint i's matrix per layer name (same
-    /// rows, same order, in every checkpoint). This is the model-free core of <see cref="Run(RunFolder, Dataset?)"/>.
+    /// rows, same order, in every checkpoint). This is the model-free core of <see cref="Run(RunFolder, IDataset?)"/>.
     /// </summary>
     public EvolutionResult Project(IReadOnlyList<int> epochs, IReadOnlyList<string> layers,
         Func<int, IReadOnlyDictionary<string, Matrix>> activations, int[]? labels, int[]? sampleIndices = null,

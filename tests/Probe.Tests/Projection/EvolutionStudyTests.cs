@@ -117,6 +117,24 @@ public class EvolutionStudyTests
             Assert.Equal([2, 8, 2, 2], r.Panels[0].Select(p => p.Features).ToArray());
             var e = Assert.Throws<ProbeArgumentException>(() => (new EvolutionStudy(Epochs: [9])).Run(run, data));
             Assert.Contains("available epochs", e.Message);
+            // The same data streamed from .npy files: the same samples, hence the same panels to the bit.
+            string x = Path.Combine(dir, "x.npy"), y = Path.Combine(dir, "y.npy");
+            Npy.Write(x, data.Features);
+            Npy.Write(y, new NpyArray(NpyDType.Int32, [data.Count], data.Labels!));
+            var streamed = DataSource.Parse($"npy:{x},{y}").Open();
+            Assert.IsNotType<Dataset>(streamed);
+            try
+            {
+                var s = new EvolutionStudy(MaxSamples: 60, IncludeInput: true, Seed: 2).Run(run, streamed);
+                Assert.Equal(r.SampleIndices, s.SampleIndices);
+                for (int i = 0; i < r.Panels.Length; i++)
+                    for (int j = 0; j < r.Panels[i].Length; j++)
+                    {
+                        Assert.Equal(r.Panels[i][j].X, s.Panels[i][j].X);
+                        Assert.Equal(r.Panels[i][j].Y, s.Panels[i][j].Y);
+                    }
+            }
+            finally { (streamed as IDisposable)?.Dispose(); }
         }
         finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
     }
