@@ -64,6 +64,25 @@ public class OutputFolderTests
     }
 
     [Fact]
+    public void Capture_refuses_to_replace_an_earlier_capture_that_holds_files_of_its_own()
+    {
+        string dir = Cli.TempDir("capture-extra");
+        try
+        {
+            var (code, _, err) = Cli.Run([.. "capture".Split(' '), .. Model, "--layers", "fc4", "--out", dir, "--quiet"]);
+            Assert.True(code == 0, err);
+            // The user saves an input beside the capture, then captures again into the folder.
+            Npy.Write(Path.Combine(dir, "x.npy"), Npy.ReadMatrix(Path.Combine(dir, "fc4.npy")));
+            (code, _, err) = Cli.Run([.. "capture".Split(' '), .. Model, "--layers", "fc3", "--out", dir]);
+            Assert.Equal(2, code);
+            Assert.Contains("also x.npy, which a capture did not write", err);
+            Assert.True(File.Exists(Path.Combine(dir, "x.npy")));
+            Assert.True(File.Exists(Path.Combine(dir, "fc4.npy")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Capture_refuses_a_folder_that_is_not_a_capture_unless_forced()
     {
         string dir = Cli.TempDir("capture-notcapture");
