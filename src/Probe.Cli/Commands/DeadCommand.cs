@@ -122,7 +122,7 @@ internal static class DeadCommand
 
             if (p.GetValue(outDir) is string dir)
             {
-                ReportFolder.CheckReplaceable(dir, p.GetValue(force));
+                // Refused before the study by the validator above; Write checks again before it replaces the folder.
                 using var report = new ReportFolder(dir, title) { FigureSettings = fig.Settings(p), ReplaceAnyFolder = p.GetValue(force) };
                 using var pending = ProbeCli.Pending(report.WorkingDirectory);
                 DeadUnitFigures.AddTo(report, Section, result, timeline);

@@ -39,7 +39,7 @@ internal static class ReportCommand
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(outDir)!;
-            ReportFolder.CheckReplaceable(dir, p.GetValue(force));
+            // The folder was checked by the validator; Report.ForRuns/ForModel check it again before any work.
             // The library writes the report into its staging folder: registered so that a Ctrl-C that stops the process
             // before the library has cleaned up (its forced exit after a second) removes it too.
             using var pending = ProbeCli.Pending(ReportFolder.StagingDirectory(dir));
