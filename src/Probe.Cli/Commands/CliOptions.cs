@@ -165,19 +165,13 @@ internal static class CliOptions
         if (force) return null;
         if (File.Exists(dir)) return $"'{dir}' is a file; a capture writes a folder. Give a new folder, or add --force to replace the file.";
         if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any()) return null;
-        string manifest = Path.Combine(dir, "layers.json");
-        if (!File.Exists(manifest))
+        CaptureManifest? manifest;
+        try { manifest = CaptureManifest.Read(dir); }
+        catch (Exception e) when (e is ProbeException or System.Text.Json.JsonException) { manifest = new CaptureManifest(null, [], null); } // unreadable: no file counts as written
+        if (manifest == null)
             return $"'{dir}' exists and is not a Probe capture folder (it has no layers.json); a capture replaces its whole folder, so give a new folder or add --force.";
         // An earlier capture: replaced only when it holds nothing else (an input saved there would be deleted with it).
-        var written = new HashSet<string>(StringComparer.Ordinal) { "layers.json", "labels.npy", ShardFiles.Capture };
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(manifest));
-            if (doc.RootElement.TryGetProperty("layers", out var layers) && layers.ValueKind == System.Text.Json.JsonValueKind.Array)
-                foreach (var l in layers.EnumerateArray())
-                    if (l.TryGetProperty("file", out var f) && f.GetString() is string file) written.Add(file);
-        }
-        catch (System.Text.Json.JsonException) { }
+        var written = new HashSet<string>(manifest.Layers.Select(l => l.File), StringComparer.Ordinal) { CaptureManifest.FileName, "labels.npy", ShardFiles.Capture };
         var other = Directory.EnumerateFileSystemEntries(dir).Select(e => Path.GetFileName(e)).Where(n => !written.Contains(n)).Order(StringComparer.Ordinal).ToList();
         return other.Count == 0 ? null
             : $"'{dir}' holds an earlier capture and also {string.Join(", ", other.Take(5))}{(other.Count > 5 ? ", ..." : "")}, which a capture did not write; a capture replaces its whole folder, so give a new folder or add --force.";

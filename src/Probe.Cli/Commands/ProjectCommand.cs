@@ -131,14 +131,8 @@ internal static class ProjectCommand
     /// </summary>
     internal static string[]? CaptureClassNames(string labelsPath)
     {
-        string manifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(labelsPath)) ?? ".", "layers.json");
-        if (!Path.GetFileName(labelsPath).Equals("labels.npy", StringComparison.Ordinal) || !File.Exists(manifest)) return null;
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(manifest));
-            return doc.RootElement.TryGetProperty("classes", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Array
-                ? c.EnumerateArray().Select(e => e.GetString() ?? "").ToArray() : null;
-        }
-        catch (System.Text.Json.JsonException) { return null; }
+        if (!Path.GetFileName(labelsPath).Equals("labels.npy", StringComparison.Ordinal)) return null;
+        try { return CaptureManifest.Read(Path.GetDirectoryName(Path.GetFullPath(labelsPath)) ?? ".")?.Classes?.ToArray(); }
+        catch (Exception e) when (e is ProbeException or System.Text.Json.JsonException) { return null; }
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Probe.Data;
 
 namespace Probe.Capture;
@@ -57,20 +56,12 @@ public sealed class PrecomputedSource : IActivationSource
     {
         if (!System.IO.Directory.Exists(dir)) throw new ProbeException($"Activation folder '{dir}' does not exist.");
         var entries = new List<(string Name, string Type, string File, int[]? Recorded)>();
-        string manifest = Path.Combine(dir, "layers.json");
+        string manifest = Path.Combine(dir, CaptureManifest.FileName);
         MapReduction? reduced = null;
-        if (File.Exists(manifest))
+        if (CaptureManifest.Read(dir) is { } written)
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
-            if (!doc.RootElement.TryGetProperty("layers", out var layers) || layers.ValueKind != JsonValueKind.Array)
-                throw new ProbeException($"'{manifest}' has no \"layers\" array; it is not a folder written by probe capture.");
-            if (Str(doc.RootElement, "reduce") is string how && Enum.TryParse<MapReduction>(how, ignoreCase: true, out var r)) reduced = r;
-            foreach (var l in layers.EnumerateArray())
-            {
-                string name = Str(l, "name") ?? throw new ProbeException($"'{manifest}': a layer without a name.");
-                string file = Str(l, "file") ?? NpySink.FileName(name);
-                entries.Add((name, Str(l, "type") ?? "?", file, Shape(l, "outputShape")));
-            }
+            reduced = written.Reduce;
+            foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.File, l.OutputShape));
         }
         else
         {
@@ -113,22 +104,6 @@ public sealed class PrecomputedSource : IActivationSource
             if (labels.Length != rows) throw new ProbeException($"'{labelsPath}' has {labels.Length} labels for {rows} rows.");
         }
         return new PrecomputedSource(dir, sites, rows, labels);
-    }
-
-    static string? Str(JsonElement e, string key) =>
-        e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    // An array of positive integers, or null (absent or anything else).
-    static int[]? Shape(JsonElement e, string key)
-    {
-        if (!e.TryGetProperty(key, out var v) || v.ValueKind != JsonValueKind.Array) return null;
-        var shape = new List<int>();
-        foreach (var d in v.EnumerateArray())
-        {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int n) || n <= 0) return null;
-            shape.Add(n);
-        }
-        return [.. shape];
     }
 
     /// <inheritdoc/>
