@@ -74,8 +74,12 @@ public static class ProbeCli
     public static IDisposable Pending(string path)
     {
         lock (PendingOutputs) PendingOutputs.Add(path);
+        PendingRegistered?.Invoke(path);
         return new Unregister(path);
     }
+
+    /// <summary>Raised with each path as it is registered (for tests: they act at that moment instead of polling).</summary>
+    internal static event Action<string>? PendingRegistered;
 
     /// <summary>The temporary outputs registered now (for tests).</summary>
     internal static string[] PendingSnapshot() { lock (PendingOutputs) return PendingOutputs.ToArray(); }

@@ -114,15 +114,15 @@ public class OutputFolderTests
             using (var probeFolder = new ReportFolder(outDir)) Assert.Equal(staging, probeFolder.WorkingDirectory);
             using var cts = new CancellationTokenSource();
             bool seen = false;
-            var run = Task.Run(() => ProbeCli.Run([.. "report".Split(' '), .. Model, "--max-samples", "300", "--out", outDir, "--quiet"], new StringWriter(), new StringWriter(), cts.Token));
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!run.IsCompleted && clock.Elapsed.TotalSeconds < 120)
-            {
-                if (ProbeCli.PendingSnapshot().Contains(staging)) { seen = true; cts.Cancel(); break; }
-                await Task.Delay(5);
-            }
-            Assert.True(seen, "the report's staging folder was never registered as a pending output");
-            Assert.Equal(ExitCodes.Cancelled, await run);
+            // Cancelled the moment the CLI registers the staging folder (a poll could miss it on a loaded machine).
+            void OnPending(string path) { if (path == staging) { seen = true; cts.Cancel(); } }
+            ProbeCli.PendingRegistered += OnPending;
+            var err = new StringWriter();
+            int code;
+            try { code = await Task.Run(() => ProbeCli.Run([.. "report".Split(' '), .. Model, "--max-samples", "300", "--out", outDir, "--quiet"], new StringWriter(), err, cts.Token)); }
+            finally { ProbeCli.PendingRegistered -= OnPending; }
+            Assert.True(seen, "the report's staging folder was never registered as a pending output; stderr: " + err);
+            Assert.True(code == ExitCodes.Cancelled, $"exit {code}, stderr: {err}");
             Assert.False(Directory.Exists(staging));
             Assert.DoesNotContain(staging, ProbeCli.PendingSnapshot());
         }
