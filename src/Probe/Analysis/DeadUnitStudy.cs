@@ -388,7 +388,9 @@ public sealed record DeadUnitStudy(
         /// <summary>The reader of a layer's whole output rows: its statistics.</summary>
         public SiteReader Output(LayerPlan p) => (rows, count, cols) =>
         {
-            if (p.Positions == 1 || !p.TokensLast) return p.Acc.AddRows(rows, count, p.Positions);
+            // Inside the forward pass: a large batch's halves run on libtorch's own (idle) OpenMP threads.
+            const UnitStatsAccumulator.HalvesOn on = UnitStatsAccumulator.HalvesOn.TorchThreads;
+            if (p.Positions == 1 || !p.TokensLast) return p.Acc.AddRows(rows, count, p.Positions, on);
             // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
             if (p.Scratch.Length != rows.Length) p.Scratch = new float[rows.Length];
             int t = p.Positions, d = p.Units;
@@ -399,7 +401,7 @@ public sealed record DeadUnitStudy(
                     for (int j = 0; j < d; j++)
                         p.Scratch[o + j * t + i] = rows[o + i * d + j];
             }
-            return p.Acc.AddRows(p.Scratch, count, p.Positions);
+            return p.Acc.AddRows(p.Scratch, count, p.Positions, on);
         };
 
         /// <summary>
@@ -462,11 +464,29 @@ public sealed record DeadUnitStudy(
             }
         }
 
-        /// <summary>The largest squared L2 norm of a row (in double); not finite when a value is not.</summary>
+        /// <summary>
+        /// The largest squared L2 norm of a row (in double); not finite when a value is not. Many rows are read in two
+        /// halves on libtorch's idle OpenMP threads (a maximum: the same whichever way it ran).
+        /// </summary>
         private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols)
         {
+            if (rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return MaxRowSquaredNorm(rows, 0, count, cols);
+            var best = new double[2];
+            unsafe
+            {
+                fixed (float* p = rows)
+                {
+                    float* at = p; int len = rows.Length, half = count / 2;
+                    Native.TorchThreads.Run(2, i => best[i] = MaxRowSquaredNorm(new ReadOnlySpan<float>(at, len), i == 0 ? 0 : half, i == 0 ? half : count, cols));
+                }
+            }
+            return double.IsFinite(best[0]) && double.IsFinite(best[1]) ? Math.Max(best[0], best[1]) : double.NaN;
+        }
+
+        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int from, int to, int cols)
+        {
             double best = 0;
-            for (int r = 0; r < count; r++)
+            for (int r = from; r < to; r++)
             {
                 double sq = UnitStatsAccumulator.SquaredNorm(rows.Slice(r * cols, cols));
                 if (!double.IsFinite(sq)) return sq;

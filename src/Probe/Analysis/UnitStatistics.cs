@@ -161,7 +161,7 @@ public sealed class UnitStatsAccumulator
         _maxRowNormSq = Math.Max(_maxRowNormSq, o.MaxRowNormSq);
     }
 
-    /// <summary>Batches of at least this many values are split in two halves that run on both cores.</summary>
+    /// <summary>Batches of at least this many values are summed as two fixed halves, which may run on two cores.</summary>
     internal const int ParallelThreshold = 1 << 16;
 
     public int Units => _units;
@@ -211,12 +211,29 @@ public sealed class UnitStatsAccumulator
     /// Adds <paramref name="count"/> rows of <see cref="Units"/> x <paramref name="positions"/> values (channel-major;
     /// <paramref name="positions"/> 1 for dense rows) where they lie, as <see cref="Add"/> and <see cref="AddSpatial"/>
     /// do. Returns the number of NaN or infinite values: when it is not 0 the batch is not added and the accumulator
-    /// refuses to give a result from then on (its per-unit counters may have seen part of the batch). With
-    /// <paramref name="parallel"/>, a large batch's two halves run on two cores; leave it off where another library's
-    /// threads still hold the cores (a hook inside libtorch's forward pass, whose idle OpenMP threads spin), which
-    /// measured slower than one thread.
+    /// refuses to give a result from then on (its per-unit counters may have seen part of the batch). A large batch
+    /// (<see cref="ParallelThreshold"/> values or more) is always summed as two fixed halves, so the result is the same
+    /// to the bit with or without <paramref name="parallel"/>, which runs the second half on .NET's thread pool. Leave it
+    /// off inside libtorch's forward pass (a hook), where libtorch's idle OpenMP threads spin on the other cores: work
+    /// on .NET's pool shares a core with them and measured slower than one thread (Probe's own hooks hand the halves to
+    /// those OpenMP threads instead).
     /// </summary>
-    public long AddRows(ReadOnlySpan<float> rows, int count, int positions, bool parallel = false)
+    public long AddRows(ReadOnlySpan<float> rows, int count, int positions, bool parallel = false) =>
+        AddRows(rows, count, positions, parallel ? HalvesOn.DotNetPool : HalvesOn.OneThread);
+
+    /// <summary>Where the two halves of a large batch run (the result is the same, to the bit, on each).</summary>
+    internal enum HalvesOn
+    {
+        /// <summary>One after the other on the calling thread.</summary>
+        OneThread,
+        /// <summary>The second on .NET's thread pool.</summary>
+        DotNetPool,
+        /// <summary>On libtorch's OpenMP threads (<see cref="Native.TorchThreads"/>), idle while a hook runs; one thread where they are not available.</summary>
+        TorchThreads,
+    }
+
+    /// <summary>As the public overload; <paramref name="on"/> says where a large batch's two halves run.</summary>
+    internal long AddRows(ReadOnlySpan<float> rows, int count, int positions, HalvesOn on)
     {
         if (positions <= 0) throw new ProbeException($"Positions per channel must be positive, got {positions}.");
         int cols = checked(_units * positions);
@@ -226,30 +243,38 @@ public sealed class UnitStatsAccumulator
         if (_samples + count > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
         double shift = Shift(rows);
         var acc = new LayerAcc();
-        if (parallel && rows.Length >= ParallelThreshold && count >= 2 && Environment.ProcessorCount > 1)
+        if (rows.Length >= ParallelThreshold && count >= 2)
         {
-            // Two fixed halves, the second into its own counters; merged below in a fixed order, so the result does
-            // not depend on timing. Counts, min and max are exact; the two double sums are added first-half first.
+            // Two fixed halves, the second into its own counters, merged below in a fixed order whichever thread ran
+            // them, so the result depends neither on timing nor on the number of cores. Counts, min and max are exact;
+            // the two double sums are added first-half first.
             int half = count / 2;
             _second ??= _main.EmptyLike();
             _second.Reset();
-            LayerAcc second;
+            var parts = new LayerAcc[2];
             unsafe
             {
                 fixed (float* p = rows)
                 {
                     float* at = p; int len = rows.Length;
-                    var task = Task.Run(() =>
+                    void Part(int i)
                     {
-                        var local = new LayerAcc();
-                        AddRange(new ReadOnlySpan<float>(at, len), half, count, cols, positions, shift, ref local, _second, _reducedSecond ??= new float[_units]);
-                        return local;
-                    });
-                    AddRange(rows, 0, half, cols, positions, shift, ref acc, _main, _reduced ??= new float[_units]);
-                    second = task.Result;
+                        var span = new ReadOnlySpan<float>(at, len);
+                        if (i == 0) AddRange(span, 0, half, cols, positions, shift, ref parts[0], _main, _reduced ??= new float[_units]);
+                        else AddRange(span, half, count, cols, positions, shift, ref parts[1], _second, _reducedSecond ??= new float[_units]);
+                    }
+                    if (on == HalvesOn.DotNetPool && Environment.ProcessorCount > 1)
+                    {
+                        var task = Task.Run(() => Part(1));
+                        Part(0);
+                        task.GetAwaiter().GetResult();
+                    }
+                    else if (on != HalvesOn.TorchThreads || !Native.TorchThreads.TryRun(2, Part)) { Part(0); Part(1); }
                 }
             }
             _main.Absorb(_second);
+            acc = parts[0];
+            var second = parts[1];
             acc.S1 += second.S1; acc.S2 += second.S2; acc.Zeros += second.Zeros; acc.Eps += second.Eps;
             acc.MaxRowSq = Math.Max(acc.MaxRowSq, second.MaxRowSq);
         }
