@@ -216,7 +216,10 @@ public sealed record DeadUnitStudy(
             plans.Add(plan);
         }
         var inputSites = plans.Where(p => p.Origin != null).Select(p => p.Origin!.InputSite).Distinct().ToList();
-        var readers = new StudyReaders(plans, inputSites);
+        // A TorchSharp model's readers run in its hooks, one at a time while libtorch's OpenMP threads wait: a large
+        // batch's halves go to those threads. Other sources call their readers after the forward pass, on all cores.
+        var readers = new StudyReaders(plans, inputSites,
+            source is ModuleSource ? UnitStatsAccumulator.HalvesOn.TorchThreads : UnitStatsAccumulator.HalvesOn.OneThread);
         // Every layer is read where the model left it (at hook time for TorchSharp models: nothing is copied), and
         // nothing is recorded: a layer's output feeds its statistics; an explained layer's input (pre-activation) its
         // per-unit maxima, of only the units that have not fired yet when the activation passes positive inputs
@@ -367,8 +370,11 @@ public sealed record DeadUnitStudy(
         private readonly Dictionary<string, double[]> _norms = new(StringComparer.Ordinal);
         private readonly Dictionary<string, LayerPlan[]> _explained = new(StringComparer.Ordinal);
 
-        public StudyReaders(List<LayerPlan> plans, List<string> affineInputs)
+        private readonly UnitStatsAccumulator.HalvesOn _halves;
+
+        public StudyReaders(List<LayerPlan> plans, List<string> affineInputs, UnitStatsAccumulator.HalvesOn halves)
         {
+            _halves = halves;
             foreach (var p in plans)
                 if (p.Origin != null)
                 {
@@ -388,8 +394,7 @@ public sealed record DeadUnitStudy(
         /// <summary>The reader of a layer's whole output rows: its statistics.</summary>
         public SiteReader Output(LayerPlan p) => (rows, count, cols) =>
         {
-            // Inside the forward pass: a large batch's halves run on libtorch's own (idle) OpenMP threads.
-            const UnitStatsAccumulator.HalvesOn on = UnitStatsAccumulator.HalvesOn.TorchThreads;
+            var on = _halves;
             if (p.Positions == 1 || !p.TokensLast) return p.Acc.AddRows(rows, count, p.Positions, on);
             // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
             if (p.Scratch.Length != rows.Length) p.Scratch = new float[rows.Length];
@@ -436,7 +441,7 @@ public sealed record DeadUnitStudy(
             {
                 if (explained.Any(p => p.Acc.HasSilentUnit))
                 {
-                    double norm = MaxRowSquaredNorm(rows, count, cols);
+                    double norm = MaxRowSquaredNorm(rows, count, cols, _halves == UnitStatsAccumulator.HalvesOn.TorchThreads);
                     if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
                     best[0] = Math.Max(best[0], norm);
                 }
@@ -465,12 +470,13 @@ public sealed record DeadUnitStudy(
         }
 
         /// <summary>
-        /// The largest squared L2 norm of a row (in double); not finite when a value is not. Many rows are read in two
-        /// halves on libtorch's idle OpenMP threads (a maximum: the same whichever way it ran).
+        /// The largest squared L2 norm of a row (in double); not finite when a value is not. With
+        /// <paramref name="torchThreads"/>, many rows are read in two halves on libtorch's idle OpenMP threads (a
+        /// maximum: the same whichever way it ran).
         /// </summary>
-        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols)
+        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols, bool torchThreads)
         {
-            if (rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return MaxRowSquaredNorm(rows, 0, count, cols);
+            if (!torchThreads || rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return MaxRowSquaredNorm(rows, 0, count, cols);
             var best = new double[2];
             unsafe
             {
