@@ -45,12 +45,7 @@ public static class DeadUnitDiagnosis
         ArgumentNullException.ThrowIfNull(weight);
         if (inFeatures <= 0 || weight.Length % inFeatures != 0) throw new ProbeException($"A weight of {weight.Length} values has no rows of {inFeatures}.");
         var norms = new double[weight.Length / inFeatures];
-        for (int u = 0; u < norms.Length; u++)
-        {
-            double sq = 0;
-            for (int i = 0; i < inFeatures; i++) { double w = weight[(long)u * inFeatures + i]; sq += w * w; }
-            norms[u] = Math.Sqrt(sq);
-        }
+        for (int u = 0; u < norms.Length; u++) norms[u] = Math.Sqrt(UnitStatsAccumulator.SquaredNorm(weight.AsSpan(u * inFeatures, inFeatures)));
         return norms;
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Probe.Data;
+using Probe.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -173,7 +174,7 @@ public sealed class ModuleSource : IActivationSource
 
     static bool IsAffine(string type) => type == "Linear" || type.StartsWith("Conv", StringComparison.Ordinal);
 
-    static float[] ToFloats(Tensor t) => t.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+    static float[] ToFloats(Tensor t) => t.detach().to_type(ScalarType.Float32).Values<float>();
 
     /// <summary>Disposes the model when the source owns it.</summary>
     public void Dispose()

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Probe.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -157,7 +158,7 @@ public static class Weights
         {
             using var scope = NewDisposeScope();
             var c = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
-            result.Add(new NamedArray(name, c.shape.ToArray(), c.data<float>().ToArray()));
+            result.Add(new NamedArray(name, c.shape.ToArray(), c.Values<float>()));
         }
         return result;
     }

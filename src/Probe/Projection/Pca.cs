@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Projection;
 
@@ -176,7 +177,7 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
         var xt = tensor(x.Data, new long[] { x.Rows, x.Cols }).to(ScalarType.Float64, device);
         xt.sub_(tensor(mean, new long[] { 1, x.Cols }, device: device));
         var p = gram ? xt.mm(xt.t()) : xt.t().mm(xt);
-        return p.cpu().contiguous().data<double>().ToArray();
+        return p.cpu().Values<double>();
     }
 
     PcaResult FitRandomized(Matrix x, double[] mean, Device? device)
@@ -202,8 +203,8 @@ public sealed record Pca(int Components = 2, PcaSolver Solver = PcaSolver.Auto, 
             }
             var b = q.t().mm(xt).to(ScalarType.Float64, CPU);
             var (_, s, vh) = linalg.svd(b, fullMatrices: false);
-            var sv = s.contiguous().data<double>().ToArray();
-            var vv = vh.contiguous().data<double>().ToArray();
+            var sv = s.Values<double>();
+            var vv = vh.Values<double>();
             comps = new double[k][];
             ev = new double[k];
             for (int c = 0; c < k; c++)

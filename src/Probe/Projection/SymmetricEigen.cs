@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Projection;
 
@@ -68,8 +69,8 @@ internal static class SymmetricEigen
         using var scope = NewDisposeScope();
         var t = tensor(matrix, new long[] { m, m });
         var (w, vec) = linalg.eigh(t);
-        var values = w.contiguous().data<double>().ToArray();
-        var vt = vec.t().contiguous().data<double>().ToArray(); // rows = eigenvectors, ascending
+        var values = w.Values<double>();
+        var vt = vec.t().Values<double>(); // rows = eigenvectors, ascending
         var vals = new double[m];
         var vecs = new double[m][];
         for (int c = 0; c < m; c++)

@@ -1,3 +1,4 @@
+using Probe.Native;
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
@@ -34,7 +35,7 @@ internal static class TsneReduction
         xc.sub_(tensor(meanF, new long[] { 1, d }));
         var cov = xc.t().mm(xc).to_type(ScalarType.Float64).contiguous();
         var c = new double[d * d];
-        cov.data<double>().CopyTo(c, 0);
+        cov.CopyValuesTo<double>(c);
 
         // subspace iteration on C (d x d): Q <- orth(C Q)
         var g = Pca.Gaussian(d * l, seed);
@@ -73,7 +74,7 @@ internal static class TsneReduction
         }
         var y = xc.mm(tensor(w, new long[] { components, d }).t()).contiguous();
         var result = new Matrix(n, components);
-        y.data<float>().CopyTo(result.Data, 0);
+        y.CopyValuesTo<float>(result.Data);
         return result;
     }
 

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Similarity;
 
@@ -23,7 +24,7 @@ internal static class CcaCore
     internal static double[] Correlations(CentredSvd x, CentredSvd y)
     {
         using var scope = NewDisposeScope();
-        return Clip(linalg.svdvals(Cross(x, y)).data<double>().ToArray());
+        return Clip(linalg.svdvals(Cross(x, y)).Values<double>());
     }
 
     internal static double[] Clip(double[] rho)
@@ -84,7 +85,7 @@ public sealed record PwccaMeasure : SimilarityMeasure
         var y = (CentredSvd)b;
         using var scope = NewDisposeScope();
         var cross = CcaCore.Cross(x, y);
-        var rho = CcaCore.Clip(linalg.svdvals(cross).data<double>().ToArray());
+        var rho = CcaCore.Clip(linalg.svdvals(cross).Values<double>());
         int m = rho.Length;
         // Weights from the side with fewer columns (the first when equal): its canonical variates h_i = Q W[:, i]
         // (W = U for x, V for y, the singular vectors of M = Qx' Qy); <h_i, c_j> over its centred columns
@@ -100,7 +101,7 @@ public sealed record PwccaMeasure : SimilarityMeasure
         var sv = tensor(side.SingularValues, [side.Rank, 1]);
         var vt = tensor(side.Vt, [side.Rank, side.Cols]);
         var proj = mm(w.t(), sv * vt); // m x p
-        var alpha = proj.abs().sum(new long[] { 1 }, type: ScalarType.Float64).data<double>().ToArray();
+        var alpha = proj.abs().sum(new long[] { 1 }, type: ScalarType.Float64).Values<double>();
         double num = 0, den = 0;
         for (int i = 0; i < m; i++) { num += alpha[i] * rho[i]; den += alpha[i]; }
         if (!(den > 0)) throw CkaMath.Constant(first ? xWhat : yWhat);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Similarity;
 
@@ -26,7 +27,7 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
         var t = tensor(c, [n, p]);
         if (n >= p && ViaGram(t, n, p, total) is { } fast) return fast;
         var (u, s, vh) = linalg.svd(t, fullMatrices: false);
-        var sv = s.data<double>().ToArray();
+        var sv = s.Values<double>();
         double tol = sv[0] * Math.Max(n, p) * Epsilon64;
         int r = sv.Count(v => v > tol);
         var q = u.narrow(1, 0, r).contiguous();
@@ -47,7 +48,7 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
     private static CentredSvd? ViaGram(Tensor t, int n, int p, double total)
     {
         var (values, vectors) = linalg.eigh(mm(t.t(), t)); // ascending
-        var ev = values.data<double>().ToArray();
+        var ev = values.Values<double>();
         double max = ev[^1], min = ev[0];
         if (!(max > 0) || !(min >= max * GramConditionLimit * GramConditionLimit)) return null;
         var order = arange(p - 1, -1, -1, dtype: ScalarType.Int64);

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Similarity;
 
@@ -60,7 +61,7 @@ internal static class CkaDevice
                     if (rowNormsSquared[i] is { } norms)
                     {
                         var sq = z[i].to_type(ScalarType.Float64).square().sum(dim: 1).cpu();
-                        sq.data<double>().CopyTo(norms.AsSpan(start, count));
+                        sq.CopyValuesTo<double>(norms.AsSpan(start, count));
                     }
         }
         return acc.Select(a => a.square().sum().item<double>()).ToArray();

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Similarity;
 
@@ -22,7 +23,7 @@ public sealed record CentredBasis(int Rows, int Cols, double[] Centred, double T
         using var scope = NewDisposeScope();
         var t = tensor(c, [n, d]);
         var (u, s, _) = linalg.svd(t, fullMatrices: false);
-        var sv = s.data<double>().ToArray();
+        var sv = s.Values<double>();
         int k = sv.Count(v => v > LinearBaselines.RankTolerance * sv[0]);
         var q = u.narrow(1, 0, k).contiguous();
         return new CentredBasis(n, d, c, total, MemoryMarshal.Cast<byte, double>(q.bytes).ToArray(), sv.Take(k).ToArray(), k);
@@ -76,7 +77,7 @@ public static class LinearBaselines
         var sy = tensor(y.SingularValues, [1, y.Rank]);
         double xFromY = (m * sx).square().sum().item<double>() / x.TotalSquares;
         double yFromX = (m * sy).square().sum().item<double>() / y.TotalSquares;
-        var rho = linalg.svdvals(m).data<double>().ToArray().Select(v => Math.Clamp(v, 0, 1)).OrderByDescending(v => v).ToArray();
+        var rho = linalg.svdvals(m).Values<double>().Select(v => Math.Clamp(v, 0, 1)).OrderByDescending(v => v).ToArray();
         return new BaselineScores(Math.Clamp(xFromY, 0, 1), Math.Clamp(yFromX, 0, 1), rho);
     }
 

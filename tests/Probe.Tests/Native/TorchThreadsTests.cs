@@ -62,3 +62,21 @@ public class TorchThreadsTests
             Assert.Equal(1, new UnitStatsAccumulator(units).AddRows(data, rows, positions, on));
     }
 }
+
+public class TensorValuesTests
+{
+    /// <summary>A transposed (non-contiguous) tensor's values come out in row-major order, as TorchSharp's own accessor gives them; a wrong element type is refused.</summary>
+    [Fact]
+    public void ValuesAreRowMajorAndTyped()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var t = TorchSharp.torch.arange(12, dtype: TorchSharp.torch.ScalarType.Float64).reshape(3, 4).t();
+        Assert.False(t.is_contiguous());
+        double[] want = [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11];
+        Assert.Equal(want, t.Values<double>());
+        var into = new double[13];
+        t.CopyValuesTo<double>(into);
+        Assert.Equal(want, into[..12]);
+        Assert.Throws<ArgumentException>(() => t.Values<float>());
+    }
+}
