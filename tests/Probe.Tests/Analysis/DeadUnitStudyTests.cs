@@ -269,15 +269,7 @@ public class DeadUnitStudyTests : IDisposable
         using var model = ModelSpec.Parse("cnn:8x8:10").Build(3);
         var data = Datasets.Digits();
         string cap = Path.Combine(_dir, "cap");
-        CaptureSummary summary;
-        using (var sink = new NpySink(cap))
-            summary = new ActivationCapture(new LayerSelector("relu*"), MapReduction.Flatten).Run(model, data, sink);
-        File.WriteAllText(Path.Combine(cap, "layers.json"), JsonSerializer.Serialize(new
-        {
-            samples = summary.Samples,
-            reduce = "flatten",
-            layers = summary.Layers.Select(l => new { name = l.Name, type = l.ModuleType, outputShape = l.OutputShape, features = l.Features, order = l.Order, file = NpySink.FileName(l.Name) }),
-        }));
+        var summary = Capture.PrecomputedSourceTests.WriteFlattenCapture(model, data, "relu*", cap);
         Assert.True(256 * summary.Layers.Single(l => l.Name == "relu1").Features >= UnitStatsAccumulator.ParallelThreshold);
         var study = new DeadUnitStudy(new LayerSelector("relu*"), BatchSize: 256);
         var hooked = study.Run(model, data);

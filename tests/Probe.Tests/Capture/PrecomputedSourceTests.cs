@@ -103,6 +103,21 @@ public class PrecomputedSourceTests
         return dir;
     }
 
+    /// <summary>What probe capture --reduce flatten writes: one 2-D file per layer and layers.json with each output shape.</summary>
+    internal static CaptureSummary WriteFlattenCapture(torch.nn.Module<torch.Tensor, torch.Tensor> model, Dataset data, string layers, string dir)
+    {
+        CaptureSummary summary;
+        using (var sink = new NpySink(dir))
+            summary = new ActivationCapture(new LayerSelector(layers), MapReduction.Flatten).Run(model, data, sink);
+        File.WriteAllText(Path.Combine(dir, "layers.json"), JsonSerializer.Serialize(new
+        {
+            samples = summary.Samples,
+            reduce = "flatten",
+            layers = summary.Layers.Select(l => new { name = l.Name, type = l.ModuleType, outputShape = l.OutputShape, features = l.Features, order = l.Order, file = NpySink.FileName(l.Name) }),
+        }));
+        return summary;
+    }
+
     static void AssertSameDeadUnits(DeadUnitStudyResult want, DeadUnitStudyResult got)
     {
         Assert.Equal(want.Samples, got.Samples);
@@ -186,15 +201,7 @@ public class PrecomputedSourceTests
 
             // What probe capture --reduce flatten writes: one 2-D file per layer and layers.json with each output shape.
             string cap = Path.Combine(dir, "cap");
-            CaptureSummary summary;
-            using (var sink = new NpySink(cap))
-                summary = new ActivationCapture(new LayerSelector("fc1,relu1"), MapReduction.Flatten).Run(model, data, sink);
-            File.WriteAllText(Path.Combine(cap, "layers.json"), JsonSerializer.Serialize(new
-            {
-                samples = summary.Samples,
-                reduce = "flatten",
-                layers = summary.Layers.Select(l => new { name = l.Name, type = l.ModuleType, outputShape = l.OutputShape, features = l.Features, order = l.Order, file = NpySink.FileName(l.Name) }),
-            }));
+            var summary = WriteFlattenCapture(model, data, "fc1,relu1", cap);
             Assert.Equal([tokens, 6], summary.Layers.Single(l => l.Name == "relu1").OutputShape);
 
             using var flat = PrecomputedSource.Open(cap);
