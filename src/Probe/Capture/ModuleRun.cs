@@ -212,12 +212,34 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         return cols;
     }
 
+    /// <summary>A site of at least this many values is copied out in two halves on libtorch's OpenMP threads.</summary>
+    internal const int CopyHalvesThreshold = 1 << 14;
+
     int Copy(Tensor t, long[] shape, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
         var (rows, n, cols) = CpuRows(t, shape, reduce ?? _reduce, tokensLast, site.Name);
         if (buffer.Length < n * cols) buffer = new float[n * cols];
-        finite = Matrix.CopyAllFinite(MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)], buffer);
+        var values = MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)];
+        if (values.Length < CopyHalvesThreshold) finite = Matrix.CopyAllFinite(values, buffer);
+        else
+        {
+            // Inside the hook libtorch's other OpenMP threads wait idle (spinning): the two halves run there, each
+            // mostly on data its thread's core just wrote (an MLP at 60,000 images: 1.08x -> 1.04x a plain pass).
+            var ok = new bool[2];
+            var into = buffer;
+            unsafe
+            {
+                fixed (float* p = values)
+                {
+                    float* at = p; int len = values.Length, half = len / 2;
+                    Native.TorchThreads.Run(2, i => ok[i] = i == 0
+                        ? Matrix.CopyAllFinite(new ReadOnlySpan<float>(at, half), into.AsSpan(0, half))
+                        : Matrix.CopyAllFinite(new ReadOnlySpan<float>(at + half, len - half), into.AsSpan(half, len - half)));
+                }
+            }
+            finite = ok[0] && ok[1];
+        }
         return cols;
     }
 

@@ -185,6 +185,28 @@ public class CaptureTests
         Assert.Throws<ProbeException>(() => acts["fc1"].EnsureFinite("fc1"));
     }
 
+    /// <summary>
+    /// A site of 300 x 256 values is copied out in two halves on libtorch's threads: the rows equal the layer's output
+    /// computed directly, and a NaN input in the second half gives its row's 256 non-finite values.
+    /// </summary>
+    [Fact]
+    public void LargeSitesAreCopiedExactlyAndTheirNonFiniteValuesCounted()
+    {
+        torch.manual_seed(1);
+        using var model = nn.Sequential(("fc1", nn.Linear(6, 256)), ("relu1", nn.ReLU()));
+        var data = Random(300, 6);
+        data.Features.Data[250 * 6 + 2] = float.NaN;
+        var acts = new ActivationCapture(BatchSize: 300).ToMemory(model, data);
+        Assert.True(300 * 256 >= ModuleRun.CopyHalvesThreshold);
+        Assert.Equal(256, acts.Summary.NonFiniteOutputs["fc1"]);
+        using (torch.no_grad())
+        {
+            var fc1 = (TorchSharp.Modules.Linear)model.named_children().First().module;
+            using var y = fc1.forward(torch.tensor(data.Features.Data, [300, 6]));
+            Assert.Equal(y.data<float>().ToArray(), acts["fc1"].Data);
+        }
+    }
+
     [Fact]
     public void ReducesFeatureMapsPerChannel()
     {
