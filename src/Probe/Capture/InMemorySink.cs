@@ -22,7 +22,11 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
             // Uninitialised: every row is written exactly once, so the copy is the only pass over fresh memory.
             if (!into.TryGetValue(name, out var all)) into[name] = all = new Matrix(totalRows, m.Cols, GC.AllocateUninitializedArray<float>(checked(totalRows * m.Cols)));
             if (all.Cols != m.Cols) throw new ProbeException($"Layer '{name}' changed width between batches ({all.Cols} -> {m.Cols}).");
-            m.Data.AsSpan(0, m.Rows * m.Cols).CopyTo(all.Data.AsSpan(offset * m.Cols));
+            float[] src = m.Data, dst = all.Data;
+            int n = m.Rows * m.Cols, at = offset * m.Cols, half = n / 2;
+            if (n < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, n).CopyTo(dst.AsSpan(at));
+            // Writing fresh memory is mostly the kernel's page faults: two halves on libtorch's idle OpenMP threads.
+            else Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, n - half)).CopyTo(dst.AsSpan(at + (i == 0 ? 0 : half))));
         }
     }
 }
