@@ -25,7 +25,7 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
             float[] src = m.Data, dst = all.Data;
             int n = m.Rows * m.Cols, at = offset * m.Cols, half = n / 2;
             if (n < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, n).CopyTo(dst.AsSpan(at));
-            // Writing fresh memory is mostly the kernel's page faults: two halves on libtorch's idle OpenMP threads.
+            // Writes to memory outside the caches (fresh pages on the first run): two halves on libtorch's idle OpenMP threads.
             else Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, n - half)).CopyTo(dst.AsSpan(at + (i == 0 ? 0 : half))));
         }
     }
