@@ -82,6 +82,10 @@ public sealed record ActivationCapture(
             InputReaders = PerSite.InputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteIn), StringComparer.Ordinal),
         };
         using var run = source.Start(sites, Reduce, IncludeInputs, perSite);
+        // Capturing into memory alone: the hooks copy every site's rows straight into the sink's arrays.
+        var direct = consumers is [InMemorySink only] && run is IDirectRun ? only : null;
+        if (direct != null) ((IDirectRun)run).Target = direct.Rows;
+        var known = run as IFiniteAwareRun;
         int size = data.SampleSize();
         // An in-memory data set is read in place: no reading thread (on a 2-core machine it took time from libtorch's
         // threads) and no per-batch copy; anything else is read ahead on another thread.
@@ -91,21 +95,29 @@ public sealed record ActivationCapture(
         foreach (var (start, n, values) in batches)
         {
             run.Forward(values.Span[..(n * size)], n, data.SampleShape, start);
-            // Every site's check on all cores while the model waits (each count lands in its own slot).
-            // (Sites the run already checked while copying them out are skipped.)
-            var known = run as IFiniteAwareRun;
-            var checks = run.Outputs.Select(kv => (kv.Key, kv.Value, input: false)).Concat(run.Inputs.Select(kv => (kv.Key, kv.Value, input: true)))
-                .Where(c => known == null || !known.KnownFinite(c.Key, c.input)).ToArray();
-            var counts = new long[checks.Length];
+            // Every site's check on all cores while the model waits (each count lands in its own slot); the run's own
+            // counts where it counted while copying the rows out.
+            var checks = new List<(string Key, Matrix Value, bool input)>();
+            foreach (var input in IncludeInputs ? new[] { false, true } : new[] { false })
+            {
+                var rows = input ? run.Inputs : run.Outputs;
+                foreach (var site in sites)
+                {
+                    if (known?.NonFinite(site, input) is long bad) (input ? nonFiniteIn : nonFiniteOut)[site] += bad;
+                    else if (rows.TryGetValue(site, out var m)) checks.Add((site, m, input));
+                }
+            }
+            var counts = new long[checks.Count];
             long total = checks.Sum(c => (long)c.Value.Rows * c.Value.Cols);
-            if (total >= 1 << 20) Parallel.For(0, checks.Length, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
-            else for (int i = 0; i < checks.Length; i++) counts[i] = Matrix.CountNonFinite(checks[i].Value.Data);
-            for (int i = 0; i < checks.Length; i++) (checks[i].input ? nonFiniteIn : nonFiniteOut)[checks[i].Key] += counts[i];
+            if (total >= 1 << 20) Parallel.For(0, checks.Count, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
+            else for (int i = 0; i < checks.Count; i++) counts[i] = Matrix.CountNonFinite(checks[i].Value.Data);
+            for (int i = 0; i < checks.Count; i++) (checks[i].input ? nonFiniteIn : nonFiniteOut)[checks[i].Key] += counts[i];
             var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
             foreach (var c in consumers) c.OnBatch(batch);
             Progress?.Invoke(start + n, data.Count);
         }
         var layers = run.Layers;
+        direct?.OrderAs(sites);
         foreach (var c in consumers) c.OnEnd(layers);
         return new CaptureSummary(data.Count, layers,
             layers.ToDictionary(l => l.Name, l => nonFiniteOut[l.Name], StringComparer.Ordinal),

@@ -108,13 +108,32 @@ public interface IActivationRun : IDisposable
 }
 
 /// <summary>
-/// A run that checked its last batch's values for NaN and infinities while copying them out: when it says a site's rows
-/// are all finite, <see cref="ActivationCapture"/> does not read them again to count.
+/// A run that counted its last batch's NaN and infinite values while copying them out: where it knows a site's count,
+/// <see cref="ActivationCapture"/> does not read the rows again to count.
 /// </summary>
 internal interface IFiniteAwareRun
 {
-    /// <summary>True when every value of the site's last output (or input) rows is known to be finite.</summary>
-    bool KnownFinite(string site, bool input);
+    /// <summary>How many of the site's last output (or input) values were NaN or infinite, or null when the run did not count.</summary>
+    long? NonFinite(string site, bool input);
+}
+
+/// <summary>
+/// Where a run writes one site's rows of one batch instead of into its own buffer: the span of
+/// <paramref name="count"/> x <paramref name="cols"/> values for rows [<paramref name="offset"/>, offset + count) of the
+/// data set (an <see cref="InMemorySink"/>'s result arrays).
+/// </summary>
+internal delegate Span<float> RowTarget(string site, bool input, int offset, int count, int cols);
+
+/// <summary>
+/// A run that can copy its sites' rows straight into a <see cref="RowTarget"/>: a capture into memory then copies every
+/// value once (libtorch's tensor -> the result array) instead of twice (-> the run's buffer -> the result array). Sites
+/// written there are absent from <see cref="IActivationRun.Outputs"/> and <see cref="IActivationRun.Inputs"/>, and
+/// their non-finite counts come from <see cref="IFiniteAwareRun.NonFinite"/>.
+/// </summary>
+internal interface IDirectRun : IFiniteAwareRun
+{
+    /// <summary>Set before the first batch; null (the default) keeps the rows in the run's buffers.</summary>
+    RowTarget? Target { set; }
 }
 
 /// <summary>Where the values entering a site come from (see <see cref="IActivationSource.Origin"/>).</summary>

@@ -1,32 +1,61 @@
 namespace Probe.Capture;
 
 /// <summary>Collects every batch into one float32 matrix per layer (rows = samples in data order).</summary>
+/// <remarks>
+/// When it is a capture's only consumer and the model is a TorchSharp module, the capture's hooks copy each site's rows
+/// straight into this sink's arrays (<see cref="Rows"/>), so every value is copied once.
+/// </remarks>
 public sealed class InMemorySink(int totalRows) : IActivationConsumer
 {
-    readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
-    readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+    Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
+    Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
 
     public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
 
     public void OnBatch(ActivationBatch batch)
     {
-        Append(_outputs, batch.Outputs, batch.Offset);
-        Append(_inputs, batch.Inputs, batch.Offset);
+        Append(batch.Outputs, input: false, batch.Offset);
+        Append(batch.Inputs, input: true, batch.Offset);
     }
 
-    void Append(Dictionary<string, Matrix> into, IReadOnlyDictionary<string, Matrix> from, int offset)
+    void Append(IReadOnlyDictionary<string, Matrix> from, bool input, int offset)
     {
         foreach (var (name, m) in from)
         {
-            // Uninitialised: every row is written exactly once, so the copy is the only pass over fresh memory.
-            if (!into.TryGetValue(name, out var all)) into[name] = all = new Matrix(totalRows, m.Cols, GC.AllocateUninitializedArray<float>(checked(totalRows * m.Cols)));
-            if (all.Cols != m.Cols) throw new ProbeException($"Layer '{name}' changed width between batches ({all.Cols} -> {m.Cols}).");
-            float[] src = m.Data, dst = all.Data;
-            int n = m.Rows * m.Cols, at = offset * m.Cols, half = n / 2;
-            if (n < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, n).CopyTo(dst.AsSpan(at));
-            // Writes to memory outside the caches (fresh pages on the first run): two halves on libtorch's idle OpenMP threads.
-            else Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, n - half)).CopyTo(dst.AsSpan(at + (i == 0 ? 0 : half))));
+            float[] src = m.Data;
+            int n = m.Rows * m.Cols, half = n / 2;
+            var dst = Rows(name, input, offset, m.Rows, m.Cols);
+            if (n < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, n).CopyTo(dst);
+            else
+            {
+                // Writes to memory outside the caches (fresh pages on the first run): two halves on libtorch's idle OpenMP threads.
+                var all = (input ? _inputs : _outputs)[name].Data;
+                int at = offset * m.Cols;
+                Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, n - half)).CopyTo(all.AsSpan(at + (i == 0 ? 0 : half))));
+            }
         }
+    }
+
+    /// <summary>
+    /// The span of a site's result array that holds rows [<paramref name="offset"/>, offset + <paramref name="count"/>),
+    /// the array made (uninitialised: every row is written exactly once) on the site's first batch.
+    /// </summary>
+    internal Span<float> Rows(string site, bool input, int offset, int count, int cols)
+    {
+        var into = input ? _inputs : _outputs;
+        if (!into.TryGetValue(site, out var all)) into[site] = all = new Matrix(totalRows, cols, GC.AllocateUninitializedArray<float>(checked(totalRows * cols)));
+        if (all.Cols != cols) throw new ProbeException($"Layer '{site}' changed width between batches ({all.Cols} -> {cols}).");
+        if (offset < 0 || count < 0 || offset + count > totalRows) throw new ProbeException($"Rows {offset}..{offset + count} of layer '{site}' lie outside the {totalRows} rows of the capture.");
+        return all.Data.AsSpan(offset * cols, count * cols);
+    }
+
+    /// <summary>Puts the layers in <paramref name="sites"/>' order (the order batches list them in), whatever order they were first written in.</summary>
+    internal void OrderAs(IReadOnlyList<string> sites)
+    {
+        Dictionary<string, Matrix> Ordered(Dictionary<string, Matrix> d) =>
+            sites.Where(d.ContainsKey).Concat(d.Keys.Where(k => !sites.Contains(k))).ToDictionary(k => k, k => d[k], StringComparer.Ordinal);
+        _outputs = Ordered(_outputs);
+        _inputs = Ordered(_inputs);
     }
 }

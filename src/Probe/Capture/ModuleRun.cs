@@ -7,9 +7,10 @@ namespace Probe.Capture;
 /// <summary>
 /// The hooks of one capture over a TorchSharp model. Every module gets a light pre/post hook (to count calls and to
 /// know where a forward pass failed); the selected calls copy their input in the pre-hook (before an in-place module
-/// can overwrite it) and their output in the post-hook, into reused per-site buffers. Disposing removes every hook.
+/// can overwrite it) and their output in the post-hook, into reused per-site buffers (or straight into a
+/// <see cref="RowTarget"/>). Disposing removes every hook.
 /// </summary>
-internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
+internal sealed class ModuleRun : IActivationRun, IDirectRun
 {
     sealed class Slot
     {
@@ -34,7 +35,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         public float[] In = [];
         public MapReduction InputReduce, OutputReduce;
         public SiteReader? InputReader, OutputReader;
-        public bool OutFinite, InFinite;   // set by the copy of the current batch
+        public long? OutNonFinite, InNonFinite;   // counted by the copy of the current batch
         public int OutCols, InCols;
     }
 
@@ -48,7 +49,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     readonly Stack<Slot> _open = new();
     readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
     readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
-    int _rows, _fired;
+    int _rows, _fired, _offset;
+    RowTarget? _target;
     bool _first = true;
     readonly bool _wasTraining;
 
@@ -111,6 +113,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
 
+    public RowTarget? Target { set => _target = value; }
+
     public IReadOnlyList<LayerInfo> Layers =>
         _sites.OrderBy(s => s.Order).Select((s, i) => new LayerInfo(s.Name, s.Slot.Type, s.OutputShape ?? [], s.OutCols, i)).ToList();
 
@@ -118,8 +122,10 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     {
         long[] shape = [count, .. sampleShape.Select(d => (long)d)];
         _rows = count;
+        _offset = offset;
         _open.Clear();
         foreach (var s in _slots) { s.Entered = 0; s.Left = 0; }
+        foreach (var s in _sites) { s.OutNonFinite = null; s.InNonFinite = null; }
         using (var noGrad = torch.no_grad())
         using (var scope = torch.NewDisposeScope())
         {
@@ -145,6 +151,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         }
         _outputs.Clear();
         _inputs.Clear();
+        if (_target != null) return;   // every recorded site went to the target
         foreach (var s in _sites)
         {
             if (s.OutputReader == null)
@@ -163,7 +170,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         {
             var shape = ShapeOf(input);
             site.InCols = site.InputReader is { } reader ? Read(input, shape, site, reader)
-                : Copy(input, shape, site, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, PerSample(shape)), out site.InFinite, site.InputReduce);
+                : Copy(input, shape, site, input: true, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, PerSample(shape)), out site.InNonFinite, site.InputReduce);
         }
     }
 
@@ -180,7 +187,7 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
         site.OutputShape = PerSample(shape);
-        site.OutCols = site.OutputReader is { } reader ? Read(output, shape, site, reader) : Copy(output, shape, site, ref site.Out, site.TokensLast, out site.OutFinite, site.OutputReduce);
+        site.OutCols = site.OutputReader is { } reader ? Read(output, shape, site, reader) : Copy(output, shape, site, input: false, ref site.Out, site.TokensLast, out site.OutNonFinite, site.OutputReduce);
     }
 
     /// <summary>
@@ -215,31 +222,40 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
     /// <summary>A site of at least this many values is copied out in two halves on libtorch's OpenMP threads.</summary>
     internal const int CopyHalvesThreshold = 1 << 14;
 
-    int Copy(Tensor t, long[] shape, Site site, ref float[] buffer, bool tokensLast, out bool finite, MapReduction? reduce = null)
+    // Copies a site's rows into the target, or else into the site's reused buffer, and counts its NaN and infinities.
+    int Copy(Tensor t, long[] shape, Site site, bool input, ref float[] buffer, bool tokensLast, out long? nonFinite, MapReduction? reduce = null)
     {
         using var scope = torch.NewDisposeScope();
         var (rows, n, cols) = CpuRows(t, shape, reduce ?? _reduce, tokensLast, site.Name);
-        if (buffer.Length < n * cols) buffer = new float[n * cols];
         var values = MemoryMarshal.Cast<byte, float>(rows.bytes)[..(n * cols)];
-        if (values.Length < CopyHalvesThreshold) finite = Matrix.CopyAllFinite(values, buffer);
+        Span<float> into;
+        if (_target != null) into = _target(site.Name, input, _offset, n, cols);
+        else
+        {
+            if (buffer.Length < n * cols) buffer = new float[n * cols];
+            into = buffer.AsSpan(0, n * cols);
+        }
+        bool finite;
+        if (values.Length < CopyHalvesThreshold) finite = Matrix.CopyAllFinite(values, into);
         else
         {
             // Inside the hook libtorch's other OpenMP threads wait idle (spinning): the two halves run there, each
             // mostly on data its thread's core just wrote (an MLP at 60,000 images: 1.08x -> 1.04x a plain pass).
             var ok = new bool[2];
-            var into = buffer;
             unsafe
             {
                 fixed (float* p = values)
+                fixed (float* q = into)
                 {
-                    float* at = p; int len = values.Length, half = len / 2;
+                    float* at = p, to = q; int len = values.Length, half = len / 2;
                     Native.TorchThreads.Run(2, i => ok[i] = i == 0
-                        ? Matrix.CopyAllFinite(new ReadOnlySpan<float>(at, half), into.AsSpan(0, half))
-                        : Matrix.CopyAllFinite(new ReadOnlySpan<float>(at + half, len - half), into.AsSpan(half, len - half)));
+                        ? Matrix.CopyAllFinite(new ReadOnlySpan<float>(at, half), new Span<float>(to, half))
+                        : Matrix.CopyAllFinite(new ReadOnlySpan<float>(at + half, len - half), new Span<float>(to + half, len - half)));
                 }
             }
             finite = ok[0] && ok[1];
         }
+        nonFinite = finite ? 0 : Matrix.CountNonFinite(into[..values.Length]);
         return cols;
     }
 
@@ -250,8 +266,8 @@ internal sealed class ModuleRun : IActivationRun, IFiniteAwareRun
         return (rows.device_type == DeviceType.CPU ? rows : rows.cpu(), n, cols);
     }
 
-    public bool KnownFinite(string site, bool input) =>
-        _byName.TryGetValue(site, out var s) && (input ? s.InFinite : s.OutFinite);
+    public long? NonFinite(string site, bool input) =>
+        _byName.TryGetValue(site, out var s) ? input ? s.InNonFinite : s.OutNonFinite : null;
 
     /// <summary>
     /// Turns one hooked tensor of shape <paramref name="shape"/> into a (batch x units) float32 contiguous tensor on its

@@ -207,6 +207,61 @@ public class CaptureTests
         }
     }
 
+    sealed class Ignore : IActivationConsumer
+    {
+        public void OnBatch(ActivationBatch b) { }
+    }
+
+    /// <summary>
+    /// An in-memory sink holds the same rows whether the hooks write into it directly (it is the capture's only consumer)
+    /// or it copies each batch handed to it (beside another consumer): every output and input equals the layer computed
+    /// directly on the whole data set, a NaN input's row is counted in every layer it reaches, and the layers are listed
+    /// in site order (the order they finish; a container's input is written before its children's but listed after them).
+    /// </summary>
+    [Fact]
+    public void AnInMemorySinkHoldsEachLayerExactlyWhetherTheHooksWriteIntoItOrItCopiesEachBatch()
+    {
+        torch.manual_seed(4);
+        using var model = nn.Sequential(("block", nn.Sequential(("fc1", nn.Linear(6, 300)), ("relu1", nn.ReLU()))), ("fc2", nn.Linear(300, 3)));
+        var data = Random(70, 6);
+        data.Features.Data[65 * 6 + 1] = float.NaN; // a row of the last, partial batch
+        var capture = new ActivationCapture(new LayerSelector("block,block.fc1,block.relu1,fc2"), MapReduction.Flatten, IncludeInputs: true, BatchSize: 64);
+        Assert.True(64 * 300 >= ModuleRun.CopyHalvesThreshold); // the wide layers are copied in halves
+        float[] x = data.Features.Data, fc1, relu1, fc2;
+        using (torch.no_grad())
+        {
+            var children = model.named_modules().ToDictionary(m => m.name, m => (nn.Module<Tensor, Tensor>)m.module);
+            using var h = children["block.fc1"].call(torch.tensor(x, [70, 6]));
+            using var r = torch.nn.functional.relu(h);
+            using var o = children["fc2"].call(r);
+            (fc1, relu1, fc2) = (h.data<float>().ToArray(), r.data<float>().ToArray(), o.data<float>().ToArray());
+        }
+        var expected = new Dictionary<string, (float[] Out, float[] In, long BadOut, long BadIn)>
+        {
+            ["block"] = (relu1, x, 300, 1), ["block.fc1"] = (fc1, x, 300, 1), ["block.relu1"] = (relu1, fc1, 300, 300), ["fc2"] = (fc2, relu1, 3, 300),
+        };
+        foreach (bool alone in new[] { true, false })
+        {
+            var sink = new InMemorySink(70);
+            var summary = alone ? capture.Run(model, data, sink) : capture.Run(model, data, sink, new Ignore());
+            Assert.Equal(["block.fc1", "block.relu1", "block", "fc2"], sink.Outputs.Keys);
+            Assert.Equal(["block.fc1", "block.relu1", "block", "fc2"], sink.Inputs.Keys);
+            foreach (var (name, (want, wantIn, badOut, badIn)) in expected)
+            {
+                Assert.Equal(badOut, summary.NonFiniteOutputs[name]);
+                Assert.Equal(badIn, summary.NonFiniteInputs[name]);
+                foreach (var (got, exp) in new[] { (sink.Outputs[name].Data, want), (sink.Inputs[name].Data, wantIn) })
+                {
+                    Assert.Equal(exp.Length, got.Length);
+                    // Matrix products may round differently with the batch size (last bit), nothing more.
+                    for (int i = 0; i < exp.Length; i++)
+                        if (float.IsNaN(exp[i])) Assert.True(float.IsNaN(got[i]), $"{name} [{i}] (alone {alone})");
+                        else Assert.True(Math.Abs(exp[i] - got[i]) <= 1e-6f, $"{name} [{i}] (alone {alone}): {got[i]} vs {exp[i]}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void ReducesFeatureMapsPerChannel()
     {
