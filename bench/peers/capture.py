@@ -3,12 +3,13 @@ leaf module that copies the module's output out (what a PyTorch user writes to r
 pass with no hooks, as the median over rounds of hooked / plain (each round times the two back to back, in turn plain
 first and hooked first, as Probe's bench does). Debian's Python only; never run by CI.
 
-  /usr/bin/python3 bench/peers/capture.py [--model mlp|cnn|both] [--rounds N] [--threads T]
+  /usr/bin/python3 bench/peers/capture.py [--model mlp|cnn|both|mlp784|all] [--rounds N] [--threads T]
 
 Models and data are those of `dotnet run -c Release --project bench/Probe.Bench -- capture`, with random values of
 the same shapes (timing does not depend on the values), on OpenBLAS when libopenblas0-pthread is installed: the digits MLP 64-128-64-32-10 (ReLU) on 17,970 rows
 (digits x10), the CNN cnn:1x28x28:10 (conv1 relu1 pool1 conv2 relu2 pool2 fc1 relu3 fc2, 3x3 convolutions, 2x2 max
-pooling, widths 8-16-64) on 10,000 images (Fashion-MNIST t10k's size), batches of 256. As Probe records by default,
+pooling, widths 8-16-64) on 10,000 images (Fashion-MNIST t10k's size), and (`mlp784`, or `all`) the MLP 784-256-128-10
+on 60,000 rows (Fashion-MNIST train's size), batches of 256. As Probe records by default,
 2-d outputs are copied whole and feature maps as each channel's mean over positions. Each hook copies into a NumPy
 array (`.numpy().copy()`, a float32 copy Python owns, as Probe's float[] rows are); a second variant keeps a torch
 clone instead.
@@ -32,6 +33,10 @@ import torch.nn as nn
 
 def mlp():
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def mlp784():
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 class Cnn(nn.Module):
@@ -98,16 +103,18 @@ def compare(label, model, data, batch, rounds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="both", choices=["mlp", "cnn", "both"])
+    ap.add_argument("--model", default="both", choices=["mlp", "cnn", "both", "mlp784", "all"])
     ap.add_argument("--rounds", type=int, default=0, help="rounds of plain + hooked (default: about 1.5 s of plain passes, 5 to 100)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: the core count, as TorchSharp uses)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    if a.model in ("mlp", "both"):
+    if a.model in ("mlp", "both", "all"):
         compare("digits MLP 64-128-64-32-10", mlp(), torch.randn(17970, 64), 256, a.rounds)
-    if a.model in ("cnn", "both"):
+    if a.model in ("cnn", "both", "all"):
         compare("CNN cnn:1x28x28:10", Cnn(), torch.rand(10000, 1, 28, 28), 256, a.rounds)
+    if a.model in ("mlp784", "all"):
+        compare("MLP 784-256-128-10", mlp784(), torch.rand(60000, 784), 256, a.rounds)
 
 
 if __name__ == "__main__":
