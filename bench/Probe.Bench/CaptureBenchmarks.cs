@@ -111,7 +111,7 @@ public sealed class CaptureBenchmarks : IBenchmark
     /// <summary>
     /// The in-memory sink's floor: the plain pass, and after each batch as many values as the sink records of it (per
     /// layer, from a buffer in cache) written into fresh result arrays as the sink writes them (two halves on libtorch's
-    /// threads from 16,384 values). What no capture into memory can avoid; the rest of the sink's time is the hooks'.
+    /// threads from 16,384 values, checked for NaN as they go). What no capture into memory can avoid; the rest of the sink's time is the hooks'.
     /// </summary>
     static void PlainAndWrites(nn.Module<Tensor, Tensor> model, Dataset data, int batchSize, int[] widths)
     {
@@ -119,13 +119,7 @@ public sealed class CaptureBenchmarks : IBenchmark
         var src = new float[batchSize * widths.Max()];
         Plain(model, data, batchSize, (start, n) =>
         {
-            for (int k = 0; k < widths.Length; k++)
-            {
-                int len = n * widths[k], half = len / 2, at = start * widths[k];
-                var o = outs[k];
-                if (len < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, len).CopyTo(o.AsSpan(at));
-                else Probe.Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, len - half)).CopyTo(o.AsSpan(at + (i == 0 ? 0 : half))));
-            }
+            for (int k = 0; k < widths.Length; k++) ModuleRun.CopyAllFinite(src.AsSpan(0, n * widths[k]), outs[k].AsSpan(start * widths[k]));
         });
     }
 

@@ -19,22 +19,11 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
         Append(batch.Inputs, input: true, batch.Offset);
     }
 
+    // A batch of 16,384 values or more is written in two halves on libtorch's idle OpenMP threads (memory outside the
+    // caches, fresh pages on a first run).
     void Append(IReadOnlyDictionary<string, Matrix> from, bool input, int offset)
     {
-        foreach (var (name, m) in from)
-        {
-            float[] src = m.Data;
-            int n = m.Rows * m.Cols, half = n / 2;
-            var dst = Rows(name, input, offset, m.Rows, m.Cols);
-            if (n < ModuleRun.CopyHalvesThreshold) src.AsSpan(0, n).CopyTo(dst);
-            else
-            {
-                // Writes to memory outside the caches (fresh pages on the first run): two halves on libtorch's idle OpenMP threads.
-                var all = (input ? _inputs : _outputs)[name].Data;
-                int at = offset * m.Cols;
-                Native.TorchThreads.Run(2, i => (i == 0 ? src.AsSpan(0, half) : src.AsSpan(half, n - half)).CopyTo(all.AsSpan(at + (i == 0 ? 0 : half))));
-            }
-        }
+        foreach (var (name, m) in from) ModuleRun.CopyAllFinite(m.Data.AsSpan(0, m.Rows * m.Cols), Rows(name, input, offset, m.Rows, m.Cols));
     }
 
     /// <summary>
