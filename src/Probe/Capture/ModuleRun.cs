@@ -36,6 +36,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         public MapReduction InputReduce, OutputReduce;
         public SiteReader? InputReader, OutputReader;
         public long? OutNonFinite, InNonFinite;   // counted by the copy of the current batch
+        public bool Fired;                        // ran in the current batch
         public int OutCols, InCols;
     }
 
@@ -125,7 +126,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         _offset = offset;
         _open.Clear();
         foreach (var s in _slots) { s.Entered = 0; s.Left = 0; }
-        foreach (var s in _sites) { s.OutNonFinite = null; s.InNonFinite = null; }
+        foreach (var s in _sites) { s.OutNonFinite = null; s.InNonFinite = null; s.Fired = false; }
         using (var noGrad = torch.no_grad())
         using (var scope = torch.NewDisposeScope())
         {
@@ -142,13 +143,17 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
                 throw ShapeError(e, shape);
             }
         }
-        if (_first)
+        // Every selected site runs on every batch: one that did not would leave its rows of this batch unwritten (or
+        // the last batch's values in its buffer).
+        foreach (var site in _sites)
         {
-            _first = false;
-            var silent = _sites.Where(s => s.Order < 0).ToList();
-            if (silent.Count > 0)
-                throw new ProbeException("Hook(s) never fired: " + string.Join(" ", silent.Select(s => $"'{s.Name}' ({s.Slot.Type}) did not run on this batch although it ran when the model was traced (the model's control flow depends on its input).")));
+            if (site.Fired) continue;
+            var silent = _sites.Where(s => !s.Fired).ToList();
+            throw new ProbeException("Hook(s) never fired: " + string.Join(" ", silent.Select(s => _first
+                ? $"'{s.Name}' ({s.Slot.Type}) did not run on this batch although it ran when the model was traced (the model's control flow depends on its input)."
+                : $"'{s.Name}' ({s.Slot.Type}) did not run on samples {offset}..{offset + count - 1} although it ran on the batches before (the model's control flow depends on its input); Probe records every selected layer for every sample, so select layers that run on every batch.")));
         }
+        _first = false;
         _outputs.Clear();
         _inputs.Clear();
         if (_target != null) return;   // every recorded site went to the target
@@ -186,6 +191,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         if (shape.Length == 0 || shape[0] != _rows)
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
+        site.Fired = true;
         site.OutputShape = PerSample(shape);
         site.OutCols = site.OutputReader is { } reader ? Read(output, shape, site, reader) : Copy(output, shape, site, input: false, ref site.Out, site.TokensLast, out site.OutNonFinite, site.OutputReduce);
     }

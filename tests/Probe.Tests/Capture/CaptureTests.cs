@@ -141,6 +141,57 @@ public class CaptureTests
         Assert.Equal(4, ok["act"].Cols);
     }
 
+    /// <summary>fc1, then fc2 only when the gate lets it (a forward pass whose layers depend on its input).</summary>
+    sealed class Gated : nn.Module<Tensor, Tensor>
+    {
+        readonly nn.Module<Tensor, Tensor> fc1, fc2;
+        readonly Func<Tensor, int> _calls;
+        public Gated(Func<Tensor, int> callsOfFc2) : base("gated")
+        {
+            torch.manual_seed(2);
+            fc1 = nn.Linear(6, 4);
+            fc2 = nn.Linear(4, 4);
+            _calls = callsOfFc2;
+            RegisterComponents();
+        }
+        public override Tensor forward(Tensor x)
+        {
+            var h = fc1.call(x);
+            for (int k = _calls(x); k > 0; k--) h = fc2.call(h);
+            return h;
+        }
+    }
+
+    /// <summary>
+    /// A layer that stops running on a later batch is an error naming it and the batch's samples, in a capture into
+    /// memory (whose rows of that batch would be left unwritten) and a streaming one (whose buffer would still hold the
+    /// batch before); so is one that skips the first batch after running when traced, or one that runs more often.
+    /// </summary>
+    [Fact]
+    public void ALayerThatDoesNotRunOnEveryBatchIsAnErrorNamingItAndTheSamples()
+    {
+        var data = Random(20, 6);
+        data.Features.Data[0] = 1;       // batches of 8: fc2 runs when the batch's first value is positive
+        data.Features.Data[8 * 6] = -1;  // ... so not on samples 8..15
+        using var byValue = new Gated(x => x[0, 0].item<float>() > 0 ? 1 : 0);
+        var capture = new ActivationCapture(BatchSize: 8);
+        foreach (var run in new Action[] { () => capture.ToMemory(byValue, data), () => capture.Run(byValue, data, new Ignore()) })
+        {
+            var e = Assert.Throws<ProbeException>(run);
+            Assert.Contains("'fc2' (Linear) did not run on samples 8..15 although it ran on the batches before", e.Message);
+            Assert.DoesNotContain("'fc1'", e.Message);
+        }
+        // Traced with one sample (fc2 runs), then batches of 8 (it does not).
+        using var bySize = new Gated(x => x.shape[0] == 1 ? 1 : 0);
+        var first = Assert.Throws<ProbeException>(() => capture.ToMemory(bySize, data));
+        Assert.Contains("'fc2' (Linear) did not run on this batch although it ran when the model was traced", first.Message);
+        using var twice = new Gated(x => x.shape[0] == 1 ? 1 : 2);
+        var more = Assert.Throws<ProbeException>(() => capture.ToMemory(twice, data));
+        Assert.Contains("'fc2' (Linear) ran 2 times in one forward pass but 1 time(s) when the model was traced", more.Message);
+        // Layers that run on every batch are captured.
+        Assert.Equal(20, (capture with { Layers = new LayerSelector("fc1") }).ToMemory(byValue, data)["fc1"].Rows);
+    }
+
     [Fact]
     public void AnInputShapeThatDoesNotFitNamesTheLayerAndBothShapes()
     {
