@@ -9,6 +9,7 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
 {
     Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
     Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+    readonly Dictionary<(string Site, bool Input), long> _written = new();
 
     public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
@@ -36,7 +37,16 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
         if (!into.TryGetValue(site, out var all)) into[site] = all = new Matrix(totalRows, cols, GC.AllocateUninitializedArray<float>(checked(totalRows * cols)));
         if (all.Cols != cols) throw new ProbeException($"Layer '{site}' changed width between batches ({all.Cols} -> {cols}).");
         if (offset < 0 || count < 0 || offset + count > totalRows) throw new ProbeException($"Rows {offset}..{offset + count} of layer '{site}' lie outside the {totalRows} rows of the capture.");
+        _written[(site, input)] = _written.GetValueOrDefault((site, input)) + count;
         return all.Data.AsSpan(offset * cols, count * cols);
+    }
+
+    /// <summary>Checks that every layer got all its rows (the arrays are not zeroed: a row never written would hold garbage).</summary>
+    public void OnEnd(IReadOnlyList<LayerInfo> layers)
+    {
+        foreach (var ((site, input), rows) in _written)
+            if (rows != totalRows)
+                throw new ProbeException($"The in-memory sink was made for {totalRows} rows, but layer '{site}'{(input ? " (its input)" : "")} received {rows}: make it with the number of samples the capture runs on.");
     }
 
     /// <summary>Puts the layers in <paramref name="sites"/>' order (the order batches list them in), whatever order they were first written in.</summary>

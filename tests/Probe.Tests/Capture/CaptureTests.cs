@@ -313,6 +313,21 @@ public class CaptureTests
         }
     }
 
+    /// <summary>An in-memory sink made for another number of rows than the capture runs on is an error, not rows of garbage.</summary>
+    [Fact]
+    public void AnInMemorySinkOfTheWrongSizeIsAnError()
+    {
+        var data = Random(20, 6);
+        var capture = new ActivationCapture(BatchSize: 8);
+        foreach (bool alone in new[] { true, false })
+        {
+            var more = Assert.Throws<ProbeException>(() => capture.Run(Mlp(), data, alone ? [new InMemorySink(25)] : [new InMemorySink(25), new Ignore()]));
+            Assert.Contains("made for 25 rows, but layer 'fc1' received 20", more.Message);
+            var fewer = Assert.Throws<ProbeException>(() => capture.Run(Mlp(), data, alone ? [new InMemorySink(12)] : [new InMemorySink(12), new Ignore()]));
+            Assert.Contains("Rows 8..16 of layer 'fc1' lie outside the 12 rows", fewer.Message);
+        }
+    }
+
     [Fact]
     public void ReducesFeatureMapsPerChannel()
     {
