@@ -82,6 +82,8 @@ public sealed class PrecomputedSource : IActivationSource
             var m = Npy.ToMatrix(array, path);
             int[] perSample = array.Shape.Length == 1 ? [1] : array.Shape[1..];
             if (rows < 0) { rows = m.Rows; first = file; }
+            // Samples are these rows' indices as float32 values (PrecomputedSource.Rows), exact up to 2^24.
+            if (rows > 1 << 24) throw new ProbeException($"'{path}' has {rows} rows; Probe numbers precomputed samples with float32 values, exact up to 16,777,216 rows. Split the samples over several folders.");
             else if (m.Rows != rows) throw new ProbeException($"'{file}' has {m.Rows} rows but '{first}' has {rows}: every file must hold the same samples.");
             // The layer's own per-sample shape, as probe capture recorded it: every value stored (reduce flatten, or a
             // dense layer) or one per unit (reduced over positions).
@@ -120,7 +122,7 @@ public sealed class PrecomputedSource : IActivationSource
             throw new ProbeException($"{Description} stores outputs only, not the inputs of each site (pre-activations).");
         var chosen = sites.Select(n => _sites.FirstOrDefault(s => s.Info.Name == n)
             ?? throw new ProbeException($"Unknown site '{n}'. Sites: {string.Join(", ", _sites.Select(s => s.Info.Name))}.")).ToList();
-        return new Run(chosen, reduce);
+        return new Run(chosen, reduce, Description);
     }
 
     /// <inheritdoc/>
@@ -130,7 +132,7 @@ public sealed class PrecomputedSource : IActivationSource
     /// <inheritdoc/>
     public void Dispose() { }
 
-    sealed class Run(List<Stored> sites, MapReduction reduce) : IActivationRun
+    sealed class Run(List<Stored> sites, MapReduction reduce, string description) : IActivationRun
     {
         readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
         readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
@@ -146,15 +148,22 @@ public sealed class PrecomputedSource : IActivationSource
 
         public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
         {
+            // Each sample is one of the stored rows, by its index (PrecomputedSource.Rows or a subset of it): any other
+            // value would pick some stored row for a sample that is not it.
+            var rows = new int[count];
+            int stored = sites.Count > 0 ? sites[0].Values.Rows : 0;
+            for (int r = 0; r < count; r++)
+            {
+                float v = input[r];
+                rows[r] = (int)v;
+                if (!(v >= 0 && v < stored) || rows[r] != v)
+                    throw new ProbeException($"{description} has no model to run: its samples are the indices of its {stored} stored rows (PrecomputedSource.Rows), but sample {offset + r} of the data is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+            }
             foreach (var s in sites)
             {
                 int cols = Columns(s);
                 var m = new Matrix(count, cols);
-                for (int r = 0; r < count; r++)
-                {
-                    int row = (int)input[r];
-                    Reduce(s, s.Values.Row(row), m.Row(r));
-                }
+                for (int r = 0; r < count; r++) Reduce(s, s.Values.Row(rows[r]), m.Row(r));
                 _outputs[s.Info.Name] = m;
             }
         }

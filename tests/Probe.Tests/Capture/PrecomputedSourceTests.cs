@@ -233,4 +233,30 @@ public class PrecomputedSourceTests
         }
         finally { Directory.Delete(dir, true); }
     }
+    /// <summary>
+    /// The samples of precomputed activations are the indices of their stored rows: a data set of other values (a user's
+    /// one-feature data, an index past the end) is an error, not some stored row passed off as each sample's; a subset of
+    /// the rows gives exactly those rows.
+    /// </summary>
+    [Fact]
+    public void DataThatIsNotTheStoredRowsIsRefusedAndASubsetOfThemGivesThoseRows()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-rows-").FullName;
+        try
+        {
+            Npy.Write(Path.Combine(dir, "a.npy"), new Matrix(10, 2, Enumerable.Range(0, 20).Select(v => (float)v).ToArray()));
+            using var pre = PrecomputedSource.Open(dir);
+            var capture = new ActivationCapture(null, MapReduction.Flatten, BatchSize: 4);
+            var fractional = new Dataset("feature", new Matrix(3, 1, [0.9f, 2.5f, 7.99f]), null, [1]);
+            var e = Assert.Throws<ProbeException>(() => capture.ToMemory(pre, fractional));
+            Assert.Contains("its samples are the indices of its 10 stored rows", e.Message);
+            Assert.Contains("sample 0 of the data is 0.9", e.Message);
+            var past = new Dataset("past", new Matrix(6, 1, [0, 1, 2, 3, 4, 10]), null, [1]);
+            Assert.Contains("sample 5 of the data is 10", Assert.Throws<ProbeException>(() => capture.ToMemory(pre, past)).Message);
+            // Rows 7, 2 and 9 of the stored 0..19 (two values a row): worked out by hand.
+            var some = capture.ToMemory(pre, pre.Rows.Subset([7, 2, 9]))["a"];
+            Assert.Equal(new float[] { 14, 15, 4, 5, 18, 19 }, some.Data);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
