@@ -174,6 +174,8 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         if (_includeInputs && slot.Selected.TryGetValue(k, out var site))
         {
             var shape = ShapeOf(input);
+            if (shape.Length == 0 || shape[0] != _rows)
+                throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) received an input of shape [{string.Join(", ", shape)}]; Probe records a layer's input per sample, so it expects the batch ({_rows} samples) as its first dimension. Record its output instead, or the input of a layer that takes the batch first.");
             site.InCols = site.InputReader is { } reader ? Read(input, shape, site, reader)
                 : Copy(input, shape, site, input: true, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, PerSample(shape)), out site.InNonFinite, site.InputReduce);
         }

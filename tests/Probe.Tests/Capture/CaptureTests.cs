@@ -192,6 +192,28 @@ public class CaptureTests
         Assert.Equal(20, (capture with { Layers = new LayerSelector("fc1") }).ToMemory(byValue, data)["fc1"].Rows);
     }
 
+    /// <summary>
+    /// A selected layer's input whose first axis is not the batch (here tokens of several samples flattened together)
+    /// is an error naming the layer and the shape, not rows that belong to no sample; its output, batch-first, is
+    /// recorded exactly (it equals the data).
+    /// </summary>
+    [Fact]
+    public void ALayerInputWhoseFirstAxisIsNotTheBatchIsAnError()
+    {
+        // [N, 4, 3] -> flat [4N, 3] -> unflat [N, 4, 3].
+        using var model = nn.Sequential(("flat", nn.Flatten(0, 1)), ("unflat", nn.Unflatten(0, [-1, 4])));
+        var data = new Dataset("seq", new Matrix(6, 12, Enumerable.Range(0, 72).Select(v => (float)v).ToArray()), null, [4, 3]);
+        var withInputs = new ActivationCapture(new LayerSelector("unflat"), MapReduction.Flatten, IncludeInputs: true, BatchSize: 3);
+        foreach (var run in new Action[] { () => withInputs.ToMemory(model, data), () => withInputs.Run(model, data, new Ignore()) })
+        {
+            var e = Assert.Throws<ProbeException>(run);
+            Assert.Contains("Layer 'unflat' (Unflatten) received an input of shape [12, 3]", e.Message);
+            Assert.Contains("expects the batch (3 samples) as its first dimension", e.Message);
+        }
+        var outputs = (withInputs with { IncludeInputs = false }).ToMemory(model, data)["unflat"];
+        Assert.Equal(data.Features.Data, outputs.Data);
+    }
+
     [Fact]
     public void AnInputShapeThatDoesNotFitNamesTheLayerAndBothShapes()
     {
