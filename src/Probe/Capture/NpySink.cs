@@ -6,13 +6,15 @@ namespace Probe.Capture;
 /// Writes each layer's activations to <c>DIR/&lt;layer&gt;.npy</c> incrementally (float32, C order), batch by batch,
 /// and <c>DIR/labels.npy</c> when the data has labels. Memory stays at one batch however many samples pass.
 /// Layer names are made file-safe (characters other than letters, digits, '.', '_' and '-' become '_').
+/// The files are complete only after <see cref="OnEnd"/>: disposed before it (a cancelled or failed capture), the sink
+/// deletes the files it was writing, so no well-formed file of fewer rows is left behind.
 /// </summary>
 public sealed class NpySink : IActivationConsumer, IDisposable
 {
     readonly string _dir;
     readonly Dictionary<string, NpyMatrixWriter> _writers = new(StringComparer.Ordinal);
     readonly List<int> _labels = new();
-    bool _anyUnlabelled;
+    bool _anyUnlabelled, _ended;
 
     public NpySink(string directory)
     {
@@ -40,12 +42,15 @@ public sealed class NpySink : IActivationConsumer, IDisposable
 
     public void OnEnd(IReadOnlyList<LayerInfo> layers)
     {
+        _ended = true;
         foreach (var w in _writers.Values) w.Complete();
         if (!_anyUnlabelled && _labels.Count > 0) Npy.Write(Path.Combine(_dir, "labels.npy"), _labels.ToArray());
     }
 
     public void Dispose()
     {
-        foreach (var w in _writers.Values) w.Dispose();
+        foreach (var w in _writers.Values)
+            if (_ended) w.Dispose();
+            else w.Abandon();
     }
 }

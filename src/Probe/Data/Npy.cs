@@ -527,5 +527,17 @@ public sealed class NpyMatrixWriter : IDisposable
         finally { _stream.Dispose(); }
     }
 
+    /// <summary>
+    /// Closes the file without its final shape and deletes it: what a writer whose rows are incomplete (a cancelled or
+    /// failed capture) leaves, rather than a well-formed file of fewer rows.
+    /// </summary>
+    public void Abandon()
+    {
+        if (_done) return;
+        _done = true;
+        _stream.Dispose();
+        File.Delete(Path);
+    }
+
     public void Dispose() => Complete();
 }

@@ -47,6 +47,31 @@ public class NpySinkTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
+    /// <summary>
+    /// A capture cancelled after 16 of 45 samples leaves no file behind (not well-formed files of 16 rows that open as a
+    /// capture); the same sink on the same folder, run to the end, writes NumPy's files.
+    /// </summary>
+    [Fact]
+    public void ACancelledCaptureLeavesNoFilesThatLookComplete()
+    {
+        using var model = FixtureMlp();
+        var x = ReferenceFixtures.Matrix("npy_sink", "input.npy");
+        var data = new Dataset("fixture", x, Npy.ReadInt32(ReferenceFixtures.Path("npy_sink", "labels.npy")), new[] { 6 });
+        string dir = Path.Combine(Path.GetTempPath(), "probe-npysink-cancel-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            var capture = new ActivationCapture(BatchSize: 8) { Cancellation = cts.Token, Progress = (done, _) => { if (done >= 16) cts.Cancel(); } };
+            using (var sink = new NpySink(dir))
+                Assert.ThrowsAny<OperationCanceledException>(() => capture.Run(model, data, sink));
+            Assert.Empty(Directory.GetFiles(dir));
+            using (var sink = new NpySink(dir))
+                new ActivationCapture(BatchSize: 8).Run(model, data, sink);
+            Assert.Equal(File.ReadAllBytes(ReferenceFixtures.Path("npy_sink", "fc3.npy")), File.ReadAllBytes(Path.Combine(dir, "fc3.npy")));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void NpyWriteOfAMatrixEqualsNumPysNpSave()
     {
