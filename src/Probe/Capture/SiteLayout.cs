@@ -10,6 +10,9 @@ public static class SiteLayout
     /// ONNX MatMul applied per token) rather than a channels-first map [C, L] (Conv1d, BatchNorm1d, pooling).
     /// Decided by the op or module type, never by the sizes.
     /// </summary>
-    public static bool TokensLast(string opType, int[]? perSample) =>
-        perSample is { Length: 2 } && !opType.EndsWith("1d", StringComparison.Ordinal) && !ChannelsFirstOps.Contains(opType);
+    public static bool TokensLast(string opType, int[]? perSample) => perSample is { Length: 2 } && TokensLast(opType);
+
+    /// <summary>Whether a per-sample output [T, D] of this op or module type is a sequence (see <see cref="TokensLast(string, int[])"/>).</summary>
+    internal static bool TokensLast(string opType) =>
+        !opType.EndsWith("1d", StringComparison.Ordinal) && !ChannelsFirstOps.Contains(opType);
 }

@@ -211,7 +211,7 @@ internal sealed class OnnxActivationRun : IActivationRun
         if (slot.Shape is null)
         {
             slot.Shape = sample.ToArray();
-            slot.Cols = SiteRows.Columns(sample, _reduce, slot.Site.Name);
+            slot.Cols = SiteRows.Columns(sample, slot.Site.OpType, _reduce, slot.Site.Name);
         }
         else if (!sample.SequenceEqual(slot.Shape))
             throw new ProbeException($"Site '{slot.Site.Name}' changed its per-sample shape from [{string.Join(", ", slot.Shape)}] to [{string.Join(", ", sample.ToArray())}] between batches.");
@@ -220,7 +220,7 @@ internal sealed class OnnxActivationRun : IActivationRun
         foreach (var d in sample) per *= d;
         ReadOnlySpan<float> all = Floats(value, info.ElementDataType, real * per);
         for (int r = 0; r < real; r++)
-            SiteRows.Reduce(all.Slice((int)(r * per), (int)per), sample, _reduce, slot.Rows.AsSpan((rowOffset + r) * slot.Cols, slot.Cols));
+            SiteRows.Reduce(all.Slice((int)(r * per), (int)per), sample, slot.Site.OpType, _reduce, slot.Rows.AsSpan((rowOffset + r) * slot.Cols, slot.Cols));
     }
 
     ReadOnlySpan<float> Floats(OrtValue v, TensorElementType t, long n)

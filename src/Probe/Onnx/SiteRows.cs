@@ -3,29 +3,30 @@ using Probe.Capture;
 namespace Probe.Onnx;
 
 /// <summary>
-/// How one site's per-sample tensor becomes a row, by rank of the batched output:
+/// How one site's per-sample tensor becomes a row, by rank of the batched output and the site's op type:
 /// <list type="bullet">
 /// <item>[N] → one column; [N, D] → D columns, whatever the reduction;</item>
 /// <item>[N, T, D] (a token sequence) → D units: <see cref="MapReduction.Mean"/> / <see cref="MapReduction.Max"/> over
 /// the T tokens, <see cref="MapReduction.First"/> / <see cref="MapReduction.Last"/> token, or
 /// <see cref="MapReduction.Flatten"/> (T·D columns, token-major);</item>
-/// <item>[N, C, ...] with 4 or more dimensions (NCHW feature maps) → C units, mean or max over the positions, or every
-/// value with Flatten. First/Last are defined for sequences only and are refused on maps.</item>
+/// <item>[N, C, ...] feature maps (NCHW, and 3-D outputs of channels-first ops: Conv, pooling, BatchNormalization) → C
+/// units, mean or max over the positions, or every value with Flatten. First/Last are defined for sequences only and
+/// are refused on maps.</item>
 /// </list>
-/// A 3-D output is read as [N, T, D] (the layout of transformers and of Linear over tokens); a Conv1d output [N, C, L]
-/// would need Flatten or a 4-D view.
+/// A 3-D output is a sequence [N, T, D] or a map [N, C, L] as <see cref="SiteLayout.TokensLast(string, int[])"/> decides from the op
+/// type, the rule TorchSharp modules and precomputed folders follow: a Conv (Conv1d) output is C channels of L positions.
 /// </summary>
 internal static class SiteRows
 {
     /// <summary>The number of columns a sample of per-sample shape <paramref name="shape"/> gives.</summary>
-    public static int Columns(ReadOnlySpan<long> shape, MapReduction reduce, string site)
+    public static int Columns(ReadOnlySpan<long> shape, string opType, MapReduction reduce, string site)
     {
         long size = 1;
         foreach (var d in shape) size *= d;
         return shape.Length switch
         {
             0 or 1 => (int)size,
-            2 => reduce == MapReduction.Flatten ? (int)size : (int)shape[1],
+            2 when Tokens(shape, opType) => reduce == MapReduction.Flatten ? (int)size : (int)shape[1],
             _ => reduce switch
             {
                 MapReduction.Flatten => checked((int)size),
@@ -35,11 +36,17 @@ internal static class SiteRows
         };
     }
 
-    /// <summary>Reduces one sample (<paramref name="x"/>, per-sample shape <paramref name="shape"/>) into <paramref name="row"/>.</summary>
-    public static void Reduce(ReadOnlySpan<float> x, ReadOnlySpan<long> shape, MapReduction reduce, Span<float> row)
+    /// <summary>Whether a per-sample shape [T, D] of an <paramref name="opType"/> output is tokens × features (else channels × positions).</summary>
+    static bool Tokens(ReadOnlySpan<long> shape, string opType) => shape.Length == 2 && SiteLayout.TokensLast(opType);
+
+    /// <summary>
+    /// Reduces one sample (<paramref name="x"/>, per-sample shape <paramref name="shape"/> of an <paramref name="opType"/>
+    /// output) into <paramref name="row"/>.
+    /// </summary>
+    public static void Reduce(ReadOnlySpan<float> x, ReadOnlySpan<long> shape, string opType, MapReduction reduce, Span<float> row)
     {
         if (shape.Length <= 1 || reduce == MapReduction.Flatten) { x.CopyTo(row); return; }
-        if (shape.Length == 2)
+        if (shape.Length == 2 && Tokens(shape, opType))
         {
             int t = (int)shape[0], d = (int)shape[1];
             switch (reduce)
@@ -70,7 +77,7 @@ internal static class SiteRows
                     }
             }
         }
-        // Feature maps: channel c's positions are contiguous.
+        // Feature maps [C, ...] (including [C, L]): channel c's positions are contiguous.
         int c = (int)shape[0];
         int positions = x.Length / Math.Max(c, 1);
         for (int ch = 0; ch < c; ch++)

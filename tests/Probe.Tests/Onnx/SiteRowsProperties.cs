@@ -13,10 +13,10 @@ public class SiteRowsProperties
         return Enumerable.Range(0, n).Select(_ => (float)Math.Round(rng.NextDouble() * 8 - 4, 3)).ToArray();
     }
 
-    static float[] Row(float[] x, long[] shape, MapReduction r)
+    static float[] Row(float[] x, long[] shape, MapReduction r, string op = "MatMul")
     {
-        var row = new float[SiteRows.Columns(shape, r, "s")];
-        SiteRows.Reduce(x, shape, r, row);
+        var row = new float[SiteRows.Columns(shape, op, r, "s")];
+        SiteRows.Reduce(x, shape, op, r, row);
         return row;
     }
 
@@ -54,5 +54,23 @@ public class SiteRowsProperties
             if (Math.Abs(mean[ch] - p.Average()) > 1e-5 || max[ch] != p.Max()) return false;
         }
         return mean.Length == c && Row(x, shape, MapReduction.Flatten).SequenceEqual(x);
+    }
+
+    [Property(MaxTest = 200)]
+    public bool ConvOutputsOfOneSpatialAxisArePerChannel(byte channels, byte length, int seed)
+    {
+        // A Conv (Conv1d) output [C, L] is C channels of L positions, not L tokens of C features.
+        int c = 1 + channels % 5, l = 1 + length % 9;
+        var x = Values(c * l, seed);
+        long[] shape = [c, l];
+        var mean = Row(x, shape, MapReduction.Mean, "Conv");
+        var max = Row(x, shape, MapReduction.Max, "MaxPool");
+        if (mean.Length != c || max.Length != c) return false;
+        for (int ch = 0; ch < c; ch++)
+        {
+            var p = x.Skip(ch * l).Take(l).ToArray();
+            if (Math.Abs(mean[ch] - p.Average()) > 1e-5 || max[ch] != p.Max()) return false;
+        }
+        return Row(x, shape, MapReduction.Flatten, "Conv").SequenceEqual(x);
     }
 }

@@ -1,0 +1,81 @@
+using Google.Protobuf;
+using Onnx;
+using Probe.Capture;
+using Probe.Data;
+using Probe.Onnx;
+using Xunit;
+
+namespace Probe.Tests.Onnx;
+
+/// <summary>
+/// How ONNX sites' values are laid out per sample, on small graphs built here whose values are worked out by hand:
+/// which axis is the batch, and which axis of a rank-2 per-sample output holds the units.
+/// </summary>
+public class OnnxLayoutTests
+{
+    /// <summary>A float tensor value; a string dimension is symbolic (dim_param), a number fixed.</summary>
+    internal static ValueInfoProto Value(string name, params object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+            shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
+    }
+
+    internal static NodeProto Node(string name, string op, string[] inputs, string output)
+    {
+        var n = new NodeProto { Name = name, OpType = op };
+        n.Input.AddRange(inputs);
+        n.Output.Add(output);
+        return n;
+    }
+
+    /// <summary>Writes the graph as an opset-13 model to a temporary .onnx file (the caller deletes it).</summary>
+    internal static string Save(GraphProto g)
+    {
+        var m = new ModelProto { Graph = g, IrVersion = 7 };
+        m.OpsetImport.Add(new OperatorSetIdProto { Version = 13 });
+        string path = Path.Combine(Path.GetTempPath(), "probe-onnx-layout-" + Guid.NewGuid().ToString("N") + ".onnx");
+        File.WriteAllBytes(path, m.ToByteArray());
+        return path;
+    }
+
+    /// <summary>y = Conv1d(x) with x [N, 2, 5] and a 1-wide kernel: y[c] = (c + 1) · x[0], so y is [N, C = 3, L = 5].</summary>
+    static string Conv1dModel()
+    {
+        var g = new GraphProto { Name = "c1" };
+        var w = new TensorProto { Name = "w", DataType = 1 };
+        w.Dims.AddRange([3, 2, 1]);
+        w.FloatData.AddRange([1, 0, 2, 0, 3, 0]);
+        g.Initializer.Add(w);
+        g.Node.Add(Node("/conv/Conv", "Conv", ["x", "w"], "y"));
+        g.Input.Add(Value("x", "N", 2, 5));
+        g.Output.Add(Value("y", "N", 3, 5));
+        return Save(g);
+    }
+
+    [Fact]
+    public void Conv1dOutputIsReducedOverItsPositionsPerChannel()
+    {
+        string path = Conv1dModel();
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            // Sample 0: channel 0 = 1..5; sample 1: channel 0 = 2, 0, 0, 0, 0 (channel 1 ignored by the kernel).
+            var x = new float[] { 1, 2, 3, 4, 5, 9, 9, 9, 9, 9, 2, 0, 0, 0, 0, 7, 7, 7, 7, 7 };
+            var data = new Dataset("x", new Matrix(2, 10, x), null, [2, 5]);
+            Matrix Run(MapReduction r) => new ActivationCapture(new LayerSelector("conv"), r).ToMemory(source, data)["conv"];
+            // Channel c of sample 0 is (c + 1) · [1..5]: mean 3(c + 1), max 5(c + 1); sample 1: mean 0.4(c + 1), max 2(c + 1).
+            var mean = Run(MapReduction.Mean);
+            Assert.Equal(new float[] { 3, 6, 9 }, mean.Row(0).ToArray());
+            Assert.Equal(new[] { 0.4f, 0.8f, 1.2f }, mean.Row(1).ToArray());
+            Assert.Equal(new float[] { 5, 10, 15 }, Run(MapReduction.Max).Row(0).ToArray());
+            Assert.Equal(new float[] { 1, 2, 3, 4, 5, 2, 4, 6, 8, 10, 3, 6, 9, 12, 15 }, Run(MapReduction.Flatten).Row(0).ToArray());
+            // First/last pick a token of a sequence: a feature map has none.
+            var e = Assert.Throws<ProbeException>(() => Run(MapReduction.Last));
+            Assert.Contains("'conv'", e.Message);
+            Assert.Contains("mean, max or flatten", e.Message);
+        }
+        finally { File.Delete(path); }
+    }
+}
