@@ -66,7 +66,7 @@ public sealed record ActivationCapture(
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to capture.");
         if (data is Dataset d) d.Validate();
         source.Bind(data);
-        var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites);
+        var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites, source.NotASite);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();
         // A site handed to a reader is counted as its reader counts it (a reader runs on one thread at a time).

@@ -29,7 +29,7 @@ public sealed record StoredReduction(MapReduction? How, int[] From);
 
 /// <summary>
 /// Named activation sites of a model over a data set: what capture and every analysis consume. Three kinds exist:
-/// TorchSharp modules (forward hooks), ONNX models (every node output exposed) and precomputed activations (a folder
+/// TorchSharp modules (forward hooks), ONNX models (every batch-first node output exposed) and precomputed activations (a folder
 /// written by <c>probe capture</c>, or .npy files from PyTorch). A new model format is one new source.
 /// </summary>
 public interface IActivationSource : IDisposable
@@ -45,6 +45,13 @@ public interface IActivationSource : IDisposable
     /// Used to reject data of the wrong layout with a helpful message before running.
     /// </summary>
     int[]? InputShape { get; }
+
+    /// <summary>
+    /// Why <paramref name="name"/>, a value of the model that is not one of <see cref="Sites"/>, cannot be captured (an
+    /// ONNX node output whose first axis is not the batch), or null when the source knows no such value. Selecting it
+    /// gives this message instead of "unknown layer".
+    /// </summary>
+    string? NotASite(string name) => null;
 
     /// <summary>
     /// Called before sites are resolved for a data set. A source whose sites are learnt by running the model (TorchSharp

@@ -64,8 +64,9 @@ public sealed record LayerSelector(string Text = "all")
     /// Resolves the selector against a source's sites: the selected site names in site order. An exact module name
     /// selects every call of that module (<c>relu</c> gives <c>relu#0</c> and <c>relu#1</c> when it runs twice);
     /// <c>name#k</c> selects one call; globs match full site names; <c>type:T</c> matches the op or module type.
+    /// <paramref name="notASite"/> (<see cref="IActivationSource.NotASite"/>) explains a name that is not a site.
     /// </summary>
-    public IReadOnlyList<string> Resolve(IReadOnlyList<SiteInfo> sites)
+    public IReadOnlyList<string> Resolve(IReadOnlyList<SiteInfo> sites, Func<string, string?>? notASite = null)
     {
         ArgumentNullException.ThrowIfNull(sites);
         var terms = Text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -94,6 +95,7 @@ public sealed record LayerSelector(string Text = "all")
                 hits = sites.Where(s => s.Name == term || (s.BaseName == term && s.Name != s.BaseName)).ToList();
                 if (hits.Count == 0)
                 {
+                    if (notASite?.Invoke(term) is string why) throw new ProbeArgumentException(why);
                     var near = sites.Where(s => string.Equals(s.Name, term, StringComparison.OrdinalIgnoreCase) || string.Equals(s.BaseName, term, StringComparison.OrdinalIgnoreCase))
                         .Select(s => s.BaseName).FirstOrDefault();
                     throw new ProbeArgumentException($"Unknown layer '{term}'." + (near != null ? $" Did you mean '{near}'?" : "") + " " + Available(sites));

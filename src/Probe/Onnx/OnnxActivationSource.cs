@@ -6,8 +6,9 @@ using Probe.Data;
 namespace Probe.Onnx;
 
 /// <summary>
-/// An ONNX model as an activation source, run by ONNX Runtime on the CPU. Every node output that carries the batch is a
-/// site; the ones a capture selects are added to the graph's outputs (on a copy of the model) before the session is
+/// An ONNX model as an activation source, run by ONNX Runtime on the CPU. Every node output that carries the batch as
+/// its first axis is a site (the data input's symbolic batch dimension, by name, or its fixed batch size: a
+/// sequence-first [T, N, D] output is not one, and selecting it says why); the ones a capture selects are added to the graph's outputs (on a copy of the model) before the session is
 /// created, so ONNX Runtime computes them exactly as in a plain run.
 /// <para>Site names: a PyTorch export's module scopes become PyTorch module names — <c>/layer1/layer1.0/relu/Relu</c> is
 /// <c>layer1.0.relu</c>, a module called k times gives <c>layer1.0.relu#0</c> … <c>#k-1</c>, a functional op in a
@@ -68,8 +69,11 @@ public sealed class OnnxActivationSource : IActivationSource
         if (dataMeta.Dimensions.Length > 1 && dataMeta.Dimensions.Skip(1).All(d => d > 0)) InputShape = dataMeta.Dimensions[1..];
         DataInputType = dataMeta.ElementDataType;
 
-        // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch (symbolic, or equal to the
-        // fixed batch). Outputs of unknown rank are kept and checked when they run.
+        // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch: the data input's symbolic
+        // batch dimension by name (a sequence-first [T, N, D] output whose T is another symbolic dimension is not
+        // per-sample, whatever sizes a batch gives), or the fixed batch. The others are named with the reason when selected.
+        string batchName = FixedBatch > 0 ? "" : dataMeta.SymbolicDimensions.FirstOrDefault() ?? "";
+        string batchAxis = FixedBatch > 0 ? $"the fixed batch {FixedBatch}" : batchName.Length > 0 ? $"'{batchName}'" : "an unnamed dimension";
         _sites = new List<OnnxSiteDef>();
         var infos = new List<SiteInfo>();
         foreach (var c in _graph.Candidates)
@@ -77,7 +81,17 @@ public sealed class OnnxActivationSource : IActivationSource
             if (!meta.TryGetValue(c.Tensor, out var m) || !m.IsTensor || !Numeric(m.ElementDataType)) continue;
             var dims = m.Dimensions;
             if (dims.Length == 0) continue;
-            if (dims[0] > 0 && dims[0] != (FixedBatch > 0 ? FixedBatch : -1)) continue;
+            bool batchFirst = FixedBatch > 0 ? dims[0] == FixedBatch : dims[0] <= 0 && batchName.Length > 0 && m.SymbolicDimensions[0] == batchName;
+            if (!batchFirst)
+            {
+                string shape = string.Join(", ", dims.Select((d, i) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : m.SymbolicDimensions[i] is { Length: > 0 } n ? n : "?"));
+                string first = dims[0] > 0 ? dims[0].ToString(System.Globalization.CultureInfo.InvariantCulture) : m.SymbolicDimensions[0] is { Length: > 0 } f ? $"'{f}'" : "an unnamed dimension";
+                _notSites.TryAdd(c.Name,
+                    $"'{c.Name}' ({c.OpType}) is not a site: its output has shape [{shape}], whose first axis is {first}, not the batch axis of input '{DataInputName}' ({batchAxis}), " +
+                    "so its values cannot be split into one row per sample" +
+                    (batchName.Length == 0 && FixedBatch == 0 ? $". Give input '{DataInputName}' a named batch dimension (dynamic_axes in torch.onnx.export) so Probe can follow it." : ". Select a site where the batch is the first axis (probe layers lists them)."));
+                continue;
+            }
             _sites.Add(c);
             infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null));
         }
@@ -150,6 +164,7 @@ public sealed class OnnxActivationSource : IActivationSource
         or TensorElementType.UInt64 or TensorElementType.Bool;
 
     internal OnnxSiteDef Site(string name) => _byName.TryGetValue(name, out var s) ? s
+        : _notSites.TryGetValue(name, out var why) ? throw new ProbeException(why)
         : throw new ProbeException($"Unknown site '{name}' in '{Description}'. Sites: {string.Join(", ", _sites.Select(x => x.Name))}.");
 
     public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
@@ -180,6 +195,12 @@ public sealed class OnnxActivationSource : IActivationSource
     }
 
     readonly Dictionary<string, InferenceSession> _sessions = new(StringComparer.Ordinal);
+
+    // Node outputs that carry the batch but not as their first axis, with the reason they are not sites.
+    readonly Dictionary<string, string> _notSites = new(StringComparer.Ordinal);
+
+    /// <inheritdoc/>
+    public string? NotASite(string name) => _notSites.GetValueOrDefault(name);
 
     public SiteOrigin Origin(string site) => OnnxOrigin.Find(_graph, _sites, Site(site));
 

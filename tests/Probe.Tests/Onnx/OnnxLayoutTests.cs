@@ -78,4 +78,48 @@ public class OnnxLayoutTests
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>
+    /// x [batch, seq, 2] → Transpose → tr [seq, batch, 2] (sequence-first, as nn.Transformer's default) → Relu → act →
+    /// Transpose → back [batch, seq, 2]: both axes symbolic, so only the names tell the batch axis.
+    /// </summary>
+    static string SequenceFirstModel()
+    {
+        var g = new GraphProto { Name = "t" };
+        NodeProto Transpose(string name, string input, string output)
+        {
+            var n = Node(name, "Transpose", [input], output);
+            n.Attribute.Add(new AttributeProto { Name = "perm", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1, 0, 2 } });
+            return n;
+        }
+        g.Node.AddRange([Transpose("/tr/Transpose", "x", "y"), Node("/act/Relu", "Relu", ["y"], "z"), Transpose("/back/Transpose", "z", "w")]);
+        g.Input.Add(Value("x", "batch", "seq", 2));
+        g.Output.Add(Value("w", "batch", "seq", 2));
+        return Save(g);
+    }
+
+    [Fact]
+    public void SequenceFirstOutputIsNotASiteEvenWhenTheBatchSizeEqualsItsLength()
+    {
+        string path = SequenceFirstModel();
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            Assert.Equal(["back"], source.Sites.Select(s => s.Name));
+            // 8 samples of 4 tokens x 2 features, value = 100 · sample + 10 · token + feature; batches of 4 = the token count.
+            var x = new float[8 * 8];
+            for (int s = 0; s < 8; s++) for (int t = 0; t < 4; t++) for (int d = 0; d < 2; d++) x[s * 8 + t * 2 + d] = 100 * s + 10 * t + d;
+            var data = new Dataset("seq", new Matrix(8, 8, x), null, [4, 2]);
+            var capture = new ActivationCapture(new LayerSelector("tr"), MapReduction.Flatten, BatchSize: 4);
+            var e = Assert.Throws<ProbeArgumentException>(() => capture.ToMemory(source, data));
+            Assert.Contains("'tr' (Transpose)", e.Message);
+            Assert.Contains("[seq, batch, 2]", e.Message);
+            Assert.Contains("not the batch axis of input 'x' ('batch')", e.Message);
+            Assert.Contains("'act' (Relu)", Assert.Throws<ProbeException>(() => source.Start(["act"], MapReduction.Mean, false)).Message);
+            // Back to batch-first: sample s's row is its own values (all positive, so the ReLU keeps them).
+            var back = (capture with { Layers = new LayerSelector("back") }).ToMemory(source, data)["back"];
+            for (int s = 0; s < 8; s++) Assert.Equal(x.AsSpan(s * 8, 8).ToArray(), back.Row(s).ToArray());
+        }
+        finally { File.Delete(path); }
+    }
 }
