@@ -66,6 +66,9 @@ public sealed record ActivationCapture(
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to capture.");
         if (data is Dataset d) d.Validate();
         source.Bind(data);
+        // Samples of another layout than the model's input (channels-last images for a [C, H, W] model) are refused
+        // here, on the library path as in the CLI: the run would otherwise reshape them silently.
+        if (source.InputShape is { } inputShape) DataLayout.CheckAgainstModel(data, inputShape);
         var sites = (Layers ?? LayerSelector.All).Resolve(source.Sites, source.NotASite);
         var nonFiniteOut = sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal);
         var nonFiniteIn = IncludeInputs ? sites.ToDictionary(s => s, _ => 0L, StringComparer.Ordinal) : new Dictionary<string, long>();

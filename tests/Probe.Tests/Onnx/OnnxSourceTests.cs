@@ -228,6 +228,25 @@ public class OnnxSourceTests
     }
 
     [Fact]
+    public void CaptureRefusesChannelsLastSamplesForAChannelsFirstModel()
+    {
+        using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
+        Assert.Equal([3, 16, 16], source.InputShape!);
+        var x = Npy.Read(Fixture("x.npy"));
+        var nchw = Npy.ToMatrix(x);
+        // The same images stored channels-last, [16, 16, 3] per sample.
+        var nhwc = Matrix.Create(nchw.Rows, nchw.Cols, (r, i) => nchw[r, (i % 3) * 256 + i / 3]);
+        var capture = new ActivationCapture(new LayerSelector("fc"), BatchSize: 8);
+        var e = Assert.Throws<ProbeException>(() => capture.ToMemory(source, new Dataset("hwc", nhwc, null, [16, 16, 3])));
+        Assert.Contains("channels-last", e.Message);
+        Assert.Contains("layout=nhwc", e.Message);
+        // Channels-first samples, and the same values as flat rows (a plain reshape), give PyTorch's values.
+        var fc = Ref("resnet_logits.npy");
+        Close(fc, capture.ToMemory(source, new Dataset("chw", nchw, null, [3, 16, 16]))["fc"], 1e-4, "fc of [3, 16, 16] samples");
+        Close(fc, capture.ToMemory(source, new Dataset("flat", nchw, null, [768]))["fc"], 1e-4, "fc of flat samples");
+    }
+
+    [Fact]
     public void SelectorsWorkOverSites()
     {
         using var source = new OnnxActivationSource(Fixture("resnet.onnx"));
