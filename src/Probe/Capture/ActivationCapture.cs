@@ -85,6 +85,7 @@ public sealed record ActivationCapture(
             InputReaders = PerSite.InputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteIn), StringComparer.Ordinal),
         };
         using var run = source.Start(sites, Reduce, IncludeInputs, perSite);
+        if (run is IDataBoundRun bound) bound.Data = data; // side inputs follow each sample's original row
         // Capturing into memory alone: the hooks copy every site's rows straight into the sink's arrays.
         var direct = consumers is [InMemorySink only] && run is IDirectRun ? only : null;
         if (direct != null) ((IDirectRun)run).Target = direct.Rows;

@@ -99,7 +99,8 @@ public interface IActivationRun : IDisposable
     /// <summary>
     /// Runs one batch. <paramref name="input"/> holds <paramref name="count"/> samples (row-major, each flattened to the
     /// data set's sample shape <paramref name="sampleShape"/>); <paramref name="offset"/> is the first sample's index in
-    /// the data set (for sources with side inputs). After the call, <see cref="Outputs"/> and <see cref="Inputs"/> hold one
+    /// the data set (for sources with side inputs: a run told the data set maps it to the original rows, see
+    /// <see cref="IDataBoundRun"/>; without, it indexes the side inputs directly). After the call, <see cref="Outputs"/> and <see cref="Inputs"/> hold one
     /// matrix per site with <paramref name="count"/> rows (maps reduced as asked), valid until the next call.
     /// </summary>
     void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset);
@@ -112,6 +113,17 @@ public interface IActivationRun : IDisposable
 
     /// <summary>The sites in firing order with their types, per-sample shapes and column counts (after the first batch).</summary>
     IReadOnlyList<LayerInfo> Layers { get; }
+}
+
+/// <summary>
+/// A run that feeds per-sample side inputs (an ONNX model's graph inputs other than the data's): told the data set
+/// before the first batch, it takes sample i's side rows from the data set's original row
+/// <see cref="Probe.Data.IDataset.OriginalRow"/>(i), so a sample cap or a shard feeds every sample its own rows.
+/// </summary>
+internal interface IDataBoundRun
+{
+    /// <summary>The data set whose batches <see cref="IActivationRun.Forward"/> gets (its offsets index this data set).</summary>
+    Probe.Data.IDataset Data { set; }
 }
 
 /// <summary>
@@ -203,8 +215,10 @@ public sealed record SiteReductions(IReadOnlyDictionary<string, MapReduction> Ou
 /// with whole rows whose named sites' outputs and inputs are reduced after each batch, exactly as libtorch reduces them
 /// in a TorchSharp module's hook (a site's input having its output's per-sample shape).
 /// </summary>
-internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) : IActivationRun
+internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) : IActivationRun, IDataBoundRun
 {
+    public Probe.Data.IDataset Data { set { if (inner is IDataBoundRun bound) bound.Data = value; } }
+
     private readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
     private readonly Dictionary<(string, bool), float[]> _buffers = new();

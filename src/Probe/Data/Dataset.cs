@@ -48,9 +48,31 @@ public sealed record Dataset(string Name, Matrix Features, int[]? Labels, int[] 
         }
     }
 
-    /// <summary>A data set of the given rows (in the given order).</summary>
+    /// <summary>A data set of the given rows (in the given order); it remembers each row's place in the original data set.</summary>
     public Dataset Subset(IReadOnlyList<int> rows, string? name = null) =>
-        new(name ?? Name, Features.SelectRows(rows), Labels == null ? null : rows.Select(r => Labels[r]).ToArray(), SampleShape) { ClassNames = ClassNames };
+        new(name ?? Name, Features.SelectRows(rows), Labels == null ? null : rows.Select(r => Labels[r]).ToArray(), SampleShape)
+        {
+            ClassNames = ClassNames,
+            _originalRows = rows.Select(OriginalRow).ToArray(),
+            _originalCount = OriginalCount,
+        };
+
+    // Set on a subset: its rows' places in the data set it was taken from, and that data set's sample count.
+    int[]? _originalRows;
+    int? _originalCount;
+
+    /// <inheritdoc/>
+    public int OriginalCount => _originalCount ?? Count;
+
+    /// <inheritdoc/>
+    public int OriginalRow(int index) => _originalRows is { } rows ? rows[index] : index;
+
+    /// <summary>This data set (holding <paramref name="data"/>'s samples in order) with <paramref name="data"/>'s original rows.</summary>
+    internal Dataset WithOrigin(IDataset data)
+    {
+        if (data.OriginalCount == Count && Enumerable.Range(0, Count).All(i => data.OriginalRow(i) == i)) return this;
+        return this with { _originalRows = Enumerable.Range(0, Count).Select(data.OriginalRow).ToArray(), _originalCount = data.OriginalCount };
+    }
 }
 
 /// <summary>One batch: rows [Offset, Offset + Features.Rows) of a data set.</summary>

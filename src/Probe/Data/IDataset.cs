@@ -33,6 +33,16 @@ public interface IDataset
     /// transform (scaling, normalisation, resizing) already applied.
     /// </summary>
     void ReadBatch(int start, int count, Span<float> destination);
+
+    /// <summary>
+    /// The number of samples of the data set this one was taken from (by <see cref="DatasetExtensions.Subset"/>, a
+    /// sample cap, a <see cref="Shard"/>'s slice, through any number of those): <see cref="Count"/> for a data set not
+    /// taken from another. Arrays aligned with the original data set (an ONNX model's side inputs) must have this many rows.
+    /// </summary>
+    int OriginalCount => Count;
+
+    /// <summary>Sample <paramref name="index"/>'s row in the data set this one was taken from (see <see cref="OriginalCount"/>).</summary>
+    int OriginalRow(int index) => index;
 }
 
 /// <summary>Helpers every <see cref="IDataset"/> gets.</summary>
@@ -77,7 +87,8 @@ public static class DatasetExtensions
             int n = Math.Min(batchSize, data.Count - start);
             data.ReadBatch(start, n, values.AsSpan(start * size, n * size));
         }
-        return new Dataset(data.Name, new Matrix(data.Count, size, values), data.Labels, data.SampleShape) { ClassNames = data.ClassNames };
+        return new Dataset(data.Name, new Matrix(data.Count, size, values), data.Labels, data.SampleShape) { ClassNames = data.ClassNames }
+            .WithOrigin(data);
     }
 
     private sealed class SubsetDataset(IDataset inner, int[] rows, string name) : IDataset
@@ -88,6 +99,8 @@ public static class DatasetExtensions
         public int[] SampleShape => inner.SampleShape;
         public int[]? Labels => _labels;
         public IReadOnlyList<string>? ClassNames => inner.ClassNames;
+        public int OriginalCount => inner.OriginalCount;
+        public int OriginalRow(int index) => inner.OriginalRow(rows[index]);
 
         public void ReadBatch(int start, int count, Span<float> destination)
         {

@@ -23,6 +23,8 @@ public sealed class TransformedDataset : IDataset, IDisposable
     public int[] SampleShape { get; }
     public int[]? Labels => _inner.Labels;
     public IReadOnlyList<string>? ClassNames => _inner.ClassNames;
+    public int OriginalCount => _inner.OriginalCount;
+    public int OriginalRow(int index) => _inner.OriginalRow(index);
 
     public void ReadBatch(int start, int count, Span<float> destination)
     {

@@ -11,7 +11,7 @@ namespace Probe.Onnx;
 /// it has one), asks ONNX Runtime for the selected sites' values (and their inputs), and reduces them into reused
 /// per-site row buffers. Non-finite values are passed through; counting them is the caller's job.
 /// </summary>
-internal sealed class OnnxActivationRun : IActivationRun
+internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
 {
     sealed class Slot
     {
@@ -33,6 +33,7 @@ internal sealed class OnnxActivationRun : IActivationRun
     float[] _scratch = [];
     float[] _feed = [];
     int _rows;
+    IDataset? _data; // the data set whose offsets Forward gets: side-input rows are its samples' original rows
     Dictionary<string, Matrix> _outView = new(StringComparer.Ordinal), _inView = new(StringComparer.Ordinal);
     List<LayerInfo> _layers = new();
 
@@ -58,6 +59,15 @@ internal sealed class OnnxActivationRun : IActivationRun
     }
 
     readonly Dictionary<string, Slot> _slots;
+
+    public IDataset Data
+    {
+        set
+        {
+            _source.CheckSideInputs(value);
+            _data = value;
+        }
+    }
 
     public IReadOnlyDictionary<string, Matrix> Outputs => _outView;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inView;
@@ -170,14 +180,20 @@ internal sealed class OnnxActivationRun : IActivationRun
     {
         if (array.Shape.Length == 0) throw new ProbeException($"Input '{name}' is a scalar array; it needs one row per sample.");
         int rows = array.Shape[0];
-        if (offset + real > rows)
-            throw new ProbeException($"Input '{name}' has {rows} rows but the data set has at least {offset + real} samples: its rows must be aligned with the data set's.");
+        // Sample k of the chunk is the data set's sample offset + k, whose side row is its row in the original data set.
+        var at = new long[real];
+        for (int k = 0; k < real; k++)
+        {
+            at[k] = _data is null ? offset + k : _data.OriginalRow(offset + k);
+            if (at[k] >= rows)
+                throw new ProbeException($"Input '{name}' has {rows} rows but the data set has at least {at[k] + 1} samples: its rows must be aligned with the data set's.");
+        }
         long per = rows == 0 ? 0 : array.Count / rows;
         var shape = new long[array.Shape.Length];
         shape[0] = batch;
         for (int i = 1; i < shape.Length; i++) shape[i] = array.Shape[i];
         var meta = _session.InputMetadata[name];
-        long Src(long i) => (offset + Math.Min(i / per, real - 1)) * per + i % per;
+        long Src(long i) => at[Math.Min(i / per, real - 1)] * per + i % per;
         long n = batch * per;
         switch (meta.ElementDataType)
         {

@@ -16,7 +16,8 @@ namespace Probe.Onnx;
 /// its node name (see <see cref="OnnxGraph.SiteNames"/> for every rule). <see cref="SiteInfo.OpType"/> is the ONNX op type.</para>
 /// <para>Inputs: the data set feeds the first graph input (or the one named <c>dataInput</c>); any other input comes from
 /// <c>inputs</c>, one array per graph input whose rows are aligned with the data set's samples (int64 token ids stay
-/// int64). A batch axis that is symbolic takes whole batches; a graph whose input has a fixed batch B (often 1) is run
+/// int64): exactly one row per sample, and under a sample cap, a subset or a shard every sample is fed its own row
+/// (<see cref="IDataset.OriginalRow"/>). A batch axis that is symbolic takes whole batches; a graph whose input has a fixed batch B (often 1) is run
 /// B samples at a time (the last chunk padded by repeating its last sample, whose outputs are dropped).</para>
 /// <para>Large models: a model whose weights are stored as external data (how ONNX stores models over protobuf's 2 GB
 /// limit) is edited in memory (the graph is small) and ONNX Runtime reads the weights from the files beside the .onnx
@@ -32,7 +33,8 @@ public sealed class OnnxActivationSource : IActivationSource
     InferenceSession? _allSession; // every site exposed: made once to learn output types and shapes, reused for "all"
 
     /// <param name="path">The .onnx file.</param>
-    /// <param name="inputs">Arrays for the graph inputs the data set does not feed, by input name; rows = samples.</param>
+    /// <param name="inputs">Arrays for the graph inputs the data set does not feed, by input name; rows = samples of the
+    /// whole data set (a subset of it takes its samples' rows).</param>
     /// <param name="dataInput">The graph input the data set feeds (default: the first one not in <paramref name="inputs"/>).</param>
     /// <param name="threads">ONNX Runtime intra-op threads (0: its default, one per core).</param>
     /// <param name="device">Where ONNX Runtime runs the graph: CUDA through its CUDA execution provider, which the
@@ -162,6 +164,22 @@ public sealed class OnnxActivationSource : IActivationSource
         or TensorElementType.BFloat16 or TensorElementType.Int64 or TensorElementType.Int32 or TensorElementType.Int16
         or TensorElementType.Int8 or TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32
         or TensorElementType.UInt64 or TensorElementType.Bool;
+
+    /// <summary>Refuses side inputs whose row count is not the data set's (original) sample count.</summary>
+    public void Bind(IDataset data) => CheckSideInputs(data);
+
+    internal void CheckSideInputs(IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        int n = data.OriginalCount;
+        foreach (var (name, array) in _extra)
+        {
+            if (array.Shape.Length == 0) throw new ProbeException($"Input '{name}' is a scalar array; it needs one row per sample.");
+            if (array.Shape[0] == n) continue;
+            string whole = n == data.Count ? $"data set '{data.Name}' has {n} samples" : $"data set '{data.Name}' ({data.Count} samples) is taken from one of {n} samples";
+            throw new ProbeException($"Input '{name}' has {array.Shape[0]} rows but {whole}: give it exactly one row per sample of the whole data set, in the data set's order.");
+        }
+    }
 
     internal OnnxSiteDef Site(string name) => _byName.TryGetValue(name, out var s) ? s
         : _notSites.TryGetValue(name, out var why) ? throw new ProbeException(why)

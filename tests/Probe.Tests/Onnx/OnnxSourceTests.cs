@@ -198,6 +198,95 @@ public class OnnxSourceTests
         Close(idRows, got.Inputs["emb"], 0, "ids as the embedding's input");
     }
 
+    /// <summary>A data set that is not a <see cref="Dataset"/>: its subsets are streamed views.</summary>
+    sealed class Streamed(Dataset inner) : IDataset
+    {
+        public string Name => inner.Name;
+        public int Count => inner.Count;
+        public int[] SampleShape => inner.SampleShape;
+        public int[]? Labels => inner.Labels;
+        public IReadOnlyList<string>? ClassNames => inner.ClassNames;
+        public void ReadBatch(int start, int count, Span<float> destination) => inner.ReadBatch(start, count, destination);
+    }
+
+    static (OnnxActivationSource Source, Dataset Data) TwoInputs(NpyArray? ids = null)
+    {
+        var x = Npy.Read(Fixture("two_x.npy"));
+        var source = new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["ids"] = ids ?? Npy.Read(Fixture("two_ids.npy")) });
+        return (source, new Dataset("two", Npy.ToMatrix(x), null, x.Shape[1..]));
+    }
+
+    /// <summary>Each row of <paramref name="got"/> is PyTorch's row of the sample it stands for.</summary>
+    static void SamplesArePyTorchs(CapturedActivations got, IReadOnlyList<int> samples, string what)
+    {
+        foreach (var site in Reference.GetProperty("two").GetProperty("sites").EnumerateObject())
+            Close(Ref(site.Value.GetString()!).SelectRows(samples), got[site.Name], 1e-5, $"{what}: {site.Name}");
+    }
+
+    [Fact]
+    public void SideInputRowsFollowEachSampleUnderASampleCap()
+    {
+        var (source, data) = TwoInputs();
+        using var _ = source;
+        var capture = new ActivationCapture(new LayerSelector("emb,act,head"), MapReduction.Mean, BatchSize: 4);
+        var capped = capture.ToMemory(source, data, maxSamples: 5, seed: 3);
+        Assert.NotEqual(Enumerable.Range(0, 5), capped.SampleIndices); // a real sub-sample, not the first rows
+        SamplesArePyTorchs(capped, capped.SampleIndices, "capped");
+        // And through a streamed data set's subset view.
+        SamplesArePyTorchs(capture.ToMemory(source, new Streamed(data), maxSamples: 5, seed: 3), capped.SampleIndices, "streamed, capped");
+        // A sample's activations do not depend on the subset it is captured in.
+        var full = capture.ToMemory(source, data);
+        for (int i = 0; i < capped.SampleIndices.Length; i++)
+            Assert.Equal(full["emb"].Row(capped.SampleIndices[i]).ToArray(), capped["emb"].Row(i).ToArray());
+    }
+
+    [Fact]
+    public void SideInputRowsFollowEachSampleOfAShard()
+    {
+        var (source, data) = TwoInputs();
+        using var _ = source;
+        var capture = new ActivationCapture(new LayerSelector("emb,act,head"), MapReduction.Mean, BatchSize: 4);
+        var shard = new Shard(1, 2);
+        var (start, count) = shard.Range(data.Count, 4);
+        Assert.True(start > 0);
+        var rows = Enumerable.Range(start, count).ToArray();
+        SamplesArePyTorchs(capture.ToMemory(source, shard.Slice(data, 4)), rows, "shard 1/2");
+        SamplesArePyTorchs(capture.ToMemory(source, shard.Slice(new Streamed(data), 4)), rows, "streamed shard 1/2");
+        // The CLI's order: a sample cap, then a shard of it.
+        var capped = data.Subset(SampleChooser.Choose(data.Count, 9, 1));
+        var (s2, c2) = shard.Range(capped.Count, 2);
+        var expected = Enumerable.Range(s2, c2).Select(capped.OriginalRow).ToArray();
+        Assert.NotEqual(Enumerable.Range(s2, c2), expected);
+        SamplesArePyTorchs(capture.ToMemory(source, shard.Slice(capped, 2)), expected, "shard 1/2 of 9 capped samples");
+    }
+
+    [Fact]
+    public void SideInputsNeedOneRowPerSampleOfTheWholeDataSet()
+    {
+        var ids = Npy.Read(Fixture("two_ids.npy"));
+        var values = (long[])ids.Data;
+        int n = ids.Shape[0], width = ids.Shape[1];
+        var capture = new ActivationCapture(new LayerSelector("act"), BatchSize: 4);
+        // More id rows than samples.
+        var (more, data) = TwoInputs(new NpyArray(NpyDType.Int64, [n + 3, width], values.Concat(values[..(3 * width)]).ToArray()));
+        using (more)
+        {
+            var e = Assert.Throws<ProbeException>(() => capture.ToMemory(more, data));
+            Assert.Contains($"Input 'ids' has {n + 3} rows but data set 'two' has {n} samples", e.Message);
+            // Under a cap too: the rows belong to the whole data set.
+            e = Assert.Throws<ProbeException>(() => capture.ToMemory(more, data, maxSamples: 4));
+            Assert.Contains($"is taken from one of {n} samples", e.Message);
+        }
+        // A data set of fewer samples that is not a subset of the ids' samples.
+        var (source, _) = TwoInputs();
+        using (source)
+        {
+            var fewer = new Dataset("fewer", data.Features.SelectRows(Enumerable.Range(0, n - 3).ToArray()), null, data.SampleShape);
+            var e = Assert.Throws<ProbeException>(() => capture.ToMemory(source, fewer));
+            Assert.Contains($"Input 'ids' has {n} rows but data set 'fewer' has {n - 3} samples", e.Message);
+        }
+    }
+
     [Fact]
     public void MissingOrUnknownInputsAreNamed()
     {
