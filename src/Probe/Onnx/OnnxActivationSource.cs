@@ -7,8 +7,8 @@ namespace Probe.Onnx;
 
 /// <summary>
 /// An ONNX model as an activation source, run by ONNX Runtime on the CPU. Every node output that carries the batch as
-/// its first axis is a site (the data input's symbolic batch dimension, by name, or its fixed batch size: a
-/// sequence-first [T, N, D] output is not one, and selecting it says why); the ones a capture selects are added to the graph's outputs (on a copy of the model) before the session is
+/// its first axis is a site (a symbolic first axis, or the fixed batch size; not one named as another axis of the data
+/// input, such as a sequence-first [seq, batch, D] output, and selecting that says why); the ones a capture selects are added to the graph's outputs (on a copy of the model) before the session is
 /// created, so ONNX Runtime computes them exactly as in a plain run.
 /// <para>Site names: a PyTorch export's module scopes become PyTorch module names — <c>/layer1/layer1.0/relu/Relu</c> is
 /// <c>layer1.0.relu</c>, a module called k times gives <c>layer1.0.relu#0</c> … <c>#k-1</c>, a functional op in a
@@ -71,11 +71,15 @@ public sealed class OnnxActivationSource : IActivationSource
         if (dataMeta.Dimensions.Length > 1 && dataMeta.Dimensions.Skip(1).All(d => d > 0)) InputShape = dataMeta.Dimensions[1..];
         DataInputType = dataMeta.ElementDataType;
 
-        // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch: the data input's symbolic
-        // batch dimension by name (a sequence-first [T, N, D] output whose T is another symbolic dimension is not
-        // per-sample, whatever sizes a batch gives), or the fixed batch. The others are named with the reason when selected.
-        string batchName = FixedBatch > 0 ? "" : dataMeta.SymbolicDimensions.FirstOrDefault() ?? "";
-        string batchAxis = FixedBatch > 0 ? $"the fixed batch {FixedBatch}" : batchName.Length > 0 ? $"'{batchName}'" : "an unnamed dimension";
+        // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch: the fixed batch, or a
+        // symbolic first axis. Not one whose first axis is named as another axis of the data input (the 'seq' of a
+        // [batch, seq, D] input: a sequence-first [T, N, D] output is not per-sample, whatever sizes a batch gives), nor
+        // one that carries the batch's name on another axis. Other symbolic names are taken as the batch (exporters and
+        // shape inference rename it, after a Reshape say) and checked against every batch's size as it runs. The
+        // outputs left out are named with the reason when selected.
+        var inputDims = dataMeta.SymbolicDimensions;
+        string batchName = FixedBatch > 0 ? "" : inputDims.FirstOrDefault() ?? "";
+        string batchAxis = FixedBatch > 0 ? $"the fixed batch {FixedBatch}" : batchName.Length > 0 ? $"'{batchName}'" : "its first dimension";
         _sites = new List<OnnxSiteDef>();
         var infos = new List<SiteInfo>();
         foreach (var c in _graph.Candidates)
@@ -83,15 +87,20 @@ public sealed class OnnxActivationSource : IActivationSource
             if (!meta.TryGetValue(c.Tensor, out var m) || !m.IsTensor || !Numeric(m.ElementDataType)) continue;
             var dims = m.Dimensions;
             if (dims.Length == 0) continue;
-            bool batchFirst = FixedBatch > 0 ? dims[0] == FixedBatch : dims[0] <= 0 && batchName.Length > 0 && m.SymbolicDimensions[0] == batchName;
+            string firstName = m.SymbolicDimensions[0] ?? "";
+            bool batchFirst = FixedBatch > 0 ? dims[0] == FixedBatch
+                : dims[0] <= 0
+                  && !(firstName.Length > 0 && firstName != batchName && inputDims.Skip(1).Contains(firstName))
+                  && !(batchName.Length > 0 && firstName != batchName && m.SymbolicDimensions.Skip(1).Contains(batchName));
             if (!batchFirst)
             {
+                // A fixed first axis in a model whose batch is symbolic: a constant or a shape, never listed.
+                if (FixedBatch == 0 && dims[0] > 0) continue;
                 string shape = string.Join(", ", dims.Select((d, i) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : m.SymbolicDimensions[i] is { Length: > 0 } n ? n : "?"));
-                string first = dims[0] > 0 ? dims[0].ToString(System.Globalization.CultureInfo.InvariantCulture) : m.SymbolicDimensions[0] is { Length: > 0 } f ? $"'{f}'" : "an unnamed dimension";
+                string first = dims[0] > 0 ? dims[0].ToString(System.Globalization.CultureInfo.InvariantCulture) : $"'{firstName}'";
                 _notSites.TryAdd(c.Name,
                     $"'{c.Name}' ({c.OpType}) is not a site: its output has shape [{shape}], whose first axis is {first}, not the batch axis of input '{DataInputName}' ({batchAxis}), " +
-                    "so its values cannot be split into one row per sample" +
-                    (batchName.Length == 0 && FixedBatch == 0 ? $". Give input '{DataInputName}' a named batch dimension (dynamic_axes in torch.onnx.export) so Probe can follow it." : ". Select a site where the batch is the first axis (probe layers lists them)."));
+                    "so its values cannot be split into one row per sample. Select a site where the batch is the first axis (probe layers lists them).");
                 continue;
             }
             _sites.Add(c);

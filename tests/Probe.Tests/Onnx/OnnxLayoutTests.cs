@@ -122,4 +122,34 @@ public class OnnxLayoutTests
         }
         finally { File.Delete(path); }
     }
+    /// <summary>
+    /// A first axis that shape inference gave another symbolic name than the input's batch (here declared "n2" after a
+    /// Reshape) is still the batch when it is no other axis of the input: the site is listed, and its rows are each
+    /// sample's own values (worked out by hand: the reshape keeps them, the ReLU zeroes the negative ones).
+    /// </summary>
+    [Fact]
+    public void ARenamedBatchAxisIsStillTheBatch()
+    {
+        var g = new GraphProto { Name = "renamed" };
+        var shape = new TensorProto { Name = "shape", DataType = 7 };
+        shape.Dims.Add(3);
+        shape.Int64Data.AddRange([-1, 2, 3]);
+        g.Initializer.Add(shape);
+        g.Node.AddRange([Node("/rs/Reshape", "Reshape", ["x", "shape"], "y"), Node("/act/Relu", "Relu", ["y"], "z")]);
+        g.Input.Add(Value("x", "batch", 6));
+        g.ValueInfo.Add(Value("y", "n2", 2, 3));
+        g.Output.Add(Value("z", "n2", 2, 3));
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            Assert.Equal(["rs", "act"], source.Sites.Select(s => s.Name));
+            var x = Enumerable.Range(0, 5 * 6).Select(v => (float)(v % 7) - 3).ToArray();
+            var data = new Dataset("x", new Matrix(5, 6, x), null, [6]);
+            var got = new ActivationCapture(null, MapReduction.Flatten, BatchSize: 2).ToMemory(source, data);
+            Assert.Equal(x, got["rs"].Data);
+            Assert.Equal(x.Select(v => Math.Max(v, 0f)).ToArray(), got["act"].Data);
+        }
+        finally { File.Delete(path); }
+    }
 }
