@@ -157,13 +157,19 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
             case TensorElementType.Double:
                 return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (double)v), shape);
             case TensorElementType.Int64:
-                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (long)MathF.Round(v)), shape);
+                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (long)Whole(v)), shape);
             case TensorElementType.Int32:
-                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (int)MathF.Round(v)), shape);
+                return OrtValue.CreateTensorValueFromMemory(Padded(x, real, batch, size, v => (int)Whole(v)), shape);
             default:
                 throw new ProbeException($"The ONNX model's input '{_source.DataInputName}' has element type {_source.DataInputType}; the data set can feed float, double, int64 or int32 inputs. Give it as an array of that type instead.");
         }
     }
+
+    // An integer input (token ids) fed from the data set's float32 values: each must be a whole number float32 holds
+    // exactly (below 2^24 in size); rounding anything else would feed the model other ids than the data's.
+    float Whole(float v) => v == MathF.Floor(v) && MathF.Abs(v) < 16_777_216f ? v
+        : throw new ProbeException($"The ONNX model's input '{_source.DataInputName}' takes {_source.DataInputType} values (such as token ids), but the data set holds {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}: " +
+                                   "its values must be whole numbers below 16,777,216 (exact in float32). Give larger ids, or ids of another type, as an array with --input NAME=FILE.npy (int64 stays int64).");
 
     static T[] Padded<T>(ReadOnlySpan<float> x, int real, int batch, long size, Func<float, T> convert)
     {

@@ -152,4 +152,36 @@ public class OnnxLayoutTests
         }
         finally { File.Delete(path); }
     }
+    /// <summary>
+    /// A model whose data input is int64 (token ids) fed from a data set's float32 values: whole numbers go in as they
+    /// are (the Cast's output equals them); a fractional value or one float32 cannot hold exactly is an error, not an
+    /// id rounded to another.
+    /// </summary>
+    [Fact]
+    public void IntegerInputsFedFromTheDataMustBeWholeNumbersFloat32HoldsExactly()
+    {
+        var g = new GraphProto { Name = "ids" };
+        var cast = Node("/cast/Cast", "Cast", ["ids"], "y");
+        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        g.Node.Add(cast);
+        var ids = Value("ids", "batch", 3);
+        ids.Type.TensorType.ElemType = 7; // int64
+        g.Input.Add(ids);
+        g.Output.Add(Value("y", "batch", 3));
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            var capture = new ActivationCapture(new LayerSelector("cast"), MapReduction.Flatten, BatchSize: 2);
+            float[] whole = [0, 1, 2, 30_000, 16_777_215, 7];
+            Assert.Equal(whole, capture.ToMemory(source, new Dataset("ids", new Matrix(2, 3, whole), null, [3]))["cast"].Data);
+            foreach (var bad in new[] { 2.5f, 16_777_216f, -0.25f })
+            {
+                var e = Assert.Throws<ProbeException>(() => capture.ToMemory(source, new Dataset("ids", new Matrix(2, 3, [0, 1, 2, 3, bad, 5]), null, [3])));
+                Assert.Contains("takes Int64 values", e.Message);
+                Assert.Contains("must be whole numbers below 16,777,216", e.Message);
+            }
+        }
+        finally { File.Delete(path); }
+    }
 }
