@@ -81,7 +81,7 @@ internal static class CaptureCommand
                 layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)
-                ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray());
+                ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray(), p);
             staged.Commit();
             foreach (var l in summary.Layers)
             {

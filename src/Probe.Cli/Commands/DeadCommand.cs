@@ -88,7 +88,7 @@ internal static class DeadCommand
                 var (start, count) = part.Range(all.Count, p.GetValue(batch));
                 var partial = study.Collect(source, part.Slice(all, p.GetValue(batch)));
                 string partDir = p.GetValue(outDir)!;
-                ShardFiles.Write(partDir, ShardFiles.Dead, part, start, count, all.Count, p.GetValue(data) ?? p.GetValue(models.ActsDir)!, partial);
+                ShardFiles.Write(partDir, ShardFiles.Dead, part, start, count, all.Count, p.GetValue(data) ?? p.GetValue(models.ActsDir)!, partial, p);
                 ctx.Out.WriteLine($"Shard {part}: samples {start}..{start + count - 1} of {all.Count}; partial state written to {Path.Combine(partDir, ShardFiles.Dead)} (combine the shards with 'probe merge').");
                 return ExitCodes.Ok;
             }

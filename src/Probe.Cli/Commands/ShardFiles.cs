@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Probe.Data;
@@ -34,15 +35,49 @@ internal static class ShardFiles
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>What every partial file holds: the shard, the slice it covered, the data set's size, and the state.</summary>
-    public sealed record Partial<T>(string Shard, int Start, int Samples, int Total, string Data, T State);
+    /// <summary>
+    /// What every partial file holds: the shard, the slice it covered, the data set's size, the state, and the settings
+    /// the shard ran with (<see cref="Settings"/>), which every shard of one run shares.
+    /// </summary>
+    public sealed record Partial<T>(string Shard, int Start, int Samples, int Total, string Data, T State, string[]? Settings = null);
 
-    public static void Write<T>(string dir, string name, Shard shard, int start, int samples, int total, string data, T state)
+    public static void Write<T>(string dir, string name, Shard shard, int start, int samples, int total, string data, T state, ParseResult settings)
     {
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, name), tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(new Partial<T>(shard.ToString(), start, samples, total, data, state), Json));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(new Partial<T>(shard.ToString(), start, samples, total, data, state, Settings(settings)), Json));
         File.Move(tmp, path, overwrite: true);
+    }
+
+    // Options that say only where or how a shard writes, or where it computes: shards of one run may differ in them.
+    static readonly HashSet<string> Free = new(StringComparer.Ordinal)
+        { "--shard", "--out", "--force", "--json", "--fail-above", "--device", "--threads", "--quiet", "--verbose", "--progress", "--timings" };
+
+    /// <summary>
+    /// Every option of the command a shard ran (given or defaulted) that shapes its result, as <c>name=value</c>: the
+    /// model, its weights, the layers, the reduction, the batch size, the seed, the measure's settings... A file is
+    /// named by its SHA-256, so shards whose weights differ under one path (or agree under two) are told apart.
+    /// </summary>
+    internal static string[] Settings(ParseResult p) =>
+        p.CommandResult.Command.Options.Where(o => !Free.Contains(o.Name))
+            .Select(o => $"{o.Name}={Text(p.GetResult(o) is OptionResult r ? r.GetValueOrDefault<object?>() : null)}")
+            .Order(StringComparer.Ordinal).ToArray();
+
+    static string Text(object? v) => v switch
+    {
+        null => "",
+        bool b => b ? "true" : "false",
+        string s when File.Exists(s) => "sha256:" + FileHash(s),
+        string s => s,
+        System.Collections.IEnumerable e => string.Join(",", e.Cast<object?>().Select(Text)),
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => v.ToString() ?? "",
+    };
+
+    static string FileHash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 
     public static Partial<T> Read<T>(string path)
@@ -70,6 +105,15 @@ internal static class ShardFiles
             throw new ProbeException($"The parts come from different splits ({string.Join(", ", shards.Select(s => s.Shard).Distinct())}); merge the shards of one run.");
         if (shards.Any(s => s.Part.Total != shards[0].Part.Total || s.Part.Data != shards[0].Part.Data))
             throw new ProbeException("The parts cover different data sets; merge the shards of one run.");
+        // The same model, weights, layers and settings: shards that differ in any would combine into no run's result.
+        foreach (var s in shards.Skip(1))
+        {
+            string[] a = shards[0].Part.Settings ?? [], b = s.Part.Settings ?? [];
+            if (a.SequenceEqual(b)) continue;
+            string differ = a.Except(b).Concat(b.Except(a)).Select(x => x.Split('=')[0]).Distinct().FirstOrDefault() ?? "their settings";
+            string Of(string[] set) => set.FirstOrDefault(x => x.Split('=')[0] == differ) is string x ? x[(x.IndexOf('=') + 1)..] is { Length: > 0 } v ? v : "(none)" : "(not recorded)";
+            throw new ProbeException($"Shard {s.Shard} ran with {differ} {Of(b)} but shard {shards[0].Shard} with {Of(a)}; merge the shards of one run (same model, weights and options).");
+        }
         var dup = shards.GroupBy(s => s.Shard.Index).FirstOrDefault(g => g.Count() > 1);
         if (dup != null) throw new ProbeException($"Shard {dup.Key}/{n} is given twice ({string.Join(", ", dup.Select(d => d.Path))}).");
         var missing = Enumerable.Range(0, n).Except(shards.Select(s => s.Shard.Index)).ToList();

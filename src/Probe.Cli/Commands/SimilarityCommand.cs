@@ -88,7 +88,7 @@ internal static class SimilarityCommand
                 var (start, count) = part.Range(dataset.Count, cka.BatchSize);
                 var state = cka.MinibatchState(source, part.Slice(dataset, cka.BatchSize));
                 string partDir = p.GetValue(o.Out)!;
-                ShardFiles.Write(partDir, ShardFiles.Cka, part, start, count, dataset.Count, p.GetValue(o.Data) ?? p.GetValue(o.Models.ActsDir)!, state);
+                ShardFiles.Write(partDir, ShardFiles.Cka, part, start, count, dataset.Count, p.GetValue(o.Data) ?? p.GetValue(o.Models.ActsDir)!, state, p);
                 ctx.Out.WriteLine($"Shard {part}: samples {start}..{start + count - 1} of {dataset.Count}; minibatch CKA sums written to {Path.Combine(partDir, ShardFiles.Cka)} (combine the shards with 'probe merge').");
                 return ExitCodes.Ok;
             }

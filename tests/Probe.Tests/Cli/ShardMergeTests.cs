@@ -92,4 +92,43 @@ public class ShardMergeTests : IDisposable
         Assert.Contains("Missing shard", err);
         Assert.False(Directory.Exists(D("merged")));
     }
+    /// <summary>
+    /// Shards run with other weights, another reduction or another batch size would merge into no run's result: merge
+    /// refuses them, naming the option and both values (a weights file by its SHA-256, so a copy of the same file
+    /// under another name is the same weights).
+    /// </summary>
+    [Fact]
+    public void ShardsRunWithOtherWeightsOrOptionsAreRefused()
+    {
+        string Part(string name, string shard, string[] args)
+        {
+            var (code, _, err) = Run([.. args, "--data", "digits", "--shard", shard, "--out", D(name)]);
+            Assert.True(code == 0, err);
+            return D(name);
+        }
+        string copy = D("same-weights.safetensors");
+        File.Copy(Fixture("digits_mlp.safetensors"), copy);
+        string trained = Part("dead0", "0/2", ["dead", .. Model, "--batch-size", "100"]);
+        string random = Part("dead1", "1/2", ["dead", "--model", "mlp:64-128-64-32-10:relu", "--random-weights", "--batch-size", "100"]);
+        var (code, _, err) = Run(["merge", trained, random, "--out", D("merged")]);
+        Assert.Equal(1, code);
+        Assert.Contains("ran with --random-weights true but shard 0/2 with false", err);
+        Assert.False(Directory.Exists(D("merged")));
+        // The same weights copied under another name merge.
+        string copied = Part("dead1b", "1/2", ["dead", "--model", "mlp:64-128-64-32-10:relu", "--weights", copy, "--batch-size", "100"]);
+        Assert.Equal(0, Run(["merge", trained, copied, "--out", D("merged")]).Item1);
+
+        string[] cka = ["cka", .. Model, "--method", "minibatch", "--layers", "fc1,relu2"];
+        string mean = Part("cka0", "0/2", [.. cka, "--batch-size", "100"]);
+        string flat = Part("cka1", "1/2", [.. cka, "--batch-size", "100", "--reduce", "flatten"]);
+        (code, _, err) = Run(["merge", mean, flat, "--out", D("merged-cka")]);
+        Assert.Equal(1, code);
+        Assert.Contains("ran with --reduce Flatten but shard 0/2 with Mean", err);
+        // 1,797 samples in two shards of whole batches: 900 + 897 with batches of 100 (9 + 9) or of 300 (3 + 3), so the
+        // slices line up and only the recorded batch size tells them apart.
+        string big = Part("cka1c", "1/2", [.. cka, "--batch-size", "300"]);
+        (code, _, err) = Run(["merge", mean, big, "--out", D("merged-cka")]);
+        Assert.Equal(1, code);
+        Assert.Contains("--batch-size 300 but shard 0/2 with 100", err);
+    }
 }
