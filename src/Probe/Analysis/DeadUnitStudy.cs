@@ -529,6 +529,10 @@ public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, d
     DeadLayerPartial[] Layers, SortedDictionary<string, double> MaxInputNormSq)
 {
     /// <summary>Combines partials of disjoint slices of one data set, taken with the same settings, model and layers.</summary>
+    static bool SameOrigin(AffineSummary? a, AffineSummary? b) => a is null || b is null ? a is null && b is null
+        : a.Layer == b.Layer && a.LayerType == b.LayerType && a.Folded == b.Folded && a.InputSite == b.InputSite
+          && a.WeightNorms.SequenceEqual(b.WeightNorms) && a.Bias.SequenceEqual(b.Bias);
+
     public static DeadUnitPartial Merge(IReadOnlyList<DeadUnitPartial> parts)
     {
         ArgumentNullException.ThrowIfNull(parts);
@@ -540,6 +544,10 @@ public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, d
                 throw new ProbeException("The partial results were made with different settings (dying threshold, epsilon, saturation); rerun the shards with the same options.");
             if (!p.Layers.Select(l => (l.Name, l.Units)).SequenceEqual(first.Layers.Select(l => (l.Name, l.Units))))
                 throw new ProbeException($"The partial results cover different layers ({string.Join(", ", first.Layers.Select(l => l.Name))} vs {string.Join(", ", p.Layers.Select(l => l.Name))}); rerun the shards with the same model and --layers.");
+            // The weights that explain each layer (the same model gives the same norms and biases to the bit).
+            for (int i = 0; i < first.Layers.Length; i++)
+                if (!SameOrigin(first.Layers[i].Origin, p.Layers[i].Origin) || first.Layers[i].Note != p.Layers[i].Note)
+                    throw new ProbeException($"The partial results were made with different weights: layer '{first.Layers[i].Name}' is fed by {(first.Layers[i].Origin is { } o ? $"'{o.Layer}'" : "an unknown layer")}, whose weights differ between the parts; rerun the shards with the same model and weights.");
         }
         var layers = first.Layers.Select((l, i) =>
         {

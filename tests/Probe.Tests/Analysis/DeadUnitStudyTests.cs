@@ -28,6 +28,26 @@ public class DeadUnitStudyTests : IDisposable
 
     static JsonElement Expected(string layer) => TestNpy.Layer(layer);
 
+    /// <summary>
+    /// Two halves of the digits collected with the reference weights merge into NumPy's dead units (expected.json);
+    /// a half collected with other weights is refused, not merged into counts of no model.
+    /// </summary>
+    [Fact]
+    public void PartsOfOneModelMergeIntoItsDeadUnitsAndPartsOfAnotherAreRefused()
+    {
+        var data = DigitsInput();
+        var study = new DeadUnitStudy(BatchSize: 100);
+        using var trained = new ModuleSource(ReferenceMlp(), ownsModel: true);
+        using var other = new ModuleSource(ModelSpec.Parse("mlp:64-128-64-32-10:relu").Build(7), ownsModel: true);
+        var a = study.Collect(trained, new Shard(0, 2).Slice(data, 100));
+        var b = study.Collect(trained, new Shard(1, 2).Slice(data, 100));
+        var merged = DeadUnitStudy.Finish(DeadUnitPartial.Merge([a, b]));
+        foreach (var l in merged.Layers)
+            Assert.Equal(Expected(l.Layer).GetProperty("dead_units").EnumerateArray().Select(e => e.GetInt32()), l.Stats.DeadUnits);
+        var e = Assert.Throws<ProbeException>(() => DeadUnitPartial.Merge([a, study.Collect(other, new Shard(1, 2).Slice(data, 100))]));
+        Assert.Contains("made with different weights: layer 'relu1' is fed by 'fc1'", e.Message);
+    }
+
     [Fact]
     public void ReferenceMlp_ReproducesExpectedDeadUnitsThroughCapture()
     {
