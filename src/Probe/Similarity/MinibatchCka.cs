@@ -109,7 +109,10 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
         var names = _rows.Select(s => $"layer '{s}'").Concat(_cross ? _cols.Select(s => $"column layer '{s}'") : []).ToArray();
         if (_workspace == null)
         {
-            _widths = layers.Select(l => l.Cols).ToArray();
+            var widths = layers.Select(l => l.Cols).ToArray();
+            if (_widths.Length > 0 && !widths.SequenceEqual(_widths))
+                throw new ProbeException($"This batch's layers have {string.Join(", ", widths)} columns but the sums absorbed have {string.Join(", ", _widths)}: a layer's width cannot change.");
+            _widths = widths;
             if (_widths.Any(w => w == 0)) throw new ProbeException($"{names[Array.IndexOf(_widths, 0)]} has no columns.");
             _workspace = new GramWorkspace(_widths, Kernel, SigmaFrac, UseSingle(n));
         }
@@ -162,7 +165,10 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
     }
 
     /// <summary>The accumulated HSIC sums as plain data (for shards: each process saves them, <c>probe merge</c> adds them).</summary>
-    public MinibatchCkaState State() => new(_rows.ToArray(), _cross ? _cols.ToArray() : null, Kernel, SigmaFrac, (double[])_sum.Clone(), Batches, Samples, SkippedSamples);
+    public MinibatchCkaState State() => new(_rows.ToArray(), _cross ? _cols.ToArray() : null, Kernel, SigmaFrac, (double[])_sum.Clone(), Batches, Samples, SkippedSamples)
+    {
+        Widths = _widths.Length > 0 ? _widths.ToArray() : null,
+    };
 
     /// <summary>
     /// Adds the sums of another accumulator over other minibatches of the same layers (a shard): the unbiased HSIC of each
@@ -174,6 +180,13 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
         if (!other.RowLayers.SequenceEqual(_rows) || !(other.ColumnLayers ?? other.RowLayers).SequenceEqual(_cols) || (other.ColumnLayers != null) != _cross
             || other.Kernel != Kernel || other.SigmaFrac != SigmaFrac || other.Sums.Length != _sum.Length)
             throw new ProbeException("Cannot merge minibatch CKA sums of different layers or kernels; rerun the shards with the same model, --layers and kernel options.");
+        // The same layers reduced another way (mean over positions vs flattened) have other widths: sums of no one run.
+        if (other.Widths != null)
+        {
+            if (_widths.Length == 0) _widths = other.Widths.ToArray();
+            else if (!other.Widths.SequenceEqual(_widths))
+                throw new ProbeException($"Cannot merge minibatch CKA sums of layers of different widths ({string.Join(", ", _widths)} vs {string.Join(", ", other.Widths)} columns): rerun the shards with the same model and --reduce.");
+        }
         for (int i = 0; i < _sum.Length; i++) _sum[i] += other.Sums[i];
         Batches += other.Batches;
         Samples += other.Samples;
@@ -235,4 +248,8 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
 
 /// <summary>The state of a <see cref="MinibatchCka"/>: layer names, kernel, and the summed per-minibatch HSIC matrix (row-major).</summary>
 public sealed record MinibatchCkaState(string[] RowLayers, string[]? ColumnLayers, CkaKernel Kernel, double SigmaFrac, double[] Sums,
-    int Batches, long Samples, long SkippedSamples);
+    int Batches, long Samples, long SkippedSamples)
+{
+    /// <summary>Each layer's columns (row layers, then column layers), once a batch was seen: states of different widths do not merge.</summary>
+    public int[]? Widths { get; init; }
+}

@@ -138,4 +138,29 @@ public class MinibatchCkaTests
         // the two-matrix entry point computes the same estimator
         AssertRelative(expected[0][1].GetDouble(), MinibatchCka.Compute(layers["a"], layers["b"], batch, kernel, frac, CkaPrecision.Double), 1e-9, "Compute");
     }
+    /// <summary>
+    /// Sums of the same layers at other widths (one part with a layer mean-reduced, the other flattened: same names, same
+    /// number of sums) are refused; parts of the same widths merge into the definition over all batches.
+    /// </summary>
+    [Fact]
+    public void StatesOfOtherLayerWidthsDoNotMerge()
+    {
+        var a = Layers(40, 3);
+        var b = Layers(40, 4);
+        using var first = new MinibatchCka(Names);
+        first.Add(Names.Zip(a).ToDictionary(p => p.First, p => p.Second));
+        using var same = new MinibatchCka(Names);
+        same.Add(Names.Zip(b).ToDictionary(p => p.First, p => p.Second));
+        using var merged = MinibatchCka.FromState(first.State());
+        merged.Absorb(same.State());
+        using var direct = new MinibatchCka(Names);
+        direct.Add(Names.Zip(a).ToDictionary(p => p.First, p => p.Second));
+        direct.Add(Names.Zip(b).ToDictionary(p => p.First, p => p.Second));
+        Assert.Equal(direct.Result().Values, merged.Result().Values);
+        // The same names, the middle layer 8 columns wide instead of 4.
+        using var wider = new MinibatchCka(Names);
+        wider.Add(new Dictionary<string, Matrix> { ["l0"] = b[0], ["l1"] = Gaussian(40, 8, 5), ["l2"] = b[2] });
+        var e = Assert.Throws<ProbeException>(() => MinibatchCka.FromState(first.State()).Absorb(wider.State()));
+        Assert.Contains("different widths (6, 4, 3 vs 6, 8, 3 columns)", e.Message);
+    }
 }
