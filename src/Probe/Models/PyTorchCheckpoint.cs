@@ -102,7 +102,9 @@ public static class PyTorchCheckpoint
         try { table = PyTorchUnpickler.UnpickleStateDict(path); }
         catch (Exception e) when (e is not ProbeException)
         {
-            throw new ProbeException($"Could not read the PyTorch state dict '{path}' ({e.Message}). {ResaveStateDict}", e);
+            // Tensors that are views (transposed, or slices sharing one storage) are what PyBridge cannot read: saving each
+            // as its own contiguous copy is what helps, not saving the same state dict again.
+            throw new ProbeException($"Could not read the PyTorch state dict '{path}' ({e.Message}). If any tensor is a view (transposed, or sharing its storage with another), save contiguous copies in Python: torch.save({{k: v.contiguous().clone() for k, v in model.state_dict().items()}}, \"model.pt\"), or as safetensors: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\").", e);
         }
         var result = new List<RawTensor>(table.Count);
         var notTensors = new List<string>();

@@ -130,6 +130,21 @@ public class PyTorchWeightsTests : IDisposable
         Assert.Throws<ProbeException>(() => ModelSpec.Parse("resnet:18:w4:32x32").WithClassesFrom(Fixture("malicious.pt")));
     }
 
+    /// <summary>
+    /// A state dict whose tensors are views (a transposed weight, a bias sharing its storage; tests/fixtures/resnet/
+    /// make_views.py, read back by torch.load) is refused, saying to save contiguous copies: saving the same state dict
+    /// again would not help.
+    /// </summary>
+    [Fact]
+    public void A_state_dict_of_views_is_refused_saying_to_save_contiguous_copies()
+    {
+        using var m = torch.nn.Linear(2, 3);
+        var before = m.weight!.data<float>().ToArray();
+        var e = Assert.Throws<ProbeException>(() => Weights.Load(m, Fixture("views.pt")));
+        Assert.Contains("v.contiguous().clone()", e.Message);
+        Assert.Equal(before, m.weight!.data<float>().ToArray()); // nothing loaded
+    }
+
     [Fact]
     public void A_whole_pickled_model_and_the_legacy_format_say_how_to_resave()
     {
