@@ -13,7 +13,7 @@ namespace Probe.Reporting;
 
 /// <summary>
 /// Settings of a <see cref="Report"/>: the seed of every random choice and the sample caps of each analysis (dead
-/// units use every sample unless <see cref="MaxSamples"/> caps the data; the others cap their own samples).
+/// units use every sample, the others their own caps; <see cref="MaxSamples"/> caps every section).
 /// </summary>
 public sealed record ReportSettings(
     int Seed = 0,
@@ -24,6 +24,9 @@ public sealed record ReportSettings(
     int TsneIterations = 750,
     int BatchSize = 256)
 {
+    /// <summary>A section's own cap, no more than <see cref="MaxSamples"/>.</summary>
+    internal int Cap(int own) => MaxSamples is int m ? Math.Min(own, m) : own;
+
     /// <summary>Stops the report between batches and iterations; nothing is left in the output folder.</summary>
     public CancellationToken Cancellation { get; init; }
 
@@ -195,7 +198,7 @@ public static class Report
                 seed = settings.Seed,
                 data = new { spec = dataSpec, name = data.Name, samples = data.Count, analysed_samples = _data.Count, sample_shape = data.SampleShape, class_names = data.ClassNames, content_sha256 = hash },
                 models,
-                sample_caps = new { dead_units = settings.MaxSamples, representation_quality = settings.QualitySamples, layer_similarity = settings.CkaSamples, layer_evolution = settings.EvolutionSamples },
+                sample_caps = new { dead_units = settings.MaxSamples, representation_quality = settings.Cap(settings.QualitySamples), layer_similarity = settings.Cap(settings.CkaSamples), layer_evolution = settings.Cap(settings.EvolutionSamples) },
             };
         }
 
@@ -326,7 +329,7 @@ public static class Report
                 "How well each layer's activations separate the classes: a separability ratio (between-class over within-class scatter) and the test accuracy of a linear probe (multinomial logistic regression) trained on that layer alone.",
                 "Probe accuracy rising with depth means later layers make the classes linearly separable; a layer where it peaks and then falls, or a final layer below the best probe, points at where the network loses information.");
             const string stage = "representation quality";
-            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.QualitySamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
+            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.Cap(settings.QualitySamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             CheckpointQuality[] checkpoints;
             string split;
             ProbePlateauWarning[] warnings = [];
@@ -384,7 +387,7 @@ public static class Report
                 "Linear CKA (centered kernel alignment, Kornblith et al. 2019) between two layers' activations on the same samples: 1 = the same representation up to rotation and scale, 0 = unrelated.",
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
-            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.CkaSamples, Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
+            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
             var within = Timed(stage, () => study.Within(final, data));
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
             report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),
@@ -445,14 +448,14 @@ public static class Report
             var rows = data.Count > 20000 ? SampleChooser.Choose(data.Count, 20000, settings.Seed) : null;
             var memory = (rows is null ? data : data.Subset(rows)).ToMemory();
             string[]? classes = data.ClassNames?.ToArray();
-            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed, Epochs: epochs) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
+            var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.Cap(settings.EvolutionSamples), Seed: settings.Seed, Epochs: epochs) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var grid = EvolutionFigures.Grid(pca, classes, basis: report.StyleOf(FigureStyle.Page));
             report.AddFigure(EvolutionSection, "pca", grid.Save,
                 $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
                 (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") + "), each panel the first two principal components of that layer.");
             var hidden = run.Spec.LayerNames.Where(n => n.StartsWith(run.Spec.Activation, StringComparison.Ordinal)).ToArray();
             string lastHidden = hidden.Length > 0 ? hidden[^1] : run.Spec.LayerNames[^1];
-            var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.EvolutionSamples, Seed: settings.Seed,
+            var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.Cap(settings.EvolutionSamples), Seed: settings.Seed,
                 Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var tfig = EvolutionFigures.Grid(tsne, classes, basis: report.StyleOf(FigureStyle.Column with { WidthInches = 4.8 }));
             report.AddFigure(EvolutionSection, "tsne input vs last hidden", tfig.Save, string.Create(CultureInfo.InvariantCulture,
@@ -464,7 +467,9 @@ public static class Report
                     p.KlDivergence is null ? "pca" : "tsne", p.Layer == EvolutionStudy.InputLayer ? null : p.Epoch, p.Layer, p.Features,
                     p.ExplainedVarianceRatio is { } v ? v[0] + v[1] : null, p.KlDivergence, p.Trustworthiness,
                 }));
-            report.AddJson(EvolutionSection, "evolution", new { pca.Epochs, pca.Layers, samples = pca.SampleIndices.Length, sample_indices = pca.SampleIndices, tsne_perplexity = tsne.Perplexity });
+            // The study ran on the 20,000-row sample when there was one: its indices are rows of that sample, reported as rows of the data.
+            var sampleRows = rows is null ? pca.SampleIndices : pca.SampleIndices.Select(i => rows[i]).ToArray();
+            report.AddJson(EvolutionSection, "evolution", new { pca.Epochs, pca.Layers, samples = pca.SampleIndices.Length, sample_indices = sampleRows, tsne_perplexity = tsne.Perplexity });
         }
 
         public void Summarise(string? mainLabel)

@@ -40,7 +40,8 @@ internal static class EvolutionCommand
         cmd.SetAction(p =>
         {
             var folder = RunFolder.Load(p.GetValue(run)!);
-            var dataset = p.GetValue(data) is string d ? CliOptions.LoadData(d) : null;
+            // The run's own data unless --data names other data (what the study reads; its class names name the legend).
+            var dataset = p.GetValue(data) is string d ? CliOptions.LoadData(d) : Probe.Data.DataSource.Parse(folder.Info.Data).Load();
             var study = new EvolutionStudy(
                 Layers: p.GetValue(layers),
                 Method: p.GetValue(method) == "tsne" ? ProjectionMethod.Tsne : ProjectionMethod.Pca,
@@ -50,7 +51,7 @@ internal static class EvolutionCommand
                 IncludeInput: p.GetValue(input),
                 Perplexity: p.GetValue(perplexity)) { Device = CliOptions.DeviceOf(p, device), Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
             var result = study.Run(folder, dataset);
-            var figure = EvolutionFigures.Grid(result, title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
+            var figure = EvolutionFigures.Grid(result, dataset.ClassNames?.ToArray(), title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
             string o = p.GetValue(outPath)!;
             // Both outputs are written under temporary names and renamed only when both are complete.
             using var stagedFigure = ctx.Stage(o, folder: false);

@@ -282,6 +282,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         if (r.GetValue(Epochs) is string e && e.Split(',').Length != 2) r.AddError($"--epochs takes two checkpoints 'EA,EB', got '{e}'.");
         if (Given(r, Split) && r.GetValue(Split) is not ("test" or "train" or "all")) r.AddError($"--split must be test, train or all, not '{r.GetValue(Split)}'.");
         if (Given(r, Split) && !runs) r.AddError("--split is for --run (a run's own data).");
+        if (Given(r, Split) && Given(r, Data)) r.AddError("--split picks rows of the run's own data; with --data all of that data is used. Drop --split or --data.");
         if (pair)
             foreach (var opt in new Option[] { Layers, MaxSamples, Out, Method, Shard })
                 if (Given(r, opt)) r.AddError($"{opt.Name} is for the layer modes; two matrices (--a/--b) are compared whole.");
@@ -339,7 +340,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             string nameA = rb == null ? $"epoch {ea}" : $"{Path.GetFileName(ra.Directory)} epoch {ea}";
             string nameB = rb == null ? $"epoch {eb}" : $"{Path.GetFileName(rb.Directory)} epoch {eb}";
             if (rb != null && rb.Info.Model != ra.Info.Model) nameB += $" ({rb.Info.Model})";
-            var dataset = p.GetValue(Data) is string ds ? CliOptions.LoadData(ds) : RunData(ra, p.GetValue(Split)!);
+            var dataset = p.GetValue(Data) is string ds ? CliOptions.LoadData(ds) : RunData(ra, rb, p.GetValue(Split)!);
             var a = new ModuleSource(ra.BuildModel(ea), ownsModel: true) { Device = Models.DeviceOf(p) };
             var b = new ModuleSource((rb ?? ra).BuildModel(eb), ownsModel: true) { Device = Models.DeviceOf(p) };
             return (a, b, nameA, nameB, dataset);
@@ -376,18 +377,24 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         return e;
     }
 
-    /// <summary>The run's data set restricted to its test split (or train rows, or all).</summary>
-    private static Dataset RunData(RunFolder run, string split)
+    /// <summary>
+    /// The run's data set restricted to its test split (or train rows, or all); with a second run (trained on the same
+    /// data, split with another seed perhaps), the rows both runs held out (or both trained on).
+    /// </summary>
+    private static Dataset RunData(RunFolder run, RunFolder? other, string split)
     {
         var all = CliOptions.LoadData(run.Info.Data);
         if (all.Count != run.Info.Split.Samples)
             throw new ProbeException($"Run '{run.Directory}' was trained on {run.Info.Split.Samples} samples of '{run.Info.Data}', which now has {all.Count}; pass --data.");
-        return split switch
-        {
-            "test" when run.Info.Split.TestIndices.Length >= 4 => all.Subset(run.Info.Split.TestIndices, all.Name + " (test split)"),
-            "test" => throw new ProbeException($"Run '{run.Directory}' has only {run.Info.Split.TestIndices.Length} test rows; use --split all or --data."),
-            "train" => all.Subset(run.TrainIndices, all.Name + " (train split)"),
-            _ => all,
-        };
+        if (other != null && (other.Info.Data != run.Info.Data || other.Info.Split.Samples != run.Info.Split.Samples))
+            throw new ProbeException($"Run '{other.Directory}' was trained on '{other.Info.Data}' ({other.Info.Split.Samples} samples), run '{run.Directory}' on '{run.Info.Data}' ({run.Info.Split.Samples}): their splits do not share rows; pass --data.");
+        if (split == "all") return all;
+        int[] Rows(RunFolder r) => split == "test" ? r.Info.Split.TestIndices : r.TrainIndices;
+        var rows = other == null ? Rows(run) : Rows(run).Intersect(Rows(other)).ToArray();
+        string what = split == "test" ? "held out" : "trained on";
+        string name = all.Name + (other == null ? $" ({split} split)" : $" ({split} split: rows both runs {what})");
+        if (rows.Length < 4)
+            throw new ProbeException($"Only {rows.Length} rows are {(other == null ? $"in run '{run.Directory}''s {split} split" : $"{what} by both runs")}; use --split all or --data.");
+        return all.Subset(rows, name);
     }
 }
