@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Analysis;
 
@@ -104,8 +105,7 @@ internal sealed class TorchLogisticRegression
     {
         using var scope = NewDisposeScope();
         var (wt, bt) = ToTensors(Parameters, Features, Classes, x.device);
-        var prob = nn.functional.softmax(x.matmul(wt).add_(bt), 1).cpu().contiguous();
-        return MemoryMarshal.Cast<byte, float>(prob.bytes).ToArray();
+        return nn.functional.softmax(x.matmul(wt).add_(bt), 1).Values<float>();
     }
 
     private static (Tensor W, Tensor B) ToTensors(double[] w, int d, int k, Device device)

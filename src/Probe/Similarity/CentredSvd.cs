@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 using Probe.Native;
 
@@ -32,7 +31,7 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
         int r = sv.Count(v => v > tol);
         var q = u.narrow(1, 0, r).contiguous();
         var vt = vh.narrow(0, 0, r).contiguous();
-        return new CentredSvd(n, p, Values(q), sv.Take(r).ToArray(), Values(vt), r, total);
+        return new CentredSvd(n, p, q.Values<double>(), sv.Take(r).ToArray(), vt.Values<double>(), r, total);
     }
 
     /// <summary>
@@ -55,7 +54,7 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
         var v = vectors.index_select(1, order);                  // p x p, columns by descending singular value
         var sv = ev.Reverse().Select(Math.Sqrt).ToArray();
         var q = mm(t, v) / tensor(sv, [1, p]);                   // n x p, orthonormal columns
-        return new CentredSvd(n, p, Values(q), sv, Values(v.t()), p, total);
+        return new CentredSvd(n, p, q.Values<double>(), sv, v.t().Values<double>(), p, total);
     }
 
     /// <summary>The smallest s_min / s_max for which <see cref="Of"/> works from the Gram matrix (1e-4).</summary>
@@ -63,8 +62,6 @@ public sealed record CentredSvd(int Rows, int Cols, double[] Q, double[] Singula
 
     /// <summary>The machine epsilon of float64, 2^-52 (NumPy's finfo(float64).eps).</summary>
     public const double Epsilon64 = 2.220446049250313e-16;
-
-    internal static double[] Values(Tensor t) => MemoryMarshal.Cast<byte, double>(t.contiguous().bytes).ToArray();
 
     /// <summary>The basis as a float64 tensor (n x rank); shares this record's array, never modify it.</summary>
     internal Tensor QTensor() => tensor(Q, [Rows, Rank]);

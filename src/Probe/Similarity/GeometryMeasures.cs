@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
+using Probe.Native;
 
 namespace Probe.Similarity;
 
@@ -34,7 +35,7 @@ public sealed record ProcrustesMeasure : SimilarityMeasure
         var t = tensor(c, [x.Rows, x.Cols]);
         var (values, vectors) = linalg.eigh(mm(t, t.t()));
         var f = vectors * values.clamp_min(0).sqrt().unsqueeze(0);
-        return new Normalised(x.Rows, x.Rows, CentredSvd.Values(f), scale);
+        return new Normalised(x.Rows, x.Rows, f.Values<double>(), scale);
     }
 
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 using Probe.Native;
 
@@ -26,7 +25,7 @@ public sealed record CentredBasis(int Rows, int Cols, double[] Centred, double T
         var sv = s.Values<double>();
         int k = sv.Count(v => v > LinearBaselines.RankTolerance * sv[0]);
         var q = u.narrow(1, 0, k).contiguous();
-        return new CentredBasis(n, d, c, total, MemoryMarshal.Cast<byte, double>(q.bytes).ToArray(), sv.Take(k).ToArray(), k);
+        return new CentredBasis(n, d, c, total, q.Values<double>(), sv.Take(k).ToArray(), k);
     }
 }
 
