@@ -81,9 +81,13 @@ public sealed class PrecomputedSource : IActivationSource
             if (array.Shape.Length < 1) throw new ProbeException($"'{path}' holds a single number, not one row per sample.");
             var m = Npy.ToMatrix(array, path);
             int[] perSample = array.Shape.Length == 1 ? [1] : array.Shape[1..];
-            if (rows < 0) { rows = m.Rows; first = file; }
-            // Samples are these rows' indices as float32 values (PrecomputedSource.Rows), exact up to 2^24.
-            if (rows > 1 << 24) throw new ProbeException($"'{path}' has {rows} rows; Probe numbers precomputed samples with float32 values, exact up to 16,777,216 rows. Split the samples over several folders.");
+            if (rows < 0)
+            {
+                rows = m.Rows;
+                first = file;
+                // Samples are these rows' indices as float32 values (PrecomputedSource.Rows), exact up to 2^24.
+                if (rows > 1 << 24) throw new ProbeException($"'{path}' has {rows} rows; Probe numbers precomputed samples with float32 values, exact up to 16,777,216 rows. Split the samples over several folders.");
+            }
             else if (m.Rows != rows) throw new ProbeException($"'{file}' has {m.Rows} rows but '{first}' has {rows}: every file must hold the same samples.");
             // The layer's own per-sample shape, as probe capture recorded it: every value stored (reduce flatten, or a
             // dense layer) or one per unit (reduced over positions).
