@@ -41,7 +41,7 @@ internal static class EvolutionCommand
         {
             var folder = RunFolder.Load(p.GetValue(run)!);
             // The run's own data unless --data names other data (what the study reads; its class names name the legend).
-            var dataset = p.GetValue(data) is string d ? CliOptions.LoadData(d) : Probe.Data.DataSource.Parse(folder.Info.Data).Load();
+            var dataset = CliOptions.LoadData(p.GetValue(data) ?? folder.Info.Data);
             var study = new EvolutionStudy(
                 Layers: p.GetValue(layers),
                 Method: p.GetValue(method) == "tsne" ? ProjectionMethod.Tsne : ProjectionMethod.Pca,

@@ -60,14 +60,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
 
     readonly Dictionary<string, Slot> _slots;
 
-    public IDataset Data
-    {
-        set
-        {
-            _source.CheckSideInputs(value);
-            _data = value;
-        }
-    }
+    public IDataset Data { set => _data = value; } // its side-input rows were checked when the source was bound to it
 
     public IReadOnlyDictionary<string, Matrix> Outputs => _outView;
     public IReadOnlyDictionary<string, Matrix> Inputs => _inView;

@@ -175,9 +175,7 @@ public sealed class OnnxActivationSource : IActivationSource
         or TensorElementType.UInt64 or TensorElementType.Bool;
 
     /// <summary>Refuses side inputs whose row count is not the data set's (original) sample count.</summary>
-    public void Bind(IDataset data) => CheckSideInputs(data);
-
-    internal void CheckSideInputs(IDataset data)
+    public void Bind(IDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
         int n = data.OriginalCount;
