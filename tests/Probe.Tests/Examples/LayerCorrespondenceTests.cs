@@ -26,4 +26,27 @@ public class LayerCorrespondenceTests
         Assert.True(rbf > regression && rbf > cca, log.ToString());
         Assert.Contains("Kornblith 2019", log.ToString());
     }
+
+    /// <summary>
+    /// The paper's row the example prints is the README's: only the figure checked (linear CKA's 99.3%), "see paper"
+    /// for the columns that could not be checked (it once printed five unchecked figures the README had dropped).
+    /// </summary>
+    [Fact]
+    public void ThePublishedRowIsTheReadmesRow()
+    {
+        string readme = File.ReadAllText(Path.Combine(Probe.Tests.Docs.NotebookRunner.RepoRoot(), "README.md"));
+        var readmeRows = readme.Split('\n').Where(l => l.StartsWith("| Kornblith 2019 (CIFAR-10 plain-10", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(readmeRows);
+        foreach (string line in readmeRows)
+        {
+            var cells = line.Trim().Trim('|').Split('|').Select(c => c.Trim()).ToArray();
+            Assert.Equal(["10", "9"], cells[1..3]);
+            Assert.Equal(LayerCorrespondenceStudy.Published, cells[3..]);
+        }
+
+        string table = LayerCorrespondenceStudy.Table(new CorrespondenceResult([], LayerCorrespondenceStudy.MeasureNames));
+        string printed = Assert.Single(table.Split('\n'), l => l.StartsWith("Kornblith 2019", StringComparison.Ordinal));
+        foreach (string cell in LayerCorrespondenceStudy.Published.Where(c => c != "-")) Assert.Contains(cell, printed);
+        Assert.DoesNotContain("45.4%", printed);
+    }
 }
