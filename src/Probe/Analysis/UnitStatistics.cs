@@ -78,6 +78,9 @@ public sealed class UnitStatsAccumulator
     private readonly float[] _min, _max;
     private long _samples, _values, _zeros, _epsCount;
     private double _mean, _m2, _maxRowNormSq;
+    // The smallest value of any spatial row (every position); the per-unit minima of spatial rows are of the channels'
+    // maxima, so they cannot give the layer's minimum. Dense rows need none: their per-unit minima are of every value.
+    private float _spatialMin = float.PositiveInfinity;
     private float[]? _reduced, _reducedSecond;
     private long _nonFinite;
     private readonly UnitCounters _main;
@@ -125,7 +128,8 @@ public sealed class UnitStatsAccumulator
 
     /// <summary>The accumulator's whole state as plain data (for shards: each process saves it, <c>probe merge</c> adds them).</summary>
     public UnitStatsState State() => new(_units, _activation, _epsilon, (int[])_positive.Clone(), (int[])_satSigmoid.Clone(), (int[])_satTanh.Clone(),
-        (float[])_min.Clone(), (float[])_max.Clone(), _samples, _values, _zeros, _epsCount, _mean, _m2, _maxRowNormSq);
+        (float[])_min.Clone(), (float[])_max.Clone(), _samples, _values, _zeros, _epsCount, _mean, _m2, _maxRowNormSq,
+        float.IsPositiveInfinity(_spatialMin) ? null : _spatialMin);
 
     /// <summary>An accumulator holding <paramref name="state"/>.</summary>
     public static UnitStatsAccumulator FromState(UnitStatsState state)
@@ -159,6 +163,7 @@ public sealed class UnitStatsAccumulator
         _zeros += o.Zeros;
         _epsCount += o.EpsCount;
         _maxRowNormSq = Math.Max(_maxRowNormSq, o.MaxRowNormSq);
+        if (o.SpatialMin is { } low) _spatialMin = Math.Min(_spatialMin, low);
     }
 
     /// <summary>Batches of at least this many values are summed as two fixed halves, which may run on two cores.</summary>
@@ -242,7 +247,7 @@ public sealed class UnitStatsAccumulator
         if (count == 0) return 0;
         if (_samples + count > int.MaxValue) throw new ProbeException("More than 2^31 samples in one layer are not supported.");
         double shift = Shift(rows);
-        var acc = new LayerAcc();
+        var acc = new LayerAcc { Low = float.PositiveInfinity };
         if (rows.Length >= ParallelThreshold && count >= 2)
         {
             // Two fixed halves, the second into its own counters, merged below in a fixed order whichever thread ran
@@ -252,6 +257,7 @@ public sealed class UnitStatsAccumulator
             _second ??= _main.EmptyLike();
             _second.Reset();
             var parts = new LayerAcc[2];
+            parts[0].Low = parts[1].Low = float.PositiveInfinity;
             unsafe
             {
                 fixed (float* p = rows)
@@ -277,6 +283,7 @@ public sealed class UnitStatsAccumulator
             var second = parts[1];
             acc.S1 += second.S1; acc.S2 += second.S2; acc.Zeros += second.Zeros; acc.Eps += second.Eps;
             acc.MaxRowSq = Math.Max(acc.MaxRowSq, second.MaxRowSq);
+            acc.Low = Math.Min(acc.Low, second.Low);
         }
         else AddRange(rows, 0, count, cols, positions, shift, ref acc, _main, _reduced ??= new float[_units]);
         if (!double.IsFinite(acc.S2))
@@ -312,6 +319,8 @@ public sealed class UnitStatsAccumulator
     {
         public double S1, S2, MaxRowSq;
         public long Zeros, Eps;
+        /// <summary>The smallest value of the spatial rows (positive infinity until one is added; dense rows leave it).</summary>
+        public float Low;
     }
 
     /// <summary>
@@ -325,12 +334,13 @@ public sealed class UnitStatsAccumulator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpatialRow(ReadOnlySpan<float> row, int positions, double shift, ref LayerAcc acc, float[] reduced)
     {
-        var (sx, sxx, zeros, epsN) = ChannelSums(row, positions, (float)_epsilon, reduced);
+        var (sx, sxx, zeros, epsN, low) = ChannelSums(row, positions, (float)_epsilon, reduced);
         int m = row.Length;
         double s1 = sx - m * shift, s2 = sxx - 2 * shift * sx + m * shift * shift;
         if (!(s2 >= 1e-4 * sxx)) (s1, s2, _, _) = RowSums(row, shift, 0, count: false);
         acc.S1 += s1; acc.S2 += s2; acc.Zeros += zeros; acc.Eps += epsN;
         acc.MaxRowSq = Math.Max(acc.MaxRowSq, sxx);
+        acc.Low = Math.Min(acc.Low, low);
     }
 
     /// <summary>Per lane, v where v &gt; best, else best (NaN never wins; of equal values the best stays): x86's
@@ -338,6 +348,11 @@ public sealed class UnitStatsAccumulator
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MaxStep(Vector256<float> v, Vector256<float> best) =>
         Avx.IsSupported ? Avx.Max(v, best) : Vector256.ConditionalSelect(Vector256.GreaterThan(v, best), v, best);
+
+    /// <summary>Per lane, v where v &lt; low, else low (MINPS, the mirror of <see cref="MaxStep"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MinStep(Vector256<float> v, Vector256<float> low) =>
+        Avx.IsSupported ? Avx.Min(v, low) : Vector256.ConditionalSelect(Vector256.LessThan(v, low), v, low);
 
     /// <summary>Adds a vector's 8 values, widened to double, to two sums and their squares to two more (x^2 of a
     /// float32 is exact in double, so the fused and a separate multiply-add agree).</summary>
@@ -356,19 +371,24 @@ public sealed class UnitStatsAccumulator
     /// additions do not wait on each other; combined in a fixed order, so the result does not depend on timing.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static (double S1, double S2, long Zeros, long Eps) ChannelSums(ReadOnlySpan<float> row, int positions, float epsilon, Span<float> max)
+    internal static (double S1, double S2, long Zeros, long Eps, float Min) ChannelSums(ReadOnlySpan<float> row, int positions, float epsilon, Span<float> max)
     {
         int channels = row.Length / positions;
         if (!Vector256.IsHardwareAccelerated)
         {
             for (int c = 0; c < channels; c++) max[c] = MaxOf(row.Slice(c * positions, positions));
-            return RowSums(row, 0, epsilon, count: true);
+            float min = float.PositiveInfinity;
+            foreach (float v in row) min = v < min ? v : min;
+            var (a, b, z, e) = RowSums(row, 0, epsilon, count: true);
+            return (a, b, z, e, min);
         }
         bool countEps = epsilon > 0;
         var a0 = Vector256<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
         var z0 = Vector256<int>.Zero; var z1 = z0; var e0 = z0;
         var veps = Vector256.Create(epsilon); var ninf = Vector256.Create(float.NegativeInfinity);
+        var pinf = Vector256.Create(float.PositiveInfinity); var lo0 = pinf; var lo1 = pinf;
+        float low = float.PositiveInfinity;
         double s1 = 0, s2 = 0; long zeros = 0, epsN = 0;
         ref float start = ref MemoryMarshal.GetReference(row);
         for (int c = 0; c < channels; c++)
@@ -384,6 +404,7 @@ public sealed class UnitStatsAccumulator
                 z1 -= Vector256.Equals(u, Vector256<float>.Zero).AsInt32();
                 if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) + Vector256.LessThanOrEqual(Vector256.Abs(u), veps)).AsInt32();
                 m0 = MaxStep(v, m0); m1 = MaxStep(u, m1);
+                lo0 = MinStep(v, lo0); lo1 = MinStep(u, lo1);
                 AddSums(v, ref a0, ref a1, ref b0, ref b1);
                 AddSums(u, ref a2, ref a3, ref b2, ref b3);
             }
@@ -393,6 +414,7 @@ public sealed class UnitStatsAccumulator
                 z0 -= Vector256.Equals(v, Vector256<float>.Zero).AsInt32();
                 if (countEps) e0 -= Vector256.LessThanOrEqual(Vector256.Abs(v), veps).AsInt32();
                 m0 = MaxStep(v, m0);
+                lo0 = MinStep(v, lo0);
                 AddSums(v, ref a0, ref a1, ref b0, ref b1);
                 j += 8;
             }
@@ -408,6 +430,7 @@ public sealed class UnitStatsAccumulator
                 z0 -= (Vector256.Equals(v, Vector256<float>.Zero) & keep).AsInt32();
                 if (countEps) e0 -= (Vector256.LessThanOrEqual(Vector256.Abs(v), veps) & keep).AsInt32();
                 m0 = MaxStep(Vector256.ConditionalSelect(keep, v, ninf), m0);
+                lo0 = MinStep(Vector256.ConditionalSelect(keep, v, pinf), lo0);
                 AddSums(v & keep, ref a0, ref a1, ref b0, ref b1);
                 j = positions;
             }
@@ -420,15 +443,18 @@ public sealed class UnitStatsAccumulator
                 if (v == 0) zeros++;
                 if (countEps && MathF.Abs(v) <= epsilon) epsN++;
                 best = v > best ? v : best;
+                low = v < low ? v : low;
                 s1 += v; s2 += (double)v * v;
             }
             max[c] = best;
         }
+        lo0 = MinStep(lo1, lo0);
+        for (int k = 0; k < 8; k++) { float x = lo0.GetElement(k); low = x < low ? x : low; }
         s1 += Vector256.Sum((a0 + a1) + (a2 + a3));
         s2 += Vector256.Sum((b0 + b1) + (b2 + b3));
         zeros += Vector256.Sum(z0) + (long)Vector256.Sum(z1);
         epsN += Vector256.Sum(e0);
-        return (s1, s2, zeros, epsN);
+        return (s1, s2, zeros, epsN, low);
     }
 
     /// <summary>
@@ -541,6 +567,7 @@ public sealed class UnitStatsAccumulator
         _zeros += acc.Zeros;
         _epsCount += _epsilon > 0 ? acc.Eps : acc.Zeros;
         _maxRowNormSq = Math.Max(_maxRowNormSq, acc.MaxRowSq);
+        _spatialMin = Math.Min(_spatialMin, acc.Low);
     }
 
     // One row of a dense batch: per-unit counters and layer sums in a single vectorized pass.
@@ -666,6 +693,7 @@ public sealed class UnitStatsAccumulator
         if (!(dyingThreshold >= 0 && dyingThreshold <= 1)) throw new ProbeException($"The dying threshold must be in [0, 1], got {dyingThreshold}.");
         float layerMin = float.PositiveInfinity, layerMax = float.NegativeInfinity;
         for (int j = 0; j < _units; j++) { layerMin = Math.Min(layerMin, _min[j]); layerMax = Math.Max(layerMax, _max[j]); }
+        layerMin = Math.Min(layerMin, _spatialMin);   // spatial rows: their per-unit minima are of the channels' maxima
         var kind = _activation;
         if (kind == UnitActivation.Auto) kind = UnitActivations.FromModuleType(moduleType);
         if (kind == UnitActivation.Auto) kind = layerMin >= 0 ? UnitActivation.Rectified : UnitActivation.Linear;
@@ -718,4 +746,5 @@ public sealed class UnitStatsAccumulator
 
 /// <summary>The state of a <see cref="UnitStatsAccumulator"/> (plain data, serialisable): per-unit counters and extremes, and layer sums.</summary>
 public sealed record UnitStatsState(int Units, UnitActivation Activation, double Epsilon, int[] Positive, int[] SatSigmoid, int[] SatTanh,
-    float[] Min, float[] Max, long Samples, long Values, long Zeros, long EpsCount, double Mean, double M2, double MaxRowNormSq);
+    float[] Min, float[] Max, long Samples, long Values, long Zeros, long EpsCount, double Mean, double M2, double MaxRowNormSq,
+    float? SpatialMin = null);

@@ -105,6 +105,10 @@ public class UnitStatisticsTests
             Assert.Equal((float)(channelMax.Count(v => v > 0) / (double)rows), r.FiringRates[c], 6);
         }
         Assert.Equal(m.Data.Count(v => v == 0) / (double)m.Data.Length, r.Sparsity, 12);
+        // The layer's min and max are over every value (not the channels' maxima), also through a shard's state.
+        Assert.Equal(m.Data.Min(), r.Min);
+        Assert.Equal(m.Data.Max(), r.Max);
+        Assert.Equal(m.Data.Min(), UnitStatsAccumulator.FromState(acc.State()).Result("maps").Min);
         // A non-finite value is counted, not added, and the accumulator refuses a result from then on.
         m.Data[5] = float.NaN;
         Assert.Equal(1, acc.AddRows(m.Data.AsSpan(0, m.Cols), 1, positions));
@@ -167,6 +171,22 @@ public class UnitStatisticsTests
         Assert.Equal([1], r.DeadUnits);
         Assert.Equal(3.0 / 24, r.Sparsity);   // over the full map: the three zeros at channel 1, position 0
         Assert.Equal(24, r.Values);
+        Assert.Equal(-3, r.Min);              // every value, not the smallest channel maximum (-1)
+        Assert.Equal(2, r.Max);
+    }
+
+    [Fact]
+    public void SpatialMaps_WithNegativeValuesAreNotTakenForRectified()
+    {
+        // A residual add's output (type Add, activation Auto): every channel has a positive value on every sample, but
+        // half of the values are negative. Judged by the smallest channel maximum it looked rectified (min >= 0).
+        var m = Matrix.Create(4, 8, (i, j) => j % 2 == 0 ? 1f + i : -2f - j);
+        var acc = new UnitStatsAccumulator(2);
+        acc.AddSpatial(m, 4);
+        var r = acc.Result("layer1.0.add", moduleType: "Add");
+        Assert.Equal(UnitActivation.Linear, r.Activation);
+        Assert.Equal(-9, r.Min);
+        Assert.Equal(4, r.Max);
     }
 
     [Fact]
