@@ -1,3 +1,4 @@
+using System.Globalization;
 using Probe.Capture;
 using Probe.Data;
 using Probe.Onnx;
@@ -50,12 +51,34 @@ public static class ModelLoader
         {
             if (weights != null) Weights.Load(module, weights);
         }
-        catch
+        catch (Exception e)
         {
             module.Dispose();
+            if (e is ProbeException && weights != null && ResNetWidthHint(spec, weights) is { } hint)
+                throw new ProbeException($"{hint} {e.Message}", e);
             throw;
         }
         string what = weights == null ? $"{spec} (random weights, seed {seed})" : $"{spec} ({Path.GetFileName(weights)})";
         return new ModuleSource(module, spec.InputShape, what, ownsModel: true) { Device = resolved };
+    }
+
+    /// <summary>
+    /// When a ResNet's weights do not fit because the file's network is of another base width (conv1's output
+    /// channels), the spec that fits, as the opening of the message; otherwise null. The list of mismatches that
+    /// follows names every tensor (60 for a resnet18), which hides that one number.
+    /// </summary>
+    static string? ResNetWidthHint(ModelSpec spec, string weights)
+    {
+        if (spec.Kind is not (ModelKind.ResNet or ModelKind.TorchVision) || spec.Depth == 0) return null;
+        IReadOnlyDictionary<string, long[]> shapes;
+        try { shapes = Weights.ReadShapes(weights); }
+        catch (Exception) { return null; }   // a hint must never hide the error it adds to
+        int width = spec.Kind == ModelKind.ResNet ? spec.Widths[0] : 64;
+        if (!shapes.TryGetValue("conv1.weight", out var conv1) || conv1.Length != 4 || conv1[0] == width || conv1[0] <= 0 || conv1[0] > int.MaxValue)
+            return null;
+        int classes = shapes.TryGetValue("fc.weight", out var fc) && fc.Length == 2 && fc[0] > 0 && fc[0] <= int.MaxValue ? (int)fc[0] : spec.Outputs;
+        var fits = ModelSpec.ResNet(spec.Depth, (int)conv1[0], classes, spec.InputShape);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"The weights' conv1 has {conv1[0]} output channels where {spec} has {width}: a ResNet of that base width is --model {fits}.");
     }
 }

@@ -280,4 +280,20 @@ public class ResNetTests
         Assert.Contains("'conv1.weight' has shape [4, 3, 7, 7] in the file but [64, 3, 7, 7] in the model", err.Message);
         Assert.Contains("'layer4.1.bn2.running_var' has shape [32] in the file but [512] in the model", err.Message);
     }
+
+    [Theory]
+    [InlineData("torchvision:resnet18:3x32x32", "resnet18_w4.pt")]
+    [InlineData("resnet:18:c5:3x32x32", "resnet18_w4.safetensors")]
+    [InlineData("resnet:18:w16:c5:3x32x32", "sharded")]
+    public void A_narrower_resnets_weights_name_the_spec_that_fits(string model, string weights)
+    {
+        // The mismatch list runs to 60 tensors; the message opens with the one thing to change: the base width.
+        var e = Assert.Throws<ProbeException>(() => ModelLoader.Open(model, Fixture(weights)));
+        Assert.StartsWith("The weights' conv1 has 4 output channels", e.Message);
+        Assert.Contains("--model resnet:18:w4:c5:3x32x32", e.Message);
+        Assert.Contains("'conv1.weight' has shape [4, 3, 7, 7] in the file", e.Message);
+        // Weights that fit the width get no such hint (here the classes differ).
+        var other = Assert.Throws<ProbeException>(() => ModelLoader.Open("resnet:18:w4:c7:3x32x32", Fixture(weights)));
+        Assert.DoesNotContain("output channels", other.Message);
+    }
 }
