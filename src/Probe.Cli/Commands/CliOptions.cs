@@ -11,7 +11,14 @@ namespace Probe.Cli.Commands;
 /// <summary>Options shared by several commands, and the small steps that turn them into library objects.</summary>
 internal static class CliOptions
 {
-    public static Option<string> Model(bool required = false) => new Option<string>("--model") { Description = "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.", Required = required }.Check(ModelError);
+    /// <summary>What <c>--model</c> takes where an ONNX file will do.</summary>
+    public const string ModelOrOnnx = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx).";
+
+    public static Option<string> Model(bool required = false, bool onnx = false) => new Option<string>("--model")
+    {
+        Description = onnx ? ModelOrOnnx : "Model spec, e.g. mlp:64-128-64-32-10:relu or cnn:1x28x28:10.",
+        Required = required,
+    }.Check(ModelError);
 
     /// <summary>Null when <paramref name="model"/> is a well-formed model spec or an existing ONNX file, otherwise what is wrong.</summary>
     public static string? ModelError(string model)

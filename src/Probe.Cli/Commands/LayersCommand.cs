@@ -15,7 +15,7 @@ internal static class LayersCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var model = CliOptions.Model(required: true);
+        var model = CliOptions.Model(required: true, onnx: true);
         var weights = CliOptions.Weights();
         var json = CliOptions.Json();
         var device = CliOptions.Device();

@@ -13,7 +13,7 @@ namespace Probe.Cli.Commands;
 /// </summary>
 internal sealed class ModelOptions
 {
-    public Option<string?> Model { get; } = new Option<string?>("--model") { Description = "The model: a spec (mlp:64-128-10:relu, cnn:1x28x28:10, resnet:18:w16, torchvision:resnet18) or an ONNX file (model.onnx)." }.Check(CliOptions.ModelError);
+    public Option<string?> Model { get; } = new Option<string?>("--model") { Description = CliOptions.ModelOrOnnx }.Check(CliOptions.ModelError);
     public Option<string?> Weights { get; } = CliOptions.Weights();
     public Option<bool> RandomWeights { get; } = new("--random-weights") { Description = "Analyse the model's seeded random initialisation (an untrained model) instead of trained --weights." };
     public Option<string> Device { get; } = CliOptions.Device();

@@ -46,6 +46,12 @@ public sealed class OnnxActivationSource : IActivationSource
         ArgumentNullException.ThrowIfNull(path);
         Device = ResolveDevice(device ?? ComputeDevice.Cpu);
         _graph = OnnxGraph.Load(path);
+        // A model exported in training mode gives activations that depend on the batch size, on which samples share a
+        // batch, or on chance: every figure would change with --batch-size. A wrong result is worse than an error.
+        if (_graph.TrainingModeNodes() is { Count: > 0 } training)
+            throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' was exported in training mode: {string.Join("; ", training.Take(3))}" +
+                (training.Count > 3 ? $"; and {training.Count - 3} more" : "") +
+                ". Its activations would depend on the batch size and on which samples share a batch. Export it in eval mode: call model.eval() before torch.onnx.export, and leave its training argument at the default, TrainingMode.EVAL.");
         _extra = inputs ?? new Dictionary<string, NpyArray>();
         _threads = threads;
         var feedNames = _graph.FeedInputs.Select(i => i.Name).ToList();

@@ -331,6 +331,10 @@ internal sealed partial class OnnxGraph
                 if (raw.Length > 0) { var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw); for (int i = 0; i < n; i++) result[i] = (float)h[i]; }
                 else for (int i = 0; i < n; i++) result[i] = (float)BitConverter.UInt16BitsToHalf((ushort)t.Int32Data[i]);
                 break;
+            case TensorProto.Types.DataType.Bool:   // a flag such as Dropout's training_mode: one byte per value, or int32 data
+                if (raw.Length > 0) for (int i = 0; i < n; i++) result[i] = raw[i] != 0 ? 1 : 0;
+                else for (int i = 0; i < n; i++) result[i] = t.Int32Data[i] != 0 ? 1 : 0;
+                break;
             default:
                 throw new ProbeException($"Tensor '{t.Name}' has ONNX data type {dt}; Probe reads float, double and float16 weights.");
         }
@@ -357,6 +361,30 @@ internal sealed partial class OnnxGraph
         fs.Position = offset;
         fs.ReadExactly(bytes);
         return bytes;
+    }
+
+    /// <summary>
+    /// A BatchNormalization in training mode: the attribute training_mode = 1 (opset 14 on), or its running statistics
+    /// as outputs (how exporters mark training before opset 14). It normalises with each batch's own mean and variance.
+    /// </summary>
+    public static bool IsTrainingBatchNorm(NodeProto n) =>
+        n.OpType == "BatchNormalization" && (n.Output.Skip(1).Any(o => o.Length > 0) || IntAttribute(n, "training_mode", 0) != 0);
+
+    /// <summary>
+    /// What makes a graph exported in training mode give values that depend on the batch or on chance, one line per
+    /// node: each <see cref="IsTrainingBatchNorm"/> node, and each Dropout whose training_mode input is a constant true.
+    /// </summary>
+    public IReadOnlyList<string> TrainingModeNodes()
+    {
+        var found = new List<string>();
+        foreach (var n in Nodes)
+        {
+            string name = n.Name.Length > 0 ? n.Name : n.Output.FirstOrDefault() ?? "?";
+            if (IsTrainingBatchNorm(n)) found.Add($"BatchNormalization '{name}' normalises with each batch's own statistics");
+            else if (n.OpType == "Dropout" && n.Input.Count >= 3 && n.Input[2].Length > 0 && Constant(n.Input[2]) is { Values: [not 0f] })
+                found.Add($"Dropout '{name}' drops values at random");
+        }
+        return found;
     }
 
     public NodeProto? Producer(string tensor) => ProducerOf.TryGetValue(tensor, out int i) ? Nodes[i] : null;

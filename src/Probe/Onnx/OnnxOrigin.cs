@@ -31,7 +31,7 @@ internal static class OnnxOrigin
         float[]? bnScale = null, bnShift = null;
         if (producer.OpType == "BatchNormalization")
         {
-            if (producer.Output.Count > 1 && producer.Output.Skip(1).Any(o => o.Length > 0) || OnnxGraph.IntAttribute(producer, "training_mode", 0) != 0)
+            if (OnnxGraph.IsTrainingBatchNorm(producer))
                 return new SiteOrigin.Unknown($"'{SiteOf(producer)}' is a BatchNormalization in training mode, whose statistics depend on the batch.");
             var gamma = graph.Constant(producer.Input[1]);
             var beta = graph.Constant(producer.Input[2]);
