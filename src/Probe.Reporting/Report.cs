@@ -435,12 +435,7 @@ public static class Report
         public void Evolution(RunFolder run)
         {
             report.Define(EvolutionSection, EvolutionDefinition, EvolutionHowTo);
-            if (run.Spec.Kind is not (ModelKind.Mlp or ModelKind.Cnn))
-            {
-                report.LeaveOut(EvolutionSection, $"The layer-evolution figures are drawn for MLP and CNN runs (mlp:..., cnn:...); {run.Info.Model} is neither.");
-                return;
-            }
-            bool maps = run.Spec.Kind == ModelKind.Cnn;
+            bool maps = run.Spec.Kind != ModelKind.Mlp;
             const string stage = "layer evolution";
             var available = run.Checkpoints.Select(c => c.Epoch).ToArray();
             int last = available[^1];
@@ -453,8 +448,9 @@ public static class Report
             report.AddFigure(EvolutionSection, "pca", grid.Save,
                 $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
                 (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") + "), each panel the first two principal components of that layer.");
-            var hidden = run.Spec.LayerNames.Where(n => n.StartsWith(run.Spec.Activation, StringComparison.Ordinal)).ToArray();
-            string lastHidden = hidden.Length > 0 ? hidden[^1] : run.Spec.LayerNames[^1];
+            // The last column of the PCA grid before the output layer (EvolutionStudy.DefaultLayers).
+            var columns = EvolutionStudy.DefaultLayers(run.Spec).Split(',');
+            string lastHidden = columns.Length > 1 ? columns[^2] : columns[^1];
             var tsne = Timed(stage + " (t-sne)", () => new EvolutionStudy(Layers: lastHidden, Method: ProjectionMethod.Tsne, MaxSamples: settings.Cap(settings.EvolutionSamples), Seed: settings.Seed,
                 Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var tfig = EvolutionFigures.Grid(tsne, classes, basis: report.StyleOf(FigureStyle.Column with { WidthInches = 4.8 }));

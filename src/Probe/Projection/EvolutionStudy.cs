@@ -216,14 +216,19 @@ public sealed record EvolutionStudy(
 
     /// <summary>
     /// Every hidden activation (children named after the activation: relu1, tanh2, ...) plus the output layer, as a
-    /// selector; for a CNN, its activations and the output layer.
+    /// selector; for a CNN, its activations and the output layer. A ResNet (resnet:..., torchvision:resnetNN) has one
+    /// activation module called throughout, so its columns are the output of each stage (layer1 ... layer4: the last
+    /// block's final ReLU) and the output layer; a torchvision VGG, AlexNet or MobileNet, its convolutional stack
+    /// (features) and the output.
     /// </summary>
     public static string DefaultLayers(ModelSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var names = spec.LayerNames;
-        var chosen = names.Where(n => n.StartsWith(spec.Activation, StringComparison.Ordinal)
-            && n.Length > spec.Activation.Length && char.IsDigit(n[spec.Activation.Length])).ToList();
+        var chosen = spec.Kind is ModelKind.ResNet or ModelKind.TorchVision
+            ? names.Where(n => n == "features" || n.Length > 5 && n.StartsWith("layer", StringComparison.Ordinal) && n.AsSpan(5).IndexOfAnyExceptInRange('0', '9') < 0).ToList()
+            : names.Where(n => n.StartsWith(spec.Activation, StringComparison.Ordinal)
+                && n.Length > spec.Activation.Length && char.IsDigit(n[spec.Activation.Length])).ToList();
         chosen.Add(names[^1]);
         return string.Join(",", chosen);
     }

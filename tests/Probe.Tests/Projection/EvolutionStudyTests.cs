@@ -97,6 +97,10 @@ public class EvolutionStudyTests
     {
         Assert.Equal("relu1,relu2,relu3,fc4", EvolutionStudy.DefaultLayers(ModelSpec.Parse("mlp:64-128-64-32-10:relu")));
         Assert.Equal("tanh1,tanh2,fc3", EvolutionStudy.DefaultLayers(ModelSpec.Parse("mlp:2-8-2-2:tanh")));
+        // A ResNet calls one relu module throughout: each stage's output and the output layer.
+        Assert.Equal("layer1,layer2,layer3,layer4,fc", EvolutionStudy.DefaultLayers(ModelSpec.Parse("resnet:18:w8:c10:3x32x32")));
+        Assert.Equal("layer1,layer2,layer3,layer4,fc", EvolutionStudy.DefaultLayers(ModelSpec.Parse("torchvision:resnet50")));
+        Assert.Equal("features,classifier", EvolutionStudy.DefaultLayers(ModelSpec.Parse("torchvision:vgg11")));
     }
 
     [Fact]

@@ -43,4 +43,33 @@ public class CnnReportTests
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
     }
+    /// <summary>
+    /// A ResNet run's report draws them too (it said they were for MLP and CNN runs only, though probe evolution drew
+    /// them): each stage's output and fc, and the t-SNE of the input against the last stage.
+    /// </summary>
+    [Fact]
+    public void A_resnet_run_report_has_layer_evolution_figures_of_its_stages()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "probe-resnetreport-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var data = DataSource.Parse("digits").Load();
+            data = data.Subset(Enumerable.Range(0, 300).ToArray());
+            new Trainer("adam", 1, 32, 0.01, Seed: 1).Train(ModelSpec.Parse("resnet:18:w4:c10:1x8x8"), data, "digits", Path.Combine(root, "run"));
+            var settings = new ReportSettings(Seed: 3, QualitySamples: 100, CkaSamples: 100, EvolutionSamples: 60, TsneIterations: 50);
+            string dir = Path.Combine(root, "report");
+            Report.ForRuns([new ReportRun("resnet", RunFolder.Load(Path.Combine(root, "run")))], data, "digits", settings, dir);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            var evolution = doc.RootElement.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-evolution");
+            Assert.Equal(JsonValueKind.Null, evolution.GetProperty("left_out").ValueKind);
+            var figures = evolution.GetProperty("figures").EnumerateArray().ToList();
+            Assert.Equal(2, figures.Count);
+            var layers = evolution.GetProperty("data").GetProperty("evolution").GetProperty("layers").EnumerateArray().Select(l => l.GetString()!).ToArray();
+            Assert.Equal(new[] { "layer1", "layer2", "layer3", "layer4", "fc" }, layers);
+            Assert.Contains("averaged per channel", figures[0].GetProperty("caption").GetString());
+            Assert.Contains("layer4", figures[1].GetProperty("caption").GetString());
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
 }
