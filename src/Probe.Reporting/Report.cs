@@ -280,8 +280,9 @@ public static class Report
                 var final = timeline.Final;
                 report.AddTable(DeadSection, $"{pre}dead units per layer at epoch {timeline.Epochs[^1]} ({final.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(final));
                 string n = runs.Count > 1 ? r.Label + " " : "";
-                report.AddFigure(DeadSection, n + "fractions", DeadUnitFigures.FractionBars(final, null, report.StyleOf()),
-                    $"{pre}fraction of alive, dying and dead units per layer at the last checkpoint.");
+                var bars = DeadUnitFigures.StyleFor(final, report.Style);
+                report.AddFigure(DeadSection, n + "fractions", DeadUnitFigures.FractionBars(final, null, report.StyleOf(bars)),
+                    $"{pre}fraction of alive, dying and dead units per layer at the last checkpoint.", bars);
                 var grid = TimelineGrid.Create(timeline, basis: report.StyleOf(FigureStyle.Page));
                 report.AddFigure(DeadSection, n + "timelines", grid.Save,
                     $"{pre}firing rate of every unit (rows) at every checkpoint (columns), one panel per layer. Units are sorted by their final rate, so units dead at the end form the dark band at the bottom of each panel.");
@@ -311,7 +312,8 @@ public static class Report
             var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
             var result = Timed(stage, () => study.Run(source, _data));
             report.AddTable(DeadSection, $"Dead units per layer ({result.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(result));
-            report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null, report.StyleOf()), "Fraction of alive, dying and dead units per layer.");
+            var bars = DeadUnitFigures.StyleFor(result, report.Style);
+            report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null, report.StyleOf(bars)), "Fraction of alive, dying and dead units per layer.", bars);
             report.AddText(DeadSection, "When units died is left out: it needs a training run with checkpoints (probe report --run RUN).");
             report.AddJson(DeadSection, "dead units", DeadUnitFigures.Json(result));
             foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))

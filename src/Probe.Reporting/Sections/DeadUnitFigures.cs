@@ -41,6 +41,21 @@ public static class DeadUnitFigures
             Colors[..series.Count], yMax: 1, style: style);
     }
 
+    /// <summary>
+    /// A figure style for <see cref="FractionBars"/> sized for its layers: <paramref name="basis"/> (default one journal
+    /// column) up to 7 bars, then about 0.3 in per bar (a ResNet's 17 ReLU calls: 6.4 in), and below the bars room for
+    /// slanted names as long as the layers' (the names of a ResNet's layers ran into each other at a fixed width).
+    /// </summary>
+    public static FigureStyle StyleFor(DeadUnitStudyResult result, FigureStyle? basis = null)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        basis ??= FigureStyle.Column;
+        int n = result.Layers.Length, chars = result.Layers.Length == 0 ? 0 : result.Layers.Max(l => l.Layer.Length);
+        double width = Math.Max(basis.WidthInches, Math.Min(1.3 + 0.3 * n, 12));
+        double height = basis.HeightInches + (n > 7 && chars > 5 ? 0.045 * chars : 0);
+        return basis with { WidthInches = width, HeightInches = height };
+    }
+
     /// <summary>Histogram of the per-unit firing rates of one layer (<see cref="HistogramBins"/> bins over [0, 1]).</summary>
     public static PlotModel FiringRateHistogram(DeadLayerResult layer, string? title = null, FigureStyle? style = null)
     {
@@ -208,8 +223,9 @@ public static class DeadUnitFigures
         var dead = result.Layers.Where(l => l.Stats.DeadUnits.Length > 0).ToList();
         string worst = dead.Count == 0 ? "No layer has a dead unit."
             : "Dead units: " + string.Join("; ", dead.Select(l => Inv($"{l.Layer} {l.Stats.DeadUnits.Length} of {l.Stats.Units}"))) + ".";
-        report.AddFigure(section, pre + "fractions", FractionBars(result, $"{pre}alive / dying / dead units", report.StyleOf()),
-            $"Fraction of alive, dying (firing on fewer than {Pct(result.DyingThreshold)} of samples) and dead (never firing) units per layer{inRun}. {worst}");
+        var bars = StyleFor(result, report.Style);
+        report.AddFigure(section, pre + "fractions", FractionBars(result, $"{pre}alive / dying / dead units", report.StyleOf(bars)),
+            $"Fraction of alive, dying (firing on fewer than {Pct(result.DyingThreshold)} of samples) and dead (never firing) units per layer{inRun}. {worst}", bars);
         foreach (var l in result.Layers)
         {
             var s = l.Stats;

@@ -40,6 +40,10 @@ public class CnnReportTests
             Assert.Equal(new[] { "relu1", "relu2", "relu3", "fc2" }, layers);
             Assert.Contains("averaged per channel", figures[0].GetProperty("caption").GetString());
             Assert.Contains("relu3", figures[1].GetProperty("caption").GetString());
+            // Three layers' bars fit one journal column (3.5 in at 300 dpi).
+            var dead = doc.RootElement.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "dead-units");
+            string bars = dead.GetProperty("figures").EnumerateArray().Single(f => f.GetProperty("name").GetString()!.EndsWith("fractions", StringComparison.Ordinal)).GetProperty("png").GetString()!;
+            Assert.Equal(1050, PngWidth(Path.Combine(dir, bars)));
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
     }
@@ -69,7 +73,18 @@ public class CnnReportTests
             Assert.Equal(new[] { "layer1", "layer2", "layer3", "layer4", "fc" }, layers);
             Assert.Contains("averaged per channel", figures[0].GetProperty("caption").GetString());
             Assert.Contains("layer4", figures[1].GetProperty("caption").GetString());
+            // Its 17 ReLU calls get about 0.3 in per bar (their names ran into each other at one column's 3.5 in), at 300 dpi.
+            var dead = doc.RootElement.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "dead-units");
+            string bars = dead.GetProperty("figures").EnumerateArray().Single(f => f.GetProperty("name").GetString()!.EndsWith("fractions", StringComparison.Ordinal)).GetProperty("png").GetString()!;
+            Assert.Equal((int)Math.Round((1.3 + 0.3 * 17) * 300), PngWidth(Path.Combine(dir, bars)));
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    /// <summary>A PNG's width in pixels (the IHDR chunk, big-endian at bytes 16..19).</summary>
+    static int PngWidth(string path)
+    {
+        var b = File.ReadAllBytes(path);
+        return (b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19];
     }
 }
