@@ -23,7 +23,7 @@ internal static class CaptureCommand
         var maxSamples = CliOptions.MaxSamples();
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
-        var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy and layers.json; replaced as a whole when the capture is complete.");
+        var outDir = CliOptions.Out(required: true, "Folder for <layer>.npy, labels.npy, layers.json and, with --max-samples, rows.npy (the data rows taken); replaced as a whole when the capture is complete.");
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier capture folder." };
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
             { data, input, layers, reduce, maxSamples, seed, batch, outDir, force };
@@ -51,8 +51,12 @@ internal static class CaptureCommand
             using var _d = dataset as IDisposable;
             using var source = models.Open(p, p.GetValue(seed), side.Count > 0 ? side : null, feed.Name);
             CliOptions.CheckLayout(source, dataset);
-            if (p.GetValue(maxSamples) is int max)
+            bool sampled = false;
+            if (p.GetValue(maxSamples) is int max && max < dataset.Count)
+            {
                 dataset = dataset.Subset(SampleChooser.Choose(dataset.Count, max, p.GetValue(seed)));
+                sampled = true;
+            }
             Shard? part = p.GetValue(shard) is string st ? Shard.Parse(st) : null;
             int total = dataset.Count, start = 0;
             if (part != null)
@@ -72,9 +76,12 @@ internal static class CaptureCommand
             CaptureSummary summary;
             using (var sink = new NpySink(staged.Path))
                 summary = capture.Run(source, dataset, sink);
+            // Which rows of the data --max-samples took (sorted), so the captured rows line up with the user's own.
+            if (sampled) Npy.Write(Path.Combine(staged.Path, "rows.npy"), Enumerable.Range(0, dataset.Count).Select(dataset.OriginalRow).ToArray());
             JsonOutput.Write(Path.Combine(staged.Path, "layers.json"), new
             {
                 samples = summary.Samples,
+                rows = sampled ? "rows.npy" : null,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
                 classes = dataset.Labels != null ? dataset.ClassNames : null,

@@ -95,6 +95,37 @@ public class FoundationCommandTests
     }
 
     [Fact]
+    public void CaptureOfSomeSamplesNamesTheirRowsAndTheyAreThoseRows()
+    {
+        string dir = Cli.TempDir("capture-rows"), all = Cli.TempDir("capture-all");
+        try
+        {
+            var (code, _, err) = Cli.Run("capture", "--model", "mlp:64-128-64-32-10:relu", "--weights", Cli.Fixture("digits_mlp.safetensors"),
+                "--input", Cli.Fixture("digits_input.npy"), "--layers", "relu3", "--max-samples", "250", "--seed", "5", "--out", dir);
+            Assert.True(code == 0, err);
+            var rows = Npy.ReadInt32(Path.Combine(dir, "rows.npy"));
+            Assert.Equal(250, rows.Length);
+            Assert.True(rows.Zip(rows.Skip(1)).All(p => p.First < p.Second) && rows[0] >= 0 && rows[^1] < 1797, "rows.npy: sorted distinct rows of the data");
+            using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "layers.json"))))
+                Assert.Equal("rows.npy", doc.RootElement.GetProperty("rows").GetString());
+            // Row k of the capture is PyTorch's relu3 of data row rows[k] (tests/Probe.Tests/Fixtures/digits_relu3.npy).
+            var got = Npy.ReadMatrix(Path.Combine(dir, "relu3.npy"));
+            var expected = Npy.ReadMatrix(Cli.Fixture("digits_relu3.npy"));
+            for (int k = 0; k < rows.Length; k++)
+                for (int j = 0; j < got.Cols; j++)
+                    Assert.Equal(expected[rows[k], j], got[k, j], 1e-4f);
+            // Every row captured: no rows.npy, and layers.json says so.
+            (code, _, err) = Cli.Run("capture", "--model", "mlp:64-128-64-32-10:relu", "--weights", Cli.Fixture("digits_mlp.safetensors"),
+                "--input", Cli.Fixture("digits_input.npy"), "--layers", "relu3", "--out", all);
+            Assert.True(code == 0, err);
+            Assert.False(File.Exists(Path.Combine(all, "rows.npy")));
+            using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(all, "layers.json"))))
+                Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("rows").ValueKind);
+        }
+        finally { Directory.Delete(dir, true); Directory.Delete(all, true); }
+    }
+
+    [Fact]
     public void CaptureRefusesBadSelectorsAndConflictingInputs()
     {
         var both = Cli.Run("capture", "--model", "mlp:64-10", "--random-weights", "--data", "digits", "--input", "x.npy", "--out", "/tmp/x");

@@ -53,7 +53,7 @@ public class OutputFolderTests
             (code, _, err) = Cli.Run([.. "capture".Split(' '), .. Model, "--layers", "fc3,fc4", "--max-samples", "50", "--out", dir, "--quiet"]);
             Assert.True(code == 0, err);
             var names = Directory.EnumerateFileSystemEntries(dir).Select(e => Path.GetFileName(e)).Order(StringComparer.Ordinal).ToArray();
-            Assert.Equal(new[] { "fc3.npy", "fc4.npy", "labels.npy", "layers.json" }, names);
+            Assert.Equal(new[] { "fc3.npy", "fc4.npy", "labels.npy", "layers.json", "rows.npy" }, names);
             Assert.Equal(50, Npy.ReadMatrix(Path.Combine(dir, "fc3.npy")).Rows);
             Assert.Equal(50, Npy.ReadInt32(Path.Combine(dir, "labels.npy")).Length);
             // Nothing of the swap is left beside the folder.
