@@ -31,7 +31,11 @@ internal static class CliOptions
     public const string DataKinds = "images:DIR (an ImageFolder tree), cifar:DIR, npz:FILE, npy:X.npy[,y.npy], digits, fashion-mnist, idx:DIR, csv:FILE, synthetic:NAME; transforms such as ?preset=imagenet, size=, crop=, mean=, std=";
 
     public static Option<string?> Weights(string name = "--weights", string description = "Weights file: a PyTorch state dict (.safetensors, .pt or .pth) or TorchSharp's format.") =>
-        new Option<string?>(name) { Description = description }.Check(ExistingFile);
+        new Option<string?>(name) { Description = description }.Check(WeightsFile);
+
+    /// <summary>Null when <paramref name="path"/> is an existing file that can hold weights; an ONNX file is a model, not weights.</summary>
+    public static string? WeightsFile(string path) =>
+        ExistingFile(path) ?? (ModelLoader.IsOnnx(path) ? $"'{path}' is an ONNX model, which carries its own weights: give it as --model {path}, without --weights." : null);
     public static Option<string> Data(bool required = false, string description = "Data source: " + DataKinds + ".") =>
         new Option<string>("--data") { Description = description, Required = required }.Check(DataSpec);
     /// <summary>A --data option whose absence means a default (the run's data, or the model's acts folder).</summary>

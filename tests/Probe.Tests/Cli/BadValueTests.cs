@@ -37,9 +37,10 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         ["--model"] = ["nosuchkind:1-2", "mlp:64-x-10"],
         ["--model-a"] = ["nosuchkind:1-2"],
         ["--model-b"] = ["nosuchkind:1-2"],
-        ["--weights"] = [Missing + "/w.safetensors"],
-        ["--weights-a"] = [Missing + "/w.safetensors"],
-        ["--weights-b"] = [Missing + "/w.safetensors"],
+        // An ONNX file is a model with its own weights, not weights for a spec.
+        ["--weights"] = [Missing + "/w.safetensors", Onnx.OnnxSourceTests.Fixture("resnet.onnx")],
+        ["--weights-a"] = [Missing + "/w.safetensors", Onnx.OnnxSourceTests.Fixture("resnet.onnx")],
+        ["--weights-b"] = [Missing + "/w.safetensors", Onnx.OnnxSourceTests.Fixture("resnet.onnx")],
         ["--data"] = ["nosuch-data", "npy:" + Missing + "/x.npy", "digits?bogus=1"],
         ["--layers"] = ["no_such_layer_xyz"],
         ["--run"] = [Missing + "/run"],
