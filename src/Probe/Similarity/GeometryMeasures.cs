@@ -147,7 +147,8 @@ public sealed record MutualKnnMeasure(int K = MutualKnnMeasure.DefaultK) : Simil
 
     /// <summary>
     /// The <paramref name="k"/> rows with the largest inner product of L2-normalised rows (zero rows stay zero), the
-    /// row itself excluded, ties to the lower index; found block by block (never an n x n matrix), in float64.
+    /// row itself excluded, ties to the lower index (similarities compared on <see cref="RsaMeasure.TieGrid"/>'s grid, so
+    /// that values equal in exact arithmetic tie); found block by block (never an n x n matrix), in float64.
     /// Each row's list is returned sorted by index.
     /// </summary>
     internal static int[] NearestNeighbours(Matrix x, int k, int? blockRows = null)
@@ -184,7 +185,10 @@ public sealed record MutualKnnMeasure(int K = MutualKnnMeasure.DefaultK) : Simil
                 for (int j = 0; j < n; j++)
                 {
                     if (j == i) continue;
-                    double v = row[j];
+                    // Snapped to the tie grid, as RSA's RDM entries: rows that point the same way in exact arithmetic
+                    // (ReLU rows with one active unit, scalar multiples) tie, and the tie goes to the lower index,
+                    // however x * (1 / |x|) was rounded (49 * (1 / 49) is 1 - 2^-53).
+                    double v = Math.Round(row[j] * RsaMeasure.TieGrid) / RsaMeasure.TieGrid;
                     if (count == k && !(v > bestV[k - 1])) continue; // equal values keep the earlier (lower) index
                     int pos = count < k ? count++ : k - 1;
                     while (pos > 0 && v > bestV[pos - 1]) { bestV[pos] = bestV[pos - 1]; bestI[pos] = bestI[pos - 1]; pos--; }
