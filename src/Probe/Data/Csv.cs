@@ -12,8 +12,9 @@ public static class Csv
     /// Reads <paramref name="path"/>. <paramref name="labelColumn"/> is "last", "first", "none", a header name, or a
     /// 0-based column index. <paramref name="hasHeader"/> null detects a header: the first line is one when a field
     /// of it is not a number while the same field of the second line is (or when no field of it is a number).
-    /// Labels that are non-negative integers are used as they are; other labels (for example class names) are
-    /// numbered 0.. in ordinal sort order of their text.
+    /// Labels that are non-negative integers are used as they are; other labels are class names, kept as the data's
+    /// <see cref="Dataset.ClassNames"/> and numbered 0.. in numeric order when every one is a number (-1, 9, 10) and
+    /// otherwise in ordinal sort order of their text (setosa, virginica).
     /// </summary>
     public static Dataset Read(string path, string labelColumn = "last", bool? hasHeader = null)
     {
@@ -66,14 +67,14 @@ public static class Csv
                 m.Data[(long)i * cols + c++] = v;
             }
         }
-        int[]? labels = labelText == null ? null : ToLabels(labelText);
+        var (labels, classNames) = labelText == null ? (null, null) : ToLabels(labelText);
         string name = Path.GetFileNameWithoutExtension(path);
-        return new Dataset(name, m, labels, [cols]).Validate();
+        return new Dataset(name, m, labels, [cols]) { ClassNames = classNames }.Validate();
     }
 
     static string ColumnName(string[]? names, int j) => names == null ? "" : $" ('{names[j]}')";
 
-    static int[] ToLabels(string[] text)
+    static (int[] Labels, string[]? ClassNames) ToLabels(string[] text)
     {
         var labels = new int[text.Length];
         bool allInts = true;
@@ -83,9 +84,13 @@ public static class Csv
             else if (double.TryParse(text[i], NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d >= 0 && d <= int.MaxValue && d == Math.Floor(d)) labels[i] = (int)d;
             else allInts = false;
         }
-        if (allInts) return labels;
-        var classes = text.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select((s, k) => (s, k)).ToDictionary(p => p.s, p => p.k, StringComparer.Ordinal);
-        return text.Select(t => classes[t]).ToArray();
+        if (allInts) return (labels, null);
+        // Numbers (a -1 class, say) in numeric order: as text, "10" sorts before "9".
+        static double? Number(string t) => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : null;
+        var distinct = text.Distinct(StringComparer.Ordinal);
+        var names = (text.All(t => Number(t) is not null) ? distinct.OrderBy(t => Number(t)!.Value).ThenBy(t => t, StringComparer.Ordinal) : distinct.Order(StringComparer.Ordinal)).ToArray();
+        var classes = names.Select((s, k) => (s, k)).ToDictionary(p => p.s, p => p.k, StringComparer.Ordinal);
+        return (text.Select(t => classes[t]).ToArray(), names);
     }
 
     static int ResolveLabel(string spec, string[]? names, int width, string path)

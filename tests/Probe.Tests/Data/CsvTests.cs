@@ -46,9 +46,17 @@ public class CsvTests
     {
         var d = ReadText("x,y,class\n1,2,setosa\n3,4,virginica\n5,6,setosa\n");
         Assert.Equal([0, 1, 0], d.Labels!);
+        Assert.Equal(["setosa", "virginica"], d.ClassNames!);   // the names stay, for reports and legends
         var noHeader = ReadText("1,2,b\n3,4,a\n");
         Assert.Equal(2, noHeader.Count);
         Assert.Equal([1, 0], noHeader.Labels!);
+        Assert.Equal(["a", "b"], noHeader.ClassNames!);
+        // Labels that are numbers but not all non-negative integers are numbered in numeric order (as text "10" < "9").
+        var numbers = ReadText("1,2,10\n3,4,9\n5,6,-1\n7,8,9\n");
+        Assert.Equal([2, 1, 0, 1], numbers.Labels!);
+        Assert.Equal(["-1", "9", "10"], numbers.ClassNames!);
+        // Non-negative integers are the labels themselves, with no names.
+        Assert.Null(ReadText("1,2,3\n4,5,0\n").ClassNames);
     }
 
     [Fact]
