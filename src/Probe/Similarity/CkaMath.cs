@@ -266,14 +266,19 @@ public static class CkaMath
         return Ratio(Dot(kc, lc), Dot(kc, kc), Dot(lc, lc), "the first layer", "the second layer");
     }
 
-    /// <summary>cross / sqrt(self_x self_y), with a clear error when either self-similarity vanishes.</summary>
+    /// <summary>
+    /// cross / sqrt(self_x self_y), with a clear error when either self-similarity vanishes. Every CKA here (biased,
+    /// debiased, minibatch) is an inner product over the product of its two norms, so it lies in [-1, 1]
+    /// (Cauchy–Schwarz); rounding can overshoot by an ulp (a layer against itself gave 1.0000000000000002), which is
+    /// clamped back.
+    /// </summary>
     public static double Ratio(double cross, double selfX, double selfY, string xWhat, string yWhat)
     {
         if (!(selfX > 0)) throw Constant(xWhat);
         if (!(selfY > 0)) throw Constant(yWhat);
         double v = cross / Math.Sqrt(selfX * selfY);
         if (!double.IsFinite(v)) throw new ProbeException($"CKA of {xWhat} and {yWhat} is not finite (values too large?).");
-        return v;
+        return Math.Clamp(v, -1, 1);
     }
 
     internal static ProbeException Constant(string what) =>

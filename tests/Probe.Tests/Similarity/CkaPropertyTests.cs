@@ -36,6 +36,25 @@ public class CkaPropertyTests
         foreach (var cka in Variants) AssertRelative(1.0, cka.Compute(x, x), 1e-9, cka.ToString());
     }
 
+    /// <summary>
+    /// CKA is an inner product over the product of two norms, so |CKA| &lt;= 1 (Cauchy–Schwarz) and a layer against
+    /// itself is 1 exactly: rounding once gave 1.0000000000000002, outside the measure's range.
+    /// </summary>
+    [Fact]
+    public void NoVariantEverLeavesTheUnitIntervalAndSelfSimilarityIsExactlyOne()
+    {
+        for (int seed = 0; seed < 40; seed++)
+        {
+            var x = Gaussian(50, 10, seed, scale: 1 + seed % 7, shift: seed % 3);
+            foreach (var cka in Variants)
+            {
+                double v = cka.Compute(x, x);
+                Assert.True(v <= 1.0, $"{cka}: {v:R} > 1 (seed {seed})");
+                AssertRelative(1.0, v, 1e-9, cka.ToString());
+            }
+        }
+    }
+
     [Theory, MemberData(nameof(Seeds))]
     public void SymmetricAndBiasedWithinUnitInterval(int seed)
     {
