@@ -193,11 +193,11 @@ public sealed record DeadUnitStudy(
         foreach (var name in selected)
         {
             if (!info.TryGetValue(name, out var li)) throw new ProbeException($"Layer '{name}' did not run on a sample of '{data.Name}'.");
-            bool tokens = SiteLayout.TokensLast(li.ModuleType, li.OutputShape);
+            bool tokens = SiteLayout.TokensLast(li.LayoutOrType, li.OutputShape);
             var (units, positions) = UnitsAndPositions(li, tokens);
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
                 new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon))
-            { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced };
+            { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType };
             if (explain && UnitActivations.FromModuleType(li.ModuleType) is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
@@ -242,7 +242,7 @@ public sealed record DeadUnitStudy(
             if (bad > 0) throw Diverged(layer, bad, "input");
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
-            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced }).ToArray(),
+            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType }).ToArray(),
             new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal));
     }
 
@@ -275,7 +275,7 @@ public sealed record DeadUnitStudy(
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
-            { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.Type, p.Reduced) });
+            { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced) });
         }
         return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]);
     }
@@ -357,6 +357,7 @@ public sealed record DeadUnitStudy(
         public float[]? PreMax;
         public string? Note;
         public StoredReduction? Reduced;
+        public string? LayoutType;
         public float[] Scratch = [];
     }
 
@@ -516,6 +517,9 @@ public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int
 {
     /// <summary>How the layer's values were reduced before the study read them, if they were (see <see cref="DeadLayerResult.Reduced"/>).</summary>
     public StoredReduction? Reduced { get; init; }
+
+    /// <summary>The op type that decided the layer's layout when it is not <see cref="Type"/> (see <see cref="LayerInfo.LayoutType"/>).</summary>
+    public string? LayoutType { get; init; }
 }
 
 /// <summary>

@@ -1,7 +1,18 @@
 namespace Probe.Capture;
 
 /// <summary>A captured layer: its module name, module type, per-sample output shape, and columns after reduction.</summary>
-public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape, int Features, int Order);
+public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape, int Features, int Order)
+{
+    /// <summary>
+    /// The op type whose output layout this layer's output has, when it is not <see cref="ModuleType"/>'s own: an
+    /// elementwise op (an ONNX <c>Relu</c>, <c>Sigmoid</c>, <c>Mul</c>) keeps its input's layout, so a <c>Relu</c> after
+    /// a Conv1d is C channels of L positions ("Conv"), not L tokens of C features. Null: decided by <see cref="ModuleType"/>.
+    /// </summary>
+    public string? LayoutType { get; init; }
+
+    /// <summary>The type <see cref="SiteLayout.TokensLast(string, int[])"/> decides this layer's layout by.</summary>
+    public string LayoutOrType => LayoutType ?? ModuleType;
+}
 
 /// <summary>
 /// The activations of one batch: for each selected layer a matrix with one row per sample of the batch

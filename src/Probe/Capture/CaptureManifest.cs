@@ -10,7 +10,11 @@ namespace Probe.Capture;
 public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<CaptureManifest.Layer> Layers, IReadOnlyList<string>? Classes)
 {
     /// <summary>One captured layer: its file defaults to the sink's name for the layer.</summary>
-    public sealed record Layer(string Name, string Type, string File, int[]? OutputShape);
+    public sealed record Layer(string Name, string Type, string File, int[]? OutputShape)
+    {
+        /// <summary>The op type that decides the layout of a rank-2 output when it is not <see cref="Type"/> (see <see cref="LayerInfo.LayoutType"/>); null when absent.</summary>
+        public string? Layout { get; init; }
+    }
 
     /// <summary>The manifest's file name.</summary>
     public const string FileName = "layers.json";
@@ -32,7 +36,7 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
         foreach (var l in layers.EnumerateArray())
         {
             string name = Str(l, "name") ?? throw new ProbeException($"'{path}': a layer without a name.");
-            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")));
+            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")) { Layout = Str(l, "layout") });
         }
         string[]? classes = root.TryGetProperty("classes", out var c) && c.ValueKind == JsonValueKind.Array
             ? c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? "" : e.ToString()).ToArray() : null;

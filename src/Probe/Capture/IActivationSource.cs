@@ -19,6 +19,15 @@ public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bo
     /// value per unit, and this says how and from which per-sample shape. Null for whole activations.
     /// </summary>
     public StoredReduction? Reduced { get; init; }
+
+    /// <summary>
+    /// The op type whose output layout this site's output has, when it is not <see cref="OpType"/>'s own (see
+    /// <see cref="LayerInfo.LayoutType"/>: an ONNX <c>Relu</c> fed by a <c>Conv</c> gives "Conv"). Null: decided by <see cref="OpType"/>.
+    /// </summary>
+    public string? LayoutType { get; init; }
+
+    /// <summary>The type <see cref="SiteLayout.TokensLast(string, int[])"/> decides this site's layout by.</summary>
+    public string LayoutOrType => LayoutType ?? OpType;
 }
 
 /// <summary>
@@ -257,7 +266,7 @@ internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) 
             long size = shape.Aggregate(1L, (a, d) => a * d);
             if (size != m.Cols)
                 throw new ProbeException($"Site '{name}' ({info.ModuleType}) has {(input ? "an input" : "an output")} of {m.Cols} values per sample but outputs {size}: it cannot be reduced like its output.");
-            bool tokens = SiteLayout.TokensLast(info.ModuleType, shape);
+            bool tokens = SiteLayout.TokensLast(info.LayoutOrType, shape);
             // Units and positions per sample, as MapReduction reduces an output: feature maps [C, ...] channel-major,
             // sequences [T, D] token-major.
             int units = shape.Length <= 1 ? (int)size : tokens ? shape[^1] : shape[0];

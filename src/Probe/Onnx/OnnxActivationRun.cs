@@ -17,6 +17,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
     {
         public required OnnxSiteDef Site;
         public required string Tensor;
+        public required string Layout;   // the op type that decides the layout (SiteLayout): the producer's, through elementwise ops
         public long[]? Shape;   // per-sample shape, from the first batch
         public int Cols = -1;
         public float[] Rows = [];
@@ -45,7 +46,12 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         var byTensor = new Dictionary<string, Slot>(StringComparer.Ordinal);
         Slot SlotFor(OnnxSiteDef s, string tensor)
         {
-            if (!byTensor.TryGetValue(tensor, out var slot)) byTensor[tensor] = slot = new Slot { Site = s, Tensor = tensor };
+            if (!byTensor.TryGetValue(tensor, out var slot))
+                byTensor[tensor] = slot = new Slot
+                {
+                    Site = s, Tensor = tensor,
+                    Layout = source.Graph.ProducerOf.TryGetValue(tensor, out int producer) ? source.Graph.LayoutType(producer) : s.OpType,
+                };
             return slot;
         }
         foreach (var s in sites) _outputs.Add(SlotFor(s, s.Tensor));
@@ -226,7 +232,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         if (slot.Shape is null)
         {
             slot.Shape = sample.ToArray();
-            slot.Cols = SiteRows.Columns(sample, slot.Site.OpType, _reduce, slot.Site.Name);
+            slot.Cols = SiteRows.Columns(sample, slot.Layout, _reduce, slot.Site.Name);
         }
         else if (!sample.SequenceEqual(slot.Shape))
             throw new ProbeException($"Site '{slot.Site.Name}' changed its per-sample shape from [{string.Join(", ", slot.Shape)}] to [{string.Join(", ", sample.ToArray())}] between batches.");
@@ -235,7 +241,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         foreach (var d in sample) per *= d;
         ReadOnlySpan<float> all = Floats(value, info.ElementDataType, real * per);
         for (int r = 0; r < real; r++)
-            SiteRows.Reduce(all.Slice((int)(r * per), (int)per), sample, slot.Site.OpType, _reduce, slot.Rows.AsSpan((rowOffset + r) * slot.Cols, slot.Cols));
+            SiteRows.Reduce(all.Slice((int)(r * per), (int)per), sample, slot.Layout, _reduce, slot.Rows.AsSpan((rowOffset + r) * slot.Cols, slot.Cols));
     }
 
     ReadOnlySpan<float> Floats(OrtValue v, TensorElementType t, long n)
@@ -267,7 +273,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         _outView = _outputs.ToDictionary(s => s.Site.Name, s => new Matrix(rows, s.Cols, s.Rows), StringComparer.Ordinal);
         _inView = _inputs.ToDictionary(p => p.Site.Name, p => new Matrix(rows, p.Slot.Cols, p.Slot.Rows), StringComparer.Ordinal);
         if (_layers.Count == 0)
-            _layers = _outputs.Select((s, i) => new LayerInfo(s.Site.Name, s.Site.OpType, s.Shape!.Select(d => (int)d).ToArray(), s.Cols, i)).ToList();
+            _layers = _outputs.Select((s, i) => new LayerInfo(s.Site.Name, s.Site.OpType, s.Shape!.Select(d => (int)d).ToArray(), s.Cols, i) { LayoutType = s.Layout == s.Site.OpType ? null : s.Layout }).ToList();
     }
 
     public void Dispose()

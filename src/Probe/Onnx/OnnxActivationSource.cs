@@ -110,7 +110,8 @@ public sealed class OnnxActivationSource : IActivationSource
                 continue;
             }
             _sites.Add(c);
-            infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null));
+            string layout = _graph.LayoutType(c.Node);
+            infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType ? null : layout });
         }
         _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
         Sites = infos;

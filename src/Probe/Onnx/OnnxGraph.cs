@@ -389,6 +389,39 @@ internal sealed partial class OnnxGraph
 
     public NodeProto? Producer(string tensor) => ProducerOf.TryGetValue(tensor, out int i) ? Nodes[i] : null;
 
+    /// <summary>
+    /// Ops whose output has the layout of their (first batch-carrying) input: activations and other elementwise
+    /// arithmetic. Their op type says nothing about whether a rank-2 per-sample output is tokens x features or
+    /// channels x positions (a <c>Relu</c> after a Conv1d is a map, after a MatMul a sequence), so the layout is the input's.
+    /// </summary>
+    static readonly HashSet<string> LayoutPreserving = new(StringComparer.Ordinal)
+    {
+        "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "ThresholdedRelu", "Sigmoid", "HardSigmoid", "HardSwish",
+        "Tanh", "Softplus", "Softsign", "Mish", "Erf", "Clip", "Shrink", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Pow",
+        "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Add", "Sub", "Mul", "Div", "Max", "Min", "Where", "Dropout", "Identity", "Cast",
+    };
+
+    /// <summary>
+    /// The op type that decides the layout of the output of node <paramref name="node"/>
+    /// (see <see cref="Probe.Capture.SiteLayout"/>): its own for most ops; for a layout-preserving op (an activation,
+    /// elementwise arithmetic), the producer's of its first batch-carrying input, followed back
+    /// through any chain of such ops (a <c>Relu</c> after a <c>Conv</c> gives "Conv"). Its own op type when the chain
+    /// reaches a graph input.
+    /// </summary>
+    public string LayoutType(int node)
+    {
+        var n = Nodes[node];
+        var seen = new HashSet<int>();
+        while (LayoutPreserving.Contains(n.OpType) && seen.Add(node))
+        {
+            string? input = n.Input.FirstOrDefault(t => t.Length > 0 && BatchValues.Contains(t) && ProducerOf.ContainsKey(t));
+            if (input is null) break;
+            node = ProducerOf[input];
+            n = Nodes[node];
+        }
+        return n.OpType;
+    }
+
     public static long IntAttribute(NodeProto n, string name, long fallback) =>
         n.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 
