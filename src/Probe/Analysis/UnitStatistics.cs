@@ -75,6 +75,10 @@ public sealed class UnitStatsAccumulator
     private readonly int[] _positive;     // per unit: samples with a > 0
     private readonly int[] _satSigmoid;   // per unit: samples with |a - 0.5| >= 0.49 (within 1% of the ends of [0, 1])
     private readonly int[] _satTanh;      // per unit: samples with |a| >= 0.98 (within 1% of the ends of [-1, 1])
+    // Per unit (Linear and Auto layers, spatial rows): samples whose channel maximum was exactly 0 but some position was
+    // < 0. The per-unit min/max of spatial rows are of the channels' maxima, so without it a channel <= 0 whose maximum
+    // is 0 on every sample (a bias-free conv over a zero border) would look exactly zero, i.e. dead under the Linear rule.
+    private readonly int[] _hiddenNegative;
     private readonly float[] _min, _max;
     private long _samples, _values, _zeros, _epsCount;
     private double _mean, _m2, _maxRowNormSq;
@@ -87,17 +91,17 @@ public sealed class UnitStatsAccumulator
     private UnitCounters? _second;
 
     /// <summary>Per-unit counters; a second set lets the two halves of a large batch run on both cores.</summary>
-    private sealed class UnitCounters(int[] positive, int[] satSigmoid, int[] satTanh, float[] min, float[] max)
+    private sealed class UnitCounters(int[] positive, int[] satSigmoid, int[] satTanh, float[] min, float[] max, int[] hiddenNegative)
     {
-        public readonly int[] Positive = positive, SatSigmoid = satSigmoid, SatTanh = satTanh;
+        public readonly int[] Positive = positive, SatSigmoid = satSigmoid, SatTanh = satTanh, HiddenNegative = hiddenNegative;
         public readonly float[] Min = min, Max = max;
 
         public UnitCounters EmptyLike() => new(new int[Positive.Length], new int[SatSigmoid.Length], new int[SatTanh.Length],
-            new float[Min.Length], new float[Max.Length]);
+            new float[Min.Length], new float[Max.Length], new int[HiddenNegative.Length]);
 
         public void Reset()
         {
-            Array.Clear(Positive); Array.Clear(SatSigmoid); Array.Clear(SatTanh);
+            Array.Clear(Positive); Array.Clear(SatSigmoid); Array.Clear(SatTanh); Array.Clear(HiddenNegative);
             Array.Fill(Min, float.PositiveInfinity); Array.Fill(Max, float.NegativeInfinity);
         }
 
@@ -107,6 +111,7 @@ public sealed class UnitStatsAccumulator
             for (int j = 0; j < Positive.Length; j++) Positive[j] += o.Positive[j];
             for (int j = 0; j < SatSigmoid.Length; j++) SatSigmoid[j] += o.SatSigmoid[j];
             for (int j = 0; j < SatTanh.Length; j++) SatTanh[j] += o.SatTanh[j];
+            for (int j = 0; j < HiddenNegative.Length; j++) HiddenNegative[j] += o.HiddenNegative[j];
             for (int j = 0; j < Min.Length; j++) { Min[j] = Math.Min(Min[j], o.Min[j]); Max[j] = Math.Max(Max[j], o.Max[j]); }
         }
     }
@@ -121,15 +126,16 @@ public sealed class UnitStatsAccumulator
         bool sat = activation is UnitActivation.Auto or UnitActivation.Sigmoid or UnitActivation.Tanh;
         _satSigmoid = sat && activation != UnitActivation.Tanh ? new int[units] : [];
         _satTanh = sat && activation != UnitActivation.Sigmoid ? new int[units] : [];
+        _hiddenNegative = activation is UnitActivation.Auto or UnitActivation.Linear ? new int[units] : [];
         _min = new float[units]; _max = new float[units];
         Array.Fill(_min, float.PositiveInfinity); Array.Fill(_max, float.NegativeInfinity);
-        _main = new UnitCounters(_positive, _satSigmoid, _satTanh, _min, _max);
+        _main = new UnitCounters(_positive, _satSigmoid, _satTanh, _min, _max, _hiddenNegative);
     }
 
     /// <summary>The accumulator's whole state as plain data (for shards: each process saves it, <c>probe merge</c> adds them).</summary>
     public UnitStatsState State() => new(_units, _activation, _epsilon, (int[])_positive.Clone(), (int[])_satSigmoid.Clone(), (int[])_satTanh.Clone(),
         (float[])_min.Clone(), (float[])_max.Clone(), _samples, _values, _zeros, _epsCount, _mean, _m2, _maxRowNormSq,
-        float.IsPositiveInfinity(_spatialMin) ? null : _spatialMin);
+        float.IsPositiveInfinity(_spatialMin) ? null : _spatialMin, (int[])_hiddenNegative.Clone());
 
     /// <summary>An accumulator holding <paramref name="state"/>.</summary>
     public static UnitStatsAccumulator FromState(UnitStatsState state)
@@ -150,7 +156,8 @@ public sealed class UnitStatsAccumulator
         ArgumentNullException.ThrowIfNull(o);
         if (o.Units != _units || o.Activation != _activation || o.Epsilon != _epsilon || o.SatSigmoid.Length != _satSigmoid.Length || o.SatTanh.Length != _satTanh.Length)
             throw new ProbeException($"Cannot merge statistics of a layer with {o.Units} units ({o.Activation}, epsilon {o.Epsilon}) into one with {_units} ({_activation}, epsilon {_epsilon}).");
-        _main.Absorb(new UnitCounters(o.Positive, o.SatSigmoid, o.SatTanh, o.Min, o.Max));
+        _main.Absorb(new UnitCounters(o.Positive, o.SatSigmoid, o.SatTanh, o.Min, o.Max,
+            o.HiddenNegative is { Length: > 0 } h && h.Length == _hiddenNegative.Length ? h : new int[_hiddenNegative.Length]));
         if (o.Values > 0)
         {
             long total = _values + o.Values;
@@ -307,6 +314,9 @@ public sealed class UnitStatsAccumulator
             {
                 SpatialRow(row, positions, shift, ref acc, reduced);
                 AccumulateUnits(reduced, u);
+                if (u.HiddenNegative.Length > 0)
+                    for (int c = 0; c < reduced.Length; c++)
+                        if (reduced[c] == 0 && MinOf(row.Slice(c * positions, positions)) < 0) u.HiddenNegative[c]++;
             }
         }
     }
@@ -530,6 +540,14 @@ public sealed class UnitStatsAccumulator
         return m;
     }
 
+    /// <summary>The smallest value of a run (v replaces the best only when v &lt; best; +infinity when empty).</summary>
+    internal static float MinOf(ReadOnlySpan<float> values)
+    {
+        float m = float.PositiveInfinity;
+        foreach (float v in values) m = v < m ? v : m;
+        return m;
+    }
+
     /// <summary>sum x^2 of a run in double (x^2 of a float32 is exact in double); not finite when a value is not.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double SquaredNorm(ReadOnlySpan<float> values)
@@ -716,7 +734,8 @@ public sealed class UnitStatsAccumulator
                     else if ((double)_positive[j] / _samples < dyingThreshold) dying.Add(j);
                     break;
                 case UnitActivation.Linear:
-                    if (_min[j] == 0 && _max[j] == 0) dead.Add(j);
+                    // Exactly zero on every sample: of a map, every position (its min/max are of the channel maxima).
+                    if (_min[j] == 0 && _max[j] == 0 && (_hiddenNegative.Length == 0 || _hiddenNegative[j] == 0)) dead.Add(j);
                     break;
                 default:
                     if ((double)satCounts![j] / _samples > saturationFraction) saturated.Add(j);
@@ -747,4 +766,4 @@ public sealed class UnitStatsAccumulator
 /// <summary>The state of a <see cref="UnitStatsAccumulator"/> (plain data, serialisable): per-unit counters and extremes, and layer sums.</summary>
 public sealed record UnitStatsState(int Units, UnitActivation Activation, double Epsilon, int[] Positive, int[] SatSigmoid, int[] SatTanh,
     float[] Min, float[] Max, long Samples, long Values, long Zeros, long EpsCount, double Mean, double M2, double MaxRowNormSq,
-    float? SpatialMin = null);
+    float? SpatialMin = null, int[]? HiddenNegative = null);

@@ -175,6 +175,37 @@ public class UnitStatisticsTests
         Assert.Equal(2, r.Max);
     }
 
+    [Theory]
+    [InlineData(UnitActivation.Linear)]
+    [InlineData(UnitActivation.Auto)]
+    public void SpatialMaps_ALinearChannelIsDeadOnlyWhenEveryPositionIsZero(UnitActivation activation)
+    {
+        // 3 channels x 3 positions (a bias-free conv over a zero border). Channel 0: maximum exactly 0 on every sample
+        // (the border) but -1 or -2 inside: not zero, so not dead. Channel 1: zero everywhere: dead. Channel 2: 0, 0, 5.
+        float[] rows =
+        [
+            0, -1, 0,   0, 0, 0,   0, 0, 5,
+            0, 0, -2,   0, 0, 0,   0, 0, 5,
+        ];
+        var m = new Matrix(2, 9, rows);
+        var acc = new UnitStatsAccumulator(3, activation);
+        acc.AddSpatial(m, 3);
+        var r = acc.Result("conv", moduleType: "Conv1d");
+        Assert.Equal(UnitActivation.Linear, r.Activation);
+        Assert.Equal([1], r.DeadUnits);
+        Assert.Equal(-2, r.Min);
+        // The same from two halves merged (shards), and from one row at a time.
+        var a = new UnitStatsAccumulator(3, activation);
+        a.AddSpatial(new Matrix(1, 9, rows[..9]), 3);
+        var b = new UnitStatsAccumulator(3, activation);
+        b.AddSpatial(new Matrix(1, 9, rows[9..]), 3);
+        var merged = UnitStatsAccumulator.FromState(a.State());
+        merged.Absorb(b.State());
+        Assert.Equal([1], merged.Result("conv", moduleType: "Conv1d").DeadUnits);
+        // Each half alone: channel 0 has a negative value in both.
+        Assert.Equal([1], a.Result("conv", moduleType: "Conv1d").DeadUnits);
+    }
+
     [Fact]
     public void SpatialMaps_WithNegativeValuesAreNotTakenForRectified()
     {
