@@ -29,6 +29,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         public required Slot Slot;
         public required int Call;
         public required bool TokensLast;
+        public string? LayoutType;        // the producer's type when it decides the layout (ModuleTrace.LayoutType)
         public int[]? OutputShape;
         public int Order = -1;
         public float[] Out = [];
@@ -82,7 +83,8 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
                 {
                     var slot = slots.GetValueOrDefault(call.Module)
                         ?? throw new ProbeException($"Layer '{name}' ({call.Type}) does not map one tensor to one tensor, so Probe cannot hook it. Select its children instead.");
-                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(call.Type, call.OutputShape), OutputShape = call.OutputShape,
+                    string? layout = trace.LayoutType(call);
+                    var site = new Site { Name = name, Slot = slot, Call = call.Call, TokensLast = SiteLayout.TokensLast(layout ?? call.Type, call.OutputShape), OutputShape = call.OutputShape, LayoutType = layout,
                                           InputReduce = perSite != null && perSite.Inputs.TryGetValue(name, out var ir) ? ir : reduce,
                                           OutputReduce = perSite != null && perSite.Outputs.TryGetValue(name, out var or) ? or : reduce,
                                           InputReader = perSite?.ReaderOf(name, input: true), OutputReader = perSite?.ReaderOf(name, input: false) };
@@ -117,7 +119,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
     public RowTarget? Target { set => _target = value; }
 
     public IReadOnlyList<LayerInfo> Layers =>
-        _sites.OrderBy(s => s.Order).Select((s, i) => new LayerInfo(s.Name, s.Slot.Type, s.OutputShape ?? [], s.OutCols, i)).ToList();
+        _sites.OrderBy(s => s.Order).Select((s, i) => new LayerInfo(s.Name, s.Slot.Type, s.OutputShape ?? [], s.OutCols, i) { LayoutType = s.LayoutType }).ToList();
 
     public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)
     {
@@ -177,7 +179,7 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
             if (shape.Length == 0 || shape[0] != _rows)
                 throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) received an input of shape [{string.Join(", ", shape)}]; Probe records a layer's input per sample, so it expects the batch ({_rows} samples) as its first dimension. Record its output instead, or the input of a layer that takes the batch first.");
             site.InCols = site.InputReader is { } reader ? Read(input, shape, site, reader)
-                : Copy(input, shape, site, input: true, ref site.In, tokensLast: SiteLayout.TokensLast(slot.Type, PerSample(shape)), out site.InNonFinite, site.InputReduce);
+                : Copy(input, shape, site, input: true, ref site.In, tokensLast: SiteLayout.TokensLast(site.LayoutType ?? slot.Type, PerSample(shape)), out site.InNonFinite, site.InputReduce);
         }
     }
 

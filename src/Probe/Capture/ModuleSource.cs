@@ -71,7 +71,7 @@ public sealed class ModuleSource : IActivationSource
         get
         {
             var trace = Trace;
-            var fired = trace.Calls.OrderBy(c => c.Completed).Select(c => new SiteInfo(c.Site, c.Type, c.OutputShape, c.Leaf));
+            var fired = trace.Calls.OrderBy(c => c.Completed).Select(c => new SiteInfo(c.Site, c.Type, c.OutputShape, c.Leaf) { LayoutType = trace.LayoutType(c) });
             // Modules that never ran stay selectable by name, so selecting one gives the error that says why it did not run.
             var silent = trace.Silent.Select(s => new SiteInfo(s.Name, s.Type, null, s.Leaf));
             return fired.Concat(silent).ToList();
