@@ -23,6 +23,8 @@ public static class UnitActivations
     {
         if (string.IsNullOrEmpty(moduleType)) return UnitActivation.Auto;
         string t = moduleType.ToLowerInvariant();
+        // Named after sigmoid or tanh but unbounded: log σ(x) in (-inf, 0), x - tanh x in R. No ends to saturate at.
+        if (t.Contains("logsigmoid") || t.Contains("tanhshrink")) return UnitActivation.Auto;
         if (t.Contains("sigmoid")) return UnitActivation.Sigmoid;
         if (t.Contains("tanh")) return UnitActivation.Tanh;
         if (t.Contains("relu") || t.Contains("elu") || t.Contains("silu") || t.Contains("swish") || t.Contains("mish") || t.Contains("softplus"))
