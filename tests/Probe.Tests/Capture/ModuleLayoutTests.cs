@@ -74,4 +74,33 @@ public class ModuleLayoutTests
         Assert.Equal(new[] { 1f / 3, 0f }, relu.Stats.FiringRates);
         Assert.Equal([1], relu.Stats.DeadUnits);
     }
+
+    /// <summary>
+    /// A folder of 3-D .npy files: [N, A, B] is a sequence unless layers.json says the layer is laid out as a map
+    /// (<c>"layout": "Conv1d"</c>, as probe capture writes for an activation after a Conv1d). The ReLU output of
+    /// <see cref="Conv1dRelu"/> on <see cref="Data"/>, worked out by hand.
+    /// </summary>
+    [Fact]
+    public void AFolderLayerWithAConvLayoutHasOneUnitPerChannel()
+    {
+        float[] relu =
+        [
+            1, 0, 3, 0,   0, 0, 0, 0,   0, 2, 0, 4,
+            0, 0, 0, 0,   0, 0, 0, 0,   1, 1, 1, 1,
+            0, 0, 0, 0,   0, 0, 0, 0,   0, 0, 0, 0,
+        ];
+        var dir = Directory.CreateTempSubdirectory("probe-layout-").FullName;
+        try
+        {
+            Npy.Write(Path.Combine(dir, "relu.npy"), new NpyArray(NpyDType.Float32, [3, 3, 4], relu));
+            File.WriteAllText(Path.Combine(dir, "layers.json"),
+                """{"layers": [{"name": "relu", "type": "ReLU", "layout": "Conv1d", "file": "relu.npy", "outputShape": [3, 4]}]}""");
+            using var source = PrecomputedSource.Open(dir);
+            var r = new DeadUnitStudy(new LayerSelector("relu")).Run(source, source.Rows).Layer("relu");
+            Assert.Equal(3, r.Stats.Units);
+            Assert.Equal(new[] { 1f / 3, 0f, 2f / 3 }, r.Stats.FiringRates);
+            Assert.Equal([1], r.Stats.DeadUnits);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
