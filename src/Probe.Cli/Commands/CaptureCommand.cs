@@ -86,7 +86,7 @@ internal static class CaptureCommand
                 // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
                 classes = dataset.Labels != null ? dataset.ClassNames : null,
                 // layout: the op type that decides a [T, D] / [C, L] output's layout when it is not the layer's own (an ONNX Relu after a Conv: "Conv").
-                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
+                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, activation = l.ActivationType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)
                 ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray(), p);

@@ -195,10 +195,11 @@ public sealed record DeadUnitStudy(
             if (!info.TryGetValue(name, out var li)) throw new ProbeException($"Layer '{name}' did not run on a sample of '{data.Name}'.");
             bool tokens = SiteLayout.TokensLast(li.LayoutOrType, li.OutputShape);
             var (units, positions) = UnitsAndPositions(li, tokens);
+            var kind = UnitActivations.FromModuleType(li.ActivationType ?? li.ModuleType);
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
-                new UnitStatsAccumulator(units, UnitActivations.FromModuleType(li.ModuleType), Epsilon))
-            { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType };
-            if (explain && UnitActivations.FromModuleType(li.ModuleType) is UnitActivation.Rectified or UnitActivation.Auto)
+                new UnitStatsAccumulator(units, kind, Epsilon))
+            { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType, ActivationType = li.ActivationType };
+            if (explain && kind is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
                 {
@@ -242,7 +243,7 @@ public sealed record DeadUnitStudy(
             if (bad > 0) throw Diverged(layer, bad, "input");
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
-            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType }).ToArray(),
+            plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType, ActivationType = p.ActivationType }).ToArray(),
             new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal));
     }
 
@@ -257,7 +258,7 @@ public sealed record DeadUnitStudy(
         var layers = new List<DeadLayerResult>();
         foreach (var p in partial.Layers)
         {
-            var stats = UnitStatsAccumulator.FromState(p.Stats).Result(p.Name, partial.DyingThreshold, p.Type, partial.SaturationFraction);
+            var stats = UnitStatsAccumulator.FromState(p.Stats).Result(p.Name, partial.DyingThreshold, p.ActivationType ?? p.Type, partial.SaturationFraction);
             if (p.Reduced != null)
                 stats = stats with
                 {
@@ -358,6 +359,7 @@ public sealed record DeadUnitStudy(
         public string? Note;
         public StoredReduction? Reduced;
         public string? LayoutType;
+        public string? ActivationType;
         public float[] Scratch = [];
     }
 
@@ -520,6 +522,9 @@ public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int
 
     /// <summary>The op type that decided the layer's layout when it is not <see cref="Type"/> (see <see cref="LayerInfo.LayoutType"/>).</summary>
     public string? LayoutType { get; init; }
+
+    /// <summary>The activation the layer computes when <see cref="Type"/> does not say (see <see cref="LayerInfo.ActivationType"/>).</summary>
+    public string? ActivationType { get; init; }
 }
 
 /// <summary>

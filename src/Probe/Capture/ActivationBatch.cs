@@ -12,6 +12,12 @@ public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape
 
     /// <summary>The type <see cref="SiteLayout.TokensLast(string, int[])"/> decides this layer's layout by.</summary>
     public string LayoutOrType => LayoutType ?? ModuleType;
+
+    /// <summary>
+    /// The activation this layer computes when its type does not say (an ONNX <c>Mul</c> that is the last op of a
+    /// decomposed GELU or SiLU: "GELU", "SiLU"); null otherwise. Units are judged as for that activation.
+    /// </summary>
+    public string? ActivationType { get; init; }
 }
 
 /// <summary>

@@ -14,6 +14,9 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
     {
         /// <summary>The op type that decides the layout of a rank-2 output when it is not <see cref="Type"/> (see <see cref="LayerInfo.LayoutType"/>); null when absent.</summary>
         public string? Layout { get; init; }
+
+        /// <summary>The activation the layer computes when <see cref="Type"/> does not say (see <see cref="LayerInfo.ActivationType"/>); null when absent.</summary>
+        public string? Activation { get; init; }
     }
 
     /// <summary>The manifest's file name.</summary>
@@ -36,7 +39,7 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
         foreach (var l in layers.EnumerateArray())
         {
             string name = Str(l, "name") ?? throw new ProbeException($"'{path}': a layer without a name.");
-            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")) { Layout = Str(l, "layout") });
+            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")) { Layout = Str(l, "layout"), Activation = Str(l, "activation") });
         }
         string[]? classes = root.TryGetProperty("classes", out var c) && c.ValueKind == JsonValueKind.Array
             ? c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? "" : e.ToString()).ToArray() : null;

@@ -28,6 +28,9 @@ public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bo
 
     /// <summary>The type <see cref="SiteLayout.TokensLast(string, int[])"/> decides this site's layout by.</summary>
     public string LayoutOrType => LayoutType ?? OpType;
+
+    /// <summary>The activation this site computes when its op type does not say (see <see cref="LayerInfo.ActivationType"/>).</summary>
+    public string? ActivationType { get; init; }
 }
 
 /// <summary>

@@ -55,25 +55,25 @@ public sealed class PrecomputedSource : IActivationSource
     public static PrecomputedSource Open(string dir)
     {
         if (!System.IO.Directory.Exists(dir)) throw new ProbeException($"Activation folder '{dir}' does not exist.");
-        var entries = new List<(string Name, string Type, string? Layout, string File, int[]? Recorded)>();
+        var entries = new List<(string Name, string Type, string? Layout, string? Activation, string File, int[]? Recorded)>();
         string manifest = Path.Combine(dir, CaptureManifest.FileName);
         MapReduction? reduced = null;
         if (CaptureManifest.Read(dir) is { } written)
         {
             reduced = written.Reduce;
-            foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.Layout, l.File, l.OutputShape));
+            foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.Layout, l.Activation, l.File, l.OutputShape));
         }
         else
         {
             foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(NaturalOrder.Instance))
-                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, f!, null));
+                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, null, f!, null));
         }
         if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
 
         var sites = new List<Stored>();
         int rows = -1;
         string? first = null;
-        foreach (var (name, type, layout, file, recorded) in entries)
+        foreach (var (name, type, layout, activation, file, recorded) in entries)
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path)) throw new ProbeException($"'{manifest}' lists layer '{name}' in '{file}', which does not exist.");
@@ -100,7 +100,7 @@ public sealed class PrecomputedSource : IActivationSource
                 else if (size > m.Cols && recorded.Length >= 2) how = new StoredReduction(reduced is MapReduction.Flatten ? null : reduced, recorded);
                 else throw new ProbeException($"'{manifest}' records layer '{name}' with output shape [{string.Join(", ", recorded)}] ({size} values per sample), but '{file}' holds {m.Cols} values per sample.");
             }
-            sites.Add(new Stored(new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout }, m, perSample, flat));
+            sites.Add(new Stored(new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout, ActivationType = activation }, m, perSample, flat));
         }
         int[]? labels = null;
         string labelsPath = Path.Combine(dir, "labels.npy");
@@ -145,7 +145,7 @@ public sealed class PrecomputedSource : IActivationSource
         public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
 
         public IReadOnlyList<LayerInfo> Layers => sites.Select((s, i) =>
-            new LayerInfo(s.Info.Name, s.Info.OpType, s.PerSample, _outputs.TryGetValue(s.Info.Name, out var m) ? m.Cols : Columns(s), i) { LayoutType = s.Info.LayoutType }).ToList();
+            new LayerInfo(s.Info.Name, s.Info.OpType, s.PerSample, _outputs.TryGetValue(s.Info.Name, out var m) ? m.Cols : Columns(s), i) { LayoutType = s.Info.LayoutType, ActivationType = s.Info.ActivationType }).ToList();
 
         int Columns(Stored s) => s.Flat || s.PerSample.Length < 2 || reduce == MapReduction.Flatten ? s.Values.Cols
             : SiteLayout.TokensLast(s.Info.LayoutOrType, s.PerSample) ? s.PerSample[1] : s.PerSample[0];

@@ -273,7 +273,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         _outView = _outputs.ToDictionary(s => s.Site.Name, s => new Matrix(rows, s.Cols, s.Rows), StringComparer.Ordinal);
         _inView = _inputs.ToDictionary(p => p.Site.Name, p => new Matrix(rows, p.Slot.Cols, p.Slot.Rows), StringComparer.Ordinal);
         if (_layers.Count == 0)
-            _layers = _outputs.Select((s, i) => new LayerInfo(s.Site.Name, s.Site.OpType, s.Shape!.Select(d => (int)d).ToArray(), s.Cols, i) { LayoutType = s.Layout == s.Site.OpType ? null : s.Layout }).ToList();
+            _layers = _outputs.Select((s, i) => new LayerInfo(s.Site.Name, s.Site.OpType, s.Shape!.Select(d => (int)d).ToArray(), s.Cols, i) { LayoutType = s.Layout == s.Site.OpType || s.Shape!.Length != 2 ? null : s.Layout, ActivationType = _source.Graph.GatedActivation(s.Site.Node) }).ToList();
     }
 
     public void Dispose()

@@ -111,7 +111,7 @@ public sealed class OnnxActivationSource : IActivationSource
             }
             _sites.Add(c);
             string layout = _graph.LayoutType(c.Node);
-            infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType ? null : layout });
+            infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType || dims.Length != 3 ? null : layout, ActivationType = _graph.GatedActivation(c.Node) });
         }
         _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
         Sites = infos;

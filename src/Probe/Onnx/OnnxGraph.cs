@@ -389,6 +389,74 @@ internal sealed partial class OnnxGraph
 
     public NodeProto? Producer(string tensor) => ProducerOf.TryGetValue(tensor, out int i) ? Nodes[i] : null;
 
+    // What is known of a value's sign relative to a root value r: Sign (sign of r; Gated when a non-negative function of
+    // r multiplied it, i.e. the value is r · g(r) with g(r) > 0 for r > 0), Odd (an odd bounded function of r: erf, tanh),
+    // NonNeg (>= 0, > 0 when r > 0: sigmoid, 1 + erf), Pos (> 0: softplus), PosConst (a constant > 0), or nothing.
+    enum SignKind { Unknown, Sign, Odd, NonNeg, Pos, PosConst }
+    readonly record struct SignOf(SignKind Kind, string Root, bool Gated, string? Gate);
+
+    /// <summary>
+    /// The activation a decomposed exporter wrote as arithmetic, when node <paramref name="node"/>'s output is
+    /// r · g(r) · c with g(r) &gt; 0 for r &gt; 0 and c &gt; 0 (so it is &gt; 0 exactly when r is): "GELU" (g = 1 + erf(r / √2),
+    /// PyTorch's export of nn.GELU before opset 20), "SiLU" (g = σ(r)), "Hardswish" (g = hardsigmoid(r)), "Mish"
+    /// (g = tanh(softplus(r))). Null for anything else (a plain product, a scale of one value).
+    /// </summary>
+    public string? GatedActivation(int node)
+    {
+        if (Nodes[node].OpType is not ("Mul" or "Div")) return null;
+        var memo = new Dictionary<string, SignOf>(StringComparer.Ordinal);
+        var v = Analyse(Nodes[node].Output[0], memo, 0);
+        return v.Kind == SignKind.Sign && v.Gated ? v.Gate : null;
+    }
+
+    SignOf Analyse(string tensor, Dictionary<string, SignOf> memo, int depth)
+    {
+        if (memo.TryGetValue(tensor, out var known)) return known;
+        var self = new SignOf(SignKind.Sign, tensor, false, null);
+        SignOf result = self;
+        if (Constant(tensor) is { } c) result = c.Values.Length > 0 && c.Values.All(x => x > 0) ? new(SignKind.PosConst, "", false, null) : new(SignKind.Unknown, "", false, null);
+        else if (depth < 12 && ProducerOf.TryGetValue(tensor, out int i))
+        {
+            var n = Nodes[i];
+            SignOf In(int k) => n.Input.Count > k && n.Input[k].Length > 0 ? Analyse(n.Input[k], memo, depth + 1) : new(SignKind.Unknown, "", false, null);
+            switch (n.OpType)
+            {
+                case "Div" when In(1).Kind == SignKind.PosConst:
+                    result = In(0).Kind is SignKind.Sign or SignKind.NonNeg or SignKind.Pos ? In(0) : self;
+                    break;
+                case "Mul":
+                {
+                    var a = In(0); var b = In(1);
+                    if (b.Kind == SignKind.PosConst && a.Kind is SignKind.Sign or SignKind.NonNeg or SignKind.Pos) result = a;
+                    else if (a.Kind == SignKind.PosConst && b.Kind is SignKind.Sign or SignKind.NonNeg or SignKind.Pos) result = b;
+                    else if (a.Kind == SignKind.Sign && b.Kind is SignKind.NonNeg or SignKind.Pos && a.Root == b.Root && !a.Gated) result = new(SignKind.Sign, a.Root, true, b.Gate);
+                    else if (b.Kind == SignKind.Sign && a.Kind is SignKind.NonNeg or SignKind.Pos && a.Root == b.Root && !b.Gated) result = new(SignKind.Sign, b.Root, true, a.Gate);
+                    break;
+                }
+                case "Erf" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                    result = new(SignKind.Odd, x.Root, false, "GELU");
+                    break;
+                case "Add" when In(0) is { Kind: SignKind.Odd } o && Constant(n.Input[1]) is { } one && one.Values.Length == 1 && one.Values[0] == 1:
+                    result = new(SignKind.NonNeg, o.Root, false, o.Gate);
+                    break;
+                case "Sigmoid" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                    result = new(SignKind.NonNeg, x.Root, false, "SiLU");
+                    break;
+                case "HardSigmoid" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                    result = new(SignKind.NonNeg, x.Root, false, "Hardswish");
+                    break;
+                case "Softplus" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                    result = new(SignKind.Pos, x.Root, false, "Mish");
+                    break;
+                case "Tanh" when In(0) is { Kind: SignKind.Pos } p:
+                    result = p;
+                    break;
+            }
+        }
+        memo[tensor] = result;
+        return result;
+    }
+
     /// <summary>
     /// Ops whose output has the layout of their (first batch-carrying) input: activations and other elementwise
     /// arithmetic. Their op type says nothing about whether a rank-2 per-sample output is tokens x features or
