@@ -323,12 +323,18 @@ public sealed record DeadUnitStudy(
     /// </summary>
     internal static bool PassesPositiveInputs(string moduleType) => string.Equals(moduleType, "relu", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The default selection: every leaf module whose type is an activation (ReLU-like, sigmoid, tanh); all leaves when there is none.</summary>
+    /// <summary>
+    /// The default selection: every leaf module whose type is an activation (ReLU-like, sigmoid, tanh), or that computes
+    /// one its type does not name (<see cref="SiteInfo.ActivationType"/>: the last Mul of an exported GELU); all leaves
+    /// when there is none. An op inside a chosen module's scope (an exported SiLU's <c>silu.sigmoid</c>, a GELU's
+    /// <c>gelu.mul</c> before its halving) is left to the module.
+    /// </summary>
     public static LayerSelector DefaultLayers(IReadOnlyList<SiteInfo> sites)
     {
         ArgumentNullException.ThrowIfNull(sites);
-        var names = sites.Where(s => s.Leaf && UnitActivations.FromModuleType(s.OpType) is UnitActivation.Rectified or UnitActivation.Sigmoid or UnitActivation.Tanh)
+        var names = sites.Where(s => s.Leaf && UnitActivations.FromModuleType(s.ActivationType ?? s.OpType) is UnitActivation.Rectified or UnitActivation.Sigmoid or UnitActivation.Tanh)
             .Select(s => s.BaseName).Distinct().ToList();
+        names.RemoveAll(n => names.Any(m => n.StartsWith(m + ".", StringComparison.Ordinal)));
         return names.Count == 0 ? LayerSelector.All : new LayerSelector(string.Join(",", names));
     }
 
