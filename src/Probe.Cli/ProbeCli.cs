@@ -146,6 +146,10 @@ public static class ProbeCli
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel = default)
     {
+        // Every number the CLI reads (System.CommandLine parses double options with the current culture) or writes uses
+        // '.': under de-DE, '--lr 0.01' would otherwise read as 1 (the '.' a group separator), under fr-FR be refused.
+        CultureInfo.CurrentCulture = CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
         var ctx = new CliContext(output, error, cancel);
         var root = BuildRoot(ctx);
         ParseResult parse;
