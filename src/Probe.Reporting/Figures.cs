@@ -27,6 +27,7 @@ public static partial class Figures
             Title = string.IsNullOrEmpty(title) || !style.ShowTitle ? null : title,
             Background = OxyColors.White,
             IsLegendVisible = true,
+            Culture = CultureInfo.InvariantCulture, // tick labels: 0.5, never 0,5, whatever the current culture
         };
         FigureExporter.ApplyTypography(model, style);
         return model;
