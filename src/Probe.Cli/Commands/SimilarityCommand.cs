@@ -308,6 +308,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             if (r.GetValue(Method) != "minibatch") r.AddError("--shard needs --method minibatch: only minibatch CKA's sums add up across shards.");
             if (!Given(r, Out)) r.AddError($"--shard needs --out DIR: the shard writes its partial sums there ({ShardFiles.Cka}) for 'probe merge'.");
             if (Given(r, MaxSamples)) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
+            if (Given(r, Json)) r.AddError("--json applies to the merged result ('probe merge').");
         }
     }
 
