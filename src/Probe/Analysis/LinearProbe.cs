@@ -15,7 +15,8 @@ public enum ProbeTrainer { Lbfgs, Sdca, Torch }
 /// The outcome of a linear probe (plain data). Accuracies are fractions in [0, 1]; <see cref="MacroAccuracy"/> is the
 /// mean per-class recall on the test part; <see cref="ConfusionMatrix"/>[true][predicted] indexes <see cref="Classes"/>.
 /// With k-fold, the accuracies and log loss are means over folds and the confusion matrix is summed over folds.
-/// <see cref="Seconds"/> is wall time: the one field that differs between identical runs.
+/// <see cref="Seconds"/> is wall time, the one field that differs between identical runs: it is left out of every JSON
+/// (so the same inputs and seed give byte-identical JSON) and shown in the CLI's table.
 /// </summary>
 public sealed record ProbeResult(
     ProbeTrainer Trainer,
@@ -35,7 +36,7 @@ public sealed record ProbeResult(
     double[] FoldChosenL2,
     double TestAccuracyStd,
     int Seed,
-    double Seconds);
+    [property: System.Text.Json.Serialization.JsonIgnore] double Seconds);
 
 /// <summary>
 /// A linear probe: multinomial logistic regression on standardized features (mean/std of the training part only).
