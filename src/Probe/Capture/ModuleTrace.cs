@@ -131,17 +131,6 @@ internal sealed class ModuleTrace
     }
 
     /// <summary>
-    /// Module types whose output has the layout of their input (activations, dropout, identity): their type says nothing
-    /// about whether a rank-2 per-sample output [T, D] / [C, L] is tokens x features or channels x positions.
-    /// </summary>
-    static readonly HashSet<string> LayoutPreserving = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
-        "Hardtanh", "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "LogSigmoid", "Tanhshrink", "Softshrink", "Hardshrink",
-        "Threshold", "Dropout", "Dropout1d", "AlphaDropout", "FeatureAlphaDropout", "Identity",
-    };
-
-    /// <summary>
     /// The module type that decides the layout of <paramref name="call"/>'s output (see <see cref="SiteLayout"/>): its
     /// own, except for an activation (or dropout, identity) fed straight by a visible module, which has its producer's
     /// layout (a ReLU after a Conv1d gives "Conv1d"), followed back through any chain of such modules. Null when it is
@@ -151,7 +140,7 @@ internal sealed class ModuleTrace
     {
         if (call.OutputShape.Length != 2) return null;   // only a rank-2 output's layout depends on the type
         var at = call;
-        for (int guard = 0; guard < Calls.Count && LayoutPreserving.Contains(at.Type); guard++)
+        for (int guard = 0; guard < Calls.Count && SiteLayout.PreservesLayout(at.Type); guard++)
         {
             if (Producer(at) is not { } p || !p.OutputShape.AsSpan().SequenceEqual(at.InputShape)) break;
             at = p;

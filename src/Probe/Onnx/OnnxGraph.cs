@@ -458,18 +458,6 @@ internal sealed partial class OnnxGraph
     }
 
     /// <summary>
-    /// Ops whose output has the layout of their (first batch-carrying) input: activations and other elementwise
-    /// arithmetic. Their op type says nothing about whether a rank-2 per-sample output is tokens x features or
-    /// channels x positions (a <c>Relu</c> after a Conv1d is a map, after a MatMul a sequence), so the layout is the input's.
-    /// </summary>
-    static readonly HashSet<string> LayoutPreserving = new(StringComparer.Ordinal)
-    {
-        "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "ThresholdedRelu", "Sigmoid", "HardSigmoid", "HardSwish",
-        "Tanh", "Softplus", "Softsign", "Mish", "Erf", "Clip", "Shrink", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Pow",
-        "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Add", "Sub", "Mul", "Div", "Max", "Min", "Where", "Dropout", "Identity", "Cast",
-    };
-
-    /// <summary>
     /// The op type that decides the layout of the output of node <paramref name="node"/>
     /// (see <see cref="Probe.Capture.SiteLayout"/>): its own for most ops; for a layout-preserving op (an activation,
     /// elementwise arithmetic), the producer's of its first batch-carrying input, followed back
@@ -480,7 +468,7 @@ internal sealed partial class OnnxGraph
     {
         var n = Nodes[node];
         var seen = new HashSet<int>();
-        while (LayoutPreserving.Contains(n.OpType) && seen.Add(node))
+        while (Probe.Capture.SiteLayout.PreservesLayout(n.OpType) && seen.Add(node))
         {
             string? input = n.Input.FirstOrDefault(t => t.Length > 0 && BatchValues.Contains(t) && ProducerOf.ContainsKey(t));
             if (input is null) break;
