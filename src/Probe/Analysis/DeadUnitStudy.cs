@@ -184,10 +184,15 @@ public sealed record DeadUnitStudy(
         var sites = source.Sites;
         var selected = (Layers ?? DefaultLayers(sites)).Resolve(sites);
 
-        // A one-sample pass learns every selected site's per-sample output shape.
-        var probe = new ActivationCapture(new LayerSelector(string.Join(",", selected)), MapReduction.Flatten, false, 1)
-            .Run(source, data.Subset([0]));
-        var info = probe.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
+        // Every selected site's per-sample output shape: as the source tells it when it knows every one (a TorchSharp
+        // model's trace, a graph with static shapes, stored activations), else from a one-sample pass.
+        var known = sites.Where(s => s.OutputShape != null).ToDictionary(s => s.Name, StringComparer.Ordinal);
+        static LayerInfo Known(SiteInfo s, int order) => new(s.Name, s.OpType, s.OutputShape!, s.OutputShape!.Aggregate(1, (a, d) => a * d), order)
+            { LayoutType = s.LayoutType, ActivationType = s.ActivationType };
+        var layers = selected.All(known.ContainsKey)
+            ? selected.Select((n, i) => Known(known[n], i)).ToList()
+            : new ActivationCapture(new LayerSelector(string.Join(",", selected)), MapReduction.Flatten, false, 1).Run(source, data.Subset([0])).Layers;
+        var info = layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
 
         var plans = new List<LayerPlan>();
         foreach (var name in selected)
@@ -464,6 +469,17 @@ public sealed record DeadUnitStudy(
         {
             int positions = p.Positions, d = p.Units;
             var max = p.PreMax!;
+            if (positions == 1)
+            {
+                // Dense layers: one value per unit and row, so each listed unit's column is read down the rows.
+                foreach (int u in units)
+                {
+                    float m = max[u];
+                    for (int r = 0, at = u; r < count; r++, at += cols) { float v = rows[at]; m = v > m ? v : m; }
+                    max[u] = m;
+                }
+                return;
+            }
             for (int r = 0; r < count; r++)
             {
                 var row = rows.Slice(r * cols, cols);

@@ -87,16 +87,25 @@ public sealed class ModuleSource : IActivationSource
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples.");
-        if (_trace != null && _tracedShape != null && _tracedShape.SequenceEqual(data.SampleShape) && _tracedData == data) return;
+        bool sameShape = _trace != null && _tracedShape != null && _tracedShape.SequenceEqual(data.SampleShape);
+        if (sameShape && _tracedData == data) return;
         var x = new float[data.SampleSize()];
         data.ReadBatch(0, 1, x);
+        // Another data set that starts with the same sample (a subset, or the same data read again) traces the same.
+        if (sameShape && _tracedSample != null && MemoryMarshal.Cast<float, int>(x).SequenceEqual(MemoryMarshal.Cast<float, int>(_tracedSample)))
+        {
+            _tracedData = data;
+            return;
+        }
         using var scope = NewDisposeScope();
         var t = torch.tensor(x, [1, .. data.SampleShape.Select(d => (long)d)]);
         TraceWith(t, data.SampleShape);
         _tracedData = data;
+        _tracedSample = x;
     }
 
     IDataset? _tracedData;
+    float[]? _tracedSample;
 
     ModuleTrace TraceWith(Tensor sample, int[] shape)
     {

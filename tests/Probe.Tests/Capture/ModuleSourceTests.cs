@@ -218,4 +218,50 @@ public class ModuleSourceTests
             else Assert.Equal(full.Outputs[site].Data, native.Outputs[site].Data);
         }
     }
+
+    /// <summary>fc(x) then ReLU, counting its forward passes (every trace and every batch is one).</summary>
+    sealed class CountingNet : nn.Module<Tensor, Tensor>
+    {
+        public readonly TorchSharp.Modules.Linear fc;
+        public readonly TorchSharp.Modules.ReLU relu;
+        public int Passes;
+
+        public CountingNet() : base("CountingNet")
+        {
+            torch.manual_seed(5);
+            fc = nn.Linear(3, 4);
+            relu = nn.ReLU();
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            Passes++;
+            return relu.call(fc.call(x));
+        }
+    }
+
+    [Fact]
+    public void ADataSetThatStartsWithTheTracedSampleIsNotTracedAgainAndAStudyRunsOnePassPerBatch()
+    {
+        var rng = new Random(4);
+        var data = new Dataset("rows", Matrix.Create(10, 3, (_, _) => (float)(rng.NextDouble() * 2 - 1)), null, [3]);
+        using var model = new CountingNet();
+        using var source = new ModuleSource(model);
+        source.Bind(data);
+        Assert.Equal(1, model.Passes);
+        source.Bind(data.Subset([0, 3]));                 // the same first sample: the same trace
+        source.Bind(data.Subset([0, 1, 2]));
+        Assert.Equal(1, model.Passes);
+        source.Bind(data.Subset([1, 0]));                 // another first sample: traced on it
+        Assert.Equal(2, model.Passes);
+
+        // The study learns its sites' shapes from the trace, not from a pass of its own: one trace, then 10 rows in
+        // batches of 4 (3 passes).
+        model.Passes = 0;
+        var result = new DeadUnitStudy(BatchSize: 4).Run(model, data);
+        Assert.Equal(4, model.Passes);
+        Assert.Equal(["relu"], result.Layers.Select(l => l.Layer));
+        Assert.Equal([4], result.Layers[0].OutputShape);
+    }
 }
