@@ -36,12 +36,24 @@ internal static class DeadCommand
             DefaultValueFactory = _ => 0.01,
             CustomParser = r => Fraction(r, "--dying-threshold") ?? 0.01,
         };
+        var epsilon = new Option<double>("--epsilon")
+        {
+            Description = "Also count the values within this distance of 0 (epsilon sparsity: a line under the table, epsilonSparsity in --json). 0, the default, counts exact zeros.",
+            DefaultValueFactory = _ => 0,
+            CustomParser = r =>
+            {
+                string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var e) && e >= 0 && double.IsFinite(e)) return e;
+                r.AddError($"--epsilon must be a finite number >= 0, got '{v}'.");
+                return 0;
+            },
+        };
         var maxSamples = CliOptions.MaxSamples();
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
         var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
-            { run, data, layers, json, failAbove, outDir, dying, maxSamples, seed, batch, force };
+            { run, data, layers, json, failAbove, outDir, dying, epsilon, maxSamples, seed, batch, force };
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         models.AddTo(cmd);
@@ -73,7 +85,7 @@ internal static class DeadCommand
         });
         cmd.SetAction(p =>
         {
-            var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), BatchSize: p.GetValue(batch))
+            var study = new DeadUnitStudy(p.GetValue(layers) is string l ? new LayerSelector(l) : null, p.GetValue(dying), p.GetValue(epsilon), BatchSize: p.GetValue(batch))
             {
                 Cancellation = ctx.Cancel,
                 Progress = ctx.Report("dead units"),
@@ -160,6 +172,9 @@ internal static class DeadCommand
     {
         o.WriteLine($"{title}; {result.Samples} samples");
         o.Write(DeadUnitFigures.ConsoleTable(result));
+        if (result.Layers.FirstOrDefault(l => l.Stats.Epsilon > 0) is { } withEpsilon)
+            o.WriteLine($"Values within {withEpsilon.Stats.Epsilon.ToString("R", CultureInfo.InvariantCulture)} of 0: " + string.Join(", ",
+                result.Layers.Select(l => $"{l.Layer} {(l.Reduced == null ? TextTable.Cell(l.Stats.EpsilonSparsity) : "n/a")}")));
         foreach (var l in result.Layers.Where(l => l.ReductionNote != null))
             o.WriteLine($"{l.Layer}: {l.ReductionNote}.");
         foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))

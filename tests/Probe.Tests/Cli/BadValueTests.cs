@@ -73,7 +73,7 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
     private static readonly Dictionary<string, string[]> RangeBadValues = new(StringComparer.Ordinal)
     {
         ["--batch-size"] = ["0"], ["--max-samples"] = ["0"], ["--iterations"] = ["0"], ["--perplexity"] = ["-1"],
-        ["--test-fraction"] = ["2"], ["--fisher-lambda"] = ["-1"], ["--lr"] = ["0"], ["--dying-threshold"] = ["2"],
+        ["--test-fraction"] = ["2"], ["--fisher-lambda"] = ["-1"], ["--lr"] = ["0"], ["--dying-threshold"] = ["2"], ["--epsilon"] = ["-1", "Infinity"],
         ["--fail-above"] = ["2"], ["--quality-samples"] = ["-1"], ["--k"] = ["0"], ["--keep"] = ["2"], ["--batch"] = ["2"],
         ["--sigma-frac"] = ["0"], ["--bootstrap"] = ["1"], ["--permutations"] = ["1"],
     };

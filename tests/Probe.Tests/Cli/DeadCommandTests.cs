@@ -125,6 +125,26 @@ public class DeadCommandTests : IDisposable
             layers[1].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
     }
 
+    [Fact]
+    public void EpsilonCountsTheValuesWithinItOfZero()
+    {
+        // 4 samples x 3 units; |x| <= 0.25: 0, 0.25, -0.1, 0.2, 0 (5 of 12); exact zeros: 2 of 12.
+        Probe.Data.Npy.Write(Path.Combine(_dir, "relu.npy"), new Matrix(4, 3, [0f, 0.25f, 1f, -0.1f, 2f, 0.3f, 0.2f, 0f, 5f, 0.5f, -0.26f, 3f]));
+        var (code, output, err) = Run("dead", "--acts-dir", _dir, "--json", "--epsilon", "0.25");
+        Assert.True(code == 0, err);
+        var layer = JsonDocument.Parse(output).RootElement.GetProperty("layers")[0];
+        Assert.Equal(0.25, layer.GetProperty("epsilon").GetDouble());
+        Assert.Equal(5 / 12.0, layer.GetProperty("epsilonSparsity").GetDouble(), 12);
+        Assert.Equal(2 / 12.0, layer.GetProperty("sparsity").GetDouble(), 12);
+        var (textCode, text, textErr) = Run("dead", "--acts-dir", _dir, "--epsilon", "0.25");
+        Assert.True(textCode == 0, textErr);
+        Assert.Contains("Values within 0.25 of 0: relu 0.4167", text);
+        // Without --epsilon, exact zeros (the sparsity) and no line.
+        var (_, plain, _) = Run("dead", "--acts-dir", _dir, "--json");
+        Assert.Equal(2 / 12.0, JsonDocument.Parse(plain).RootElement.GetProperty("layers")[0].GetProperty("epsilonSparsity").GetDouble(), 12);
+        Assert.DoesNotContain("Values within", Run("dead", "--acts-dir", _dir).Out);
+    }
+
     /// <summary>A small CNN on 8x8 digits: relu1 [4, 8, 8], relu2 [4, 4, 4], relu3 [8].</summary>
     internal const string Cnn = "cnn:1x8x8:10:4-4-8:relu";
 
