@@ -74,9 +74,9 @@ public static class ModelLoader
         try { shapes = Weights.ReadShapes(weights); }
         catch (Exception) { return null; }   // a hint must never hide the error it adds to
         int width = spec.Kind == ModelKind.ResNet ? spec.Widths[0] : 64;
-        if (!shapes.TryGetValue("conv1.weight", out var conv1) || conv1.Length != 4 || conv1[0] == width || conv1[0] <= 0 || conv1[0] > int.MaxValue)
+        if (Weights.ShapeIn(shapes, "conv1.weight") is not { } conv1 || conv1.Length != 4 || conv1[0] == width || conv1[0] <= 0 || conv1[0] > int.MaxValue)
             return null;
-        int classes = shapes.TryGetValue("fc.weight", out var fc) && fc.Length == 2 && fc[0] > 0 && fc[0] <= int.MaxValue ? (int)fc[0] : spec.Outputs;
+        int classes = Weights.ShapeIn(shapes, "fc.weight") is { } fc && fc.Length == 2 && fc[0] > 0 && fc[0] <= int.MaxValue ? (int)fc[0] : spec.Outputs;
         var fits = ModelSpec.ResNet(spec.Depth, (int)conv1[0], classes, spec.InputShape);
         return string.Create(CultureInfo.InvariantCulture,
             $"The weights' conv1 has {conv1[0]} output channels where {spec} has {width}: a ResNet of that base width is --model {fits}.");

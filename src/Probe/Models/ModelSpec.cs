@@ -124,7 +124,7 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
     {
         var shapes = Weights.ReadShapes(weightsPath);
         string key = ClassifierWeight;
-        if (!shapes.TryGetValue(key, out var shape) || shape.Length < 1 || shape[0] <= 0 || shape[0] > int.MaxValue)
+        if (Weights.ShapeIn(shapes, key) is not { } shape || shape.Length < 1 || shape[0] <= 0 || shape[0] > int.MaxValue)
             throw new ProbeException($"Weights '{weightsPath}' have no '{key}' tensor to read the number of classes of {this} from; its tensors start with: {string.Join(", ", shapes.Keys.Order(StringComparer.Ordinal).Take(8))}.");
         return WithClasses((int)shape[0]);
     }

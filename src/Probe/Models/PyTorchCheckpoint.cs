@@ -93,7 +93,12 @@ public static class PyTorchCheckpoint
     }
 
     /// <summary>
-    /// Reads a state dict (after <see cref="Check"/>) as raw tensors in their stored element types.
+    /// Reads a state dict (after <see cref="Check"/>) as raw tensors in their stored element types. A checkpoint that
+    /// nests dictionaries (the training checkpoint of PyTorch's tutorial, <c>{"epoch": 3, "model_state_dict": ...,
+    /// "optimizer_state_dict": ...}</c>, or Lightning's <c>{"state_dict": ...}</c>) gives every tensor it holds under
+    /// its dotted path (<c>model_state_dict.fc1.weight</c>); entries that are not tensors (numbers, strings, lists) are
+    /// left out. <see cref="Weights.Assign(TorchSharp.torch.nn.Module, IReadOnlyList{RawTensor}, string)"/> then finds
+    /// the model's tensors under the one prefix where they fit.
     /// </summary>
     public static IReadOnlyList<RawTensor> Read(string path)
     {
@@ -106,24 +111,50 @@ public static class PyTorchCheckpoint
             // as its own contiguous copy is what helps, not saving the same state dict again.
             throw new ProbeException($"Could not read the PyTorch state dict '{path}' ({e.Message}). If any tensor is a view (transposed, or sharing its storage with another), save contiguous copies in Python: torch.save({{k: v.contiguous().clone() for k, v in model.state_dict().items()}}, \"model.pt\"), or as safetensors: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\").", e);
         }
-        var result = new List<RawTensor>(table.Count);
-        var notTensors = new List<string>();
+        var result = new List<RawTensor>();
+        var tensors = new List<Tensor>();
         try
         {
-            foreach (DictionaryEntry e in table)
-            {
-                string name = e.Key?.ToString() ?? "";
-                if (e.Value is Tensor t) result.Add(ToRaw(name, t, path));
-                else notTensors.Add(name);
-            }
+            Flatten(table, "", 0, result, tensors, path);
         }
         finally
         {
-            foreach (DictionaryEntry e in table) (e.Value as Tensor)?.Dispose();
+            foreach (var t in tensors) t.Dispose();
         }
-        if (notTensors.Count > 0)
-            throw new ProbeException($"'{path}' is not a plain state dict: entries {string.Join(", ", notTensors.Order(StringComparer.Ordinal).Take(8))} are not tensors (a training checkpoint?). Save only the model's tensors: torch.save(model.state_dict(), \"model.pt\").");
+        if (result.Count == 0)
+            throw new ProbeException($"'{path}' holds no tensors (entries: {string.Join(", ", table.Keys.Cast<object>().Select(k => k?.ToString() ?? "").Order(StringComparer.Ordinal).Take(8))}). Save the model's tensors: torch.save(model.state_dict(), \"model.pt\").");
         return result.OrderBy(r => r.Name, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Nested dictionaries deeper than this are not searched for tensors.</summary>
+    const int MaxDepth = 4;
+
+    // Every tensor of a (nested) dictionary under its dotted path; every tensor met is added to `seen` for disposal.
+    static void Flatten(IDictionary table, string prefix, int depth, List<RawTensor> into, List<Tensor> seen, string path)
+    {
+        foreach (DictionaryEntry e in table)
+        {
+            string name = prefix + (e.Key?.ToString() ?? "");
+            if (e.Value is Tensor t)
+            {
+                seen.Add(t);
+                into.Add(ToRaw(name, t, path));
+            }
+            else if (e.Value is IDictionary inner && depth < MaxDepth) Flatten(inner, name + ".", depth + 1, into, seen, path);
+            else Unused(e.Value, seen);
+        }
+    }
+
+    // The tensors of a value that is not searched (a list, such as Lightning's optimizer_states, or a deeper dictionary),
+    // for disposal.
+    static void Unused(object? value, List<Tensor> seen)
+    {
+        switch (value)
+        {
+            case Tensor t: seen.Add(t); break;
+            case IDictionary d: foreach (DictionaryEntry e in d) Unused(e.Value, seen); break;
+            case IEnumerable list and not string: foreach (var item in list) Unused(item, seen); break;
+        }
     }
 
     internal static RawTensor ToRaw(string name, Tensor t, string source)

@@ -15,12 +15,14 @@ namespace Probe.Models;
 /// name to shard file in the same folder). A folder holding <c>model.safetensors.index.json</c> or
 /// <c>model.safetensors</c> may be given instead of the file.</item>
 /// <item>PyTorch checkpoints (<c>.pt</c>, <c>.pth</c>, <c>.bin</c>, ..., recognised by content: a zip archive or a
-/// pickle): state dicts saved with <c>torch.save(model.state_dict(), path)</c>, after the pickle passed the
-/// weights-only check of <see cref="PyTorchCheckpoint"/>.</item>
+/// pickle): state dicts saved with <c>torch.save(model.state_dict(), path)</c>, or training checkpoints that hold one
+/// among other entries, after the pickle passed the weights-only check of <see cref="PyTorchCheckpoint"/>.</item>
 /// <item>Anything else: TorchSharp's own <c>Module.save</c> format.</item>
 /// </list>
 /// Values are copied into each model tensor in the model tensor's element type (as PyTorch's
-/// <c>load_state_dict</c> does with <c>copy_</c>).
+/// <c>load_state_dict</c> does with <c>copy_</c>). When the file's names are not the model's, the tensors under the one
+/// leading prefix whose names and shapes are exactly the model's are loaded (a wrapper's <c>module.</c>, a checkpoint's
+/// <c>model_state_dict.</c>); two such prefixes are refused.
 /// </summary>
 public static class Weights
 {
@@ -68,7 +70,12 @@ public static class Weights
             return result;
         }
         if (PyTorchCheckpoint.Looks(path))
-            return PyTorchCheckpoint.Read(path).ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        {
+            // A nested checkpoint can spell one name twice ({"a.b": x, "a": {"b": y}}); loading it is refused, a shape is the first's.
+            var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            foreach (var t in PyTorchCheckpoint.Read(path)) result.TryAdd(t.Name, t.Shape);
+            return result;
+        }
         throw new ProbeException($"Cannot read tensor shapes from '{path}': give a .safetensors file, a *.safetensors.index.json or a PyTorch state dict (.pt/.pth).");
     }
 
@@ -188,7 +195,32 @@ public static class Weights
     public static void Assign(nn.Module module, IReadOnlyList<RawTensor> tensors, string source)
     {
         var targets = StateTensors(module);
-        var byName = new Dictionary<string, RawTensor>(StringComparer.Ordinal);
+        var targetNames = new HashSet<string>(targets.Select(t => t.Name), StringComparer.Ordinal);
+        var problems = Problems(targets, tensors, out var byName);
+        if (problems.Count > 0)
+        {
+            var fits = Prefixes(tensors, targets.Count).Select(p => (Prefix: p, Under: Under(tensors, p)))
+                .Where(c => Problems(targets, c.Under, out _).Count == 0).ToList();
+            if (fits.Count > 1)
+                throw new ProbeException($"Weights in '{source}' fit the model under {fits.Count} prefixes ({string.Join(", ", fits.Select(f => $"'{f.Prefix}'"))}), and Probe will not guess which one you mean: save that one's state dict on its own, e.g. torch.save(checkpoint[\"{fits[0].Prefix.TrimEnd('.')}\"], \"model.pt\") for a nested entry.");
+            if (fits.Count == 0)
+                throw new ProbeException($"Weights in '{source}' do not fit the model: {PrefixHint(tensors, targetNames)}{string.Join("; ", problems)}. The model expects: {Describe(module)}.");
+            Problems(targets, fits[0].Under, out byName);
+        }
+
+        using var noGrad = no_grad();
+        foreach (var (name, t) in targets)
+        {
+            using var scope = NewDisposeScope();
+            var src = TensorDTypes.ToTensor(byName[name]);
+            t.copy_(src);
+        }
+    }
+
+    // What keeps the file's tensors from fitting the model exactly (names, shapes, duplicates); empty when they fit.
+    static List<string> Problems(List<(string Name, Tensor Tensor)> targets, IReadOnlyList<RawTensor> tensors, out Dictionary<string, RawTensor> byName)
+    {
+        byName = new Dictionary<string, RawTensor>(StringComparer.Ordinal);
         var problems = new List<string>();
         foreach (var t in tensors)
             if (!byName.TryAdd(t.Name, t)) problems.Add($"'{t.Name}' appears twice");
@@ -201,17 +233,51 @@ public static class Weights
         }
         foreach (var t in tensors)
             if (!targetNames.Contains(t.Name)) problems.Add($"unexpected '{t.Name}' {t.ShapeText}");
-        if (problems.Count > 0)
-            throw new ProbeException($"Weights in '{source}' do not fit the model: {PrefixHint(tensors, targetNames)}{string.Join("; ", problems)}. The model expects: {Describe(module)}.");
-
-        using var noGrad = no_grad();
-        foreach (var (name, t) in targets)
-        {
-            using var scope = NewDisposeScope();
-            var src = TensorDTypes.ToTensor(byName[name]);
-            t.copy_(src);
-        }
+        return problems;
     }
+
+    /// <summary>Prefixes longer than this many name components are not tried.</summary>
+    const int MaxPrefixComponents = 4;
+
+    /// <summary>
+    /// The leading name components (<c>module.</c>, <c>model_state_dict.</c>, <c>state_dict.model.</c>) under which
+    /// exactly <paramref name="count"/> of the file's tensors lie: where a wrapper's state dict (DataParallel's
+    /// <c>module.</c>, a Lightning module's attribute, torch.compile's <c>_orig_mod.</c>) or a training checkpoint's
+    /// entry may hold the model's own, in the order first met.
+    /// </summary>
+    static IEnumerable<string> Prefixes(IReadOnlyList<RawTensor> tensors, int count)
+    {
+        var under = new Dictionary<string, int>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var t in tensors)
+            for (int dot = t.Name.IndexOf('.'), k = 1; dot > 0 && k <= MaxPrefixComponents; dot = t.Name.IndexOf('.', dot + 1), k++)
+            {
+                string prefix = t.Name[..(dot + 1)];
+                if (under.TryAdd(prefix, 1)) order.Add(prefix);
+                else under[prefix]++;
+            }
+        return order.Where(p => under[p] == count);
+    }
+
+    /// <summary>
+    /// The shape of the model tensor <paramref name="name"/> (<c>fc.weight</c>) in a file's <see cref="ReadShapes"/>:
+    /// under its own name, else under a prefix where <see cref="Assign(nn.Module, IReadOnlyList{RawTensor}, string)"/>
+    /// may find the model's tensors (<c>module.fc.weight</c>, <c>model_state_dict.fc.weight</c>) when every such entry
+    /// has the same shape; null when there is none or they disagree.
+    /// </summary>
+    public static long[]? ShapeIn(IReadOnlyDictionary<string, long[]> shapes, string name)
+    {
+        ArgumentNullException.ThrowIfNull(shapes);
+        if (shapes.TryGetValue(name, out var exact)) return exact;
+        var found = shapes.Where(kv => kv.Key.EndsWith("." + name, StringComparison.Ordinal)
+                                       && kv.Key[..^(name.Length + 1)].Count(c => c == '.') < MaxPrefixComponents)
+                          .Select(kv => kv.Value).ToList();
+        return found.Count > 0 && found.All(f => f.SequenceEqual(found[0])) ? found[0] : null;
+    }
+
+    // The tensors whose names start with the prefix, named without it.
+    static RawTensor[] Under(IReadOnlyList<RawTensor> tensors, string prefix) =>
+        tensors.Where(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(t => t with { Name = t.Name[prefix.Length..] }).ToArray();
 
     /// <summary>
     /// When every name in the file starts with the same first component and, without it, the names are the model's (a

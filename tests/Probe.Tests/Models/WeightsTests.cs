@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Probe.Data;
 using Probe.Models;
 using TorchSharp;
 using Xunit;
@@ -122,14 +123,56 @@ public class WeightsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("tutorial.pt")]     // {"epoch", "model_state_dict", "optimizer_state_dict", "loss"}
+    [InlineData("ddp.pt")]          // DataParallel's "module." names
+    [InlineData("lightning.ckpt")]  // "state_dict": {"model.*", "criterion.weight"}, optimizer states in a list
+    [InlineData("compiled.pt")]     // "model_state_dict": {"_orig_mod.*"}
+    public void A_checkpoint_as_pytorch_users_save_it_gives_pytorchs_logits(string file)
+    {
+        // tests/fixtures/checkpoints/make_checkpoints.py: PyTorch's logits of its mlp:4-8-3:relu on input.npy.
+        string dir = Path.Combine(AppContext.BaseDirectory, "fixtures", "checkpoints");
+        var spec = ModelSpec.Parse("mlp:4-8-3:relu");
+        Assert.Equal(3, ModelSpec.Parse("mlp:4-8-10:relu").WithClassesFrom(Path.Combine(dir, file)).Outputs);
+        using var m = spec.Build(7);
+        Weights.Load(m, Path.Combine(dir, file));
+        var input = Npy.ReadMatrix(Path.Combine(dir, "input.npy"));
+        var expected = Npy.ReadMatrix(Path.Combine(dir, "logits.npy"));
+        m.eval();
+        using var noGrad = torch.no_grad();
+        using var output = m.call(torch.tensor(input.Data, [input.Rows, input.Cols]));
+        var got = output.data<float>().ToArray();
+        Assert.Equal(expected.Data.Length, got.Length);
+        for (int i = 0; i < got.Length; i++) Assert.Equal(expected.Data[i], got[i], 1e-5f);
+    }
+
+    [Fact]
+    public void A_checkpoint_holding_the_model_twice_is_refused_naming_both()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "fixtures", "checkpoints", "ema.pt");
+        using var m = ModelSpec.Parse("mlp:4-8-3:relu").Build(0);
+        var before = Weights.Export(m);
+        var e = Assert.Throws<ProbeException>(() => Weights.Load(m, path));
+        Assert.Contains("fit the model under 2 prefixes ('model.', 'model_ema.')", e.Message);
+        Assert.Contains("torch.save(checkpoint[\"model\"], \"model.pt\")", e.Message);
+        Assert.Equal(before.Select(t => t.Data), Weights.Export(m).Select(t => t.Data)); // nothing changed
+    }
+
+    [Theory]
     [InlineData("module.", "DataParallel")]
     [InlineData("model.", "inner model")]
-    public void A_state_dict_saved_from_a_wrapper_says_to_strip_its_prefix(string prefix, string advice)
+    public void A_state_dict_saved_from_a_wrapper_loads_without_its_prefix_and_says_so_when_it_does_not_fit(string prefix, string advice)
     {
         using var small = ModelSpec.Parse("mlp:64-16-10:relu").Build(0);
         var tensors = Weights.Export(small).Select(t => t with { Name = prefix + t.Name }).ToList();
         string path = Path.Combine(_dir, "wrapped.safetensors");
         SafeTensors.Write(path, tensors);
+        using (var exact = ModelSpec.Parse("mlp:64-16-10:relu").Build(5))
+        {
+            Weights.Load(exact, path);
+            Assert.Equal(Weights.Export(small).Select(t => t.Data), Weights.Export(exact).Select(t => t.Data));
+        }
+        // One tensor short: no prefix fits exactly, and the message says what the prefix is.
+        SafeTensors.Write(path, tensors.Where(t => t.Name != prefix + "fc2.bias").ToList());
         using var m = ModelSpec.Parse("mlp:64-16-10:relu").Build(0);
         var e = Assert.Throws<ProbeException>(() => Weights.Load(m, path));
         Assert.Contains($"every name in the file starts with '{prefix}'", e.Message);
