@@ -398,8 +398,9 @@ internal sealed partial class OnnxGraph
     /// <summary>
     /// The activation a decomposed exporter wrote as arithmetic, when node <paramref name="node"/>'s output is
     /// r · g(r) · c with g(r) &gt; 0 for r &gt; 0 and c &gt; 0 (so it is &gt; 0 exactly when r is): "GELU" (g = 1 + erf(r / √2),
-    /// PyTorch's export of nn.GELU before opset 20), "SiLU" (g = σ(r)), "Hardswish" (g = hardsigmoid(r)), "Mish"
-    /// (g = tanh(softplus(r))). Null for anything else (a plain product, a scale of one value).
+    /// PyTorch's export of nn.GELU before opset 20, or g = 1 + tanh(√(2/π) · (r + 0.044715 · r³)), its tanh
+    /// approximation), "SiLU" (g = σ(r)), "Hardswish" (g = hardsigmoid(r)), "Mish" (g = tanh(softplus(r))). Null for
+    /// anything else (a plain product, a scale of one value, r³).
     /// </summary>
     public string? GatedActivation(int node)
     {
@@ -431,12 +432,25 @@ internal sealed partial class OnnxGraph
                     else if (a.Kind == SignKind.PosConst && b.Kind is SignKind.Sign or SignKind.NonNeg or SignKind.Pos) result = b;
                     else if (a.Kind == SignKind.Sign && b.Kind is SignKind.NonNeg or SignKind.Pos && a.Root == b.Root && !a.Gated) result = new(SignKind.Sign, a.Root, true, b.Gate);
                     else if (b.Kind == SignKind.Sign && a.Kind is SignKind.NonNeg or SignKind.Pos && a.Root == b.Root && !b.Gated) result = new(SignKind.Sign, b.Root, true, a.Gate);
+                    // r · r = r² (the tanh approximation of GELU writes r³ as r · (r · r)).
+                    else if (a is { Kind: SignKind.Sign, Gated: false } && b is { Kind: SignKind.Sign, Gated: false } && a.Root == b.Root) result = new(SignKind.NonNeg, a.Root, false, null);
                     break;
                 }
+                // Two values with r's sign add to one with r's sign (r + 0.044715 · r³ of the tanh approximation of GELU).
+                case "Add" when In(0) is { Kind: SignKind.Sign } a && In(1) is { Kind: SignKind.Sign } b && a.Root == b.Root:
+                    result = new(SignKind.Sign, a.Root, false, null);
+                    break;
                 case "Erf" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
                     result = new(SignKind.Odd, x.Root, false, "GELU");
                     break;
+                // tanh(√(2/π) · (r + 0.044715 · r³)): GELU's tanh approximation (nn.GELU(approximate="tanh")).
+                case "Tanh" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                    result = new(SignKind.Odd, x.Root, false, "GELU");
+                    break;
                 case "Add" when In(0) is { Kind: SignKind.Odd } o && Constant(n.Input[1]) is { } one && one.Values.Length == 1 && one.Values[0] == 1:
+                    result = new(SignKind.NonNeg, o.Root, false, o.Gate);
+                    break;
+                case "Add" when In(1) is { Kind: SignKind.Odd } o && Constant(n.Input[0]) is { } one && one.Values.Length == 1 && one.Values[0] == 1:
                     result = new(SignKind.NonNeg, o.Root, false, o.Gate);
                     break;
                 case "Sigmoid" when In(0) is { Kind: SignKind.Sign, Gated: false } x:

@@ -72,4 +72,52 @@ public class OnnxGatedActivationTests
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>
+    /// nn.GELU(approximate="tanh") as PyTorch 1.13 exports it at opsets 13 and 17 (node for node, constants first where
+    /// it puts them): 0.5 · (r · (1 + tanh(√(2/π) · (r + 0.044715 · r · (r · r))))); and r · (r · r), a cube, which is
+    /// no activation.
+    /// </summary>
+    [Fact]
+    public void TheTanhApproximationOfGeluIsJudgedAsGeluAndACubeIsNot()
+    {
+        var g = new GraphProto { Name = "gelu_tanh" };
+        g.Initializer.AddRange([Scalar("c0", 0.044715f), Scalar("c1", MathF.Sqrt(2 / MathF.PI)), Scalar("c2", 1), Scalar("c3", 0.5f)]);
+        g.Node.AddRange([
+            Node("/fc/Identity", "Identity", ["x"], "r"),
+            Node("/act/Mul", "Mul", ["r", "r"], "sq"),
+            Node("/act/Mul_1", "Mul", ["r", "sq"], "cube"),
+            Node("/act/Mul_2", "Mul", ["c0", "cube"], "m2"),
+            Node("/act/Add", "Add", ["r", "m2"], "inner"),
+            Node("/act/Mul_3", "Mul", ["c1", "inner"], "m3"),
+            Node("/act/Tanh", "Tanh", ["m3"], "th"),
+            Node("/act/Add_1", "Add", ["c2", "th"], "a1"),
+            Node("/act/Mul_4", "Mul", ["r", "a1"], "m4"),
+            Node("/act/Mul_5", "Mul", ["c3", "m4"], "gelu"),
+        ]);
+        g.Input.Add(Value("x", "N", 2));
+        g.Output.AddRange([Value("gelu", "N", 2), Value("cube", "N", 2)]);
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            // Sites: the scope's output "act" (Mul_5) and its other ops "act.mul#0".."act.mul#4" (the cube is act.mul#1).
+            Assert.Equal("GELU", source.Sites.Single(s => s.Name == "act").ActivationType);
+            Assert.Null(source.Sites.Single(s => s.Name == "act.mul#1").ActivationType);
+            // Unit 0 is 1, -1, 2 (> 0 on two samples); unit 1 is -3, -0.5, -1: its GELU values are negative (tanh-GELU(-0.5)
+            // = -0.154), never > 0, so it is dead by GELU's rule and not by a linear layer's (nothing is exactly zero).
+            var data = new Dataset("x", new Matrix(3, 2, [1, -3, -1, -0.5f, 2, -1]), null, [2]);
+            var gelu = new DeadUnitStudy(new LayerSelector("act")).Run(source, data).Layer("act");
+            Assert.Equal(UnitActivation.Rectified, gelu.Stats.Activation);
+            Assert.Equal(new[] { 2f / 3, 0f }, gelu.Stats.FiringRates);
+            Assert.Equal([1], gelu.Stats.DeadUnits);
+            Assert.Equal(-0.1588, gelu.Stats.Min, 4);   // tanh-GELU(-1) worked by hand: 0.5 · -1 · (1 + tanh(-0.8353))
+            var cube = new DeadUnitStudy(new LayerSelector("act.mul#1")).Run(source, data).Layer("act.mul#1");
+            Assert.Equal(UnitActivation.Linear, cube.Stats.Activation);
+            Assert.Empty(cube.Stats.DeadUnits);
+            // By default the study takes the activation alone, not the ops inside its scope.
+            Assert.Equal(["act"], new DeadUnitStudy().Run(source, data).Layers.Select(l => l.Layer).ToArray());
+        }
+        finally { File.Delete(path); }
+    }
 }
