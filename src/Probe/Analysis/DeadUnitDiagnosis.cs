@@ -1,3 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Probe.Capture;
+
 namespace Probe.Analysis;
 
 /// <summary>Why a ReLU unit never fires.</summary>
@@ -26,8 +30,8 @@ public static class DeadUnitDiagnosis
     /// Explains each dead unit of a ReLU that follows a Linear (or Conv) layer. <paramref name="weight"/> is row-major
     /// out x in (a conv kernel flattened to out x (in*kh*kw)), <paramref name="maxPreActivation"/> the per-unit maximum
     /// pre-activation over the data (the ReLU input's <see cref="LayerUnitStats.UnitMax"/>), <paramref name="maxInputNorm"/>
-    /// the largest L2 norm of the layer's input rows (<see cref="LayerUnitStats.MaxRowNorm"/> of its input; for a conv,
-    /// the norm of the whole input bounds every patch norm, so the rule stays valid, only looser).
+    /// the largest L2 norm of the layer's input rows (<see cref="LayerUnitStats.MaxRowNorm"/> of its input), or for a conv
+    /// the largest norm of a window it reads (<see cref="MaxWindowSquaredNorm"/>; the whole input's norm is also valid, only looser).
     /// </summary>
     public static DeadUnitCause[] Explain(IReadOnlyList<int> deadUnits, float[] weight, float[] bias, int inFeatures,
         float[] maxPreActivation, double maxInputNorm, double zeroNormTolerance = 1e-12)
@@ -37,6 +41,89 @@ public static class DeadUnitDiagnosis
         if (weight.Length != (long)bias.Length * inFeatures)
             throw new ProbeException($"The weight has {weight.Length} values; {bias.Length} outputs (bias length) x {inFeatures} inputs needs {(long)bias.Length * inFeatures}.");
         return Explain(deadUnits, RowNorms(weight, inFeatures), bias.Select(b => (double)b).ToArray(), maxPreActivation, maxInputNorm, zeroNormTolerance);
+    }
+
+    /// <summary>
+    /// The largest squared L2 norm of a window a convolution reads (<paramref name="window"/>: every channel, a kernel of
+    /// positions per spatial axis, dilated, zero outside the input), over rows <paramref name="from"/>..<paramref name="to"/>
+    /// of <paramref name="rows"/> (one sample per row, laid out [C, S1, ..., Sk]) and over every placement that touches
+    /// the input (stride 1, padding (k - 1)·d on both sides: every window any stride and zero padding reads is among them).
+    /// A conv unit's pre-activation is w·x_window + b, so by Cauchy–Schwarz |w·x_window| ≤ ‖w‖ · this norm, a bound tighter
+    /// than the whole input's norm by about the square root of the number of positions (the receptive field; Luo et al.
+    /// 2016, "Understanding the Effective Receptive Field in Deep Convolutional Neural Networks"). Sums in double;
+    /// not finite when a value is not.
+    /// </summary>
+    public static double MaxWindowSquaredNorm(ReadOnlySpan<float> rows, int from, int to, ConvWindow window)
+    {
+        ArgumentNullException.ThrowIfNull(window);
+        int channels = window.InputShape[0], axes = window.Kernel.Length;
+        var sizes = window.InputShape[1..];
+        int positions = sizes.Aggregate(1, (a, d) => a * d), cols = channels * positions;
+        if (!window.Fits(cols) || from < 0 || to < from || rows.Length < (long)to * cols)
+            throw new ProbeException($"The window (kernel [{string.Join(", ", window.Kernel)}], dilation [{string.Join(", ", window.Dilation)}]) does not fit {to - from} rows of input [{string.Join(", ", window.InputShape)}] in {rows.Length} values.");
+        // Each axis grows to every placement's start: S + (k - 1)·d.
+        var grown = sizes.Select((d, a) => d + (window.Kernel[a] - 1) * window.Dilation[a]).ToArray();
+        int largest = grown.Aggregate(1, (a, d) => a * d);
+        var cur = new double[Math.Max(largest, positions)];
+        var next = new double[cur.Length];
+        double best = 0;
+        for (int r = from; r < to; r++)
+        {
+            var x = rows.Slice(r * cols, cols);
+            // Squared values summed over channels, per position.
+            Array.Clear(cur, 0, positions);
+            for (int c = 0; c < channels; c++) AddSquares(x.Slice(c * positions, positions), cur);
+            // Window sums along one axis at a time: out[j] = sum over t < k of in[j - (k - 1 - t)·d], in[i] = 0 outside [0, S).
+            var shape = (int[])sizes.Clone();
+            for (int a = 0; a < axes; a++)
+            {
+                int k = window.Kernel[a], d = window.Dilation[a], n = shape[a], m = n + (k - 1) * d;
+                int outer = 1, inner = 1;
+                for (int i = 0; i < a; i++) outer *= shape[i];
+                for (int i = a + 1; i < axes; i++) inner *= shape[i];
+                for (int o = 0; o < outer; o++)
+                    for (int j = 0; j < m; j++)
+                        for (int q = 0; q < inner; q++)
+                        {
+                            double sum = 0;
+                            for (int t = 0; t < k; t++)
+                            {
+                                int i = j - (k - 1 - t) * d;
+                                if ((uint)i < (uint)n) sum += cur[(o * n + i) * inner + q];
+                            }
+                            next[(o * m + j) * inner + q] = sum;
+                        }
+                shape[a] = m;
+                (cur, next) = (next, cur);
+            }
+            for (int p = 0; p < largest; p++)
+            {
+                double v = cur[p];
+                if (!double.IsFinite(v)) return v;
+                if (v > best) best = v;
+            }
+        }
+        return best;
+    }
+
+    // into[p] += values[p]^2 in double (eight values at a time where the hardware has 256-bit vectors).
+    static void AddSquares(ReadOnlySpan<float> values, double[] into)
+    {
+        int p = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float src = ref MemoryMarshal.GetReference(values);
+            ref double dst = ref MemoryMarshal.GetArrayDataReference(into);
+            for (; p <= values.Length - 8; p += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref src, (nuint)p);
+                var lo = Vector256.WidenLower(v);
+                var hi = Vector256.WidenUpper(v);
+                (Vector256.LoadUnsafe(ref dst, (nuint)p) + lo * lo).StoreUnsafe(ref dst, (nuint)p);
+                (Vector256.LoadUnsafe(ref dst, (nuint)(p + 4)) + hi * hi).StoreUnsafe(ref dst, (nuint)(p + 4));
+            }
+        }
+        for (; p < values.Length; p++) into[p] += (double)values[p] * values[p];
     }
 
     /// <summary>The L2 norm of each row of a row-major (rows x <paramref name="inFeatures"/>) weight, summed in double.</summary>

@@ -212,7 +212,8 @@ public sealed record DeadUnitStudy(
                         plan.Note = $"'{a.Layer}' ({a.LayerType}) has {a.Bias.Length} outputs but this layer has {units} units, so it is not that layer's direct activation";
                         break;
                     case SiteOrigin.Affine a:
-                        plan.Origin = new AffineSummary(a.Layer, a.LayerType, a.Folded, a.InputSite, DeadUnitDiagnosis.RowNorms(a.Weight, a.InFeatures), a.Bias.Select(v => (double)v).ToArray());
+                        plan.Origin = new AffineSummary(a.Layer, a.LayerType, a.Folded, a.InputSite, DeadUnitDiagnosis.RowNorms(a.Weight, a.InFeatures), a.Bias.Select(v => (double)v).ToArray())
+                            { Window = a.Window };
                         break;
                     case SiteOrigin.Unknown u:
                         plan.Note = u.Reason;
@@ -451,11 +452,17 @@ public sealed record DeadUnitStudy(
         {
             var best = _norms[site];
             var explained = _explained[site];
+            // A convolution's units read windows of its input: the largest window norm is the bound (when every unit
+            // explained through this input reads the same window and the rows have the shape the window expects).
+            var window = explained[0].Origin!.Window is { } w && explained.All(p => p.Origin!.Window is { } o
+                && o.InputShape.SequenceEqual(w.InputShape) && o.Kernel.SequenceEqual(w.Kernel) && o.Dilation.SequenceEqual(w.Dilation)) ? w : null;
             return (rows, count, cols) =>
             {
                 if (explained.Any(p => p.Acc.HasSilentUnit))
                 {
-                    double norm = MaxRowSquaredNorm(rows, count, cols, _halves == UnitStatsAccumulator.HalvesOn.TorchThreads);
+                    bool torchThreads = _halves == UnitStatsAccumulator.HalvesOn.TorchThreads;
+                    double norm = window != null && window.Fits(cols) ? MaxWindowSquaredNorm(rows, count, window, torchThreads)
+                        : MaxRowSquaredNorm(rows, count, cols, torchThreads);
                     if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
                     best[0] = Math.Max(best[0], norm);
                 }
@@ -514,6 +521,22 @@ public sealed record DeadUnitStudy(
             return double.IsFinite(best[0]) && double.IsFinite(best[1]) ? Math.Max(best[0], best[1]) : double.NaN;
         }
 
+        /// <summary><see cref="DeadUnitDiagnosis.MaxWindowSquaredNorm"/>, in two halves of the rows as <see cref="MaxRowSquaredNorm(ReadOnlySpan{float}, int, int, bool)"/>.</summary>
+        private static double MaxWindowSquaredNorm(ReadOnlySpan<float> rows, int count, ConvWindow window, bool torchThreads)
+        {
+            if (!torchThreads || rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return DeadUnitDiagnosis.MaxWindowSquaredNorm(rows, 0, count, window);
+            var best = new double[2];
+            unsafe
+            {
+                fixed (float* p = rows)
+                {
+                    float* at = p; int len = rows.Length, half = count / 2;
+                    Native.TorchThreads.Run(2, i => best[i] = DeadUnitDiagnosis.MaxWindowSquaredNorm(new ReadOnlySpan<float>(at, len), i == 0 ? 0 : half, i == 0 ? half : count, window));
+                }
+            }
+            return double.IsFinite(best[0]) && double.IsFinite(best[1]) ? Math.Max(best[0], best[1]) : double.NaN;
+        }
+
         private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int from, int to, int cols)
         {
             double best = 0;
@@ -533,7 +556,11 @@ public sealed record DeadUnitStudy(
 /// <see cref="Folded"/> in), the L2 norm of each unit's incoming weights and its bias, and the site whose input bounds
 /// every pre-activation (<see cref="InputSite"/>).
 /// </summary>
-public sealed record AffineSummary(string Layer, string LayerType, string? Folded, string InputSite, double[] WeightNorms, double[] Bias);
+public sealed record AffineSummary(string Layer, string LayerType, string? Folded, string InputSite, double[] WeightNorms, double[] Bias)
+{
+    /// <summary>For a convolution, the window each unit reads: the bound is then the largest window norm (see <see cref="SiteOrigin.Affine.Window"/>).</summary>
+    public ConvWindow? Window { get; init; }
+}
 
 /// <summary>One layer's counters in a <see cref="DeadUnitPartial"/>.</summary>
 public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int Units, int Positions, UnitStatsState Stats,

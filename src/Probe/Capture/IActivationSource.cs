@@ -167,6 +167,20 @@ internal interface IDirectRun : IFiniteAwareRun
     RowTarget? Target { set; }
 }
 
+/// <summary>
+/// What one output value of a convolution reads: every channel of its input (per-sample shape <see cref="InputShape"/>,
+/// [C, S1, ..., Sk]) over a window of <see cref="Kernel"/> positions per spatial axis, <see cref="Dilation"/> apart;
+/// positions outside the input read 0 (zero padding, the only padding ONNX's Conv and a zeros-padded PyTorch conv do).
+/// </summary>
+public sealed record ConvWindow(int[] InputShape, int[] Kernel, int[] Dilation)
+{
+    /// <summary>The window's placements and values are well defined: one kernel size and dilation per spatial axis, all positive.</summary>
+    public bool Fits(int cols) =>
+        InputShape.Length == Kernel.Length + 1 && Dilation.Length == Kernel.Length
+        && InputShape.All(d => d > 0) && Kernel.All(k => k > 0) && Dilation.All(d => d > 0)
+        && InputShape.Aggregate(1L, (a, d) => a * d) == cols;
+}
+
 /// <summary>Where the values entering a site come from (see <see cref="IActivationSource.Origin"/>).</summary>
 public abstract record SiteOrigin
 {
@@ -176,7 +190,14 @@ public abstract record SiteOrigin
     /// between the map and the site folded in (<see cref="Folded"/> names it). <see cref="InputSite"/> is the site whose
     /// input is x (its input norm bounds every pre-activation).
     /// </summary>
-    public sealed record Affine(string Layer, string LayerType, float[] Weight, float[] Bias, int InFeatures, string InputSite, string? Folded) : SiteOrigin;
+    public sealed record Affine(string Layer, string LayerType, float[] Weight, float[] Bias, int InFeatures, string InputSite, string? Folded) : SiteOrigin
+    {
+        /// <summary>
+        /// For a convolution whose input's per-sample shape is known: the window each unit reads (then the largest norm
+        /// of a window, not of the whole input, bounds its pre-activations). Null: the whole input row is the bound.
+        /// </summary>
+        public ConvWindow? Window { get; init; }
+    }
 
     /// <summary>No trustworthy origin: <see cref="Reason"/> says why (shown to the user as the cause "unknown").</summary>
     public sealed record Unknown(string Reason) : SiteOrigin;

@@ -153,6 +153,14 @@ public sealed class ModuleSource : IActivationSource
         if (!IsAffine(affine.Type))
             return new SiteOrigin.Unknown($"it follows '{affine.Site}' ({affine.Type}), not a Linear or Conv layer{(folded != null ? $" (through '{folded}')" : "")}");
         var module = modules[affine.Module];
+        var conv = module as TorchSharp.Modules.Convolution;
+        // A transposed convolution's weight is [in, out, ...]: its rows are not its units.
+        if (conv is { transposed: true })
+            return new SiteOrigin.Unknown($"it follows '{affine.Site}' ({affine.Type}), a transposed convolution, whose units Probe does not explain");
+        // Reflect, replicate and circular padding repeat input values inside a window, so neither a window's norm nor
+        // the whole input's bounds what the unit reads.
+        if (conv != null && conv.padding_mode != PaddingModes.Zeros)
+            return new SiteOrigin.Unknown($"it follows '{affine.Site}' ({affine.Type}), whose padding mode {conv.padding_mode} repeats input values, so no bound on what its units read is kept");
         var ps = module.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         if (!ps.TryGetValue("weight", out var w) || w.dim() < 2)
             return new SiteOrigin.Unknown($"'{affine.Site}' ({affine.Type}) has no weight matrix");
@@ -178,7 +186,11 @@ public sealed class ModuleSource : IActivationSource
                 bias[u] = (float)((bias[u] - mean[u]) * scale + (beta?[u] ?? 0.0));
             }
         }
-        return new SiteOrigin.Affine(affine.Site, affine.Type, weight, bias, weight.Length / units, affine.Site, folded);
+        // A convolution's units read a window of its input ([C, S1, ..., Sk] per sample, as traced).
+        ConvWindow? window = null;
+        if (conv != null && w.dim() >= 3 && conv.dilation is { } dilation && dilation.Length == w.dim() - 2 && affine.InputShape.Length == w.dim() - 1)
+            window = new ConvWindow(affine.InputShape, w.shape[2..].Select(k => (int)k).ToArray(), dilation.Select(d => (int)d).ToArray());
+        return new SiteOrigin.Affine(affine.Site, affine.Type, weight, bias, weight.Length / units, affine.Site, folded) { Window = window };
     }
 
     static bool IsAffine(string type) => type == "Linear" || type.StartsWith("Conv", StringComparison.Ordinal);

@@ -75,6 +75,7 @@ public sealed class OnnxActivationSource : IActivationSource
         var dataMeta = _allSession.InputMetadata[DataInputName];
         FixedBatch = dataMeta.Dimensions.Length > 0 && dataMeta.Dimensions[0] > 0 ? dataMeta.Dimensions[0] : 0;
         if (dataMeta.Dimensions.Length > 1 && dataMeta.Dimensions.Skip(1).All(d => d > 0)) InputShape = dataMeta.Dimensions[1..];
+        if (InputShape != null) _perSample[DataInputName] = InputShape;
         DataInputType = dataMeta.ElementDataType;
 
         // Keep outputs ONNX Runtime reports as numeric tensors whose first axis is the batch: the fixed batch, or a
@@ -110,6 +111,7 @@ public sealed class OnnxActivationSource : IActivationSource
                 continue;
             }
             _sites.Add(c);
+            if (dims.Length > 1 && dims.Skip(1).All(d => d > 0)) _perSample.TryAdd(c.Tensor, dims[1..]);
             string layout = _graph.LayoutType(c.Node);
             infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType || dims.Length != 3 ? null : layout, ActivationType = _graph.GatedActivation(c.Node) });
         }
@@ -234,7 +236,10 @@ public sealed class OnnxActivationSource : IActivationSource
     /// <inheritdoc/>
     public string? NotASite(string name) => _notSites.GetValueOrDefault(name);
 
-    public SiteOrigin Origin(string site) => OnnxOrigin.Find(_graph, _sites, Site(site));
+    public SiteOrigin Origin(string site) => OnnxOrigin.Find(_graph, _sites, Site(site), t => _perSample.GetValueOrDefault(t));
+
+    // The per-sample shape of each batch-first value (and of the data input) whose every other axis ONNX Runtime knows.
+    readonly Dictionary<string, int[]> _perSample = new(StringComparer.Ordinal);
 
     public void Dispose()
     {

@@ -495,6 +495,9 @@ internal sealed partial class OnnxGraph
     public static long IntAttribute(NodeProto n, string name, long fallback) =>
         n.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 
+    public static long[]? IntsAttribute(NodeProto n, string name) =>
+        n.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.Ints.ToArray() : null;
+
     public static float FloatAttribute(NodeProto n, string name, float fallback) =>
         n.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.F : fallback;
 }

@@ -14,7 +14,9 @@ namespace Probe.Onnx;
 /// </summary>
 internal static class OnnxOrigin
 {
-    public static SiteOrigin Find(OnnxGraph graph, IReadOnlyList<OnnxSiteDef> sites, OnnxSiteDef site)
+    /// <summary>The origin of <paramref name="site"/>'s input among <paramref name="sites"/> of <paramref name="graph"/>;
+    /// <paramref name="perSample"/> gives a tensor's per-sample shape when ONNX Runtime knows every axis but the batch.</summary>
+    public static SiteOrigin Find(OnnxGraph graph, IReadOnlyList<OnnxSiteDef> sites, OnnxSiteDef site, Func<string, int[]?> perSample)
     {
         string SiteOf(NodeProto n) => sites.FirstOrDefault(s => ReferenceEquals(graph.Nodes[s.Node], n))?.Name ?? (n.Name.Length > 0 ? n.Name : n.OpType);
 
@@ -58,7 +60,7 @@ internal static class OnnxOrigin
 
         SiteOrigin result = producer.OpType switch
         {
-            "Conv" => FromConv(graph, producer, SiteOf),
+            "Conv" => FromConv(graph, producer, SiteOf, perSample),
             "Gemm" => FromGemm(graph, producer, SiteOf),
             "MatMul" => FromMatMul(graph, producer, null, SiteOf),
             "Add" => FromAdd(graph, producer, site, SiteOf),
@@ -78,7 +80,7 @@ internal static class OnnxOrigin
         return a with { Weight = w, Bias = b, Folded = folded };
     }
 
-    static SiteOrigin FromConv(OnnxGraph graph, NodeProto conv, Func<NodeProto, string> siteOf)
+    static SiteOrigin FromConv(OnnxGraph graph, NodeProto conv, Func<NodeProto, string> siteOf, Func<string, int[]?> perSample)
     {
         string name = siteOf(conv);
         if (OnnxGraph.IntAttribute(conv, "group", 1) != 1)
@@ -94,7 +96,13 @@ internal static class OnnxOrigin
             if (b is null) return new SiteOrigin.Unknown($"the bias of the Conv '{name}' is computed at run time.");
             bias = b.Value.Values;
         }
-        return new SiteOrigin.Affine(name, "Conv", w.Value.Values, bias, fan, name, null);
+        // Its units read windows of its input (Conv pads with zeros only), when the input's shape is known.
+        ConvWindow? window = null;
+        int spatial = w.Value.Dims.Length - 2;
+        var dilations = OnnxGraph.IntsAttribute(conv, "dilations") ?? Enumerable.Repeat(1L, Math.Max(0, spatial)).ToArray();
+        if (spatial > 0 && dilations.Length == spatial && perSample(conv.Input[0]) is { } shape && shape.Length == spatial + 1)
+            window = new ConvWindow(shape, w.Value.Dims[2..].Select(k => (int)k).ToArray(), dilations.Select(d => (int)d).ToArray());
+        return new SiteOrigin.Affine(name, "Conv", w.Value.Values, bias, fan, name, null) { Window = window };
     }
 
     static SiteOrigin FromGemm(OnnxGraph graph, NodeProto gemm, Func<NodeProto, string> siteOf)

@@ -1,0 +1,100 @@
+using Probe.Analysis;
+using Probe.Capture;
+using Probe.Data;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Probe.Tests.Analysis;
+
+/// <summary>
+/// A conv unit's pre-activation is bounded by its weight norm times the largest norm of a window it reads, not of its
+/// whole input. The window norm against libtorch's unfold (every placement: stride 1, padding (k - 1)·d) and values
+/// worked out by hand; the study's causes with it.
+/// </summary>
+[Collection(SerialTorchCollection.Name)]
+public class ConvWindowTests
+{
+    // libtorch's own patches: unfold with padding (k - 1)·d and stride 1 gives every placement that touches the input.
+    static double UnfoldMax(float[] x, int n, int c, int h, int w, int kh, int kw, int dh, int dw)
+    {
+        using var scope = NewDisposeScope();
+        var t = tensor(x, [n, c, h, w], ScalarType.Float64);
+        var cols = nn.functional.unfold(t, (kh, kw), dilation: (dh, dw), padding: ((kh - 1) * dh, (kw - 1) * dw), stride: (1, 1));
+        return cols.pow(2).sum(1).max().item<double>();
+    }
+
+    [Theory]
+    [InlineData(2, 5, 4, 3, 2, 2, 1)]
+    [InlineData(3, 6, 6, 3, 3, 1, 1)]
+    [InlineData(1, 7, 3, 2, 3, 3, 2)]
+    [InlineData(4, 1, 9, 1, 4, 1, 2)]   // a Conv1d's window, as [C, 1, L]
+    public void TheLargestWindowNormIsLibtorchsLargestPatchNorm(int channels, int h, int w, int kh, int kw, int dh, int dw)
+    {
+        var rng = new Random(channels * 100 + h * 10 + w);
+        int n = 3, cols = channels * h * w;
+        var x = Enumerable.Range(0, n * cols).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        var window = new ConvWindow([channels, h, w], [kh, kw], [dh, dw]);
+        Assert.Equal(UnfoldMax(x, n, channels, h, w, kh, kw, dh, dw), DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, n, window), 9);
+        // Rows 1..2 only.
+        Assert.Equal(UnfoldMax(x[cols..], n - 1, channels, h, w, kh, kw, dh, dw), DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 1, n, window), 9);
+        // As a Conv1d over the flattened positions when h is 1.
+        if (h == 1)
+            Assert.Equal(UnfoldMax(x, n, channels, h, w, kh, kw, dh, dw), DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, n, new ConvWindow([channels, w], [kw], [dw])), 9);
+    }
+
+    [Fact]
+    public void A3dWindowWorkedByHand()
+    {
+        // One sample of 2 channels of 2x2x2: values 1..16. A 2x2x2 window placed at the start covers everything
+        // (sum of squares 1..16 = 1496); a 1x1x1 window reads one position of both channels: 8^2 + 16^2 = 320.
+        var x = Enumerable.Range(1, 16).Select(v => (float)v).ToArray();
+        Assert.Equal(1496, DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, 1, new ConvWindow([2, 2, 2, 2], [2, 2, 2], [1, 1, 1])), 9);
+        Assert.Equal(320, DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, 1, new ConvWindow([2, 2, 2, 2], [1, 1, 1], [1, 1, 1])), 9);
+        // Dilation 2 on an axis of 2: the window's two taps never both land inside, so each placement reads one plane.
+        Assert.Equal(5 * 5 + 6 * 6 + 7 * 7 + 8 * 8 + 13 * 13 + 14 * 14 + 15 * 15 + 16 * 16,
+            DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, 1, new ConvWindow([2, 2, 2, 2], [2, 2, 2], [2, 1, 1])), 9);
+        Assert.True(double.IsNaN(DeadUnitDiagnosis.MaxWindowSquaredNorm([float.NaN, 1, 1, 1], 0, 1, new ConvWindow([1, 4], [2], [1]))));
+    }
+
+    static nn.Module<Tensor, Tensor> ConvRelu(PaddingModes mode = PaddingModes.Zeros, bool transposed = false)
+    {
+        nn.Module<Tensor, Tensor> conv = transposed ? nn.ConvTranspose2d(1, 1, 1) : nn.Conv2d(1, 1, 1, padding: mode == PaddingModes.Zeros ? 0 : 1, padding_mode: mode);
+        using (no_grad())
+        {
+            var ps = conv.parameters().ToList();
+            ps[0].copy_(ones(ps[0].shape));
+            ps[1].copy_(tensor(new float[] { -2 }));
+        }
+        return nn.Sequential(("conv", conv), ("relu", nn.ReLU()), ("flat", nn.Flatten()));
+    }
+
+    [Fact]
+    public void AConvUnitWhoseBiasOutweighsEveryWindowIsBiasCaused()
+    {
+        // 1x4x4 of ones through a 1x1 conv (weight 1, bias -2): every pre-activation is -1, so the unit is dead. A window
+        // is one value (norm 1): -2 + 1 x 1 < 0, the bias alone. The whole input's norm (4) would have allowed 2 > 0.
+        var data = new Dataset("ones", new Matrix(2, 16, Enumerable.Repeat(1f, 32).ToArray()), null, [1, 4, 4]);
+        using var model = ConvRelu();
+        var relu = new DeadUnitStudy(new LayerSelector("relu")).Run(model, data).Layer("relu");
+        var cause = Assert.Single(relu.Causes);
+        Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+        Assert.Equal(1, cause.MaxInputNorm, 9);
+        Assert.Equal(-1, cause.ReachableBound, 6);
+        Assert.Equal(-1, cause.MaxPreActivation, 6);
+    }
+
+    [Fact]
+    public void ConvsWhoseWindowsRepeatValuesOrWhoseWeightsAreTransposedAreNotExplained()
+    {
+        var data = new Dataset("ones", new Matrix(2, 16, Enumerable.Repeat(1f, 32).ToArray()), null, [1, 4, 4]);
+        foreach (var (model, words) in new[] { (ConvRelu(PaddingModes.Reflect), "padding mode Reflect"), (ConvRelu(transposed: true), "transposed convolution") })
+            using (model)
+            {
+                var relu = new DeadUnitStudy(new LayerSelector("relu")).Run(model, data).Layer("relu");
+                Assert.Equal([0], relu.Stats.DeadUnits);
+                Assert.Empty(relu.Causes);
+                Assert.Contains(words, relu.CauseNote);
+            }
+    }
+}
