@@ -213,7 +213,7 @@ public sealed record DeadUnitStudy(
                         break;
                     case SiteOrigin.Affine a:
                         plan.Origin = new AffineSummary(a.Layer, a.LayerType, a.Folded, a.InputSite, DeadUnitDiagnosis.RowNorms(a.Weight, a.InFeatures), a.Bias.Select(v => (double)v).ToArray())
-                            { Window = a.Window };
+                            { Window = a.Window, InFeatures = a.InFeatures };
                         break;
                     case SiteOrigin.Unknown u:
                         plan.Note = u.Reason;
@@ -456,12 +456,17 @@ public sealed record DeadUnitStudy(
             // explained through this input reads the same window and the rows have the shape the window expects).
             var window = explained[0].Origin!.Window is { } w && explained.All(p => p.Origin!.Window is { } o
                 && o.InputShape.SequenceEqual(w.InputShape) && o.Kernel.SequenceEqual(w.Kernel) && o.Dilation.SequenceEqual(w.Dilation)) ? w : null;
+            // A Linear over tokens (or over a map's last axis) reads one vector of InFeatures values at a time.
+            var first = explained[0].Origin!;
+            int vector = window == null && first.InFeatures > 0 && !first.LayerType.StartsWith("Conv", StringComparison.Ordinal)
+                && explained.All(p => p.Origin!.InFeatures == first.InFeatures && p.Origin!.Window == null) ? first.InFeatures : 0;
             return (rows, count, cols) =>
             {
                 if (explained.Any(p => p.Acc.HasSilentUnit))
                 {
                     bool torchThreads = _halves == UnitStatsAccumulator.HalvesOn.TorchThreads;
                     double norm = window != null && window.Fits(cols) ? MaxWindowSquaredNorm(rows, count, window, torchThreads)
+                        : vector > 0 && cols % vector == 0 ? MaxRowSquaredNorm(rows, count * (cols / vector), vector, torchThreads)
                         : MaxRowSquaredNorm(rows, count, cols, torchThreads);
                     if (!double.IsFinite(norm)) return Matrix.CountNonFinite(rows);
                     best[0] = Math.Max(best[0], norm);
@@ -560,6 +565,13 @@ public sealed record AffineSummary(string Layer, string LayerType, string? Folde
 {
     /// <summary>For a convolution, the window each unit reads: the bound is then the largest window norm (see <see cref="SiteOrigin.Affine.Window"/>).</summary>
     public ConvWindow? Window { get; init; }
+
+    /// <summary>
+    /// The number of inputs each unit weighs (0: not recorded). A Linear (Gemm, MatMul) applied to a sequence or a map
+    /// reads its input's last axis, one vector of this many values at a time, so the largest such vector bounds its
+    /// pre-activations, not the whole row of every token.
+    /// </summary>
+    public int InFeatures { get; init; }
 }
 
 /// <summary>One layer's counters in a <see cref="DeadUnitPartial"/>.</summary>

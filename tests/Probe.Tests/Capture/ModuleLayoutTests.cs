@@ -74,6 +74,11 @@ public class ModuleLayoutTests
         Assert.Equal(4, relu.Positions);
         Assert.Equal(new[] { 1f / 3, 0f }, relu.Stats.FiringRates);
         Assert.Equal([1], relu.Stats.DeadUnits);
+        // The Linear reads one token (one value) at a time: the bound is the largest |x| (4), not a row's norm (sqrt 30).
+        var cause = Assert.Single(relu.Causes);
+        Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+        Assert.Equal(4, cause.MaxInputNorm, 9);
+        Assert.Equal(-96, cause.ReachableBound, 6);
     }
 
     /// <summary>

@@ -117,4 +117,44 @@ public class OnnxElementwiseLayoutTests
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>
+    /// A Linear over tokens as PyTorch exports it (MatMul then Add of the bias) before a Relu: each unit reads one token's
+    /// two features, so its cause is bounded by the largest token norm, not by the norm of all of a sample's tokens.
+    /// </summary>
+    [Fact]
+    public void ALinearOverTokensIsBoundedByItsLargestToken()
+    {
+        var g = new GraphProto { Name = "tokens" };
+        var w = new TensorProto { Name = "w", DataType = 1 };
+        w.Dims.AddRange([2, 2]);
+        w.FloatData.AddRange([1, 0, 0, 1]);        // unit 0 = feature 0, unit 1 = feature 1
+        var b = new TensorProto { Name = "b", DataType = 1 };
+        b.Dims.Add(2);
+        b.FloatData.AddRange([0, -6]);
+        g.Initializer.AddRange([w, b]);
+        g.Node.AddRange([
+            Node("/fc/MatMul", "MatMul", ["x", "w"], "m"),
+            Node("/fc/Add", "Add", ["m", "b"], "h"),
+            Node("/act/Relu", "Relu", ["h"], "z"),
+        ]);
+        g.Input.Add(Value("x", "N", 3, 2));
+        g.Output.Add(Value("z", "N", 3, 2));
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            // Tokens (f0, f1): s0 (3, 4) (0, 1) (1, 0); s1 (-1, 2) (0, 0) (2, 2). Unit 1 = f1 - 6 is never > 0 (f1 <= 4).
+            // The largest token norm is |(3, 4)| = 5: -6 + 1 x 5 < 0, bias too low; the largest row norm, |s0| = sqrt(27)
+            // = 5.196, would also say so, so the bound itself is checked: 5.
+            var data = new Dataset("x", new Matrix(2, 6, [3, 4, 0, 1, 1, 0, -1, 2, 0, 0, 2, 2]), null, [3, 2]);
+            var act = new DeadUnitStudy(new LayerSelector("act")).Run(source, data).Layer("act");
+            Assert.Equal([1], act.Stats.DeadUnits);
+            var cause = Assert.Single(act.Causes);
+            Assert.Equal("MatMul+Add", act.PrecedingType);
+            Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+            Assert.Equal(5, cause.MaxInputNorm, 6);
+        }
+        finally { File.Delete(path); }
+    }
 }
