@@ -126,6 +126,11 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
             }
             using (results)
             {
+                if (!_batchChecked)
+                {
+                    _batchChecked = true;
+                    CheckBatchAxes(x, real, sample, dataOffset, results);
+                }
                 for (int i = 0; i < _fetch.Length; i++) Store(_slots[_fetch[i]], results[i], real, rowOffset, totalRows);
                 foreach (var slot in _slots.Values)
                     if (slot.Tensor == _source.DataInputName) Store(slot, values[0], real, rowOffset, totalRows);
@@ -136,6 +141,65 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         finally
         {
             foreach (var v in values) v.Dispose();
+        }
+    }
+
+    bool _batchChecked;
+
+    /// <summary>
+    /// Checks, once per run, that each fetched value whose first axis the graph's metadata does not name as the batch
+    /// has the batch as its first axis: it must follow the batch size between the chunk just run (<paramref name="real"/>
+    /// samples) and a second run of the chunk's first one or two samples. A sequence-first [T, N, D] value (inside
+    /// PyTorch's nn.MultiheadAttention) has T on its first axis, which equals the batch size whenever a batch holds T
+    /// samples: split into rows it would give each token's values over the batch, not each sample's.
+    /// </summary>
+    void CheckBatchAxes(ReadOnlySpan<float> x, int real, long[] sample, int dataOffset, IDisposableReadOnlyCollection<OrtValue> results)
+    {
+        if (_source.FixedBatch > 0) return; // every site's first axis is the fixed batch in the metadata
+        var unsure = Enumerable.Range(0, _fetch.Length).Where(i => !_source.BatchAxisNamed(_fetch[i])).ToArray();
+        if (unsure.Length == 0) return;
+        int other = real == 2 ? 1 : 2;
+        int take = Math.Min(other, real); // samples of the chunk fed; a second sample, if missing, repeats the first
+        long size = x.Length / real;
+        var shape = new long[sample.Length + 1];
+        shape[0] = other;
+        sample.CopyTo(shape, 1);
+        var names = unsure.Select(i => _fetch[i]).ToArray();
+        var values = new List<OrtValue>(_inputNames.Length);
+        var feed = _feed;
+        _feed = []; // the chunk's feed stays as it is
+        try
+        {
+            values.Add(DataValue(x[..(int)(take * size)], take, other, shape));
+            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, take, other));
+            IDisposableReadOnlyCollection<OrtValue> again;
+            try
+            {
+                again = _session.Run(_runOptions, _inputNames, values, names);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new ProbeException($"ONNX Runtime failed on a batch of {other} for input '{_source.DataInputName}' (Probe runs one to check which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
+            }
+            using (again)
+            {
+                for (int k = 0; k < names.Length; k++)
+                {
+                    var first = results[unsure[k]].GetTensorTypeAndShape().Shape;
+                    var second = again[k].GetTensorTypeAndShape().Shape;
+                    if (first.Length > 0 && first[0] == real && second.Length > 0 && second[0] == other) continue;
+                    var slot = _slots[names[k]];
+                    string what = slot.Tensor == slot.Site.Tensor ? $"'{slot.Site.Name}' ({slot.Site.OpType})" : $"The input of site '{slot.Site.Name}' ('{slot.Tensor}')";
+                    throw new ProbeException($"{what} is not a site: its first axis is not the batch axis of input '{_source.DataInputName}' " +
+                        $"(a batch of {real} gives it shape [{string.Join(", ", first)}], a batch of {other} [{string.Join(", ", second)}]; a sequence-first [T, N, D] value, such as those inside nn.MultiheadAttention, " +
+                        "looks batch-first when a batch holds T samples), so its values cannot be split into one row per sample. Select a site where the batch is the first axis.");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+            _feed = feed;
         }
     }
 

@@ -112,6 +112,7 @@ public sealed class OnnxActivationSource : IActivationSource
             }
             _sites.Add(c);
             if (dims.Length > 1 && dims.Skip(1).All(d => d > 0)) _perSample.TryAdd(c.Tensor, dims[1..]);
+            if (FixedBatch > 0 || (batchName.Length > 0 && firstName == batchName)) _batchNamed.Add(c.Tensor);
             string layout = _graph.LayoutType(c.Node);
             infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType || dims.Length != 3 ? null : layout, ActivationType = _graph.GatedActivation(c.Node) });
         }
@@ -229,6 +230,17 @@ public sealed class OnnxActivationSource : IActivationSource
     }
 
     readonly Dictionary<string, InferenceSession> _sessions = new(StringComparer.Ordinal);
+
+    // Site tensors whose first axis ONNX Runtime's metadata names as the batch (the data input's symbolic batch axis, or
+    // the fixed batch). Any other site's first axis is only known to have the batch's size in the batches run so far.
+    readonly HashSet<string> _batchNamed = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// True when the graph's metadata shows <paramref name="tensor"/>'s first axis is the batch; false when it only has
+    /// an unnamed (or otherwise named) first axis, which a sequence-first [T, N, D] value also has, so a batch of T
+    /// samples cannot tell them apart and <see cref="OnnxActivationRun"/> checks it with a second batch size.
+    /// </summary>
+    internal bool BatchAxisNamed(string tensor) => FixedBatch > 0 || _batchNamed.Contains(tensor) || _graph.FeedInputs.Any(i => i.Name == tensor);
 
     // Node outputs that carry the batch but not as their first axis, with the reason they are not sites.
     readonly Dictionary<string, string> _notSites = new(StringComparer.Ordinal);

@@ -445,4 +445,28 @@ public class OnnxSourceTests
         });
         Close(expected, pre, 1e-5, "W mean(x) + b");
     }
+
+    /// <summary>
+    /// nn.MultiheadAttention inside a batch-first nn.TransformerEncoderLayer runs sequence-first: its query projection
+    /// (the Slice) is [T, N, D] with T = 4 tokens. In batches of 4 samples that shape looks batch-first, and it was
+    /// captured as one row per token averaged over the batch (1.07 from PyTorch's per-sample values); it is refused,
+    /// in any batch size, while the batch-first layer norm beside it still matches PyTorch's hook
+    /// (tests/fixtures/onnx/make_mha.py).
+    /// </summary>
+    [Theory]
+    [InlineData(4)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void SequenceFirstValueIsRefusedWhateverTheBatchSize(int batch)
+    {
+        using var source = new OnnxActivationSource(Fixture("mha.onnx"));
+        var x = Npy.Read(Fixture("mha_x.npy"));
+        var e = Assert.Throws<ProbeException>(() => Capture(source, x, ["layer.self_attn.slice#0", "layer.norm1"], batch: batch));
+        Assert.Contains("'layer.self_attn.slice#0' (Slice) is not a site", e.Message);
+        Assert.Contains("not the batch axis of input 'x'", e.Message);
+
+        var got = Capture(source, x, ["layer.norm1", "layer.add#0"], batch: batch);
+        Close(Ref("mha_norm1.npy"), got.Outputs["layer.norm1"], 1e-5, $"norm1 in batches of {batch}");
+    }
 }
