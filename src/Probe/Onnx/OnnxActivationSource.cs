@@ -65,9 +65,11 @@ public sealed class OnnxActivationSource : IActivationSource
             throw new ProbeException($"Input '{dataInput}' is both fed by the data set and given as an array; give it once.");
         DataInputName = dataInput ?? feedNames.FirstOrDefault(n => !_extra.ContainsKey(n))
             ?? throw new ProbeException($"Every input of '{Path.GetFileName(path)}' ({list}) is given as an array; leave one for the data set.");
+        // Inputs without an array are refused when the model is run (Bind, Start), not here: listing the sites needs none.
         var missing = feedNames.Where(n => n != DataInputName && !_extra.ContainsKey(n)).ToList();
         if (missing.Count > 0)
-            throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has inputs {list}; the data set feeds '{DataInputName}'. Give the others as arrays (--input NAME=FILE.npy), missing: {string.Join(", ", missing)}.");
+            _missingInputs = $"The ONNX model '{Path.GetFileName(path)}' has inputs {list}; the data set feeds '{DataInputName}'. Give the others as arrays " +
+                $"(probe capture --input NAME=FILE.npy, whose folder the other commands analyse with --acts-dir), missing: {string.Join(", ", missing)}.";
         Description = Path.GetFileName(path);
 
         _allSession = CreateSession(_graph.Candidates.Select(c => c.Tensor));
@@ -184,10 +186,14 @@ public sealed class OnnxActivationSource : IActivationSource
         or TensorElementType.Int8 or TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32
         or TensorElementType.UInt64 or TensorElementType.Bool;
 
-    /// <summary>Refuses side inputs whose row count is not the data set's (original) sample count.</summary>
+    // Why the model cannot run: graph inputs that neither the data set nor an array feeds (null when all are fed).
+    readonly string? _missingInputs;
+
+    /// <summary>Refuses side inputs whose row count is not the data set's (original) sample count, and inputs with no array.</summary>
     public void Bind(IDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
+        if (_missingInputs is not null) throw new ProbeException(_missingInputs);
         int n = data.OriginalCount;
         foreach (var (name, array) in _extra)
         {
@@ -206,6 +212,7 @@ public sealed class OnnxActivationSource : IActivationSource
     {
         ArgumentNullException.ThrowIfNull(sites);
         ObjectDisposedException.ThrowIf(_allSession is null, this);
+        if (_missingInputs is not null) throw new ProbeException(_missingInputs);
         if (sites.Count == 0) throw new ProbeException("No site selected to capture.");
         var chosen = sites.Select(Site).Distinct().OrderBy(s => _sites.IndexOf(s)).ToList();
         var tensors = new HashSet<string>(chosen.Select(s => s.Tensor), StringComparer.Ordinal);

@@ -287,11 +287,24 @@ public class OnnxSourceTests
         }
     }
 
+    /// <summary>
+    /// A graph's sites are listed without arrays for its other inputs (probe layers has no --input; it failed on every
+    /// model with an attention mask or token ids beside its data input); running it names the missing input.
+    /// </summary>
     [Fact]
     public void MissingOrUnknownInputsAreNamed()
     {
-        var e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Fixture("two.onnx")));
-        Assert.Contains("missing: ids", e.Message);
+        using (var listed = new OnnxActivationSource(Fixture("two.onnx")))
+        {
+            // PyTorch's module names (make_onnx.py's Two: emb, lin, act, head; the functional mean and sum).
+            Assert.Equal(["emb", "reducemean", "lin", "add", "act", "head"], listed.Sites.Select(s => s.Name));
+            var x = Npy.Read(Fixture("two_x.npy"));
+            var e0 = Assert.Throws<ProbeException>(() => Capture(listed, x, ["act"]));
+            Assert.Contains("missing: ids", e0.Message);
+            e0 = Assert.Throws<ProbeException>(() => listed.Bind(new Dataset("two", Npy.ToMatrix(x), null, x.Shape[1..])));
+            Assert.Contains("missing: ids", e0.Message);
+        }
+        ProbeException e;
         var ids = Npy.Read(Fixture("two_ids.npy"));
         e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["tokens"] = ids }));
         Assert.Contains("no input 'tokens'", e.Message);
