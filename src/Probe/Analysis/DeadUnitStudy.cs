@@ -204,6 +204,11 @@ public sealed record DeadUnitStudy(
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
                 new UnitStatsAccumulator(units, kind, Epsilon))
             { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType, ActivationType = li.ActivationType };
+            if (plan.Reduced is { How: not (MapReduction.Max or MapReduction.First or MapReduction.Last) } r && kind == UnitActivation.Rectified
+                && !NeverNegative(li.ActivationType ?? li.ModuleType))
+                throw new ProbeException($"Layer '{name}' ({li.ActivationType ?? li.ModuleType}) is stored as {(r.How is { } how ? $"one {how.ToString().ToLowerInvariant()} per unit and sample" : "reduced values whose reduction layers.json does not record")}, " +
+                    "and its activation can be negative: a unit whose mean is <= 0 may still have fired (a value > 0 beside negative ones), so which units are dead is unknown. " +
+                    "Capture it with --reduce max (a unit fires when its maximum is > 0) or --reduce flatten, or leave it out with --layers.");
             if (explain && kind is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
@@ -320,6 +325,13 @@ public sealed record DeadUnitStudy(
         if (!PassesPositiveInputs(p.Type)) return (float[])read.Clone();
         return read.Select((v, u) => stats.FiringRates[u] > 0 ? Math.Max(v, stats.UnitMax[u]) : v).ToArray();
     }
+
+    /// <summary>
+    /// True for activations whose values are never negative (ReLU, ReLU6, Softplus, sigmoids): a mean of a unit's values
+    /// is &gt; 0 exactly when one of them is. Not for GELU, SiLU, Mish, Hardswish, ELU, LeakyReLU and the like.
+    /// </summary>
+    internal static bool NeverNegative(string type) =>
+        type.ToLowerInvariant() is "relu" or "relu6" or "softplus" or "sigmoid" or "hardsigmoid";
 
     /// <summary>
     /// True for ReLU (TorchSharp's <c>ReLU</c>, ONNX's <c>Relu</c>): output = max(input, 0), so an output &gt; 0 is the

@@ -259,4 +259,38 @@ public class PrecomputedSourceTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    /// <summary>
+    /// A GELU over tokens stored as means (probe capture's default --reduce mean): worked by hand, unit 1 has the values
+    /// 0.1 and -0.16 on both samples (GELU reaches about -0.17), so it fires (0.1 &gt; 0) though its mean, -0.03, is
+    /// not &gt; 0. It was reported dead; which units are dead cannot be told from the means, so the layer is refused,
+    /// while a ReLU stored the same way (a mean &gt; 0 exactly when a value is) is still judged.
+    /// </summary>
+    [Fact]
+    public void DeadUnitsOfAGeluStoredAsMeansAreRefused()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-").FullName;
+        try
+        {
+            // Per sample, tokens x units: unit 0 = (1.0, -0.16), unit 1 = (0.1, -0.16); means 0.42 and -0.03.
+            float[] means = [0.42f, -0.03f, 0.42f, -0.03f];
+            Npy.Write(Path.Combine(dir, "act.npy"), new NpyArray(NpyDType.Float32, [2, 2], means));
+            Npy.Write(Path.Combine(dir, "relu.npy"), new NpyArray(NpyDType.Float32, [2, 2], new float[] { 0.5f, 0f, 0.5f, 0f }));
+            File.WriteAllText(Path.Combine(dir, "layers.json"), """
+                {"samples": 2, "reduce": "mean", "layers": [
+                  {"name": "act", "type": "Mul", "layout": "MatMul", "activation": "GELU", "outputShape": [2, 2], "features": 2, "order": 0, "file": "act.npy"},
+                  {"name": "relu", "type": "Relu", "layout": "MatMul", "activation": null, "outputShape": [2, 2], "features": 2, "order": 1, "file": "relu.npy"}]}
+                """);
+            using var source = PrecomputedSource.Open(dir);
+            var e = Assert.Throws<ProbeException>(() => new DeadUnitStudy(new LayerSelector("act")).Run(source, source.Rows));
+            Assert.Contains("Layer 'act' (GELU)", e.Message);
+            Assert.Contains("--reduce max", e.Message);
+            var relu = new DeadUnitStudy(new LayerSelector("relu")).Run(source, source.Rows).Layers.Single();
+            Assert.Equal([1], relu.Stats.DeadUnits);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }
