@@ -10,7 +10,7 @@ namespace Probe.Onnx;
 /// <param name="Node">The node's index in <see cref="OnnxGraph.Nodes"/>.</param>
 /// <param name="OutputIndex">Which of the node's outputs.</param>
 /// <param name="Tensor">The node output's value name in the graph (what is added to the graph outputs).</param>
-/// <param name="InputTensor">The node's first input that carries the batch (its "input" when inputs are recorded), or null.</param>
+/// <param name="InputTensor">The node's first input that carries the batch (its "input" when inputs are recorded), or null; for an activation written as arithmetic (<see cref="OnnxGraph.GatedActivation"/>), the value it is applied to.</param>
 internal sealed record OnnxSiteDef(string Name, string OpType, int Node, int OutputIndex, string Tensor, string? InputTensor);
 
 /// <summary>
@@ -68,7 +68,10 @@ internal sealed partial class OnnxGraph
                     if (o.Length > 0) batch.Add(o);
         }
         BatchValues = batch;
-        Candidates = SiteNames(Nodes, batch, g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal));
+        // A decomposed activation (GELU, SiLU, ... written as arithmetic) reads one value, its pre-activation: the site's
+        // input is that value, not the last op's first operand.
+        Candidates = SiteNames(Nodes, batch, g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal))
+            .Select(c => c.OutputIndex == 0 && Gated(c.Node) is { } gated && batch.Contains(gated.Root) ? c with { InputTensor = gated.Root } : c).ToList();
     }
 
     /// <summary>Every value that carries the batch (fed inputs and node outputs computed from them).</summary>
@@ -402,12 +405,15 @@ internal sealed partial class OnnxGraph
     /// approximation), "SiLU" (g = σ(r)), "Hardswish" (g = hardsigmoid(r)), "Mish" (g = tanh(softplus(r))). Null for
     /// anything else (a plain product, a scale of one value, r³).
     /// </summary>
-    public string? GatedActivation(int node)
+    public string? GatedActivation(int node) => Gated(node)?.Gate;
+
+    /// <summary>The activation <see cref="GatedActivation"/> names and the value it is applied to (its pre-activation), or null.</summary>
+    internal (string Gate, string Root)? Gated(int node)
     {
         if (Nodes[node].OpType is not ("Mul" or "Div")) return null;
         var memo = new Dictionary<string, SignOf>(StringComparer.Ordinal);
         var v = Analyse(Nodes[node].Output[0], memo, 0);
-        return v.Kind == SignKind.Sign && v.Gated ? v.Gate : null;
+        return v.Kind == SignKind.Sign && v.Gated && v.Gate is { } gate ? (gate, v.Root) : null;
     }
 
     SignOf Analyse(string tensor, Dictionary<string, SignOf> memo, int depth)

@@ -22,8 +22,9 @@ internal static class OnnxOrigin
 
         if (site.InputTensor is not { } input)
             return new SiteOrigin.Unknown($"'{site.Name}' ({site.OpType}) reads no per-sample input.");
+        // A decomposed activation combines values that are all functions of its one pre-activation (its InputTensor).
         var computed = graph.Nodes[site.Node].Input.Where(graph.BatchValues.Contains).Distinct().ToList();
-        if (computed.Count > 1)
+        if (computed.Count > 1 && graph.Gated(site.Node) is null)
             return new SiteOrigin.Unknown($"'{site.Name}' ({site.OpType}) combines {computed.Count} computed inputs ({string.Join(", ", computed.Select(t => graph.Producer(t) is { } p ? SiteOf(p) : t))}): its values do not come from one affine layer.");
         var producer = graph.Producer(input);
         if (producer is null)

@@ -120,4 +120,55 @@ public class OnnxGatedActivationTests
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>
+    /// A decomposed GELU and SiLU after a Gemm (PyTorch's export of Linear then nn.GELU / nn.SiLU): the activation's input
+    /// is the Gemm's output, so a dead unit's cause comes from the Gemm's weights and bias, and its largest pre-activation
+    /// is the Gemm output's, as for a ReLU.
+    /// </summary>
+    [Fact]
+    public void ADecomposedActivationAfterAGemmIsExplainedByTheGemm()
+    {
+        var g = new GraphProto { Name = "gemm_gelu" };
+        var w = new TensorProto { Name = "w", DataType = 1 };
+        w.Dims.AddRange([2, 2]);
+        w.FloatData.AddRange([1, 0, 0, 1]);
+        var b = new TensorProto { Name = "b", DataType = 1 };
+        b.Dims.Add(2);
+        b.FloatData.AddRange([0, -30]);
+        g.Initializer.AddRange([w, b, Scalar("sqrt2", MathF.Sqrt(2)), Scalar("one", 1), Scalar("half", 0.5f)]);
+        g.Node.AddRange([
+            Node("/fc/Gemm", "Gemm", ["x", "w", "b"], "h"),
+            Node("/gelu/Div", "Div", ["h", "sqrt2"], "d"),
+            Node("/gelu/Erf", "Erf", ["d"], "e"),
+            Node("/gelu/Add", "Add", ["e", "one"], "a"),
+            Node("/gelu/Mul", "Mul", ["h", "a"], "m"),
+            Node("/gelu/Mul_1", "Mul", ["m", "half"], "gelu"),
+            Node("/silu/Sigmoid", "Sigmoid", ["h"], "s"),
+            Node("/silu/Mul", "Mul", ["h", "s"], "silu"),
+        ]);
+        g.Input.Add(Value("x", "N", 2));
+        g.Output.AddRange([Value("gelu", "N", 2), Value("silu", "N", 2)]);
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            // h = (x0, x1 - 30): x = (1, 3), (-1, 5), (2, -4) gives h1 = -27, -25, -34, never > 0 (largest -25); ||x|| <= 5.1,
+            // so -30 + 1 x 5.1 < 0: the bias alone keeps unit 1 dead.
+            var data = new Dataset("x", new Matrix(3, 2, [1, 3, -1, 5, 2, -4]), null, [2]);
+            var r = new DeadUnitStudy(new LayerSelector("gelu,silu")).Run(source, data);
+            foreach (var name in new[] { "gelu", "silu" })
+            {
+                var l = r.Layer(name);
+                Assert.Equal("fc", l.PrecedingLayer);
+                Assert.Equal([1], l.Stats.DeadUnits);
+                var cause = Assert.Single(l.Causes);
+                Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+                Assert.Equal(-25, cause.MaxPreActivation, 5);
+                Assert.Equal(Math.Sqrt(26), cause.MaxInputNorm, 5);
+                Assert.Equal(-30 + Math.Sqrt(26), cause.ReachableBound, 4);
+            }
+        }
+        finally { File.Delete(path); }
+    }
 }
