@@ -257,7 +257,7 @@ public static class Report
         private void DefineDead()
         {
             report.Define(DeadSection,
-                "A unit is dead when it outputs 0 (never fires) for every sample of the data, and dying when it fires on fewer than 1% of them.",
+                "A unit is dead when it never fires (its output is never > 0; a dead ReLU outputs 0) on any sample of the data, and dying when it fires on fewer than 1% of them. A channel of a feature map, or a feature of a token sequence, fires on a sample when any of its positions or tokens is > 0.",
                 "A dead ReLU passes no signal and gets no gradient, so it is capacity the network has lost. The bars give each layer's alive/dying/dead fractions; " +
                 "'bias too low' means no input like the data can switch the unit on (bias + |w| x the largest input norm ≤ 0), 'data never reaches 0' means some input could but none of the data does.");
         }
@@ -352,7 +352,7 @@ public static class Report
             }
             var last = checkpoints[^1];
             int samples = last.Layers[0].TrainCount + last.Layers[0].TestCount;
-            report.AddText(QualitySection, $"{samples} samples, the same at every checkpoint; probes train and are scored on the {split}. Feature maps are averaged per channel.");
+            report.AddText(QualitySection, $"{samples} samples, the same at every checkpoint; probes train and are scored on the {split}. Feature maps are averaged per channel and token sequences per feature (the mean over positions or tokens).");
             report.AddFigure(QualitySection, "probe accuracy vs depth", RepresentationFigures.ProbeAccuracyVersusDepth(checkpoints, null, report.StyleOf()),
                 checkpoints.Length > 1 ? "Linear-probe test accuracy per layer, one line per checkpoint (dark = early, light = late)." : "Linear-probe test accuracy per layer.");
             report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null, report.StyleOf()),
