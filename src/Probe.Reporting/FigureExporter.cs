@@ -223,6 +223,17 @@ public static class FigureExporter
         return ms.ToArray();
     }
 
+    /// <summary>
+    /// Lays the model out at the style's size without drawing anything, so that its plot area and axis scales are
+    /// those of the exported figure (a figure can then fit its text to the room it has).
+    /// </summary>
+    internal static void LayOut(PlotModel model, FigureStyle style)
+    {
+        using var nothing = new SKNoDrawCanvas((int)Math.Ceiling(style.WidthUnits), (int)Math.Ceiling(style.HeightUnits));
+        using var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = nothing, UseTextShaping = false, DpiScale = 1 };
+        Render(model, rc, style.WidthUnits, style.HeightUnits);
+    }
+
     private static void Render(PlotModel model, IRenderContext rc, double widthUnits, double heightUnits)
     {
         IPlotModel m = model;

@@ -80,9 +80,11 @@ public static partial class Figures
             }
         }
 
+        var rowTitleTexts = new List<TextAnnotation>();
+        var colTitleTexts = new List<TextAnnotation>();
         for (int r = 0; r < rows; r++)
         {
-            model.Annotations.Add(new FreeTextAnnotation
+            var rowTitle = new FreeTextAnnotation
             {
                 Text = rowTitles[r],
                 TextPosition = new DataPoint(0, rows - r - 0.5),
@@ -95,18 +97,56 @@ public static partial class Figures
                 Padding = new OxyThickness(0),
                 ClipByXAxis = false,
                 ClipByYAxis = false,
-            });
+            };
+            rowTitleTexts.Add(rowTitle);
+            model.Annotations.Add(rowTitle);
         }
         for (int c = 0; c < cols; c++)
         {
-            model.Annotations.Add(PanelTitle(colTitles[c], new DataPoint(c + 0.5, rows), f));
+            var colTitle = PanelTitle(colTitles[c], new DataPoint(c + 0.5, rows), f);
+            colTitleTexts.Add(colTitle);
+            model.Annotations.Add(colTitle);
         }
 
         double marker = double.IsNaN(markerSizePt) ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
         AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
         AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(ClassLegend(style));
+        FitGridTitles(model, style, colTitleTexts, rowTitleTexts);
         return model;
+    }
+
+    /// <summary>
+    /// Makes a grid's titles (one panel per unit of both axes) fit their panels, so that neighbours never overlap (layer
+    /// names wider than their columns did at one column's width). When a column title is wider than its panel, every
+    /// column title is broken before its last " (" (the layer's width goes to a second line, the top margin grows by a
+    /// line); column titles still too wide are all set in the one smaller size that fits, and so are the row titles when
+    /// one is taller than its panel.
+    /// </summary>
+    internal static void FitGridTitles(PlotModel model, FigureStyle style, IReadOnlyList<TextAnnotation> colTitles, IReadOnlyList<TextAnnotation> rowTitles)
+    {
+        double f = style.FontUnits;
+        // A panel's width and height, less a little space between neighbouring titles.
+        (double Width, double Height) Room()
+        {
+            FigureExporter.LayOut(model, style);
+            return (Math.Abs(model.Axes[0].Scale) * 0.94, Math.Abs(model.Axes[1].Scale) * 0.94);
+        }
+        var room = Room();
+        static int Break(TextAnnotation t) => t.Text is { } s && !s.Contains('\n') ? s.LastIndexOf(" (", StringComparison.Ordinal) : -1;
+        if (colTitles.Any(t => Break(t) > 0 && TextWidth(t.Text!, style) > room.Width))
+        {
+            // Every title that has a width in brackets is broken alike, so the columns read the same.
+            foreach (var t in colTitles)
+                if (Break(t) is int k and > 0) t.Text = t.Text![..k] + "\n" + t.Text[(k + 1)..];
+            var m = model.PlotMargins;
+            model.PlotMargins = new OxyThickness(m.Left, m.Top + TextHeight(style), m.Right, m.Bottom);
+            room = Room();
+        }
+        double widest = colTitles.Count == 0 ? 0 : colTitles.Max(t => TextWidth(t.Text ?? "", style));
+        if (widest > room.Width) foreach (var t in colTitles) t.FontSize = f * room.Width / widest;
+        double tallest = rowTitles.Count == 0 ? 0 : rowTitles.Max(t => TextWidth(t.Text ?? "", style));
+        if (tallest > room.Height) foreach (var t in rowTitles) t.FontSize = f * room.Height / tallest;
     }
 
     /// <summary>A title centred above a grid panel at <paramref name="at"/> (panel-grid coordinates), never clipped.</summary>

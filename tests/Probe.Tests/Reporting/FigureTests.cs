@@ -40,6 +40,37 @@ public class FigureTests
         Assert.True(leftWith - leftWithout > 100, $"row titles: {leftWith} vs {leftWithout} dark pixels");
     }
 
+    [Theory]
+    [InlineData(3.5, "relu1 (128)", "relu2 (64)", "relu3 (32)", "fc4 (10)")]
+    [InlineData(3.5, "layer1.0.relu#1 (16)", "layer2.0.relu#1 (32)", "layer3.0.relu#1 (64)", "layer4.0.relu#1 (128)")]
+    [InlineData(7.0, "layer1.0.relu#1 (16)", "layer2.0.relu#1 (32)", "layer3.0.relu#1 (64)", "layer4.0.relu#1 (128)")]
+    public void ScatterGrid_row_and_column_titles_never_overlap_each_other_or_leave_the_figure(double widthIn, string c0, string c1, string c2, string c3)
+    {
+        // The evolution grid of the digits MLP at one column's width (probe evolution --width-in 3.5), and of a ResNet's
+        // block outputs at page width: 6 checkpoints x 4 layers, the page preset's 9 pt font.
+        var (panels, labels) = Grid(6, 4, 60);
+        string[] rows = ["epoch 0", "epoch 1", "epoch 2", "epoch 5", "epoch 10", "epoch 20"];
+        var basis = new FigureSettings(WidthInches: widthIn).Apply(FigureStyle.Page);
+        var style = Figures.ScatterGridStyle(6, 4, basis, hasTitle: false);
+        var model = Figures.ScatterGrid(panels, labels, Digits, rows, [c0, c1, c2, c3], style: style);
+        var (w, h, texts) = SvgText.Read(FigureExporter.Export(model, FigureFormat.Svg, style));
+
+        Assert.Empty(SvgText.Outside(w, h, texts));
+        var clashes = new List<string>();
+        for (int i = 0; i < texts.Count; i++)
+            for (int j = i + 1; j < texts.Count; j++)
+            {
+                var (a, b) = (texts[i], texts[j]);
+                const double tol = 0.5; // the line boxes of a legend's consecutive entries touch
+                if (a.Left < b.Right - tol && b.Left < a.Right - tol && a.Top < b.Bottom - tol && b.Top < a.Bottom - tol) clashes.Add($"{a} / {b}");
+            }
+        Assert.True(clashes.Count == 0, "overlapping text: " + string.Join("; ", clashes));
+        // Every title is still there, whole (possibly on two lines).
+        string all = string.Join(" ", texts.Select(t => t.Text));
+        foreach (var t in rows.Concat([c0, c1, c2, c3]))
+            foreach (var word in t.Split(' ')) Assert.Contains(word, all);
+    }
+
     [Fact]
     public void ScatterGrid_rejects_ragged_panels_and_bad_labels()
     {
