@@ -219,23 +219,35 @@ public static partial class Figures
         return model;
     }
 
-    /// <summary>Adds one unlabelled scatter series per class (legend entries are added separately).</summary>
+    /// <summary>Layers of points a class-coloured scatter is drawn in (see <see cref="AddClassSeries"/>).</summary>
+    internal const int ClassLayers = 16;
+
+    /// <summary>
+    /// Adds the points as unlabelled scatter series (legend entries are added separately), the classes interleaved: each
+    /// class's points are dealt into <see cref="ClassLayers"/> layers (every 16th point), and layer j of every class is
+    /// drawn before layer j + 1 of any. Drawn one class after the other, the last classes covered the earlier ones
+    /// wherever they overlapped; now no class lies systematically on top. The order is fixed, so figures stay byte-identical.
+    /// </summary>
     internal static void AddClassSeries(PlotModel model, List<ScatterPoint>[] perClass, double markerSize, byte alpha)
     {
-        for (int k = 0; k < perClass.Length; k++)
+        for (int j = 0; j < ClassLayers; j++)
         {
-            if (perClass[k].Count == 0) continue;
-            var s = new ScatterSeries
+            for (int k = 0; k < perClass.Length; k++)
             {
-                MarkerType = Palettes.ClassMarker(k),
-                MarkerFill = OxyColor.FromAColor(alpha, Palettes.ClassColor(k)),
-                MarkerStroke = OxyColors.Undefined,
-                MarkerStrokeThickness = 0,
-                MarkerSize = markerSize,
-                RenderInLegend = false,
-            };
-            s.Points.AddRange(perClass[k]);
-            model.Series.Add(s);
+                var points = perClass[k];
+                if (points.Count <= j) continue;
+                var s = new ScatterSeries
+                {
+                    MarkerType = Palettes.ClassMarker(k),
+                    MarkerFill = OxyColor.FromAColor(alpha, Palettes.ClassColor(k)),
+                    MarkerStroke = OxyColors.Undefined,
+                    MarkerStrokeThickness = 0,
+                    MarkerSize = markerSize,
+                    RenderInLegend = false,
+                };
+                for (int i = j; i < points.Count; i += ClassLayers) s.Points.Add(points[i]);
+                model.Series.Add(s);
+            }
         }
     }
 

@@ -155,21 +155,7 @@ public static class EvolutionFigures
             model.Annotations.Add(Figures.PanelTitle(p.Title, new DataPoint(c + 0.5, 1), f));
         }
         double marker = Math.Clamp(2.4 / Math.Sqrt(cols), 0.7, 2.0) * (labels.Length > 600 ? 0.7 : 1.0);
-        foreach (var (k, pts) in perClass.Select((p, k) => (k, p)))
-        {
-            if (pts.Count == 0) continue;
-            var s = new ScatterSeries
-            {
-                MarkerType = Palettes.ClassMarker(k),
-                MarkerFill = OxyColor.FromAColor(210, Palettes.ClassColor(k)),
-                MarkerStroke = OxyColors.Undefined,
-                MarkerStrokeThickness = 0,
-                MarkerSize = FigureStyle.Pt(marker),
-                RenderInLegend = false,
-            };
-            s.Points.AddRange(pts);
-            model.Series.Add(s);
-        }
+        Figures.AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
         Figures.AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(Figures.ClassLegend(style));
         return new StyledFigure(model, style);

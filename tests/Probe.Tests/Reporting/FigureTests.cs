@@ -20,9 +20,9 @@ public class FigureTests
         var model = Figures.ScatterGrid(panels, labels, Digits, rows, cols, style: style);
         var blank = Figures.ScatterGrid(panels, labels, Digits, ["", "", ""], ["", "", "", ""], style: style);
 
-        // One series per class holds all panels' points, plus one legend-only series per class.
+        // The data series (the classes interleaved in layers) hold all panels' points, plus one legend-only series per class.
         var data = model.Series.OfType<ScatterSeries>().Where(s => !s.RenderInLegend).ToList();
-        Assert.Equal(10, data.Count);
+        Assert.Equal(10, data.Select(s => s.MarkerFill).Distinct().Count());
         Assert.Equal(3 * 4 * labels.Length, data.Sum(s => s.Points.Count));
         Assert.Equal(10, model.Series.Count(s => s.RenderInLegend && s.Title != null));
         // Every point lies in its panel's cell of the [0, cols] x [0, rows] layout.
@@ -70,6 +70,32 @@ public class FigureTests
         foreach (var t in rows.Concat([c0, c1, c2, c3]))
             foreach (var word in t.Split(' ')) Assert.Contains(word, all);
     }
+
+    [Fact]
+    public void Scatter_figures_draw_the_classes_interleaved_so_no_class_hides_under_the_later_ones()
+    {
+        // Drawn one class after the other, the last class covers every earlier one where they overlap (in a 10,000-point
+        // PCA of ten classes, class 4 all but vanished under 5 to 9). The points drawn last, the top of the pile, must
+        // come from every class.
+        var (panels, labels) = Grid(2, 2, 300);
+        var style = Figures.ScatterGridStyle(2, 2, FigureStyle.Page, hasTitle: false);
+        var grid = Figures.ScatterGrid(panels, labels, Digits, ["epoch 0", "epoch 5"], ["a", "b"], style: style);
+        var scatter = Figures.Scatter(panels[0][0].X, panels[0][0].Y, labels, Digits);
+        var planes = Probe.Reporting.Sections.EvolutionFigures.Planes(
+            [new("a", panels[0][0].X, panels[0][0].Y), new("b", panels[0][1].X, panels[0][1].Y)], labels, Digits);
+        foreach (var (name, model) in new[] { ("grid", grid), ("scatter", scatter), ("planes", planes.Model) })
+        {
+            var drawn = model.Series.OfType<ScatterSeries>().Where(s => !s.RenderInLegend && s.Points.Count > 0)
+                .SelectMany(s => s.Points.Select(_ => ClassOf(s.MarkerFill))).ToList();
+            var top = drawn.Skip(drawn.Count - drawn.Count / 10).Distinct().Order().ToList();
+            Assert.True(top.Count == 10, $"{name}: the last tenth of the points drawn holds classes {string.Join(",", top)} only");
+            // Every point is drawn once, in its class's colour.
+            Assert.Equal(model == grid ? 4 * labels.Length : model == planes.Model ? 2 * labels.Length : labels.Length, drawn.Count);
+        }
+    }
+
+    private static int ClassOf(OxyColor c) =>
+        Enumerable.Range(0, 10).Single(k => Palettes.ClassColor(k).R == c.R && Palettes.ClassColor(k).G == c.G && Palettes.ClassColor(k).B == c.B);
 
     [Fact]
     public void ScatterGrid_rejects_ragged_panels_and_bad_labels()
