@@ -434,6 +434,9 @@ public static class Report
             return path => FigureExporter.Save(model, path, style);
         }
 
+        /// <summary>What the captions of scatter grids say of their scales: each panel fills its square (see <see cref="Figures.ScatterGrid"/>).</summary>
+        private const string OwnScale = "Panels have no axes: each panel is scaled to fit its own points (one scale for both directions), so positions compare within a panel but spreads do not compare between panels.";
+
         public void Evolution(RunFolder run)
         {
             report.Define(EvolutionSection, EvolutionDefinition, EvolutionHowTo);
@@ -448,8 +451,9 @@ public static class Report
             var pca = Timed(stage + " (pca)", () => new EvolutionStudy(Method: ProjectionMethod.Pca, MaxSamples: settings.Cap(settings.EvolutionSamples), Seed: settings.Seed, Epochs: epochs) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var grid = EvolutionFigures.Grid(pca, classes, basis: report.StyleOf(FigureStyle.Page));
             report.AddFigure(EvolutionSection, "pca", grid.Save,
-                $"The same {pca.SampleIndices.Length} samples (stratified) in every panel, coloured by class: rows are checkpoints, columns are layers (" +
-                (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") + "), each panel the first two principal components of that layer.");
+                string.Create(CultureInfo.InvariantCulture, $"The same {pca.SampleIndices.Length} of the {data.Count} samples of {data.Name} (stratified by class, seed {settings.Seed}) in every panel, coloured by class: rows are checkpoints, columns are layers (") +
+                (maps ? "features in brackets; a convolutional layer's feature maps are averaged per channel" : "width in brackets") +
+                "), each panel the first two principal components of that layer, rotated onto the panel above (orthogonal Procrustes). " + OwnScale);
             // The last column of the PCA grid before the output layer (EvolutionStudy.DefaultLayers).
             var columns = EvolutionStudy.DefaultLayers(run.Spec).Split(',');
             string lastHidden = columns.Length > 1 ? columns[^2] : columns[^1];
@@ -457,7 +461,7 @@ public static class Report
                 Epochs: [last], IncludeInput: true, TsneIterations: settings.TsneIterations) { Device = settings.Device, Cancellation = _cancel }.Run(run, memory));
             var tfig = EvolutionFigures.Grid(tsne, classes, basis: report.StyleOf(FigureStyle.Column with { WidthInches = 4.8 }));
             report.AddFigure(EvolutionSection, "tsne input vs last hidden", tfig.Save, string.Create(CultureInfo.InvariantCulture,
-                $"t-SNE (perplexity {tsne.Perplexity:0}) of the input and of {lastHidden} at epoch {last}, same {tsne.SampleIndices.Length} samples. Trustworthiness (k = 10): input {tsne.Panels[0][0].Trustworthiness:0.000}, {lastHidden} {tsne.Panels[0][1].Trustworthiness:0.000}."));
+                $"t-SNE (perplexity {tsne.Perplexity:0}, seed {settings.Seed}) of the input and of {lastHidden} at epoch {last}, the same {tsne.SampleIndices.Length} samples. {OwnScale} Trustworthiness (k = 10): input {tsne.Panels[0][0].Trustworthiness:0.000}, {lastHidden} {tsne.Panels[0][1].Trustworthiness:0.000}."));
             report.AddTable(EvolutionSection, "Per panel: variance explained by the first two principal components, t-SNE KL divergence, trustworthiness (k = 10)",
                 ["method", "epoch", "layer", "features", "PC1+PC2 variance", "KL divergence", "trustworthiness"],
                 pca.Panels.SelectMany(r => r).Concat(tsne.Panels.SelectMany(r => r)).Select(p => (IReadOnlyList<object?>)new object?[]

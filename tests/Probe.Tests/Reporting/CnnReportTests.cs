@@ -66,6 +66,14 @@ public class CnnReportTests
             Assert.Equal(columns, layers);
             Assert.Contains("averaged per channel", figures[0].GetProperty("caption").GetString());
             Assert.Contains(lastHidden, figures[1].GetProperty("caption").GetString());
+            // The captions say which data the panels show, how the samples were drawn, with which seed, and that each
+            // panel has its own scale (a reader cannot compare spreads between panels).
+            string pcaCaption = figures[0].GetProperty("caption").GetString()!, tsneCaption = figures[1].GetProperty("caption").GetString()!;
+            int shown = evolution.GetProperty("data").GetProperty("evolution").GetProperty("samples").GetInt32();
+            Assert.Contains($"The same {shown} of the {data.Count} samples of {data.Name} (stratified by class, seed {settings.Seed})", pcaCaption);
+            Assert.Contains("each panel is scaled to fit its own points", pcaCaption);
+            Assert.Contains($"seed {settings.Seed}", tsneCaption);
+            Assert.Contains("each panel is scaled to fit its own points", tsneCaption);
             string bars = Section("dead-units").GetProperty("figures").EnumerateArray()
                 .Single(f => f.GetProperty("name").GetString()!.EndsWith("fractions", StringComparison.Ordinal)).GetProperty("png").GetString()!;
             Assert.Equal(barsWidthPx, PngWidth(Path.Combine(dir, bars)));
