@@ -108,12 +108,33 @@ public static partial class Figures
             model.Annotations.Add(colTitle);
         }
 
-        double marker = double.IsNaN(markerSizePt) ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
+        bool autoMarker = double.IsNaN(markerSizePt);
+        double marker = autoMarker ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
         AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
         AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(ClassLegend(style));
         FitGridTitles(model, style, colTitleTexts, rowTitleTexts);
+        if (autoMarker) FitMarkers(model, style, labels.Length, 1 - 2 * (gap + inner));
         return model;
+    }
+
+    /// <summary>Smallest marker radius a grid's automatic size goes down to, in points (finer dots do not print).</summary>
+    internal const double MinMarkerPt = 0.4;
+
+    /// <summary>
+    /// Shrinks a grid's markers so that the <paramref name="points"/> markers of a panel cover at most the panel's area
+    /// (a panel is <paramref name="panelFraction"/> of a grid cell each way), never below <see cref="MinMarkerPt"/>. The
+    /// grid's shape alone set the size before: 10,000 points a panel (or all of digits at one column's width) drew about
+    /// three panels' worth of ink, solid blobs whose density could not be read.
+    /// </summary>
+    static void FitMarkers(PlotModel model, FigureStyle style, int points, double panelFraction)
+    {
+        if (points == 0) return;
+        FigureExporter.LayOut(model, style);
+        double area = Math.Abs(model.Axes[0].Scale) * panelFraction * Math.Abs(model.Axes[1].Scale) * panelFraction;
+        double fit = Math.Max(FigureStyle.Pt(MinMarkerPt), Math.Sqrt(area / (Math.PI * points)));
+        foreach (var s in model.Series.OfType<ScatterSeries>())
+            if (!s.RenderInLegend && s.MarkerSize > fit) s.MarkerSize = fit;
     }
 
     /// <summary>

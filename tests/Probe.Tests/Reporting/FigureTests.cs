@@ -97,6 +97,27 @@ public class FigureTests
     private static int ClassOf(OxyColor c) =>
         Enumerable.Range(0, 10).Single(k => Palettes.ClassColor(k).R == c.R && Palettes.ClassColor(k).G == c.G && Palettes.ClassColor(k).B == c.B);
 
+    [Theory]
+    [InlineData(3, 3, 10_000, 7.0)]   // probe evolution --max-samples 10000: three checkpoints of three layers
+    [InlineData(6, 4, 1_797, 3.5)]    // all of digits at one column's width
+    public void ScatterGrid_markers_cover_at_most_their_panel_however_many_points(int rows, int cols, int n, double widthIn)
+    {
+        // The default marker was sized from the grid's shape alone: 10,000 points a panel drew about three panels' worth of
+        // ink, solid blobs whose density and overlaps could not be seen. Now the markers' total area stays within the
+        // panel's (and no marker is smaller than 0.4 pt, which would not print).
+        var (panels, labels) = Grid(rows, cols, n);
+        var style = Figures.ScatterGridStyle(rows, cols, new FigureSettings(WidthInches: widthIn).Apply(FigureStyle.Page), hasTitle: false);
+        var model = Figures.ScatterGrid(panels, labels, Digits, Enumerable.Range(0, rows).Select(r => $"epoch {r}").ToArray(),
+            Enumerable.Range(0, cols).Select(c => $"layer{c}").ToArray(), style: style);
+        FigureExporter.LayOut(model, style);   // as exported: axis scales in OxyPlot units
+        var frame = model.Annotations.OfType<OxyPlot.Annotations.RectangleAnnotation>().First();
+        double panelArea = (frame.MaximumX - frame.MinimumX) * Math.Abs(model.Axes[0].Scale) * (frame.MaximumY - frame.MinimumY) * Math.Abs(model.Axes[1].Scale);
+        var data = model.Series.OfType<ScatterSeries>().Where(s => !s.RenderInLegend).ToList();
+        double ink = data.Sum(s => s.Points.Count * Math.PI * s.MarkerSize * s.MarkerSize) / (rows * cols);
+        Assert.True(ink <= panelArea * 1.0001, $"{n} markers cover {ink / panelArea:0.00} panels' area");
+        Assert.All(data, s => Assert.True(s.MarkerSize >= FigureStyle.Pt(0.4) - 1e-9, $"marker {s.MarkerSize}"));
+    }
+
     [Fact]
     public void ScatterGrid_rejects_ragged_panels_and_bad_labels()
     {
