@@ -154,6 +154,7 @@ public static class FigureExporter
     {
         float w = (float)style.WidthUnits, h = (float)style.HeightUnits;
         using var ms = new MemoryStream();
+        bool smooth;
         using (var skStream = new SKManagedWStream(ms))
         {
             using (var canvas = SKSvgCanvas.Create(new SKRect(0, 0, w, h), skStream))
@@ -162,10 +163,12 @@ public static class FigureExporter
                 using var bg = new SKPaint { Color = BackgroundOf(model).ToSKColor(), Style = SKPaintStyle.Fill };
                 canvas.DrawRect(new SKRect(0, 0, w, h), bg);
                 Render(model, rc, w, h);
+                smooth = rc.DrewSmoothImage;
             }
             skStream.Flush();
         }
-        return SvgIds.AddFontFallback(SvgCircles.Compact(SvgIds.Renumber(ms.ToArray())));
+        var svg = SvgIds.AddFontFallback(SvgCircles.Compact(SvgIds.Renumber(ms.ToArray())));
+        return smooth ? svg : SvgIds.CrispImages(svg);
     }
 
     private static byte[] ExportPdf(PlotModel model, FigureStyle style)
@@ -261,6 +264,18 @@ internal static class SvgIds
     {
         var text = System.Text.Encoding.UTF8.GetString(svg);
         text = text.Replace("font-family=\"DejaVu Sans\"", "font-family=\"DejaVu Sans, Bitstream Vera Sans, Verdana, sans-serif\"", StringComparison.Ordinal);
+        return new System.Text.UTF8Encoding(false).GetBytes(text);
+    }
+
+    /// <summary>
+    /// Marks every &lt;image&gt; to be scaled without smoothing, as the PNG draws it: Skia's SVG canvas writes a bitmap
+    /// drawn without interpolation (one pixel a heatmap cell) with no rendering hint, so viewers blurred its cells. SVG
+    /// 1.1's optimizeSpeed serves Inkscape and librsvg, CSS pixelated the browsers.
+    /// </summary>
+    public static byte[] CrispImages(byte[] svg)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(svg);
+        text = text.Replace("<image ", "<image image-rendering=\"optimizeSpeed\" style=\"image-rendering:pixelated\" ", StringComparison.Ordinal);
         return new System.Text.UTF8Encoding(false).GetBytes(text);
     }
 

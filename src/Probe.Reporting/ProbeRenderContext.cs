@@ -17,6 +17,17 @@ internal sealed class ProbeRenderContext : SkiaRenderContext, IRenderContext
     /// <summary>Replaces a typeface when drawing (the PDF export swaps in font subsets; glyph ids and metrics are the same).</summary>
     public IReadOnlyDictionary<SKTypeface, SKTypeface>? Typefaces { get; init; }
 
+    /// <summary>Whether an image was drawn interpolated (smoothed); the SVG export marks images crisp only when none was.</summary>
+    public bool DrewSmoothImage { get; private set; }
+
+    /// <inheritdoc />
+    public new void DrawImage(OxyImage source, double srcX, double srcY, double srcWidth, double srcHeight, double destX, double destY,
+        double destWidth, double destHeight, double opacity, bool interpolate)
+    {
+        if (interpolate) DrewSmoothImage = true;
+        base.DrawImage(source, srcX, srcY, srcWidth, srcHeight, destX, destY, destWidth, destHeight, opacity, interpolate);
+    }
+
     private SKPaint CreateTextPaint(string? fontFamily, double fontSize, double fontWeight)
     {
         var typeface = EmbeddedFonts.Get(fontFamily, fontWeight);

@@ -119,6 +119,24 @@ public class FigureTests
     }
 
     [Fact]
+    public void Svg_keeps_the_cells_of_a_bitmap_crisp_as_the_png_does()
+    {
+        // The dead-unit timelines (and decision regions) are small bitmaps, one pixel a cell, drawn without interpolation:
+        // 21 checkpoints x 128 units stretched 7.5 times across. The PNG shows sharp cells; the SVG gave viewers no
+        // rendering hint, so browsers and Inkscape smoothed them into a blur.
+        double[][] map = [[0, 1, 0], [1, 0, 1]];
+        var model = Figures.DecisionBoundary(map, -1, 1, -1, 1, [-0.5, 0.5], [-0.5, 0.5], [0, 1], ["a", "b"]);
+        var svg = System.Xml.Linq.XDocument.Parse(System.Text.Encoding.UTF8.GetString(FigureExporter.Export(model, FigureFormat.Svg, Small)));
+        var images = svg.Descendants().Where(e => e.Name.LocalName == "image").ToList();
+        Assert.NotEmpty(images);
+        Assert.All(images, i =>
+        {
+            Assert.Equal("optimizeSpeed", i.Attribute("image-rendering")?.Value);   // SVG 1.1 (Inkscape, librsvg)
+            Assert.Equal("image-rendering:pixelated", i.Attribute("style")?.Value);  // CSS (browsers)
+        });
+    }
+
+    [Fact]
     public void ScatterGrid_rejects_ragged_panels_and_bad_labels()
     {
         var (panels, labels) = Grid(2, 2, 20);
