@@ -23,6 +23,7 @@ internal static class EvolutionCommand
             .Check(t => t.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null : CliOptions.EpochList(t, "last"));
         var input = new Option<bool>("--include-input") { Description = "Add the input features as a first column." };
         var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
+        var qualitySamples = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which each panel's trustworthiness (k=10) is scored; 0 skips it (default {SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => SampledTrustworthiness.DefaultSamples };
         var title = new Option<string?>("--title") { Description = "Figure title." };
         var saveData = new Option<string?>("--save-data") { Description = "Also write the coordinates and scores as JSON to this file." }.Check(CliOptions.Writable);
         var json = CliOptions.Json();
@@ -30,12 +31,13 @@ internal static class EvolutionCommand
         var fig = new FigureOptions();
         var device = CliOptions.Device();
         var cmd = new Command("evolution", "Draw how each layer's 2-D projection of the same samples evolves over a run's checkpoints.")
-            { run, data, layers, method, maxSamples, seed, epochs, input, perplexity, title, saveData, json, outPath, device };
+            { run, data, layers, method, maxSamples, seed, epochs, input, perplexity, qualitySamples, title, saveData, json, outPath, device };
         fig.AddTo(cmd);
         cmd.Validators.Add(r =>
         {
             string? o = r.GetValue(outPath);
             if (o != null && !FigureOptions.IsFigure(o)) r.AddError($"--out must end in .png, .svg or .pdf, not '{o}'.");
+            if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
         });
         cmd.SetAction(p =>
         {
@@ -49,7 +51,8 @@ internal static class EvolutionCommand
                 Seed: p.GetValue(seed),
                 Epochs: ParseEpochs(p.GetValue(epochs), folder),
                 IncludeInput: p.GetValue(input),
-                Perplexity: p.GetValue(perplexity)) { Device = CliOptions.DeviceOf(p, device), Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
+                Perplexity: p.GetValue(perplexity),
+                QualitySamples: p.GetValue(qualitySamples)) { Device = CliOptions.DeviceOf(p, device), Cancellation = ctx.Cancel, Progress = ctx.Report("evolution panels") };
             var result = study.Run(folder, dataset);
             var figure = EvolutionFigures.Grid(result, dataset.ClassNames?.ToArray(), title: p.GetValue(title), basis: fig.Style(p, FigureStyle.Page));
             string o = p.GetValue(outPath)!;
@@ -63,11 +66,12 @@ internal static class EvolutionCommand
             stagedData?.Commit();
             var summary = result.Panels.SelectMany(r => r).Select(q => new { q.Epoch, q.Layer, q.Features, q.ExplainedVarianceRatio, q.KlDivergence, q.Trustworthiness }).ToArray();
             if (p.GetValue(json))
-                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = result.Method.ToString().ToLowerInvariant(), samples = result.SampleIndices.Length, epochs = result.Epochs, layers = result.Layers, result.Perplexity, panels = summary, output = o }));
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { method = result.Method.ToString().ToLowerInvariant(), samples = result.SampleIndices.Length, epochs = result.Epochs, layers = result.Layers, result.Perplexity, trustworthinessScoredOn = result.Quality, panels = summary, output = o }));
             else
             {
                 foreach (var q in result.Panels.SelectMany(r => r))
                     ctx.Out.WriteLine($"epoch {q.Epoch,4}  {q.Layer,-12} {q.Features,5} features  {q.Summary,-14}" + (q.Trustworthiness is double t ? $"  trustworthiness {CliOptions.F(t, "F3")}" : ""));
+                if (result.Quality != null) ctx.Out.WriteLine($"Trustworthiness scored on {result.Quality}.");
                 ctx.Out.WriteLine($"Wrote {o} ({result.Epochs.Length} x {result.Layers.Length} panels, {result.SampleIndices.Length} samples)");
             }
             return ExitCodes.Ok;

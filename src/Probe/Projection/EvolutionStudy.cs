@@ -31,6 +31,8 @@ public enum ProjectionMethod
 /// <param name="Perplexity">t-SNE perplexity (lowered to fit when the sample is small).</param>
 /// <param name="TsneIterations">t-SNE iterations per panel (early exaggeration: the first min(250, a third) of them).</param>
 /// <param name="TrustworthinessK">Neighbourhood size of the trustworthiness score (0 = skip it).</param>
+/// <param name="QualitySamples">Rows of a fixed uniform subsample (seeded by <paramref name="Seed"/>) on which each panel's
+/// trustworthiness is scored, as <c>probe project</c> scores it (the score is O(rows²)); all rows when there are no more.</param>
 public sealed record EvolutionStudy(
     string? Layers = null,
     ProjectionMethod Method = ProjectionMethod.Pca,
@@ -40,7 +42,8 @@ public sealed record EvolutionStudy(
     bool IncludeInput = false,
     double Perplexity = 30,
     int TsneIterations = 750,
-    int TrustworthinessK = 10)
+    int TrustworthinessK = 10,
+    int QualitySamples = SampledTrustworthiness.DefaultSamples)
 {
     /// <summary>The pseudo-layer name of the input features.</summary>
     public const string InputLayer = "input";
@@ -158,7 +161,12 @@ public sealed record EvolutionStudy(
             throw new ProbeException($"{labels.Length} labels for {n} samples.");
         return new EvolutionResult(
             Method, epochs.ToArray(), layers.ToArray(), sampleIndices ?? Enumerable.Range(0, n).ToArray(),
-            labels ?? new int[n], labels != null, panels, perplexityUsed, Seed, trainAccuracy);
+            labels ?? new int[n], labels != null, panels, perplexityUsed, Seed, trainAccuracy)
+        {
+            Quality = TrustworthinessK > 0 && QualitySamples > 0 && TrustworthinessK < Math.Min(n, QualitySamples) / 2.0
+                ? (Math.Min(n, QualitySamples) == n ? $"k={TrustworthinessK}, all {n} rows" : $"k={TrustworthinessK}, {QualitySamples} of {n} rows (uniform, seed {Seed})")
+                : null,
+        };
     }
 
     EvolutionPanel ProjectPanel(Matrix x, int epoch, string layer, EvolutionPanel? previous, ref double? perplexityUsed, Action<int, int>? iterations)
@@ -191,7 +199,8 @@ public sealed record EvolutionStudy(
             reflected = fit.Reflection;
         }
         double? trust = null;
-        if (TrustworthinessK > 0 && TrustworthinessK < x.Rows / 2.0) trust = Trustworthiness.Compute(x, emb, TrustworthinessK);
+        if (TrustworthinessK > 0 && QualitySamples > 0 && TrustworthinessK < Math.Min(x.Rows, QualitySamples) / 2.0)
+            trust = SampledTrustworthiness.Compute(x, emb, TrustworthinessK, QualitySamples, Seed).Value;
         var xs = new double[emb.Rows];
         var ys = new double[emb.Rows];
         for (int i = 0; i < emb.Rows; i++) { xs[i] = emb[i, 0]; ys[i] = emb[i, 1]; }
@@ -302,6 +311,9 @@ public sealed record EvolutionResult(
     int Seed,
     double[]? TrainAccuracy)
 {
+    /// <summary>What each panel's trustworthiness was scored on ("k=10, 5000 of 10000 rows (uniform, seed 0)"), or null when it was not.</summary>
+    public string? Quality { get; init; }
+
     /// <summary>The panel of <paramref name="layer"/> at <paramref name="epoch"/>.</summary>
     public EvolutionPanel Panel(int epoch, string layer)
     {

@@ -53,6 +53,28 @@ public class EvolutionStudyTests
     }
 
     [Fact]
+    public void TrustworthinessIsScoredOnAFixedSubsampleAsProbeProjectScoresIt()
+    {
+        // 80 rows, 40 scored: the rows probe project would score (uniform, seeded by the study's seed), the same in
+        // every panel; at or above the row count, every row. Trustworthiness itself is checked against scikit-learn elsewhere.
+        var x = Random3(80, 2);
+        var acts = new Dictionary<string, Matrix> { ["h"] = x };
+        var labels = Enumerable.Range(0, 80).Select(i => i % 2).ToArray();
+        var sampled = new EvolutionStudy(MaxSamples: null, Seed: 5, QualitySamples: 40).Project([0], ["h"], _ => acts, labels);
+        var all = new EvolutionStudy(MaxSamples: null, Seed: 5).Project([0], ["h"], _ => acts, labels);
+        Assert.Equal("k=10, 40 of 80 rows (uniform, seed 5)", sampled.Quality);
+        Assert.Equal("k=10, all 80 rows", all.Quality);
+        var panel = sampled.Panels[0][0];
+        var emb = new Matrix(80, 2);
+        for (int i = 0; i < 80; i++) { emb[i, 0] = (float)panel.X[i]; emb[i, 1] = (float)panel.Y[i]; }
+        var rows = DatasetSampling.UniformIndices(80, 40, 5);
+        Array.Sort(rows);
+        Assert.Equal(Trustworthiness.Compute(x.SelectRows(rows), emb.SelectRows(rows), 10), panel.Trustworthiness!.Value, 12);
+        Assert.Equal(Trustworthiness.Compute(x, emb, 10), all.Panels[0][0].Trustworthiness!.Value, 12);
+        Assert.Null(new EvolutionStudy(MaxSamples: null, QualitySamples: 0).Project([0], ["h"], _ => acts, labels).Panels[0][0].Trustworthiness);
+    }
+
+    [Fact]
     public void TsnePanelsStartFromThePreviousCheckpointAndAreDeterministic()
     {
         var x = ProjectionTestData.Digits(120);
