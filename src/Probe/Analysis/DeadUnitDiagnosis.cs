@@ -71,8 +71,7 @@ public static class DeadUnitDiagnosis
         {
             var x = rows.Slice(r * cols, cols);
             // Squared values summed over channels, per position.
-            Array.Clear(cur, 0, positions);
-            for (int c = 0; c < channels; c++) AddSquares(x.Slice(c * positions, positions), cur);
+            ChannelSquares(x, channels, positions, cur);
             // Window sums along one axis at a time: out[j] = sum over t < k of in[j - (k - 1 - t)·d], in[i] = 0 outside [0, S).
             var shape = (int[])sizes.Clone();
             for (int a = 0; a < axes; a++)
@@ -106,24 +105,37 @@ public static class DeadUnitDiagnosis
         return best;
     }
 
-    // into[p] += values[p]^2 in double (eight values at a time where the hardware has 256-bit vectors).
-    static void AddSquares(ReadOnlySpan<float> values, double[] into)
+    // into[p] = sum over channels c (in order) of x[c, p]^2, in double; eight positions at a time held in registers across
+    // the channels where the hardware has 256-bit vectors (the same additions in the same order either way).
+    static void ChannelSquares(ReadOnlySpan<float> x, int channels, int positions, double[] into)
     {
         int p = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            ref float src = ref MemoryMarshal.GetReference(values);
+            ref float src = ref MemoryMarshal.GetReference(x);
             ref double dst = ref MemoryMarshal.GetArrayDataReference(into);
-            for (; p <= values.Length - 8; p += 8)
+            for (; p <= positions - 8; p += 8)
             {
-                var v = Vector256.LoadUnsafe(ref src, (nuint)p);
-                var lo = Vector256.WidenLower(v);
-                var hi = Vector256.WidenUpper(v);
-                (Vector256.LoadUnsafe(ref dst, (nuint)p) + lo * lo).StoreUnsafe(ref dst, (nuint)p);
-                (Vector256.LoadUnsafe(ref dst, (nuint)(p + 4)) + hi * hi).StoreUnsafe(ref dst, (nuint)(p + 4));
+                var lo = Vector256<double>.Zero;
+                var hi = lo;
+                for (int c = 0; c < channels; c++)
+                {
+                    var v = Vector256.LoadUnsafe(ref src, (nuint)(c * positions + p));
+                    var a = Vector256.WidenLower(v);
+                    var b = Vector256.WidenUpper(v);
+                    lo += a * a;
+                    hi += b * b;
+                }
+                lo.StoreUnsafe(ref dst, (nuint)p);
+                hi.StoreUnsafe(ref dst, (nuint)(p + 4));
             }
         }
-        for (; p < values.Length; p++) into[p] += (double)values[p] * values[p];
+        for (; p < positions; p++)
+        {
+            double sum = 0;
+            for (int c = 0; c < channels; c++) { double v = x[c * positions + p]; sum += v * v; }
+            into[p] = sum;
+        }
     }
 
     /// <summary>The L2 norm of each row of a row-major (rows x <paramref name="inFeatures"/>) weight, summed in double.</summary>
