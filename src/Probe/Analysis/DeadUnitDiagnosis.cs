@@ -64,45 +64,92 @@ public static class DeadUnitDiagnosis
         // Each axis grows to every placement's start: S + (k - 1)·d.
         var grown = sizes.Select((d, a) => d + (window.Kernel[a] - 1) * window.Dilation[a]).ToArray();
         int largest = grown.Aggregate(1, (a, d) => a * d);
-        var cur = new double[Math.Max(largest, positions)];
+        // Samples are taken a group at a time, laid out position-major ([position][sample]), so every window sum below
+        // adds whole rows of samples (vectorised) whatever the map's size.
+        int group = Math.Min(Math.Max(1, to - from), WindowGroup);
+        var cur = new double[Math.Max(largest, positions) * group];
         var next = new double[cur.Length];
+        var squares = new double[positions];
         double best = 0;
-        for (int r = from; r < to; r++)
+        for (int g0 = from; g0 < to; g0 += group)
         {
-            var x = rows.Slice(r * cols, cols);
-            // Squared values summed over channels, per position.
-            ChannelSquares(x, channels, positions, cur);
-            // Window sums along one axis at a time: out[j] = sum over t < k of in[j - (k - 1 - t)·d], in[i] = 0 outside [0, S).
+            int count = Math.Min(group, to - g0);
+            // Squared values summed over channels, per position and sample.
+            for (int r = 0; r < count; r++)
+            {
+                ChannelSquares(rows.Slice((g0 + r) * cols, cols), channels, positions, squares);
+                for (int p = 0; p < positions; p++) cur[p * count + r] = squares[p];
+            }
+            // Window sums along one axis at a time: out[j] = sum over t < k of in[j - t·d], in[i] = 0 outside [0, S), for
+            // j in [0, S + (k - 1)·d). Each input row is added to the k output rows whose windows hold it (no bounds to
+            // check); a row is every position of the later axes for every sample of the group.
             var shape = (int[])sizes.Clone();
             for (int a = 0; a < axes; a++)
             {
                 int k = window.Kernel[a], d = window.Dilation[a], n = shape[a], m = n + (k - 1) * d;
-                int outer = 1, inner = 1;
+                int outer = 1, inner = count;
                 for (int i = 0; i < a; i++) outer *= shape[i];
                 for (int i = a + 1; i < axes; i++) inner *= shape[i];
+                Array.Clear(next, 0, outer * m * inner);
                 for (int o = 0; o < outer; o++)
-                    for (int j = 0; j < m; j++)
-                        for (int q = 0; q < inner; q++)
-                        {
-                            double sum = 0;
-                            for (int t = 0; t < k; t++)
-                            {
-                                int i = j - (k - 1 - t) * d;
-                                if ((uint)i < (uint)n) sum += cur[(o * n + i) * inner + q];
-                            }
-                            next[(o * m + j) * inner + q] = sum;
-                        }
+                    for (int i = 0; i < n; i++)
+                    {
+                        var row = cur.AsSpan((o * n + i) * inner, inner);
+                        for (int t = 0; t < k; t++) AddInto(row, next.AsSpan((o * m + i + t * d) * inner, inner));
+                    }
                 shape[a] = m;
                 (cur, next) = (next, cur);
             }
-            for (int p = 0; p < largest; p++)
-            {
-                double v = cur[p];
-                if (!double.IsFinite(v)) return v;
-                if (v > best) best = v;
-            }
+            double m2 = MaxOf(cur.AsSpan(0, largest * count));
+            if (!double.IsFinite(m2)) return double.NaN;
+            best = Math.Max(best, m2);
         }
         return best;
+    }
+
+    /// <summary>Samples whose window sums are computed together in <see cref="MaxWindowSquaredNorm"/>.</summary>
+    const int WindowGroup = 64;
+
+    // The largest value; NaN when any value is not finite.
+    static double MaxOf(ReadOnlySpan<double> values)
+    {
+        double best = double.NegativeInfinity;
+        bool finite = true;
+        int q = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= 4)
+        {
+            ref double src = ref MemoryMarshal.GetReference(values);
+            var b = Vector256.Create(double.NegativeInfinity);
+            var bad = Vector256<double>.Zero;
+            for (; q <= values.Length - 4; q += 4)
+            {
+                var v = Vector256.LoadUnsafe(ref src, (nuint)q);
+                b = Vector256.Max(b, v);
+                bad += v - v;   // NaN for an infinity or a NaN, else 0
+            }
+            for (int i = 0; i < 4; i++) best = Math.Max(best, b.GetElement(i));
+            finite = Vector256.Sum(bad) == 0;
+        }
+        for (; q < values.Length; q++)
+        {
+            finite &= double.IsFinite(values[q]);
+            best = Math.Max(best, values[q]);
+        }
+        return finite ? best : double.NaN;
+    }
+
+    // into[q] += from[q].
+    static void AddInto(ReadOnlySpan<double> from, Span<double> into)
+    {
+        int q = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref double src = ref MemoryMarshal.GetReference(from);
+            ref double dst = ref MemoryMarshal.GetReference(into);
+            for (; q <= from.Length - 4; q += 4)
+                (Vector256.LoadUnsafe(ref dst, (nuint)q) + Vector256.LoadUnsafe(ref src, (nuint)q)).StoreUnsafe(ref dst, (nuint)q);
+        }
+        for (; q < from.Length; q++) into[q] += from[q];
     }
 
     // into[p] = sum over channels c (in order) of x[c, p]^2, in double; eight positions at a time held in registers across
