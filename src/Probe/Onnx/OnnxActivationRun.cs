@@ -203,6 +203,42 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         }
     }
 
+    /// <summary>
+    /// The first axis of every fetched value when one sample (<paramref name="x"/>, the data set's first) is fed as a
+    /// batch of <paramref name="batch"/> (the sample repeated).
+    /// </summary>
+    internal Dictionary<string, long> FirstAxes(ReadOnlySpan<float> x, int batch, int[] sampleShape)
+    {
+        long size = 1;
+        foreach (var d in sampleShape) size *= d;
+        var sample = SampleShape(sampleShape, size);
+        var shape = new long[sample.Length + 1];
+        shape[0] = batch;
+        sample.CopyTo(shape, 1);
+        var values = new List<OrtValue>(_inputNames.Length);
+        try
+        {
+            values.Add(DataValue(x[..(int)size], 1, batch, shape));
+            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], 0, 1, batch));
+            IDisposableReadOnlyCollection<OrtValue> results;
+            try
+            {
+                results = _session.Run(_runOptions, _inputNames, values, _fetch);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new ProbeException($"ONNX Runtime failed on a batch of {batch} for input '{_source.DataInputName}' (Probe runs one to learn which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
+            }
+            using (results)
+                return _fetch.Select((t, i) => (t, Shape: results[i].GetTensorTypeAndShape().Shape))
+                    .ToDictionary(p => p.t, p => p.Shape.Length > 0 ? p.Shape[0] : -1, StringComparer.Ordinal);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
     OrtValue DataValue(ReadOnlySpan<float> x, int real, int batch, long[] shape)
     {
         long size = x.Length / real;

@@ -26,7 +26,7 @@ namespace Probe.Onnx;
 public sealed class OnnxActivationSource : IActivationSource
 {
     readonly OnnxGraph _graph;
-    readonly Dictionary<string, OnnxSiteDef> _byName;
+    Dictionary<string, OnnxSiteDef> _byName;
     readonly List<OnnxSiteDef> _sites;
     readonly IReadOnlyDictionary<string, NpyArray> _extra;
     readonly int _threads;
@@ -123,7 +123,7 @@ public sealed class OnnxActivationSource : IActivationSource
     }
 
     public string Description { get; }
-    public IReadOnlyList<SiteInfo> Sites { get; }
+    public IReadOnlyList<SiteInfo> Sites { get; private set; }
     public int[]? InputShape { get; }
 
     /// <summary>The graph input the data set feeds.</summary>
@@ -202,6 +202,44 @@ public sealed class OnnxActivationSource : IActivationSource
             string whole = n == data.Count ? $"data set '{data.Name}' has {n} samples" : $"data set '{data.Name}' ({data.Count} samples) is taken from one of {n} samples";
             throw new ProbeException($"Input '{name}' has {array.Shape[0]} rows but {whole}: give it exactly one row per sample of the whole data set, in the data set's order.");
         }
+        if (!_batchAxesChecked) DropSequenceFirst(data);
+    }
+
+    bool _batchAxesChecked;
+
+    /// <summary>
+    /// Runs the data's first sample as a batch of one and of two and drops from <see cref="Sites"/> every value whose
+    /// first axis the graph does not name as the batch and that does not follow the batch size (a sequence-first
+    /// [T, N, D] value inside nn.MultiheadAttention), so the default selections (every leaf) never take one, and
+    /// selecting one says why it is not a site. Once per source; nothing to run when the graph names every batch axis.
+    /// </summary>
+    void DropSequenceFirst(IDataset data)
+    {
+        _batchAxesChecked = true;
+        var unsure = _sites.Where(s => !BatchAxisNamed(s.Tensor) && _graph.ProducerOf.ContainsKey(s.Tensor)).ToList();
+        if (unsure.Count == 0 || data.Count == 0) return;
+        var x = new float[data.SampleSize()];
+        data.ReadBatch(0, 1, x);
+        Dictionary<string, long> one, two;
+        using (var session = CreateSession(unsure.Select(s => s.Tensor)))
+        using (var run = new OnnxActivationRun(this, session, unsure, MapReduction.Flatten, includeInputs: false) { Data = data })
+        {
+            try
+            {
+                one = run.FirstAxes(x, 1, data.SampleShape);
+                two = run.FirstAxes(x, 2, data.SampleShape);
+            }
+            catch (ProbeException) { return; }   // a graph that cannot run a batch of two: each run checks its own batches
+        }
+        var dropped = unsure.Where(s => one[s.Tensor] != 1 || two[s.Tensor] != 2).ToList();
+        if (dropped.Count == 0) return;
+        foreach (var s in dropped)
+            _notSites[s.Name] = $"'{s.Name}' ({s.OpType}) is not a site: its first axis is not the batch axis of input '{DataInputName}' (a batch of 1 gives it {one[s.Tensor]} rows, a batch of 2 {two[s.Tensor]}; " +
+                "a sequence-first [T, N, D] value, such as those inside nn.MultiheadAttention, has the tokens first), so its values cannot be split into one row per sample. Select a site where the batch is the first axis (probe layers lists them).";
+        var gone = dropped.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        _sites.RemoveAll(s => gone.Contains(s.Name));
+        _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        Sites = Sites.Where(s => !gone.Contains(s.Name)).ToList();
     }
 
     internal OnnxSiteDef Site(string name) => _byName.TryGetValue(name, out var s) ? s

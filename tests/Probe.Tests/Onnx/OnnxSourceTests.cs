@@ -482,4 +482,26 @@ public class OnnxSourceTests
         var got = Capture(source, x, ["layer.norm1", "layer.add#0"], batch: batch);
         Close(Ref("mha_norm1.npy"), got.Outputs["layer.norm1"], 1e-5, $"norm1 in batches of {batch}");
     }
+
+    /// <summary>
+    /// Bound to data, the source runs its first sample as a batch of one and of two and drops the sequence-first values
+    /// from its sites, so a capture of every site (the default) runs, in batches of as many samples as tokens too, and
+    /// selecting one of them says why it is not a site.
+    /// </summary>
+    [Fact]
+    public void SequenceFirstValuesAreLeftOutOfTheSitesOnceBound()
+    {
+        using var source = new OnnxActivationSource(Fixture("mha.onnx"));
+        var x = Npy.Read(Fixture("mha_x.npy"));
+        var data = new Dataset("x", Npy.ToMatrix(x), null, x.Shape[1..]);
+        Assert.Contains(source.Sites, s => s.Name == "layer.self_attn.slice#0");      // before: the graph cannot tell
+        var all = new ActivationCapture(BatchSize: 4).ToMemory(source, data);
+        Assert.DoesNotContain(source.Sites, s => s.Name == "layer.self_attn.slice#0");
+        Assert.DoesNotContain("layer.self_attn.slice#0", all.LayerNames);
+        Assert.Contains("layer.norm1", all.LayerNames);
+        Close(Ref("mha_norm1.npy"), all["layer.norm1"], 1e-5, "norm1 of a capture of every site in batches of 4");
+        var e = Assert.ThrowsAny<ProbeException>(() => new ActivationCapture(new LayerSelector("layer.self_attn.slice#0")).ToMemory(source, data));
+        Assert.Contains("'layer.self_attn.slice#0' (Slice) is not a site", e.Message);
+        Assert.Contains("a batch of 1 gives it 4 rows", e.Message);
+    }
 }
