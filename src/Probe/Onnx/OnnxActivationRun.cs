@@ -161,40 +161,48 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         int other = real == 2 ? 1 : 2;
         int take = Math.Min(other, real); // samples of the chunk fed; a second sample, if missing, repeats the first
         long size = x.Length / real;
-        var shape = new long[sample.Length + 1];
-        shape[0] = other;
-        sample.CopyTo(shape, 1);
         var names = unsure.Select(i => _fetch[i]).ToArray();
+        var again = FirstAxes(x[..(int)(take * size)], take, other, sample, dataOffset, names);
+        for (int k = 0; k < names.Length; k++)
+        {
+            var first = results[unsure[k]].GetTensorTypeAndShape().Shape;
+            if (first.Length > 0 && first[0] == real && again[k] == other) continue;
+            var slot = _slots[names[k]];
+            string what = slot.Tensor == slot.Site.Tensor ? $"'{slot.Site.Name}' ({slot.Site.OpType})" : $"The input of site '{slot.Site.Name}' ('{slot.Tensor}')";
+            throw new ProbeException(OnnxActivationSource.NotBatchFirst(what, _source.DataInputName,
+                $"a batch of {real} gives it shape [{string.Join(", ", first)}], a batch of {other} a first axis of {again[k]}"));
+        }
+    }
+
+    /// <summary>
+    /// The first axis of each fetched value of <paramref name="names"/> when <paramref name="real"/> samples of
+    /// <paramref name="x"/> (the last one repeated) are fed as a batch of <paramref name="batch"/>, their side-input rows
+    /// from data row <paramref name="dataOffset"/>: what tells a batch-first value from one whose first axis only happens
+    /// to have the batch's size. The feed buffer of a batch in progress is left as it is.
+    /// </summary>
+    internal long[] FirstAxes(ReadOnlySpan<float> x, int real, int batch, long[] sample, int dataOffset, string[] names)
+    {
+        var shape = new long[sample.Length + 1];
+        shape[0] = batch;
+        sample.CopyTo(shape, 1);
         var values = new List<OrtValue>(_inputNames.Length);
         var feed = _feed;
-        _feed = []; // the chunk's feed stays as it is
+        _feed = [];
         try
         {
-            values.Add(DataValue(x[..(int)(take * size)], take, other, shape));
-            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, take, other));
-            IDisposableReadOnlyCollection<OrtValue> again;
+            values.Add(DataValue(x, real, batch, shape));
+            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
+            IDisposableReadOnlyCollection<OrtValue> results;
             try
             {
-                again = _session.Run(_runOptions, _inputNames, values, names);
+                results = _session.Run(_runOptions, _inputNames, values, names);
             }
             catch (OnnxRuntimeException e)
             {
-                throw new ProbeException($"ONNX Runtime failed on a batch of {other} for input '{_source.DataInputName}' (Probe runs one to check which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
+                throw new ProbeException($"ONNX Runtime failed on a batch of {batch} for input '{_source.DataInputName}' (Probe runs one to learn which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
             }
-            using (again)
-            {
-                for (int k = 0; k < names.Length; k++)
-                {
-                    var first = results[unsure[k]].GetTensorTypeAndShape().Shape;
-                    var second = again[k].GetTensorTypeAndShape().Shape;
-                    if (first.Length > 0 && first[0] == real && second.Length > 0 && second[0] == other) continue;
-                    var slot = _slots[names[k]];
-                    string what = slot.Tensor == slot.Site.Tensor ? $"'{slot.Site.Name}' ({slot.Site.OpType})" : $"The input of site '{slot.Site.Name}' ('{slot.Tensor}')";
-                    throw new ProbeException($"{what} is not a site: its first axis is not the batch axis of input '{_source.DataInputName}' " +
-                        $"(a batch of {real} gives it shape [{string.Join(", ", first)}], a batch of {other} [{string.Join(", ", second)}]; a sequence-first [T, N, D] value, such as those inside nn.MultiheadAttention, " +
-                        "looks batch-first when a batch holds T samples), so its values cannot be split into one row per sample. Select a site where the batch is the first axis.");
-                }
-            }
+            using (results)
+                return results.Select(r => r.GetTensorTypeAndShape().Shape is { Length: > 0 } d ? d[0] : -1).ToArray();
         }
         finally
         {
@@ -203,41 +211,16 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         }
     }
 
-    /// <summary>
-    /// The first axis of every fetched value when one sample (<paramref name="x"/>, the data set's first) is fed as a
-    /// batch of <paramref name="batch"/> (the sample repeated).
-    /// </summary>
-    internal Dictionary<string, long> FirstAxes(ReadOnlySpan<float> x, int batch, int[] sampleShape)
+    /// <summary><see cref="FirstAxes(ReadOnlySpan{float}, int, int, long[], int, string[])"/> of every fetched value, for the data set's first sample.</summary>
+    internal long[] FirstAxes(ReadOnlySpan<float> firstSample, int batch, int[] dataShape)
     {
         long size = 1;
-        foreach (var d in sampleShape) size *= d;
-        var sample = SampleShape(sampleShape, size);
-        var shape = new long[sample.Length + 1];
-        shape[0] = batch;
-        sample.CopyTo(shape, 1);
-        var values = new List<OrtValue>(_inputNames.Length);
-        try
-        {
-            values.Add(DataValue(x[..(int)size], 1, batch, shape));
-            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], 0, 1, batch));
-            IDisposableReadOnlyCollection<OrtValue> results;
-            try
-            {
-                results = _session.Run(_runOptions, _inputNames, values, _fetch);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new ProbeException($"ONNX Runtime failed on a batch of {batch} for input '{_source.DataInputName}' (Probe runs one to learn which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
-            }
-            using (results)
-                return _fetch.Select((t, i) => (t, Shape: results[i].GetTensorTypeAndShape().Shape))
-                    .ToDictionary(p => p.t, p => p.Shape.Length > 0 ? p.Shape[0] : -1, StringComparer.Ordinal);
-        }
-        finally
-        {
-            foreach (var v in values) v.Dispose();
-        }
+        foreach (var d in dataShape) size *= d;
+        return FirstAxes(firstSample[..(int)size], 1, batch, SampleShape(dataShape, size), 0, _fetch);
     }
+
+    /// <summary>The fetched values, in the order <see cref="FirstAxes(ReadOnlySpan{float}, int, int[])"/> gives their axes.</summary>
+    internal IReadOnlyList<string> Fetched => _fetch;
 
     OrtValue DataValue(ReadOnlySpan<float> x, int real, int batch, long[] shape)
     {

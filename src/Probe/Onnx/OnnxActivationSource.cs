@@ -207,6 +207,11 @@ public sealed class OnnxActivationSource : IActivationSource
 
     bool _batchAxesChecked;
 
+    /// <summary>Why a value whose first axis does not follow the batch size is not a site (<paramref name="detail"/>: the sizes seen).</summary>
+    internal static string NotBatchFirst(string what, string input, string detail) =>
+        $"{what} is not a site: its first axis is not the batch axis of input '{input}' ({detail}; a sequence-first [T, N, D] value, such as those inside " +
+        "nn.MultiheadAttention, looks batch-first when a batch holds T samples), so its values cannot be split into one row per sample. Select a site where the batch is the first axis.";
+
     /// <summary>
     /// Runs the data's first sample as a batch of one and of two and drops from <see cref="Sites"/> every value whose
     /// first axis the graph does not name as the batch and that does not follow the batch size (a sequence-first
@@ -220,22 +225,22 @@ public sealed class OnnxActivationSource : IActivationSource
         if (unsure.Count == 0 || data.Count == 0) return;
         var x = new float[data.SampleSize()];
         data.ReadBatch(0, 1, x);
-        Dictionary<string, long> one, two;
+        var one = new Dictionary<string, long>(StringComparer.Ordinal);
+        var two = new Dictionary<string, long>(StringComparer.Ordinal);
         using (var session = CreateSession(unsure.Select(s => s.Tensor)))
         using (var run = new OnnxActivationRun(this, session, unsure, MapReduction.Flatten, includeInputs: false) { Data = data })
         {
             try
             {
-                one = run.FirstAxes(x, 1, data.SampleShape);
-                two = run.FirstAxes(x, 2, data.SampleShape);
+                var (a, b) = (run.FirstAxes(x, 1, data.SampleShape), run.FirstAxes(x, 2, data.SampleShape));
+                for (int i = 0; i < run.Fetched.Count; i++) { one[run.Fetched[i]] = a[i]; two[run.Fetched[i]] = b[i]; }
             }
             catch (ProbeException) { return; }   // a graph that cannot run a batch of two: each run checks its own batches
         }
         var dropped = unsure.Where(s => one[s.Tensor] != 1 || two[s.Tensor] != 2).ToList();
         if (dropped.Count == 0) return;
         foreach (var s in dropped)
-            _notSites[s.Name] = $"'{s.Name}' ({s.OpType}) is not a site: its first axis is not the batch axis of input '{DataInputName}' (a batch of 1 gives it {one[s.Tensor]} rows, a batch of 2 {two[s.Tensor]}; " +
-                "a sequence-first [T, N, D] value, such as those inside nn.MultiheadAttention, has the tokens first), so its values cannot be split into one row per sample. Select a site where the batch is the first axis (probe layers lists them).";
+            _notSites[s.Name] = NotBatchFirst($"'{s.Name}' ({s.OpType})", DataInputName, $"a batch of 1 gives it a first axis of {one[s.Tensor]}, a batch of 2 of {two[s.Tensor]}");
         var gone = dropped.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
         _sites.RemoveAll(s => gone.Contains(s.Name));
         _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);

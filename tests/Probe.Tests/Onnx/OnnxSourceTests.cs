@@ -502,6 +502,6 @@ public class OnnxSourceTests
         Close(Ref("mha_norm1.npy"), all["layer.norm1"], 1e-5, "norm1 of a capture of every site in batches of 4");
         var e = Assert.ThrowsAny<ProbeException>(() => new ActivationCapture(new LayerSelector("layer.self_attn.slice#0")).ToMemory(source, data));
         Assert.Contains("'layer.self_attn.slice#0' (Slice) is not a site", e.Message);
-        Assert.Contains("a batch of 1 gives it 4 rows", e.Message);
+        Assert.Contains("a batch of 1 gives it a first axis of 4, a batch of 2 of 4", e.Message);
     }
 }
