@@ -518,41 +518,35 @@ public sealed record DeadUnitStudy(
             }
         }
 
+        /// <summary>A squared norm's maximum over rows <c>from</c>..<c>to</c> of the rows given (not finite when a value is not).</summary>
+        private delegate double MaxOverRows(ReadOnlySpan<float> rows, int from, int to);
+
         /// <summary>
-        /// The largest squared L2 norm of a row (in double); not finite when a value is not. With
-        /// <paramref name="torchThreads"/>, many rows are read in two halves on libtorch's idle OpenMP threads (a
-        /// maximum: the same whichever way it ran).
+        /// <paramref name="max"/> over all <paramref name="count"/> rows; with <paramref name="torchThreads"/>, many rows
+        /// are read in two halves on libtorch's idle OpenMP threads (a maximum: the same whichever way it ran).
         /// </summary>
-        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols, bool torchThreads)
+        private static double InHalves(ReadOnlySpan<float> rows, int count, bool torchThreads, MaxOverRows max)
         {
-            if (!torchThreads || rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return MaxRowSquaredNorm(rows, 0, count, cols);
+            if (!torchThreads || rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return max(rows, 0, count);
             var best = new double[2];
             unsafe
             {
                 fixed (float* p = rows)
                 {
                     float* at = p; int len = rows.Length, half = count / 2;
-                    Native.TorchThreads.Run(2, i => best[i] = MaxRowSquaredNorm(new ReadOnlySpan<float>(at, len), i == 0 ? 0 : half, i == 0 ? half : count, cols));
+                    Native.TorchThreads.Run(2, i => best[i] = max(new ReadOnlySpan<float>(at, len), i == 0 ? 0 : half, i == 0 ? half : count));
                 }
             }
             return double.IsFinite(best[0]) && double.IsFinite(best[1]) ? Math.Max(best[0], best[1]) : double.NaN;
         }
 
-        /// <summary><see cref="DeadUnitDiagnosis.MaxWindowSquaredNorm"/>, in two halves of the rows as <see cref="MaxRowSquaredNorm(ReadOnlySpan{float}, int, int, bool)"/>.</summary>
-        private static double MaxWindowSquaredNorm(ReadOnlySpan<float> rows, int count, ConvWindow window, bool torchThreads)
-        {
-            if (!torchThreads || rows.Length < UnitStatsAccumulator.ParallelThreshold || count < 2) return DeadUnitDiagnosis.MaxWindowSquaredNorm(rows, 0, count, window);
-            var best = new double[2];
-            unsafe
-            {
-                fixed (float* p = rows)
-                {
-                    float* at = p; int len = rows.Length, half = count / 2;
-                    Native.TorchThreads.Run(2, i => best[i] = DeadUnitDiagnosis.MaxWindowSquaredNorm(new ReadOnlySpan<float>(at, len), i == 0 ? 0 : half, i == 0 ? half : count, window));
-                }
-            }
-            return double.IsFinite(best[0]) && double.IsFinite(best[1]) ? Math.Max(best[0], best[1]) : double.NaN;
-        }
+        /// <summary>The largest squared L2 norm of a row of <paramref name="cols"/> values (in double), in halves (see <see cref="InHalves"/>).</summary>
+        private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int count, int cols, bool torchThreads) =>
+            InHalves(rows, count, torchThreads, (r, from, to) => MaxRowSquaredNorm(r, from, to, cols));
+
+        /// <summary><see cref="DeadUnitDiagnosis.MaxWindowSquaredNorm"/>, in halves (see <see cref="InHalves"/>).</summary>
+        private static double MaxWindowSquaredNorm(ReadOnlySpan<float> rows, int count, ConvWindow window, bool torchThreads) =>
+            InHalves(rows, count, torchThreads, (r, from, to) => DeadUnitDiagnosis.MaxWindowSquaredNorm(r, from, to, window));
 
         private static double MaxRowSquaredNorm(ReadOnlySpan<float> rows, int from, int to, int cols)
         {
