@@ -27,7 +27,7 @@ internal static class CaptureCommand
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier capture folder." };
         var cmd = new Command("capture", "Record per-layer activations of a model on a data set into .npy files.")
             { data, input, layers, reduce, maxSamples, seed, batch, outDir, force };
-        models.AddTo(cmd, actsDir: false);
+        models.AddTo(cmd, actsDir: false, inputs: false);  // capture's own --input also takes the data's array
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         cmd.Validators.Add(r =>

@@ -19,12 +19,41 @@ internal sealed class ModelOptions
     public Option<string> Device { get; } = CliOptions.Device();
     public Option<string?> ActsDir { get; } = new Option<string?>("--acts-dir") { Description = "A folder of activations instead of a model: written by 'probe capture', or .npy files from PyTorch (one per layer, plus labels.npy)." }.Check(CliOptions.ExistingFolder);
 
-    /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>).</summary>
-    public void AddTo(Command cmd, bool actsDir = true)
+    /// <summary>Side inputs of an ONNX model with several graph inputs (an attention mask beside token ids): NAME=FILE.npy.</summary>
+    public Option<string[]> Inputs { get; } = SideInputs();
+
+    static Option<string[]> SideInputs()
+    {
+        var o = new Option<string[]>("--input")
+        {
+            Description = "A graph input of an ONNX model fed from an array instead of the data: NAME=FILE.npy, one row per sample of the whole data set, in its order (repeat for each: an attention mask, token type ids; int64 stays int64). The data feeds the input left over.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        o.Validators.Add(r =>
+        {
+            foreach (var t in r.Tokens)
+            {
+                int eq = t.Value.IndexOf('=');
+                if (eq <= 0) { r.AddError($"--input takes NAME=FILE.npy (a graph input's name and its array), got '{t.Value}'."); continue; }
+                if (CliOptions.ExistingFile(t.Value[(eq + 1)..]) is string why) r.AddError(why);
+            }
+        });
+        return o;
+    }
+
+    /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>, <c>--input</c> when <paramref name="inputs"/>).</summary>
+    public void AddTo(Command cmd, bool actsDir = true, bool inputs = true)
     {
         cmd.Add(Model); cmd.Add(Weights); cmd.Add(RandomWeights); cmd.Add(Device);
         if (actsDir) cmd.Add(ActsDir);
+        if (inputs) cmd.Add(Inputs);
     }
+
+    /// <summary>The --input arrays by graph input name (none when not given).</summary>
+    public IReadOnlyDictionary<string, NpyArray>? SideArrays(ParseResult p) =>
+        p.GetValue(Inputs) is { Length: > 0 } given
+            ? given.Select(t => (Name: t[..t.IndexOf('=')], Path: t[(t.IndexOf('=') + 1)..])).ToDictionary(g => g.Name, g => Npy.Read(g.Path), StringComparer.Ordinal)
+            : null;
 
     public bool HasModel(CommandResult r) => r.GetResult(Model) != null;
     public bool HasActsDir(CommandResult r) => r.GetResult(ActsDir) != null;
@@ -38,6 +67,8 @@ internal sealed class ModelOptions
         bool weights = r.GetResult(Weights) != null, random = r.GetResult(RandomWeights) != null && r.GetValue(RandomWeights);
         if (HasActsDir(r) && (HasModel(r) || weights || random))
             r.AddError("--acts-dir holds activations already; it takes no --model, --weights or --random-weights.");
+        if (r.Command.Options.Contains(Inputs) && r.GetResult(Inputs) != null && !(HasModel(r) && ModelLoader.IsOnnx(r.GetValue(Model)!)))
+            r.AddError("--input feeds a graph input of an ONNX model (--model FILE.onnx); other models and --acts-dir take none.");
         if (!HasModel(r))
         {
             if (weights || random) r.AddError("--weights and --random-weights go with --model.");
@@ -107,7 +138,7 @@ internal sealed class ModelOptions
         IActivationSource? source = null;
         try
         {
-            source = Open(p, seed);
+            source = Open(p, seed, SideArrays(p));
             CliOptions.CheckLayout(source, data);
         }
         catch

@@ -69,7 +69,7 @@ public sealed class OnnxActivationSource : IActivationSource
         var missing = feedNames.Where(n => n != DataInputName && !_extra.ContainsKey(n)).ToList();
         if (missing.Count > 0)
             _missingInputs = $"The ONNX model '{Path.GetFileName(path)}' has inputs {list}; the data set feeds '{DataInputName}'. Give the others as arrays " +
-                $"(probe capture --input NAME=FILE.npy, whose folder the other commands analyse with --acts-dir), missing: {string.Join(", ", missing)}.";
+                $"(--input NAME=FILE.npy, one row per sample of the data set), missing: {string.Join(", ", missing)}.";
         Description = Path.GetFileName(path);
 
         _allSession = CreateSession(_graph.Candidates.Select(c => c.Tensor));

@@ -129,10 +129,15 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         ("cka" or "similarity", "--out") => [command, "--model", "mlp:64-8-10:relu", "--weights", Weights, "--data", "digits", .. (command == "similarity" ? new[] { "--measure", "cka" } : [])],
         ("compare", "--random-weights") => ["compare", "--model-a", "mlp:64-8-10:relu", "--data", "digits"],
         ("capture", "--input") => ["capture", "--model", "mlp:64-10:relu", "--random-weights", "--out", Path.Combine(_in.Dir, "cap-input")],
+        // A side input of an ONNX model with two graph inputs (make_onnx.py's two.onnx: x and ids).
+        (_, "--input") => [command, .. Measure(command), "--model", OnnxFixture("two.onnx"), "--data", "npy:" + OnnxFixture("two_x.npy"),
+            .. (command == "report" ? new[] { "--out", Path.Combine(_in.Dir, "report-input") } : [])],
         _ => null,
     };
 
     private string Weights => Path.Combine(_in.Run, "checkpoints", "epoch-001.safetensors");
+
+    private static string OnnxFixture(string file) => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", file);
 
     private static string[] Measure(string command) => command == "similarity" ? ["--measure", "cka"] : [];
 

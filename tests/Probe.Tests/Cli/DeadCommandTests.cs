@@ -126,6 +126,28 @@ public class DeadCommandTests : IDisposable
     }
 
     [Fact]
+    public void AnOnnxModelWithASecondInputTakesItAsAnArray()
+    {
+        // make_onnx.py's two.onnx: act = relu(lin(x) + mean(emb(ids))), x fed by the data, ids by --input. PyTorch's act
+        // (two_act.npy, [16, 4]): a unit is dead when it is 0 on every sample.
+        string Onnx(string f) => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", f);
+        var act = Npy.ReadMatrix(Onnx("two_act.npy"));
+        var dead = Enumerable.Range(0, act.Cols).Where(u => Enumerable.Range(0, act.Rows).All(r => act[r, u] <= 0)).ToArray();
+        var (code, output, err) = Run("dead", "--model", Onnx("two.onnx"), "--data", "npy:" + Onnx("two_x.npy"), "--input", "ids=" + Onnx("two_ids.npy"), "--layers", "act", "--json");
+        Assert.True(code == 0, err);
+        var layer = JsonDocument.Parse(output).RootElement.GetProperty("layers")[0];
+        Assert.Equal(dead, layer.GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(16, JsonDocument.Parse(output).RootElement.GetProperty("samples").GetInt32());
+        // Without it, the one line says what to give.
+        var (missing, _, why) = Run("dead", "--model", Onnx("two.onnx"), "--data", "npy:" + Onnx("two_x.npy"), "--layers", "act");
+        Assert.Equal(ExitCodes.Failure, missing);
+        Assert.Contains("--input NAME=FILE.npy", why);
+        Assert.Contains("missing: ids", why);
+        // A model spec has no graph inputs to feed.
+        Assert.Equal(ExitCodes.Usage, Run("dead", "--model", "mlp:3-4:relu", "--random-weights", "--data", "npy:" + Onnx("two_x.npy"), "--input", "ids=" + Onnx("two_ids.npy")).Code);
+    }
+
+    [Fact]
     public void EpsilonCountsTheValuesWithinItOfZero()
     {
         // 4 samples x 3 units; |x| <= 0.25: 0, 0.25, -0.1, 0.2, 0 (5 of 12); exact zeros: 2 of 12.
