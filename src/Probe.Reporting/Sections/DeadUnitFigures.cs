@@ -148,6 +148,7 @@ public static class DeadUnitFigures
             samples = result.Samples,
             dyingThreshold = result.DyingThreshold,
             firingRule = result.FiringRule,
+            leftOut = result.LeftOut,
             layers = result.Layers.Select(l =>
             {
                 var s = l.Stats;

@@ -45,6 +45,9 @@ public sealed record DeadLayerResult(
 /// <summary>The dead-unit study of one model on one data set: one <see cref="DeadLayerResult"/> per selected layer, in firing order.</summary>
 public sealed record DeadUnitStudyResult(int Samples, double DyingThreshold, string FiringRule, DeadLayerResult[] Layers)
 {
+    /// <summary>Why each layer the default selection took could not be judged, and so is not in <see cref="Layers"/> (empty when none).</summary>
+    public string[] LeftOut { get; init; } = [];
+
     /// <summary>The result of one layer; an unknown name lists the analysed ones.</summary>
     public DeadLayerResult Layer(string name) => Layers.FirstOrDefault(l => l.Layer == name)
         ?? throw new ProbeException($"Layer '{name}' was not analysed. Analysed layers: {string.Join(", ", Layers.Select(l => l.Layer))}.");
@@ -195,6 +198,7 @@ public sealed record DeadUnitStudy(
         var info = layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
 
         var plans = new List<LayerPlan>();
+        var leftOut = new List<string>();
         foreach (var name in selected)
         {
             if (!info.TryGetValue(name, out var li)) throw new ProbeException($"Layer '{name}' did not run on a sample of '{data.Name}'.");
@@ -206,9 +210,15 @@ public sealed record DeadUnitStudy(
             { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType, ActivationType = li.ActivationType };
             if (plan.Reduced is { How: not (MapReduction.Max or MapReduction.First or MapReduction.Last) } r && kind == UnitActivation.Rectified
                 && !NeverNegative(li.ActivationType ?? li.ModuleType))
-                throw new ProbeException($"Layer '{name}' ({li.ActivationType ?? li.ModuleType}) is stored as {(r.How is { } how ? $"one {how.ToString().ToLowerInvariant()} per unit and sample" : "reduced values whose reduction layers.json does not record")}, " +
+            {
+                string why = $"Layer '{name}' ({li.ActivationType ?? li.ModuleType}) is stored as {(r.How is { } how ? $"one {how.ToString().ToLowerInvariant()} per unit and sample" : "reduced values whose reduction layers.json does not record")}, " +
                     "and its activation can be negative: a unit whose mean is <= 0 may still have fired (a value > 0 beside negative ones), so which units are dead is unknown. " +
-                    "Capture it with --reduce max (a unit fires when its maximum is > 0) or --reduce flatten, or leave it out with --layers.");
+                    "Capture it with --reduce max (a unit fires when its maximum is > 0) or --reduce flatten";
+                // A layer the user chose is refused; one the default selection took is left out, and the result says why.
+                if (Layers != null) throw new ProbeException(why + ", or leave it out with --layers.");
+                leftOut.Add(why + ".");
+                continue;
+            }
             if (explain && kind is UnitActivation.Rectified or UnitActivation.Auto)
             {
                 switch (source.Origin(name))
@@ -227,6 +237,7 @@ public sealed record DeadUnitStudy(
             }
             plans.Add(plan);
         }
+        if (plans.Count == 0 && leftOut.Count > 0) throw new ProbeException(string.Join(" ", leftOut));
         var inputSites = plans.Where(p => p.Origin != null).Select(p => p.Origin!.InputSite).Distinct().ToList();
         // A TorchSharp model's readers run in its hooks, one at a time while libtorch's OpenMP threads wait: a large
         // batch's halves go to those threads. Other sources call their readers after the forward pass, on all cores.
@@ -255,7 +266,7 @@ public sealed record DeadUnitStudy(
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
             plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType, ActivationType = p.ActivationType }).ToArray(),
-            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal));
+            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal)) { LeftOut = [.. leftOut] };
     }
 
     /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>
@@ -289,7 +300,7 @@ public sealed record DeadUnitStudy(
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced) });
         }
-        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]);
+        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]) { LeftOut = partial.LeftOut };
     }
 
     /// <summary>
@@ -604,6 +615,9 @@ public sealed record DeadLayerPartial(string Name, string Type, int[] Shape, int
 public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, double DyingThreshold, double Epsilon, double SaturationFraction,
     DeadLayerPartial[] Layers, SortedDictionary<string, double> MaxInputNormSq)
 {
+    /// <summary>Why each layer the default selection took could not be judged (see <see cref="DeadUnitStudyResult.LeftOut"/>).</summary>
+    public string[] LeftOut { get; init; } = [];
+
     /// <summary>Combines partials of disjoint slices of one data set, taken with the same settings, model and layers.</summary>
     static bool SameOrigin(AffineSummary? a, AffineSummary? b) => a is null || b is null ? a is null && b is null
         : a.Layer == b.Layer && a.LayerType == b.LayerType && a.Folded == b.Folded && a.InputSite == b.InputSite

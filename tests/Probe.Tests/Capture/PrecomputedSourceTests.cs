@@ -287,6 +287,10 @@ public class PrecomputedSourceTests
             Assert.Contains("--reduce max", e.Message);
             var relu = new DeadUnitStudy(new LayerSelector("relu")).Run(source, source.Rows).Layers.Single();
             Assert.Equal([1], relu.Stats.DeadUnits);
+            // The default selection leaves the GELU out, says why, and judges the rest.
+            var all = new DeadUnitStudy().Run(source, source.Rows);
+            Assert.Equal(["relu"], all.Layers.Select(l => l.Layer));
+            Assert.Contains("Layer 'act' (GELU)", Assert.Single(all.LeftOut));
         }
         finally
         {
