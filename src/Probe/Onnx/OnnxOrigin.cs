@@ -67,6 +67,10 @@ internal static class OnnxOrigin
             "Add" => FromAdd(graph, producer, site, SiteOf),
             _ => new SiteOrigin.Unknown($"the input of '{site.Name}' is the output of {producer.OpType} '{SiteOf(producer)}', which is not an affine layer (Conv, Gemm or MatMul with constant weights)."),
         };
+        // Its input is read at the affine node's own site: a node that is not a site (its values' batch axis is unknown,
+        // e.g. after a Reshape with a computed shape) has no input to read.
+        if (result is SiteOrigin.Affine na && !sites.Any(s => s.Name == na.InputSite))
+            return new SiteOrigin.Unknown($"the input of '{site.Name}' comes from '{na.InputSite}' ({na.LayerType}), which is not a site (its values' batch axis is not known), so its input's norm is not read.");
         if (result is not SiteOrigin.Affine a || bnScale is null) return result;
         if (bnScale.Length != a.Bias.Length)
             return new SiteOrigin.Unknown($"the BatchNormalization '{folded}' has {bnScale.Length} channels but '{a.Layer}' has {a.Bias.Length} units.");
