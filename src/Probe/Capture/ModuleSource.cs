@@ -172,6 +172,10 @@ public sealed class ModuleSource : IActivationSource
         {
             if (norm.num_features != units)
                 return new SiteOrigin.Unknown($"'{folded}' has {norm.num_features} features but '{affine.Site}' has {units} outputs");
+            // A BatchNorm normalises the axis after the batch: a conv's channels, a Linear's units only when its output is
+            // one vector per sample (over tokens [T, D] it would normalise the T axis, whatever its size).
+            if (conv == null && affine.OutputShape.Length != 1)
+                return new SiteOrigin.Unknown($"'{folded}' normalises the first axis of '{affine.Site}''s [{string.Join(", ", affine.OutputShape)}] output per sample, not its units");
             if (norm.running_mean is null || norm.running_var is null)
                 return new SiteOrigin.Unknown($"'{folded}' keeps no running statistics, so its eval-mode map is not fixed");
             var mean = ToFloats(norm.running_mean);

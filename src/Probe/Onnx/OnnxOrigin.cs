@@ -5,11 +5,11 @@ namespace Probe.Onnx;
 
 /// <summary>
 /// Where the values entering an ONNX site come from. The site's input must be produced directly by an affine node with
-/// constant weights — <c>Conv</c> (group 1), <c>Gemm</c> (transA 0) or <c>MatMul</c> followed by an <c>Add</c> of a
-/// constant bias — optionally through one inference-mode <c>BatchNormalization</c>, which is folded in:
+/// constant weights — <c>Conv</c> (any group), <c>Gemm</c> (transA 0) or <c>MatMul</c> followed by an <c>Add</c> of a
+/// constant bias — optionally through one inference-mode <c>BatchNormalization</c> over the units, which is folded in:
 /// s = γ / √(σ² + ε), W' = s·W (per output unit), b' = s·(b − μ) + β (Ioffe and Szegedy 2015, "Batch Normalization",
 /// §3.1: in inference the transform is a fixed affine map). Anything else (a residual <c>Add</c> of two computed tensors,
-/// a pooling, a grouped convolution, weights computed at run time) is <see cref="SiteOrigin.Unknown"/> with the reason:
+/// a pooling, weights computed at run time) is <see cref="SiteOrigin.Unknown"/> with the reason:
 /// a wrong cause is worse than none.
 /// </summary>
 internal static class OnnxOrigin
@@ -56,6 +56,9 @@ internal static class OnnxOrigin
             var before = graph.Producer(producer.Input[0]);
             if (before is null)
                 return new SiteOrigin.Unknown($"the BatchNormalization '{folded}' feeding '{site.Name}' reads the model input directly.");
+            // A BatchNormalization normalises axis 1: a Conv's channels, but the tokens of a MatMul over [N, T, D].
+            if (before.OpType is not ("Conv" or "Gemm") && perSample(producer.Input[0]) is not { Length: 1 })
+                return new SiteOrigin.Unknown($"the BatchNormalization '{folded}' normalises axis 1 of '{SiteOf(before)}''s output, which is not one vector of units per sample.");
             producer = before;
         }
 
@@ -88,8 +91,8 @@ internal static class OnnxOrigin
     static SiteOrigin FromConv(OnnxGraph graph, NodeProto conv, Func<NodeProto, string> siteOf, Func<string, int[]?> perSample)
     {
         string name = siteOf(conv);
-        if (OnnxGraph.IntAttribute(conv, "group", 1) != 1)
-            return new SiteOrigin.Unknown($"'{name}' is a grouped convolution (group {OnnxGraph.IntAttribute(conv, "group", 1)}): each unit sees only part of the input.");
+        // A grouped convolution's unit weighs only its group's channels (its weight row is that long); a window over every
+        // channel bounds that part too, only more loosely.
         var w = graph.Constant(conv.Input[1]);
         if (w is null) return new SiteOrigin.Unknown($"the weights of the Conv '{name}' are computed at run time.");
         int units = (int)w.Value.Dims[0];

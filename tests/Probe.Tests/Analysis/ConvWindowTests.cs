@@ -97,4 +97,24 @@ public class ConvWindowTests
                 Assert.Contains(words, relu.CauseNote);
             }
     }
+
+    [Fact]
+    public void ABatchNormOverTheTokensOfALinearIsNotFoldedIntoItsUnits()
+    {
+        // Linear(2 -> 2) over 2 tokens, then BatchNorm1d(2) on [N, 2, 2]: it normalises the token axis, not the Linear's
+        // units, although both have 2 entries; folding it into the units' weights would explain them wrongly.
+        var fc = nn.Linear(2, 2);
+        var bn = nn.BatchNorm1d(2);
+        using (no_grad())
+        {
+            fc.weight!.copy_(eye(2));
+            fc.bias!.copy_(tensor(new float[] { 0, -100 }));
+            bn.running_mean!.copy_(tensor(new float[] { 0, 50 }));
+        }
+        using var model = nn.Sequential(("fc", (nn.Module<Tensor, Tensor>)fc), ("bn", bn), ("relu", nn.ReLU()), ("flat", nn.Flatten()));
+        var data = new Dataset("tokens", new Matrix(2, 4, [1, 2, 3, 4, -1, 0, 2, 1]), null, [2, 2]);
+        var relu = new DeadUnitStudy(new LayerSelector("relu")).Run(model, data).Layer("relu");
+        Assert.Empty(relu.Causes);
+        Assert.Contains("'bn' normalises the first axis of 'fc'", relu.CauseNote);
+    }
 }

@@ -157,4 +157,40 @@ public class OnnxElementwiseLayoutTests
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>
+    /// A grouped Conv1d (group 2, kernel 1): unit 0 reads channel 0, unit 1 channel 1 minus 100. A window over both
+    /// channels bounds what either unit reads (its own channel is part of it), so unit 1's death is the bias's.
+    /// </summary>
+    [Fact]
+    public void AGroupedConvIsExplainedWithAWindowOverEveryChannel()
+    {
+        var g = new GraphProto { Name = "grouped" };
+        var w = new TensorProto { Name = "w", DataType = 1 };
+        w.Dims.AddRange([2, 1, 1]);
+        w.FloatData.AddRange([1, 1]);
+        var b = new TensorProto { Name = "b", DataType = 1 };
+        b.Dims.Add(2);
+        b.FloatData.AddRange([0, -100]);
+        g.Initializer.AddRange([w, b]);
+        var conv = Node("/conv/Conv", "Conv", ["x", "w", "b"], "y");
+        conv.Attribute.Add(new AttributeProto { Name = "group", Type = AttributeProto.Types.AttributeType.Int, I = 2 });
+        g.Node.AddRange([conv, Node("/act/Relu", "Relu", ["y"], "z")]);
+        g.Input.Add(Value("x", "N", 2, 3));
+        g.Output.Add(Value("z", "N", 2, 3));
+        string path = Save(g);
+        try
+        {
+            using var source = new OnnxActivationSource(path);
+            // One sample: channel 0 = (1, -2, 3), channel 1 = (4, 0, -1); windows of one position: |(1, 4)| = sqrt(17) is the largest.
+            var data = new Dataset("x", new Matrix(1, 6, [1, -2, 3, 4, 0, -1]), null, [2, 3]);
+            var act = new DeadUnitStudy(new LayerSelector("act")).Run(source, data).Layer("act");
+            Assert.Equal([1], act.Stats.DeadUnits);
+            var cause = Assert.Single(act.Causes);
+            Assert.Equal(DeadUnitReason.BiasBelowReachableInput, cause.Reason);
+            Assert.Equal(Math.Sqrt(17), cause.MaxInputNorm, 6);
+            Assert.Equal(1, cause.WeightNorm, 6);
+        }
+        finally { File.Delete(path); }
+    }
 }
