@@ -66,7 +66,8 @@ public static class DeadUnitDiagnosis
         int largest = grown.Aggregate(1, (a, d) => a * d);
         // Samples are taken a group at a time, laid out position-major ([position][sample]), so every window sum below
         // adds whole rows of samples (vectorised) whatever the map's size.
-        int group = Math.Min(Math.Max(1, to - from), WindowGroup);
+        // At most WindowGroup samples, and buffers of at most about 8 MB each however large the map (1024 x 1024: one sample).
+        int group = Math.Min(Math.Max(1, to - from), Math.Clamp((1 << 20) / Math.Max(largest, positions), 1, WindowGroup));
         var cur = new double[Math.Max(largest, positions) * group];
         var next = new double[cur.Length];
         var squares = new double[positions];
