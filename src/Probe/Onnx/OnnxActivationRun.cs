@@ -106,24 +106,10 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
 
     void RunChunk(ReadOnlySpan<float> x, int real, int batch, long[] sample, int dataOffset, int rowOffset, int totalRows)
     {
-        var shape = new long[sample.Length + 1];
-        shape[0] = batch;
-        sample.CopyTo(shape, 1);
-        long size = x.Length / real;
         var values = new List<OrtValue>(_inputNames.Length);
         try
         {
-            values.Add(DataValue(x, real, batch, shape));
-            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
-            IDisposableReadOnlyCollection<OrtValue> results;
-            try
-            {
-                results = _session.Run(_runOptions, _inputNames, values, _fetch);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new ProbeException($"ONNX Runtime failed on a batch of shape [{string.Join(", ", shape)}] for input '{_source.DataInputName}': {OnnxActivationSource.FirstLine(e.Message)}", e);
-            }
+            var results = Run(values, x, real, batch, sample, dataOffset, _fetch, "");
             using (results)
             {
                 if (!_batchChecked)
@@ -182,25 +168,12 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
     /// </summary>
     internal long[] FirstAxes(ReadOnlySpan<float> x, int real, int batch, long[] sample, int dataOffset, string[] names)
     {
-        var shape = new long[sample.Length + 1];
-        shape[0] = batch;
-        sample.CopyTo(shape, 1);
         var values = new List<OrtValue>(_inputNames.Length);
         var feed = _feed;
         _feed = [];
         try
         {
-            values.Add(DataValue(x, real, batch, shape));
-            foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
-            IDisposableReadOnlyCollection<OrtValue> results;
-            try
-            {
-                results = _session.Run(_runOptions, _inputNames, values, names);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new ProbeException($"ONNX Runtime failed on a batch of {batch} for input '{_source.DataInputName}' (Probe runs one to learn which values have the batch as their first axis): {OnnxActivationSource.FirstLine(e.Message)}", e);
-            }
+            var results = Run(values, x, real, batch, sample, dataOffset, names, " (Probe runs one to learn which values have the batch as their first axis)");
             using (results)
                 return results.Select(r => r.GetTensorTypeAndShape().Shape is { Length: > 0 } d ? d[0] : -1).ToArray();
         }
@@ -221,6 +194,29 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
 
     /// <summary>The fetched values, in the order <see cref="FirstAxes(ReadOnlySpan{float}, int, int[])"/> gives their axes.</summary>
     internal IReadOnlyList<string> Fetched => _fetch;
+
+    /// <summary>
+    /// Feeds <paramref name="real"/> samples of <paramref name="x"/> as a batch of <paramref name="batch"/> (the data
+    /// input, then each side input's rows from data row <paramref name="dataOffset"/>, added to <paramref name="values"/>
+    /// for the caller to dispose) and returns <paramref name="fetch"/>; ONNX Runtime's failure is one line, with
+    /// <paramref name="why"/> saying why Probe ran this batch when it is not a batch of the data.
+    /// </summary>
+    IDisposableReadOnlyCollection<OrtValue> Run(List<OrtValue> values, ReadOnlySpan<float> x, int real, int batch, long[] sample, int dataOffset, string[] fetch, string why)
+    {
+        var shape = new long[sample.Length + 1];
+        shape[0] = batch;
+        sample.CopyTo(shape, 1);
+        values.Add(DataValue(x, real, batch, shape));
+        foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
+        try
+        {
+            return _session.Run(_runOptions, _inputNames, values, fetch);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ProbeException($"ONNX Runtime failed on a batch of shape [{string.Join(", ", shape)}] for input '{_source.DataInputName}'{why}: {OnnxActivationSource.FirstLine(e.Message)}", e);
+        }
+    }
 
     OrtValue DataValue(ReadOnlySpan<float> x, int real, int batch, long[] shape)
     {
