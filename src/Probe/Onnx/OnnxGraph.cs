@@ -426,6 +426,7 @@ internal sealed partial class OnnxGraph
         {
             var n = Nodes[i];
             SignOf In(int k) => n.Input.Count > k && n.Input[k].Length > 0 ? Analyse(n.Input[k], memo, depth + 1) : new(SignKind.Unknown, "", false, null);
+            bool IsOne(int k) => n.Input.Count > k && Constant(n.Input[k]) is { Values: [1f] };
             switch (n.OpType)
             {
                 case "Div" when In(1).Kind == SignKind.PosConst:
@@ -453,10 +454,8 @@ internal sealed partial class OnnxGraph
                 case "Tanh" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
                     result = new(SignKind.Odd, x.Root, false, "GELU");
                     break;
-                case "Add" when In(0) is { Kind: SignKind.Odd } o && Constant(n.Input[1]) is { } one && one.Values.Length == 1 && one.Values[0] == 1:
-                    result = new(SignKind.NonNeg, o.Root, false, o.Gate);
-                    break;
-                case "Add" when In(1) is { Kind: SignKind.Odd } o && Constant(n.Input[0]) is { } one && one.Values.Length == 1 && one.Values[0] == 1:
+                // 1 + erf(·) or 1 + tanh(·), the constant on either side.
+                case "Add" when (IsOne(1) ? In(0) : IsOne(0) ? In(1) : default) is { Kind: SignKind.Odd } o:
                     result = new(SignKind.NonNeg, o.Root, false, o.Gate);
                     break;
                 case "Sigmoid" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
