@@ -27,7 +27,7 @@ internal sealed class FigureOptions
     };
     public Option<double?> FontSize { get; } = new("--font-size")
     {
-        Description = "Base font size in points (default 8 for one-column figures, 9 for page-wide ones); titles are 1 pt larger.",
+        Description = "Base font size in points (default: the figure's own, 8 for one-column figures, 9 for page-wide ones; --width-in does not change it); titles are 1 pt larger.",
         CustomParser = Number,
     };
     public Option<bool> NoTitle { get; } = new("--no-title") { Description = "Draw figures without their titles (for a paper, where the caption says it)." };
