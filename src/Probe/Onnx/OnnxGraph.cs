@@ -447,11 +447,9 @@ internal sealed partial class OnnxGraph
                 case "Add" when In(0) is { Kind: SignKind.Sign } a && In(1) is { Kind: SignKind.Sign } b && a.Root == b.Root:
                     result = new(SignKind.Sign, a.Root, false, null);
                     break;
-                case "Erf" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
-                    result = new(SignKind.Odd, x.Root, false, "GELU");
-                    break;
-                // tanh(√(2/π) · (r + 0.044715 · r³)): GELU's tanh approximation (nn.GELU(approximate="tanh")).
-                case "Tanh" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
+                // erf(r / √2) of GELU, or tanh(√(2/π) · (r + 0.044715 · r³)) of its tanh approximation
+                // (nn.GELU(approximate="tanh")): odd, bounded by 1.
+                case "Erf" or "Tanh" when In(0) is { Kind: SignKind.Sign, Gated: false } x:
                     result = new(SignKind.Odd, x.Root, false, "GELU");
                     break;
                 // 1 + erf(·) or 1 + tanh(·), the constant on either side.
