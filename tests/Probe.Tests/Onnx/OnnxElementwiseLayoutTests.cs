@@ -20,12 +20,8 @@ public class OnnxElementwiseLayoutTests
     static string Conv1dReluModel()
     {
         var g = new GraphProto { Name = "c1relu" };
-        var w = new TensorProto { Name = "w", DataType = 1 };
-        w.Dims.AddRange([3, 2, 1]);
-        w.FloatData.AddRange([1, 0, 1, 0, -1, 0]);
-        var b = new TensorProto { Name = "b", DataType = 1 };
-        b.Dims.Add(3);
-        b.FloatData.AddRange([0, -100, 0]);
+        var w = Floats("w", [3, 2, 1], 1, 0, 1, 0, -1, 0);
+        var b = Floats("b", [3], 0, -100, 0);
         g.Initializer.Add(w);
         g.Initializer.Add(b);
         g.Node.Add(Node("/conv/Conv", "Conv", ["x", "w", "b"], "y"));
@@ -126,12 +122,8 @@ public class OnnxElementwiseLayoutTests
     public void ALinearOverTokensIsBoundedByItsLargestToken()
     {
         var g = new GraphProto { Name = "tokens" };
-        var w = new TensorProto { Name = "w", DataType = 1 };
-        w.Dims.AddRange([2, 2]);
-        w.FloatData.AddRange([1, 0, 0, 1]);        // unit 0 = feature 0, unit 1 = feature 1
-        var b = new TensorProto { Name = "b", DataType = 1 };
-        b.Dims.Add(2);
-        b.FloatData.AddRange([0, -6]);
+        var w = Floats("w", [2, 2], 1, 0, 0, 1);        // unit 0 = feature 0, unit 1 = feature 1
+        var b = Floats("b", [2], 0, -6);
         g.Initializer.AddRange([w, b]);
         g.Node.AddRange([
             Node("/fc/MatMul", "MatMul", ["x", "w"], "m"),
@@ -166,12 +158,8 @@ public class OnnxElementwiseLayoutTests
     public void AGroupedConvIsExplainedWithAWindowOverEveryChannel()
     {
         var g = new GraphProto { Name = "grouped" };
-        var w = new TensorProto { Name = "w", DataType = 1 };
-        w.Dims.AddRange([2, 1, 1]);
-        w.FloatData.AddRange([1, 1]);
-        var b = new TensorProto { Name = "b", DataType = 1 };
-        b.Dims.Add(2);
-        b.FloatData.AddRange([0, -100]);
+        var w = Floats("w", [2, 1, 1], 1, 1);
+        var b = Floats("b", [2], 0, -100);
         g.Initializer.AddRange([w, b]);
         var conv = Node("/conv/Conv", "Conv", ["x", "w", "b"], "y");
         conv.Attribute.Add(new AttributeProto { Name = "group", Type = AttributeProto.Types.AttributeType.Int, I = 2 });

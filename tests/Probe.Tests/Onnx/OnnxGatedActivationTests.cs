@@ -130,12 +130,8 @@ public class OnnxGatedActivationTests
     public void ADecomposedActivationAfterAGemmIsExplainedByTheGemm()
     {
         var g = new GraphProto { Name = "gemm_gelu" };
-        var w = new TensorProto { Name = "w", DataType = 1 };
-        w.Dims.AddRange([2, 2]);
-        w.FloatData.AddRange([1, 0, 0, 1]);
-        var b = new TensorProto { Name = "b", DataType = 1 };
-        b.Dims.Add(2);
-        b.FloatData.AddRange([0, -30]);
+        var w = Floats("w", [2, 2], 1, 0, 0, 1);
+        var b = Floats("b", [2], 0, -30);
         g.Initializer.AddRange([w, b, Scalar("sqrt2", MathF.Sqrt(2)), Scalar("one", 1), Scalar("half", 0.5f)]);
         g.Node.AddRange([
             Node("/fc/Gemm", "Gemm", ["x", "w", "b"], "h"),

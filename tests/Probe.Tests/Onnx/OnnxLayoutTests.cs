@@ -22,6 +22,15 @@ public class OnnxLayoutTests
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 
+    /// <summary>A float32 initializer of the given shape.</summary>
+    internal static TensorProto Floats(string name, long[] dims, params float[] values)
+    {
+        var t = new TensorProto { Name = name, DataType = 1 };
+        t.Dims.AddRange(dims);
+        t.FloatData.AddRange(values);
+        return t;
+    }
+
     internal static NodeProto Node(string name, string op, string[] inputs, string output)
     {
         var n = new NodeProto { Name = name, OpType = op };
