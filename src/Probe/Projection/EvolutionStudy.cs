@@ -163,11 +163,12 @@ public sealed record EvolutionStudy(
             Method, epochs.ToArray(), layers.ToArray(), sampleIndices ?? Enumerable.Range(0, n).ToArray(),
             labels ?? new int[n], labels != null, panels, perplexityUsed, Seed, trainAccuracy)
         {
-            Quality = TrustworthinessK > 0 && QualitySamples > 0 && TrustworthinessK < Math.Min(n, QualitySamples) / 2.0
-                ? (Math.Min(n, QualitySamples) == n ? $"k={TrustworthinessK}, all {n} rows" : $"k={TrustworthinessK}, {QualitySamples} of {n} rows (uniform, seed {Seed})")
-                : null,
+            Quality = Scored(n) ? TrustworthinessScore.Describe(TrustworthinessK, Math.Min(n, QualitySamples), n, Seed) : null,
         };
     }
+
+    /// <summary>Whether panels of <paramref name="rows"/> points get a trustworthiness score: k neighbours need more than 2k rows scored.</summary>
+    bool Scored(int rows) => TrustworthinessK > 0 && QualitySamples > 0 && TrustworthinessK < Math.Min(rows, QualitySamples) / 2.0;
 
     EvolutionPanel ProjectPanel(Matrix x, int epoch, string layer, EvolutionPanel? previous, ref double? perplexityUsed, Action<int, int>? iterations)
     {
@@ -199,7 +200,7 @@ public sealed record EvolutionStudy(
             reflected = fit.Reflection;
         }
         double? trust = null;
-        if (TrustworthinessK > 0 && QualitySamples > 0 && TrustworthinessK < Math.Min(x.Rows, QualitySamples) / 2.0)
+        if (Scored(x.Rows))
             trust = SampledTrustworthiness.Compute(x, emb, TrustworthinessK, QualitySamples, Seed).Value;
         var xs = new double[emb.Rows];
         var ys = new double[emb.Rows];

@@ -62,7 +62,11 @@ public sealed record TrustworthinessScore(double Value, int K, int Rows, int Tot
     public bool AllRows => Rows == TotalRows;
 
     /// <summary>For output: "k=10, 5000 of 70000 rows (uniform, seed 0)" or "k=10, all 3000 rows".</summary>
-    public string Describe() => AllRows ? $"k={K}, all {Rows} rows" : $"k={K}, {Rows} of {TotalRows} rows (uniform, seed {Seed})";
+    public string Describe() => Describe(K, Rows, TotalRows, Seed);
+
+    /// <summary>What a score of <paramref name="k"/> neighbours on <paramref name="rows"/> of <paramref name="total"/> rows was computed on (see <see cref="Describe()"/>).</summary>
+    public static string Describe(int k, int rows, int total, int seed) =>
+        rows == total ? $"k={k}, all {rows} rows" : $"k={k}, {rows} of {total} rows (uniform, seed {seed})";
 }
 
 /// <summary>Trustworthiness on a fixed subsample, so that scoring stays O(s^2) whatever the number of rows.</summary>
