@@ -17,7 +17,7 @@ internal static class CaptureCommand
             Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
             AllowMultipleArgumentsPerToken = false,
         };
-        input.Check(t => CliOptions.ExistingFile(SplitInput(t).Path));
+        input.Check(t => CliOptions.ExistingFile(CliOptions.SplitInput(t).Path));
         var layers = CliOptions.Layers();
         var reduce = CliOptions.Reduce();
         var maxSamples = CliOptions.MaxSamples();
@@ -37,13 +37,13 @@ internal static class CaptureCommand
             bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
             var inputs = r.GetValue(input) ?? [];
-            if (inputs.Count(i => SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
+            if (inputs.Count(i => CliOptions.SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
             if (r.GetResult(shard) != null && r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         });
         CliOptions.ReplaceableCapture(cmd, outDir, force);
         cmd.SetAction(p =>
         {
-            var given = (p.GetValue(input) ?? []).Select(SplitInput).ToList();
+            var given = (p.GetValue(input) ?? []).Select(CliOptions.SplitInput).ToList();
             // The data set feeds the unnamed --input (or the first named one); other named inputs are side arrays.
             var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed : given.FirstOrDefault();
             var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
@@ -100,14 +100,5 @@ internal static class CaptureCommand
             return ExitCodes.Ok;
         });
         return cmd;
-    }
-
-    /// <summary>NAME=FILE.npy into (NAME, FILE.npy); a plain path has no name.</summary>
-    static (string? Name, string Path) SplitInput(string text)
-    {
-        int eq = text.IndexOf('=');
-        if (eq > 0 && !text[..eq].Contains('/') && !text[..eq].Contains('\\') && !text[..eq].EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-            return (text[..eq], text[(eq + 1)..]);
-        return (null, text);
     }
 }

@@ -46,6 +46,28 @@ internal static class CliOptions
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON instead of a table." };
     public static Option<string> Out(bool required, string description) => new Option<string>("--out") { Description = description, Required = required }.Check(Writable);
     public static Option<int?> MaxSamples() => new Option<int?>("--max-samples") { Description = "Use at most this many samples, chosen uniformly with the seed." }.AtLeast(1);
+    /// <summary>
+    /// <c>--quality-samples N</c>: the rows of a fixed uniform subsample <paramref name="what"/> is scored on (0 skips it);
+    /// a negative count is refused.
+    /// </summary>
+    public static Option<int> QualitySamples(string what)
+    {
+        var o = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which {what} is scored; 0 skips it (default {Probe.Projection.SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => Probe.Projection.SampledTrustworthiness.DefaultSamples };
+        o.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValueOrDefault<int>()}."); });
+        return o;
+    }
+
+    /// <summary>
+    /// NAME=FILE.npy into (NAME, FILE.npy); a plain path (no name before '=', or a '=' inside a path) has no name.
+    /// </summary>
+    public static (string? Name, string Path) SplitInput(string text)
+    {
+        int eq = text.IndexOf('=');
+        if (eq > 0 && !text[..eq].Contains('/') && !text[..eq].Contains('\\') && !text[..eq].EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            return (text[..eq], text[(eq + 1)..]);
+        return (null, text);
+    }
+
     public static Option<string?> Run(bool required = false) => new Option<string?>("--run") { Description = "A run folder written by 'probe train'.", Required = required }.Check(RunDirectory);
 
     /// <summary>

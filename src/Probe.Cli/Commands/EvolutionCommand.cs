@@ -23,7 +23,7 @@ internal static class EvolutionCommand
             .Check(t => t.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null : CliOptions.EpochList(t, "last"));
         var input = new Option<bool>("--include-input") { Description = "Add the input features as a first column." };
         var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
-        var qualitySamples = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which each panel's trustworthiness (k=10) is scored; 0 skips it (default {SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => SampledTrustworthiness.DefaultSamples };
+        var qualitySamples = CliOptions.QualitySamples("each panel's trustworthiness (k=10)");
         var title = new Option<string?>("--title") { Description = "Figure title." };
         var saveData = new Option<string?>("--save-data") { Description = "Also write the coordinates and scores as JSON to this file." }.Check(CliOptions.Writable);
         var json = CliOptions.Json();
@@ -37,7 +37,6 @@ internal static class EvolutionCommand
         {
             string? o = r.GetValue(outPath);
             if (o != null && !FigureOptions.IsFigure(o)) r.AddError($"--out must end in .png, .svg or .pdf, not '{o}'.");
-            if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
         });
         cmd.SetAction(p =>
         {

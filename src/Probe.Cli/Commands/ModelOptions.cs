@@ -33,9 +33,9 @@ internal sealed class ModelOptions
         {
             foreach (var t in r.Tokens)
             {
-                int eq = t.Value.IndexOf('=');
-                if (eq <= 0) { r.AddError($"--input takes NAME=FILE.npy (a graph input's name and its array), got '{t.Value}'."); continue; }
-                if (CliOptions.ExistingFile(t.Value[(eq + 1)..]) is string why) r.AddError(why);
+                var (name, path) = CliOptions.SplitInput(t.Value);
+                if (name == null) { r.AddError($"--input takes NAME=FILE.npy (a graph input's name and its array), got '{t.Value}'."); continue; }
+                if (CliOptions.ExistingFile(path) is string why) r.AddError(why);
             }
         });
         return o;
@@ -52,7 +52,7 @@ internal sealed class ModelOptions
     /// <summary>The --input arrays by graph input name (none when not given).</summary>
     public IReadOnlyDictionary<string, NpyArray>? SideArrays(ParseResult p) =>
         p.GetValue(Inputs) is { Length: > 0 } given
-            ? given.Select(t => (Name: t[..t.IndexOf('=')], Path: t[(t.IndexOf('=') + 1)..])).ToDictionary(g => g.Name, g => Npy.Read(g.Path), StringComparer.Ordinal)
+            ? given.Select(CliOptions.SplitInput).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal)
             : null;
 
     public bool HasModel(CommandResult r) => r.GetResult(Model) != null;

@@ -24,7 +24,7 @@ internal static class ProjectCommand
         var json = CliOptions.Json();
         var title = new Option<string?>("--title") { Description = "Figure title." };
         var outPath = CliOptions.Out(required: true, "Output: emb.npy (n x 2 float32), or a figure fig.png|fig.svg|fig.pdf.");
-        var qualitySamples = new Option<int>("--quality-samples") { Description = $"Rows of a fixed uniform subsample (seeded by --seed) on which trustworthiness (k=10) is scored; 0 skips it (default {SampledTrustworthiness.DefaultSamples}; the score is O(N^2) in these rows).", DefaultValueFactory = _ => SampledTrustworthiness.DefaultSamples };
+        var qualitySamples = CliOptions.QualitySamples("trustworthiness (k=10)");
         var tsneMethod = new Option<string>("--tsne-method") { Description = "t-SNE repulsion: auto (exact below 600 rows, Barnes-Hut above; the faster here at 20k and 70k rows), exact, barnes-hut or fft (FFT-accelerated interpolation, Linderman et al. 2019).", DefaultValueFactory = _ => "auto" };
         tsneMethod.AcceptOnlyFromAmong("auto", "exact", "barnes-hut", "fft");
         var timings = new Option<bool>("--timings") { Description = "Print the time of each stage on stderr." };
@@ -39,7 +39,6 @@ internal static class ProjectCommand
             string? o = r.GetValue(outPath);
             if (o != null && !FigureOptions.IsFigure(o) && !o.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 r.AddError($"--out must end in .npy, .png, .svg or .pdf, not '{o}'.");
-            if (r.GetValue(qualitySamples) < 0) r.AddError($"--quality-samples must be 0 (skip) or a positive number of rows, got {r.GetValue(qualitySamples)}.");
             if (r.GetValue(method) == "tsne" && CliOptions.AsksForGpu(r, device))
                 r.AddError($"--device {r.GetValue(device)}: t-SNE runs on the CPU (only --method pca has a GPU path). Drop --device.");
         });
