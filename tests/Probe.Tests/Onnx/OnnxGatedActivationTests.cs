@@ -22,19 +22,27 @@ public class OnnxGatedActivationTests
         return t;
     }
 
+    /// <summary>nn.GELU and nn.SiLU of "h" as PyTorch before opset 20 exports them, to "gelu" and "silu" (constants: <see cref="GeluConstants"/>).</summary>
+    static NodeProto[] GeluAndSilu() =>
+    [
+        Node("/gelu/Div", "Div", ["h", "sqrt2"], "d"),
+        Node("/gelu/Erf", "Erf", ["d"], "e"),
+        Node("/gelu/Add", "Add", ["e", "one"], "a"),
+        Node("/gelu/Mul", "Mul", ["h", "a"], "m"),
+        Node("/gelu/Mul_1", "Mul", ["m", "half"], "gelu"),
+        Node("/silu/Sigmoid", "Sigmoid", ["h"], "s"),
+        Node("/silu/Mul", "Mul", ["h", "s"], "silu"),
+    ];
+
+    static TensorProto[] GeluConstants() => [Scalar("sqrt2", MathF.Sqrt(2)), Scalar("one", 1), Scalar("half", 0.5f)];
+
     static string Model()
     {
         var g = new GraphProto { Name = "gated" };
-        g.Initializer.AddRange([Scalar("sqrt2", MathF.Sqrt(2)), Scalar("one", 1), Scalar("half", 0.5f)]);
+        g.Initializer.AddRange(GeluConstants());
         g.Node.AddRange([
             Node("/fc/Identity", "Identity", ["x"], "h"),
-            Node("/gelu/Div", "Div", ["h", "sqrt2"], "d"),
-            Node("/gelu/Erf", "Erf", ["d"], "e"),
-            Node("/gelu/Add", "Add", ["e", "one"], "a"),
-            Node("/gelu/Mul", "Mul", ["h", "a"], "m"),
-            Node("/gelu/Mul_1", "Mul", ["m", "half"], "gelu"),
-            Node("/silu/Sigmoid", "Sigmoid", ["h"], "s"),
-            Node("/silu/Mul", "Mul", ["h", "s"], "silu"),
+            .. GeluAndSilu(),
             Node("/scale/Mul", "Mul", ["h", "half"], "scaled"),
         ]);
         g.Input.Add(Value("x", "N", 2));
@@ -132,16 +140,10 @@ public class OnnxGatedActivationTests
         var g = new GraphProto { Name = "gemm_gelu" };
         var w = Floats("w", [2, 2], 1, 0, 0, 1);
         var b = Floats("b", [2], 0, -30);
-        g.Initializer.AddRange([w, b, Scalar("sqrt2", MathF.Sqrt(2)), Scalar("one", 1), Scalar("half", 0.5f)]);
+        g.Initializer.AddRange([w, b, .. GeluConstants()]);
         g.Node.AddRange([
             Node("/fc/Gemm", "Gemm", ["x", "w", "b"], "h"),
-            Node("/gelu/Div", "Div", ["h", "sqrt2"], "d"),
-            Node("/gelu/Erf", "Erf", ["d"], "e"),
-            Node("/gelu/Add", "Add", ["e", "one"], "a"),
-            Node("/gelu/Mul", "Mul", ["h", "a"], "m"),
-            Node("/gelu/Mul_1", "Mul", ["m", "half"], "gelu"),
-            Node("/silu/Sigmoid", "Sigmoid", ["h"], "s"),
-            Node("/silu/Mul", "Mul", ["h", "s"], "silu"),
+            .. GeluAndSilu(),
         ]);
         g.Input.Add(Value("x", "N", 2));
         g.Output.AddRange([Value("gelu", "N", 2), Value("silu", "N", 2)]);
