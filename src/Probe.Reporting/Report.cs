@@ -257,7 +257,8 @@ public static class Report
         private void DefineDead()
         {
             report.Define(DeadSection,
-                "A unit is dead when it never fires (its output is never > 0; a dead ReLU outputs 0) on any sample of the data, and dying when it fires on fewer than 1% of them. A channel of a feature map, or a feature of a token sequence, fires on a sample when any of its positions or tokens is > 0.",
+                "A unit is dead when it never fires (its output is never > 0; a dead ReLU outputs 0) on any sample of the data, and dying when it fires on fewer than 1% of them. A channel of a feature map, or a feature of a token sequence, fires on a sample when any of its positions or tokens is > 0. " +
+                "A sigmoid or tanh unit is saturated when on more than 99% of the samples its output sits within 1% of an end of its range (of a map or sequence: every position or token does), where it passes almost no gradient.",
                 "A dead ReLU passes no signal and gets no gradient, so it is capacity the network has lost. The bars give each layer's alive/dying/dead fractions; " +
                 "'bias too low' means no input like the data can switch the unit on (bias + |w| x the norm of the largest input it reads ≤ 0: an input row, a convolution's window, a token), 'data never reaches 0' means some input could but none of the data does.");
         }
@@ -279,6 +280,7 @@ public static class Report
                 string pre = runs.Count > 1 ? $"run '{r.Label}': " : "";
                 var final = timeline.Final;
                 report.AddTable(DeadSection, $"{pre}dead units per layer at epoch {timeline.Epochs[^1]} ({final.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(final));
+                foreach (var why in final.LeftOut) report.AddText(DeadSection, pre + "not judged: " + why);
                 string n = runs.Count > 1 ? r.Label + " " : "";
                 var bars = DeadUnitFigures.StyleFor(final, report.Style);
                 report.AddFigure(DeadSection, n + "fractions", DeadUnitFigures.FractionBars(final, null, report.StyleOf(bars)),
@@ -315,6 +317,7 @@ public static class Report
             var bars = DeadUnitFigures.StyleFor(result, report.Style);
             report.AddFigure(DeadSection, "fractions", DeadUnitFigures.FractionBars(result, null, report.StyleOf(bars)), "Fraction of alive, dying and dead units per layer.", bars);
             report.AddText(DeadSection, "When units died is left out: it needs a training run with checkpoints (probe report --run RUN).");
+            foreach (var why in result.LeftOut) report.AddText(DeadSection, "Not judged: " + why);
             report.AddJson(DeadSection, "dead units", DeadUnitFigures.Json(result));
             foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
             {

@@ -208,12 +208,18 @@ public sealed record DeadUnitStudy(
             var plan = new LayerPlan(name, li.ModuleType, li.OutputShape, units, positions, tokens,
                 new UnitStatsAccumulator(units, kind, Epsilon))
             { Reduced = sites.FirstOrDefault(s => s.Name == name)?.Reduced, LayoutType = li.LayoutType, ActivationType = li.ActivationType };
-            if (plan.Reduced is { How: not (MapReduction.Max or MapReduction.First or MapReduction.Last) } r && kind == UnitActivation.Rectified
-                && !NeverNegative(li.ActivationType ?? li.ModuleType))
+            string? unknowable = plan.Reduced is { How: not (MapReduction.Max or MapReduction.First or MapReduction.Last) } && kind == UnitActivation.Rectified
+                    && !NeverNegative(li.ActivationType ?? li.ModuleType)
+                ? "and its activation can be negative: a unit whose mean is <= 0 may still have fired (a value > 0 beside negative ones), so which units are dead is unknown. " +
+                  "Capture it with --reduce max (a unit fires when its maximum is > 0) or --reduce flatten"
+                : plan.Reduced is { How: not (MapReduction.First or MapReduction.Last) } && kind is UnitActivation.Sigmoid or UnitActivation.Tanh
+                ? "and its units are judged for saturation, which needs every value: a unit is saturated on a sample when all its values sit within 1% of an end of the activation's range, " +
+                  "and neither a mean nor a maximum near an end says that they do. Capture it with --reduce flatten"
+                : null;
+            if (unknowable != null)
             {
-                string why = $"Layer '{name}' ({li.ActivationType ?? li.ModuleType}) is stored as {(r.How is { } how ? $"one {how.ToString().ToLowerInvariant()} per unit and sample" : "reduced values whose reduction layers.json does not record")}, " +
-                    "and its activation can be negative: a unit whose mean is <= 0 may still have fired (a value > 0 beside negative ones), so which units are dead is unknown. " +
-                    "Capture it with --reduce max (a unit fires when its maximum is > 0) or --reduce flatten";
+                var r = plan.Reduced!;
+                string why = $"Layer '{name}' ({li.ActivationType ?? li.ModuleType}) is stored as {(r.How is { } how ? $"one {how.ToString().ToLowerInvariant()} per unit and sample" : "reduced values whose reduction layers.json does not record")}, " + unknowable;
                 // A layer the user chose is refused; one the default selection took is left out, and the result says why.
                 if (Layers != null) throw new ProbeException(why + ", or leave it out with --layers.");
                 leftOut.Add(why + ".");

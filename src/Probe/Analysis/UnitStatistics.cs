@@ -37,7 +37,9 @@ public static class UnitActivations
 /// <summary>
 /// Per-layer statistics of one layer's activations (plain data). Firing rate = fraction of samples with a &gt; 0.
 /// Std is the population standard deviation (divide by the number of values). For spatial (conv) input the per-unit
-/// fields describe channels reduced by max over positions; the layer-wide fields describe every value seen.
+/// fields describe channels reduced by max over positions (a channel fires on a sample when any position is &gt; 0),
+/// except saturation: a channel is saturated on a sample when every one of its positions is within 1% of an end of
+/// the activation's range; the layer-wide fields describe every value seen.
 /// </summary>
 public sealed record LayerUnitStats(
     string Layer,
@@ -316,6 +318,12 @@ public sealed class UnitStatsAccumulator
             {
                 SpatialRow(row, positions, shift, ref acc, reduced);
                 AccumulateUnits(reduced, u);
+                // A channel is saturated on a sample when every one of its positions is (no gradient flows through
+                // it); its maximum near an end says only that one position is.
+                for (int c = 0; c < u.SatSigmoid.Length; c++)
+                    if (AllSaturated(row.Slice(c * positions, positions), sigmoid: true)) u.SatSigmoid[c]++;
+                for (int c = 0; c < u.SatTanh.Length; c++)
+                    if (AllSaturated(row.Slice(c * positions, positions), sigmoid: false)) u.SatTanh[c]++;
                 if (u.HiddenNegative.Length > 0)
                     for (int c = 0; c < reduced.Length; c++)
                         if (reduced[c] == 0 && MinOf(row.Slice(c * positions, positions)) < 0) u.HiddenNegative[c]++;
@@ -666,11 +674,22 @@ public sealed class UnitStatsAccumulator
         acc.MaxRowSq = Math.Max(acc.MaxRowSq, sq);
     }
 
-    // Per-unit counters: firing, min, max and (when needed) saturation. Vectorized across units.
+    /// <summary>
+    /// Whether every value is within 1% of an end of the activation's range: for a sigmoid |v - 0.5| &gt;= 0.49 (in
+    /// [0, 0.01] or [0.99, 1]), for tanh |v| &gt;= 0.98 (the rule a dense unit's single value is judged by). NaN is not.
+    /// </summary>
+    internal static bool AllSaturated(ReadOnlySpan<float> values, bool sigmoid)
+    {
+        foreach (float v in values)
+            if (!(sigmoid ? MathF.Abs(v - 0.5f) >= 0.49f : MathF.Abs(v) >= 0.98f)) return false;
+        return true;
+    }
+
+    // Per-unit counters of a map's channel maxima: firing, min and max (saturation needs every position: see
+    // AllSaturated). Vectorized across units.
     private static void AccumulateUnits(ReadOnlySpan<float> row, UnitCounters u)
     {
         int n = u.Positive.Length, j = 0;
-        bool sig = u.SatSigmoid.Length > 0, tanh = u.SatTanh.Length > 0;
         if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
         {
             int w = Vector<float>.Count;
@@ -678,9 +697,6 @@ public sealed class UnitStatsAccumulator
             var mn = MemoryMarshal.Cast<float, Vector<float>>(u.Min.AsSpan());
             var mx = MemoryMarshal.Cast<float, Vector<float>>(u.Max.AsSpan());
             var rv = MemoryMarshal.Cast<float, Vector<float>>(row);
-            var half = new Vector<float>(0.5f); var t49 = new Vector<float>(0.49f); var t98 = new Vector<float>(0.98f);
-            Span<Vector<int>> ss = sig ? MemoryMarshal.Cast<int, Vector<int>>(u.SatSigmoid.AsSpan()) : default;
-            Span<Vector<int>> st = tanh ? MemoryMarshal.Cast<int, Vector<int>>(u.SatTanh.AsSpan()) : default;
             int vc = n / w;
             for (int k = 0; k < vc; k++)
             {
@@ -688,8 +704,6 @@ public sealed class UnitStatsAccumulator
                 pos[k] -= Vector.GreaterThan(v, Vector<float>.Zero);
                 mn[k] = Vector.Min(mn[k], v);
                 mx[k] = Vector.Max(mx[k], v);
-                if (sig) ss[k] -= Vector.GreaterThanOrEqual(Vector.Abs(v - half), t49);
-                if (tanh) st[k] -= Vector.GreaterThanOrEqual(Vector.Abs(v), t98);
             }
             j = vc * w;
         }
@@ -699,8 +713,6 @@ public sealed class UnitStatsAccumulator
             if (v > 0) u.Positive[j]++;
             if (v < u.Min[j]) u.Min[j] = v;
             if (v > u.Max[j]) u.Max[j] = v;
-            if (sig && MathF.Abs(v - 0.5f) >= 0.49f) u.SatSigmoid[j]++;
-            if (tanh && MathF.Abs(v) >= 0.98f) u.SatTanh[j]++;
         }
     }
 

@@ -159,6 +159,41 @@ public class UnitStatisticsTests
         Assert.Equal([0], acc.Result("t", moduleType: "Tanh").SaturatedUnits);
     }
 
+    [Theory]
+    [InlineData(UnitActivation.Sigmoid, false)]
+    [InlineData(UnitActivation.Sigmoid, true)]
+    [InlineData(UnitActivation.Tanh, false)]
+    [InlineData(UnitActivation.Tanh, true)]
+    public void SpatialMaps_AChannelIsSaturatedOnASampleOnlyWhenEveryPositionIs(UnitActivation kind, bool parallel)
+    {
+        // 4 channels x 5 positions on 4,000 samples (a large batch, so the two halves run when parallel is set).
+        // Channel 0: one position at the top end, the others in the middle: its maximum is at an end, but four of its
+        // five positions pass gradients, so it is not saturated. Channel 1: every position at an end, the two ends
+        // mixed (saturated: no gradient anywhere). Channel 2: every position at the low end except on 1 sample in
+        // 100 (saturated on 99%, not more: not saturated). Channel 3: at the top end everywhere (saturated).
+        bool sig = kind == UnitActivation.Sigmoid;
+        float top = sig ? 0.995f : 0.99f, low = sig ? 0.004f : -0.985f, mid = sig ? 0.6f : 0.2f;
+        int n = 4000, c = 4, q = 5;
+        var m = Matrix.Create(n, c * q, (i, j) => (j / q, j % q) switch
+        {
+            (0, 3) => top,
+            (0, _) => mid,
+            (1, var p) => p % 2 == 0 ? top : low,
+            (2, var p) => i % 100 == 7 && p == 1 ? mid : low,
+            _ => top,
+        });
+        var acc = new UnitStatsAccumulator(c, kind);
+        acc.AddRows(m.Data, n, q, parallel);
+        var r = acc.Result("act");
+        Assert.Equal([1, 3], r.SaturatedUnits);
+        Assert.Equal(new[] { 0f, 1f, 0.99f, 1f }, r.SaturationRates);
+        // A dense layer of the same values, one position per unit, counts every value: the maps' rule on one position.
+        var dense = new UnitStatsAccumulator(c * q, kind);
+        dense.Add(m);
+        var d = dense.Result("act");
+        Assert.Equal(Enumerable.Range(0, c * q).Where(j => j / q != 0 && !(j / q == 2 && j % q == 1) || j == 3).ToArray(), d.SaturatedUnits);
+    }
+
     [Fact]
     public void SpatialMaps_FireWhenAnyPositionPositive()
     {

@@ -297,4 +297,51 @@ public class PrecomputedSourceTests
             Directory.Delete(dir, true);
         }
     }
+
+    /// <summary>
+    /// A sigmoid conv layer stored as channel means and one stored as maxima: worked by hand, channel 0 holds 0.995 at
+    /// one of its 4 positions and 0.5 at the others on every sample, so its maximum sits at the top end while three
+    /// of its positions pass gradients (not saturated); its mean, 0.62, hides the same. Saturation needs every value:
+    /// a layer chosen with --layers is refused, one the default selection took is left out, and the flattened layer
+    /// (every position) is judged: channel 0 not saturated, channel 1 (every position at 0.999) saturated.
+    /// </summary>
+    [Fact]
+    public void SaturationOfASigmoidMapStoredReducedIsRefused()
+    {
+        var root = Directory.CreateTempSubdirectory("probe-acts-").FullName;
+        try
+        {
+            float[] sample = [0.995f, 0.5f, 0.5f, 0.5f, 0.999f, 0.999f, 0.999f, 0.999f];
+            string Folder(string how, float[] reduced)
+            {
+                string dir = Path.Combine(root, how);
+                Directory.CreateDirectory(dir);
+                Npy.Write(Path.Combine(dir, "act.npy"), new NpyArray(NpyDType.Float32, [3, 2], (float[])[.. reduced, .. reduced, .. reduced]));
+                Npy.Write(Path.Combine(dir, "flat.npy"), new NpyArray(NpyDType.Float32, [3, 2, 2, 2], (float[])[.. sample, .. sample, .. sample]));
+                File.WriteAllText(Path.Combine(dir, "layers.json"), $$"""
+                    {"samples": 3, "reduce": "{{how}}", "layers": [
+                      {"name": "act", "type": "Sigmoid", "outputShape": [2, 2, 2], "order": 0, "file": "act.npy"},
+                      {"name": "flat", "type": "Sigmoid", "outputShape": [2, 2, 2], "order": 1, "file": "flat.npy"}]}
+                    """);
+                return dir;
+            }
+            foreach (var (how, reduced) in new[] { ("mean", new[] { 0.62375f, 0.999f }), ("max", new[] { 0.995f, 0.999f }) })
+            {
+                using var source = PrecomputedSource.Open(Folder(how, reduced));
+                var e = Assert.Throws<ProbeException>(() => new DeadUnitStudy(new LayerSelector("act")).Run(source, source.Rows));
+                Assert.Contains("Layer 'act' (Sigmoid)", e.Message);
+                Assert.Contains("--reduce flatten", e.Message);
+                var all = new DeadUnitStudy().Run(source, source.Rows);
+                var judged = Assert.Single(all.Layers);
+                Assert.Equal("flat", judged.Layer);
+                Assert.Equal(UnitActivation.Sigmoid, judged.Stats.Activation);
+                Assert.Equal([1], judged.Stats.SaturatedUnits);
+                Assert.Contains("Layer 'act' (Sigmoid)", Assert.Single(all.LeftOut));
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
 }
