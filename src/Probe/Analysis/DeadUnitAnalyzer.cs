@@ -16,7 +16,8 @@ public sealed record DeadUnitReport(LayerUnitStats[] Layers, LayerUnitStats[] In
 /// <summary>
 /// Settings of the unit-statistics / dead-unit analysis. A unit is dead when its firing rate (fraction of samples with
 /// a &gt; 0) is 0 over all data, dying when 0 &lt; rate &lt; <see cref="DyingThreshold"/>; sigmoid/tanh units are
-/// saturated when within 1% of the range ends on more than <see cref="SaturationFraction"/> of samples. See
+/// saturated when within 1% of the range ends (a map's channel or a sequence's unit: at every position) on more than
+/// <see cref="SaturationFraction"/> of samples. See
 /// <see cref="UnitActivation"/> for how layers whose values may be negative (Linear) are judged.
 /// </summary>
 public sealed record DeadUnitAnalyzer(

@@ -207,7 +207,8 @@ public sealed class UnitStatsAccumulator
     /// <summary>
     /// Adds a batch of spatial maps: each row holds <see cref="Units"/> channels x <paramref name="positions"/>
     /// values, channel-major. Rule: a channel fires on a sample when any of its positions is &gt; 0 (reduction by max);
-    /// its per-unit min/max/saturation use the same max-reduced value. Sparsity, mean, std, min and max use every value.
+    /// its per-unit min/max use the same max-reduced value; it is saturated on a sample when every one of its positions
+    /// is within 1% of an end of the range. Sparsity, mean, std, min and max use every value.
     /// </summary>
     public void AddSpatial(Matrix batch, int positions)
     {
