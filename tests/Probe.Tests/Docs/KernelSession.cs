@@ -25,11 +25,14 @@ internal sealed record CellRun(bool Succeeded, string? Error, IReadOnlyList<Json
 internal sealed class KernelSession : IAsyncDisposable
 {
     readonly Process process;
+    // The kernel's own temp folder (its TMPDIR): the notebooks write their figures under Path.GetTempPath(), so two
+    // test runs at once on one machine (a CI clone beside a working copy) never write into each other's files.
+    readonly string tempDir;
     readonly Channel<JsonElement> events = Channel.CreateUnbounded<JsonElement>();
     readonly StringBuilder stderr = new();
     int next;
 
-    KernelSession(Process process) => this.process = process;
+    KernelSession(Process process, string tempDir) => (this.process, this.tempDir) = (process, tempDir);
 
     public static async Task<KernelSession> StartAsync(string workingDirectory, TimeSpan timeout)
     {
@@ -46,8 +49,10 @@ internal sealed class KernelSession : IAsyncDisposable
         foreach (var a in new[] { "tool", "run", "dotnet-interactive", "stdio", "--default-kernel", "csharp" }) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        string temp = Directory.CreateTempSubdirectory("probe-kernel-").FullName;
+        psi.Environment["TMPDIR"] = temp;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet interactive");
-        var session = new KernelSession(p);
+        var session = new KernelSession(p, temp);
         _ = Task.Run(session.ReadEventsAsync);
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (session.stderr) session.stderr.AppendLine(e.Data); };
         p.BeginErrorReadLine();
@@ -198,5 +203,7 @@ internal sealed class KernelSession : IAsyncDisposable
         }
         catch (Exception) when (!process.HasExited) { process.Kill(entireProcessTree: true); }
         process.Dispose();
+        try { Directory.Delete(tempDir, recursive: true); }
+        catch (IOException) { }   // a file still held open: the folder is under the system's temp and harmless
     }
 }
