@@ -48,6 +48,9 @@ public sealed record DeadUnitStudyResult(int Samples, double DyingThreshold, str
     /// <summary>Why each layer the default selection took could not be judged, and so is not in <see cref="Layers"/> (empty when none).</summary>
     public string[] LeftOut { get; init; } = [];
 
+    /// <summary>The model input whose token mask kept padding tokens out of the sequence layers' judgement (see <see cref="DeadUnitStudy.TokenMask"/>); null when none did.</summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>The result of one layer; an unknown name lists the analysed ones.</summary>
     public DeadLayerResult Layer(string name) => Layers.FirstOrDefault(l => l.Layer == name)
         ?? throw new ProbeException($"Layer '{name}' was not analysed. Analysed layers: {string.Join(", ", Layers.Select(l => l.Layer))}.");
@@ -104,6 +107,14 @@ public sealed record DeadUnitStudy(
 
     /// <summary>Called after each batch with (samples done, samples in all).</summary>
     public Action<int, int>? Progress { get; init; }
+
+    /// <summary>
+    /// The model input whose [N, T] rows mark each sample's real tokens (1) and padding (0), such as
+    /// <c>attention_mask</c> (see <see cref="ActivationCapture.TokenMask"/>): a unit of a sequence site of T tokens is
+    /// then judged on the real tokens only (it fires on a sample when it is &gt; 0 on any real token, and its statistics
+    /// count only real tokens). Null: every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
 
     /// <summary>The firing rule, as written into every result.</summary>
     public const string FiringRule =
@@ -189,12 +200,7 @@ public sealed record DeadUnitStudy(
 
         // Every selected site's per-sample output shape: as the source tells it when it knows every one (a TorchSharp
         // model's trace, a graph with static shapes, stored activations), else from a one-sample pass.
-        var known = sites.Where(s => s.OutputShape != null).ToDictionary(s => s.Name, StringComparer.Ordinal);
-        static LayerInfo Known(SiteInfo s, int order) => new(s.Name, s.OpType, s.OutputShape!, s.OutputShape!.Aggregate(1, (a, d) => a * d), order)
-            { LayoutType = s.LayoutType, ActivationType = s.ActivationType };
-        var layers = selected.All(known.ContainsKey)
-            ? selected.Select((n, i) => Known(known[n], i)).ToList()
-            : new ActivationCapture(new LayerSelector(string.Join(",", selected)), MapReduction.Flatten, false, 1).Run(source, data.Subset([0])).Layers;
+        var layers = ActivationCapture.Shapes(source, data, selected);
         var info = layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
 
         var plans = new List<LayerPlan>();
@@ -261,7 +267,7 @@ public sealed record DeadUnitStudy(
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
             MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize)
         {
-            Cancellation = Cancellation, Progress = Progress,
+            Cancellation = Cancellation, Progress = Progress, TokenMask = TokenMask,
             PerSite = SiteReductions.None with { OutputReaders = outputReaders, InputReaders = inputSites.Count > 0 ? inputReaders : new Dictionary<string, SiteReader>() },
         };
         var summary = capture.Run(source, data);
@@ -272,7 +278,7 @@ public sealed record DeadUnitStudy(
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
             plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType, ActivationType = p.ActivationType }).ToArray(),
-            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal)) { LeftOut = [.. leftOut] };
+            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal)) { LeftOut = [.. leftOut], TokenMask = TokenMask };
     }
 
     /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>
@@ -306,7 +312,7 @@ public sealed record DeadUnitStudy(
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced) });
         }
-        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]) { LeftOut = partial.LeftOut };
+        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]) { LeftOut = partial.LeftOut, TokenMask = partial.TokenMask };
     }
 
     /// <summary>
@@ -440,9 +446,10 @@ public sealed record DeadUnitStudy(
         {
             var on = _halves;
             if (p.Positions == 1 || !p.TokensLast) return p.Acc.AddRows(rows, count, p.Positions, on);
-            // Sequence outputs arrive token-major (T x D per row); the accumulator wants unit-major (D x T), as maps are.
-            if (p.Scratch.Length != rows.Length) p.Scratch = new float[rows.Length];
-            int t = p.Positions, d = p.Units;
+            // Sequence outputs arrive token-major (T x D per row; under a token mask one sample at a time, holding only
+            // its real tokens); the accumulator wants unit-major (D x T), as maps are.
+            if (p.Scratch.Length < rows.Length) p.Scratch = new float[rows.Length];
+            int d = p.Units, t = cols / d;
             for (int r = 0; r < count; r++)
             {
                 int o = r * cols;
@@ -450,7 +457,7 @@ public sealed record DeadUnitStudy(
                     for (int j = 0; j < d; j++)
                         p.Scratch[o + j * t + i] = rows[o + i * d + j];
             }
-            return p.Acc.AddRows(p.Scratch, count, p.Positions, on);
+            return p.Acc.AddRows(p.Scratch.AsSpan(0, rows.Length), count, t, on);
         };
 
         /// <summary>
@@ -508,7 +515,8 @@ public sealed record DeadUnitStudy(
         // p.PreMax; the scalar rule of MapReduction.Max (v replaces the best only when v > best).
         private static void UnitMaxima(ReadOnlySpan<float> rows, int count, int cols, LayerPlan p, int[] units)
         {
-            int positions = p.Positions, d = p.Units;
+            // A sequence's tokens: T, or under a token mask the sample's real tokens.
+            int d = p.Units, positions = p.TokensLast ? cols / d : p.Positions;
             var max = p.PreMax!;
             if (positions == 1)
             {
@@ -624,6 +632,9 @@ public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, d
     /// <summary>Why each layer the default selection took could not be judged (see <see cref="DeadUnitStudyResult.LeftOut"/>).</summary>
     public string[] LeftOut { get; init; } = [];
 
+    /// <summary>The token mask the counters were taken under (see <see cref="DeadUnitStudyResult.TokenMask"/>).</summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>Combines partials of disjoint slices of one data set, taken with the same settings, model and layers.</summary>
     static bool SameOrigin(AffineSummary? a, AffineSummary? b) => a is null || b is null ? a is null && b is null
         : a.Layer == b.Layer && a.LayerType == b.LayerType && a.Folded == b.Folded && a.InputSite == b.InputSite
@@ -636,8 +647,9 @@ public sealed record DeadUnitPartial(string Format, int Samples, bool Explain, d
         var first = parts[0];
         foreach (var p in parts.Skip(1))
         {
-            if (p.Format != first.Format || p.Explain != first.Explain || p.DyingThreshold != first.DyingThreshold || p.Epsilon != first.Epsilon || p.SaturationFraction != first.SaturationFraction)
-                throw new ProbeException("The partial results were made with different settings (dying threshold, epsilon, saturation); rerun the shards with the same options.");
+            if (p.Format != first.Format || p.Explain != first.Explain || p.DyingThreshold != first.DyingThreshold || p.Epsilon != first.Epsilon || p.SaturationFraction != first.SaturationFraction
+                || p.TokenMask != first.TokenMask)
+                throw new ProbeException("The partial results were made with different settings (dying threshold, epsilon, saturation, token mask); rerun the shards with the same options.");
             if (!p.Layers.Select(l => (l.Name, l.Units)).SequenceEqual(first.Layers.Select(l => (l.Name, l.Units))))
                 throw new ProbeException($"The partial results cover different layers ({string.Join(", ", first.Layers.Select(l => l.Name))} vs {string.Join(", ", p.Layers.Select(l => l.Name))}); rerun the shards with the same model and --layers.");
             // The weights that explain each layer (the same model gives the same norms and biases to the bit).

@@ -18,6 +18,12 @@ public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape
     /// decomposed GELU or SiLU: "GELU", "SiLU"); null otherwise. Units are judged as for that activation.
     /// </summary>
     public string? ActivationType { get; init; }
+
+    /// <summary>
+    /// The model input whose token mask pooled this layer (a sequence of the mask's T tokens reduced by mean, max, first
+    /// or last over each sample's real tokens only; see <see cref="Capture.TokenMask"/>); null when no mask pooled it.
+    /// </summary>
+    public string? TokenMask { get; init; }
 }
 
 /// <summary>

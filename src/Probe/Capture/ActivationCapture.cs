@@ -50,6 +50,16 @@ public sealed record ActivationCapture(
     /// </summary>
     public SiteReductions PerSite { get; init; } = SiteReductions.None;
 
+    /// <summary>
+    /// The model input that marks each sample's real tokens (1) and padding (0), such as <c>attention_mask</c>: an
+    /// input of the source given as an array of shape [N, T] (see <see cref="IActivationSource.InputArray"/>). Every
+    /// selected sequence site of T tokens is then reduced over the real tokens only: mean = sum(h * mask) / sum(mask),
+    /// max over the real tokens, first and last = the first and last real token; flatten keeps every value. A reader
+    /// of such a site (<see cref="PerSite"/>) is handed each sample's real tokens only. Other sites are unaffected; a
+    /// sample with no real token, or a selection without such a site, is refused. Null (the default): every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>Streams <paramref name="data"/> through a TorchSharp <paramref name="model"/> (see <see cref="ModuleSource"/>).</summary>
     public CaptureSummary Run(nn.Module<Tensor, Tensor> model, IDataset data, params IActivationConsumer[] consumers)
     {
@@ -65,6 +75,8 @@ public sealed record ActivationCapture(
         if (BatchSize <= 0) throw new ProbeException($"Batch size must be positive, got {BatchSize}.");
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to capture.");
         if (data is Dataset d) d.Validate();
+        // The mask first: one of another shape is refused saying what it should be, before the model runs.
+        var mask = TokenMask is string maskInput ? ReadMask(source, maskInput, data) : null;
         source.Bind(data);
         // Samples of another layout than the model's input (channels-last images for a [C, H, W] model) are refused
         // here, on the library path as in the CLI: the run would otherwise reshape them silently.
@@ -84,7 +96,9 @@ public sealed record ActivationCapture(
             OutputReaders = PerSite.OutputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteOut), StringComparer.Ordinal),
             InputReaders = PerSite.InputReaders.ToDictionary(kv => kv.Key, kv => Counted(kv.Key, kv.Value, nonFiniteIn), StringComparer.Ordinal),
         };
-        using var run = source.Start(sites, Reduce, IncludeInputs, perSite);
+        using var run = mask != null
+            ? MaskedRun.Start(source, sites, Reduce, IncludeInputs, perSite, mask, Shapes(source, data, sites))
+            : source.Start(sites, Reduce, IncludeInputs, perSite);
         if (run is IDataBoundRun bound) bound.Data = data; // side inputs follow each sample's original row
         // Capturing into memory alone: the hooks copy every site's rows straight into the sink's arrays.
         var direct = consumers is [InMemorySink only] && run is IDirectRun ? only : null;
@@ -126,6 +140,30 @@ public sealed record ActivationCapture(
         return new CaptureSummary(data.Count, layers,
             layers.ToDictionary(l => l.Name, l => nonFiniteOut[l.Name], StringComparer.Ordinal),
             IncludeInputs ? layers.ToDictionary(l => l.Name, l => nonFiniteIn[l.Name], StringComparer.Ordinal) : new Dictionary<string, long>());
+    }
+
+    // The token mask's rows, one per sample of the whole data set.
+    private static TokenMask ReadMask(IActivationSource source, string input, IDataset data)
+    {
+        var mask = Capture.TokenMask.From(input, source.InputArray(input));
+        if (mask.Rows != data.OriginalCount)
+            throw new ProbeException($"The token mask '{input}' has {mask.Rows} rows but the data set has {data.OriginalCount} samples: give it one row per sample of the whole data set, in the data set's order.");
+        return mask;
+    }
+
+    /// <summary>
+    /// Each of <paramref name="sites"/>' per-sample output shape and layout (in the order given): as the source tells
+    /// them when it knows every one (a TorchSharp model's trace, a graph with static shapes, stored activations), else
+    /// from a pass of the data's first sample.
+    /// </summary>
+    internal static IReadOnlyList<LayerInfo> Shapes(IActivationSource source, IDataset data, IReadOnlyList<string> sites)
+    {
+        var known = source.Sites.Where(s => s.OutputShape != null).ToDictionary(s => s.Name, StringComparer.Ordinal);
+        static LayerInfo Known(SiteInfo s, int order) => new(s.Name, s.OpType, s.OutputShape!, s.OutputShape!.Aggregate(1, (a, d) => a * d), order)
+            { LayoutType = s.LayoutType, ActivationType = s.ActivationType };
+        return sites.All(known.ContainsKey)
+            ? sites.Select((n, i) => Known(known[n], i)).ToList()
+            : new ActivationCapture(new LayerSelector(string.Join(",", sites)), MapReduction.Flatten, false, 1).Run(source, data.Subset([0])).Layers;
     }
 
     private static IEnumerable<(int Start, int Count, ReadOnlyMemory<float> Values)> InPlace(Dataset d, int batchSize, CancellationToken ct)

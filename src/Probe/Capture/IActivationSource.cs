@@ -66,6 +66,14 @@ public interface IActivationSource : IDisposable
     string? NotASite(string name) => null;
 
     /// <summary>
+    /// The array fed to model input <paramref name="input"/>, one row per sample of the whole data set: where a token
+    /// mask (<see cref="ActivationCapture.TokenMask"/>) is read from. An unknown input, or one the data set feeds, is
+    /// refused with the model's inputs; a source without named inputs (a TorchSharp model, stored activations) refuses.
+    /// </summary>
+    Probe.Data.NpyArray InputArray(string input) =>
+        throw new ProbeArgumentException($"'{Description}' has no input named '{input}': it takes one input, the data. A token mask names an input of an ONNX model that is given as an array (--input {input}=FILE.npy).");
+
+    /// <summary>
     /// Called before sites are resolved for a data set. A source whose sites are learnt by running the model (TorchSharp
     /// modules, traced on the data's first sample) traces here; others need nothing.
     /// </summary>

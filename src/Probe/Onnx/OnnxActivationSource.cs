@@ -247,6 +247,20 @@ public sealed class OnnxActivationSource : IActivationSource
         Sites = Sites.Where(s => !gone.Contains(s.Name)).ToList();
     }
 
+    /// <inheritdoc/>
+    public NpyArray InputArray(string input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var names = _graph.FeedInputs.Select(i => i.Name).ToList();
+        string list = string.Join(", ", names.Select(n => $"'{n}'"));
+        if (!names.Contains(input))
+            throw new ProbeArgumentException($"The ONNX model '{Description}' has no input '{input}'. Its inputs: {list}.");
+        if (input == DataInputName)
+            throw new ProbeArgumentException($"Input '{input}' of '{Description}' is fed by the data set; a token mask is read from an input given as an array: give it as --input {input}=FILE.npy and feed the data to another input (its inputs: {list}).");
+        return _extra.TryGetValue(input, out var array) ? array
+            : throw new ProbeArgumentException($"Input '{input}' of '{Description}' has no array; give it as --input {input}=FILE.npy (one row of T tokens per sample: 1 = real token, 0 = padding).");
+    }
+
     internal OnnxSiteDef Site(string name) => _byName.TryGetValue(name, out var s) ? s
         : _notSites.TryGetValue(name, out var why) ? throw new ProbeException(why)
         : throw new ProbeException($"Unknown site '{name}' in '{Description}'. Sites: {string.Join(", ", _sites.Select(x => x.Name))}.");

@@ -1,6 +1,4 @@
-using Probe.Capture;
-
-namespace Probe.Onnx;
+namespace Probe.Capture;
 
 /// <summary>
 /// How one site's per-sample tensor becomes a row, by rank of the batched output and the site's op type:
