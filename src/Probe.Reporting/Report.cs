@@ -36,6 +36,13 @@ public sealed record ReportSettings(
     /// <summary>Called with one line at the end of each stage.</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// The model input whose [N, T] rows mark each sample's real tokens (1) and padding (0), such as
+    /// <c>attention_mask</c>: every section pools sequence sites of T tokens over the real tokens only and judges their
+    /// units on them (see <see cref="ActivationCapture.TokenMask"/>). Null: every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>The command line to record in the provenance (shown on the page and in timings.json).</summary>
     public string? CommandLine { get; init; }
 
@@ -269,7 +276,7 @@ public static class Report
             foreach (var r in runs)
             {
                 string stage = $"dead units ({r.Label})";
-                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
+                var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
                 int cps = r.Run.Checkpoints.Count, at = 0;
                 var timeline = Timed(stage, () =>
                 {
@@ -311,7 +318,7 @@ public static class Report
         {
             DefineDead();
             const string stage = "dead units";
-            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t) };
+            var study = new DeadUnitStudy(BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, Progress = (d, t) => Progress(stage, d, t), TokenMask = settings.TokenMask };
             var result = Timed(stage, () => study.Run(source, _data));
             report.AddTable(DeadSection, $"Dead units per layer ({result.Samples} samples)", DeadUnitFigures.TableHeaders, DeadUnitFigures.TableRows(result));
             var bars = DeadUnitFigures.StyleFor(result, report.Style);
@@ -334,7 +341,7 @@ public static class Report
                 "How well each layer's activations separate the classes: a separability ratio (between-class over within-class scatter) and the test accuracy of a linear probe (multinomial logistic regression) trained on that layer alone.",
                 "Probe accuracy rising with depth means later layers make the classes linearly separable; a layer where it peaks and then falls, or a final layer below the best probe, points at where the network loses information.");
             const string stage = "representation quality";
-            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.Cap(settings.QualitySamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
+            var study = new RepresentationStudy(new LayerSelector(layers), MapReduction.Mean, MaxSamples: settings.Cap(settings.QualitySamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
             CheckpointQuality[] checkpoints;
             string split;
             ProbePlateauWarning[] warnings = [];
@@ -392,7 +399,7 @@ public static class Report
                 "Linear CKA (centered kernel alignment, Kornblith et al. 2019) between two layers' activations on the same samples: 1 = the same representation up to rotation and scale, 0 = unrelated.",
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
-            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel };
+            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
             var within = Timed(stage, () => study.Within(final, data));
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
             report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),

@@ -33,7 +33,7 @@ internal static class CaptureCommand
         cmd.Validators.Add(r =>
         {
             if (!models.HasModel(r)) r.AddError("Option '--model' is required.");
-            models.Validate(r);
+            models.Validate(r, input);
             bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
             if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
             var inputs = r.GetValue(input) ?? [];
@@ -44,8 +44,11 @@ internal static class CaptureCommand
         cmd.SetAction(p =>
         {
             var given = (p.GetValue(input) ?? []).Select(CliOptions.SplitInput).ToList();
-            // The data set feeds the unnamed --input (or the first named one); other named inputs are side arrays.
-            var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed : given.FirstOrDefault();
+            // The data set feeds the unnamed --input (or the first named one that is not the token mask); other named
+            // inputs are side arrays.
+            string? mask = models.TokenMaskOf(p);
+            var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed
+                : given.FirstOrDefault(g => g.Name != mask) is { Path: not null } named ? named : given.FirstOrDefault();
             var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
             IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;
@@ -72,6 +75,7 @@ internal static class CaptureCommand
             {
                 Cancellation = ctx.Cancel,
                 Progress = ctx.Report("capture"),
+                TokenMask = mask,
             };
             CaptureSummary summary;
             using (var sink = new NpySink(staged.Path))
@@ -83,10 +87,12 @@ internal static class CaptureCommand
                 samples = summary.Samples,
                 rows = sampled ? "rows.npy" : null,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
+                // The input whose mask pooled sequence sites over real tokens (each such layer says so: tokenMask).
+                tokenMask = capture.TokenMask,
                 // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
                 classes = dataset.Labels != null ? dataset.ClassNames : null,
                 // layout: the op type that decides a [T, D] / [C, L] output's layout when it is not the layer's own (an ONNX Relu after a Conv: "Conv").
-                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, activation = l.ActivationType, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
+                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, activation = l.ActivationType, tokenMask = l.TokenMask, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)
                 ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray(), p);

@@ -223,7 +223,7 @@ internal static class CliOptions
 
     public static Option<MapReduction> Reduce() => new("--reduce")
     {
-        Description = "How feature maps become rows: mean (per channel, default), max (per channel) or flatten; sequence outputs [tokens, features] also first or last (token).",
+        Description = "How feature maps become rows: mean (per channel, default), max (per channel) or flatten (every value); sequence outputs [tokens, features] also first or last (token). With --token-mask, a sequence's mean, max, first and last take its real tokens only; flatten keeps every token.",
         HelpName = "mean|max|flatten|first|last",
         DefaultValueFactory = _ => MapReduction.Mean,
         CustomParser = r =>

@@ -90,6 +90,7 @@ internal static class DeadCommand
                 Cancellation = ctx.Cancel,
                 Progress = ctx.Report("dead units"),
                 Device = models.DeviceOf(p),
+                TokenMask = models.TokenMaskOf(p),
             };
             if (p.GetValue(shard) is string shardText)
             {

@@ -83,6 +83,7 @@ internal sealed class LayerInputs
             Cancellation = ctx?.Cancel ?? default,
             Progress = ctx?.Report("capture"),
             Device = Models.DeviceOf(p),
+            TokenMask = Models.TokenMaskOf(p),
         };
         if (p.GetValue(Models.Model) != null || p.GetValue(Models.ActsDir) != null)
         {

@@ -22,6 +22,15 @@ internal sealed class ModelOptions
     /// <summary>Side inputs of an ONNX model with several graph inputs (an attention mask beside token ids): NAME=FILE.npy.</summary>
     public Option<string[]> Inputs { get; } = SideInputs();
 
+    /// <summary>The graph input (given with --input NAME=FILE.npy) whose rows mark each sample's real tokens: <see cref="ActivationCapture.TokenMask"/>.</summary>
+    public Option<string?> TokenMask { get; } = new("--token-mask")
+    {
+        Description = "The graph input that marks each sample's real tokens, e.g. attention_mask: given with --input NAME=FILE.npy as [N, T] (1 = real token, 0 = padding; int64, int32, bool or float). " +
+                      "Sequence sites of T tokens are then pooled over the real tokens only (mean = sum(h * mask) / sum(mask), max over real tokens, first and last real token; flatten keeps every value, padding included), " +
+                      "and dead units are judged on real tokens only. Other sites are unaffected.",
+        HelpName = "NAME",
+    };
+
     static Option<string[]> SideInputs()
     {
         var o = new Option<string[]>("--input")
@@ -41,13 +50,20 @@ internal sealed class ModelOptions
         return o;
     }
 
-    /// <summary>Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>, <c>--input</c> when <paramref name="inputs"/>).</summary>
-    public void AddTo(Command cmd, bool actsDir = true, bool inputs = true)
+    /// <summary>
+    /// Adds the options (and <c>--acts-dir</c> when <paramref name="actsDir"/>, <c>--input</c> when <paramref name="inputs"/>,
+    /// <c>--token-mask</c> when <paramref name="tokenMask"/>: every command that runs a model on named inputs).
+    /// </summary>
+    public void AddTo(Command cmd, bool actsDir = true, bool inputs = true, bool tokenMask = true)
     {
         cmd.Add(Model); cmd.Add(Weights); cmd.Add(RandomWeights); cmd.Add(Device);
         if (actsDir) cmd.Add(ActsDir);
         if (inputs) cmd.Add(Inputs);
+        if (tokenMask) cmd.Add(TokenMask);
     }
+
+    /// <summary>The --token-mask value (null when not given).</summary>
+    public string? TokenMaskOf(ParseResult p) => p.GetValue(TokenMask);
 
     /// <summary>The --input arrays by graph input name (none when not given).</summary>
     public IReadOnlyDictionary<string, NpyArray>? SideArrays(ParseResult p) =>
@@ -62,8 +78,18 @@ internal sealed class ModelOptions
     /// The checks every command shares: a model spec needs trained weights (or an explicit <c>--random-weights</c>);
     /// an ONNX file carries its own; <c>--acts-dir</c> takes no model options.
     /// </summary>
-    public void Validate(CommandResult r)
+    public void Validate(CommandResult r, Option<string[]>? inputs = null)
     {
+        inputs ??= Inputs;
+        if (r.Command.Options.Contains(TokenMask) && r.GetResult(TokenMask) != null && r.GetValue(TokenMask) is string mask)
+        {
+            var named = (r.GetValue(inputs) ?? []).Select(i => CliOptions.SplitInput(i).Name).Where(n => n != null).ToList();
+            if (!(HasModel(r) && ModelLoader.IsOnnx(r.GetValue(Model)!)))
+                r.AddError($"--token-mask names a graph input of an ONNX model (--model FILE.onnx, with --input {mask}=FILE.npy); other models and --acts-dir have no named inputs.");
+            else if (!named.Contains(mask))
+                r.AddError($"--token-mask {mask} reads the mask from the array given for that input: add --input {mask}=MASK.npy ([N, T]: 1 = real token, 0 = padding)" +
+                           (named.Count > 0 ? $"; the inputs given are {string.Join(", ", named)}." : "."));
+        }
         bool weights = r.GetResult(Weights) != null, random = r.GetResult(RandomWeights) != null && r.GetValue(RandomWeights);
         if (HasActsDir(r) && (HasModel(r) || weights || random))
             r.AddError("--acts-dir holds activations already; it takes no --model, --weights or --random-weights.");

@@ -43,7 +43,7 @@ internal static class ReportCommand
             // The library writes the report into its staging folder: registered so that a Ctrl-C that stops the process
             // before the library has cleaned up (its forced exit after a second) removes it too.
             using var pending = ProbeCli.Pending(ReportFolder.StagingDirectory(dir));
-            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p), Device = models.DeviceOf(p), ReplaceAnyFolder = p.GetValue(force) };
+            var settings = Settings(ctx, p.GetValue(seed), p.GetValue(maxSamples), p.GetValue(batch)) with { Figures = fig.Settings(p), Device = models.DeviceOf(p), ReplaceAnyFolder = p.GetValue(force), TokenMask = models.TokenMaskOf(p) };
             string index;
             if (p.GetValue(run) is string runDir)
             {

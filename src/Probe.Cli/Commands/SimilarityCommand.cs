@@ -83,7 +83,7 @@ internal static class SimilarityCommand
             if (source is PrecomputedSource && p.GetResult(o.Layers) is not { Implicit: false }) study = study with { Layers = "all" };
             if (p.GetValue(o.Shard) is string shardText)
             {
-                var cka = new CkaStudy(((CkaMeasure)measure).Settings, study.Layers, study.Reduce, null, study.Seed, CkaStudyMethod.Minibatch, study.BatchSize);
+                var cka = new CkaStudy(((CkaMeasure)measure).Settings, study.Layers, study.Reduce, null, study.Seed, CkaStudyMethod.Minibatch, study.BatchSize) { TokenMask = study.TokenMask };
                 var part = Shard.Parse(shardText);
                 var (start, count) = part.Range(dataset.Count, cka.BatchSize);
                 var state = cka.MinibatchState(source, part.Slice(dataset, cka.BatchSize));
@@ -265,6 +265,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         if (!models) Models.Validate(r);
         else
         {
+            if (Given(r, Models.TokenMask)) r.AddError("--token-mask goes with --model FILE.onnx and its --input arrays (all layer pairs of one model); --model-a and --run take no side inputs.");
             if (Models.HasActsDir(r)) r.AddError("--acts-dir holds activations already; it takes no --model-a.");
             string ma = r.GetValue(ModelA)!, mb = r.GetValue(ModelB) ?? ma;
             ModelOptions.CheckModel(r, ma);
@@ -327,7 +328,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             MaxSamples: p.GetValue(MaxSamples) ?? (measure is CkaMeasure ? null : SimilarityCommand.DefaultMaxSamples),
             Seed: p.GetValue(Seed),
             Method: p.GetValue(Method) switch { "full" => CkaStudyMethod.Full, "minibatch" => CkaStudyMethod.Minibatch, _ => CkaStudyMethod.Auto },
-            BatchSize: p.GetValue(BatchSize));
+            BatchSize: p.GetValue(BatchSize)) { TokenMask = Models.TokenMaskOf(p) };
 
     /// <summary>Models A and B, their names and the data they run on: two checkpoints of a run, two runs, or two models.</summary>
     public (IActivationSource A, IActivationSource B, string NameA, string NameB, IDataset Data) OpenPair(ParseResult p)

@@ -312,7 +312,10 @@ public sealed record DeadUnitStudy(
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced) });
         }
-        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, FiringRule, [.. layers]) { LeftOut = partial.LeftOut, TokenMask = partial.TokenMask };
+        string rule = partial.TokenMask is { } mask
+            ? FiringRule + $"; a sequence's unit fires when it is > 0 on any real token (those input '{mask}' marks 1), and padding tokens count nowhere"
+            : FiringRule;
+        return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, rule, [.. layers]) { LeftOut = partial.LeftOut, TokenMask = partial.TokenMask };
     }
 
     /// <summary>
@@ -324,14 +327,15 @@ public sealed record DeadUnitStudy(
     {
         bool tokens = SiteLayout.TokensLast(type, r.From);
         string unit = tokens ? "unit" : "channel", shape = $"[{string.Join(", ", r.From)}]";
-        string over = tokens ? $"the {r.From[0]} tokens" : $"the {string.Join(" x ", r.From[1..])} positions";
+        string over = tokens ? r.TokenMask is { } mask ? $"the real tokens among the {r.From[0]} (those input '{mask}' marks 1)" : $"the {r.From[0]} tokens"
+            : $"the {string.Join(" x ", r.From[1..])} positions";
         var (what, values, judged) = r.How switch
         {
             MapReduction.Mean => ($"one mean per {unit} and sample (probe capture --reduce mean over {over} of its {shape} output)", "means",
                 $"a {unit} fires on a sample when its mean is > 0, the same as any value > 0 for an activation that is never negative, such as ReLU"),
             MapReduction.Max => ($"one maximum per {unit} and sample (probe capture --reduce max over {over} of its {shape} output)", "maxima",
                 $"a {unit} fires on a sample when its maximum is > 0, i.e. when any of its values is"),
-            MapReduction.First or MapReduction.Last => ($"one value per {unit} and sample (probe capture --reduce {r.How.ToString()!.ToLowerInvariant()}: one token of its {shape} output)", "values of that token",
+            MapReduction.First or MapReduction.Last => ($"one value per {unit} and sample (probe capture --reduce {r.How.ToString()!.ToLowerInvariant()}: one {(r.TokenMask is { } m ? $"real token (input '{m}' marks them)" : "token")} of its {shape} output)", "values of that token",
                 $"a {unit} fires on a sample when that token's value is > 0; the other tokens are not seen"),
             _ => ($"one value per {unit} and sample (reduced over {over} of its {shape} output, in a way layers.json does not record)", "reduced values",
                 $"a {unit} fires on a sample when its stored value is > 0"),

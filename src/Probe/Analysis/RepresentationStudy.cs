@@ -66,6 +66,13 @@ public sealed record RepresentationStudy(
     /// <summary>Where the model runs when the study builds the source itself (a TorchSharp model or a run's checkpoints).</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
+    /// <summary>
+    /// The model input whose [N, T] rows mark each sample's real tokens (1) and padding (0), such as
+    /// <c>attention_mask</c>: sequence sites of T tokens are pooled over the real tokens only (see
+    /// <see cref="ActivationCapture.TokenMask"/>). Null: every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>Analyses in-memory layer matrices (all with one row per label). <paramref name="trainMask"/>: true = probe training row.</summary>
     public LayerQuality[] Analyze(IReadOnlyList<(string Layer, Matrix Features)> layers, int[] labels, bool[]? trainMask = null)
     {
@@ -176,7 +183,7 @@ public sealed record RepresentationStudy(
         ArgumentNullException.ThrowIfNull(source); ArgumentNullException.ThrowIfNull(data);
         if (data.Labels is null) throw new ProbeException($"Data set '{data.Name}' has no labels; separability and probes need class labels.");
         var subset = rows.Length == data.Count ? data : data.Subset(rows);
-        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
+        var capture = new ActivationCapture(Layers, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device, TokenMask = TokenMask };
         var sink = new InMemorySink(subset.Count);
         var summary = capture.Run(source, subset, sink);
         var layers = summary.LayerNames.Select(n => (n, sink.Outputs[n])).ToList();

@@ -17,6 +17,9 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
 
         /// <summary>The activation the layer computes when <see cref="Type"/> does not say (see <see cref="LayerInfo.ActivationType"/>); null when absent.</summary>
         public string? Activation { get; init; }
+
+        /// <summary>The model input whose token mask pooled the layer over real tokens only (see <see cref="LayerInfo.TokenMask"/>); null when absent.</summary>
+        public string? TokenMask { get; init; }
     }
 
     /// <summary>The manifest's file name.</summary>
@@ -39,7 +42,7 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
         foreach (var l in layers.EnumerateArray())
         {
             string name = Str(l, "name") ?? throw new ProbeException($"'{path}': a layer without a name.");
-            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")) { Layout = Str(l, "layout"), Activation = Str(l, "activation") });
+            list.Add(new Layer(name, Str(l, "type") ?? "?", Str(l, "file") ?? NpySink.FileName(name), Shape(l, "outputShape")) { Layout = Str(l, "layout"), Activation = Str(l, "activation"), TokenMask = Str(l, "tokenMask") });
         }
         string[]? classes = root.TryGetProperty("classes", out var c) && c.ValueKind == JsonValueKind.Array
             ? c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? "" : e.ToString()).ToArray() : null;

@@ -37,7 +37,11 @@ public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bo
 /// How a site's stored values were reduced: <paramref name="How"/> (null when the folder does not say) over the
 /// positions (or tokens) of the layer's own per-sample shape <paramref name="From"/>.
 /// </summary>
-public sealed record StoredReduction(MapReduction? How, int[] From);
+public sealed record StoredReduction(MapReduction? How, int[] From)
+{
+    /// <summary>The model input whose token mask limited the reduction to each sample's real tokens (see <see cref="LayerInfo.TokenMask"/>); null when every token counted.</summary>
+    public string? TokenMask { get; init; }
+}
 
 /// <summary>
 /// Named activation sites of a model over a data set: what capture and every analysis consume. Three kinds exist:

@@ -55,25 +55,25 @@ public sealed class PrecomputedSource : IActivationSource
     public static PrecomputedSource Open(string dir)
     {
         if (!System.IO.Directory.Exists(dir)) throw new ProbeException($"Activation folder '{dir}' does not exist.");
-        var entries = new List<(string Name, string Type, string? Layout, string? Activation, string File, int[]? Recorded)>();
+        var entries = new List<(string Name, string Type, string? Layout, string? Activation, string File, int[]? Recorded, string? Mask)>();
         string manifest = Path.Combine(dir, CaptureManifest.FileName);
         MapReduction? reduced = null;
         if (CaptureManifest.Read(dir) is { } written)
         {
             reduced = written.Reduce;
-            foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.Layout, l.Activation, l.File, l.OutputShape));
+            foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.Layout, l.Activation, l.File, l.OutputShape, l.TokenMask));
         }
         else
         {
             foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(NaturalOrder.Instance))
-                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, null, f!, null));
+                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, null, f!, null, null));
         }
         if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
 
         var sites = new List<Stored>();
         int rows = -1;
         string? first = null;
-        foreach (var (name, type, layout, activation, file, recorded) in entries)
+        foreach (var (name, type, layout, activation, file, recorded, mask) in entries)
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path)) throw new ProbeException($"'{manifest}' lists layer '{name}' in '{file}', which does not exist.");
@@ -97,7 +97,7 @@ public sealed class PrecomputedSource : IActivationSource
             {
                 long size = recorded.Aggregate(1L, (a, d) => a * d);
                 if (size == m.Cols) { perSample = recorded; flat = true; }
-                else if (size > m.Cols && recorded.Length >= 2) how = new StoredReduction(reduced is MapReduction.Flatten ? null : reduced, recorded);
+                else if (size > m.Cols && recorded.Length >= 2) how = new StoredReduction(reduced is MapReduction.Flatten ? null : reduced, recorded) { TokenMask = mask };
                 else throw new ProbeException($"'{manifest}' records layer '{name}' with output shape [{string.Join(", ", recorded)}] ({size} values per sample), but '{file}' holds {m.Cols} values per sample.");
             }
             sites.Add(new Stored(new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout, ActivationType = activation }, m, perSample, flat));

@@ -58,12 +58,20 @@ public sealed record CkaStudy(
     /// <summary>Reports (stage, samples done, samples in all) while activations are captured; null = silent.</summary>
     public Action<string, long, long>? Progress { get; init; }
 
+    /// <summary>
+    /// The model input whose [N, T] rows mark each sample's real tokens (1) and padding (0), such as
+    /// <c>attention_mask</c>: sequence sites of T tokens are pooled over the real tokens only (see
+    /// <see cref="ActivationCapture.TokenMask"/>). Null: every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
+
     /// <summary>The capture this study runs on one model (its progress stage named after <paramref name="model"/>).</summary>
     internal ActivationCapture Capture(LayerSelector? selector, string model) =>
         new(selector, Reduce, BatchSize: BatchSize)
         {
             Cancellation = Cancellation,
             Device = Device,
+            TokenMask = TokenMask,
             Progress = Progress is { } report ? (done, total) => report($"capture {model}", done, total) : null,
         };
 
@@ -111,7 +119,7 @@ public sealed record CkaStudy(
         if (MaxSamples != null) throw new ProbeException("A shard covers its own slice of the data; --max-samples cannot be combined with --shard.");
         var (subset, selector, withInput) = Prepare(data);
         var names = LayerNames(model, subset, selector, withInput, out _);
-        var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Device = Device };
+        var capture = Capture(selector, "model") with { Cancellation = default, Progress = null };
         using var acc = new MinibatchCka(names, Estimator.Kernel, Estimator.SigmaFrac);
         capture.Run(model, subset, new WithInput(acc, subset, withInput));
         return acc.State();
@@ -148,7 +156,7 @@ public sealed record CkaStudy(
         else
         {
             // Lockstep: each chunk of samples goes through A then B, so the pairing buffer holds one batch at most.
-            var capture = new ActivationCapture(selector, Reduce, BatchSize: BatchSize) { Cancellation = Cancellation, Device = Device };
+            var capture = Capture(selector, "") with { Progress = null };
             using var acc = new MinibatchCka(rows, cols, Estimator.Kernel, Estimator.SigmaFrac);
             var rowSide = new WithInput(acc.RowModel, subset, withInput);
             var colSide = new WithInput(acc.ColumnModel, subset, withInput);
@@ -201,7 +209,7 @@ public sealed record CkaStudy(
         if (withInput) { names.Add(InputLayer); w.Add(data.SampleSize()); }
         if (selector != null)
         {
-            var probe = new ActivationCapture(selector, Reduce, BatchSize: 2) { Device = Device }.ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
+            var probe = (Capture(selector, "") with { BatchSize = 2, Cancellation = default, Progress = null }).ToMemory(model, data.Subset([0, Math.Min(1, data.Count - 1)]));
             foreach (var l in probe.Summary.Layers)
             {
                 if (l.Name == InputLayer) throw new ProbeException($"The model has a layer named '{InputLayer}', which clashes with the input pseudo-layer; drop 'input' from the selector.");

@@ -43,11 +43,19 @@ public sealed record SimilarityStudy(
     /// <summary>Where the models run (for sources the study does not build itself, the source's own device applies).</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
+    /// <summary>
+    /// The model input whose [N, T] rows mark each sample's real tokens (1) and padding (0), such as
+    /// <c>attention_mask</c>: sequence sites of T tokens are pooled over the real tokens only (see
+    /// <see cref="ActivationCapture.TokenMask"/>). Null: every token counts.
+    /// </summary>
+    public string? TokenMask { get; init; }
+
     private CkaStudy Cka => new((Measure as CkaMeasure)?.Settings, Layers, Reduce, MaxSamples, Seed, Method, BatchSize)
     {
         Cancellation = Cancellation,
         Progress = Progress,
         Device = Device,
+        TokenMask = TokenMask,
     };
 
     /// <summary>The measure between every pair of an activation source's selected layers on <paramref name="data"/>.</summary>

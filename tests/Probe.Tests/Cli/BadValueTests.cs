@@ -52,6 +52,7 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         ["--a"] = [Missing + "/a.npy"],
         ["--b"] = [Missing + "/b.npy"],
         ["--input"] = [Missing + "/x.npy"],
+        ["--token-mask"] = ["attention_mask"],
         ["--epochs"] = ["one,two"],
         ["--shard"] = ["3/2", "x"],
         ["--out"] = ["/dev/null/sub/out"],

@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Text.Json;
+using Probe.Cli;
+using Probe.Data;
+using Xunit;
+
+namespace Probe.Tests.Cli;
+
+/// <summary>
+/// <c>--token-mask NAME</c>: parsed on every command that runs a model with --input, mapped onto the library's
+/// TokenMask setting, recorded in a capture's layers.json and read back by <c>probe dead --acts-dir</c>. Values against
+/// tests/fixtures/onnx/make_masked_pooling.py (PyTorch's masked pooling of a BERT-like model).
+/// </summary>
+public class TokenMaskCommandTests : IDisposable
+{
+    readonly string _dir = Cli.TempDir("token-mask");
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static string Onnx(string file) => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", file);
+
+    static readonly string[] Model =
+        ["--model", Onnx("masked_pooling.onnx"), "--input", "attention_mask=" + Onnx("mp_mask.npy"), "--token-mask", "attention_mask"];
+
+    [Theory]
+    [InlineData("capture")]
+    [InlineData("dead")]
+    [InlineData("report")]
+    [InlineData("cka")]
+    [InlineData("similarity")]
+    [InlineData("compare")]
+    [InlineData("separability")]
+    [InlineData("linear-probe")]
+    public void EveryCommandThatRunsAModelOnInputsParsesIt(string command)
+    {
+        var root = ProbeCli.BuildRoot(new CliContext(TextWriter.Null, TextWriter.Null));
+        // capture takes its data as an --input too.
+        string[] args = [command, .. Model, .. command == "capture" ? new[] { "--input", "input_ids=" + Onnx("mp_ids.npy") } : ["--data", "npy:" + Onnx("mp_ids.npy")],
+            .. command is "similarity" ? new[] { "--measure", "cka" } : [], .. command is "capture" or "report" ? new[] { "--out", Path.Combine(_dir, command) } : []];
+        var parsed = root.Parse(args);
+        Assert.True(parsed.Errors.Count == 0, string.Join("; ", parsed.Errors.Select(e => e.Message)));
+        Assert.Equal("attention_mask", parsed.GetValue<string?>("--token-mask"));
+    }
+
+    [Fact]
+    public void AMaskThatNoInputGivesIsRefusedWhileParsing()
+    {
+        var (code, _, err) = Cli.Run("dead", "--model", Onnx("masked_pooling.onnx"), "--input", "attention_mask=" + Onnx("mp_mask.npy"),
+            "--token-mask", "mask", "--data", "npy:" + Onnx("mp_ids.npy"));
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("add --input mask=MASK.npy", err);
+        Assert.Contains("the inputs given are attention_mask", err);
+    }
+
+    [Fact]
+    public void AModelWithoutNamedInputsIsRefusedWhileParsing()
+    {
+        var (code, _, err) = Cli.Run("dead", "--model", "mlp:64-10:relu", "--random-weights", "--data", "digits", "--token-mask", "attention_mask");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--token-mask names a graph input of an ONNX model", err);
+    }
+
+    [Fact]
+    public void CaptureRecordsTheMaskAndDeadReadsItBack()
+    {
+        string dir = Path.Combine(_dir, "cap");
+        // The mask is given first: the data feeds input_ids all the same.
+        var (code, _, err) = Cli.Run("capture", "--model", Onnx("masked_pooling.onnx"), "--input", "attention_mask=" + Onnx("mp_mask.npy"),
+            "--input", "input_ids=" + Onnx("mp_ids.npy"), "--token-mask", "attention_mask", "--layers", "act,fc2,head", "--reduce", "max", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        ReferenceAssert.Close(Npy.ReadMatrix(Onnx("mp_fc2_masked_max.npy")), Npy.ReadMatrix(Path.Combine(dir, "fc2.npy")), "fc2 masked max", 1e-5);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "layers.json")));
+        Assert.Equal("attention_mask", doc.RootElement.GetProperty("tokenMask").GetString());
+        var layers = doc.RootElement.GetProperty("layers").EnumerateArray().ToDictionary(l => l.GetProperty("name").GetString()!);
+        Assert.Equal("attention_mask", layers["fc2"].GetProperty("tokenMask").GetString());
+        Assert.Equal(JsonValueKind.Null, layers["head"].GetProperty("tokenMask").ValueKind);
+
+        // act's unit 0 is > 0 on padding tokens only: dead in the masked maxima, and the note says what they are.
+        var (dcode, output, derr) = Cli.Run("dead", "--acts-dir", dir, "--layers", "act");
+        Assert.True(dcode == 0, derr);
+        Assert.Contains("act: dead units 0", output);
+        Assert.Contains("over the real tokens among the 5 (those input 'attention_mask' marks 1)", output);
+    }
+
+    [Fact]
+    public void DeadJudgesUnitsOnRealTokensOnly()
+    {
+        string[] args = ["dead", "--model", Onnx("masked_pooling.onnx"), "--input", "attention_mask=" + Onnx("mp_mask.npy"), "--data", "npy:" + Onnx("mp_ids.npy"), "--layers", "act", "--json"];
+        var (code, masked, err) = Cli.Run([.. args, "--token-mask", "attention_mask"]);
+        Assert.True(code == 0, err);
+        var (_, all, _) = Cli.Run(args);
+        static int[] Dead(string json) => JsonDocument.Parse(json).RootElement.GetProperty("layers")[0].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal([0], Dead(masked));
+        Assert.Empty(Dead(all));
+        Assert.Contains("any real token (those input 'attention_mask' marks 1)", JsonDocument.Parse(masked).RootElement.GetProperty("firingRule").GetString());
+    }
+}
