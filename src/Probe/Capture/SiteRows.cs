@@ -46,34 +46,9 @@ internal static class SiteRows
         if (shape.Length <= 1 || reduce == MapReduction.Flatten) { x.CopyTo(row); return; }
         if (shape.Length == 2 && Tokens(shape, opType))
         {
-            int t = (int)shape[0], d = (int)shape[1];
-            switch (reduce)
-            {
-                case MapReduction.First: x[..d].CopyTo(row); return;
-                case MapReduction.Last: x.Slice((t - 1) * d, d).CopyTo(row); return;
-                case MapReduction.Mean:
-                    {
-                        Span<double> acc = d <= 4096 ? stackalloc double[d] : new double[d];
-                        acc.Clear();
-                        for (int i = 0; i < t; i++)
-                        {
-                            var tok = x.Slice(i * d, d);
-                            for (int j = 0; j < d; j++) acc[j] += tok[j];
-                        }
-                        for (int j = 0; j < d; j++) row[j] = (float)(acc[j] / t);
-                        return;
-                    }
-                case MapReduction.Max:
-                    {
-                        x[..d].CopyTo(row);
-                        for (int i = 1; i < t; i++)
-                        {
-                            var tok = x.Slice(i * d, d);
-                            for (int j = 0; j < d; j++) if (tok[j] > row[j] || float.IsNaN(tok[j])) row[j] = tok[j];
-                        }
-                        return;
-                    }
-            }
+            int t = (int)shape[0];
+            TokenMask.Pool(x, [], 0, t - 1, t, reduce, row[..(int)shape[1]]);
+            return;
         }
         // Feature maps [C, ...] (including [C, L]): channel c's positions are contiguous.
         int c = (int)shape[0];

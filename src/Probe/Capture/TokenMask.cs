@@ -86,33 +86,42 @@ public sealed class TokenMask
     /// Pools sample <paramref name="row"/>'s token-major values <paramref name="x"/> (T x D) into <paramref name="into"/>
     /// (D) over its real tokens: mean (summed in double), max (NaN wins, as libtorch's amax), first or last real token.
     /// </summary>
-    public void Pool(int row, ReadOnlySpan<float> x, MapReduction how, Span<float> into)
+    public void Pool(int row, ReadOnlySpan<float> x, MapReduction how, Span<float> into) =>
+        Pool(x, Row(row), _first[row], _last[row], _count[row], how, into);
+
+    /// <summary>
+    /// Pools token-major <paramref name="x"/> (T x D, D = <paramref name="into"/>'s length) over the tokens
+    /// <paramref name="real"/> marks (every token when it is empty), the first and last of which are
+    /// <paramref name="first"/> and <paramref name="last"/>, <paramref name="count"/> in all: what
+    /// <see cref="SiteRows.Reduce"/> does to a sequence with every token real.
+    /// </summary>
+    internal static void Pool(ReadOnlySpan<float> x, ReadOnlySpan<bool> real, int first, int last, int count, MapReduction how, Span<float> into)
     {
-        int d = into.Length;
-        var real = Row(row);
+        int d = into.Length, tokens = x.Length / Math.Max(d, 1);
+        bool all = real.IsEmpty;
         switch (how)
         {
-            case MapReduction.First: x.Slice(_first[row] * d, d).CopyTo(into); return;
-            case MapReduction.Last: x.Slice(_last[row] * d, d).CopyTo(into); return;
+            case MapReduction.First: x.Slice(first * d, d).CopyTo(into); return;
+            case MapReduction.Last: x.Slice(last * d, d).CopyTo(into); return;
             case MapReduction.Mean:
                 {
                     Span<double> acc = d <= 4096 ? stackalloc double[d] : new double[d];
                     acc.Clear();
-                    for (int t = 0; t < Tokens; t++)
+                    for (int t = 0; t < tokens; t++)
                     {
-                        if (!real[t]) continue;
+                        if (!all && !real[t]) continue;
                         var tok = x.Slice(t * d, d);
                         for (int j = 0; j < d; j++) acc[j] += tok[j];
                     }
-                    for (int j = 0; j < d; j++) into[j] = (float)(acc[j] / _count[row]);
+                    for (int j = 0; j < d; j++) into[j] = (float)(acc[j] / count);
                     return;
                 }
             case MapReduction.Max:
                 {
-                    x.Slice(_first[row] * d, d).CopyTo(into);
-                    for (int t = _first[row] + 1; t < Tokens; t++)
+                    x.Slice(first * d, d).CopyTo(into);
+                    for (int t = first + 1; t < tokens; t++)
                     {
-                        if (!real[t]) continue;
+                        if (!all && !real[t]) continue;
                         var tok = x.Slice(t * d, d);
                         for (int j = 0; j < d; j++) if (tok[j] > into[j] || float.IsNaN(tok[j])) into[j] = tok[j];
                     }
