@@ -4,10 +4,11 @@ namespace Probe.Reporting;
 
 /// <summary>
 /// What a user asks of every figure a command or report draws: a width (inches), a raster resolution, a base font size
-/// (points) and whether figures carry titles. Unset values keep each figure's own preset (a CKA heatmap grows with its
-/// layers, an evolution grid fills the page width). <see cref="Apply"/> turns a figure's preset style into the one drawn.
+/// (points) and whether figures carry titles. Unset values keep each figure's own preset (a similarity heatmap grows
+/// with its layers up to a page's text width, an evolution grid fills the page width). <see cref="Apply"/> turns a
+/// figure's preset style into the one drawn.
 /// </summary>
-/// <param name="WidthInches">Figure width in inches; the height scales with it (null: the figure's own width).</param>
+/// <param name="WidthInches">Figure width in inches; the height scales with it, a heatmap's follows its square cells (<see cref="Figures.HeatmapStyle"/>) (null: the figure's own width).</param>
 /// <param name="Dpi">PNG resolution in dots per inch (null: the preset's, 300).</param>
 /// <param name="FontSizePt">Base font size in points; titles are one point larger (null: the preset's, 8 or 9).</param>
 /// <param name="Titles">False drops figure titles (and the room they take); panel and axis titles stay.</param>

@@ -36,6 +36,12 @@ public sealed record FigureStyle(
     /// <summary>Full text width: 7 x 4.2 in, 300 dpi, 9 pt text.</summary>
     public static FigureStyle Page { get; } = new(7.0, 4.2, 300, 9, 1.0);
 
+    /// <summary>
+    /// A page's text height in inches (US letter with 1 in margins; A4 with 2.5 cm margins has 9.7 in): the tallest a
+    /// figure sized to fit the page is made (<see cref="Figures.HeatmapStyle"/>), as <see cref="Page"/>'s width is its widest.
+    /// </summary>
+    public const double PageTextHeightInches = 9.0;
+
     /// <summary>Builds a style from a size in points (1/72 in).</summary>
     public static FigureStyle FromPoints(double widthPt, double heightPt, double dpi = 300, double fontSizePt = 8, double lineWidthPt = 1.0)
         => new(widthPt / 72.0, heightPt / 72.0, dpi, fontSizePt, lineWidthPt);

@@ -9,6 +9,8 @@ public static partial class Figures
     /// <summary>
     /// A labelled heatmap (e.g. CKA layer x layer, or model A x model B) with a fixed colour range, viridis colours, a
     /// colour bar, and cell values printed where they fit. values[i][j] is drawn in row i (top to bottom), column j.
+    /// The cells are square and the labels fit the room <paramref name="style"/> gives them (see <see cref="FitHeatmap"/>);
+    /// export with the same style, and size it with <see cref="HeatmapStyle"/> to leave no empty margin.
     /// </summary>
     public static PlotModel Heatmap(double[][] values, string[] rowLabels, string[] colLabels, string? title = null,
         double min = 0, double max = 1, bool showValues = true, string valueFormat = "0.00", string? colorBarTitle = null,
@@ -20,8 +22,52 @@ public static partial class Figures
         Check.Length(colLabels, m.GetLength(1), fig, "column labels", "values[0] (columns)");
         Check.Range(min, max, fig, "colour range");
         _ = Fmt(0.5, valueFormat);
-        return BuildHeatmap(m, rowLabels, colLabels, title, min, max, showValues, valueFormat, colorBarTitle, xTitle, yTitle,
-            HeatMapRenderMethod.Rectangles, style ?? FigureStyle.Column);
+        style ??= FigureStyle.Column;
+        var model = BuildHeatmap(m, rowLabels, colLabels, title, min, max, showValues, valueFormat, colorBarTitle, xTitle, yTitle,
+            HeatMapRenderMethod.Rectangles, style);
+        FitHeatmap(model, style, rowLabels, colLabels, colorBarTitle);
+        return model;
+    }
+
+    /// <summary>Width of one heatmap cell a figure aims for when its width is not given, in inches (values print in it at 8 pt).</summary>
+    internal const double HeatmapCellInches = 0.42;
+
+    /// <summary>
+    /// The style to draw (and export) a <see cref="Heatmap"/> with these labels and titles at: square cells and no empty
+    /// margin. The width is <paramref name="settings"/>' when given; otherwise about <see cref="HeatmapCellInches"/> a
+    /// column plus the labels, at least one journal column (<see cref="FigureStyle.Column"/>) and at most a page's text
+    /// width (<see cref="FigureStyle.Page"/>): more layers make smaller cells, never a wider figure. The height is what
+    /// square cells of that width need, at most <see cref="FigureStyle.PageTextHeightInches"/> (or the width, when
+    /// wider); a table too tall for it gets smaller cells (and, at its own width, a narrower figure). Font, resolution
+    /// and titles follow <paramref name="settings"/> over the one-column preset.
+    /// </summary>
+    public static FigureStyle HeatmapStyle(string[] rowLabels, string[] colLabels, string? title = null, double min = 0, double max = 1,
+        string? colorBarTitle = null, string? xTitle = null, string? yTitle = null, FigureSettings? settings = null)
+    {
+        const string fig = "HeatmapStyle";
+        Check.NotEmpty(rowLabels, fig, "row labels");
+        Check.NotEmpty(colLabels, fig, "column labels");
+        Check.Range(min, max, fig, "colour range");
+        settings ??= FigureSettings.Default;
+        int rows = rowLabels.Length, cols = colLabels.Length;
+        var basis = settings.Apply(FigureStyle.Column);
+        double width = settings.WidthInches ?? Math.Round(Math.Clamp(HeatmapCellInches * cols + 1.7 + 0.06 * rowLabels.Concat(colLabels).Max(l => l.Length),
+            FigureStyle.Column.WidthInches, FigureStyle.Page.WidthInches), 2);
+        var empty = new double[rows, cols];
+        // The room left over (x, y; OxyPlot units) once the cells are square, at a trial size.
+        (double X, double Y) Slack(FigureStyle s) => FitHeatmap(BuildHeatmap(empty, rowLabels, colLabels, title, min, max, false, "0.00",
+            colorBarTitle, xTitle, yTitle, HeatMapRenderMethod.Rectangles, s), s, rowLabels, colLabels, colorBarTitle);
+        // Laid out taller than it can need, the cells take the width; the height is what is left when the rest is removed.
+        double trial = Math.Min(FigureSettings.MaxWidthInches, width * rows / cols + 10);
+        double height = trial - Slack(basis with { WidthInches = width, HeightInches = trial }).Y / FigureStyle.UnitsPerInch;
+        double cap = Math.Max(FigureStyle.PageTextHeightInches, width);
+        if (height > cap)
+        {
+            height = cap;
+            if (settings.WidthInches is null)
+                width = Math.Round(Math.Max(FigureStyle.Column.WidthInches, width - Slack(basis with { WidthInches = width, HeightInches = cap }).X / FigureStyle.UnitsPerInch), 2);
+        }
+        return basis with { WidthInches = width, HeightInches = Math.Round(height, 2) };
     }
 
     /// <summary>
@@ -119,6 +165,86 @@ public static partial class Figures
             FontSize = style.FontUnits * 0.85,
         });
         return model;
+    }
+
+    /// <summary>Space between neighbouring tick labels, in font sizes.</summary>
+    const double LabelGap = 0.2;
+
+    /// <summary>
+    /// Makes a heatmap's tick labels fit its cells and its cells square, for the size of <paramref name="style"/>; returns
+    /// the room (x, y; OxyPlot units) left over, which is split evenly on both sides of the cells. The rule, applied
+    /// to the layout OxyPlot makes (all decisions only ever move one way, so the passes end):
+    /// <list type="bullet">
+    /// <item>A cell is min(plot width / columns, plot height / rows): the tighter direction sets it, the other takes the rest.</item>
+    /// <item>Row labels (horizontal text) need a line of text and a fifth of the font size each: when the cells are
+    /// shorter, only every k-th row is labelled, k the smallest of 1, 2, 5, 10, 20, 50, ... that leaves that room.</item>
+    /// <item>Column labels stay horizontal while the widest fits its cell; else they are turned 45 degrees while the
+    /// cells are at least sqrt(2) lines apart; else they stand upright (90 degrees), every k-th labelled as the rows.</item>
+    /// <item>When labels are thinned, every cell keeps a short tick and the labelled ones a longer one, so the unlabelled
+    /// layers can be counted off from their labelled neighbours (the figure's JSON lists them all).</item>
+    /// <item>A colour bar title longer than the bar is cut before its " (" (the measure's settings): "RSA (Spearman of
+    /// ...)" becomes "RSA"; the figure's title keeps the whole description.</item>
+    /// </list>
+    /// The font size never changes, so the labels read as the rest of the paper's figures do.
+    /// </summary>
+    internal static (double X, double Y) FitHeatmap(PlotModel model, FigureStyle style, string[] rowLabels, string[] colLabels, string? colorBarTitle)
+    {
+        var x = (LinearAxis)model.Axes[0];
+        var y = (LinearAxis)model.Axes[1];
+        var bar = model.Axes.OfType<LinearColorAxis>().Single();
+        int rows = rowLabels.Length, cols = colLabels.Length;
+        double f = style.FontUnits, pitch = TextHeight(style) + LabelGap * f;
+        var widths = colLabels.Select(l => TextWidth(l, style)).ToArray();
+        double widest = widths.Max();
+        string? shortTitle = colorBarTitle is { } t && t.IndexOf(" (", StringComparison.Ordinal) is int k and > 0 ? t[..k] : null;
+        // Column labels: 0 horizontal, 1 at 45 degrees, 2 upright. A label at 45 degrees hangs to the left of its column
+        // by sqrt(1/2) (width + half a line); the left margin is widened when the first ones would leave the figure.
+        int turn = 0, xStep = 1, yStep = 1;
+        bool cut = false;
+        double left = 0;
+        var hang = widths.Select(w => Math.Sqrt(0.5) * (w + TextHeight(style) / 2)).ToArray();
+        double cell;
+        for (int pass = 0; ; pass++)
+        {
+            x.Angle = turn switch { 0 => 0, 1 => -45, _ => -90 };
+            Thin(x, xStep, f);
+            Thin(y, yStep, f);
+            bar.Title = cut ? shortTitle : colorBarTitle;
+            model.PlotMargins = new OxyThickness(left > 0 ? left : double.NaN, double.NaN, double.NaN, double.NaN);
+            FigureExporter.LayOut(model, style);
+            cell = Math.Min(model.PlotArea.Width / cols, model.PlotArea.Height / rows);
+            int needTurn = Math.Max(turn, widest + LabelGap * f <= cell ? 0 : cell * Math.Sqrt(0.5) >= pitch ? 1 : 2);
+            int needX = needTurn == 2 ? Math.Max(xStep, NiceStep(pitch / cell)) : 1;
+            int needY = Math.Max(yStep, NiceStep(pitch / cell));
+            bool needCut = cut || shortTitle != null && TextWidth(colorBarTitle!, style) > cell * rows;
+            double overhang = needTurn != 1 ? 0 : Enumerable.Range(0, cols).Max(i => hang[i] - (i + 0.5) * cell);
+            double auto = model.Axes.Where(a => a.IsAxisVisible).Max(a => a.DesiredMargin.Left);
+            double needLeft = overhang > auto + 0.5 || left > 0 ? Math.Max(left, Math.Max(auto, overhang)) : 0;
+            if ((needTurn, needX, needY, needCut, needLeft) == (turn, xStep, yStep, cut, left) || pass == 8) break;
+            (turn, xStep, yStep, cut, left) = (needTurn, needX, needY, needCut, needLeft);
+        }
+        var margins = model.ActualPlotMargins;
+        double slackX = model.PlotArea.Width - cell * cols, slackY = model.PlotArea.Height - cell * rows;
+        model.PlotMargins = new OxyThickness(margins.Left + slackX / 2, margins.Top + slackY / 2, margins.Right + slackX / 2, margins.Bottom + slackY / 2);
+        return (slackX, slackY);
+    }
+
+    /// <summary>Labels every <paramref name="step"/>-th position of an index axis; thinned, every position keeps a tick.</summary>
+    static void Thin(LinearAxis axis, int step, double fontUnits)
+    {
+        axis.MajorStep = step;
+        axis.MinorStep = 1;
+        axis.TickStyle = step == 1 ? TickStyle.None : TickStyle.Outside;
+        axis.MajorTickSize = fontUnits * 0.35;
+        axis.MinorTickSize = step == 1 ? 0 : fontUnits * 0.2;
+    }
+
+    /// <summary>The smallest of 1, 2, 5, 10, 20, 50, ... that is at least <paramref name="ratio"/>.</summary>
+    internal static int NiceStep(double ratio)
+    {
+        for (long decade = 1; ; decade *= 10)
+            foreach (long m in new[] { 1L, 2L, 5L })
+                if (m * decade >= ratio || m * decade >= int.MaxValue / 10) return (int)(m * decade);
     }
 }
 

@@ -439,7 +439,7 @@ public static class Report
 
         private Action<string> Heatmap(CkaMatrix table, string rowTitle, string colTitle)
         {
-            var style = report.StyleOf(CkaFigures.StyleFor(table));
+            var style = CkaFigures.StyleFor(table, null, rowTitle, colTitle, report.FigureSettings);
             var model = CkaFigures.Heatmap(table, null, rowTitle, colTitle, style);
             return path => FigureExporter.Save(model, path, style);
         }

@@ -7,34 +7,32 @@ namespace Probe.Reporting.Sections;
 public static class CkaFigures
 {
     /// <summary>
-    /// The heatmap of a CKA table (rows top to bottom, columns left to right). The figure is square-ish and grows with
-    /// the number of layers so cell values stay legible; values are printed where they fit. Values outside [0, 1]
-    /// (debiased CKA can go slightly negative) are coloured at the end of the bar but printed as they are.
+    /// The heatmap of a CKA table (rows top to bottom, columns left to right), sized by <see cref="StyleFor"/> unless
+    /// <paramref name="style"/> is given: square cells, about 0.42 in a layer up to a page's text width, values printed
+    /// where they fit, tick labels thinned when they cannot all fit. Values outside [0, 1] (debiased CKA can go slightly
+    /// negative) are coloured at the end of the bar but printed as they are.
     /// </summary>
     public static PlotModel Heatmap(CkaMatrix table, string? title = null, string? rowTitle = null, string? colTitle = null, FigureStyle? style = null)
     {
         ArgumentNullException.ThrowIfNull(table);
         return Figures.Heatmap(table.Values, table.RowLayers, table.ColLayers, title ?? table.Measure,
-            min: 0, max: 1, showValues: true, valueFormat: "0.00", colorBarTitle: "CKA",
-            xTitle: colTitle, yTitle: rowTitle, style: style ?? StyleFor(table));
+            min: 0, max: 1, showValues: true, valueFormat: "0.00", colorBarTitle: ColorBarTitle,
+            xTitle: colTitle, yTitle: rowTitle, style: style ?? StyleFor(table, title, rowTitle, colTitle));
     }
 
-    /// <summary>A figure style sized for the table: about 0.42 in per cell, at least one journal column wide.</summary>
-    public static FigureStyle StyleFor(CkaMatrix table)
+    /// <summary>The style <see cref="Heatmap"/> draws the table at with these titles under <paramref name="figures"/> (see <see cref="Figures.HeatmapStyle"/>).</summary>
+    public static FigureStyle StyleFor(CkaMatrix table, string? title = null, string? rowTitle = null, string? colTitle = null, FigureSettings? figures = null)
     {
         ArgumentNullException.ThrowIfNull(table);
-        int rows = table.RowLayers.Length, cols = table.ColLayers.Length;
-        int labelChars = Math.Max(table.RowLayers.Max(s => s.Length), table.ColLayers.Max(s => s.Length));
-        double margin = 0.9 + 0.06 * labelChars;
-        double width = Math.Clamp(0.42 * cols + margin + 0.8, 3.5, 12);
-        double height = Math.Clamp(0.42 * rows + margin + 0.35, 2.8, 12);
-        return FigureStyle.Column with { WidthInches = width, HeightInches = height };
+        return Figures.HeatmapStyle(table.RowLayers, table.ColLayers, title ?? table.Measure, 0, 1, ColorBarTitle, colTitle, rowTitle, figures);
     }
 
-    /// <summary>Writes <paramref name="basePath"/>.png and .svg (sized by <see cref="StyleFor"/>, then <paramref name="figures"/>); returns the written paths.</summary>
+    /// <summary>Writes <paramref name="basePath"/>.png and .svg (sized by <see cref="StyleFor"/> under <paramref name="figures"/>); returns the written paths.</summary>
     public static IReadOnlyList<string> Save(CkaMatrix table, string basePath, string? title = null, string? rowTitle = null, string? colTitle = null, FigureSettings? figures = null)
     {
-        var style = (figures ?? FigureSettings.Default).Apply(StyleFor(table));
+        var style = StyleFor(table, title, rowTitle, colTitle, figures);
         return FigureExporter.SaveAll(Heatmap(table, title, rowTitle, colTitle, style), basePath, style, ".png", ".svg");
     }
+
+    private const string ColorBarTitle = "CKA";
 }

@@ -8,6 +8,9 @@ namespace Probe.Tests.Reporting;
 /// <summary>One &lt;text&gt; element of an SVG: its string, font size, the box its glyphs cover, and the clip rectangle it is drawn in.</summary>
 internal sealed record SvgTextBox(string Text, double FontSize, double Left, double Top, double Right, double Bottom, double ClipLeft, double ClipTop, double ClipRight, double ClipBottom)
 {
+    /// <summary>The four corners of the glyphs' box as drawn (rotated text: a rotated rectangle inside Left..Bottom).</summary>
+    public (double X, double Y)[] Corners { get; init; } = [];
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"'{Text}' box [{Left:0.#}, {Right:0.#}] x [{Top:0.#}, {Bottom:0.#}], clip [{ClipLeft:0.#}, {ClipRight:0.#}] x [{ClipTop:0.#}, {ClipBottom:0.#}]");
 }
@@ -69,7 +72,7 @@ internal static class SvgText
         var corners = new[] { (left, top), (right, top), (left, bottom), (right, bottom) }
             .Select(p => (X: a * p.Item1 + c * p.Item2 + ex, Y: b * p.Item1 + d * p.Item2 + f)).ToArray();
         return new SvgTextBox(text, size, corners.Min(p => p.X), corners.Min(p => p.Y), corners.Max(p => p.X), corners.Max(p => p.Y),
-            clip.L, clip.T, clip.R, clip.B);
+            clip.L, clip.T, clip.R, clip.B) { Corners = [corners[0], corners[1], corners[3], corners[2]] };
     }
 
     private static (double, double, double, double, double, double) Matrix(string? transform)
@@ -83,6 +86,36 @@ internal static class SvgText
     }
 
     private static double Num(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Whether the glyph boxes of two texts overlap by more than <paramref name="tolerance"/> units, rotated texts as
+    /// the rotated rectangles they are (separating axes: two convex shapes are apart when their shadows on one of their
+    /// edges' normals are).
+    /// </summary>
+    public static bool Overlap(SvgTextBox a, SvgTextBox b, double tolerance = 0.5)
+    {
+        foreach (var shape in new[] { a.Corners, b.Corners })
+            for (int i = 0; i < 4; i++)
+            {
+                var (p, q) = (shape[i], shape[(i + 1) % 4]);
+                double nx = q.Y - p.Y, ny = p.X - q.X, len = Math.Sqrt(nx * nx + ny * ny);
+                if (len == 0) continue;
+                var sa = a.Corners.Select(c => (c.X * nx + c.Y * ny) / len).ToArray();
+                var sb = b.Corners.Select(c => (c.X * nx + c.Y * ny) / len).ToArray();
+                if (sa.Max() <= sb.Min() + tolerance || sb.Max() <= sa.Min() + tolerance) return false;
+            }
+        return true;
+    }
+
+    /// <summary>Every pair of texts whose glyph boxes overlap (see <see cref="Overlap"/>), described.</summary>
+    public static List<string> Clashes(IReadOnlyList<SvgTextBox> texts, double tolerance = 0.5)
+    {
+        var clashes = new List<string>();
+        for (int i = 0; i < texts.Count; i++)
+            for (int j = i + 1; j < texts.Count; j++)
+                if (Overlap(texts[i], texts[j], tolerance)) clashes.Add($"{texts[i]} / {texts[j]}");
+        return clashes;
+    }
 
     /// <summary>Every text box that sticks out of the figure or out of the clip rectangle it is drawn in (by more than <paramref name="tolerance"/> units).</summary>
     public static List<SvgTextBox> Outside(double width, double height, IEnumerable<SvgTextBox> texts, double tolerance = 0.5) =>
