@@ -7,8 +7,11 @@ namespace Probe.Reporting;
 public static partial class Figures
 {
     /// <summary>
-    /// A labelled heatmap (e.g. CKA layer x layer, or model A x model B) with a fixed colour range, viridis colours, a
-    /// colour bar, and cell values printed where they fit. values[i][j] is drawn in row i (top to bottom), column j.
+    /// A labelled heatmap (e.g. CKA layer x layer, or model A x model B) with a fixed colour range, a colour bar, and
+    /// cell values printed where they fit. values[i][j] is drawn in row i (top to bottom), column j. The colours are
+    /// viridis, or, when the range includes negative values (<paramref name="min"/> &lt; 0: RSA's correlations), the
+    /// diverging <see cref="Palettes.Diverging"/> centred at 0 over limits symmetric about it (-L to L, L the larger of
+    /// |min| and |max|).
     /// The cells are square and the labels fit the room <paramref name="style"/> gives them (see <see cref="FitHeatmap"/>);
     /// export with the same style, and size it with <see cref="HeatmapStyle"/> to leave no empty margin.
     /// </summary>
@@ -118,7 +121,16 @@ public static partial class Figures
         model.Axes.Add(x);
         model.Axes.Add(y);
 
-        var palette = Palettes.Viridis(256);
+        // Signed values (a range that includes negatives: RSA's correlations, [-1, 1]) are drawn in a diverging palette
+        // centred at 0 over limits symmetric about it, so that the hue shows the sign and a value and its negative are
+        // equally strong; viridis, sequential, coloured 0 mid-teal and hid the sign. Other ranges keep viridis.
+        bool signed = min < 0;
+        if (signed)
+        {
+            double limit = Math.Max(-min, Math.Abs(max));
+            (min, max) = (-limit, limit);
+        }
+        var palette = signed ? Palettes.Diverging() : Palettes.Viridis(256);
         model.Axes.Add(new LinearColorAxis
         {
             Position = AxisPosition.Right,

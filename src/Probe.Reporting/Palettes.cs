@@ -2,7 +2,7 @@ using OxyPlot;
 
 namespace Probe.Reporting;
 
-/// <summary>Fixed colour palettes: a colour-blind-safe categorical palette and viridis for continuous values.</summary>
+/// <summary>Fixed colour palettes: a colour-blind-safe categorical palette, viridis for continuous values and a diverging palette for signed ones.</summary>
 public static class Palettes
 {
     /// <summary>
@@ -48,6 +48,18 @@ public static class Palettes
 
     /// <summary>Viridis with <paramref name="count"/> steps (perceptually uniform, colour-blind friendly).</summary>
     public static OxyPalette Viridis(int count = 256) => OxyPalettes.Viridis(count);
+
+    /// <summary>
+    /// A diverging palette for signed values such as correlations, <paramref name="count"/> steps: ColorBrewer's RdBu
+    /// (Brewer 2003; readable with the common colour-vision deficiencies) from dark blue (most negative) through
+    /// near-white (zero) to dark red (most positive). Drawn over limits symmetric about zero with an odd count (the
+    /// default, 255), zero falls on the middle, near-white step, so the sign of every cell shows as its hue.
+    /// </summary>
+    public static OxyPalette Diverging(int count = 255) => OxyPalette.Interpolate(count,
+        OxyColor.FromRgb(0x05, 0x30, 0x61), OxyColor.FromRgb(0x21, 0x66, 0xAC), OxyColor.FromRgb(0x43, 0x93, 0xC3),
+        OxyColor.FromRgb(0x92, 0xC5, 0xDE), OxyColor.FromRgb(0xD1, 0xE5, 0xF0), OxyColor.FromRgb(0xF7, 0xF7, 0xF7),
+        OxyColor.FromRgb(0xFD, 0xDB, 0xC7), OxyColor.FromRgb(0xF4, 0xA5, 0x82), OxyColor.FromRgb(0xD6, 0x60, 0x4D),
+        OxyColor.FromRgb(0xB2, 0x18, 0x2B), OxyColor.FromRgb(0x67, 0x00, 0x1F));
 
     /// <summary><paramref name="count"/> ordered colours sampled from viridis (dark to yellow-green), for ordered series.</summary>
     public static OxyColor[] Sequential(int count)

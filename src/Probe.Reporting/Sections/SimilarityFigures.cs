@@ -6,7 +6,7 @@ namespace Probe.Reporting.Sections;
 /// <summary>
 /// Heatmaps of any similarity measure's layer table (<see cref="SimilarityMeasure.AllPairs"/>,
 /// <see cref="SimilarityMeasure.Cross"/>): layer names on both axes, values printed where they fit, and the colour bar
-/// fixed to the measure's range (RSA: [-1, 1]; the others [0, 1]).
+/// fixed to the measure's range (RSA: [-1, 1] in a diverging palette centred at 0; the others [0, 1] in viridis).
 /// </summary>
 public static class SimilarityFigures
 {
