@@ -228,13 +228,16 @@ public static class FigureExporter
 
     /// <summary>
     /// Lays the model out at the style's size without drawing anything, so that its plot area and axis scales are
-    /// those of the exported figure (a figure can then fit its text to the room it has).
+    /// those of the exported figure (a figure can then fit its text to the room it has). A plot with equal scales
+    /// (<see cref="PlotType.Cartesian"/>) zooms an axis on its first layout and keeps the zoom, which can move the
+    /// tick labels and so the plot area: it is laid out a second time, as every later export lays it out.
     /// </summary>
     internal static void LayOut(PlotModel model, FigureStyle style)
     {
         using var nothing = new SKNoDrawCanvas((int)Math.Ceiling(style.WidthUnits), (int)Math.Ceiling(style.HeightUnits));
         using var rc = new ProbeRenderContext { RenderTarget = RenderTarget.VectorGraphic, SkCanvas = nothing, UseTextShaping = false, DpiScale = 1 };
         Render(model, rc, style.WidthUnits, style.HeightUnits);
+        if (model.PlotType == PlotType.Cartesian) Render(model, rc, style.WidthUnits, style.HeightUnits);
     }
 
     private static void Render(PlotModel model, IRenderContext rc, double widthUnits, double heightUnits)

@@ -109,30 +109,39 @@ public static partial class Figures
         }
 
         bool autoMarker = double.IsNaN(markerSizePt);
-        double marker = autoMarker ? Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6) : markerSizePt;
-        AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
+        AddClassSeries(model, perClass, FigureStyle.Pt(autoMarker ? AutoMarkerPt(rows, cols) : markerSizePt), alpha: 210);
         AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(ClassLegend(style));
         FitGridTitles(model, style, colTitleTexts, rowTitleTexts);
-        if (autoMarker) FitMarkers(model, style, labels.Length, 1 - 2 * (gap + inner));
+        // A panel is the inner part of its grid cell, one axis unit each way.
+        double panel = 1 - 2 * (gap + inner);
+        if (autoMarker) FitMarkers(model, style, labels.Length, m => Math.Abs(m.Axes[0].Scale) * panel * Math.Abs(m.Axes[1].Scale) * panel);
         return model;
     }
 
-    /// <summary>Smallest marker radius a grid's automatic size goes down to, in points (finer dots do not print).</summary>
+    /// <summary>Smallest marker radius an automatic size goes down to, in points (finer dots do not print).</summary>
     internal const double MinMarkerPt = 0.4;
 
     /// <summary>
-    /// Shrinks a grid's markers so that the <paramref name="points"/> markers of a panel cover at most the panel's area
-    /// (a panel is <paramref name="panelFraction"/> of a grid cell each way), never below <see cref="MinMarkerPt"/>. The
-    /// grid's shape alone set the size before: 10,000 points a panel (or all of digits at one column's width) drew about
-    /// three panels' worth of ink, solid blobs whose density could not be read.
+    /// The marker radius (points) an automatic scatter of rows x cols panels starts from, before <see cref="FitMarkers"/>
+    /// shrinks it to the points' number: 1.6 pt for one panel (<see cref="Scatter(double[], double[], int[], string[], string?, string?, string?, bool, double, FigureStyle?)"/>,
+    /// <c>probe project</c>), smaller for more panels a side, at least 0.7 pt.
     /// </summary>
-    static void FitMarkers(PlotModel model, FigureStyle style, int points, double panelFraction)
+    internal static double AutoMarkerPt(int rows, int cols) => Math.Clamp(2.2 / Math.Sqrt(Math.Max(rows, cols)), 0.7, 1.6);
+
+    /// <summary>
+    /// Shrinks a scatter's markers so that the <paramref name="points"/> markers of a panel cover at most the panel's
+    /// area (<paramref name="panelArea"/> of the model laid out at <paramref name="style"/>, in OxyPlot units), never
+    /// below <see cref="MinMarkerPt"/>; the scatter grid and the single scatter share it. The grid's shape alone set the
+    /// size before: 10,000 points a panel (or all of digits at one column's width) drew about three panels' worth of
+    /// ink, solid blobs whose density could not be read; <c>probe project</c>'s fixed 1.2 pt drew 20,000 points with
+    /// 1.7 figures' worth.
+    /// </summary>
+    static void FitMarkers(PlotModel model, FigureStyle style, int points, Func<PlotModel, double> panelArea)
     {
         if (points == 0) return;
         FigureExporter.LayOut(model, style);
-        double area = Math.Abs(model.Axes[0].Scale) * panelFraction * Math.Abs(model.Axes[1].Scale) * panelFraction;
-        double fit = Math.Max(FigureStyle.Pt(MinMarkerPt), Math.Sqrt(area / (Math.PI * points)));
+        double fit = Math.Max(FigureStyle.Pt(MinMarkerPt), Math.Sqrt(panelArea(model) / (Math.PI * points)));
         foreach (var s in model.Series.OfType<ScatterSeries>())
             if (!s.RenderInLegend && s.MarkerSize > fit) s.MarkerSize = fit;
     }
@@ -203,10 +212,10 @@ public static partial class Figures
 
     /// <summary>
     /// One scatter plot of a 2-D embedding (the first two columns of <paramref name="xy"/>, as PCA and t-SNE return it),
-    /// coloured by class; <paramref name="classNames"/> default to the label numbers.
+    /// coloured by class; <paramref name="classNames"/> default to the label numbers. Markers as in the other overload.
     /// </summary>
     public static PlotModel Scatter(Matrix xy, int[] labels, string[]? classNames = null, string? title = null,
-        string? xTitle = null, string? yTitle = null, bool equalAspect = true, double markerSizePt = 1.6, FigureStyle? style = null)
+        string? xTitle = null, string? yTitle = null, bool equalAspect = true, double markerSizePt = double.NaN, FigureStyle? style = null)
     {
         Check.NotNull(xy, "Scatter", "embedding");
         if (xy.Cols < 2) throw new ProbeException($"Scatter: the embedding has {xy.Cols} column(s); a scatter plot needs 2.");
@@ -214,9 +223,13 @@ public static partial class Figures
         return Scatter(Sections.EvolutionFigures.Col(xy, 0), Sections.EvolutionFigures.Col(xy, 1), labels, classNames, title, xTitle, yTitle, equalAspect, markerSizePt, style);
     }
 
-    /// <summary>One scatter plot coloured by class, with a legend; axes carry ticks and optional titles.</summary>
+    /// <summary>
+    /// One scatter plot coloured by class, with a legend; axes carry ticks and optional titles. The markers are
+    /// <paramref name="markerSizePt"/> in radius, or by default (NaN) sized as a scatter grid's panel: 1.6 pt, shrunk
+    /// so that all the points' markers cover at most the plot area (never below 0.4 pt; see <see cref="FitMarkers"/>).
+    /// </summary>
     public static PlotModel Scatter(double[] x, double[] y, int[] labels, string[] classNames, string? title = null,
-        string? xTitle = null, string? yTitle = null, bool equalAspect = false, double markerSizePt = 1.6, FigureStyle? style = null)
+        string? xTitle = null, string? yTitle = null, bool equalAspect = false, double markerSizePt = double.NaN, FigureStyle? style = null)
     {
         const string fig = "Scatter";
         style ??= FigureStyle.Column;
@@ -234,9 +247,11 @@ public static partial class Figures
         var perClass = new List<ScatterPoint>[classNames.Length];
         for (int k = 0; k < perClass.Length; k++) perClass[k] = new List<ScatterPoint>();
         for (int i = 0; i < labels.Length; i++) perClass[labels[i]].Add(new ScatterPoint(x[i], y[i]));
-        AddClassSeries(model, perClass, FigureStyle.Pt(markerSizePt), alpha: 210);
+        bool autoMarker = double.IsNaN(markerSizePt);
+        AddClassSeries(model, perClass, FigureStyle.Pt(autoMarker ? AutoMarkerPt(1, 1) : markerSizePt), alpha: 210);
         AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(ClassLegend(style));
+        if (autoMarker) FitMarkers(model, style, labels.Length, m => m.PlotArea.Width * m.PlotArea.Height);
         return model;
     }
 

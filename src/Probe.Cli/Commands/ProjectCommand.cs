@@ -102,8 +102,7 @@ internal static class ProjectCommand
                     : EvolutionFigures.DefaultClassNames(classCount);
                 var model = Figures.Scatter(emb, y ?? new int[x.Rows], names,
                     p.GetValue(title), tsne ? "t-SNE 1" : $"PC1 ({CliOptions.F(100 * ratio![0], "0.#")}%)",
-                    tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true,
-                    markerSizePt: x.Rows > 1000 ? 1.2 : 1.8, style: basis);
+                    tsne ? "t-SNE 2" : $"PC2 ({CliOptions.F(100 * ratio![1], "0.#")}%)", equalAspect: true, style: basis);
                 FigureExporter.Save(model, staged.Path, basis);
             }
             else Npy.Write(staged.Path, emb);

@@ -52,6 +52,33 @@ public sealed class EvolutionCommandTests : IDisposable
         Assert.Equal(300, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]);
     }
 
+    [Theory]
+    [InlineData(500)]
+    [InlineData(20_000)]
+    public void ProjectFigureMarkersCoverAtMostThePlotHoweverManyPoints(int n)
+    {
+        // probe project's markers were 1.8 pt up to 1,000 points and 1.2 pt above, however many: 20,000 points drew 1.7
+        // times the figure's area in ink, one solid blob. Now they follow the evolution grid's rule (Figures.FitMarkers):
+        // 1.6 pt, shrunk so the markers cover at most the plot.
+        var rng = new Random(5);
+        var x = new float[n * 4];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() + (i % 4 == 0 ? i / 4 % 3 : 0));
+        Npy.Write(F("acts.npy"), new Matrix(n, 4, x));
+        Npy.Write(F("y.npy"), Enumerable.Range(0, n).Select(i => i % 3).ToArray());
+        var (code, _, err) = Run("project", "--acts", F("acts.npy"), "--labels", F("y.npy"), "--quality-samples", "0", "--out", F("fig.svg"));
+        Assert.True(code == 0, err);
+        string svg = File.ReadAllText(F("fig.svg"));
+        var size = System.Text.RegularExpressions.Regex.Match(svg, "width=\"([0-9.]+)\" height=\"([0-9.]+)\"");
+        double area = double.Parse(size.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * double.Parse(size.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        // Markers are circles written as two arcs of radius r ("a r r 0 1 0 ..."); the data's is the most common radius.
+        var radii = System.Text.RegularExpressions.Regex.Matches(svg, "a([0-9.]+) \\1 0 1 0")
+            .Select(m => double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        double r = radii.GroupBy(v => v).MaxBy(g => g.Count())!.Key;
+        double ink = n * Math.PI * r * r;
+        Assert.True(ink < 0.75 * area, $"{n} markers of radius {r} cover {ink / area:0.00} of the figure");
+        if (n == 500) Assert.Equal(1.6 * 96 / 72, r, 1);
+    }
+
     [Fact]
     public void ProjectErrorsAreUsageOrOneLineFailures()
     {

@@ -118,6 +118,39 @@ public class FigureTests
         Assert.All(data, s => Assert.True(s.MarkerSize >= FigureStyle.Pt(0.4) - 1e-9, $"marker {s.MarkerSize}"));
     }
 
+    [Theory]
+    [InlineData(200)]      // few points: the grid's one-panel size, 1.6 pt
+    [InlineData(20_000)]   // shrunk to cover the plot area
+    [InlineData(100_000)]  // at the 0.4 pt floor
+    public void Scatter_markers_follow_the_grid_rule_however_many_points(int n)
+    {
+        // probe project drew its scatter with fixed markers (1.8 pt up to 1,000 points, 1.2 pt above; Figures.Scatter 1.6 pt):
+        // 20,000 points at 1.2 pt cover 1.7 times a 3.5 x 3 in figure. A single scatter now sizes its markers as a scatter
+        // grid's panel does: the one-panel size, shrunk so that the markers cover at most the plot (never below 0.4 pt).
+        var p = Ring(n, 3, 7, out var labels);
+        var style = FigureStyle.Column with { HeightInches = 3.0 };
+        // Wider than tall, as probe project draws a PCA (equal scales: the first layout zooms the y axis out).
+        p = new ScatterPanel(p.X.Select(v => 2.5 * v).ToArray(), p.Y);
+        var single = Figures.Scatter(p.X, p.Y, labels, Digits, "PCA of fc2", "PC1 (40%)", "PC2 (12%)", equalAspect: true, style: style);
+        var gridStyle = Figures.ScatterGridStyle(1, 1, style, hasTitle: false);
+        var grid = Figures.ScatterGrid([[p]], labels, Digits, ["epoch 0"], ["fc2"], style: gridStyle);
+        foreach (var (model, at, area) in new[] { (single, style, (Func<PlotModel, double>)(m => m.PlotArea.Width * m.PlotArea.Height)), (grid, gridStyle, GridPanelArea) })
+        {
+            FigureExporter.LayOut(model, at);
+            var sizes = model.Series.OfType<ScatterSeries>().Where(s => !s.RenderInLegend).Select(s => s.MarkerSize).Distinct().ToList();
+            double expected = Math.Clamp(Math.Sqrt(area(model) / (Math.PI * n)), FigureStyle.Pt(0.4), FigureStyle.Pt(1.6));
+            Assert.Equal(expected, sizes.Single(), 9);
+        }
+    }
+
+    /// <summary>The area of a scatter grid's first panel (its frame) in OxyPlot units, as laid out.</summary>
+    private static double GridPanelArea(PlotModel model)
+    {
+        var frame = model.Annotations.OfType<OxyPlot.Annotations.RectangleAnnotation>().First();
+        const double inner = 0.04; // Figures.ScatterGrid's space between a panel's frame and its points
+        return (frame.MaximumX - frame.MinimumX - 2 * inner) * Math.Abs(model.Axes[0].Scale) * (frame.MaximumY - frame.MinimumY - 2 * inner) * Math.Abs(model.Axes[1].Scale);
+    }
+
     [Fact]
     public void Svg_keeps_the_cells_of_a_bitmap_crisp_as_the_png_does()
     {
