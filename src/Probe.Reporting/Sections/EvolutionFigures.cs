@@ -65,8 +65,7 @@ public static class EvolutionFigures
         title ??= layer == Probe.Projection.EvolutionStudy.InputLayer ? "input" : string.Create(CultureInfo.InvariantCulture, $"{layer}, epoch {epoch}");
         string xt = pca ? AxisTitle("PC1", p.ExplainedVarianceRatio, 0) : "t-SNE 1";
         string yt = pca ? AxisTitle("PC2", p.ExplainedVarianceRatio, 1) : "t-SNE 2";
-        var model = Figures.Scatter(p.X, p.Y, result.Labels, ClassNames(result, classNames), title, xt, yt,
-            equalAspect: true, markerSizePt: p.X.Length > 1000 ? 1.2 : 1.8, style: style);
+        var model = Figures.Scatter(p.X, p.Y, result.Labels, ClassNames(result, classNames), title, xt, yt, equalAspect: true, style: style);
         return new StyledFigure(model, style);
     }
 

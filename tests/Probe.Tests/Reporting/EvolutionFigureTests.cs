@@ -7,16 +7,30 @@ namespace Probe.Tests.Reporting;
 
 public class EvolutionFigureTests
 {
-    static EvolutionResult Small()
+    static EvolutionResult Small(int n = 30)
     {
         var rng = new Random(0);
         var acts = Enumerable.Range(0, 2).Select(_ =>
         {
-            var m = new Matrix(30, 4);
+            var m = new Matrix(n, 4);
             for (int i = 0; i < m.Data.Length; i++) m.Data[i] = (float)rng.NextDouble();
             return new Dictionary<string, Matrix> { ["a"] = m, ["b"] = m };
         }).ToArray();
-        return new EvolutionStudy(MaxSamples: null).Project([0, 5], ["a", "b"], i => acts[i], Enumerable.Range(0, 30).Select(i => i % 3).ToArray());
+        return new EvolutionStudy(MaxSamples: null, QualitySamples: n > 1000 ? 0 : SampledTrustworthiness.DefaultSamples)
+            .Project([0, 5], ["a", "b"], i => acts[i], Enumerable.Range(0, n).Select(i => i % 3).ToArray());
+    }
+
+    [Fact]
+    public void OnePanelAsAScatterSizesItsMarkersAsProbeProjectDoes()
+    {
+        // One panel of a study drawn alone had probe project's old fixed markers (1.2 pt above 1,000 points): 20,000
+        // points inked more than the figure. It now shares Figures.Scatter's automatic size: at most the plot's area.
+        var fig = EvolutionFigures.Scatter(Small(20_000), 5, "a");
+        FigureExporter.LayOut(fig.Model, fig.Style);
+        var data = fig.Model.Series.OfType<OxyPlot.Series.ScatterSeries>().Where(s => !s.RenderInLegend).ToList();
+        double ink = data.Sum(s => s.Points.Count * Math.PI * s.MarkerSize * s.MarkerSize);
+        Assert.Equal(20_000, data.Sum(s => s.Points.Count));
+        Assert.True(ink <= fig.Model.PlotArea.Width * fig.Model.PlotArea.Height * 1.0001, $"markers cover {ink / (fig.Model.PlotArea.Width * fig.Model.PlotArea.Height):0.00} plots");
     }
 
     [Fact]
