@@ -139,5 +139,13 @@ public static partial class Figures
         return paint.GetFontMetrics(out _);
     }
 
-    internal static string Fmt(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+    /// <summary>
+    /// <paramref name="v"/> in <paramref name="format"/> (invariant culture); a value that rounds to zero prints without
+    /// a sign (-0.001 in "0.00" is "0.00": "-0.00" reads as a negative value).
+    /// </summary>
+    internal static string Fmt(double v, string format)
+    {
+        string s = v.ToString(format, CultureInfo.InvariantCulture);
+        return s.Length > 1 && s[0] == '-' && s.AsSpan(1).IndexOfAnyExcept("0.") < 0 ? s[1..] : s;
+    }
 }

@@ -124,4 +124,16 @@ public class HeatmapLayoutTests
         Assert.InRange(style.WidthInches, FigureStyle.Column.WidthInches, FigureStyle.Page.WidthInches);
         Assert.Equal(3.5, CkaFigures.StyleFor(table, null, "layer", "layer", new FigureSettings(WidthInches: 3.5)).WidthInches);
     }
+
+    [Theory]
+    [InlineData(-0.001, "0.00", "0.00")]
+    [InlineData(-0.004, "0.00", "0.00")]
+    [InlineData(-0.005, "0.00", "-0.01")]
+    [InlineData(-0.01, "0.00", "-0.01")]
+    [InlineData(-0.0004, "0.000", "0.000")]
+    [InlineData(-0.2, "0", "0")]
+    [InlineData(0.5, "0.00", "0.50")]
+    [InlineData(-1.5, "0.0", "-1.5")]
+    public void CellValuesThatRoundToZeroPrintWithoutASign(double v, string format, string expected) =>
+        Assert.Equal(expected, Figures.Fmt(v, format));
 }
