@@ -84,6 +84,28 @@ public static class FigureExporter
         };
     }
 
+    /// <summary>
+    /// <paramref name="text"/> with each line longer than <paramref name="width"/> (OxyPlot units, at the font size and
+    /// weight given) broken at spaces, greedily; a single word wider than the width stays whole on its own line.
+    /// </summary>
+    internal static string Wrap(string text, double width, FigureStyle style, double fontUnits, double weight)
+    {
+        var lines = new List<string>();
+        foreach (var line in text.Split('\n'))
+        {
+            if (Figures.TextWidth(line, style, fontUnits, weight) <= width) { lines.Add(line); continue; }
+            var current = "";
+            foreach (var word in line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string trial = current.Length == 0 ? word : current + " " + word;
+                if (current.Length > 0 && Figures.TextWidth(trial, style, fontUnits, weight) > width) { lines.Add(current); current = word; }
+                else current = trial;
+            }
+            lines.Add(current);
+        }
+        return string.Join('\n', lines);
+    }
+
     /// <summary>Sets model-wide fonts and frame widths from the style (element sizes left at default follow these).</summary>
     internal static void ApplyTypography(PlotModel model, FigureStyle style)
     {
@@ -102,6 +124,18 @@ public static class FigureExporter
         model.SubtitleFontSize = f;
         model.TitlePadding = f * 0.5;
         model.Padding = new OxyThickness(f * 0.6);
+        // A long title is centred on the whole figure rather than over the plot area (which sits off centre beside axis
+        // labels and colour bars), and one wider than the figure is broken at spaces into lines that fit: OxyPlot clips
+        // it otherwise (a similarity measure's full description at one column's width). Fitting lines are kept, so a
+        // second call changes nothing.
+        double room = style.WidthUnits - 2 * model.Padding.Left;
+        bool Long(string? text, double size, double weight) => text is { Length: > 0 } && Figures.TextWidth(text, style, size, weight) > 0.6 * room;
+        if (Long(model.Title, model.TitleFontSize, 700) || Long(model.Subtitle, model.SubtitleFontSize, 400))
+        {
+            model.TitleHorizontalAlignment = TitleHorizontalAlignment.CenteredWithinView;
+            if (model.Title is { Length: > 0 } title) model.Title = Wrap(title, room, style, model.TitleFontSize, 700);
+            if (model.Subtitle is { Length: > 0 } subtitle) model.Subtitle = Wrap(subtitle, room, style, model.SubtitleFontSize, 400);
+        }
         var border = model.PlotAreaBorderThickness;
         if (border.Left + border.Right + border.Top + border.Bottom > 0)
             model.PlotAreaBorderThickness = new OxyThickness(FigureStyle.Pt(0.6));

@@ -136,4 +136,24 @@ public class HeatmapLayoutTests
     [InlineData(-1.5, "0.0", "-1.5")]
     public void CellValuesThatRoundToZeroPrintWithoutASign(double v, string format, string expected) =>
         Assert.Equal(expected, Figures.Fmt(v, format));
+
+    [Theory]
+    [InlineData(3.5)]
+    [InlineData(7.0)]
+    public void ALongTitleIsBrokenIntoLinesThatFitTheFigure(double widthIn)
+    {
+        // probe similarity --measure rsa at one column's width: its title, the measure's full description, ran past both
+        // edges and OxyPlot clipped it.
+        const string title = "RSA (Spearman of correlation-distance RDMs), 150 samples, layers of resnet18 against themselves";
+        var table = Table(6);
+        var style = FigureStyle.Column with { WidthInches = widthIn, HeightInches = widthIn };
+        var model = Figures.Heatmap(table.Values, table.RowLayers, table.ColLayers, title, style: style);
+        var (w, h, texts) = SvgText.Read(FigureExporter.Export(model, FigureFormat.Svg, style));
+        Assert.Empty(SvgText.Outside(w, h, texts));
+        Assert.Empty(SvgText.Clashes(texts));
+        // Every word of the title is drawn, in order.
+        double titleSize = texts.Max(t => t.FontSize);
+        var drawn = string.Join(" ", texts.Where(t => t.FontSize == titleSize).OrderBy(t => t.Top).Select(t => t.Text));
+        Assert.Equal(title, drawn);
+    }
 }
