@@ -89,6 +89,9 @@ internal static class CaptureCommand
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 // The input whose mask pooled sequence sites over real tokens (each such layer says so: tokenMask).
                 tokenMask = capture.TokenMask,
+                // Its rows for the folder's samples ([N, T], 1 = real token): a flattened sequence layer keeps padding tokens,
+                // which probe dead --acts-dir leaves out with them.
+                tokenMaskFile = capture.TokenMask != null ? TokenMask.FileName : null,
                 // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
                 classes = dataset.Labels != null ? dataset.ClassNames : null,
                 // layout: the op type that decides a [T, D] / [C, L] output's layout when it is not the layer's own (an ONNX Relu after a Conv: "Conv").

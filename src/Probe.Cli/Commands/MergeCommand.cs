@@ -96,13 +96,23 @@ internal static class MergeCommand
         {
             ctx.Cancel.ThrowIfCancellationRequested();
             report(li, layers.Length);
-            string file = NpySink.FileName(layers[li]);
-            using var writer = new NpyMatrixWriter(Path.Combine(output, file));
-            foreach (var d in ordered) writer.Write(Npy.ReadMatrix(Path.Combine(d, file)));
-            writer.Complete();
+            Concat(NpySink.FileName(layers[li]));
         }
+        // A masked capture's mask rows, concatenated as the layers' rows are.
+        if (CaptureManifest.Read(ordered[0])?.TokenMaskFile is string maskFile) Concat(maskFile);
         if (ordered.All(d => File.Exists(Path.Combine(d, "labels.npy"))))
             Npy.Write(Path.Combine(output, "labels.npy"), ordered.SelectMany(d => Npy.ReadInt32(Path.Combine(d, "labels.npy"))).ToArray());
+        void Concat(string file)
+        {
+            using var writer = new NpyMatrixWriter(Path.Combine(output, file));
+            foreach (var d in ordered)
+            {
+                string path = Path.Combine(d, file);
+                if (!File.Exists(path)) throw new ProbeException($"Shard folder '{d}' has no {file}, which its layers.json names; rerun that shard.");
+                writer.Write(Npy.ReadMatrix(path));
+            }
+            writer.Complete();
+        }
         // layers.json: the first shard's, for all samples, with the non-finite counts of every shard added.
         var manifests = ordered.Select(d => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(d, "layers.json")))!).ToList();
         var merged = manifests[0].DeepClone();

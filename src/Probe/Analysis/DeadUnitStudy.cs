@@ -278,7 +278,12 @@ public sealed record DeadUnitStudy(
 
         return new DeadUnitPartial(FormatName, data.Count, explain, DyingThreshold, Epsilon, SaturationFraction,
             plans.Select(p => new DeadLayerPartial(p.Name, p.Type, p.Shape, p.Units, p.Positions, p.Acc.State(), p.PreMax, p.Origin, p.Note) { Reduced = p.Reduced, LayoutType = p.LayoutType, ActivationType = p.ActivationType }).ToArray(),
-            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal)) { LeftOut = [.. leftOut], TokenMask = TokenMask };
+            new SortedDictionary<string, double>(readers.MaxInputNormSq(), StringComparer.Ordinal))
+        {
+            LeftOut = [.. leftOut],
+            // The study's mask, or the one a source that stores every token applies to its reads (a flattened capture folder's).
+            TokenMask = TokenMask ?? plans.Select(p => sites.FirstOrDefault(s => s.Name == p.Name)?.TokenMask).FirstOrDefault(m => m != null),
+        };
     }
 
     /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>

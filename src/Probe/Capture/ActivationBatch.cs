@@ -20,8 +20,10 @@ public sealed record LayerInfo(string Name, string ModuleType, int[] OutputShape
     public string? ActivationType { get; init; }
 
     /// <summary>
-    /// The model input whose token mask pooled this layer (a sequence of the mask's T tokens reduced by mean, max, first
-    /// or last over each sample's real tokens only; see <see cref="Capture.TokenMask"/>); null when no mask pooled it.
+    /// The model input whose token mask marks this layer's real tokens (a sequence of the mask's T tokens; see
+    /// <see cref="Capture.TokenMask"/>): reduced by mean, max, first or last over each sample's real tokens only, or, under
+    /// <see cref="MapReduction.Flatten"/>, kept whole, padding included, beside the mask rows
+    /// (<see cref="ActivationBatch.TokenMaskRows"/>); null when no mask applies to it.
     /// </summary>
     public string? TokenMask { get; init; }
 }
@@ -36,7 +38,14 @@ public sealed record ActivationBatch(
     int Count,
     int[]? Labels,
     IReadOnlyDictionary<string, Matrix> Outputs,
-    IReadOnlyDictionary<string, Matrix> Inputs);
+    IReadOnlyDictionary<string, Matrix> Inputs)
+{
+    /// <summary>
+    /// Under a token mask (<see cref="ActivationCapture.TokenMask"/>), the mask rows of the batch's samples ([Count, T],
+    /// 1 = real token, 0 = padding): what tells a consumer that keeps every token which of them are padding. Null otherwise.
+    /// </summary>
+    public Matrix? TokenMaskRows { get; init; }
+}
 
 /// <summary>
 /// A streaming consumer of captured activations: it sees each batch once, in data order, and should keep only

@@ -130,7 +130,8 @@ public sealed record ActivationCapture(
             if (total >= 1 << 20) Parallel.For(0, checks.Count, i => counts[i] = Matrix.CountNonFinite(checks[i].Value.Data));
             else for (int i = 0; i < checks.Count; i++) counts[i] = Matrix.CountNonFinite(checks[i].Value.Data);
             for (int i = 0; i < checks.Count; i++) (checks[i].input ? nonFiniteIn : nonFiniteOut)[checks[i].Key] += counts[i];
-            var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs);
+            var batch = new ActivationBatch(start, n, data.Labels?.AsSpan(start, n).ToArray(), run.Outputs, run.Inputs)
+                { TokenMaskRows = mask?.RowsOf(Enumerable.Range(start, n).Select(data.OriginalRow).ToArray()) };
             foreach (var c in consumers) c.OnBatch(batch);
             Progress?.Invoke(start + n, data.Count);
         }

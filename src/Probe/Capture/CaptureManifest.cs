@@ -9,6 +9,12 @@ namespace Probe.Capture;
 /// </summary>
 public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<CaptureManifest.Layer> Layers, IReadOnlyList<string>? Classes)
 {
+    /// <summary>The model input whose token mask the capture ran with (<c>tokenMask</c>); null when none.</summary>
+    public string? TokenMask { get; init; }
+
+    /// <summary>The file holding that mask's rows for the folder's samples (<c>tokenMaskFile</c>, see <see cref="Capture.TokenMask.FileName"/>); null when not recorded.</summary>
+    public string? TokenMaskFile { get; init; }
+
     /// <summary>One captured layer: its file defaults to the sink's name for the layer.</summary>
     public sealed record Layer(string Name, string Type, string File, int[]? OutputShape)
     {
@@ -46,7 +52,7 @@ public sealed record CaptureManifest(MapReduction? Reduce, IReadOnlyList<Capture
         }
         string[]? classes = root.TryGetProperty("classes", out var c) && c.ValueKind == JsonValueKind.Array
             ? c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? "" : e.ToString()).ToArray() : null;
-        return new CaptureManifest(reduce, list, classes);
+        return new CaptureManifest(reduce, list, classes) { TokenMask = Str(root, "tokenMask"), TokenMaskFile = Str(root, "tokenMaskFile") };
     }
 
     static string? Str(JsonElement e, string key) =>

@@ -31,6 +31,14 @@ public sealed record SiteInfo(string Name, string OpType, int[]? OutputShape, bo
 
     /// <summary>The activation this site computes when its op type does not say (see <see cref="LayerInfo.ActivationType"/>).</summary>
     public string? ActivationType { get; init; }
+
+    /// <summary>
+    /// The model input whose token mask marks which of this site's stored tokens are real, when the source holds every
+    /// token, padding included (a folder written by <c>probe capture --reduce flatten --token-mask</c>): a reader of the
+    /// site (the dead-unit study) is handed each sample's real tokens only, and its rows are not handed over as features.
+    /// Null for every other site.
+    /// </summary>
+    public string? TokenMask { get; init; }
 }
 
 /// <summary>
@@ -101,13 +109,8 @@ public interface IActivationSource : IDisposable
     /// (<paramref name="reduce"/> must then be <see cref="MapReduction.Flatten"/>), reduces them and hands the readers
     /// theirs after each batch.
     /// </summary>
-    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite)
-    {
-        if (perSite.IsEmpty) return Start(sites, reduce, includeInputs);
-        if (reduce != MapReduction.Flatten)
-            throw new ProbeException($"Per-site reductions need whole rows to reduce (reduce flatten), got {reduce}.");
-        return new ReducingRun(Start(sites, reduce, includeInputs), perSite);
-    }
+    IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite) =>
+        perSite.IsEmpty ? Start(sites, reduce, includeInputs) : ReducingRun.Over(Start(sites, reduce, includeInputs), reduce, perSite);
 
     /// <summary>
     /// Where the values entering <paramref name="site"/> come from, for explaining dead units: an affine map
@@ -262,6 +265,17 @@ public sealed record SiteReductions(IReadOnlyDictionary<string, MapReduction> Ou
 /// </summary>
 internal sealed class ReducingRun(IActivationRun inner, SiteReductions perSite) : IActivationRun, IDataBoundRun
 {
+    /// <summary><paramref name="inner"/>, a run of whole rows (<paramref name="reduce"/> must be flatten), with <paramref name="perSite"/> applied after each batch.</summary>
+    public static ReducingRun Over(IActivationRun inner, MapReduction reduce, SiteReductions perSite)
+    {
+        if (reduce != MapReduction.Flatten)
+        {
+            inner.Dispose();
+            throw new ProbeException($"Per-site reductions need whole rows to reduce (reduce flatten), got {reduce}.");
+        }
+        return new ReducingRun(inner, perSite);
+    }
+
     public Probe.Data.IDataset Data { set { if (inner is IDataBoundRun bound) bound.Data = value; } }
 
     private readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);

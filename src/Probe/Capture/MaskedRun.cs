@@ -44,24 +44,7 @@ internal sealed class MaskedRun : IActivationRun, IDataBoundRun
                 + ". Select the model's token sites (probe layers lists them), or drop the token mask.");
         MaskedRun? run = null;
         // Readers of masked sites see each sample's real tokens; the batch's rows are known once Forward is called.
-        SiteReader Wrap(string site, SiteReader reader)
-        {
-            if (!masked.Contains(site)) return reader;
-            float[] scratch = [];
-            return (rows, count, cols) =>
-            {
-                if (cols % mask.Tokens != 0)
-                    throw new ProbeException($"Site '{site}' gives {cols} values per sample, which are not {mask.Tokens} tokens of the token mask '{mask.Input}'.");
-                if (scratch.Length < cols) scratch = new float[cols];
-                long bad = 0;
-                for (int r = 0; r < count; r++)
-                {
-                    int n = mask.CopyRealTokens(run!._rows[r], rows.Slice(r * cols, cols), scratch);
-                    bad += reader(scratch.AsSpan(0, n), 1, n);
-                }
-                return bad;
-            };
-        }
+        SiteReader Wrap(string site, SiteReader reader) => masked.Contains(site) ? mask.RealTokensOnly(site, reader, r => run!._rows[r]) : reader;
         var wrapped = perSite with
         {
             OutputReaders = perSite.OutputReaders.ToDictionary(kv => kv.Key, kv => Wrap(kv.Key, kv.Value), StringComparer.Ordinal),
@@ -87,7 +70,7 @@ internal sealed class MaskedRun : IActivationRun, IDataBoundRun
         _inner.Layers.Select(l => l with
         {
             Features = _outputs.TryGetValue(l.Name, out var m) ? m.Cols : l.Features,
-            TokenMask = _masked.Contains(l.Name) && _reduce != MapReduction.Flatten ? _mask.Input : null,
+            TokenMask = _masked.Contains(l.Name) ? _mask.Input : null,
         }).ToList();
 
     public void Forward(ReadOnlySpan<float> input, int count, int[] sampleShape, int offset)

@@ -4,7 +4,8 @@ namespace Probe.Capture;
 
 /// <summary>
 /// Writes each layer's activations to <c>DIR/&lt;layer&gt;.npy</c> incrementally (float32, C order), batch by batch,
-/// and <c>DIR/labels.npy</c> when the data has labels. Memory stays at one batch however many samples pass.
+/// <c>DIR/labels.npy</c> when the data has labels, and under a token mask <c>DIR/token_mask.npy</c> (the batches'
+/// <see cref="ActivationBatch.TokenMaskRows"/>, see <see cref="TokenMask.FileName"/>). Memory stays at one batch however many samples pass.
 /// Layer names are made file-safe (characters other than letters, digits, '.', '_' and '-' become '_').
 /// The files are complete only after <see cref="OnEnd"/>: disposed before it (a cancelled or failed capture), the sink
 /// deletes the files it was writing, so no well-formed file of fewer rows is left behind.
@@ -14,6 +15,7 @@ public sealed class NpySink : IActivationConsumer, IDisposable
     readonly string _dir;
     readonly Dictionary<string, NpyMatrixWriter> _writers = new(StringComparer.Ordinal);
     readonly List<int> _labels = new();
+    NpyMatrixWriter? _mask;
     bool _anyUnlabelled, _ended;
 
     public NpySink(string directory)
@@ -36,6 +38,12 @@ public sealed class NpySink : IActivationConsumer, IDisposable
             if (!_writers.TryGetValue(name, out var w)) _writers[name] = w = new NpyMatrixWriter(PathOf(name), m.Cols);
             w.Write(m);
         }
+        if (batch.TokenMaskRows is { } mask)
+        {
+            if (_mask == null && _writers.Keys.FirstOrDefault(l => FileName(l) == TokenMask.FileName) is string clash)
+                throw new ProbeException($"Layer '{clash}' would be written to {TokenMask.FileName}, where a capture with a token mask keeps the mask's rows; leave it out of --layers.");
+            (_mask ??= new NpyMatrixWriter(Path.Combine(_dir, TokenMask.FileName), mask.Cols)).Write(mask);
+        }
         if (batch.Labels == null) _anyUnlabelled = true;
         else _labels.AddRange(batch.Labels);
     }
@@ -44,12 +52,13 @@ public sealed class NpySink : IActivationConsumer, IDisposable
     {
         _ended = true;
         foreach (var w in _writers.Values) w.Complete();
+        _mask?.Complete();
         if (!_anyUnlabelled && _labels.Count > 0) Npy.Write(Path.Combine(_dir, "labels.npy"), _labels.ToArray());
     }
 
     public void Dispose()
     {
-        foreach (var w in _writers.Values)
+        foreach (var w in _mask is null ? _writers.Values : _writers.Values.Append(_mask))
             if (_ended) w.Dispose();
             else w.Abandon();
     }

@@ -14,6 +14,11 @@ namespace Probe.Capture;
 /// (<c>--reduce mean</c>, max, first, last: fewer values per sample than its recorded shape) keeps its stored shape
 /// and says so in <see cref="SiteInfo.Reduced"/>. There is no model, so no weights explain dead units:
 /// <see cref="Origin"/> is always unknown.
+/// <para>A folder captured with a token mask (<c>layers.json</c>'s <c>tokenMask</c>) keeps the mask's rows
+/// (<see cref="TokenMask.FileName"/>) and is refused without them. A sequence layer of the mask's T tokens stored with
+/// every token (<c>--reduce flatten</c>) holds padding tokens: a reader of it (the dead-unit study) is handed each
+/// sample's real tokens only, as when the study runs the model with the mask, and recording its rows as features (CKA,
+/// similarity, separability, linear probes) is refused, naming the pooled captures that fit (see <see cref="SiteInfo.TokenMask"/>).</para>
 /// <para>The "data" of this source is <see cref="Rows"/>: the stored rows themselves (each sample's value is its row
 /// index), so the sample caps and subsets every analysis uses select stored rows.</para>
 /// </summary>
@@ -24,11 +29,13 @@ public sealed class PrecomputedSource : IActivationSource
     sealed record Stored(SiteInfo Info, Matrix Values, int[] PerSample, bool Flat);
 
     readonly List<Stored> _sites;
+    readonly TokenMask? _mask;  // the mask rows of a masked capture's samples, in the folder's row order
 
-    PrecomputedSource(string dir, List<Stored> sites, int rows, int[]? labels)
+    PrecomputedSource(string dir, List<Stored> sites, int rows, int[]? labels, TokenMask? mask)
     {
         Directory = dir;
         _sites = sites;
+        _mask = mask;
         if (rows >= 1 << 24) throw new ProbeException($"'{dir}' holds {rows} rows; precomputed activations support up to {1 << 24}.");
         Rows = new RowIndexDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))), rows, labels);
     }
@@ -58,9 +65,12 @@ public sealed class PrecomputedSource : IActivationSource
         var entries = new List<(string Name, string Type, string? Layout, string? Activation, string File, int[]? Recorded, string? Mask)>();
         string manifest = Path.Combine(dir, CaptureManifest.FileName);
         MapReduction? reduced = null;
+        TokenMask? tokenMask = null;
+        string maskPath = "";
         if (CaptureManifest.Read(dir) is { } written)
         {
             reduced = written.Reduce;
+            if (written.TokenMask is string maskInput) tokenMask = ReadMask(manifest, maskInput, maskPath = Path.Combine(dir, written.TokenMaskFile ?? TokenMask.FileName));
             foreach (var l in written.Layers) entries.Add((l.Name, l.Type, l.Layout, l.Activation, l.File, l.OutputShape, l.TokenMask));
         }
         else
@@ -100,8 +110,13 @@ public sealed class PrecomputedSource : IActivationSource
                 else if (size > m.Cols && recorded.Length >= 2) how = new StoredReduction(reduced is MapReduction.Flatten ? null : reduced, recorded) { TokenMask = mask };
                 else throw new ProbeException($"'{manifest}' records layer '{name}' with output shape [{string.Join(", ", recorded)}] ({size} values per sample), but '{file}' holds {m.Cols} values per sample.");
             }
-            sites.Add(new Stored(new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout, ActivationType = activation }, m, perSample, flat));
+            var info = new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout, ActivationType = activation };
+            // Every token of a sequence the mask covers, padding included.
+            if (flat && tokenMask != null && tokenMask.Covers(info.LayoutOrType, perSample)) info = info with { TokenMask = tokenMask.Input };
+            sites.Add(new Stored(info, m, perSample, flat));
         }
+        if (tokenMask != null && tokenMask.Rows != rows)
+            throw new ProbeException($"'{maskPath}' holds the token mask of {tokenMask.Rows} samples but the folder's layers hold {rows}: it must have one row per stored row, in the same order.");
         int[]? labels = null;
         string labelsPath = Path.Combine(dir, "labels.npy");
         if (File.Exists(labelsPath))
@@ -109,7 +124,18 @@ public sealed class PrecomputedSource : IActivationSource
             labels = Npy.ReadInt32(labelsPath);
             if (labels.Length != rows) throw new ProbeException($"'{labelsPath}' has {labels.Length} labels for {rows} rows.");
         }
-        return new PrecomputedSource(dir, sites, rows, labels);
+        return new PrecomputedSource(dir, sites, rows, labels, tokenMask);
+    }
+
+    // The mask rows a masked capture keeps beside its layers: a folder that records a mask without them is refused, so
+    // that no layer holding padding tokens is ever judged as if they were real.
+    static TokenMask ReadMask(string manifest, string input, string path)
+    {
+        if (!File.Exists(path))
+            throw new ProbeException($"'{manifest}' records a capture with the token mask '{input}', but there is no '{path}', the mask's rows that say which stored tokens are padding; " +
+                $"without them a layer stored with every token would be judged on padding as if it were real. Capture the folder again (probe capture --token-mask {input} writes {TokenMask.FileName}), " +
+                $"or save the mask's rows for the folder's samples there ([N, T] in the folder's row order: 1 = real token, 0 = padding).");
+        return TokenMask.From(input, Npy.Read(path));
     }
 
     /// <inheritdoc/>
@@ -120,13 +146,37 @@ public sealed class PrecomputedSource : IActivationSource
     }
 
     /// <inheritdoc/>
-    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs)
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs) =>
+        Start(sites, reduce, includeInputs, SiteReductions.None);
+
+    /// <summary>
+    /// As <see cref="IActivationSource.Start(IReadOnlyList{string}, MapReduction, bool, SiteReductions)"/>; a site stored
+    /// with every token under a token mask (<see cref="SiteInfo.TokenMask"/>) can only be read by a reader, which is handed
+    /// each sample's real tokens.
+    /// </summary>
+    public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs, SiteReductions perSite)
     {
         if (includeInputs)
             throw new ProbeException($"{Description} stores outputs only, not the inputs of each site (pre-activations).");
         var chosen = sites.Select(n => _sites.FirstOrDefault(s => s.Info.Name == n)
             ?? throw new ProbeException($"Unknown site '{n}'. Sites: {string.Join(", ", _sites.Select(s => s.Info.Name))}.")).ToList();
-        return new Run(chosen, reduce, Description);
+        if (chosen.FirstOrDefault(s => s.Info.TokenMask != null && perSite.ReaderOf(s.Info.Name, input: false) == null) is { } padded)
+            throw new ProbeException($"Layer '{padded.Info.Name}' of {Description} holds every token of its [{string.Join(", ", padded.PerSample)}] sequence, padding included " +
+                $"(captured with --reduce flatten and --token-mask {padded.Info.TokenMask}): taken as features, its rows would compare padding tokens as if they were real. " +
+                $"Capture it pooled over the real tokens: probe capture ... --token-mask {padded.Info.TokenMask} --reduce mean (or max, first, last); " +
+                "probe dead --acts-dir judges this folder's units on the real tokens.");
+        var run = new Run(chosen, reduce, Description);
+        if (perSite.IsEmpty) return run;
+        // Readers of the masked sites see each sample's real tokens: the batch's stored rows index the mask's.
+        var mask = _mask;
+        var readers = perSite.OutputReaders.ToDictionary(kv => kv.Key,
+            kv => chosen.Any(s => s.Info.Name == kv.Key && s.Info.TokenMask != null) ? mask!.RealTokensOnly(kv.Key, kv.Value, r =>
+            {
+                int row = run.StoredRow(r);
+                mask.CheckHasTokens(row);
+                return row;
+            }) : kv.Value, StringComparer.Ordinal);
+        return ReducingRun.Over(run, reduce, perSite with { OutputReaders = readers });
     }
 
     /// <inheritdoc/>
@@ -140,6 +190,10 @@ public sealed class PrecomputedSource : IActivationSource
     {
         readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
         readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
+        int[] _rows = [];
+
+        /// <summary>The stored row of the last batch's sample <paramref name="r"/>.</summary>
+        public int StoredRow(int r) => _rows[r];
 
         public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;
         public IReadOnlyDictionary<string, Matrix> Inputs => _inputs;
@@ -154,7 +208,7 @@ public sealed class PrecomputedSource : IActivationSource
         {
             // Each sample is one of the stored rows, by its index (PrecomputedSource.Rows or a subset of it): any other
             // value would pick some stored row for a sample that is not it.
-            var rows = new int[count];
+            var rows = _rows = new int[count];
             int stored = sites.Count > 0 ? sites[0].Values.Rows : 0;
             for (int r = 0; r < count; r++)
             {

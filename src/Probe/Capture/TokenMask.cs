@@ -64,6 +64,48 @@ public sealed class TokenMask
         return new TokenMask(input, rows, tokens, real);
     }
 
+    /// <summary>
+    /// The file a capture folder keeps the mask rows of its samples in (<c>probe capture --token-mask</c>): float32
+    /// [N, T], 1 = real token, 0 = padding, row k for the folder's row k. <c>layers.json</c> names it (<c>tokenMaskFile</c>).
+    /// </summary>
+    public const string FileName = "token_mask.npy";
+
+    /// <summary>The mask rows of samples <paramref name="rows"/> (rows of the whole data set), as float32 [rows, T] of 1 and 0.</summary>
+    public Matrix RowsOf(IReadOnlyList<int> rows)
+    {
+        var m = new Matrix(rows.Count, Tokens);
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var real = Row(rows[r]);
+            var into = m.Row(r);
+            for (int t = 0; t < Tokens; t++) into[t] = real[t] ? 1 : 0;
+        }
+        return m;
+    }
+
+    /// <summary>
+    /// A reader of site <paramref name="site"/>'s token-major rows (T x D per sample) that hands <paramref name="reader"/>
+    /// one sample at a time, holding only its real tokens (k x D values for k real tokens); <paramref name="rowOf"/>(r)
+    /// is the mask row of the batch's sample r. What a study reads of a masked sequence site.
+    /// </summary>
+    internal SiteReader RealTokensOnly(string site, SiteReader reader, Func<int, int> rowOf)
+    {
+        float[] scratch = [];
+        return (rows, count, cols) =>
+        {
+            if (cols % Tokens != 0)
+                throw new ProbeException($"Site '{site}' gives {cols} values per sample, which are not {Tokens} tokens of the token mask '{Input}'.");
+            if (scratch.Length < cols) scratch = new float[cols];
+            long bad = 0;
+            for (int r = 0; r < count; r++)
+            {
+                int n = CopyRealTokens(rowOf(r), rows.Slice(r * cols, cols), scratch);
+                bad += reader(scratch.AsSpan(0, n), 1, n);
+            }
+            return bad;
+        };
+    }
+
     /// <summary>Which tokens of sample <paramref name="row"/> (a row of the whole data set) are real.</summary>
     public ReadOnlySpan<bool> Row(int row) => _real.AsSpan(row * Tokens, Tokens);
 

@@ -93,4 +93,104 @@ public class TokenMaskCommandTests : IDisposable
         Assert.Empty(Dead(all));
         Assert.Contains("any real token (those input 'attention_mask' marks 1)", JsonDocument.Parse(masked).RootElement.GetProperty("firingRule").GetString());
     }
+
+    // A flattened capture of act (every token, padding included) and head (the model's own pooled output, [3]).
+    string CaptureFlat(string name, params string[] extra)
+    {
+        string dir = Path.Combine(_dir, name);
+        var (code, _, err) = Cli.Run(["capture", .. Model, "--input", "input_ids=" + Onnx("mp_ids.npy"), "--layers", "act,fc2,head", "--reduce", "flatten", "--out", dir, "--quiet", .. extra]);
+        Assert.True(code == 0, err);
+        return dir;
+    }
+
+    static float[] MaskRows(params int[] rows)
+    {
+        var mask = (long[])Npy.Read(Onnx("mp_mask.npy")).Data;
+        return rows.SelectMany(r => Enumerable.Range(0, 5).Select(t => (float)mask[r * 5 + t])).ToArray();
+    }
+
+    [Fact]
+    public void AFlattenedCaptureKeepsTheMaskRowsAndDeadJudgesItsRealTokensAsTheModelDoes()
+    {
+        string dir = CaptureFlat("flat");
+        Assert.Equal(MaskRows(0, 1, 2, 3, 4, 5), Npy.ReadMatrix(Path.Combine(dir, "token_mask.npy")).Data);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "layers.json"))))
+        {
+            Assert.Equal("token_mask.npy", doc.RootElement.GetProperty("tokenMaskFile").GetString());
+            // act keeps every token (5 x 16 values per sample): the mask says which are padding.
+            var act = doc.RootElement.GetProperty("layers")[0];
+            Assert.Equal(80, act.GetProperty("features").GetInt32());
+            Assert.Equal("attention_mask", act.GetProperty("tokenMask").GetString());
+        }
+
+        var (code, stored, err) = Cli.Run("dead", "--acts-dir", dir, "--layers", "act,fc2", "--json");
+        Assert.True(code == 0, err);
+        var (mcode, model, merr) = Cli.Run(["dead", .. Model, "--data", "npy:" + Onnx("mp_ids.npy"), "--layers", "act,fc2", "--json"]);
+        Assert.True(mcode == 0, merr);
+        AssertSameJudgement(model, stored);
+        // act's unit 0 is > 0 on padding tokens only.
+        Assert.Equal([0], JsonDocument.Parse(stored).RootElement.GetProperty("layers")[0].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    // Every figure of the two dead-unit results but what only a model's weights tell (the layer feeding each one, causes).
+    static void AssertSameJudgement(string expected, string actual)
+    {
+        string[] weightsOnly = ["causeNote", "causeSummary", "causes", "precedingLayer", "precedingType"];
+        using var a = JsonDocument.Parse(expected);
+        using var b = JsonDocument.Parse(actual);
+        Assert.Equal(a.RootElement.GetProperty("firingRule").GetString(), b.RootElement.GetProperty("firingRule").GetString());
+        var la = a.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        var lb = b.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(la.Count, lb.Count);
+        for (int i = 0; i < la.Count; i++)
+        {
+            var keys = la[i].EnumerateObject().Select(p => p.Name).Except(weightsOnly).ToList();
+            Assert.Equal(keys.Order(), lb[i].EnumerateObject().Select(p => p.Name).Except(weightsOnly).Order());
+            foreach (var k in keys)
+                Assert.True(la[i].GetProperty(k).GetRawText() == lb[i].GetProperty(k).GetRawText(), $"{la[i].GetProperty("layer")}.{k}: {la[i].GetProperty(k).GetRawText()} vs {lb[i].GetProperty(k).GetRawText()}");
+        }
+    }
+
+    [Fact]
+    public void ShardsAndASampleCapKeepEachSamplesOwnMaskRow()
+    {
+        string capped = CaptureFlat("capped", "--max-samples", "4", "--seed", "3");
+        var rows = Npy.ReadInt32(Path.Combine(capped, "rows.npy"));
+        Assert.Equal(MaskRows(rows), Npy.ReadMatrix(Path.Combine(capped, "token_mask.npy")).Data);
+
+        string a = CaptureFlat("s0", "--shard", "0/2", "--batch-size", "2"), b = CaptureFlat("s1", "--shard", "1/2", "--batch-size", "2");
+        string merged = Path.Combine(_dir, "merged");
+        var (code, _, err) = Cli.Run("merge", a, b, "--out", merged, "--quiet");
+        Assert.True(code == 0, err);
+        Assert.Equal(MaskRows(0, 1, 2, 3, 4, 5), Npy.ReadMatrix(Path.Combine(merged, "token_mask.npy")).Data);
+        var (_, whole, _) = Cli.Run("dead", "--acts-dir", CaptureFlat("whole"), "--layers", "act", "--json");
+        var (mcode, fromShards, merr) = Cli.Run("dead", "--acts-dir", merged, "--layers", "act", "--json");
+        Assert.True(mcode == 0, merr);
+        Assert.Equal(whole, fromShards);
+    }
+
+    [Fact]
+    public void AFolderThatRecordsAMaskWithoutItsRowsIsRefused()
+    {
+        string dir = CaptureFlat("nomask");
+        File.Delete(Path.Combine(dir, "token_mask.npy"));
+        var (code, _, err) = Cli.Run("dead", "--acts-dir", dir, "--layers", "act");
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("records a capture with the token mask 'attention_mask'", err);
+        Assert.Contains("token_mask.npy", err);
+        Assert.Contains("judged on padding", err);
+    }
+
+    [Theory]
+    [InlineData("cka")]
+    [InlineData("linear-probe")]
+    public void SimilarityAndProbesRefuseAFlattenedMaskedLayerNamingThePooledCaptures(string command)
+    {
+        string dir = CaptureFlat("refused-" + command);
+        var (code, _, err) = Cli.Run(command, "--acts-dir", dir, "--layers", "act,fc2");
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("Layer 'act'", err);
+        Assert.Contains("padding included", err);
+        Assert.Contains("--reduce mean (or max, first, last)", err);
+    }
 }
