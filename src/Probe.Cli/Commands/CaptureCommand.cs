@@ -43,13 +43,11 @@ internal static class CaptureCommand
         CliOptions.ReplaceableCapture(cmd, outDir, force);
         cmd.SetAction(p =>
         {
-            var given = (p.GetValue(input) ?? []).Select(CliOptions.SplitInput).ToList();
             // The data set feeds the unnamed --input (or the first named one that is not the token mask); other named
             // inputs are side arrays.
             string? mask = models.TokenMaskOf(p);
-            var feed = given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed
-                : given.FirstOrDefault(g => g.Name != mask) is { Path: not null } named ? named : given.FirstOrDefault();
-            var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
+            var (fed, side) = CliOptions.FeedAndSide(p.GetValue(input) ?? [], mask);
+            var feed = fed ?? default;
             IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;
             using var source = models.Open(p, p.GetValue(seed), side.Count > 0 ? side : null, feed.Name);

@@ -68,6 +68,20 @@ internal static class CliOptions
         return (null, text);
     }
 
+    /// <summary>
+    /// Which of the --input files (<see cref="SplitInput"/>) feeds the data: the unnamed one, else the first named one
+    /// that is not <paramref name="skip"/> (a token mask), else the first; the other named ones are side arrays by input name.
+    /// </summary>
+    public static ((string? Name, string Path)? Feed, Dictionary<string, NpyArray> Side) FeedAndSide(IEnumerable<string> inputs, string? skip = null)
+    {
+        var given = inputs.Select(SplitInput).ToList();
+        (string? Name, string Path)? feed = given.Count == 0 ? null
+            : given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed
+            : given.FirstOrDefault(g => g.Name != skip) is { Path: not null } named ? named : given[0];
+        var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
+        return (feed, side);
+    }
+
     public static Option<string?> Run(bool required = false) => new Option<string?>("--run") { Description = "A run folder written by 'probe train'.", Required = required }.Check(RunDirectory);
 
     /// <summary>

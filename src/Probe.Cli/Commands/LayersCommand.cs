@@ -19,7 +19,15 @@ internal static class LayersCommand
         var weights = CliOptions.Weights();
         var json = CliOptions.Json();
         var device = CliOptions.Device();
-        var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json, device };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Inputs of an ONNX model, as capture takes them: FILE.npy (the data input, one row per sample) or NAME=FILE.npy per graph input (repeat the option). " +
+                          "Its first sample is run to leave out values whose first axis is not the batch (sequence-first values inside nn.MultiheadAttention); " +
+                          "without it a zero sample is run when the inputs have static shapes, and otherwise the list says it was not checked.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        input.Check(t => CliOptions.ExistingFile(CliOptions.SplitInput(t).Path));
+        var cmd = new Command("layers", "List every activation site of a model: name, type, output shape for one sample (and parameters for built models).") { model, weights, json, device, input };
         cmd.Validators.Add(r =>
         {
             if (r.GetValue(model) is string m && ModelLoader.IsOnnx(m) && r.GetResult(weights) != null)
@@ -27,8 +35,18 @@ internal static class LayersCommand
         });
         cmd.SetAction(p =>
         {
-            using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0, device: CliOptions.DeviceOf(p, device));
+            var (feed, side) = CliOptions.FeedAndSide(p.GetValue(input) ?? []);
+            using var source = ModelLoader.Open(p.GetValue(model)!, p.GetValue(weights), seed: 0, side.Count > 0 ? side : null, feed?.Name, CliOptions.DeviceOf(p, device));
+            // Given the data's samples, the source settles its sites on the first one, as a capture does.
+            if (feed is { Path: var path })
+            {
+                var data = CliOptions.OpenData("npy:" + path);
+                using var _ = data as IDisposable;
+                CliOptions.CheckLayout(source, data);
+                source.Bind(data);
+            }
             var sites = source.Sites;
+            string? caveat = source.SitesCaveat;
             string Shape(int[]? s) => s == null ? "-" : "[" + string.Join(", ", s) + "]";
             if (source is ModuleSource ms)
             {
@@ -57,12 +75,13 @@ internal static class LayersCommand
             }
             if (p.GetValue(json))
             {
-                ctx.Out.WriteLine(JsonOutput.Serialize(new { model = p.GetValue(model), inputShape = source.InputShape, sites = sites.Select(s => new { s.Name, type = s.OpType, outputShape = s.OutputShape }) }));
+                ctx.Out.WriteLine(JsonOutput.Serialize(new { model = p.GetValue(model), inputShape = source.InputShape, sites = sites.Select(s => new { s.Name, type = s.OpType, outputShape = s.OutputShape }), caveat }));
                 return ExitCodes.Ok;
             }
             ctx.Out.WriteLine($"{source.Description}" + (source.InputShape is { } shape ? $"  (input: [{string.Join(", ", shape)}] per sample)" : ""));
             ctx.Out.Write(TextTable.Render(["site", "op type", "output shape"],
                 sites.Select(s => (IReadOnlyList<string>)[s.Name, s.OpType, Shape(s.OutputShape)])));
+            if (caveat != null) ctx.Out.WriteLine("This list was " + caveat);
             return ExitCodes.Ok;
         });
         return cmd;

@@ -78,6 +78,13 @@ public interface IActivationSource : IDisposable
     string? NotASite(string name) => null;
 
     /// <summary>
+    /// Why <see cref="Sites"/> may still list values a capture would leave out, when the source cannot settle that
+    /// without running data (an ONNX graph whose sequence-first values only a run tells apart, with inputs of dynamic
+    /// shape): what <c>probe layers</c> prints under the list. Null when the list is the one a capture selects from.
+    /// </summary>
+    string? SitesCaveat => null;
+
+    /// <summary>
     /// The array fed to model input <paramref name="input"/>, one row per sample of the whole data set: where a token
     /// mask (<see cref="ActivationCapture.TokenMask"/>) is read from. An unknown input, or one the data set feeds, is
     /// refused with the model's inputs; a source without named inputs (a TorchSharp model, stored activations) refuses.

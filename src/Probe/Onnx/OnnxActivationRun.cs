@@ -25,6 +25,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
 
     readonly OnnxActivationSource _source;
     readonly InferenceSession _session;
+    readonly IReadOnlyDictionary<string, NpyArray> _extra;
     readonly MapReduction _reduce;
     readonly List<Slot> _outputs = new();
     readonly List<(OnnxSiteDef Site, Slot Slot)> _inputs = new();
@@ -38,9 +39,12 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
     Dictionary<string, Matrix> _outView = new(StringComparer.Ordinal), _inView = new(StringComparer.Ordinal);
     List<LayerInfo> _layers = new();
 
-    public OnnxActivationRun(OnnxActivationSource source, InferenceSession session, IReadOnlyList<OnnxSiteDef> sites, MapReduction reduce, bool includeInputs)
+    // inputs: the arrays fed to the graph's other inputs (default: the source's).
+    public OnnxActivationRun(OnnxActivationSource source, InferenceSession session, IReadOnlyList<OnnxSiteDef> sites, MapReduction reduce, bool includeInputs,
+        IReadOnlyDictionary<string, NpyArray>? inputs = null)
     {
         _source = source;
+        _extra = inputs ?? source.ExtraInputs;
         _session = session;
         _reduce = reduce;
         var byTensor = new Dictionary<string, Slot>(StringComparer.Ordinal);
@@ -60,7 +64,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
                 if (s.InputTensor is { } t) _inputs.Add((s, SlotFor(s, t)));
         // Slots of values ORT returns (graph inputs are not outputs: their values come from the feed).
         _fetch = byTensor.Keys.Where(t => source.Graph.ProducerOf.ContainsKey(t)).ToArray();
-        _inputNames = new[] { source.DataInputName }.Concat(source.ExtraInputs.Keys).ToArray();
+        _inputNames = new[] { source.DataInputName }.Concat(_extra.Keys).ToArray();
         _slots = byTensor;
     }
 
@@ -207,7 +211,7 @@ internal sealed class OnnxActivationRun : IActivationRun, IDataBoundRun
         shape[0] = batch;
         sample.CopyTo(shape, 1);
         values.Add(DataValue(x, real, batch, shape));
-        foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _source.ExtraInputs[name], dataOffset, real, batch));
+        foreach (var name in _inputNames.Skip(1)) values.Add(ExtraValue(name, _extra[name], dataOffset, real, batch));
         try
         {
             return _session.Run(_runOptions, _inputNames, values, fetch);

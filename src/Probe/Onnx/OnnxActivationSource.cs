@@ -119,11 +119,41 @@ public sealed class OnnxActivationSource : IActivationSource
             infos.Add(new SiteInfo(c.Name, c.OpType, dims.Skip(1).All(d => d > 0) ? dims[1..] : null) { LayoutType = layout == c.OpType || dims.Length != 3 ? null : layout, ActivationType = _graph.GatedActivation(c.Node) });
         }
         _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
-        Sites = infos;
+        _siteInfos = infos;
     }
 
     public string Description { get; }
-    public IReadOnlyList<SiteInfo> Sites { get; private set; }
+
+    /// <summary>
+    /// The batch-first values. Read before the source is bound to data, the list is first checked with a zero sample
+    /// when the graph's inputs have static per-sample shapes (or arrays): see <see cref="SitesCaveat"/>.
+    /// </summary>
+    public IReadOnlyList<SiteInfo> Sites
+    {
+        get
+        {
+            CheckWithZeros();
+            return _siteInfos;
+        }
+    }
+
+    IReadOnlyList<SiteInfo> _siteInfos;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Null when every value's first axis is named as the batch in the graph, or a run of a batch of one and of two
+    /// (the data's first sample once bound; before, a zero sample when the data input and every input without an array
+    /// have static per-sample shapes) left out the values that do not follow the batch size. Otherwise it says the list
+    /// was not checked for sequence-first values, and why.
+    /// </remarks>
+    public string? SitesCaveat
+    {
+        get
+        {
+            CheckWithZeros();
+            return _notChecked;
+        }
+    }
     public int[]? InputShape { get; }
 
     /// <summary>The graph input the data set feeds.</summary>
@@ -202,49 +232,91 @@ public sealed class OnnxActivationSource : IActivationSource
             string whole = n == data.Count ? $"data set '{data.Name}' has {n} samples" : $"data set '{data.Name}' ({data.Count} samples) is taken from one of {n} samples";
             throw new ProbeException($"Input '{name}' has {array.Shape[0]} rows but {whole}: give it exactly one row per sample of the whole data set, in the data set's order.");
         }
-        if (!_batchAxesChecked) DropSequenceFirst(data);
+        // Once per source (a graph that cannot run a batch of two has each run check its own batches).
+        if (!_batchAxesChecked && data.Count > 0 && Unsure().Count > 0)
+        {
+            var x = new float[data.SampleSize()];
+            data.ReadBatch(0, 1, x);
+            _notChecked = DropSequenceFirst(x, data.SampleShape, data, ExtraInputs, "the data's first sample") is { } failed ? NotChecked + failed : null;
+        }
+        _batchAxesChecked = true;
     }
 
-    bool _batchAxesChecked;
+    bool _batchAxesChecked, _zeroTried;
+    string? _notChecked;  // why the sites were not checked for sequence-first values (null: checked, or nothing to check)
+
+    const string NotChecked = "not checked for sequence-first values (values whose first axis is the tokens, not the batch, such as those inside nn.MultiheadAttention; a capture leaves them out once it runs the data): ";
 
     /// <summary>Why a value whose first axis does not follow the batch size is not a site (<paramref name="detail"/>: the sizes seen).</summary>
     internal static string NotBatchFirst(string what, string input, string detail) =>
         $"{what} is not a site: its first axis is not the batch axis of input '{input}' ({detail}; a sequence-first [T, N, D] value, such as those inside " +
         "nn.MultiheadAttention, looks batch-first when a batch holds T samples), so its values cannot be split into one row per sample. Select a site where the batch is the first axis.";
 
+    // The sites whose first axis the graph does not name as the batch: only a run tells whether they follow it.
+    List<OnnxSiteDef> Unsure() => _sites.Where(s => !BatchAxisNamed(s.Tensor) && _graph.ProducerOf.ContainsKey(s.Tensor)).ToList();
+
     /// <summary>
-    /// Runs the data's first sample as a batch of one and of two and drops from <see cref="Sites"/> every value whose
-    /// first axis the graph does not name as the batch and that does not follow the batch size (a sequence-first
-    /// [T, N, D] value inside nn.MultiheadAttention), so the default selections (every leaf) never take one, and
-    /// selecting one says why it is not a site. Once per source; nothing to run when the graph names every batch axis.
+    /// Before the source is bound to data: when some values' first axis only a run can tell, runs a zero sample (zeros of
+    /// the data input's static per-sample shape, and of every other input's without an array; the arrays' first rows)
+    /// as <see cref="DropSequenceFirst"/> does. An input of dynamic shape without an array, or a zero sample the graph
+    /// cannot run, leaves the list unchecked, and <see cref="SitesCaveat"/> says so; binding to data checks it then.
     /// </summary>
-    void DropSequenceFirst(IDataset data)
+    void CheckWithZeros()
     {
-        _batchAxesChecked = true;
-        var unsure = _sites.Where(s => !BatchAxisNamed(s.Tensor) && _graph.ProducerOf.ContainsKey(s.Tensor)).ToList();
-        if (unsure.Count == 0 || data.Count == 0) return;
-        var x = new float[data.SampleSize()];
-        data.ReadBatch(0, 1, x);
+        if (_batchAxesChecked || _zeroTried) return;
+        _zeroTried = true;
+        if (Unsure().Count == 0) { _batchAxesChecked = true; return; }
+        var meta = _allSession!.InputMetadata;
+        static int[]? Static(int[] dims) => dims.Length > 0 && dims.Skip(1).All(d => d > 0) ? dims[1..] : null;
+        var inputs = new Dictionary<string, NpyArray>(_extra, StringComparer.Ordinal);
+        var dynamic = InputShape == null ? new List<string> { DataInputName } : [];
+        foreach (var name in _graph.FeedInputs.Select(i => i.Name).Where(n => n != DataInputName && !_extra.ContainsKey(n)))
+        {
+            if (Static(meta[name].Dimensions) is not { } shape) { dynamic.Add(name); continue; }
+            inputs[name] = new NpyArray(NpyDType.Int64, [1, .. shape], new long[shape.Aggregate(1L, (a, d) => a * d)]);
+        }
+        if (dynamic.Count > 0)
+        {
+            _notChecked = NotChecked + $"input(s) {string.Join(", ", dynamic.Select(n => $"'{n}'"))} have no static per-sample shape, so no zero sample can be run; give arrays for them (--input) to check.";
+            return;
+        }
+        int[] sample = InputShape!;
+        _notChecked = DropSequenceFirst(new float[sample.Aggregate(1, (a, d) => a * d)], sample, null, inputs, "a zero sample") is { } failed ? NotChecked + failed : null;
+        _batchAxesChecked = _notChecked == null;
+    }
+
+    /// <summary>
+    /// Runs sample <paramref name="x"/> (its side inputs from <paramref name="inputs"/>' rows for data row 0 of
+    /// <paramref name="data"/>) as a batch of one and of two and drops from <see cref="Sites"/> every value whose first
+    /// axis the graph does not name as the batch and that does not follow the batch size (a sequence-first [T, N, D]
+    /// value inside nn.MultiheadAttention), so the default selections (every leaf) never take one, and selecting one
+    /// says why it is not a site. Returns null, or why the graph could not run the sample (nothing is dropped then).
+    /// </summary>
+    string? DropSequenceFirst(float[] x, int[] sampleShape, IDataset? data, IReadOnlyDictionary<string, NpyArray> inputs, string what)
+    {
+        var unsure = Unsure();
+        if (unsure.Count == 0) return null;
         var one = new Dictionary<string, long>(StringComparer.Ordinal);
         var two = new Dictionary<string, long>(StringComparer.Ordinal);
         using (var session = CreateSession(unsure.Select(s => s.Tensor)))
-        using (var run = new OnnxActivationRun(this, session, unsure, MapReduction.Flatten, includeInputs: false) { Data = data })
+        using (var run = new OnnxActivationRun(this, session, unsure, MapReduction.Flatten, includeInputs: false, inputs) { Data = data! })
         {
             try
             {
-                var (a, b) = (run.FirstAxes(x, 1, data.SampleShape), run.FirstAxes(x, 2, data.SampleShape));
+                var (a, b) = (run.FirstAxes(x, 1, sampleShape), run.FirstAxes(x, 2, sampleShape));
                 for (int i = 0; i < run.Fetched.Count; i++) { one[run.Fetched[i]] = a[i]; two[run.Fetched[i]] = b[i]; }
             }
-            catch (ProbeException) { return; }   // a graph that cannot run a batch of two: each run checks its own batches
+            catch (ProbeException e) { return $"{what} did not run ({e.Message})"; }
         }
         var dropped = unsure.Where(s => one[s.Tensor] != 1 || two[s.Tensor] != 2).ToList();
-        if (dropped.Count == 0) return;
+        if (dropped.Count == 0) return null;
         foreach (var s in dropped)
             _notSites[s.Name] = NotBatchFirst($"'{s.Name}' ({s.OpType})", DataInputName, $"a batch of 1 gives it a first axis of {one[s.Tensor]}, a batch of 2 of {two[s.Tensor]}");
         var gone = dropped.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
         _sites.RemoveAll(s => gone.Contains(s.Name));
         _byName = _sites.ToDictionary(s => s.Name, StringComparer.Ordinal);
-        Sites = Sites.Where(s => !gone.Contains(s.Name)).ToList();
+        _siteInfos = _siteInfos.Where(s => !gone.Contains(s.Name)).ToList();
+        return null;
     }
 
     /// <inheritdoc/>

@@ -129,6 +129,7 @@ public class BadValueTests : IClassFixture<BadValueTests.Inputs>
         ("cka", "--shard") => ["cka", "--model", "mlp:64-8-10:relu", "--weights", Weights, "--data", "digits", "--method", "minibatch", "--out", Path.Combine(_in.Dir, "cka-shard")],
         ("cka" or "similarity", "--out") => [command, "--model", "mlp:64-8-10:relu", "--weights", Weights, "--data", "digits", .. (command == "similarity" ? new[] { "--measure", "cka" } : [])],
         ("compare", "--random-weights") => ["compare", "--model-a", "mlp:64-8-10:relu", "--data", "digits"],
+        ("layers", "--input") => ["layers", "--model", OnnxFixture("two.onnx")],
         ("capture", "--input") => ["capture", "--model", "mlp:64-10:relu", "--random-weights", "--out", Path.Combine(_in.Dir, "cap-input")],
         // A side input of an ONNX model with two graph inputs (make_onnx.py's two.onnx: x and ids).
         (_, "--input") => [command, .. Measure(command), "--model", OnnxFixture("two.onnx"), "--data", "npy:" + OnnxFixture("two_x.npy"),
