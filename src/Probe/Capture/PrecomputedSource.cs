@@ -111,8 +111,8 @@ public sealed class PrecomputedSource : IActivationSource
                 else throw new ProbeException($"'{manifest}' records layer '{name}' with output shape [{string.Join(", ", recorded)}] ({size} values per sample), but '{file}' holds {m.Cols} values per sample.");
             }
             var info = new SiteInfo(name, type, perSample) { Reduced = how, LayoutType = layout, ActivationType = activation };
-            // Every token of a sequence the mask covers, padding included.
-            if (flat && tokenMask != null && tokenMask.Covers(info.LayoutOrType, perSample)) info = info with { TokenMask = tokenMask.Input };
+            // Every token of a sequence the mask covers, padding included (flattened rows, or a [N, T, D] file).
+            if (how == null && tokenMask != null && tokenMask.Covers(info.LayoutOrType, perSample)) info = info with { TokenMask = tokenMask.Input };
             sites.Add(new Stored(info, m, perSample, flat));
         }
         if (tokenMask != null && tokenMask.Rows != rows)

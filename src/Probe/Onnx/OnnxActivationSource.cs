@@ -263,7 +263,7 @@ public sealed class OnnxActivationSource : IActivationSource
     /// </summary>
     void CheckWithZeros()
     {
-        if (_batchAxesChecked || _zeroTried) return;
+        if (_batchAxesChecked || _zeroTried || _allSession is null) return;
         _zeroTried = true;
         if (Unsure().Count == 0) { _batchAxesChecked = true; return; }
         var meta = _allSession!.InputMetadata;

@@ -152,6 +152,22 @@ public class TokenMaskCommandTests : IDisposable
     }
 
     [Fact]
+    public void ASequenceStoredAsNByTByDIsJudgedOnItsRealTokensToo()
+    {
+        string dir = CaptureFlat("nxtxd");
+        var (_, flat, _) = Cli.Run("dead", "--acts-dir", dir, "--layers", "act", "--json");
+        // The same values as a [6, 5, 16] array, as np.save of PyTorch's hook output writes them.
+        var act = Npy.ReadMatrix(Path.Combine(dir, "act.npy"));
+        Npy.Write(Path.Combine(dir, "act.npy"), new NpyArray(NpyDType.Float32, [6, 5, 16], act.Data));
+        var (code, shaped, err) = Cli.Run("dead", "--acts-dir", dir, "--layers", "act", "--json");
+        Assert.True(code == 0, err);
+        Assert.Equal(flat, shaped);
+        var (ccode, _, cerr) = Cli.Run("cka", "--acts-dir", dir, "--layers", "act,head");
+        Assert.Equal(ExitCodes.Failure, ccode);
+        Assert.Contains("padding included", cerr);
+    }
+
+    [Fact]
     public void ShardsAndASampleCapKeepEachSamplesOwnMaskRow()
     {
         string capped = CaptureFlat("capped", "--max-samples", "4", "--seed", "3");
