@@ -76,8 +76,12 @@ internal static class CaptureCommand
                 TokenMask = mask,
             };
             CaptureSummary summary;
+            IReadOnlyDictionary<string, string> files;
             using (var sink = new NpySink(staged.Path))
+            {
                 summary = capture.Run(source, dataset, sink);
+                files = sink.Files;
+            }
             // Which rows of the data --max-samples took (sorted), so the captured rows line up with the user's own.
             if (sampled) Npy.Write(Path.Combine(staged.Path, "rows.npy"), Enumerable.Range(0, dataset.Count).Select(dataset.OriginalRow).ToArray());
             JsonOutput.Write(Path.Combine(staged.Path, "layers.json"), new
@@ -93,7 +97,7 @@ internal static class CaptureCommand
                 // The source's class names (index = label in labels.npy), so figures and tables made from the folder name them.
                 classes = dataset.Labels != null ? dataset.ClassNames : null,
                 // layout: the op type that decides a [T, D] / [C, L] output's layout when it is not the layer's own (an ONNX Relu after a Conv: "Conv").
-                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, activation = l.ActivationType, tokenMask = l.TokenMask, outputShape = l.OutputShape, l.Features, l.Order, file = NpySink.FileName(l.Name), nonFinite = summary.NonFiniteOutputs[l.Name] }),
+                layers = summary.Layers.Select(l => new { l.Name, type = l.ModuleType, layout = l.LayoutType, activation = l.ActivationType, tokenMask = l.TokenMask, outputShape = l.OutputShape, l.Features, l.Order, file = files[l.Name], nonFinite = summary.NonFiniteOutputs[l.Name] }),
             }, "layers.json");
             if (part != null)
                 ShardFiles.Write(staged.Path, ShardFiles.Capture, part, start, dataset.Count, total, feed.Path ?? p.GetValue(data)!, summary.LayerNames.ToArray(), p);

@@ -92,11 +92,16 @@ internal static class MergeCommand
         using var staged = ctx.Stage(finalOutput, folder: true, replace: true);
         string output = staged.Path;
         var report = ctx.Report("merge");
+        // Each layer's file as the shards' layers.json records it (the capture made it unique in its folder).
+        var manifest = CaptureManifest.Read(ordered[0]);
+        var files = manifest?.Layers.ToDictionary(l => l.Name, l => l.File, StringComparer.Ordinal) ?? NpySink.FileNames(layers).ToDictionary();
+        if (layers.FirstOrDefault(l => !files.ContainsKey(l)) is string missing)
+            throw new ProbeException($"Shard folder '{ordered[0]}' has no file for layer '{missing}' in its layers.json; rerun the shard.");
         for (int li = 0; li < layers.Length; li++)
         {
             ctx.Cancel.ThrowIfCancellationRequested();
             report(li, layers.Length);
-            Concat(NpySink.FileName(layers[li]));
+            Concat(files[layers[li]]);
         }
         // A masked capture's mask rows, concatenated as the layers' rows are.
         if (CaptureManifest.Read(ordered[0])?.TokenMaskFile is string maskFile) Concat(maskFile);

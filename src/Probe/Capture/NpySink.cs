@@ -24,26 +24,52 @@ public sealed class NpySink : IActivationConsumer, IDisposable
         Directory.CreateDirectory(directory);
     }
 
-    /// <summary>The file a layer's activations go to.</summary>
-    public string PathOf(string layer) => Path.Combine(_dir, FileName(layer));
-
-    /// <summary>The file-safe name of a layer's .npy file.</summary>
+    /// <summary>The file-safe name of a layer's .npy file, before <see cref="FileNames"/> makes it unique in its folder.</summary>
     public static string FileName(string layer) =>
         new string(layer.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray()) + ".npy";
 
+    /// <summary>The files a capture folder keeps beside its layers' (which no layer's file may take).</summary>
+    public static readonly IReadOnlyList<string> FolderFiles = ["labels.npy", "rows.npy", TokenMask.FileName];
+
+    /// <summary>
+    /// Each layer's file in a capture folder, in the order given: its <see cref="FileName"/>, unless an earlier layer or
+    /// one of <see cref="FolderFiles"/> took that name (compared ignoring case, as macOS and Windows file systems do:
+    /// "a/b" and "a_b" both make a_b.npy, a layer named "labels" makes labels.npy), then with _2, _3, ... before ".npy".
+    /// The same layers in the same order always get the same files; layers.json records them.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> FileNames(IEnumerable<string> layers)
+    {
+        var taken = new HashSet<string>(FolderFiles, StringComparer.OrdinalIgnoreCase);
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            if (files.ContainsKey(layer)) continue;
+            string file = FileName(layer), stem = file[..^".npy".Length];
+            for (int k = 2; !taken.Add(file); k++) file = $"{stem}_{k}.npy";
+            files[layer] = file;
+        }
+        return files;
+    }
+
+    IReadOnlyDictionary<string, string>? _files;
+
+    /// <summary>The file each layer's activations went to (see <see cref="FileNames"/>), once the first batch has come.</summary>
+    public IReadOnlyDictionary<string, string> Files => _files ?? new Dictionary<string, string>();
+
     public void OnBatch(ActivationBatch batch)
     {
+        _files ??= FileNames(batch.Outputs.Keys);
         foreach (var (name, m) in batch.Outputs)
         {
-            if (!_writers.TryGetValue(name, out var w)) _writers[name] = w = new NpyMatrixWriter(PathOf(name), m.Cols);
+            if (!_writers.TryGetValue(name, out var w))
+            {
+                if (!_files.TryGetValue(name, out var file)) throw new ProbeException($"Layer '{name}' arrived after the first batch, which did not have it; every batch must hold the same layers.");
+                _writers[name] = w = new NpyMatrixWriter(Path.Combine(_dir, file), m.Cols);
+            }
             w.Write(m);
         }
         if (batch.TokenMaskRows is { } mask)
-        {
-            if (_mask == null && _writers.Keys.FirstOrDefault(l => FileName(l) == TokenMask.FileName) is string clash)
-                throw new ProbeException($"Layer '{clash}' would be written to {TokenMask.FileName}, where a capture with a token mask keeps the mask's rows; leave it out of --layers.");
             (_mask ??= new NpyMatrixWriter(Path.Combine(_dir, TokenMask.FileName), mask.Cols)).Write(mask);
-        }
         if (batch.Labels == null) _anyUnlabelled = true;
         else _labels.AddRange(batch.Labels);
     }

@@ -86,6 +86,37 @@ public class NpySinkTests
 
     [Fact]
     public void LayerNamesBecomeFileSafe() => Assert.Equal("features.3_x.npy", NpySink.FileName("features.3/x"));
+
+    /// <summary>
+    /// Names that make the same file: "a/b" and "a_b" both sanitise to a_b.npy (and "A_b" to the same file on macOS and
+    /// Windows), and a layer named "labels" would have been written to labels.npy, which the labels then overwrote. Each
+    /// layer now gets a file of its own, the later ones with _2, _3, ..., and the labels keep labels.npy: worked by hand.
+    /// </summary>
+    [Fact]
+    public void LayersWhoseNamesMakeTheSameFileEachGetTheirOwn()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "probe-npysink-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var names = new[] { "labels", "a/b", "a_b", "A_b", "rows", "token_mask" };
+            var outputs = names.Select((n, i) => (n, m: Matrix.Create(2, 1, (r, _) => 10 * i + r))).ToDictionary(t => t.n, t => t.m);
+            using (var sink = new NpySink(dir))
+            {
+                sink.OnBatch(new ActivationBatch(0, 2, [7, 9], outputs, new Dictionary<string, Matrix>()));
+                sink.OnEnd([]);
+                Assert.Equal(new Dictionary<string, string>
+                {
+                    ["labels"] = "labels_2.npy", ["a/b"] = "a_b.npy", ["a_b"] = "a_b_2.npy", ["A_b"] = "A_b_3.npy",
+                    ["rows"] = "rows_2.npy", ["token_mask"] = "token_mask_2.npy",
+                }, sink.Files);
+            }
+            Assert.Equal([7, 9], Npy.ReadInt32(Path.Combine(dir, "labels.npy")));
+            for (int i = 0; i < names.Length; i++)
+                Assert.Equal(new float[] { 10 * i, 10 * i + 1 }, Npy.ReadMatrix(Path.Combine(dir, NpySink.FileNames(names)[names[i]])).Data);
+            Assert.Equal(names.Length + 1, Directory.GetFiles(dir).Length);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
 }
 
 public class NonFiniteCountTests
