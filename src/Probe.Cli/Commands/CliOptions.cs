@@ -257,6 +257,10 @@ internal static class CliOptions
     {
         var data = DataSource.Parse(spec).Open();
         // on-error=skip leaves unreadable images out: say which, so a smaller data set is never a surprise.
+        if (data is ImageFolderDataset { SixteenBitPngs.Count: > 0 } deep)
+            ProbeCli.Warn($"{deep.SixteenBitPngs.Count} PNG(s) of 16 bits per channel, read at 8 bits (each value's high byte), e.g. {deep.SixteenBitPngs[0]}; "
+                + "torchvision's default loader clips their values at 255 instead, so these inputs are not what its ImageFolder gives, and both lose precision: "
+                + "to analyse the values your own loader makes, save them as .npy (--data npy:X.npy).");
         if (data is ImageFolderDataset { Skipped.Count: > 0 } images)
             ProbeCli.Warn($"{images.Skipped.Count} unreadable image(s) left out (on-error=skip), {images.Count} used: "
                 + string.Join("; ", images.Skipped.Take(5).Select(k => $"{k.Path} ({k.Reason})")) + (images.Skipped.Count > 5 ? "; ..." : ""));

@@ -27,7 +27,8 @@ public sealed record SkippedImage(string Path, string Reason);
 /// <para>Decoding: every image becomes RGB, as torchvision's loader (<c>Image.open(f).convert("RGB")</c>): gray and
 /// palette images are expanded, alpha is dropped (not blended). PNG, JPEG, BMP, WebP and GIF are decoded by SkiaSharp
 /// (no colour management and no EXIF rotation, as Pillow); binary PPM/PGM (P5/P6, 8-bit) by Probe; TIFF is not
-/// supported (it is an unreadable image). PNG, BMP and PPM decode to the same bytes as Pillow. JPEG decoders may differ
+/// supported (it is an unreadable image). PNG, BMP and PPM decode to the same bytes as Pillow (8 bits per channel; a
+/// 16-bit PNG differs, see <see cref="SixteenBitPngs"/>). JPEG decoders may differ
 /// by a few levels per value (IDCT, chroma upsampling); on the test fixture (baseline 4:2:0) SkiaSharp 2.88 and
 /// Pillow 9.4 gave identical bytes, and the tests allow 8 levels.</para>
 /// <para>Opening reads every file's header (in parallel) so that the length, the labels and the sample shape are
@@ -56,9 +57,18 @@ public sealed class ImageFolderDataset : IDataset
     /// <summary>Files that are not images by extension (skipped, as torchvision does).</summary>
     public int OtherFiles { get; }
 
-    ImageFolderDataset(string name, string[] files, int[] labels, IReadOnlyList<string> classes, int[] shape, SamplePipeline pipeline, IReadOnlyList<SkippedImage> skipped, int other)
+    /// <summary>
+    /// The PNGs of 16 bits per channel among <see cref="Files"/>: they are read at 8 bits, each value its high byte
+    /// (v / 256 rounded down, as SkiaSharp decodes them), where torchvision's default loader (Pillow's convert("RGB")) clips
+    /// every value above 255, so such a tree gives values torchvision's ImageFolder does not, and loses precision either way.
+    /// </summary>
+    public IReadOnlyList<string> SixteenBitPngs { get; }
+
+    ImageFolderDataset(string name, string[] files, int[] labels, IReadOnlyList<string> classes, int[] shape, SamplePipeline pipeline, IReadOnlyList<SkippedImage> skipped, int other,
+        IReadOnlyList<string> sixteenBit)
     {
         Name = name; _files = files; Labels = labels; ClassNames = classes; SampleShape = shape; _pipeline = pipeline; Skipped = skipped; OtherFiles = other;
+        SixteenBitPngs = sixteenBit;
     }
 
     /// <summary>Opens an ImageFolder tree.</summary>
@@ -95,11 +105,13 @@ public sealed class ImageFolderDataset : IDataset
         // Read every header (and with skip, every image) in parallel; keep the data set order.
         var dims = new (int W, int H)[files.Count];
         var errors = new string?[files.Count];
+        var deep = new bool[files.Count];
         Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
             try
             {
                 dims[i] = onError == ImageErrorPolicy.Skip ? DecodeDims(files[i]) : ReadDims(files[i]);
+                deep[i] = IsSixteenBitPng(files[i]);
             }
             catch (ImageDecodeException e) { errors[i] = e.Message; }
         });
@@ -129,7 +141,23 @@ public sealed class ImageFolderDataset : IDataset
             if (!s.SequenceEqual(shape))
                 throw new ProbeException($"Images in '{root}' differ in shape after the transform: '{first}' gives [{string.Join(", ", shape)}] but '{keepFiles[i]}' gives [{string.Join(", ", s)}]. Add crop=N (torchvision's CenterCrop), with size=N to resize first, so every sample has the same shape.");
         }
-        return new ImageFolderDataset(name, keepFiles.ToArray(), keepLabels.ToArray(), classes, shape!, pipeline, skipped, other);
+        var sixteenBit = Enumerable.Range(0, files.Count).Where(i => deep[i] && errors[i] == null).Select(i => files[i]).ToList();
+        return new ImageFolderDataset(name, keepFiles.ToArray(), keepLabels.ToArray(), classes, shape!, pipeline, skipped, other, sixteenBit);
+    }
+
+    /// <summary>Whether the file is a PNG whose header (IHDR, right after the signature) declares 16 bits per channel.</summary>
+    internal static bool IsSixteenBitPng(string path)
+    {
+        Span<byte> head = stackalloc byte[25];
+        try
+        {
+            using var fs = File.OpenRead(path);
+            if (fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        // 8-byte signature, chunk length (4), "IHDR", width (4), height (4), then the bit depth.
+        return head[..8].SequenceEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A })
+            && head[12..16].SequenceEqual("IHDR"u8) && head[24] == 16;
     }
 
     static bool IsImage(string path)

@@ -45,6 +45,28 @@ public class StreamedFormatsTests
         Assert.Empty(d.Skipped);
     }
 
+    /// <summary>
+    /// A 16-bit PNG (tests/fixtures/images/make_sixteen_bit.py, written by Pillow) is read at 8 bits, each value its
+    /// high byte (v / 256 rounded down, as SkiaSharp decodes it), and listed in SixteenBitPngs so the CLI can say so:
+    /// torchvision's default loader (Pillow's convert("RGB"), tree16_pillow_rgb.npy) clips every value above 255 instead.
+    /// </summary>
+    [Fact]
+    public void ImageFolder_SixteenBitPngsAreReadAtTheirHighByteAndListed()
+    {
+        var d = (ImageFolderDataset)Open($"images:{F("tree16")}");
+        Assert.Equal([Path.Combine(F("tree16"), "a", "gray16.png")], d.SixteenBitPngs);
+        var values = Ints("tree16_values16.npy");
+        var got = All(d);
+        int size = d.SampleSize();
+        Assert.Equal(3 * 16, size);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < 16; i++)
+                Assert.Equal((values[i] >> 8) / 255f, got[c * 16 + i], 1e-6f);
+        // Pillow's RGB of the same file: 255 wherever the 16-bit value is above 255 (all but the first pixel here).
+        var pillow = Ints("tree16_pillow_rgb.npy");
+        Assert.Equal(values.Select(v => Math.Min(v, 255)).SelectMany(v => new[] { v, v, v }), pillow);
+    }
+
     // PNG and BMP are lossless: Probe's values equal torchvision's to 1e-4 (measured: max |diff| 0, identical bytes,
     // since the 8-bit resize follows Pillow's fixed-point arithmetic). The JPEG (sample 4) is decoded by SkiaSharp's
     // libjpeg-turbo, not by Pillow's libjpeg; it is allowed the JPEG tolerance of
