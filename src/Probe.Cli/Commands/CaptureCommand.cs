@@ -34,10 +34,14 @@ internal static class CaptureCommand
         {
             if (!models.HasModel(r)) r.AddError("Option '--model' is required.");
             models.Validate(r, input);
-            bool hasData = r.GetResult(data) != null, hasInput = r.GetResult(input) != null;
-            if (hasData == hasInput) r.AddError("Give exactly one of --data and --input.");
             var inputs = r.GetValue(input) ?? [];
-            if (inputs.Count(i => CliOptions.SplitInput(i).Name == null) > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
+            int unnamed = inputs.Count(i => CliOptions.SplitInput(i).Name == null);
+            bool hasData = r.GetResult(data) != null;
+            // The data comes from --data or from --input (an unnamed one, else the first named one that is not the
+            // token mask); with --data, every --input is a named side array, as on the other commands.
+            if (!hasData && inputs.Length == 0) r.AddError("Give the data: --data DATA, or --input X.npy.");
+            if (hasData && unnamed > 0) r.AddError("Give the data once: --data, or an unnamed --input X.npy, not both; name the other inputs: --input NAME=FILE.npy.");
+            if (unnamed > 1) r.AddError("Give at most one unnamed --input (the data); name the others: --input NAME=FILE.npy.");
             if (r.GetResult(shard) != null && r.GetResult(maxSamples) != null) r.AddError("--shard covers its own slice of the data; drop --max-samples.");
         });
         CliOptions.ReplaceableCapture(cmd, outDir, force);
@@ -46,7 +50,9 @@ internal static class CaptureCommand
             // The data set feeds the unnamed --input (or the first named one that is not the token mask); other named
             // inputs are side arrays.
             string? mask = models.TokenMaskOf(p);
-            var (fed, side) = CliOptions.FeedAndSide(p.GetValue(input) ?? [], mask);
+            var (fed, side) = p.GetValue(data) != null
+                ? (null, CliOptions.NamedArrays(p.GetValue(input) ?? []))
+                : CliOptions.FeedAndSide(p.GetValue(input) ?? [], mask);
             var feed = fed ?? default;
             IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;

@@ -78,9 +78,14 @@ internal static class CliOptions
         (string? Name, string Path)? feed = given.Count == 0 ? null
             : given.FirstOrDefault(g => g.Name == null) is { Path: not null } unnamed ? unnamed
             : given.FirstOrDefault(g => g.Name != skip) is { Path: not null } named ? named : given[0];
-        var side = given.Where(g => g != feed).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
-        return (feed, side);
+        return (feed, Arrays(given.Where(g => g != feed)));
     }
+
+    /// <summary>Every NAME=FILE.npy of <paramref name="inputs"/> read, by graph input name (all named: the data comes from --data).</summary>
+    public static Dictionary<string, NpyArray> NamedArrays(IEnumerable<string> inputs) => Arrays(inputs.Select(SplitInput));
+
+    static Dictionary<string, NpyArray> Arrays(IEnumerable<(string? Name, string Path)> given) =>
+        given.ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal);
 
     public static Option<string?> Run(bool required = false) => new Option<string?>("--run") { Description = "A run folder written by 'probe train'.", Required = required }.Check(RunDirectory);
 

@@ -67,9 +67,7 @@ internal sealed class ModelOptions
 
     /// <summary>The --input arrays by graph input name (none when not given).</summary>
     public IReadOnlyDictionary<string, NpyArray>? SideArrays(ParseResult p) =>
-        p.GetValue(Inputs) is { Length: > 0 } given
-            ? given.Select(CliOptions.SplitInput).ToDictionary(g => g.Name!, g => Npy.Read(g.Path), StringComparer.Ordinal)
-            : null;
+        p.GetValue(Inputs) is { Length: > 0 } given ? CliOptions.NamedArrays(given) : null;
 
     public bool HasModel(CommandResult r) => r.GetResult(Model) != null;
     public bool HasActsDir(CommandResult r) => r.GetResult(ActsDir) != null;

@@ -130,7 +130,10 @@ public class FoundationCommandTests
     {
         var both = Cli.Run("capture", "--model", "mlp:64-10", "--random-weights", "--data", "digits", "--input", "x.npy", "--out", "/tmp/x");
         Assert.Equal(2, both.Code);
-        Assert.Contains("exactly one of --data and --input", both.Err);
+        Assert.Contains("Give the data once: --data, or an unnamed --input X.npy, not both", both.Err);
+        var none = Cli.Run("capture", "--model", "mlp:64-10", "--random-weights", "--out", "/tmp/x");
+        Assert.Equal(2, none.Code);
+        Assert.Contains("Give the data: --data DATA, or --input X.npy.", none.Err);
 
         var unknown = Cli.Run("capture", "--model", "mlp:64-32-10:relu", "--random-weights", "--data", "digits", "--layers", "fc7", "--out", Path.Combine(Path.GetTempPath(), "never"));
         Assert.Equal(2, unknown.Code); // a layer name that does not exist is a bad value

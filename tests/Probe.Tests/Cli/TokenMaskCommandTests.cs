@@ -81,6 +81,19 @@ public class TokenMaskCommandTests : IDisposable
         Assert.Contains("over the real tokens among the 5 (those input 'attention_mask' marks 1)", output);
     }
 
+    /// <summary>
+    /// capture takes --data with named --input side arrays, as the other commands do (the data feeds the input left
+    /// over); it refused the pair ("Give exactly one of --data and --input"). The same PyTorch values as above.
+    /// </summary>
+    [Fact]
+    public void CaptureTakesDataBesideNamedInputs()
+    {
+        string dir = Path.Combine(_dir, "cap-data");
+        var (code, _, err) = Cli.Run(["capture", .. Model, "--data", "npy:" + Onnx("mp_ids.npy"), "--layers", "fc2", "--reduce", "max", "--out", dir, "--quiet"]);
+        Assert.True(code == 0, err);
+        ReferenceAssert.Close(Npy.ReadMatrix(Onnx("mp_fc2_masked_max.npy")), Npy.ReadMatrix(Path.Combine(dir, "fc2.npy")), "fc2 masked max", 1e-5);
+    }
+
     [Fact]
     public void DeadJudgesUnitsOnRealTokensOnly()
     {
