@@ -14,7 +14,7 @@ internal static class CaptureCommand
         var data = CliOptions.Data();
         var input = new Option<string[]>("--input")
         {
-            Description = "Inputs as .npy instead of --data: FILE.npy (the model's input, one row per sample), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64).",
+            Description = "Inputs as .npy: FILE.npy (the model's input, one row per sample, instead of --data), or NAME=FILE.npy per graph input of an ONNX model with several inputs (repeat the option; int64 token ids stay int64); beside --data every --input is named, and the data feeds the input left over.",
             AllowMultipleArgumentsPerToken = false,
         };
         input.Check(t => CliOptions.ExistingFile(CliOptions.SplitInput(t).Path));
