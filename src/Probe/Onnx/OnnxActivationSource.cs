@@ -58,9 +58,9 @@ public sealed class OnnxActivationSource : IActivationSource
         string list = string.Join(", ", feedNames.Select(n => $"'{n}'"));
         foreach (var name in _extra.Keys)
             if (!feedNames.Contains(name))
-                throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has no input '{name}'. Its inputs: {list}.");
+                throw new ProbeArgumentException($"The ONNX model '{Path.GetFileName(path)}' has no input '{name}'. Its inputs: {list}.");
         if (dataInput is not null && !feedNames.Contains(dataInput))
-            throw new ProbeException($"The ONNX model '{Path.GetFileName(path)}' has no input '{dataInput}'. Its inputs: {list}.");
+            throw new ProbeArgumentException($"The ONNX model '{Path.GetFileName(path)}' has no input '{dataInput}'. Its inputs: {list}.");
         if (dataInput is not null && _extra.ContainsKey(dataInput))
             throw new ProbeException($"Input '{dataInput}' is both fed by the data set and given as an array; give it once.");
         DataInputName = dataInput ?? feedNames.FirstOrDefault(n => !_extra.ContainsKey(n))

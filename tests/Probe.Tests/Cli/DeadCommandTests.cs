@@ -145,6 +145,10 @@ public class DeadCommandTests : IDisposable
         Assert.Contains("missing: ids", why);
         // A model spec has no graph inputs to feed.
         Assert.Equal(ExitCodes.Usage, Run("dead", "--model", "mlp:3-4:relu", "--random-weights", "--data", "npy:" + Onnx("two_x.npy"), "--input", "ids=" + Onnx("two_ids.npy")).Code);
+        // A name the graph does not have is a bad value (exit 2), its inputs listed.
+        var (typo, _, typoWhy) = Run("dead", "--model", Onnx("two.onnx"), "--data", "npy:" + Onnx("two_x.npy"), "--input", "idz=" + Onnx("two_ids.npy"), "--layers", "act");
+        Assert.Equal(ExitCodes.Usage, typo);
+        Assert.Contains("has no input 'idz'. Its inputs: 'x', 'ids'.", typoWhy);
     }
 
     [Fact]

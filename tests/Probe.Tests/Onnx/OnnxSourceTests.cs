@@ -306,7 +306,7 @@ public class OnnxSourceTests
         }
         ProbeException e;
         var ids = Npy.Read(Fixture("two_ids.npy"));
-        e = Assert.Throws<ProbeException>(() => new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["tokens"] = ids }));
+        e = Assert.Throws<ProbeArgumentException>(() => new OnnxActivationSource(Fixture("two.onnx"), new Dictionary<string, NpyArray> { ["tokens"] = ids }));
         Assert.Contains("no input 'tokens'", e.Message);
         Assert.Contains("'ids'", e.Message);
         // Fewer id rows than samples.
