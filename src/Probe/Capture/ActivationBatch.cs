@@ -57,4 +57,11 @@ public interface IActivationConsumer
 
     /// <summary>Called once after the last batch, with the layers in the order they fired.</summary>
     void OnEnd(IReadOnlyList<LayerInfo> layers) { }
+
+    /// <summary>
+    /// Whether this consumer keeps <see cref="ActivationBatch.TokenMaskRows"/> beside the rows (as <see cref="NpySink"/>
+    /// does): a capture with a token mask that keeps every token (<see cref="MapReduction.Flatten"/>) is refused for a
+    /// consumer that does not, which would take padding tokens as data.
+    /// </summary>
+    bool KeepsTokenMaskRows => false;
 }

@@ -75,6 +75,11 @@ public sealed record ActivationCapture(
         if (BatchSize <= 0) throw new ProbeException($"Batch size must be positive, got {BatchSize}.");
         if (data.Count == 0) throw new ProbeException($"Data set '{data.Name}' has no samples to capture.");
         if (data is Dataset d) d.Validate();
+        // Flattened, a masked sequence keeps its padding tokens: a consumer that drops the mask's rows (rows in memory,
+        // a streaming analysis) would take padding as data. Site readers get each sample's real tokens only.
+        if (TokenMask != null && Reduce == MapReduction.Flatten && consumers.Any(c => !c.KeepsTokenMaskRows))
+            throw new ProbeArgumentException($"With the token mask '{TokenMask}', --reduce flatten keeps every token of a sequence, padding included, and rows kept in memory or handed to an analysis carry no mask to tell them apart: " +
+                "pool the sequences over their real tokens (--reduce mean, max, first or last), or capture them to files (probe capture keeps the mask's rows).");
         // The mask first: one of another shape is refused saying what it should be, before the model runs.
         var mask = TokenMask is string maskInput ? ReadMask(source, maskInput, data) : null;
         source.Bind(data);

@@ -56,6 +56,9 @@ public sealed class NpySink : IActivationConsumer, IDisposable
     /// <summary>The file each layer's activations went to (see <see cref="FileNames"/>), once the first batch has come.</summary>
     public IReadOnlyDictionary<string, string> Files => _files ?? new Dictionary<string, string>();
 
+    /// <summary>It writes the mask's rows to token_mask.npy.</summary>
+    public bool KeepsTokenMaskRows => true;
+
     public void OnBatch(ActivationBatch batch)
     {
         _files ??= FileNames(batch.Outputs.Keys);

@@ -94,6 +94,22 @@ public class TokenMaskCommandTests : IDisposable
         ReferenceAssert.Close(Npy.ReadMatrix(Onnx("mp_fc2_masked_max.npy")), Npy.ReadMatrix(Path.Combine(dir, "fc2.npy")), "fc2 masked max", 1e-5);
     }
 
+    /// <summary>
+    /// cka, similarity, compare, separability and linear-probe on the model with --reduce flatten kept every token,
+    /// padding included, as features (rows in memory carry no mask): CKA of fc2 and act came out 1.000 with padding in.
+    /// Refused now (exit 2), as the same analyses of a flattened masked capture folder are.
+    /// </summary>
+    [Theory]
+    [InlineData("cka")]
+    [InlineData("separability")]
+    public void AnalysesOfFlattenedMaskedSequencesOnTheModelAreRefused(string command)
+    {
+        var (code, _, err) = Cli.Run([command, .. Model, "--data", "npy:" + Onnx("mp_ids.npy"), "--reduce", "flatten", "--layers", "fc2,act"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--reduce flatten keeps every token of a sequence, padding included", err);
+        Assert.Contains("--reduce mean, max, first or last", err);
+    }
+
     [Fact]
     public void DeadJudgesUnitsOnRealTokensOnly()
     {

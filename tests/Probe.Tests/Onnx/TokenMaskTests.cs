@@ -78,13 +78,34 @@ public class TokenMaskTests
         Assert.NotEqual(without["fc2"].Data, with["fc2"].Data);
     }
 
-    [Fact]
-    public void FlattenKeepsEveryValue()
+    /// <summary>A consumer that keeps the mask's rows beside the rows, as NpySink does (a copy of both, in data order).</summary>
+    sealed class KeepsMask : IActivationConsumer
     {
-        var with = Capture(MapReduction.Flatten, Mask, "act");
+        public readonly List<float> Act = [], MaskRows = [];
+        public bool KeepsTokenMaskRows => true;
+        public void OnBatch(ActivationBatch batch)
+        {
+            Act.AddRange(batch.Outputs["act"].Data.Take(batch.Count * batch.Outputs["act"].Cols));
+            MaskRows.AddRange(batch.TokenMaskRows!.Data.Take(batch.Count * batch.TokenMaskRows.Cols));
+        }
+    }
+
+    [Fact]
+    public void FlattenKeepsEveryValueBesideTheMaskRowsAndIsRefusedInMemory()
+    {
         var without = Capture(MapReduction.Flatten, null, "act");
-        Assert.Equal(without["act"].Data, with["act"].Data);
-        Assert.Equal(5 * 16, with["act"].Cols);
+        Assert.Equal(5 * 16, without["act"].Cols);
+        var (source, ids) = Model();
+        using (source)
+        {
+            var keeps = new KeepsMask();
+            new ActivationCapture(new LayerSelector("act"), MapReduction.Flatten, BatchSize: 4) { TokenMask = Mask }.Run(source, ids, keeps);
+            Assert.Equal(without["act"].Data, keeps.Act);
+            Assert.Equal(Npy.ReadMatrix(Fixture("mp_mask.npy")).Data, keeps.MaskRows);
+        }
+        // In memory the rows carry no mask: padding would pass for data.
+        var e = Assert.Throws<ProbeArgumentException>(() => Capture(MapReduction.Flatten, Mask, "act"));
+        Assert.Contains("padding included", e.Message);
     }
 
     [Fact]
