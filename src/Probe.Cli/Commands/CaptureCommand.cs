@@ -89,11 +89,11 @@ internal static class CaptureCommand
                 files = sink.Files;
             }
             // Which rows of the data --max-samples took (sorted), so the captured rows line up with the user's own.
-            if (sampled) Npy.Write(Path.Combine(staged.Path, "rows.npy"), Enumerable.Range(0, dataset.Count).Select(dataset.OriginalRow).ToArray());
+            if (sampled) Npy.Write(Path.Combine(staged.Path, NpySink.RowsFile), Enumerable.Range(0, dataset.Count).Select(dataset.OriginalRow).ToArray());
             JsonOutput.Write(Path.Combine(staged.Path, "layers.json"), new
             {
                 samples = summary.Samples,
-                rows = sampled ? "rows.npy" : null,
+                rows = sampled ? NpySink.RowsFile : null,
                 reduce = capture.Reduce.ToString().ToLowerInvariant(),
                 // The input whose mask pooled sequence sites over real tokens (each such layer says so: tokenMask).
                 tokenMask = capture.TokenMask,

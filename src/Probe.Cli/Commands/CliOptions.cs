@@ -223,7 +223,7 @@ internal static class CliOptions
         if (manifest == null)
             return $"'{dir}' exists and is not a Probe capture folder (it has no layers.json); a capture replaces its whole folder, so give a new folder or add --force.";
         // An earlier capture: replaced only when it holds nothing else (an input saved there would be deleted with it).
-        var written = new HashSet<string>(manifest.Layers.Select(l => l.File), StringComparer.Ordinal) { CaptureManifest.FileName, "labels.npy", "rows.npy", ShardFiles.Capture };
+        var written = new HashSet<string>(manifest.Layers.Select(l => l.File).Concat(NpySink.FolderFiles), StringComparer.Ordinal) { CaptureManifest.FileName, ShardFiles.Capture };
         var other = Directory.EnumerateFileSystemEntries(dir).Select(e => Path.GetFileName(e)).Where(n => !written.Contains(n)).Order(StringComparer.Ordinal).ToList();
         return other.Count == 0 ? null
             : $"'{dir}' holds an earlier capture and also {string.Join(", ", other.Take(5))}{(other.Count > 5 ? ", ..." : "")}, which a capture did not write; a capture replaces its whole folder, so give a new folder or add --force.";

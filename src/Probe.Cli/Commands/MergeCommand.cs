@@ -105,8 +105,8 @@ internal static class MergeCommand
         }
         // A masked capture's mask rows, concatenated as the layers' rows are.
         if (CaptureManifest.Read(ordered[0])?.TokenMaskFile is string maskFile) Concat(maskFile);
-        if (ordered.All(d => File.Exists(Path.Combine(d, "labels.npy"))))
-            Npy.Write(Path.Combine(output, "labels.npy"), ordered.SelectMany(d => Npy.ReadInt32(Path.Combine(d, "labels.npy"))).ToArray());
+        if (ordered.All(d => File.Exists(Path.Combine(d, NpySink.LabelsFile))))
+            Npy.Write(Path.Combine(output, NpySink.LabelsFile), ordered.SelectMany(d => Npy.ReadInt32(Path.Combine(d, NpySink.LabelsFile))).ToArray());
         void Concat(string file)
         {
             using var writer = new NpyMatrixWriter(Path.Combine(output, file));
@@ -119,13 +119,13 @@ internal static class MergeCommand
             writer.Complete();
         }
         // layers.json: the first shard's, for all samples, with the non-finite counts of every shard added.
-        var manifests = ordered.Select(d => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(d, "layers.json")))!).ToList();
+        var manifests = ordered.Select(d => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(d, CaptureManifest.FileName)))!).ToList();
         var merged = manifests[0].DeepClone();
         merged["samples"] = parts[0].Total;
         var mergedLayers = merged["layers"]!.AsArray();
         for (int i = 0; i < mergedLayers.Count; i++)
             mergedLayers[i]!["nonFinite"] = manifests.Sum(m => m["layers"]![i]!["nonFinite"]!.GetValue<long>());
-        JsonOutput.Write(Path.Combine(output, "layers.json"), merged, "layers.json");
+        JsonOutput.Write(Path.Combine(output, CaptureManifest.FileName), merged, CaptureManifest.FileName);
         staged.Commit();
         ctx.Out.WriteLine($"Merged {parts.Count} shards: {layers.Length} layer file(s) of {parts[0].Total} samples written to {finalOutput}");
     }

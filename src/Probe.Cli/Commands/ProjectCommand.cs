@@ -129,7 +129,7 @@ internal static class ProjectCommand
     /// </summary>
     internal static string[]? CaptureClassNames(string labelsPath)
     {
-        if (!Path.GetFileName(labelsPath).Equals("labels.npy", StringComparison.Ordinal)) return null;
+        if (!Path.GetFileName(labelsPath).Equals(NpySink.LabelsFile, StringComparison.Ordinal)) return null;
         try { return CaptureManifest.Read(Path.GetDirectoryName(Path.GetFullPath(labelsPath)) ?? ".")?.Classes?.ToArray(); }
         catch (Exception e) when (e is ProbeException or System.Text.Json.JsonException) { return null; }
     }

@@ -29,7 +29,13 @@ public sealed class NpySink : IActivationConsumer, IDisposable
         new string(layer.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray()) + ".npy";
 
     /// <summary>The files a capture folder keeps beside its layers' (which no layer's file may take).</summary>
-    public static readonly IReadOnlyList<string> FolderFiles = ["labels.npy", "rows.npy", TokenMask.FileName];
+    public static readonly IReadOnlyList<string> FolderFiles = [LabelsFile, RowsFile, TokenMask.FileName];
+
+    /// <summary>The samples' labels in a capture folder (int32, one per row).</summary>
+    public const string LabelsFile = "labels.npy";
+
+    /// <summary>The data rows a capture with a sample cap took (int32, sorted; row k of every layer file is data row rows[k]).</summary>
+    public const string RowsFile = "rows.npy";
 
     /// <summary>
     /// Each layer's file in a capture folder, in the order given: its <see cref="FileName"/>, unless an earlier layer or
@@ -82,7 +88,7 @@ public sealed class NpySink : IActivationConsumer, IDisposable
         _ended = true;
         foreach (var w in _writers.Values) w.Complete();
         _mask?.Complete();
-        if (!_anyUnlabelled && _labels.Count > 0) Npy.Write(Path.Combine(_dir, "labels.npy"), _labels.ToArray());
+        if (!_anyUnlabelled && _labels.Count > 0) Npy.Write(Path.Combine(_dir, LabelsFile), _labels.ToArray());
     }
 
     public void Dispose()

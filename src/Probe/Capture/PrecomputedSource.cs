@@ -57,7 +57,7 @@ public sealed class PrecomputedSource : IActivationSource
 
     /// <summary>
     /// Opens a folder. With <c>layers.json</c> (written by <c>probe capture</c>) the sites, their order, types and files come
-    /// from it; otherwise every <c>*.npy</c> except <c>labels.npy</c> is a site named by its file name, in natural order of the names (layer2 before layer10).
+    /// from it; otherwise every <c>*.npy</c> except <c>labels.npy</c>, <c>rows.npy</c> and <c>token_mask.npy</c> (<see cref="NpySink.FolderFiles"/>) is a site named by its file name, in natural order of the names (layer2 before layer10).
     /// </summary>
     public static PrecomputedSource Open(string dir)
     {
@@ -76,9 +76,9 @@ public sealed class PrecomputedSource : IActivationSource
         else
         {
             foreach (var f in System.IO.Directory.EnumerateFiles(dir, "*.npy").Select(Path.GetFileName).Order(NaturalOrder.Instance))
-                if (!string.Equals(f, "labels.npy", StringComparison.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, null, f!, null, null));
+                if (!NpySink.FolderFiles.Contains(f, StringComparer.Ordinal)) entries.Add((Path.GetFileNameWithoutExtension(f!), "?", null, null, f!, null, null));
         }
-        if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides labels.npy).");
+        if (entries.Count == 0) throw new ProbeException($"Activation folder '{dir}' has no .npy files (besides {string.Join(", ", NpySink.FolderFiles)}).");
 
         var sites = new List<Stored>();
         int rows = -1;
@@ -118,7 +118,7 @@ public sealed class PrecomputedSource : IActivationSource
         if (tokenMask != null && tokenMask.Rows != rows)
             throw new ProbeException($"'{maskPath}' holds the token mask of {tokenMask.Rows} samples but the folder's layers hold {rows}: it must have one row per stored row, in the same order.");
         int[]? labels = null;
-        string labelsPath = Path.Combine(dir, "labels.npy");
+        string labelsPath = Path.Combine(dir, NpySink.LabelsFile);
         if (File.Exists(labelsPath))
         {
             labels = Npy.ReadInt32(labelsPath);

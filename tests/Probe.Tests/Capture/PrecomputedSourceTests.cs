@@ -47,6 +47,27 @@ public class PrecomputedSourceTests
         Assert.Equal(0, order.Compare("x7y", "x7y"));
     }
 
+    /// <summary>
+    /// A folder without layers.json took every .npy but labels.npy as a layer, so a capture folder whose layers.json was
+    /// lost gained a layer "token_mask" (the mask rows) and "rows" (the data row numbers). Those are the folder's own
+    /// files, not layers.
+    /// </summary>
+    [Fact]
+    public void A_folder_without_layers_json_leaves_out_the_capture_folders_own_files()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-acts-own-").FullName;
+        try
+        {
+            Npy.Write(Path.Combine(dir, "fc.npy"), new Matrix(3, 2, [1, 2, 3, 4, 5, 6]));
+            Npy.Write(Path.Combine(dir, "token_mask.npy"), new Matrix(3, 2, [1, 1, 1, 0, 1, 1]));
+            Npy.Write(Path.Combine(dir, "rows.npy"), new[] { 0, 5, 9 });
+            Npy.Write(Path.Combine(dir, "labels.npy"), new[] { 1, 0, 1 });
+            using var source = PrecomputedSource.Open(dir);
+            Assert.Equal(new[] { "fc" }, source.Sites.Select(s => s.Name));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void DeadUnitsOfAPyTorchActivationFolderEqualNumPys()
     {

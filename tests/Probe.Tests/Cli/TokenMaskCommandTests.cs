@@ -95,6 +95,24 @@ public class TokenMaskCommandTests : IDisposable
     }
 
     /// <summary>
+    /// A masked capture folder holds token_mask.npy beside its layers: capturing into it again (no --force) was refused
+    /// as a folder holding "token_mask.npy, which a capture did not write". It is replaced as any earlier capture is,
+    /// with the same PyTorch values.
+    /// </summary>
+    [Fact]
+    public void AMaskedCaptureFolderIsReplacedByTheNextCapture()
+    {
+        string dir = Path.Combine(_dir, "cap-again");
+        string[] args = ["capture", .. Model, "--data", "npy:" + Onnx("mp_ids.npy"), "--layers", "fc2", "--reduce", "max", "--out", dir, "--quiet"];
+        var (code, _, err) = Cli.Run(args);
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(dir, "token_mask.npy")));
+        (code, _, err) = Cli.Run(args);
+        Assert.True(code == 0, err);
+        ReferenceAssert.Close(Npy.ReadMatrix(Onnx("mp_fc2_masked_max.npy")), Npy.ReadMatrix(Path.Combine(dir, "fc2.npy")), "fc2 masked max", 1e-5);
+    }
+
+    /// <summary>
     /// cka, similarity, compare, separability and linear-probe on the model with --reduce flatten kept every token,
     /// padding included, as features (rows in memory carry no mask): CKA of fc2 and act came out 1.000 with padding in.
     /// Refused now (exit 2), as the same analyses of a flattened masked capture folder are.
