@@ -132,7 +132,7 @@ public sealed class ReportFolder : IDisposable
         Get(section).Items.Add(new FigureItem(name, caption ?? "", png, svg, w, h));
     }
 
-    /// <summary>Adds a table. Numbers stay numbers in report.json; the page shows them with <see cref="TextTable.Cell"/> (invariant culture).</summary>
+    /// <summary>Adds a table. Numbers stay numbers in report.json; the page shows them with <see cref="TextTable.Cell"/> (invariant culture), each column of decimals to one number of places (<see cref="TextTable.AlignDecimals"/>).</summary>
     public void AddTable(string section, string title, IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<object?>> rows)
     {
         ArgumentNullException.ThrowIfNull(headers);
@@ -155,7 +155,7 @@ public sealed class ReportFolder : IDisposable
             }
             r++;
         }
-        Get(section).Items.Add(new TableItem(title ?? "", headers.ToArray(), formatted, raw));
+        Get(section).Items.Add(new TableItem(title ?? "", headers.ToArray(), [.. TextTable.AlignDecimals(formatted)], raw));
     }
 
     /// <summary>Adds a JSON-serializable object under <paramref name="name"/> (a snake_case key; checked now: NaN/Infinity throw).</summary>
