@@ -174,6 +174,25 @@ public static class Report
         return Convert.ToHexStringLower(h.GetHashAndReset());
     }
 
+    /// <summary>
+    /// When the units dead at the last checkpoint died, for the summary: how many were dead from initialisation and
+    /// how many died in training, with the first and last epoch they died at (each unit's death is the checkpoint
+    /// from which it stayed dead). "All dead since epoch 20" read as "they died at epoch 20" when 62 had died one
+    /// by one from epoch 1 on.
+    /// </summary>
+    internal static string WhenDied(IReadOnlyList<UnitDeathRecord> deadEnd)
+    {
+        int init = deadEnd.Count(d => d.DeadFromInitialisation);
+        var died = deadEnd.Where(d => d.DiedInTraining && d.DiedAtEpoch.HasValue).Select(d => d.DiedAtEpoch!.Value).ToList();
+        int inTraining = deadEnd.Count(d => d.DiedInTraining);
+        if (init == deadEnd.Count) return init == 1 ? "dead from initialisation" : "all dead from initialisation";
+        string at = died.Count != inTraining ? ""
+            : died.Min() == died.Max() ? string.Create(CultureInfo.InvariantCulture, $" at epoch {died[0]}")
+            : string.Create(CultureInfo.InvariantCulture, $" between epochs {died.Min()} and {died.Max()}");
+        string trained = string.Create(CultureInfo.InvariantCulture, $"{inTraining} died in training{at}");
+        return init == 0 ? trained : string.Create(CultureInfo.InvariantCulture, $"{init} dead from initialisation, {trained}");
+    }
+
     private sealed class Builder(ReportFolder report, ReportSettings settings, IDataset data, string dataSpec)
     {
         public const string EvolutionDefinition = "Each panel is a 2-D projection (PCA, or t-SNE) of one layer's activations for the same samples, coloured by class.";
@@ -302,11 +321,7 @@ public static class Report
                 {
                     var deadEnd = t.Deaths.Where(d => d.DeadAtEnd).ToList();
                     if (deadEnd.Count == 0) continue;
-                    int? since = deadEnd.All(d => d.DiedAtEpoch.HasValue) ? deadEnd.Max(d => d.DiedAtEpoch!.Value) : null;
-                    string when = t.DeadFromInitialisation == deadEnd.Count ? "all dead from initialisation"
-                        : since is int s ? $"all dead since epoch {s}; {t.DeadFromInitialisation} from initialisation, {t.DiedInTraining} died in training"
-                        : $"{t.DeadFromInitialisation} from initialisation, {t.DiedInTraining} died in training";
-                    _deadSummary.Add(string.Create(CultureInfo.InvariantCulture, $"{pre}{t.Layer}: {deadEnd.Count} of {t.Units} units dead at epoch {timeline.Epochs[^1]} ({when})."));
+                    _deadSummary.Add(string.Create(CultureInfo.InvariantCulture, $"{pre}{t.Layer}: {deadEnd.Count} of {t.Units} units dead at epoch {timeline.Epochs[^1]} ({WhenDied(deadEnd)})."));
                     if (deadEnd.Count > t.Units / 2) report.AddWarning(string.Create(CultureInfo.InvariantCulture, $"{pre}more than half of {t.Layer} is dead ({deadEnd.Count} of {t.Units})."));
                 }
                 if (timeline.Layers.All(t => t.Deaths.All(d => !d.DeadAtEnd)))

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Probe.Analysis;
 using Probe.Reporting;
 using Xunit;
 
@@ -93,6 +94,24 @@ public class JsonAndReportTests
     /// column of decimals now shows one number of places, the most any cell of it needs; integers, text, percentages
     /// and scientific notation are left as they are.
     /// </summary>
+    /// <summary>
+    /// The summary said "all dead since epoch 20; 2 from initialisation, 62 died in training" for units that had died one
+    /// by one from epoch 1 on (read: they died at epoch 20). It gives the first and last epoch of the deaths now. The
+    /// timeline of the firing rates below, worked by hand: unit 0 dead throughout, unit 1 dead from epoch 5, unit 2
+    /// dead at 5, alive at 10, dead from 15, unit 3 alive.
+    /// </summary>
+    [Fact]
+    public void The_dead_unit_summary_says_between_which_epochs_units_died()
+    {
+        int[] epochs = [0, 5, 10, 15];
+        float[][] rates = [[0, 0.5f, 0.5f, 0.3f], [0, 0, 0, 0.2f], [0, 0, 0.1f, 0.1f], [0, 0, 0, 0.1f]];
+        var t = DeadUnitDiagnosis.Timeline(epochs, rates);
+        Assert.Equal("1 dead from initialisation, 2 died in training between epochs 5 and 15", Report.WhenDied([t[0], t[1], t[2]]));
+        Assert.Equal("1 died in training at epoch 5", Report.WhenDied([t[1]]));
+        Assert.Equal("1 dead from initialisation, 1 died in training at epoch 15", Report.WhenDied([t[0], t[2]]));
+        Assert.Equal("dead from initialisation", Report.WhenDied([t[0]]));
+    }
+
     [Fact]
     public void TextTable_shows_each_column_of_decimals_to_one_number_of_places()
     {
