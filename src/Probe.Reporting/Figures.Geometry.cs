@@ -9,10 +9,13 @@ public static partial class Figures
 {
     /// <summary>
     /// "How a layer folds the plane": the images of a regular grid's lines (polylines) drawn thin and grey, with optional
-    /// class-coloured points on top. x and y use the same scale.
+    /// class-coloured points on top. x and y use the same scale. The markers are <paramref name="markerSizePt"/> in
+    /// radius, or by default (NaN) sized as <c>probe project</c>'s scatter: 1.6 pt, shrunk so that all the markers cover
+    /// at most the plot area, never below 0.4 pt. Export the figure with the style it is built for.
     /// </summary>
     public static PlotModel GridWarp(IReadOnlyList<Polyline> lines, double[]? x = null, double[]? y = null, int[]? labels = null,
-        string[]? classNames = null, string? title = null, string? xTitle = null, string? yTitle = null, FigureStyle? style = null)
+        string[]? classNames = null, string? title = null, string? xTitle = null, string? yTitle = null, FigureStyle? style = null,
+        double markerSizePt = double.NaN)
     {
         const string fig = "GridWarp";
         style ??= FigureStyle.Column;
@@ -40,7 +43,7 @@ public static partial class Figures
         }
         if (x != null || y != null)
         {
-            AddLabelledPoints(model, x, y, labels, classNames, style, fig);
+            AddLabelledPoints(model, x, y, labels, classNames, style, fig, markerSizePt);
         }
         return model;
     }
@@ -48,10 +51,12 @@ public static partial class Figures
     /// <summary>
     /// A 2-D classifier's decision regions with the data on top. classMap[i][j] is the predicted class at
     /// x = xMin + (j + 0.5) (xMax - xMin) / cols, y = yMin + (i + 0.5) (yMax - yMin) / rows (row 0 at the bottom).
+    /// Markers as in <see cref="GridWarp"/>: <paramref name="markerSizePt"/>, or by default 1.6 pt shrunk so that they
+    /// cover at most the plot area, never below 0.4 pt.
     /// </summary>
     public static PlotModel DecisionBoundary(double[][] classMap, double xMin, double xMax, double yMin, double yMax,
         double[] x, double[] y, int[] labels, string[] classNames, string? title = null, string? xTitle = null,
-        string? yTitle = null, FigureStyle? style = null)
+        string? yTitle = null, FigureStyle? style = null, double markerSizePt = double.NaN)
     {
         const string fig = "DecisionBoundary";
         style ??= FigureStyle.Column;
@@ -97,16 +102,26 @@ public static partial class Figures
             Interpolate = false,
             Layer = AnnotationLayer.BelowSeries,
         });
-        AddLabelledPoints(model, x, y, labels, classNames, style, fig);
+        AddLabelledPoints(model, x, y, labels, classNames, style, fig, markerSizePt);
         return model;
     }
 
-    private static void AddLabelledPoints(PlotModel model, double[]? x, double[]? y, int[]? labels, string[]? classNames, FigureStyle style, string fig)
+    /// <summary>
+    /// The points of a plane figure (<see cref="GridWarp"/>, <see cref="DecisionBoundary"/>), class-coloured and drawn
+    /// as <see cref="Scatter(double[], double[], int[], string[], string?, string?, string?, bool, double, FigureStyle?)"/>
+    /// draws them: classes interleaved, legend entries of their own, and markers <paramref name="markerSizePt"/> in
+    /// radius or by default (NaN) the scatter's automatic size, 1.6 pt shrunk so that all the markers cover at most the
+    /// plot area, never below 0.4 pt (<see cref="FitMarkers"/>). They were fixed at 2.2 pt up to 500 points and 1.4 pt
+    /// above, drawn one class after the other.
+    /// </summary>
+    private static void AddLabelledPoints(PlotModel model, double[]? x, double[]? y, int[]? labels, string[]? classNames, FigureStyle style, string fig, double markerSizePt)
     {
         if (x == null || y == null) throw new ProbeException($"{fig}: points need both x and y.");
         Check.Length(y, x.Length, fig, "y", "x");
         Check.Finite(x, fig, "x");
         Check.Finite(y, fig, "y");
+        if (!double.IsNaN(markerSizePt) && (!double.IsFinite(markerSizePt) || markerSizePt <= 0))
+            throw new ProbeException($"{fig}: the marker size must be a positive number of points, got {Check.S(markerSizePt)}.");
         string[] names = classNames ?? (labels == null ? ["points"] : []);
         int[] lab = labels ?? new int[x.Length];
         if (labels != null && classNames == null)
@@ -116,22 +131,13 @@ public static partial class Figures
         var perClass = new List<ScatterPoint>[names.Length];
         for (int k = 0; k < perClass.Length; k++) perClass[k] = new List<ScatterPoint>();
         for (int i = 0; i < x.Length; i++) perClass[lab[i]].Add(new ScatterPoint(x[i], y[i]));
-        double marker = x.Length > 500 ? 1.4 : 2.2;
-        for (int k = 0; k < perClass.Length; k++)
+        bool autoMarker = double.IsNaN(markerSizePt);
+        AddClassSeries(model, perClass, FigureStyle.Pt(autoMarker ? AutoMarkerPt(1, 1) : markerSizePt), alpha: 210);
+        if (labels != null || classNames != null)
         {
-            if (perClass[k].Count == 0) continue;
-            var s = new ScatterSeries
-            {
-                Title = names[k],
-                MarkerType = Palettes.ClassMarker(k),
-                MarkerFill = Palettes.ClassColor(k),
-                MarkerStroke = OxyColors.White,
-                MarkerStrokeThickness = FigureStyle.Pt(0.3),
-                MarkerSize = FigureStyle.Pt(marker),
-            };
-            s.Points.AddRange(perClass[k]);
-            model.Series.Add(s);
+            AddClassLegendEntries(model, names, style);
+            model.Legends.Add(ClassLegend(style));
         }
-        if (labels != null || classNames != null) model.Legends.Add(ClassLegend(style));
+        if (autoMarker) FitMarkers(model, style, x.Length, m => m.PlotArea.Width * m.PlotArea.Height);
     }
 }

@@ -132,12 +132,13 @@ public static partial class Figures
     /// <summary>
     /// Shrinks a scatter's markers so that the <paramref name="points"/> markers of a panel cover at most the panel's
     /// area (<paramref name="panelArea"/> of the model laid out at <paramref name="style"/>, in OxyPlot units), never
-    /// below <see cref="MinMarkerPt"/>; the scatter grid and the single scatter share it. The grid's shape alone set the
+    /// below <see cref="MinMarkerPt"/>; the scatter grid, the single scatter, the plane figures (<see cref="GridWarp"/>,
+    /// <see cref="DecisionBoundary"/>, <see cref="Sections.EvolutionFigures.Planes"/>) share it. The grid's shape alone set the
     /// size before: 10,000 points a panel (or all of digits at one column's width) drew about three panels' worth of
     /// ink, solid blobs whose density could not be read; <c>probe project</c>'s fixed 1.2 pt drew 20,000 points with
     /// 1.7 figures' worth.
     /// </summary>
-    static void FitMarkers(PlotModel model, FigureStyle style, int points, Func<PlotModel, double> panelArea)
+    internal static void FitMarkers(PlotModel model, FigureStyle style, int points, Func<PlotModel, double> panelArea)
     {
         if (points == 0) return;
         FigureExporter.LayOut(model, style);

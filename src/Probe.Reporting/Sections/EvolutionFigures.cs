@@ -75,7 +75,8 @@ public static class EvolutionFigures
     /// <summary>
     /// A row of plane panels sharing one class colouring and legend, each with optional decision regions and grid lines
     /// under the points; panels keep equal x/y scale and carry no ticks. Used for XOR (input versus hidden space) and
-    /// grid warps (how a 2-unit layer folds the plane).
+    /// grid warps (how a 2-unit layer folds the plane). Markers follow the evolution grid's rule: the size for one row of
+    /// that many panels, shrunk so that a panel's markers cover at most the panel, never below 0.4 pt.
     /// </summary>
     public static StyledFigure Planes(IReadOnlyList<PlanePanel> panels, int[] labels, string[] classNames, string? title = null, FigureStyle? basis = null)
     {
@@ -153,10 +154,14 @@ public static class EvolutionFigures
             for (int i = 0; i < labels.Length; i++) perClass[labels[i]].Add(new ScatterPoint(mx(p.X[i]), my(p.Y[i])));
             model.Annotations.Add(Figures.PanelTitle(p.Title, new DataPoint(c + 0.5, 1), f));
         }
-        double marker = Math.Clamp(2.4 / Math.Sqrt(cols), 0.7, 2.0) * (labels.Length > 600 ? 0.7 : 1.0);
-        Figures.AddClassSeries(model, perClass, FigureStyle.Pt(marker), alpha: 210);
+        // Markers as the evolution grid's (Figures.AutoMarkerPt for one row of cols panels, shrunk by Figures.FitMarkers
+        // so that a panel's markers cover at most its cell, never below 0.4 pt); they were fixed by the number of panels
+        // and one step at 600 points, so 10,000 points inked several panels' worth.
+        Figures.AddClassSeries(model, perClass, FigureStyle.Pt(Figures.AutoMarkerPt(1, cols)), alpha: 210);
         Figures.AddClassLegendEntries(model, classNames, style);
         model.Legends.Add(Figures.ClassLegend(style));
+        double cell = 1 - 2 * (gap + inner);
+        Figures.FitMarkers(model, style, labels.Length, m => Math.Abs(m.Axes[0].Scale) * cell * Math.Abs(m.Axes[1].Scale) * cell);
         return new StyledFigure(model, style);
     }
 

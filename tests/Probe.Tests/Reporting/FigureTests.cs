@@ -143,6 +143,68 @@ public class FigureTests
         }
     }
 
+    [Theory]
+    [InlineData("decision")]   // Figures.DecisionBoundary: XOR's regions under the points
+    [InlineData("gridwarp")]   // Figures.GridWarp: a folded grid under the points
+    [InlineData("planes")]     // EvolutionFigures.GridWarp / Planes: input plane and hidden plane side by side
+    public void Plane_figures_markers_shrink_as_points_grow_to_cover_at_most_their_plot_never_below_the_floor(string figure)
+    {
+        // The decision-boundary and grid-warp figures had fixed markers (2.2 pt up to 500 points, 1.4 pt above; the planes
+        // 1.2-1.7 pt by panel count, x0.7 above 600 points): 20,000 points inked several plots' worth, one solid blob. They
+        // now follow probe project's and the evolution grid's rule: as points are added the markers shrink, their total area
+        // stays within the plot (a panel, for the planes), and they stop at 0.4 pt, the finest dot that prints.
+        double floor = FigureStyle.Pt(0.4);
+        var sizes = new List<double>();
+        foreach (int n in new[] { 4, 300, 3_000, 30_000, 300_000 })
+        {
+            var p = Ring(n, 3, 11, out var labels);
+            var lines = Enumerable.Range(0, 9).Select(k => new Polyline([-6, 0, 6], [k - 4.0, 0.5 * (k - 4.0), k - 4.0])).ToList();
+            PlotModel model;
+            FigureStyle style;
+            int panels = 1;
+            switch (figure)
+            {
+                case "decision":
+                    var map = Enumerable.Range(0, 30).Select(i => Enumerable.Range(0, 30).Select(j => (double)((i / 3 + j / 3) % 10)).ToArray()).ToArray();
+                    style = FigureStyle.Column;
+                    model = Figures.DecisionBoundary(map, -7, 7, -7, 7, p.X, p.Y, labels, Digits, "regions", "x1", "x2", style);
+                    break;
+                case "gridwarp":
+                    style = FigureStyle.Column;
+                    model = Figures.GridWarp(lines, p.X, p.Y, labels, Digits, "folding", "h1", "h2", style);
+                    break;
+                default:
+                    var planeLines = lines.Select(l => new Probe.Projection.PlaneLine(l.X, l.Y)).ToArray();
+                    var fig = Probe.Reporting.Sections.EvolutionFigures.Planes(
+                        [new("input", p.X, p.Y, planeLines), new("relu1", p.Y, p.X, planeLines)], labels, Digits);
+                    (model, style, panels) = (fig.Model, fig.Style, 2);
+                    break;
+            }
+            FigureExporter.LayOut(model, style);
+            var data = model.Series.OfType<ScatterSeries>().Where(s => s.Points.Count > 0).ToList();
+            Assert.Equal(n * panels, data.Sum(s => s.Points.Count));
+            double size = data.Select(s => s.MarkerSize).Distinct().Single();
+            // A panel of the planes is at most its share of the plot area.
+            double room = model.PlotArea.Width * model.PlotArea.Height / panels;
+            double ink = n * Math.PI * size * size;
+            Assert.True(size >= floor - 1e-9, $"{figure}, {n} points: marker {size / FigureStyle.Pt(1):0.00} pt is below the 0.4 pt floor");
+            if (size > floor + 1e-9) Assert.True(ink <= room * 1.0001, $"{figure}, {n} points: markers cover {ink / room:0.00} of the plot");
+            // Legend symbols keep their size, whatever the markers do.
+            Assert.All(model.Series.OfType<ScatterSeries>().Where(s => s.Points.Count == 0), s => Assert.Equal(style.FontUnits * 0.3, s.MarkerSize, 9));
+            sizes.Add(size);
+        }
+        for (int i = 1; i < sizes.Count; i++) Assert.True(sizes[i] <= sizes[i - 1], $"{figure}: markers grew from {sizes[i - 1]} to {sizes[i]}");
+        Assert.True(sizes[2] < sizes[1] && sizes[3] < sizes[2], $"{figure}: markers did not shrink as points grew ({string.Join(", ", sizes)})");
+        Assert.Equal(floor, sizes[^1], 9);
+        if (figure != "planes")
+        {
+            // A single plot starts where probe project's scatter does: a few points get the same markers as Figures.Scatter's.
+            var q = Ring(4, 3, 11, out var l4);
+            var scatter = Figures.Scatter(q.X, q.Y, l4, Digits, style: FigureStyle.Column);
+            Assert.Equal(scatter.Series.OfType<ScatterSeries>().First(s => s.Points.Count > 0).MarkerSize, sizes[0], 9);
+        }
+    }
+
     /// <summary>The area of a scatter grid's first panel (its frame) in OxyPlot units, as laid out.</summary>
     private static double GridPanelArea(PlotModel model)
     {
