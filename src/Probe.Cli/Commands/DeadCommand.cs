@@ -67,6 +67,7 @@ internal static class DeadCommand
                 r.AddError("--weights cannot be used with --run (the run's checkpoints are used).");
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
             if (hasActs && r.GetResult(data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
+            if (hasActs) models.RejectDeviceWithoutModel(r, "--acts-dir");
             models.Validate(r);
             if (r.GetResult(shard) != null)
             {

@@ -49,8 +49,15 @@ public class ModelKindsCommandTests : IDisposable
         string a = Path.Combine(_dir, "a.npy"), labels = Path.Combine(_dir, "y.npy");
         Npy.Write(a, x);
         Npy.Write(labels, Enumerable.Range(0, 40).Select(i => i % 2).ToArray());
+        // A folder of stored activations, as PyTorch users save them: probe dead --acts-dir took --device cuda and ran on
+        // the CPU (exit 0), where every other analysis of stored activations refuses it.
+        string acts = Path.Combine(_dir, "acts");
+        Directory.CreateDirectory(acts);
+        Npy.Write(Path.Combine(acts, "relu1.npy"), x);
+        Npy.Write(Path.Combine(acts, "labels.npy"), Enumerable.Range(0, 40).Select(i => i % 2).ToArray());
         foreach (var args in new[]
         {
+            new[] { "dead", "--acts-dir", acts },
             new[] { "cka", "--a", a, "--b", a, "--kernel", "rbf" },
             new[] { "cka", "--a", a, "--b", a, "--permutations", "5" },
             new[] { "similarity", "--measure", "procrustes", "--a", a, "--b", a },
