@@ -88,5 +88,15 @@ public class NotebookTests
         Assert.Equal(1, Images(run));
         Assert.Equal("5", await run.PrintAsync("Console.WriteLine(epochs.Length);"));
         Assert.Equal("137 %PDF", await run.PrintAsync("Console.WriteLine(File.ReadAllBytes(png)[0] + \" \" + System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(pdf), 0, 4));"));
+        // The file is for print (300 dpi at page width); the notebook shows a copy that fits a laptop screen: at most
+        // 96 dpi and 800 pixels tall (a 96 dpi copy of the 10.5 in tall grid was 1011 pixels, a 410 kB base64 PNG).
+        var header = Convert.FromBase64String(await run.PrintAsync("Console.WriteLine(Convert.ToBase64String(File.ReadAllBytes(png)[..24]));"));
+        Assert.Equal(2100, PngSize(header).Width);
+        var shown = run.Cells.SelectMany(c => c.Text("image/png")).Select(Convert.FromBase64String).Single();
+        var (w, h) = PngSize(shown);
+        Assert.True(w <= 672 && h <= 800, $"the notebook shows a {w} x {h} PNG; show a screen-resolution copy (at most 96 dpi and 800 pixels tall)");
     }
+
+    static (int Width, int Height) PngSize(byte[] png) =>
+        ((png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19], (png[20] << 24) | (png[21] << 16) | (png[22] << 8) | png[23]);
 }
