@@ -19,8 +19,8 @@ internal static class EvolutionCommand
         method.AcceptOnlyFromAmong("pca", "tsne");
         var maxSamples = new Option<int>("--max-samples") { Description = "Samples shown in every panel (stratified, seeded).", DefaultValueFactory = _ => 1000 }.AtLeast(8);
         var seed = CliOptions.Seed();
-        var epochs = new Option<string?>("--epochs") { Description = "Checkpoints to show: comma-separated epochs, 'all', or default (first, 1, 2, 5, 10, ..., last; at most 6)." }
-            .Check(t => t.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null : CliOptions.EpochList(t, "last"));
+        var epochs = new Option<string?>("--epochs") { Description = "Checkpoints to show: comma-separated epochs ('last' or 'final' for the last checkpoint), 'all', or default (first, 1, 2, 5, 10, ..., last; at most 6)." }
+            .Check(t => t.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null : CliOptions.EpochList(t, "last", "final"));
         var input = new Option<bool>("--include-input") { Description = "Add the input features as a first column." };
         var perplexity = new Option<double>("--perplexity") { Description = "t-SNE perplexity.", DefaultValueFactory = _ => 30 }.AtLeast(double.Epsilon);
         var qualitySamples = CliOptions.QualitySamples("each panel's trustworthiness (k=10)");
@@ -85,7 +85,7 @@ internal static class EvolutionCommand
         var list = new List<int>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (part.Equals("last", StringComparison.OrdinalIgnoreCase)) { list.Add(run.Checkpoints[^1].Epoch); continue; }
+            if (part.Equals("last", StringComparison.OrdinalIgnoreCase) || part.Equals("final", StringComparison.OrdinalIgnoreCase)) { list.Add(run.Checkpoints[^1].Epoch); continue; }
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int e))
                 throw new ProbeException($"--epochs: '{part}' is not an epoch number; use e.g. 0,1,5,last or all.");
             list.Add(e);

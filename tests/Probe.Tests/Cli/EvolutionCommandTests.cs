@@ -109,6 +109,12 @@ public sealed class EvolutionCommandTests : IDisposable
 
         var (c2, _, e2) = Run("evolution", "--run", F("run"), "--epochs", "0,last", "--layers", "tanh2", "--method", "tsne", "--max-samples", "40", "--out", F("t.png"), "--dpi", "72");
         Assert.True(c2 == 0, e2);
+        // 'final' names the last checkpoint as it does in probe similarity, cka and compare (--epochs 0,final); evolution
+        // took only 'last' and refused 'final' (exit 2).
+        var (c3, o3, e3) = Run("evolution", "--run", F("run"), "--epochs", "0,final", "--layers", "tanh2", "--max-samples", "40", "--quality-samples", "0", "--out", F("f.svg"), "--json");
+        Assert.True(c3 == 0, e3);
+        using var final = JsonDocument.Parse(o3);
+        Assert.Equal(new[] { 0, 2 }, final.RootElement.GetProperty("epochs").EnumerateArray().Select(e => e.GetInt32()).ToArray());
     }
 
     [Fact]
