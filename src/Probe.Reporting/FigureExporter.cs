@@ -170,13 +170,16 @@ public static class FigureExporter
     private static byte[] ExportPng(PlotModel model, FigureStyle style)
     {
         int w = style.PixelWidth, h = style.PixelHeight;
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul);
+        // An opaque background (white by default) makes every pixel opaque: the PNG is then written as RGB, without
+        // an alpha channel that would hold 255 everywhere (about a third of the file).
+        var background = BackgroundOf(model);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, background.A == 255 ? SKAlphaType.Opaque : SKAlphaType.Premul);
         using var bitmap = new SKBitmap(info);
         float scale = (float)(style.Dpi / FigureStyle.UnitsPerInch);
         using (var canvas = new SKCanvas(bitmap))
         using (var rc = new ProbeRenderContext { RenderTarget = RenderTarget.PixelGraphic, SkCanvas = canvas, UseTextShaping = false, DpiScale = scale })
         {
-            canvas.Clear(BackgroundOf(model).ToSKColor());
+            canvas.Clear(background.ToSKColor());
             Render(model, rc, w / scale, h / scale);
         }
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100)

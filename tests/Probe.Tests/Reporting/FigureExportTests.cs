@@ -105,6 +105,25 @@ public class FigureExportTests
         Assert.Equal(780, bmp.Height); // 2.6 in x 300 dpi
     }
 
+    /// <summary>
+    /// Figures on an opaque background were written as RGBA with alpha 255 in every pixel (a third of the file); they are
+    /// RGB now (IHDR colour type 2, PNG specification 11.2.2), with the same pixels. A background that is not opaque
+    /// keeps its alpha channel (colour type 6).
+    /// </summary>
+    [Fact]
+    public void Png_of_an_opaque_figure_has_no_alpha_channel()
+    {
+        var png = FigureExporter.Export(Build("histogram"), FigureFormat.Png, Small);
+        Assert.Equal("IHDR", Encoding.ASCII.GetString(png, 12, 4));
+        Assert.Equal(8, png[24]);   // bit depth
+        Assert.Equal(2, png[25]);   // colour type: truecolour, no alpha
+        using (var bmp = Decode(png))
+            Assert.Equal(SkiaSharp.SKColors.White, bmp.GetPixel(0, 0));
+        var clear = Build("histogram");
+        clear.Background = OxyColor.FromAColor(128, OxyColors.White);
+        Assert.Equal(6, FigureExporter.Export(clear, FigureFormat.Png, Small)[25]);   // truecolour with alpha
+    }
+
     [Fact]
     public void Crc32_matches_the_png_specification_check_value()
     {
