@@ -403,9 +403,27 @@ internal sealed partial class OnnxGraph
     /// r · g(r) · c with g(r) &gt; 0 for r &gt; 0 and c &gt; 0 (so it is &gt; 0 exactly when r is): "GELU" (g = 1 + erf(r / √2),
     /// PyTorch's export of nn.GELU before opset 20, or g = 1 + tanh(√(2/π) · (r + 0.044715 · r³)), its tanh
     /// approximation), "SiLU" (g = σ(r)), "Hardswish" (g = hardsigmoid(r)), "Mish" (g = tanh(softplus(r))). Null for
-    /// anything else (a plain product, a scale of one value, r³).
+    /// anything else (a plain product, a scale of one value, r³). Also "ReLU6" for a <c>Clip</c> from 0 to 6 (how PyTorch
+    /// exports nn.ReLU6 and F.relu6) and "ReLU" for a <c>Clip</c> from 0 with no upper bound: both are &gt; 0 exactly when
+    /// their input is, as a ReLU's output is.
     /// </summary>
-    public string? GatedActivation(int node) => Gated(node)?.Gate;
+    public string? GatedActivation(int node) => Gated(node)?.Gate ?? ClippedRelu(node);
+
+    // A Clip whose bounds are constants, min = 0 and max = 6 (ReLU6) or none (ReLU); opset 11 on gives them as inputs
+    // (an empty name: no bound), earlier opsets as attributes.
+    string? ClippedRelu(int node)
+    {
+        var n = Nodes[node];
+        if (n.OpType != "Clip") return null;
+        float? Bound(int input, string attribute, float none)
+        {
+            if (n.Input.Count > input)
+                return n.Input[input].Length == 0 ? none : Constant(n.Input[input]) is { Values: [var v] } ? v : null;
+            return FloatAttribute(n, attribute, none);
+        }
+        var (min, max) = (Bound(1, "min", float.NegativeInfinity), Bound(2, "max", float.PositiveInfinity));
+        return min != 0f ? null : max == 6f ? "ReLU6" : max == float.PositiveInfinity ? "ReLU" : null;
+    }
 
     /// <summary>The activation <see cref="GatedActivation"/> names and the value it is applied to (its pre-activation), or null.</summary>
     internal (string Gate, string Root)? Gated(int node)
