@@ -180,6 +180,7 @@ public static class DeadUnitFigures
                     firingRateHistogram = new { edges, counts = Figures.HistogramCounts(s.FiringRates.Select(r => (double)r).ToArray(), HistogramBins, 0, 1) },
                     precedingLayer = l.PrecedingLayer,
                     precedingType = l.PrecedingType,
+                    foldedNorm = l.FoldedNorm,
                     causeSummary = CauseSummary(l),
                     causeNote = l.CauseNote,
                     causes = l.Causes.Select(c => new
@@ -254,7 +255,7 @@ public static class DeadUnitFigures
     private static string CauseSentence(DeadLayerResult l)
     {
         if (l.Causes.Length == 0) return "";
-        return "Why they are dead: " + CauseSummary(l) + Inv($" (weights of {l.PrecedingLayer}).");
+        return "Why they are dead: " + CauseSummary(l) + (l.FoldedNorm is { } bn ? $" (weights of {l.PrecedingLayer} with the BatchNorm {bn} folded in)." : $" (weights of {l.PrecedingLayer}).");
     }
 
     private static T? Figure<T>(DeadLayerResult l, T v) where T : struct => l.Reduced == null ? v : null;

@@ -311,7 +311,7 @@ public sealed record DeadUnitStudy(
             {
                 maxPre = MaxPreActivations(p, stats);
                 if (stats.DeadUnits.Length > 0)
-                    causes = DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite]));
+                    causes = FoldedNote(DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite])), o);
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
@@ -322,6 +322,18 @@ public sealed record DeadUnitStudy(
             : FiringRule;
         return new DeadUnitStudyResult(partial.Samples, partial.DyingThreshold, rule, [.. layers]) { LeftOut = partial.LeftOut, TokenMask = partial.TokenMask };
     }
+
+    /// <summary>
+    /// With a BatchNorm folded into the affine layer, the weights and bias a cause quotes are not the layer's own: each
+    /// explanation says so, and a unit whose folded weights are zero may have weights of its own that are not (the
+    /// BatchNorm's scale γ/√(σ² + ε) is 0).
+    /// </summary>
+    static DeadUnitCause[] FoldedNote(DeadUnitCause[] causes, AffineSummary o) => o.Folded is not { } bn ? causes
+        : causes.Select(c => c with
+        {
+            Explanation = c.Explanation + $" (weights and bias of '{o.Layer}' with the BatchNorm '{bn}' folded in" + (c.Reason == DeadUnitReason.ZeroIncomingWeights
+                ? $": '{o.Layer}''s weights times gamma / sqrt(var + eps), zero when either is)" : ")"),
+        }).ToArray();
 
     /// <summary>
     /// What a layer stored reduced was judged on, and why its layer-wide figures are missing, e.g. "the folder holds one

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Probe.Analysis;
 using Probe.Data;
 using Probe.Onnx;
+using Probe.Reporting.Sections;
 using Xunit;
 
 namespace Probe.Tests.Onnx;
@@ -50,5 +51,25 @@ public class OnnxDeadCauseTests
         Assert.Equal(UnitActivation.Rectified, act.Stats.Activation);
         Assert.Equal("fc2", act.PrecedingLayer);
         AssertCauses(act, Reference.GetProperty("act"));
+    }
+
+    /// <summary>
+    /// A dead unit behind a BatchNorm is explained by the affine map with the BatchNorm folded in, but nothing said so:
+    /// unit 1, whose BatchNorm scale is 0, read "incoming weights are zero" though fc1's own weights for it are not
+    /// (PyTorch: norm > 0), and the biases quoted were not fc1's. Each explanation now names the folded BatchNorm, and
+    /// the JSON carries foldedNorm.
+    /// </summary>
+    [Fact]
+    public void CausesReadThroughABatchNormNameIt()
+    {
+        var relu1 = Study().Layer("relu1");
+        AssertCauses(relu1, Reference.GetProperty("relu1"));
+        Assert.True(Reference.GetProperty("fc1_weight_norms")[1].GetDouble() > 0.1);
+        Assert.Equal("bn1", relu1.FoldedNorm);
+        Assert.All(relu1.Causes, c => Assert.Contains("BatchNorm 'bn1' folded in", c.Explanation));
+        Assert.Contains("gamma", relu1.Causes.Single(c => c.Reason == DeadUnitReason.ZeroIncomingWeights).Explanation);
+
+        var json = JsonSerializer.SerializeToElement(DeadUnitFigures.Json(new DeadUnitStudyResult(1, 0.01, "", [relu1])));
+        Assert.Equal("bn1", json.GetProperty("layers")[0].GetProperty("foldedNorm").GetString());
     }
 }
