@@ -196,6 +196,16 @@ internal static class DeadCommand
                     t.Layer, TextTable.Cell(t.DeadFraction[0]), TextTable.Cell(t.DeadFraction[^1]), TextTable.Cell(t.DeadFromInitialisation),
                     TextTable.Cell(t.DiedInTraining), TextTable.Cell(t.Deaths.Count(d => d.Revivals > 0)),
                 })));
+            // Since which checkpoint each unit dead at the end has been dead, and which units came back after dying.
+            foreach (var t in timeline.Layers)
+            {
+                var since = t.Deaths.Where(d => d.DeadAtEnd).GroupBy(d => d.DiedAtEpoch!.Value).OrderBy(g => g.Key)
+                    .Select(g => $"since epoch {g.Key}{(g.Key == timeline.Epochs[0] ? " (the first checkpoint)" : "")}: {Indices(g.Select(d => d.Unit).ToArray())}").ToList();
+                var revived = t.Deaths.Where(d => d.Revivals > 0).Select(d => d.Unit).ToArray();
+                if (since.Count == 0 && revived.Length == 0) continue;
+                o.WriteLine($"{t.Layer}: " + (since.Count > 0 ? "dead " + string.Join("; ", since) : "no unit dead at the end")
+                    + (revived.Length > 0 ? $"; revived after being dead: {Indices(revived)}" : ""));
+            }
         }
     }
 

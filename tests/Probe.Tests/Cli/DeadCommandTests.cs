@@ -111,6 +111,34 @@ public class DeadCommandTests : IDisposable
         Assert.Contains("dead_fraction", File.ReadAllText(Path.Combine(report, "report.json")));
     }
 
+    /// <summary>
+    /// Since which checkpoint a unit is dead was only in --json (diedAtEpoch): the text gave counts (dead from init, died
+    /// in training, revived). It now names the units per epoch they died at, and the units that came back. Reference:
+    /// fixtures/dead/run (PyTorch checkpoints of mlp:20-6-3:relu) and NumPy's firing rates per checkpoint (run_deaths.json).
+    /// </summary>
+    [Fact]
+    public void RunTextSaysSinceWhichCheckpointEachUnitIsDead()
+    {
+        var reference = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "run_deaths.json"))).RootElement;
+        var units = reference.GetProperty("relu1").EnumerateArray().ToList();
+        string since = string.Join("; ", units.Where(u => u.GetProperty("diedAtEpoch").ValueKind == JsonValueKind.Number)
+            .GroupBy(u => u.GetProperty("diedAtEpoch").GetInt32()).OrderBy(g => g.Key)
+            .Select(g => $"since epoch {g.Key}{(g.Key == 0 ? " (the first checkpoint)" : "")}: {string.Join(" ", g.Select(u => u.GetProperty("unit").GetInt32()))}"));
+        string revived = string.Join(" ", units.Where(u => u.GetProperty("revivals").GetInt32() > 0).Select(u => u.GetProperty("unit").GetInt32()));
+        Assert.Equal("since epoch 0 (the first checkpoint): 5; since epoch 1: 0; since epoch 2: 2; since epoch 4: 3", since);
+
+        string run = Path.GetDirectoryName(ReferenceFixtures.Path("dead", "run/run.json"))!;
+        var (code, output, err) = Run("dead", "--run", run, "--data", "npy:" + ReferenceFixtures.Path("dead", "x.npy"));
+        Assert.True(code == ExitCodes.Ok, err);
+        Assert.Contains($"relu1: dead {since}; revived after being dead: {revived}" + Environment.NewLine, output);
+
+        var (_, json, _) = Run("dead", "--run", run, "--data", "npy:" + ReferenceFixtures.Path("dead", "x.npy"), "--json");
+        var layer = JsonDocument.Parse(json).RootElement.GetProperty("timeline").GetProperty("layers")[0];
+        var rates = layer.GetProperty("firingRatesByCheckpoint").EnumerateArray().Select(c => c.EnumerateArray().Select(r => r.GetDouble()).ToArray()).ToArray();
+        foreach (var u in units)
+            Assert.Equal(u.GetProperty("rates").EnumerateArray().Select(r => r.GetDouble()), rates.Select(c => c[u.GetProperty("unit").GetInt32()]), (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+
     [Fact]
     public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
     {
