@@ -187,6 +187,10 @@ internal static class DeadCommand
             foreach (var c in l.Causes.Take(5)) o.WriteLine("  " + c.Explanation);
             if (l.Causes.Length > 5) o.WriteLine($"  ... {l.Causes.Length - 5} more (see --json)");
         }
+        foreach (var l in result.Layers.Where(l => l.Stats.DyingUnits.Length > 0))
+            o.WriteLine($"{l.Layer}: dying units {Indices(l.Stats.DyingUnits)}");
+        foreach (var l in result.Layers.Where(l => l.Stats.SaturatedUnits.Length > 0))
+            o.WriteLine($"{l.Layer}: saturated units {Indices(l.Stats.SaturatedUnits)}");
         if (timeline != null)
         {
             o.WriteLine($"Across {timeline.Epochs.Length} checkpoints (epochs {timeline.Epochs[0]}..{timeline.Epochs[^1]}):");

@@ -177,6 +177,8 @@ public static class DeadUnitFigures
                     reducedFrom = l.Reduced?.From,
                     reductionNote = l.ReductionNote,
                     firingRates = s.FiringRates,
+                    // Sigmoid and tanh layers: the fraction of samples on which each unit sits within 1% of an end of its range.
+                    saturationRates = s.SaturationRates.Length > 0 ? s.SaturationRates : null,
                     firingRateHistogram = new { edges, counts = Figures.HistogramCounts(s.FiringRates.Select(r => (double)r).ToArray(), HistogramBins, 0, 1) },
                     precedingLayer = l.PrecedingLayer,
                     precedingType = l.PrecedingType,

@@ -139,6 +139,35 @@ public class DeadCommandTests : IDisposable
             Assert.Equal(u.GetProperty("rates").EnumerateArray().Select(r => r.GetDouble()), rates.Select(c => c[u.GetProperty("unit").GetInt32()]), (a, b) => Math.Abs(a - b) < 1e-6);
     }
 
+    /// <summary>
+    /// Which units are dying or saturated was only in --json, and the sigmoid's saturation rates nowhere: the text gave
+    /// their counts. It now lists them, and --json gives saturationRates. Reference: PyTorch's firing rates of relu1 and
+    /// saturation rates of the sigmoid (fixtures/dead/sig_dying.json).
+    /// </summary>
+    [Fact]
+    public void TextListsDyingAndSaturatedUnitsAsPyTorchFindsThem()
+    {
+        var reference = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "sig_dying.json"))).RootElement;
+        var firing = reference.GetProperty("relu1_firing").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var saturation = reference.GetProperty("sig_saturation").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var dying = Enumerable.Range(0, firing.Length).Where(u => firing[u] > 0 && firing[u] < 0.05).ToArray();
+        var saturated = Enumerable.Range(0, saturation.Length).Where(u => saturation[u] > 0.99).ToArray();
+        Assert.Equal([0, 4], dying);
+        Assert.Equal([1, 2], saturated);
+
+        string[] args = ["dead", "--model", ReferenceFixtures.Path("dead", "sig_dying.onnx"), "--data", "npy:" + ReferenceFixtures.Path("dead", "x.npy"), "--dying-threshold", "0.05"];
+        var (code, output, err) = Run(args);
+        Assert.True(code == ExitCodes.Ok, err);
+        Assert.Contains($"relu1: dying units {string.Join(" ", dying)}" + Environment.NewLine, output);
+        Assert.Contains($"sig: saturated units {string.Join(" ", saturated)}" + Environment.NewLine, output);
+
+        var (_, json, _) = Run([.. args, "--json"]);
+        var layers = JsonDocument.Parse(json).RootElement.GetProperty("layers");
+        Assert.Equal(firing, layers[0].GetProperty("firingRates").EnumerateArray().Select(e => e.GetDouble()), (a, b) => Math.Abs(a - b) < 1e-6);
+        Assert.Equal(JsonValueKind.Null, layers[0].GetProperty("saturationRates").ValueKind);
+        Assert.Equal(saturation, layers[1].GetProperty("saturationRates").EnumerateArray().Select(e => e.GetDouble()), (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+
     [Fact]
     public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
     {
