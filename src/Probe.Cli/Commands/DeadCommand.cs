@@ -52,8 +52,12 @@ internal static class DeadCommand
         var seed = CliOptions.Seed();
         var batch = CliOptions.BatchSize();
         var force = new Option<bool>("--force") { Description = "Replace --out even when it is not an earlier report folder." };
+        var split = new Option<string?>("--split")
+        {
+            Description = "With --run (without --data): judge units on the run's train rows, its held-out test rows, or all rows (the default). A unit dead on the rows it trained on may fire on held-out ones.",
+        };
         var cmd = new Command("dead", "Find dead and dying units per layer, explain why they are dead, and (with --run) when they died.")
-            { run, data, layers, json, failAbove, outDir, dying, epsilon, maxSamples, seed, batch, force };
+            { run, data, layers, json, failAbove, outDir, dying, epsilon, maxSamples, seed, batch, force, split };
         var shard = ShardFiles.Option();
         cmd.Add(shard);
         models.AddTo(cmd);
@@ -66,6 +70,12 @@ internal static class DeadCommand
             else if (hasRun && (r.GetResult(models.Weights) != null || r.GetResult(models.RandomWeights) != null))
                 r.AddError("--weights cannot be used with --run (the run's checkpoints are used).");
             if (hasModel && r.GetResult(data) == null) r.AddError("--model needs --data DATA.");
+            if (r.GetResult(split) != null)
+            {
+                if (r.GetValue(split) is not ("train" or "test" or "all")) r.AddError($"--split must be train, test or all, not '{r.GetValue(split)}'.");
+                else if (!hasRun) r.AddError("--split picks rows of a run's own data: it needs --run.");
+                else if (r.GetResult(data) != null) r.AddError("--split picks rows of the run's own data; with --data all of that data is used. Drop --split or --data.");
+            }
             if (hasActs && r.GetResult(data) != null) r.AddError("--acts-dir holds its own samples; drop --data.");
             if (hasActs) models.RejectDeviceWithoutModel(r, "--acts-dir");
             models.Validate(r);
@@ -114,13 +124,23 @@ internal static class DeadCommand
                 var folder = RunFolder.Load(runDir);
                 var opened = CliOptions.OpenData(p.GetValue(data) ?? folder.Info.Data);
                 using var _d = opened as IDisposable;
-                var dataset = Cap(opened, p.GetValue(maxSamples), p.GetValue(seed));
+                var rows = opened;
+                string part = p.GetValue(split) is "train" or "test" ? p.GetValue(split)! : "all";
+                if (part != "all")
+                {
+                    if (opened.Count != folder.Info.Split.Samples)
+                        throw new ProbeException($"Run '{folder.Directory}' was trained on {folder.Info.Split.Samples} samples of '{folder.Info.Data}', which now has {opened.Count}: its {part} rows are not known.");
+                    var picked = part == "test" ? folder.Info.Split.TestIndices : folder.TrainIndices;
+                    if (picked.Length == 0) throw new ProbeException($"Run '{folder.Directory}' has no {part} rows; use --split all.");
+                    rows = opened.Subset(picked, $"{opened.Name} ({part} split)");
+                }
+                var dataset = Cap(rows, p.GetValue(maxSamples), p.GetValue(seed));
                 // One bar over every checkpoint's batches: checkpoint i of n moves it from i/n to (i+1)/n.
                 int count = folder.Checkpoints.Count, current = 0;
                 Action<int, int> report = (done, total) => ctx.Report($"dead units ({count} checkpoints)", current, count)(done, total);
                 timeline = (study with { Progress = report }).RunCheckpoints(folder, dataset, epoch => current = folder.Checkpoints.Count(c => c.Epoch < epoch));
                 result = timeline.Final;
-                title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}";
+                title = $"Dead units of run {Path.GetFileName(folder.Directory)} ({folder.Info.Model}), final epoch {timeline.Epochs[^1]}{(part == "all" ? "" : $", on its {part} rows")}";
             }
             else
             {

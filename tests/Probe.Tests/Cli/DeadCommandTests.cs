@@ -168,6 +168,38 @@ public class DeadCommandTests : IDisposable
         Assert.Equal(saturation, layers[1].GetProperty("saturationRates").EnumerateArray().Select(e => e.GetDouble()), (a, b) => Math.Abs(a - b) < 1e-6);
     }
 
+    /// <summary>
+    /// probe dead --run judged units on every row of the run's data, so a unit dead on the rows the model trained on but
+    /// firing on held-out ones showed as alive, with no way to ask about either split. --split train|test|all picks the
+    /// run's rows. Reference: fixtures/dead/run, whose relu1 unit 4 fires at the last checkpoint only on 3 test rows
+    /// (NumPy's dead units per split in run_deaths.json).
+    /// </summary>
+    [Fact]
+    public void RunSplitJudgesUnitsOnTheTrainOrTestRows()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "run_deaths.json"))).RootElement.GetProperty("final_dead");
+        // The run as committed names its data relatively; a copy names the fixture's x.npy in full.
+        string fixture = Path.GetDirectoryName(ReferenceFixtures.Path("dead", "run/run.json"))!, run = Path.Combine(_dir, "run");
+        Directory.CreateDirectory(Path.Combine(run, "checkpoints"));
+        foreach (var f in Directory.GetFiles(Path.Combine(fixture, "checkpoints"))) File.Copy(f, Path.Combine(run, "checkpoints", Path.GetFileName(f)));
+        File.WriteAllText(Path.Combine(run, "run.json"), File.ReadAllText(Path.Combine(fixture, "run.json"))
+            .Replace("\"npy:x.npy\"", JsonSerializer.Serialize("npy:" + ReferenceFixtures.Path("dead", "x.npy"))));
+        foreach (var part in new[] { "train", "test", "all" })
+        {
+            var (code, output, err) = Run("dead", "--run", run, "--split", part, "--json");
+            Assert.True(code == ExitCodes.Ok, err);
+            var root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal(expected.GetProperty(part).EnumerateArray().Select(e => e.GetInt32()),
+                root.GetProperty("layers")[0].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+        }
+        Assert.Contains(4, expected.GetProperty("train").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.DoesNotContain(4, expected.GetProperty("test").EnumerateArray().Select(e => e.GetInt32()));
+        var (_, text, _) = Run("dead", "--run", run, "--split", "train");
+        Assert.Contains("on its train rows", text);
+        Assert.Equal(ExitCodes.Usage, Run("dead", "--run", run, "--split", "test", "--data", "npy:" + ReferenceFixtures.Path("dead", "x.npy")).Code);
+        Assert.Equal(ExitCodes.Usage, Run("dead", "--run", run, "--split", "held-out").Code);
+    }
+
     [Fact]
     public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
     {
