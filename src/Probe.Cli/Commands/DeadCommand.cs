@@ -199,6 +199,8 @@ internal static class DeadCommand
                 result.Layers.Select(l => $"{l.Layer} {(l.Reduced == null ? TextTable.Cell(l.Stats.EpsilonSparsity) : "n/a")}")));
         foreach (var l in result.Layers.Where(l => l.ReductionNote != null))
             o.WriteLine($"{l.Layer}: {l.ReductionNote}.");
+        foreach (var l in result.Layers.Where(l => l.ActivationNote != null))
+            o.WriteLine($"{l.Layer}: {l.ActivationNote}.");
         foreach (var why in result.LeftOut) o.WriteLine("Left out: " + why);
         foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
         {

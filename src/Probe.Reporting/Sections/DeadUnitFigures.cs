@@ -176,6 +176,7 @@ public static class DeadUnitFigures
                     storedReduction = l.Reduced == null ? null : l.Reduced.How?.ToString().ToLowerInvariant() ?? "unknown",
                     reducedFrom = l.Reduced?.From,
                     reductionNote = l.ReductionNote,
+                    activationNote = l.ActivationNote,
                     firingRates = s.FiringRates,
                     // Sigmoid and tanh layers: the fraction of samples on which each unit sits within 1% of an end of its range.
                     saturationRates = s.SaturationRates.Length > 0 ? s.SaturationRates : null,
@@ -238,6 +239,8 @@ public static class DeadUnitFigures
         }
         foreach (var l in result.Layers.Where(l => l.ReductionNote != null))
             report.AddText(section, $"{pre}{l.Layer}: {l.ReductionNote}.");
+        foreach (var l in result.Layers.Where(l => l.ActivationNote != null))
+            report.AddText(section, $"{pre}{l.Layer}: {l.ActivationNote}.");
         foreach (var l in result.Layers.Where(l => l.CauseNote != null && l.Stats.DeadUnits.Length > 0))
             report.AddText(section, $"{pre}{l.Layer}: causes not computed: {l.CauseNote}.");
         if (timeline != null)

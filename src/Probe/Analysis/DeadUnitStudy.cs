@@ -37,6 +37,13 @@ public sealed record DeadLayerResult(
     /// <summary>For a <see cref="Reduced"/> layer: what its units were judged on and why its layer-wide figures are missing.</summary>
     public string? ReductionNote { get; init; }
 
+    /// <summary>
+    /// Set when nothing said what the layer computes (a .npy file without a type in layers.json) and its values were
+    /// judged from the data alone: with values &lt; 0 it is judged as a linear layer (dead = exactly 0 on every sample),
+    /// which an activation that can be negative (LeakyReLU, GELU, ELU, SiLU) almost never is. Says so, and how to give the type.
+    /// </summary>
+    public string? ActivationNote { get; init; }
+
     /// <summary>Number of dead units per <see cref="DeadUnitReason"/> (reasons with no unit are left out).</summary>
     public Dictionary<string, int> CauseCounts =>
         Causes.GroupBy(c => c.Reason).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count());
@@ -286,6 +293,9 @@ public sealed record DeadUnitStudy(
         };
     }
 
+    /// <summary>The type a source gives a layer it knows nothing of (a .npy file that no layers.json describes).</summary>
+    const string UnknownType = "?";
+
     /// <summary>The format name written in every <see cref="DeadUnitPartial"/>.</summary>
     public const string FormatName = "probe-dead-partial/2";
 
@@ -315,7 +325,13 @@ public sealed record DeadUnitStudy(
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
-            { FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced) });
+            {
+                FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced),
+                ActivationNote = p.Type == UnknownType && p.ActivationType == null && stats.Activation == UnitActivation.Linear
+                    ? "its type is not known and it has values < 0, so it was judged as a linear layer: a unit is dead only when it is exactly 0 on every sample. "
+                      + "If it is an activation that can be negative (LeakyReLU, GELU, ELU, SiLU), give its type in layers.json (\"type\": \"LeakyReLU\") to judge it as one: dead = never > 0"
+                    : null,
+            });
         }
         string rule = partial.TokenMask is { } mask
             ? FiringRule + $"; a sequence's unit fires when it is > 0 on any real token (those input '{mask}' marks 1), and padding tokens count nowhere"

@@ -200,6 +200,36 @@ public class DeadCommandTests : IDisposable
         Assert.Equal(ExitCodes.Usage, Run("dead", "--run", run, "--split", "held-out").Code);
     }
 
+    /// <summary>
+    /// LeakyReLU activations saved from PyTorch with no layers.json: the layer's type is unknown and its values are
+    /// negative, so it is judged as a linear layer (dead = exactly 0), and "0 dead" was all the user read, where PyTorch
+    /// finds two units never &gt; 0 (fixtures/dead/leaky.json). The result now says how it was judged and how to give the
+    /// type; with the type in layers.json the dead units are PyTorch's.
+    /// </summary>
+    [Fact]
+    public void ActsDirLayerOfUnknownTypeWithNegativeValuesSaysItWasJudgedAsLinear()
+    {
+        var reference = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "leaky.json"))).RootElement;
+        var neverPositive = reference.GetProperty("never_positive").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal([2, 6], neverPositive);
+        Assert.True(reference.GetProperty("min").GetDouble() < 0);
+        File.Copy(ReferenceFixtures.Path("dead", "leaky/leaky_relu1.npy"), Path.Combine(_dir, "leaky_relu1.npy"));
+
+        var (code, output, err) = Run("dead", "--acts-dir", _dir);
+        Assert.True(code == ExitCodes.Ok, err);
+        Assert.Contains("leaky_relu1: its type is not known and it has values < 0, so it was judged as a linear layer", output);
+        var (_, json, _) = Run("dead", "--acts-dir", _dir, "--json");
+        var layer = JsonDocument.Parse(json).RootElement.GetProperty("layers")[0];
+        Assert.Equal("Linear", layer.GetProperty("activation").GetString());
+        Assert.Contains("layers.json", layer.GetProperty("activationNote").GetString());
+
+        File.WriteAllText(Path.Combine(_dir, "layers.json"), """{"layers": [{"name": "leaky_relu1", "type": "LeakyReLU", "file": "leaky_relu1.npy", "outputShape": [8]}]}""");
+        (_, json, _) = Run("dead", "--acts-dir", _dir, "--json");
+        layer = JsonDocument.Parse(json).RootElement.GetProperty("layers")[0];
+        Assert.Equal(neverPositive, layer.GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(JsonValueKind.Null, layer.GetProperty("activationNote").ValueKind);
+    }
+
     [Fact]
     public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
     {
