@@ -135,6 +135,7 @@ public static class DeadUnitFigures
         DeadUnitReason.ZeroIncomingWeights => "zero weights",
         DeadUnitReason.BiasBelowReachableInput => "bias too low",
         DeadUnitReason.AllPreActivationsNegative => "data never reaches 0",
+        DeadUnitReason.InputAlwaysZero => "input always 0",
         _ => reason.ToString(),
     };
 

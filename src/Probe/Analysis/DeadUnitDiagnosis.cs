@@ -13,6 +13,11 @@ public enum DeadUnitReason
     BiasBelowReachableInput,
     /// <summary>The general case: some input could reach a positive pre-activation, but none of the data does.</summary>
     AllPreActivationsNegative,
+    /// <summary>
+    /// Every input the unit reads is 0 on the data (max ||x|| = 0: the layers before it pass nothing, e.g. all their
+    /// units are dead) and its bias is &lt;= 0, so every pre-activation is the bias: the cause lies upstream, not in its bias.
+    /// </summary>
+    InputAlwaysZero,
 }
 
 /// <summary>The diagnosis of one dead unit (plain data). <see cref="ReachableBound"/> = bias + ||w|| * max input norm.</summary>
@@ -223,6 +228,11 @@ public static class DeadUnitDiagnosis
             {
                 reason = DeadUnitReason.ZeroIncomingWeights;
                 why = FormattableString.Invariant($"unit {u}: incoming weights are zero (norm {norm:G3}) and bias {b:G4} <= 0, so every pre-activation equals the bias");
+            }
+            else if (maxInputNorm == 0 && b <= 0)
+            {
+                reason = DeadUnitReason.InputAlwaysZero;
+                why = FormattableString.Invariant($"unit {u}: every input it reads is 0 on the data (max ||x|| 0: the layer before passes nothing), so every pre-activation equals its bias {b:G4} <= 0");
             }
             else if (bound <= 0)
             {

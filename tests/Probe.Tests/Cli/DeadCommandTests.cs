@@ -230,6 +230,36 @@ public class DeadCommandTests : IDisposable
         Assert.Equal(JsonValueKind.Null, layer.GetProperty("activationNote").ValueKind);
     }
 
+    /// <summary>
+    /// A layer after an all-dead layer reads zeros, so its units with bias &lt;= 0 are dead; they read "bias too low ...
+    /// x max ||x|| 0: no input as large as the data's can switch it on", pointing at the bias where the cause is the
+    /// silent layer before. They are now "input always 0". Reference: PyTorch's dead units, fc2's biases and input norm
+    /// (fixtures/dead/all_dead.json).
+    /// </summary>
+    [Fact]
+    public void UnitsAfterAnAllDeadLayerAreDeadForTheirZeroInput()
+    {
+        var reference = JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "all_dead.json"))).RootElement;
+        var bias = reference.GetProperty("fc2_bias").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.Equal(0, reference.GetProperty("fc2_max_input_norm").GetDouble());
+        string[] args = ["dead", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "all_dead.pt"), "--data", "npy:" + ReferenceFixtures.Path("dead", "x.npy")];
+        var (code, json, err) = Run([.. args, "--json"]);
+        Assert.True(code == ExitCodes.Ok, err);
+        var layers = JsonDocument.Parse(json).RootElement.GetProperty("layers");
+        Assert.Equal(reference.GetProperty("relu1_dead").EnumerateArray().Select(e => e.GetInt32()), layers[0].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+        var dead = reference.GetProperty("relu2_dead").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(dead, layers[1].GetProperty("deadUnits").EnumerateArray().Select(e => e.GetInt32()));
+        foreach (var c in layers[1].GetProperty("causes").EnumerateArray())
+        {
+            Assert.Equal("InputAlwaysZero", c.GetProperty("reason").GetString());
+            Assert.Equal(0, c.GetProperty("maxInputNorm").GetDouble());
+            Assert.Equal(bias[c.GetProperty("unit").GetInt32()], c.GetProperty("bias").GetDouble(), 1e-6);
+        }
+        var (_, text, _) = Run(args);
+        Assert.Contains($"{dead.Length} input always 0", text);
+        Assert.Contains($"unit {dead[0]}: every input it reads is 0 on the data", text);
+    }
+
     [Fact]
     public void ActsDirOfPyTorchOutputsNeedsNoModelAndGivesNumPysDeadUnits()
     {
