@@ -415,7 +415,15 @@ public static class Report
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
             var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
-            var within = Timed(stage, () => study.Within(final, data));
+            // A layer constant over the samples (a ReLU layer whose units are all dead, and the layers fed only by it) has
+            // no similarity to anything: the section is left out with the reason, and the rest of the report is written.
+            CkaStudyResult within;
+            try { within = Timed(stage, () => study.Within(final, data)); }
+            catch (ConstantLayerException e)
+            {
+                report.LeaveOut(SimilaritySection, "Layer similarity is left out: " + e.Message);
+                return;
+            }
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
             report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),
                 $"Linear CKA between every pair of layers of {at} on {within.Samples} samples (the input included).");
@@ -424,15 +432,23 @@ public static class Report
             {
                 int first = run.Checkpoints[0].Epoch, last = run.Checkpoints[^1].Epoch;
                 using var a = ModelLoader.Open(run.Info.Model, run.CheckpointPath(first));
-                var cross = Timed(stage + " across training", () => study.Cross(a, final, data, $"epoch {first}", $"epoch {last}"));
-                report.AddFigure(SimilaritySection, "cka across training", Heatmap(cross.Table, $"epoch {first}", $"epoch {last}"),
-                    $"Linear CKA between the layers at epoch {first} (rows) and epoch {last} (columns), same {cross.Samples} samples. The diagonal shows how much each layer changed in training.");
-                crossJson = new { rows = cross.Table.RowLayers, columns = cross.Table.ColLayers, values = cross.Table.Values, samples = cross.Samples, method = cross.Method.ToString() };
-                var diag = cross.Table.RowLayers.Select((l, i) => (Layer: l, Value: cross.Table.Values[i][Array.IndexOf(cross.Table.ColLayers, l)])).Where(d => d.Layer != CkaStudy.InputLayer).ToList();
-                if (diag.Count > 0)
+                CkaStudyResult? cross = null;
+                try { cross = Timed(stage + " across training", () => study.Cross(a, final, data, $"epoch {first}", $"epoch {last}")); }
+                catch (ConstantLayerException e)
                 {
-                    var moved = diag.MinBy(d => d.Value);
-                    _findings.Add(string.Create(CultureInfo.InvariantCulture, $"{moved.Layer} changed most in training: CKA {moved.Value:0.00} between epoch {first} and epoch {last}."));
+                    report.AddText(SimilaritySection, $"CKA between epoch {first} and epoch {last} is left out: " + e.Message);
+                }
+                if (cross != null)
+                {
+                    report.AddFigure(SimilaritySection, "cka across training", Heatmap(cross.Table, $"epoch {first}", $"epoch {last}"),
+                        $"Linear CKA between the layers at epoch {first} (rows) and epoch {last} (columns), same {cross.Samples} samples. The diagonal shows how much each layer changed in training.");
+                    crossJson = new { rows = cross.Table.RowLayers, columns = cross.Table.ColLayers, values = cross.Table.Values, samples = cross.Samples, method = cross.Method.ToString() };
+                    var diag = cross.Table.RowLayers.Select((l, i) => (Layer: l, Value: cross.Table.Values[i][Array.IndexOf(cross.Table.ColLayers, l)])).Where(d => d.Layer != CkaStudy.InputLayer).ToList();
+                    if (diag.Count > 0)
+                    {
+                        var moved = diag.MinBy(d => d.Value);
+                        _findings.Add(string.Create(CultureInfo.InvariantCulture, $"{moved.Layer} changed most in training: CKA {moved.Value:0.00} between epoch {first} and epoch {last}."));
+                    }
                 }
             }
             report.AddJson(SimilaritySection, "cka", new

@@ -281,7 +281,7 @@ public static class CkaMath
         return Math.Clamp(v, -1, 1);
     }
 
-    internal static ProbeException Constant(string what) =>
+    internal static ConstantLayerException Constant(string what) =>
         new($"{what} is constant over the samples (zero variance, or no variation the estimator can see): the similarity is undefined for it. Drop the layer or use more varied samples.");
 
     /// <summary>Linear CKA in feature space: ||Yc'Xc||_F^2 / (||Xc'Xc||_F ||Yc'Yc||_F), or its debiased form.</summary>
@@ -351,3 +351,10 @@ public static class CkaMath
         return Dot(m, m);
     }
 }
+
+/// <summary>
+/// A layer (or matrix) is constant over the samples, so no similarity to it is defined: thrown by every measure that
+/// meets one. A model whose layer is all dead has one (a ReLU layer of zeros, and every layer after it, fed nothing
+/// but its biases), which a caller that runs several analyses may leave out of its similarity while keeping the rest.
+/// </summary>
+public sealed class ConstantLayerException(string message) : ProbeException(message);

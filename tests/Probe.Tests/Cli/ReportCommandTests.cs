@@ -60,6 +60,31 @@ public class ReportCommandTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>
+    /// A model with an all-dead layer (fixtures/dead/all_dead.pt: every fc1 bias -100, PyTorch finds relu1's 8 units
+    /// dead) is what the dead-unit section is for, but its report failed (exit 1) and wrote nothing: CKA of the all-zero
+    /// relu1 is undefined. The report is now written, with the dead units, and the similarity section left out with the reason.
+    /// </summary>
+    [Fact]
+    public void Report_of_a_model_with_an_all_dead_layer_is_written_without_its_similarity()
+    {
+        var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "all_dead.json"))).RootElement;
+        int dead = reference.GetProperty("relu1_dead").GetArrayLength();
+        Assert.Equal(8, dead);
+        string dir = Cli.TempDir("report-all-dead");
+        try
+        {
+            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "all_dead.pt"),
+                "--data", $"npy:{ReferenceFixtures.Path("dead", "x.npy")},{ReferenceFixtures.Path("dead", "y.npy")}", "--out", dir, "--force", "--quiet");
+            Assert.True(code == 0, err);
+            var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement;
+            Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString()!.StartsWith($"relu1: {dead} of 8 units dead", StringComparison.Ordinal));
+            var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
+            Assert.Contains("'relu1' is constant over the samples", similarity.GetProperty("left_out").GetString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void Report_refuses_to_replace_a_folder_that_is_not_a_report()
     {

@@ -85,8 +85,8 @@ public class LinearBaselinesTests
     {
         var x = Random(20, 3, 5);
         var constant = Matrix.Create(20, 2, (_, j) => j + 1);
-        Assert.Contains("constant", Assert.Throws<ProbeException>(() => LinearBaselines.MeanCcaCorrelation(x, constant)).Message);
-        Assert.Contains("constant", Assert.Throws<ProbeException>(() => LinearBaselines.LinearRegressionR2(constant, x)).Message);
+        Assert.Contains("constant", Assert.Throws<Probe.Similarity.ConstantLayerException>(() => LinearBaselines.MeanCcaCorrelation(x, constant)).Message);
+        Assert.Contains("constant", Assert.Throws<Probe.Similarity.ConstantLayerException>(() => LinearBaselines.LinearRegressionR2(constant, x)).Message);
         Assert.Throws<ProbeException>(() => LinearBaselines.LinearRegressionR2(x, Random(19, 3, 6)));
     }
 }

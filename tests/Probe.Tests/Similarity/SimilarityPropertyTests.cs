@@ -166,7 +166,7 @@ public class SimilarityPropertyTests
         var constant = Matrix.Create(15, 6, (i, j) => 2f);
         foreach (var m in new[] { "cka", "mean-cca", "svcca", "pwcca", "procrustes", "linreg" })
         {
-            var ex = Assert.Throws<ProbeException>(() => V(m, constant, y));
+            var ex = Assert.Throws<Probe.Similarity.ConstantLayerException>(() => V(m, constant, y));
             Assert.Contains("constant", ex.Message);
         }
         // RSA needs every row to vary.
