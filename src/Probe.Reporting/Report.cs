@@ -414,16 +414,33 @@ public static class Report
                 "Linear CKA (centered kernel alignment, Kornblith et al. 2019) between two layers' activations on the same samples: 1 = the same representation up to rotation and scale, 0 = unrelated.",
                 "Bright blocks are groups of layers that represent the data alike; a layer with low CKA to all others changes the representation most. Between checkpoints, the diagonal says how much each layer moved in training.");
             const string stage = "layer similarity";
-            var study = new CkaStudy(Layers: "input," + layers, MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
             // A layer constant over the samples (a ReLU layer whose units are all dead, and the layers fed only by it) has
-            // no similarity to anything: the section is left out with the reason, and the rest of the report is written.
+            // no similarity to anything: it is left out and the others are compared; with fewer than two layers left, the
+            // section is left out with the reason, and the rest of the report is written.
+            var kept = new List<string> { CkaStudy.InputLayer };
+            kept.AddRange(layers.Split(',', StringSplitOptions.RemoveEmptyEntries));
+            var constant = new List<string>();
+            CkaStudy Study() => new(Layers: string.Join(",", kept), MaxSamples: settings.Cap(settings.CkaSamples), Seed: settings.Seed, BatchSize: settings.BatchSize) { Device = settings.Device, Cancellation = _cancel, TokenMask = settings.TokenMask };
+            CkaStudyResult Compare(string what, Func<CkaStudy, CkaStudyResult> run) => Timed(what, () =>
+            {
+                try { return run(Study()); }
+                catch (ConstantLayerException e) when (e.Layers.Count > 0 && kept.Except(e.Layers).Count() >= 2)
+                {
+                    constant.AddRange(e.Layers.Except(constant));
+                    kept.RemoveAll(e.Layers.Contains);
+                    return run(Study());
+                }
+            });
             CkaStudyResult within;
-            try { within = Timed(stage, () => study.Within(final, data)); }
+            try { within = Compare(stage, s => s.Within(final, data)); }
             catch (ConstantLayerException e)
             {
                 report.LeaveOut(SimilaritySection, "Layer similarity is left out: " + e.Message);
                 return;
             }
+            if (constant.Count > 0)
+                report.AddText(SimilaritySection, string.Create(CultureInfo.InvariantCulture,
+                $"Left out: {string.Join(", ", constant)} {(constant.Count == 1 ? "is" : "are")} constant over the {within.Samples} samples (a layer whose units are all dead gives 0 on every sample, and a layer fed only by it its bias), so CKA is undefined for {(constant.Count == 1 ? "it" : "them")}."));
             string at = run != null ? $"epoch {run.Checkpoints[^1].Epoch}" : "the model";
             report.AddFigure(SimilaritySection, "cka within", Heatmap(within.Table, "layer", "layer"),
                 $"Linear CKA between every pair of layers of {at} on {within.Samples} samples (the input included).");
@@ -433,11 +450,15 @@ public static class Report
                 int first = run.Checkpoints[0].Epoch, last = run.Checkpoints[^1].Epoch;
                 using var a = ModelLoader.Open(run.Info.Model, run.CheckpointPath(first));
                 CkaStudyResult? cross = null;
-                try { cross = Timed(stage + " across training", () => study.Cross(a, final, data, $"epoch {first}", $"epoch {last}")); }
+                int before = constant.Count;
+                try { cross = Compare(stage + " across training", s => s.Cross(a, final, data, $"epoch {first}", $"epoch {last}")); }
                 catch (ConstantLayerException e)
                 {
                     report.AddText(SimilaritySection, $"CKA between epoch {first} and epoch {last} is left out: " + e.Message);
                 }
+                if (cross != null && constant.Count > before)
+                    report.AddText(SimilaritySection, string.Create(CultureInfo.InvariantCulture,
+                        $"Across training, also left out: {string.Join(", ", constant.Skip(before))}, constant over the samples at epoch {first} or epoch {last}."));
                 if (cross != null)
                 {
                     report.AddFigure(SimilaritySection, "cka across training", Heatmap(cross.Table, $"epoch {first}", $"epoch {last}"),
@@ -455,6 +476,7 @@ public static class Report
             {
                 within = new { rows = within.Table.RowLayers, columns = within.Table.ColLayers, values = within.Table.Values, samples = within.Samples, method = within.Method.ToString() },
                 across_training = crossJson,
+                constant_layers = constant,
             });
             var names = within.Table.RowLayers;
             var pairs = new List<(string A, string B, double V)>();

@@ -113,7 +113,7 @@ public sealed record Cka(
     {
         CheckNames(names, layers, "layer");
         var idx = Enumerable.Range(0, layers.Count).ToArray();
-        return new CkaMatrix(names.ToArray(), names.ToArray(), Table(layers, Quote(names), idx, idx), Measure);
+        return new CkaMatrix(names.ToArray(), names.ToArray(), Table(layers, Quote(names), idx, idx, names), Measure);
     }
 
     /// <summary>CKA between every pair of the given layers, keyed by name (in the dictionary's order).</summary>
@@ -130,7 +130,7 @@ public sealed record Cka(
         var names = Quote(rowNames).Select(s => "row " + s).Concat(Quote(colNames).Select(s => "column " + s)).ToArray();
         var rows = Enumerable.Range(0, rowLayers.Count).ToArray();
         var cols = Enumerable.Range(rowLayers.Count, colLayers.Count).ToArray();
-        return new CkaMatrix(rowNames.ToArray(), colNames.ToArray(), Table(all, names, rows, cols), Measure);
+        return new CkaMatrix(rowNames.ToArray(), colNames.ToArray(), Table(all, names, rows, cols, [.. rowNames, .. colNames]), Measure);
     }
 
     private static string[] Quote(IReadOnlyList<string> names) => names.Select(s => $"layer '{s}'").ToArray();
@@ -143,8 +143,12 @@ public sealed record Cka(
         if (layers.Count == 0) throw new ProbeException($"No {what}s to compare.");
     }
 
-    /// <summary>Values[i][j] = CKA(layers[rows[i]], layers[cols[j]]), forming each layer's products once.</summary>
-    private double[][] Table(IReadOnlyList<Matrix> layers, IReadOnlyList<string> names, int[] rows, int[] cols)
+    /// <summary>
+    /// Values[i][j] = CKA(layers[rows[i]], layers[cols[j]]), forming each layer's products once; <paramref name="names"/>
+    /// describe the layers in messages, <paramref name="layerNames"/> (for a table of named layers) are their names: every
+    /// constant one is then named at once in <see cref="ConstantLayerException.Layers"/>.
+    /// </summary>
+    private double[][] Table(IReadOnlyList<Matrix> layers, IReadOnlyList<string> names, int[] rows, int[] cols, IReadOnlyList<string>? layerNames = null)
     {
         int minSamples = Debiased ? 4 : 2;
         for (int i = 0; i < layers.Count; i++) CkaMath.Validate(layers[i], names[i], minSamples);
@@ -213,6 +217,9 @@ public sealed record Cka(
             }
         }
 
+        // Every constant layer at once, so a caller can leave them all out and ask again.
+        if (layerNames != null && rows.Concat(cols).Distinct().Where(i => !(hsic(i, i) > 0)).Select(i => layerNames[i]).Distinct().ToList() is { Count: > 0 } constant)
+            throw CkaMath.ConstantLayers(constant);
         var values = new double[rows.Length][];
         for (int i = 0; i < rows.Length; i++)
         {

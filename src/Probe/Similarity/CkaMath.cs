@@ -284,6 +284,12 @@ public static class CkaMath
     internal static ConstantLayerException Constant(string what) =>
         new($"{what} is constant over the samples (zero variance, or no variation the estimator can see): the similarity is undefined for it. Drop the layer or use more varied samples.");
 
+    /// <summary>The error for a table's layers whose self-similarity vanishes: every one of them named, in <see cref="ConstantLayerException.Layers"/> too.</summary>
+    internal static ConstantLayerException ConstantLayers(IReadOnlyList<string> layers) =>
+        new((layers.Count == 1 ? $"Layer '{layers[0]}' is" : $"Layers {string.Join(", ", layers.Select(l => $"'{l}'"))} are")
+            + " constant over the samples (zero variance, or no variation the estimator can see): the similarity is undefined for "
+            + (layers.Count == 1 ? "it. Drop the layer" : "them. Drop those layers") + " or use more varied samples.") { Layers = layers };
+
     /// <summary>Linear CKA in feature space: ||Yc'Xc||_F^2 / (||Xc'Xc||_F ||Yc'Yc||_F), or its debiased form.</summary>
     public static double LinearCkaFeatureSpace(Matrix x, Matrix y, bool debiased = false)
     {
@@ -357,4 +363,8 @@ public static class CkaMath
 /// meets one. A model whose layer is all dead has one (a ReLU layer of zeros, and every layer after it, fed nothing
 /// but its biases), which a caller that runs several analyses may leave out of its similarity while keeping the rest.
 /// </summary>
-public sealed class ConstantLayerException(string message) : ProbeException(message);
+public sealed class ConstantLayerException(string message) : ProbeException(message)
+{
+    /// <summary>The layers of a table found constant (all of them, when a table was computed); empty for two matrices.</summary>
+    public IReadOnlyList<string> Layers { get; init; } = [];
+}

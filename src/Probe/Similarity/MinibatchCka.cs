@@ -149,6 +149,10 @@ public sealed class MinibatchCka : IActivationConsumer, IDisposable
                 ? $"Minibatch CKA saw only batches of fewer than 4 samples ({SkippedSamples} samples): use batches of at least 4."
                 : "Minibatch CKA has seen no batches.");
         int offset = _cross ? _rows.Length : 0;
+        // Every constant layer at once, so a caller can leave them all out and ask again.
+        var constant = _rows.Where((_, i) => !(_sum[i * _count + i] > 0))
+            .Concat(_cols.Where((_, j) => !(_sum[(j + offset) * _count + j + offset] > 0))).Distinct().ToList();
+        if (constant.Count > 0) throw CkaMath.ConstantLayers(constant);
         var values = new double[_rows.Length][];
         for (int i = 0; i < _rows.Length; i++)
         {

@@ -80,7 +80,37 @@ public class ReportCommandTests
             var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement;
             Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString()!.StartsWith($"relu1: {dead} of 8 units dead", StringComparison.Ordinal));
             var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
-            Assert.Contains("'relu1' is constant over the samples", similarity.GetProperty("left_out").GetString());
+            // relu1 is all 0, fc2 and relu2 after it their biases, fc3 too: only the input varies, so nothing is left to compare.
+            Assert.Contains("'relu1', 'relu2', 'fc3' are constant over the samples", similarity.GetProperty("left_out").GetString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// A model whose later layer is all dead (fixtures/dead/late_dead.pt: every fc2 bias -100, PyTorch finds relu2's 6
+    /// units dead) keeps the similarity of the layers that vary: relu2 and fc3 (its bias alone) are constant and left out
+    /// with the reason, and input against relu1 is NumPy's linear CKA (late_dead.json). The whole section was left out.
+    /// </summary>
+    [Fact]
+    public void Report_of_a_model_with_a_late_all_dead_layer_compares_the_layers_that_vary()
+    {
+        var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "late_dead.json"))).RootElement;
+        Assert.Equal(6, reference.GetProperty("relu2_dead").GetArrayLength());
+        string dir = Cli.TempDir("report-late-dead");
+        try
+        {
+            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "late_dead.pt"),
+                "--data", $"npy:{ReferenceFixtures.Path("dead", "x.npy")},{ReferenceFixtures.Path("dead", "y.npy")}", "--out", dir, "--force", "--quiet");
+            Assert.True(code == 0, err);
+            var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement;
+            var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, similarity.GetProperty("left_out").ValueKind);
+            var cka = similarity.GetProperty("data").GetProperty("cka");
+            Assert.Equal(["relu2", "fc3"], cka.GetProperty("constant_layers").EnumerateArray().Select(e => e.GetString()));
+            var within = cka.GetProperty("within");
+            Assert.Equal(["input", "relu1"], within.GetProperty("rows").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal(reference.GetProperty("cka_input_relu1").GetDouble(), within.GetProperty("values")[0][1].GetDouble(), 1e-6);
+            Assert.Contains(similarity.GetProperty("text").EnumerateArray(), t => t.GetString()!.StartsWith("Left out: relu2, fc3 are constant over the 64 samples", StringComparison.Ordinal));
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -21,6 +21,16 @@ public class CkaErrorTests
         }
         var table = Assert.Throws<Probe.Similarity.ConstantLayerException>(() => new Cka().AllPairs(["a", "dead"], [x, constant]));
         Assert.Contains("'dead'", table.Message);
+        Assert.Equal(["dead"], table.Layers);
+        // Every constant layer of a table is named at once (a caller leaves them all out and asks again).
+        var both = Assert.Throws<Probe.Similarity.ConstantLayerException>(() => new Cka().AllPairs(["zero", "a", "dead"], [Matrix.Create(30, 2, (_, _) => 0f), x, constant]));
+        Assert.Equal(["zero", "dead"], both.Layers);
+        using (var acc = new MinibatchCka(["zero", "a", "dead"]))
+        {
+            for (int start = 0; start < 30; start += 10)
+                acc.Add(new Dictionary<string, Matrix> { ["zero"] = Matrix.Create(10, 2, (_, _) => 0f), ["a"] = Matrix.Create(10, 4, (i, j) => x[start + i, j]), ["dead"] = Matrix.Create(10, 3, (_, j) => 2.5f + j) });
+            Assert.Equal(["zero", "dead"], Assert.Throws<Probe.Similarity.ConstantLayerException>(() => acc.Result()).Layers);
+        }
         Assert.Throws<Probe.Similarity.ConstantLayerException>(() => MinibatchCka.Compute(x, constant, 10));
     }
 
