@@ -71,17 +71,23 @@ public class ReportCommandTests
         var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "all_dead.json"))).RootElement;
         int dead = reference.GetProperty("relu1_dead").GetArrayLength();
         Assert.Equal(8, dead);
-        string dir = Cli.TempDir("report-all-dead");
+        var root = ReportOfTheDeadFixture("all_dead.pt");
+        Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString()!.StartsWith($"relu1: {dead} of 8 units dead", StringComparison.Ordinal));
+        var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
+        // relu1 is all 0, fc2 and relu2 after it their biases, fc3 too: only the input varies, so nothing is left to compare.
+        Assert.Contains("'relu1', 'relu2', 'fc3' are constant over the samples", similarity.GetProperty("left_out").GetString());
+    }
+
+    // probe report of mlp:20-8-6-3:relu with weights from fixtures/dead on its x.npy and y.npy: report.json's root.
+    static System.Text.Json.JsonElement ReportOfTheDeadFixture(string weights)
+    {
+        string dir = Cli.TempDir("report-dead");
         try
         {
-            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "all_dead.pt"),
+            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", weights),
                 "--data", $"npy:{ReferenceFixtures.Path("dead", "x.npy")},{ReferenceFixtures.Path("dead", "y.npy")}", "--out", dir, "--force", "--quiet");
             Assert.True(code == 0, err);
-            var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement;
-            Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString()!.StartsWith($"relu1: {dead} of 8 units dead", StringComparison.Ordinal));
-            var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
-            // relu1 is all 0, fc2 and relu2 after it their biases, fc3 too: only the input varies, so nothing is left to compare.
-            Assert.Contains("'relu1', 'relu2', 'fc3' are constant over the samples", similarity.GetProperty("left_out").GetString());
+            return System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement.Clone();
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -96,23 +102,15 @@ public class ReportCommandTests
     {
         var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "late_dead.json"))).RootElement;
         Assert.Equal(6, reference.GetProperty("relu2_dead").GetArrayLength());
-        string dir = Cli.TempDir("report-late-dead");
-        try
-        {
-            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "late_dead.pt"),
-                "--data", $"npy:{ReferenceFixtures.Path("dead", "x.npy")},{ReferenceFixtures.Path("dead", "y.npy")}", "--out", dir, "--force", "--quiet");
-            Assert.True(code == 0, err);
-            var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement;
-            var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
-            Assert.Equal(System.Text.Json.JsonValueKind.Null, similarity.GetProperty("left_out").ValueKind);
-            var cka = similarity.GetProperty("data").GetProperty("cka");
-            Assert.Equal(["relu2", "fc3"], cka.GetProperty("constant_layers").EnumerateArray().Select(e => e.GetString()));
-            var within = cka.GetProperty("within");
-            Assert.Equal(["input", "relu1"], within.GetProperty("rows").EnumerateArray().Select(e => e.GetString()));
-            Assert.Equal(reference.GetProperty("cka_input_relu1").GetDouble(), within.GetProperty("values")[0][1].GetDouble(), 1e-6);
-            Assert.Contains(similarity.GetProperty("text").EnumerateArray(), t => t.GetString()!.StartsWith("Left out: relu2, fc3 are constant over the 64 samples", StringComparison.Ordinal));
-        }
-        finally { Directory.Delete(dir, true); }
+        var root = ReportOfTheDeadFixture("late_dead.pt");
+        var similarity = root.GetProperty("sections").EnumerateArray().Single(s => s.GetProperty("id").GetString() == "layer-similarity");
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, similarity.GetProperty("left_out").ValueKind);
+        var cka = similarity.GetProperty("data").GetProperty("cka");
+        Assert.Equal(["relu2", "fc3"], cka.GetProperty("constant_layers").EnumerateArray().Select(e => e.GetString()));
+        var within = cka.GetProperty("within");
+        Assert.Equal(["input", "relu1"], within.GetProperty("rows").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(reference.GetProperty("cka_input_relu1").GetDouble(), within.GetProperty("values")[0][1].GetDouble(), 1e-6);
+        Assert.Contains(similarity.GetProperty("text").EnumerateArray(), t => t.GetString()!.StartsWith("Left out: relu2, fc3 are constant over the 64 samples", StringComparison.Ordinal));
     }
 
     [Fact]
