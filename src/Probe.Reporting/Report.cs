@@ -285,7 +285,7 @@ public static class Report
             report.Define(DeadSection,
                 "A unit is dead when it never fires (its output is never > 0; a dead ReLU outputs 0) on any sample of the data, and dying when it fires on fewer than 1% of them. A channel of a feature map, or a feature of a token sequence, fires on a sample when any of its positions or tokens is > 0. " +
                 "A sigmoid or tanh unit is saturated when on more than 99% of the samples its output sits within 1% of an end of its range (of a map or sequence: every position or token does), where it passes almost no gradient.",
-                "A dead ReLU passes no signal and gets no gradient, so it is capacity the network has lost. The bars give each layer's alive/dying/dead fractions; " +
+                "A dead ReLU passes no signal and gets no gradient, so it is capacity the network has lost (a LeakyReLU, GELU or SiLU unit that never fires still passes a small gradient below 0 and can recover). The bars give each layer's alive/dying/dead fractions; " +
                 "'bias too low' means no input like the data can switch the unit on (bias + |w| x the norm of the largest input it reads ≤ 0: an input row, a convolution's window, a token), 'data never reaches 0' means some input could but none of the data does, 'input always 0' that every value the unit reads is 0 on the data (the layer before it passes nothing), so only its bias, ≤ 0, is left.");
         }
 
