@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Probe.Data;
 using Probe.Models;
 
 namespace Probe.Cli.Commands;
@@ -29,9 +30,17 @@ internal static class TrainCommand
         });
         cmd.SetAction(p =>
         {
-            var spec = ModelSpec.Parse(p.GetValue(model)!);
+            string modelText = p.GetValue(model)!;
+            var spec = ModelSpec.Parse(modelText);
             string dataSpec = p.GetValue(data)!;
             var dataset = CliOptions.LoadData(dataSpec);
+            // A resnet or torchvision spec without cCLASSES would train ImageNet's 1000 outputs on data of a few classes:
+            // it gets one output per class of the data instead.
+            if (!ModelSpec.NamesClasses(modelText) && dataset.ClassCountOf() is int k and > 0 && k != spec.Outputs)
+            {
+                spec = spec.WithClasses(k);
+                ctx.Out.WriteLine($"Model {spec}: {k} outputs, one per class of '{dataset.Name}' (add :cN to the spec for another number).");
+            }
             string final = Path.GetFullPath(p.GetValue(outDir)!).TrimEnd('/');
             // Train into a hidden staging folder and move it into place when complete: an interrupted run leaves nothing.
             string staging = Path.Combine(Path.GetDirectoryName(final)!, "." + Path.GetFileName(final) + ".partial-" + Environment.ProcessId);

@@ -218,6 +218,19 @@ public sealed class ModelSpec : IEquatable<ModelSpec>
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="text"/> (a spec <see cref="Parse"/> accepts) names the number of outputs: always for mlp
+    /// (its last width) and cnn (its CLASSES), for resnet and torchvision only with a <c>cCLASSES</c> option (without one
+    /// they have ImageNet's 1000 outputs).
+    /// </summary>
+    public static bool NamesClasses(string text)
+    {
+        var kind = Parse(text).Kind;
+        if (kind is ModelKind.Mlp or ModelKind.Cnn) return true;
+        var parts = text.Trim().Split(':');
+        return ParseImageOptions(parts, 2, text, allowWidth: kind == ModelKind.ResNet).Classes is not null;
+    }
+
     /// <summary>The canonical text form, which <see cref="Parse"/> reads back to an equal spec.</summary>
     public override string ToString() => Kind switch
     {

@@ -149,6 +149,31 @@ public class FoundationCommandTests
     }
 
     [Fact]
+    public void TrainGivesAResNetSpecWithoutClassesOneOutputPerClassOfTheData()
+    {
+        // The image tree has three class folders (apple, pear, plum: meta.json); resnet:18 without cCLASSES trained
+        // ImageNet's 1000 outputs on them (epoch 0's loss ln 1000).
+        string dir = Cli.TempDir("train-classes");
+        try
+        {
+            string tree = Path.Combine(AppContext.BaseDirectory, "fixtures", "cnn_images", "tree");
+            Assert.Equal(["apple", "pear", "plum"], Directory.GetDirectories(tree).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            var (code, output, err) = Cli.Run("train", "--model", "resnet:18:w4:3x32x32", "--data", "images:" + tree, "--epochs", "0", "--out", Path.Combine(dir, "a"));
+            Assert.True(code == 0, err);
+            Assert.Contains("3 outputs, one per class", output);
+            var run = Probe.Models.RunFolder.Load(Path.Combine(dir, "a"));
+            Assert.Equal("resnet:18:w4:c3:3x32x32", run.Info.Model);
+            Assert.Equal([3L, 32L], Probe.Models.Weights.ReadShapes(Path.Combine(dir, "a", run.Checkpoints[0].File))["fc.weight"]);
+
+            // A spec that names its classes keeps them.
+            (code, _, err) = Cli.Run("train", "--model", "resnet:18:w4:c5:3x32x32", "--data", "images:" + tree, "--epochs", "0", "--out", Path.Combine(dir, "b"));
+            Assert.True(code == 0, err);
+            Assert.Equal("resnet:18:w4:c5:3x32x32", Probe.Models.RunFolder.Load(Path.Combine(dir, "b")).Info.Model);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void TrainWritesARunFolderWithACheckpointPerEpoch()
     {
         string dir = Cli.TempDir("train");
