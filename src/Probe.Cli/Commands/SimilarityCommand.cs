@@ -358,8 +358,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             sb = ModelLoader.Open(p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB), seed, device: device);
             var data = CliOptions.OpenData(p.GetValue(Data)!);
             CliOptions.CheckLayout(sa, data);
-            string nameA = p.GetValue(WeightsA) is string wa ? Path.GetFileNameWithoutExtension(wa) : "A";
-            string nameB = p.GetValue(WeightsB) is string wb ? Path.GetFileNameWithoutExtension(wb) : "B";
+            var (nameA, nameB) = PairNames(specA, random ? null : p.GetValue(WeightsA), p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB));
             return (sa, sb, nameA, nameB, data);
         }
         catch
@@ -368,6 +367,30 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
             sb?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The names of models A and B in tables, figures and JSON: each weights file's name without its extension, or
+    /// without weights the model's (an ONNX file's name, or the spec); two names that are the same (seed0/model.pt and
+    /// seed1/model.pt) get their folders' names in front, and failing that " (A)" and " (B)".
+    /// </summary>
+    internal static (string A, string B) PairNames(string modelA, string? weightsA, string modelB, string? weightsB)
+    {
+        static string PathOf(string model, string? weights) =>
+            weights ?? (File.Exists(model) || Directory.Exists(model) ? model : "");
+        static string Name(string model, string? weights) =>
+            PathOf(model, weights) is { Length: > 0 } path ? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path)) : model;
+        static string WithFolder(string model, string? weights)
+        {
+            string path = PathOf(model, weights);
+            if (path.Length == 0) return model;
+            string? folder = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(Path.TrimEndingDirectorySeparator(path))));
+            return string.IsNullOrEmpty(folder) ? Name(model, weights) : folder + "/" + Name(model, weights);
+        }
+        string a = Name(modelA, weightsA), b = Name(modelB, weightsB);
+        if (a != b) return (a, b);
+        (a, b) = (WithFolder(modelA, weightsA), WithFolder(modelB, weightsB));
+        return a != b ? (a, b) : (a + " (A)", b + " (B)");
     }
 
     private static int Epoch(RunFolder run, string text)

@@ -151,6 +151,38 @@ public class CkaCommandTests
     }
 
     [Fact]
+    public void CompareNamesTwoOnnxModelsAndSameNamedWeightsByTheirFiles()
+    {
+        // Two ONNX exports were called "A" and "B" in the table, the JSON and the heatmap's axes; two seeds' weights
+        // saved under the same file name (seed0/model.pt, seed1/model.pt) were both called "model".
+        string dir = Directory.CreateTempSubdirectory("probe-compare-names-").FullName;
+        try
+        {
+            string R(string f) => Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", f);
+            File.Copy(R("resnet18_w4.onnx"), Path.Combine(dir, "other.onnx"));
+            var (code, output, err) = Run("compare", "--model-a", R("resnet18_w4.onnx"), "--model-b", Path.Combine(dir, "other.onnx"),
+                "--data", "npy:" + R("input.npy"), "--layers", "fc", "--json");
+            Assert.True(code == 0, err);
+            var root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal("resnet18_w4", root.GetProperty("rowModel").GetString());
+            Assert.Equal("other", root.GetProperty("columnModel").GetString());
+
+            foreach (var seed in new[] { "seed0", "seed1" })
+            {
+                Directory.CreateDirectory(Path.Combine(dir, seed));
+                File.Copy(R("resnet18_w4.pt"), Path.Combine(dir, seed, "model.pt"));
+            }
+            (code, output, err) = Run("compare", "--model-a", "resnet:18:w4:c5:3x32x32", "--weights-a", Path.Combine(dir, "seed0", "model.pt"),
+                "--weights-b", Path.Combine(dir, "seed1", "model.pt"), "--data", "npy:" + R("input.npy"), "--layers", "fc", "--json");
+            Assert.True(code == 0, err);
+            root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal("seed0/model", root.GetProperty("rowModel").GetString());
+            Assert.Equal("seed1/model", root.GetProperty("columnModel").GetString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void CompareCheckpointsOfARun()
     {
         string dir = Directory.CreateTempSubdirectory("probe-cka-run-").FullName;
