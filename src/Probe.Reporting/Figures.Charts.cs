@@ -129,10 +129,15 @@ public static partial class Figures
         return counts;
     }
 
-    /// <summary>Lines over categorical x positions (e.g. layers); one line per series (e.g. per checkpoint).</summary>
+    /// <summary>
+    /// Lines over categorical x positions (e.g. layers); one line per series (e.g. per checkpoint). The x labels are
+    /// fitted to the room each position has at the style's size (<see cref="FitCategoryLabels"/>): horizontal, turned
+    /// 45 degrees, or upright with only every k-th named, never running into each other or off the figure.
+    /// <paramref name="showLegend"/> false leaves the legend out (one series that the y title already names).
+    /// </summary>
     public static PlotModel LineChart(string[] xLabels, IReadOnlyList<NamedSeries> series, string? title = null,
         string? xTitle = null, string? yTitle = null, bool sequentialColors = false, double? yMin = null, double? yMax = null,
-        FigureStyle? style = null)
+        FigureStyle? style = null, bool showLegend = true)
     {
         const string fig = "LineChart";
         style ??= FigureStyle.Column;
@@ -140,9 +145,60 @@ public static partial class Figures
         var x = IndexAxis(AxisPosition.Bottom, xLabels, xTitle, style);
         x.Minimum = -0.3;
         x.Maximum = xLabels.Length - 0.7;
-        if (xLabels.Length > 3 && xLabels.Max(l => l.Length) > 5) x.Angle = -45;
         var positions = Enumerable.Range(0, xLabels.Length).Select(i => (double)i).ToArray();
-        return BuildLines(positions, x, series, title, yTitle, sequentialColors, yMin, yMax, style, fig);
+        var model = BuildLines(positions, x, series, title, yTitle, sequentialColors, yMin, yMax, style, fig);
+        if (!showLegend) model.Legends.Clear();
+        FitCategoryLabels(model, x, xLabels, style);
+        return model;
+    }
+
+    /// <summary>
+    /// Fits the labels of a categorical x axis (one per integer position) to the room a position has in the laid-out
+    /// plot, as <see cref="FitHeatmap"/> fits a heatmap's column labels: horizontal while the widest label fits a
+    /// position; else turned 45 degrees while positions are at least sqrt(2) lines apart; else upright, every k-th
+    /// labelled (k = 1, 2, 5, 10, ...) and every position keeping a tick. The left margin grows when the first labels
+    /// would hang off the figure, and a y title longer than the plot is tall is broken at spaces into lines. The font
+    /// size never changes.
+    /// </summary>
+    internal static void FitCategoryLabels(PlotModel model, LinearAxis x, string[] labels, FigureStyle style)
+    {
+        double f = style.FontUnits, line = TextHeight(style), pitch = line + LabelGap * f;
+        var widths = labels.Select(l => TextWidth(l, style)).ToArray();
+        double widest = widths.Max();
+        // A label at 45 degrees ends at its tick and hangs to the left by sqrt(1/2) (width + half a line); a horizontal
+        // one is centred on its tick.
+        var hang45 = widths.Select(w => Math.Sqrt(0.5) * (w + line / 2)).ToArray();
+        var y = model.Axes.FirstOrDefault(a => a.Position == AxisPosition.Left);
+        string? yTitle = y?.Title;
+        int turn = 0, step = 1;
+        double left = 0;
+        bool wrapY = false;
+        for (int pass = 0; ; pass++)
+        {
+            if (y != null && yTitle != null) y.Title = wrapY ? FigureExporter.Wrap(yTitle, model.PlotArea.Height, style, f, 400) : yTitle;
+            x.Angle = turn switch { 0 => 0, 1 => -45, _ => -90 };
+            x.MajorStep = step;
+            x.MinorStep = 1;
+            x.MajorTickSize = f * 0.35;
+            x.MinorTickSize = step == 1 ? 0 : f * 0.2;
+            model.PlotMargins = new OxyThickness(left > 0 ? left : double.NaN, double.NaN, double.NaN, double.NaN);
+            FigureExporter.LayOut(model, style);
+            double unit = model.PlotArea.Width / (x.Maximum - x.Minimum);
+            int needTurn = Math.Max(turn, widest + LabelGap * f <= unit ? 0 : unit * Math.Sqrt(0.5) >= pitch ? 1 : 2);
+            int needStep = needTurn == 2 ? Math.Max(step, NiceStep(pitch / unit)) : 1;
+            double overhang = Enumerable.Range(0, labels.Length).Max(i => needTurn switch
+            {
+                0 => widths[i] / 2,
+                1 => hang45[i],
+                _ => i % needStep == 0 ? line / 2 : 0,
+            } - (i - x.Minimum) * unit);
+            double auto = model.Axes.Where(a => a.IsAxisVisible).Max(a => a.DesiredMargin.Left);
+            double needLeft = overhang > auto + 0.5 || left > 0 ? Math.Max(left, Math.Max(auto, overhang)) : 0;
+            // A y title longer than the plot is tall ran off the figure: it is broken at spaces into lines that fit.
+            bool needWrap = wrapY || yTitle != null && TextWidth(yTitle, style) > model.PlotArea.Height;
+            if ((needTurn, needStep, needLeft, needWrap) == (turn, step, left, wrapY) || pass == 8) break;
+            (turn, step, left, wrapY) = (needTurn, needStep, needLeft, needWrap);
+        }
     }
 
     /// <summary>Lines over numeric x (e.g. training step); one line per series.</summary>

@@ -378,10 +378,11 @@ public static class Report
             var last = checkpoints[^1];
             int samples = last.Layers[0].TrainCount + last.Layers[0].TestCount;
             report.AddText(QualitySection, $"{samples} samples, the same at every checkpoint; probes train and are scored on the {split}. Feature maps are averaged per channel and token sequences per feature (the mean over positions or tokens).");
-            report.AddFigure(QualitySection, "probe accuracy vs depth", RepresentationFigures.ProbeAccuracyVersusDepth(checkpoints, null, report.StyleOf()),
-                checkpoints.Length > 1 ? "Linear-probe test accuracy per layer, one line per checkpoint (dark = early, light = late)." : "Linear-probe test accuracy per layer.");
-            report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null, report.StyleOf()),
-                checkpoints.Length > 1 ? "Separability ratio per layer, one line per checkpoint." : "Separability ratio per layer.");
+            var depth = RepresentationFigures.StyleFor(checkpoints, report.Style);
+            report.AddFigure(QualitySection, "probe accuracy vs depth", RepresentationFigures.ProbeAccuracyVersusDepth(checkpoints, null, report.StyleOf(depth)),
+                checkpoints.Length > 1 ? "Linear-probe test accuracy per layer, one line per checkpoint (dark = early, light = late)." : "Linear-probe test accuracy per layer.", depth);
+            report.AddFigure(QualitySection, "separability vs depth", RepresentationFigures.SeparabilityVersusDepth(checkpoints, null, report.StyleOf(depth)),
+                checkpoints.Length > 1 ? "Separability ratio per layer, one line per checkpoint." : "Separability ratio per layer.", depth);
             string at = last.Epoch is int e ? $" at epoch {e}" : "";
             report.AddTable(QualitySection, $"Per-layer quality{at}",
                 ["layer", "features", "separability", "Fisher trace ratio", "probe train accuracy", "probe test accuracy", "probe macro accuracy", "probe log loss"],

@@ -13,7 +13,7 @@ public static class RepresentationFigures
         var (layers, series) = Series(checkpoints, l => 100 * l.ProbeTestAccuracy);
         double min = series.SelectMany(s => s.Values).Min();
         return Figures.LineChart(layers, series, title, "layer", "probe test accuracy (%)", sequentialColors: true,
-            yMin: Math.Max(0, Math.Floor(min / 10) * 10), yMax: 100, style: style);
+            yMin: Math.Max(0, Math.Floor(min / 10) * 10), yMax: 100, style: style, showLegend: NeedsLegend(checkpoints));
     }
 
     /// <summary>Separability ratio (between / within class scatter) versus depth, one line per checkpoint.</summary>
@@ -21,8 +21,28 @@ public static class RepresentationFigures
     {
         var (layers, series) = Series(checkpoints, l => l.SeparabilityRatio);
         return Figures.LineChart(layers, series, title, "layer", "separability (between / within)", sequentialColors: true,
-            yMin: 0, style: style);
+            yMin: 0, style: style, showLegend: NeedsLegend(checkpoints));
     }
+
+    /// <summary>
+    /// A figure style for <see cref="ProbeAccuracyVersusDepth"/> and <see cref="SeparabilityVersusDepth"/> sized for their
+    /// layers as <see cref="DeadUnitFigures.StyleFor"/> sizes the dead-unit bars: <paramref name="basis"/> (default one
+    /// journal column) up to 7 layers, then about 0.3 in per layer (at most 12 in), and below the plot room for slanted
+    /// names as long as the layers'. At one column a ResNet's 18 layer names ran into each other.
+    /// </summary>
+    public static FigureStyle StyleFor(IReadOnlyList<CheckpointQuality> checkpoints, FigureStyle? basis = null)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        basis ??= FigureStyle.Column;
+        var layers = checkpoints.Count == 0 ? [] : checkpoints[0].Layers.Select(l => l.Layer).ToArray();
+        int n = layers.Length, chars = n == 0 ? 0 : layers.Max(l => l.Length);
+        double width = Math.Max(basis.WidthInches, Math.Min(1.3 + 0.3 * n, 12));
+        double height = basis.HeightInches + (n > 7 && chars > 5 ? 0.045 * chars : 0);
+        return basis with { WidthInches = width, HeightInches = height };
+    }
+
+    /// <summary>One model without an epoch is one line the y title names: its legend ("model") would only take room.</summary>
+    static bool NeedsLegend(IReadOnlyList<CheckpointQuality> checkpoints) => checkpoints.Count > 1 || checkpoints.Count == 1 && checkpoints[0].Epoch is not null;
 
     /// <summary>Column headers of <see cref="TableRows"/>.</summary>
     public static IReadOnlyList<string> TableHeaders { get; } =
