@@ -314,8 +314,9 @@ public static class Report
                 var grid = TimelineGrid.Create(timeline, basis: report.StyleOf(FigureStyle.Page));
                 report.AddFigure(DeadSection, n + "timelines", grid.Save,
                     $"{pre}firing rate of every unit (rows) at every checkpoint (columns), one panel per layer. Units are sorted by their final rate, so units dead at the end form the dark band at the bottom of each panel.");
-                report.AddFigure(DeadSection, n + "dead fraction over training", DeadUnitFigures.DeadFractionOverTraining(timeline, null, report.StyleOf()),
-                    $"{pre}fraction of dead units per layer at every checkpoint. A line that rises and stays up means units die during training and do not come back.");
+                var lines = DeadUnitFigures.StyleFor(timeline, report.Style);
+                report.AddFigure(DeadSection, n + "dead fraction over training", DeadUnitFigures.DeadFractionOverTraining(timeline, null, report.StyleOf(lines)),
+                    $"{pre}fraction of dead units per layer at every checkpoint. A line that rises and stays up means units die during training and do not come back.", lines);
                 report.AddJson(DeadSection, n + "dead units", DeadUnitFigures.Json(final, timeline));
                 foreach (var t in timeline.Layers)
                 {

@@ -86,6 +86,24 @@ public static class DeadUnitFigures
             ? e.ToString(CultureInfo.InvariantCulture) : "").ToArray();
     }
 
+    /// <summary>
+    /// A figure style for <see cref="DeadFractionOverTraining"/>: <paramref name="basis"/> (default one journal column)
+    /// widened by its legend, one entry per layer, in as many columns as the plot's height needs (a line of text and a
+    /// third each), so the plot keeps the width it has without a legend. At one column a ResNet's 17 layers took two
+    /// thirds of the figure for their legend and left the plot a sliver.
+    /// </summary>
+    public static FigureStyle StyleFor(DeadUnitTimelineResult timeline, FigureStyle? basis = null)
+    {
+        ArgumentNullException.ThrowIfNull(timeline);
+        basis ??= FigureStyle.Column;
+        if (timeline.Layers.Length <= 1) return basis;
+        double perInch = FigureStyle.UnitsPerInch, line = Figures.TextHeight(basis) * 1.35;
+        int perColumn = Math.Max(1, (int)Math.Floor((basis.HeightUnits - 2 * line) / line));
+        int columns = (timeline.Layers.Length + perColumn - 1) / perColumn;
+        double column = timeline.Layers.Max(l => Figures.TextWidth(l.Layer, basis)) + 3.5 * basis.FontUnits;
+        return basis with { WidthInches = Math.Min(12, basis.WidthInches + columns * column / perInch) };
+    }
+
     /// <summary>Dead fraction of every layer at every checkpoint (one line per layer).</summary>
     public static PlotModel DeadFractionOverTraining(DeadUnitTimelineResult timeline, string? title = null, FigureStyle? style = null)
     {

@@ -60,3 +60,39 @@ public class LineChartLayoutTests
         Assert.DoesNotContain(texts, t => t.Text == "model"); // no legend when asked for none
     }
 }
+
+/// <summary>The report's dead fraction over training: one line per layer, a legend entry each.</summary>
+public class DeadFractionLayoutTests
+{
+    static Probe.Analysis.DeadUnitTimelineResult Timeline(string[] names)
+    {
+        int[] epochs = [0, 1, 2, 3];
+        var layers = names.Select((n, i) => new Probe.Analysis.DeadLayerTimeline(n, "ReLU", 8, epochs.Select(_ => new float[8]).ToArray(),
+            epochs.Select(e => 0.3 * i / names.Length / (1 + e)).ToArray(), epochs.Select(_ => 0.0).ToArray(), [])).ToArray();
+        return new Probe.Analysis.DeadUnitTimelineResult(epochs, layers, new Probe.Analysis.DeadUnitStudyResult(100, 0.01, "a > 0", []));
+    }
+
+    [Fact]
+    public void A_resnet18s_legend_leaves_the_plot_the_width_it_has_with_one_layer()
+    {
+        // The report drew resnet18's 17 ReLU calls at one column: the legend took two thirds of the figure and the plot
+        // was a sliver 0.9 in wide.
+        var names = new List<string> { "relu" };
+        for (int stage = 1; stage <= 4; stage++)
+            for (int block = 0; block < 2; block++)
+                for (int call = 0; call < 2; call++)
+                    names.Add($"layer{stage}.{block}.relu#{call}");
+        var one = Probe.Reporting.Sections.DeadUnitFigures.DeadFractionOverTraining(Timeline(["relu"]), style: FigureStyle.Column);
+        FigureExporter.LayOut(one, FigureStyle.Column);
+
+        var timeline = Timeline([.. names]);
+        var style = Probe.Reporting.Sections.DeadUnitFigures.StyleFor(timeline, FigureStyle.Column);
+        var chart = Probe.Reporting.Sections.DeadUnitFigures.DeadFractionOverTraining(timeline, style: style);
+        var (w, h, texts) = SvgText.Read(FigureExporter.Export(chart, FigureFormat.Svg, style));
+        Assert.True(chart.PlotArea.Width >= 0.9 * one.PlotArea.Width, $"plot {chart.PlotArea.Width:F0} units wide against {one.PlotArea.Width:F0} with one layer");
+        Assert.True(style.WidthInches <= 12);
+        Assert.Empty(SvgText.Outside(w, h, texts));
+        Assert.Empty(SvgText.Clashes(texts));
+        Assert.All(names, n => Assert.Contains(texts, t => t.Text == n));
+    }
+}
