@@ -57,7 +57,7 @@ internal static class CaptureCommand
             IDataset dataset = CliOptions.OpenData(feed.Path is string x ? "npy:" + x : p.GetValue(data)!);
             using var _d = dataset as IDisposable;
             using var source = models.Open(p, p.GetValue(seed), side.Count > 0 ? side : null, feed.Name);
-            CliOptions.CheckLayout(source, dataset);
+            CliOptions.CheckLayout(source, dataset, p.GetValue(models.Model));
             bool sampled = false;
             if (p.GetValue(maxSamples) is int max && max < dataset.Count)
             {

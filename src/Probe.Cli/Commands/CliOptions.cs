@@ -285,9 +285,37 @@ internal static class CliOptions
     /// Refuses data laid out channels-last (H x W x C, C = 1 or 3) for a model that wants channels first (C x H x W):
     /// reshaping it silently would feed the model garbage.
     /// </summary>
-    public static void CheckLayout(Probe.Capture.IActivationSource source, IDataset data)
+    /// <remarks>
+    /// With <paramref name="model"/> (the --model text) a resnet or torchvision spec whose input size differs from the
+    /// data's images also gets the spec with the data's size to use (torchvision:resnet18 is 3x224x224 unless told).
+    /// </remarks>
+    public static void CheckLayout(Probe.Capture.IActivationSource source, IDataset data, string? model = null)
     {
-        if (source.InputShape is { } shape) DataLayout.CheckAgainstModel(data, shape);
+        if (source.InputShape is not { } shape) return;
+        try { DataLayout.CheckAgainstModel(data, shape); }
+        catch (ProbeException e) when (model != null && SpecForImages(model, data.SampleShape) is string better)
+        {
+            throw new ProbeException($"{e.Message} For images of {data.SampleShape[1]} x {data.SampleShape[2]}, give their size in the model spec: --model {better}", e);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="model"/> with its input size replaced by <paramref name="sample"/>'s ([C, H, W]) when it is a resnet
+    /// or torchvision spec of C channels that takes images of another size; null otherwise.
+    /// </summary>
+    internal static string? SpecForImages(string model, int[] sample)
+    {
+        ModelSpec spec;
+        try { spec = ModelSpec.Parse(model); }
+        catch (ProbeException) { return null; }
+        if (spec.Kind is not (ModelKind.ResNet or ModelKind.TorchVision) || sample.Length != 3 || sample[0] != spec.InputShape[0]
+            || sample[1] == spec.InputShape[1] && sample[2] == spec.InputShape[2])
+            return null;
+        var parts = model.Trim().Split(':').Where((part, i) => i < 2 || !(part.Trim().Length > 0 && char.IsDigit(part.Trim()[0]) && part.Contains('x', StringComparison.OrdinalIgnoreCase)));
+        string better = string.Join(':', parts.Append(string.Create(CultureInfo.InvariantCulture, $"{sample[0]}x{sample[1]}x{sample[2]}")));
+        try { ModelSpec.Parse(better); }
+        catch (ProbeException) { return null; } // too small for the architecture
+        return better;
     }
 
     /// <summary>Refuses a value below 1 for an integer option (exit 2).</summary>

@@ -42,7 +42,7 @@ internal static class LayersCommand
             {
                 var data = CliOptions.OpenData("npy:" + path);
                 using var _ = data as IDisposable;
-                CliOptions.CheckLayout(source, data);
+                CliOptions.CheckLayout(source, data, p.GetValue(model));
                 source.Bind(data);
             }
             var sites = source.Sites;

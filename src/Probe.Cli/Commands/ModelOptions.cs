@@ -163,7 +163,7 @@ internal sealed class ModelOptions
         try
         {
             source = Open(p, seed, SideArrays(p));
-            CliOptions.CheckLayout(source, data);
+            CliOptions.CheckLayout(source, data, p.GetValue(Model));
         }
         catch
         {

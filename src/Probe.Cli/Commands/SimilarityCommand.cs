@@ -357,7 +357,7 @@ internal sealed class SimilarityOptions(SimilarityCommand.Flavour flavour)
         {
             sb = ModelLoader.Open(p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB), seed, device: device);
             var data = CliOptions.OpenData(p.GetValue(Data)!);
-            CliOptions.CheckLayout(sa, data);
+            CliOptions.CheckLayout(sa, data, specA);
             var (nameA, nameB) = PairNames(specA, random ? null : p.GetValue(WeightsA), p.GetValue(ModelB) ?? specA, random ? null : p.GetValue(WeightsB));
             return (sa, sb, nameA, nameB, data);
         }

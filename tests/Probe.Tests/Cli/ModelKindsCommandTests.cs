@@ -212,4 +212,26 @@ public class ModelKindsCommandTests : IDisposable
         Assert.Contains("Relu", err);
         Assert.False(Directory.EnumerateFileSystemEntries(_dir).Any());
     }
+
+    [Fact]
+    public void ImagesOfAnotherSizeThanTheSpecsInputNameTheSpecToUse()
+    {
+        // torchvision:resnet18 (or resnet:18) takes 3x224x224 unless told; on a folder of 32 x 32 images the error said
+        // to check the data spec or the model, not how to give the model the images' size.
+        string tree = Path.Combine(AppContext.BaseDirectory, "fixtures", "cnn_images", "tree");
+        var (code, _, err) = Cli.Run("dead", "--model", "resnet:18:w4:c5", "--weights", R("resnet18_w4.pt"), "--data", "images:" + tree);
+        Assert.Equal(1, code);
+        Assert.Contains("[3, 32, 32]", err);
+        Assert.Contains("give their size in the model spec: --model resnet:18:w4:c5:3x32x32", err);
+        (code, _, err) = Cli.Run("dead", "--model", "resnet:18:w4:c5:3x32x32", "--weights", R("resnet18_w4.pt"), "--data", "images:" + tree);
+        Assert.True(code == 0, err);
+
+        // A spec given another size gets it replaced; images of another channel count get no such advice.
+        (code, _, err) = Cli.Run("cka", "--model", "resnet:18:w4:c5:3x64x64", "--weights", R("resnet18_w4.pt"), "--data", "images:" + tree);
+        Assert.Equal(1, code);
+        Assert.Contains("--model resnet:18:w4:c5:3x32x32", err);
+        (code, _, err) = Cli.Run("dead", "--model", "resnet:18:w4:c5", "--weights", R("resnet18_w4.pt"), "--data", "images:" + tree + "?gray");
+        Assert.Equal(1, code);
+        Assert.DoesNotContain("give their size", err);
+    }
 }
