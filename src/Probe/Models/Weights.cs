@@ -204,7 +204,12 @@ public static class Weights
             if (fits.Count > 1)
                 throw new ProbeException($"Weights in '{source}' fit the model under {fits.Count} prefixes ({string.Join(", ", fits.Select(f => $"'{f.Prefix}'"))}), and Probe will not guess which one you mean: save that one's state dict on its own, e.g. torch.save(checkpoint[\"{fits[0].Prefix.TrimEnd('.')}\"], \"model.pt\") for a nested entry.");
             if (fits.Count == 0)
-                throw new ProbeException($"Weights in '{source}' do not fit the model: {PrefixHint(tensors, targetNames)}{string.Join("; ", problems)}. The model expects: {Describe(module)}.");
+            {
+                // Every name there with only shapes that differ: the shapes say it all, and the model's 100-odd names would bury them.
+                bool namesDiffer = byName.Count != tensors.Count || targets.Any(t => !byName.ContainsKey(t.Name)) || tensors.Any(t => !targetNames.Contains(t.Name));
+                throw new ProbeException($"Weights in '{source}' do not fit the model: {PrefixHint(tensors, targetNames)}{string.Join("; ", problems)}."
+                    + (namesDiffer ? $" The model expects: {Describe(module)}." : ""));
+            }
             Problems(targets, fits[0].Under, out byName);
         }
 

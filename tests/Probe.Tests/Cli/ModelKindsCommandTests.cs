@@ -234,4 +234,22 @@ public class ModelKindsCommandTests : IDisposable
         Assert.Equal(1, code);
         Assert.DoesNotContain("give their size", err);
     }
+
+    [Fact]
+    public void WeightsWhoseNamesAllFitButShapesDoNotListOnlyTheShapes()
+    {
+        // resnet18_w4.pt has 5 classes (make_resnet.py): under a 7-class spec the message listed the two fc shapes and
+        // then all 122 of the model's names and shapes, burying them.
+        var (code, _, err) = Cli.Run("layers", "--model", "resnet:18:w4:c7:3x32x32", "--weights", R("resnet18_w4.pt"));
+        Assert.Equal(1, code);
+        Assert.Contains("'fc.weight' has shape [5, 32] in the file but [7, 32] in the model; 'fc.bias' has shape [5] in the file but [7] in the model.", err);
+        Assert.DoesNotContain("The model expects", err);
+        Assert.True(err.Length < 400, err);
+
+        // Names that differ still list what the model expects.
+        (code, _, err) = Cli.Run("layers", "--model", "resnet:34:w4:c5:3x32x32", "--weights", R("resnet18_w4.pt"));
+        Assert.Equal(1, code);
+        Assert.Contains("missing 'layer1.2.conv1.weight'", err);
+        Assert.Contains("The model expects", err);
+    }
 }
