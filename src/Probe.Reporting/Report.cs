@@ -130,7 +130,8 @@ public static class Report
         ReportFolder.CheckReplaceable(directory, settings.ReplaceAnyFolder);
         using var report = new ReportFolder(directory, title ?? $"Probe report: {source.Description} on {dataSpec}") { CommandLine = settings.CommandLine, FigureSettings = settings.Figures, ReplaceAnyFolder = settings.ReplaceAnyFolder };
         var b = new Builder(report, settings, data, dataSpec);
-        b.Provenance(new[] { (object)new { label = "model", model, weights = weights is null ? null : Path.GetFileName(weights), weights_sha256 = weights is null ? null : Sha256File(weights) } });
+        // A model given as a file (ONNX) carries its weights: its hash is what identifies it.
+        b.Provenance(new[] { (object)new { label = "model", model, model_sha256 = File.Exists(model) ? Sha256File(model) : null, weights = weights is null ? null : Path.GetFileName(weights), weights_sha256 = weights is null ? null : Sha256File(weights) } });
         const string why = "it needs a training run with checkpoints (probe report --run RUN), and this report has one model.";
         report.Define(TrainingSection, "Loss and accuracy of the network at every checkpoint of training.", "Falling loss and rising accuracy mean the network is learning; a gap between train and test accuracy means it overfits.");
         report.LeaveOut(TrainingSection, "Training curves are left out: " + why);
