@@ -20,10 +20,16 @@ internal static class CliOptions
         Required = required,
     }.Check(ModelError);
 
+    /// <summary>The endings of files that hold weights (PyTorch state dicts and checkpoints, safetensors, TorchSharp's format).</summary>
+    static readonly string[] WeightsExtensions = [".pt", ".pth", ".safetensors", ".ckpt", ".bin", ".dat", ".safetensors.index.json"];
+
     /// <summary>Null when <paramref name="model"/> is a well-formed model spec or an existing ONNX file, otherwise what is wrong.</summary>
     public static string? ModelError(string model)
     {
         if (ModelLoader.IsOnnx(model)) return File.Exists(model) ? null : $"ONNX model '{model}' does not exist.";
+        // A PyTorch user's first try: the state dict as the model. It holds weights, not the architecture.
+        if (WeightsExtensions.Any(e => model.EndsWith(e, StringComparison.OrdinalIgnoreCase)) && !model.Contains(':'))
+            return $"'{model}' is a weights file, not a model: name the architecture here (a spec such as torchvision:resnet18, or torchvision:resnet18:3x32x32 for 32 x 32 images; or an ONNX export) and give the file with --weights (--weights-a, --weights-b beside --model-a, --model-b).";
         try { ModelSpec.Parse(model); return null; }
         catch (ProbeException e) { return e.Message; }
     }

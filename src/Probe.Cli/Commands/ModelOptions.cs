@@ -113,13 +113,7 @@ internal sealed class ModelOptions
     /// <summary>A model the user names wrongly (an unknown kind or torchvision name, a missing ONNX file) is a usage error (exit 2).</summary>
     public static void CheckModel(CommandResult r, string model)
     {
-        if (ModelLoader.IsOnnx(model))
-        {
-            if (!File.Exists(model)) r.AddError($"ONNX model '{model}' does not exist.");
-            return;
-        }
-        try { ModelSpec.Parse(model); }
-        catch (ProbeException e) { r.AddError(e.Message); }
+        if (CliOptions.ModelError(model) is string error) r.AddError(error);
     }
 
     /// <summary>

@@ -252,4 +252,19 @@ public class ModelKindsCommandTests : IDisposable
         Assert.Contains("missing 'layer1.2.conv1.weight'", err);
         Assert.Contains("The model expects", err);
     }
+
+    [Fact]
+    public void AWeightsFileGivenAsTheModelSaysToNameTheArchitecture()
+    {
+        // probe dead --model model.pt said "unknown model kind 'model.pt'; valid kinds are mlp, cnn, ...".
+        foreach (var args in new[] { new[] { "dead", "--model", R("resnet18_w4.pt"), "--data", "digits" },
+                                     new[] { "compare", "--model-a", R("resnet18_w4.safetensors"), "--weights-b", R("resnet18_w4.pt"), "--data", "digits" } })
+        {
+            var (code, _, err) = Cli.Run(args);
+            Assert.Equal(2, code);
+            Assert.Contains("is a weights file, not a model", err);
+            Assert.Contains("torchvision:resnet18", err);
+            Assert.Contains("--weights", err);
+        }
+    }
 }
