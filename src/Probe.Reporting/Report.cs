@@ -388,7 +388,10 @@ public static class Report
             string at = last.Epoch is int e ? $" at epoch {e}" : "";
             report.AddTable(QualitySection, $"Per-layer quality{at}",
                 ["layer", "features", "separability", "Fisher trace ratio", "probe train accuracy", "probe test accuracy", "probe macro accuracy", "probe log loss"],
-                last.Layers.Select(l => (IReadOnlyList<object?>)new object?[] { l.Layer, l.Features, l.SeparabilityRatio, l.FisherTraceRatio, l.ProbeTrainAccuracy, l.ProbeTestAccuracy, l.ProbeMacroAccuracy, l.ProbeLogLoss }));
+                last.Layers.Select(l => (IReadOnlyList<object?>)new object?[] { l.Layer, l.Features, l.SeparabilityRatio, (object?)l.FisherTraceRatio ?? "-", l.ProbeTrainAccuracy, l.ProbeTestAccuracy, l.ProbeMacroAccuracy, l.ProbeLogLoss }));
+            // An undefined Fisher criterion was an empty cell with no word of why (probe separability says it).
+            if (last.Layers.Any(l => l.FisherTraceRatio is null))
+                report.AddText(QualitySection, "Fisher trace ratio '-': undefined for that layer: more features than samples - classes (or collinear features) make the within-class scatter singular.");
             foreach (var w in warnings) report.AddWarning(w.Message);
             report.AddJson(QualitySection, "representation", new
             {
