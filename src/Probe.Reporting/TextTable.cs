@@ -76,7 +76,8 @@ public static class TextTable
     /// The rows with every column of plain decimal numbers (digits with at most one point, no exponent, no unit)
     /// shown to the same number of decimals, the most any of its cells has (<see cref="Number"/> gives at most 4):
     /// 0.959 above 0.9499 becomes 0.9590, so a column reads as a paper's table does, points aligned. Columns with
-    /// any other cell (text, a percentage, a number in scientific notation) and columns of integers stay as they are.
+    /// any other cell (text, a percentage, a number in scientific notation) and columns of integers stay as they are;
+    /// empty cells and dashes (undefined values) stay as they are in any column.
     /// </summary>
     public static IReadOnlyList<string[]> AlignDecimals(IEnumerable<IReadOnlyList<string>> rows)
     {
@@ -90,7 +91,7 @@ public static class TextTable
             bool plain = true;
             foreach (var row in body)
             {
-                if (c >= row.Length || string.IsNullOrEmpty(row[c])) continue;
+                if (c >= row.Length || Blank(row[c])) continue;
                 int d = PlainDecimals(row[c]);
                 if (d < 0) { plain = false; break; }
                 decimals = Math.Max(decimals, d);
@@ -98,13 +99,16 @@ public static class TextTable
             if (!plain || decimals == 0) continue;
             foreach (var row in body)
             {
-                if (c >= row.Length || string.IsNullOrEmpty(row[c])) continue;
+                if (c >= row.Length || Blank(row[c])) continue;
                 int d = PlainDecimals(row[c]);
                 row[c] = (d == 0 ? row[c] + "." : row[c]) + new string('0', decimals - d);
             }
         }
         return body;
     }
+
+    // An empty cell or a dash (a value that is undefined) takes no part in its column's places.
+    private static bool Blank(string? s) => string.IsNullOrEmpty(s) || s == "-";
 
     // The decimals of a plain decimal number ("-12", "0.5"), or -1 when the text is anything else.
     private static int PlainDecimals(string s)
