@@ -129,6 +129,7 @@ internal static class SimilarityCommand
     private static int Print(CliContext ctx, ParseResult p, SimilarityOptions o, SimilarityMeasure m, string pa, string pb, SimilarityScore score,
         string description, int rows, int xCols, int yCols, int? batch, int s, BootstrapInterval? ci, PermutationNull? perm)
     {
+        if (score.Caveat is string caveat) ProbeCli.Warn(caveat);
         if (p.GetValue(o.Json))
         {
             ctx.Out.WriteLine(JsonOutput.Serialize(new
@@ -137,6 +138,7 @@ internal static class SimilarityCommand
                 description,
                 value = score.Value,
                 details = score.Details.Count == 0 ? null : score.Details,
+                caveat = score.Caveat,
                 samples = rows,
                 a = new { path = pa, Cols = xCols },
                 b = new { path = pb, Cols = yCols },
@@ -169,7 +171,10 @@ internal static class SimilarityCommand
     public static void Write(CliContext ctx, SimilarityStudyResult result, string? outDir, bool json, string stem, string rowTitle, string colTitle, FigureSettings? figures = null)
     {
         var t = result.Table;
-        var doc = new { measure = result.Measure, description = t.Measure, method = result.Method, samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values };
+        var doc = new { measure = result.Measure, description = t.Measure, method = result.Method, samples = result.Samples, data = result.Data, rowModel = result.RowModel, columnModel = result.ColumnModel, rows = t.RowLayers, columns = t.ColLayers, values = t.Values, caveats = t.Caveats };
+        // The pairs whose values say less than they seem to (CCA-type measures with more directions than samples).
+        foreach (var c in t.Caveats.Take(3)) ProbeCli.Warn(c);
+        if (t.Caveats.Count > 3) ProbeCli.Warn($"... and {t.Caveats.Count - 3} more pair(s) like these (caveats in the JSON).");
         if (outDir is string dir)
         {
             Directory.CreateDirectory(dir);

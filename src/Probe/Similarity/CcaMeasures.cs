@@ -27,6 +27,21 @@ internal static class CcaCore
         return Clip(linalg.svdvals(Cross(x, y)).Values<double>());
     }
 
+    /// <summary>
+    /// When <paramref name="x"/> and <paramref name="y"/> span more directions together (their ranks) than the n - 1
+    /// that n centred samples have, their spans share at least rx + ry - (n - 1) directions (two subspaces of an
+    /// (n - 1)-dimensional space), so that many canonical correlations are 1 whatever the data; at rank n - 1 a side
+    /// spans every direction and each one is. Null when the ranks leave room.
+    /// </summary>
+    internal static string? Caveat(CentredSvd x, CentredSvd y, string xWhat, string yWhat)
+    {
+        int room = x.Rows - 1, pairs = Math.Min(x.Rank, y.Rank);
+        int forced = Math.Min(pairs, x.Rank + y.Rank - room);
+        if (forced <= 0) return null;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{xWhat} and {yWhat} span {x.Rank} + {y.Rank} directions of the {room} that {x.Rows} centred samples have, so at least {forced} of their {pairs} canonical correlations are 1 whatever the data: use many more samples than features (CKA, Procrustes and RSA have no such floor).");
+    }
+
     internal static double[] Clip(double[] rho)
     {
         for (int i = 0; i < rho.Length; i++) rho[i] = Math.Clamp(rho[i], 0, 1);
@@ -49,6 +64,8 @@ public sealed record MeanCcaMeasure : SimilarityMeasure
     internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
     internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
         new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
+
+    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 }
 
 /// <summary>SVCCA (see <see cref="SimilarityMath.Svcca"/>); <see cref="Keep"/> is the fraction of variance kept per side.</summary>
@@ -69,6 +86,8 @@ public sealed record SvccaMeasure(double Keep = SvccaMeasure.DefaultKeep) : Simi
 
     internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
         new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
+
+    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 }
 
 /// <summary>Projection-weighted CCA (see <see cref="SimilarityMath.Pwcca"/>). Asymmetric only when both sides have equally many columns.</summary>
@@ -78,6 +97,7 @@ public sealed record PwccaMeasure : SimilarityMeasure
     public override string Description => "PWCCA";
     public override bool IsSymmetric => false;
     internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 
     internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
     {
@@ -116,6 +136,7 @@ public sealed record LinearRegressionMeasure : SimilarityMeasure
     public override string Description => "linear regression R^2 (column from row)";
     public override bool IsSymmetric => false;
     internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 
     internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
     {

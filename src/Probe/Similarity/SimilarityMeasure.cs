@@ -9,6 +9,9 @@ namespace Probe.Similarity;
 /// </summary>
 public sealed record SimilarityScore(string Measure, double Value, IReadOnlyDictionary<string, double> Details)
 {
+    /// <summary>Why the value says less than it seems to, when it does (see <see cref="SimilarityMeasure.Caveat"/>); null otherwise.</summary>
+    public string? Caveat { get; init; }
+
     internal static readonly IReadOnlyDictionary<string, double> None = new SortedDictionary<string, double>(StringComparer.Ordinal);
 }
 
@@ -19,6 +22,9 @@ public sealed record SimilarityScore(string Measure, double Value, IReadOnlyDict
 /// </summary>
 public sealed record SimilarityTable(string Measure, string[] RowLayers, string[] ColLayers, double[][] Values, double Min, double Max)
 {
+    /// <summary>The pairs whose values say less than they seem to, each with the reason (see <see cref="SimilarityMeasure.Caveat"/>).</summary>
+    public IReadOnlyList<string> Caveats { get; init; } = [];
+
     /// <summary>The value for a pair of layer names.</summary>
     public double this[string row, string col]
     {
@@ -60,11 +66,19 @@ public abstract record SimilarityMeasure
     /// <summary>The measure between two prepared matrices of the same samples.</summary>
     internal abstract SimilarityScore Compare(object x, object y, string xWhat, string yWhat);
 
+    /// <summary>
+    /// Why the measure between two prepared matrices says less than it seems to, or null: the CCA family and linear
+    /// regression fit one side's directions to the other's, and when the two span more directions together than the
+    /// centred samples have (n - 1), some canonical correlations are 1 whatever the data.
+    /// </summary>
+    internal virtual string? Caveat(object x, object y, string xWhat, string yWhat) => null;
+
     /// <summary>The measure between two representations of the same samples.</summary>
     public SimilarityScore Compute(Matrix x, Matrix y)
     {
         CheckPair(x, y, "the first matrix", "the second matrix");
-        return Compare(Prepare(x, "the first matrix"), Prepare(y, "the second matrix"), "the first matrix", "the second matrix");
+        var (a, b) = (Prepare(x, "the first matrix"), Prepare(y, "the second matrix"));
+        return Compare(a, b, "the first matrix", "the second matrix") with { Caveat = Caveat(a, b, "the first matrix", "the second matrix") };
     }
 
     /// <summary>The headline value of <see cref="Compute"/>.</summary>
@@ -82,6 +96,7 @@ public abstract record SimilarityMeasure
         var values = new double[count][];
         for (int i = 0; i < count; i++) values[i] = new double[count];
         long total = IsSymmetric ? (long)count * (count + 1) / 2 : (long)count * count, done = 0;
+        var caveats = new List<string>();
         for (int i = 0; i < count; i++)
             for (int j = IsSymmetric ? i : 0; j < count; j++)
             {
@@ -89,9 +104,10 @@ public abstract record SimilarityMeasure
                 double v = Compare(prepared[i], prepared[j], Quote(names[i]), Quote(names[j])).Value;
                 values[i][j] = v;
                 if (IsSymmetric) values[j][i] = v;
+                if (i != j && Caveat(prepared[i], prepared[j], Quote(names[i]), Quote(names[j])) is string c) caveats.Add(c);
                 progress?.Invoke(++done, total);
             }
-        return new SimilarityTable(Description, names, names, values, Range.Min, Range.Max);
+        return new SimilarityTable(Description, names, names, values, Range.Min, Range.Max) { Caveats = caveats };
     }
 
     /// <summary>
@@ -106,6 +122,7 @@ public abstract record SimilarityMeasure
         CheckSameRows(rowLayers[0].Acts, colLayers[0].Acts, "row " + Quote(rowNames[0]), "column " + Quote(colNames[0]));
         var values = new double[rows.Length][];
         long total = (long)rows.Length * cols.Length, done = 0;
+        var caveats = new List<string>();
         for (int i = 0; i < rows.Length; i++)
         {
             values[i] = new double[cols.Length];
@@ -113,10 +130,11 @@ public abstract record SimilarityMeasure
             {
                 cancel.ThrowIfCancellationRequested();
                 values[i][j] = Compare(rows[i], cols[j], "row " + Quote(rowNames[i]), "column " + Quote(colNames[j])).Value;
+                if (Caveat(rows[i], cols[j], "row " + Quote(rowNames[i]), "column " + Quote(colNames[j])) is string c) caveats.Add(c);
                 progress?.Invoke(++done, total);
             }
         }
-        return new SimilarityTable(Description, rowNames, colNames, values, Range.Min, Range.Max);
+        return new SimilarityTable(Description, rowNames, colNames, values, Range.Min, Range.Max) { Caveats = caveats };
     }
 
     /// <summary>The measure names <see cref="Parse"/> knows.</summary>

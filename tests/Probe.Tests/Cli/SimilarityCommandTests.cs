@@ -23,6 +23,34 @@ public class SimilarityCommandTests
         return data;
     }
 
+    /// <summary>
+    /// PWCCA of a side with as many directions as the centred samples (12 columns, 10 samples: rank 9) is 1 whatever the
+    /// other side is (every canonical correlation is forced to 1); it printed 1 with no word. It warns on stderr now and
+    /// the JSON carries the caveat; a pair with room to spare has none.
+    /// </summary>
+    [Fact]
+    public void A_value_forced_by_too_few_samples_is_said_so()
+    {
+        string dir = Cli.TempDir("cca-floor");
+        try
+        {
+            string a = Path.Combine(dir, "a.npy"), b = Path.Combine(dir, "b.npy");
+            Probe.Data.Npy.Write(a, Probe.Tests.Similarity.SimilarityTestData.Gaussian(10, 12, 1));
+            Probe.Data.Npy.Write(b, Probe.Tests.Similarity.SimilarityTestData.Gaussian(10, 3, 2));
+            var (code, output, err) = Cli.Run("similarity", "--measure", "pwcca", "--a", a, "--b", b, "--json");
+            Assert.True(code == 0, err);
+            var doc = JsonDocument.Parse(output).RootElement;
+            Assert.Equal(1.0, doc.GetProperty("value").GetDouble(), 1e-9);
+            Assert.Contains("at least 3 of their 3 canonical correlations are 1 whatever the data", doc.GetProperty("caveat").GetString());
+            Assert.Contains("probe: warning: the first matrix and the second matrix span 9 + 3 directions of the 9", err);
+            (code, output, err) = Cli.Run("similarity", "--measure", "pwcca", "--a", F("related_a.npy"), "--b", F("related_b.npy"), "--json");
+            Assert.True(code == 0, err);
+            Assert.Equal(JsonValueKind.Null, JsonDocument.Parse(output).RootElement.GetProperty("caveat").ValueKind);
+            Assert.DoesNotContain("warning", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void JsonValueMatchesNumPy(string c, string measure)
     {
