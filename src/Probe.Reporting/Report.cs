@@ -362,20 +362,29 @@ public static class Report
             CheckpointQuality[] checkpoints;
             string split;
             ProbePlateauWarning[] warnings = [];
-            if (run != null)
+            try
             {
-                var available = run.Checkpoints.Select(c => c.Epoch).ToArray();
-                int final = available[^1];
-                int[] epochs = new[] { 0, 1, 2, 5, final }.Where(available.Contains).Distinct().Order().ToArray();
-                var r = Timed(stage, () => study.Run(run, data, epochs));
-                checkpoints = r.Checkpoints;
-                split = r.Split;
-                warnings = r.Warnings;
+                if (run != null)
+                {
+                    var available = run.Checkpoints.Select(c => c.Epoch).ToArray();
+                    int final = available[^1];
+                    int[] epochs = new[] { 0, 1, 2, 5, final }.Where(available.Contains).Distinct().Order().ToArray();
+                    var r = Timed(stage, () => study.Run(run, data, epochs));
+                    checkpoints = r.Checkpoints;
+                    split = r.Split;
+                    warnings = r.Warnings;
+                }
+                else
+                {
+                    checkpoints = [Timed(stage, () => study.Run(source!, data))];
+                    split = "seeded stratified split of the probe's samples";
+                }
             }
-            else
+            catch (UndefinedForDataException undefined)
             {
-                checkpoints = [Timed(stage, () => study.Run(source!, data))];
-                split = "seeded stratified split of the probe's samples";
+                // The labels cannot support the measures (a class of one sample): the rest of the report still holds.
+                report.LeaveOut(QualitySection, "Representation quality is left out: " + undefined.Message);
+                return;
             }
             var last = checkpoints[^1];
             int samples = last.Layers[0].TrainCount + last.Layers[0].TestCount;
@@ -488,7 +497,9 @@ public static class Report
             var pairs = new List<(string A, string B, double V)>();
             for (int i = 0; i < names.Length; i++)
                 for (int j = i + 1; j < names.Length; j++) pairs.Add((names[i], names[j], within.Table.Values[i][j]));
-            if (pairs.Count > 0)
+            if (pairs.Count == 1)
+                _findings.Add(string.Create(CultureInfo.InvariantCulture, $"CKA of {pairs[0].A} and {pairs[0].B}: {pairs[0].V:0.00}."));
+            else if (pairs.Count > 1)
             {
                 var hi = pairs.MaxBy(p => p.V);
                 var lo = pairs.MinBy(p => p.V);

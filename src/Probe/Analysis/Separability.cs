@@ -156,9 +156,9 @@ public sealed class SeparabilityAccumulator
     /// <summary>The separability so far (and the Fisher criterion when the scatter is kept).</summary>
     public SeparabilityResult Result(string layer = "", double fisherLambda = 1e-3)
     {
-        if (_classes.Count < 2) throw new ProbeException($"Layer '{layer}': class separability needs at least two classes, got {_classes.Count}.");
+        if (_classes.Count < 2) throw new UndefinedForDataException($"Layer '{layer}': class separability needs at least two classes, got {_classes.Count}.");
         foreach (var (label, c) in _classes)
-            if (c.N < 2) throw new ProbeException($"Layer '{layer}': class {label} has a single sample, so its within-class variance is undefined; drop it or add samples.");
+            if (c.N < 2) throw new UndefinedForDataException($"Layer '{layer}': class {label} has a single sample, so its within-class variance is undefined; drop it or add samples.");
         long total = _classes.Values.Sum(c => c.N);
         var mu = new double[_d];
         foreach (var c in _classes.Values) for (int j = 0; j < _d; j++) mu[j] += c.Mean[j] * c.N;
@@ -259,3 +259,9 @@ public sealed class SeparabilityAccumulator
         return (trace, _d - k);
     }
 }
+
+/// <summary>
+/// The data's labels cannot support a measure (one class only, or a class of a single sample): not a fault of the model
+/// or of the values, so a caller running several analyses (the report) may leave this one out with the reason.
+/// </summary>
+public sealed class UndefinedForDataException(string message) : ProbeException(message);

@@ -54,7 +54,7 @@ public sealed class RepresentationStudyTests : IDisposable
         var r = RepresentationStudy.Separability("dup", m, y, fisher: true, fisherLambda: 0);
         Assert.Null(r.FisherTraceRatio);
         Assert.Equal(new SeparabilityAnalyzer().Run(m, y, "dup").Ratio, r.Ratio);
-        Assert.Throws<ProbeException>(() => RepresentationStudy.Separability("one", m, [0, 0, 0, 0, 0, 0]));
+        Assert.Throws<UndefinedForDataException>(() => RepresentationStudy.Separability("one", m, [0, 0, 0, 0, 0, 0]));
     }
 
     [Fact]

@@ -73,9 +73,9 @@ public class SeparabilityTests
     public void Errors()
     {
         var m = new Matrix(4, 2, [1, 2, 3, 4, 5, 6, 7, 8]);
-        Assert.Contains("two classes", Assert.Throws<ProbeException>(() => new SeparabilityAnalyzer().Run(m, [0, 0, 0, 0])).Message);
+        Assert.Contains("two classes", Assert.Throws<UndefinedForDataException>(() => new SeparabilityAnalyzer().Run(m, [0, 0, 0, 0])).Message);
         Assert.Contains("labels", Assert.Throws<ProbeException>(() => new SeparabilityAnalyzer().Run(m, [0, 1, 1])).Message);
-        Assert.Contains("single sample", Assert.Throws<ProbeException>(() => new SeparabilityAnalyzer().Run(m, [0, 1, 1, 1])).Message);
+        Assert.Contains("single sample", Assert.Throws<UndefinedForDataException>(() => new SeparabilityAnalyzer().Run(m, [0, 1, 1, 1])).Message);
         var session = new SeparabilityAnalyzer().Start();
         Assert.Throws<ProbeException>(() => ((IActivationConsumer)session).OnBatch(new ActivationBatch(0, 4, null, new Dictionary<string, Matrix> { ["a"] = m }, new Dictionary<string, Matrix>())));
     }

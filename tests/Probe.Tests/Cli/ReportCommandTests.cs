@@ -111,6 +111,35 @@ public class ReportCommandTests
         Assert.Equal(["input", "relu1"], within.GetProperty("rows").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(reference.GetProperty("cka_input_relu1").GetDouble(), within.GetProperty("values")[0][1].GetDouble(), 1e-6);
         Assert.Contains(similarity.GetProperty("text").EnumerateArray(), t => t.GetString()!.StartsWith("Left out: relu2, fc3 are constant over the 64 samples", StringComparison.Ordinal));
+        // One pair left: its value, not "most similar ... least similar" of the same two layers.
+        Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString() == $"CKA of input and relu1: {reference.GetProperty("cka_input_relu1").GetDouble().ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)}.");
+    }
+
+    /// <summary>
+    /// A class of a single sample leaves the separability undefined, and the whole report failed (exit 1, nothing written,
+    /// the dead units lost with it). The quality section is left out with the reason and the rest is written: the same
+    /// dead units as PyTorch finds (late_dead.json), labels with class 2 on row 0 alone.
+    /// </summary>
+    [Fact]
+    public void Report_with_a_class_of_one_sample_leaves_out_only_the_quality_section()
+    {
+        var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceFixtures.Path("dead", "late_dead.json"))).RootElement;
+        string dir = Cli.TempDir("report-single-class");
+        try
+        {
+            var y = Probe.Data.Npy.ReadInt32(ReferenceFixtures.Path("dead", "y.npy")).Select((c, i) => i == 0 ? 2 : c == 2 ? 1 : c).ToArray();
+            string labels = Path.Combine(dir, "y.npy"), outDir = Path.Combine(dir, "report");
+            Probe.Data.Npy.Write(labels, y);
+            var (code, _, err) = Cli.Run("report", "--model", "mlp:20-8-6-3:relu", "--weights", ReferenceFixtures.Path("dead", "late_dead.pt"),
+                "--data", $"npy:{ReferenceFixtures.Path("dead", "x.npy")},{labels}", "--out", outDir, "--quiet");
+            Assert.True(code == 0, err);
+            var root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json"))).RootElement;
+            var sections = root.GetProperty("sections").EnumerateArray().ToDictionary(s => s.GetProperty("id").GetString()!);
+            Assert.Contains("class 2 has a single sample", sections["representation-quality"].GetProperty("left_out").GetString());
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, sections["dead-units"].GetProperty("left_out").ValueKind);
+            Assert.Contains(root.GetProperty("summary").EnumerateArray(), s => s.GetString()!.StartsWith($"relu2: {reference.GetProperty("relu2_dead").GetArrayLength()} of 6 units dead", StringComparison.Ordinal));
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
