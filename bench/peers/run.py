@@ -10,8 +10,8 @@ OpenBLAS when libopenblas0-pthread is installed: apt-get install libopenblas0-pt
 uses the reference BLAS, some 20x slower), NumPy SVCCA / PWCCA / Procrustes / mutual k-NN (similarity.py),
 scikit-learn lbfgs logistic regression (linear_probe.py). Probe runs as `dotnet tool install` gives it: the CLI is
 published (Release, linux-x64, self-contained composite ReadyToRun) into --work first, unless --probe names an executable. Inputs are
-written to --work (default /tmp/probe-peers, removed at the end when this run created it, unless --keep; CKA pairs of 20,000 x 1,024 and 768, and with --cka-big 70,000 x 2,048
-and 4,096 x 2 = 2.3 GB). Runs alternate Probe, peer, Probe, peer... so a drift in
+written to --work (default /tmp/probe-peers, removed at the end when this run created it, unless --keep; CKA pairs of 20,000 x 1,024 and 768, and with --cka-big 70,000 x 4,096
+vs 70,000 x 4,096 = 2.3 GB). Runs alternate Probe, peer, Probe, peer... so a drift in
 the machine's load hits both; the machine's load average is printed with the table.
 """
 import argparse
