@@ -43,8 +43,9 @@ public static class ModelLoader
             throw new ProbeException($"Named model inputs (--input NAME=FILE.npy) are for ONNX models with several inputs; {model} takes one input.");
         var spec = ModelSpec.Parse(model);
         var resolved = (device ?? ComputeDevice.Cpu).Resolve(); // before building: a missing GPU fails fast
-        // A torchvision model takes its number of classes from the weights' last layer unless the spec names it (:cN).
-        if (weights != null && spec.Kind == ModelKind.TorchVision && !model.Split(':').Skip(2).Any(part => part.StartsWith('c')))
+        // A resnet or torchvision model takes its number of classes from the weights' last layer unless the spec names
+        // it (:cN): resnet:18 is torchvision's resnet18, and a fine-tuned one has its own head.
+        if (weights != null && spec.Kind is ModelKind.TorchVision or ModelKind.ResNet && !ModelSpec.NamesClasses(model))
             spec = spec.WithClassesFrom(weights);
         var module = spec.Build(seed);
         try

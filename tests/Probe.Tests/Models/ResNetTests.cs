@@ -163,6 +163,29 @@ public class ResNetTests
     }
 
     /// <summary>
+    /// A resnet spec without cCLASSES takes its classes from the weights, as a torchvision spec does (resnet:18 is
+    /// torchvision's resnet18): resnet:18:w4:3x32x32 with the 5-class weights was refused for a 1000-class fc. Its fc
+    /// equals PyTorch's logits.
+    /// </summary>
+    [Fact]
+    public void A_resnet_spec_without_classes_takes_them_from_the_weights()
+    {
+        var dir = Directory.CreateTempSubdirectory("probe-resnet-classes-").FullName;
+        try
+        {
+            var (code, _, err) = Probe.Tests.Cli.Cli.Run("capture", "--model", "resnet:18:w4:3x32x32", "--weights", Fixture("resnet18_w4.safetensors"),
+                "--input", Fixture("input.npy"), "--layers", "fc", "--out", Path.Combine(dir, "cap"), "--quiet");
+            Assert.True(code == 0, err);
+            var fc = Npy.ReadMatrix(Path.Combine(dir, "cap", "fc.npy"));
+            var expected = (float[])Npy.Read(Fixture("logits.npy")).Data;
+            Assert.Equal(5, fc.Cols);
+            Assert.Equal(expected.Length, fc.Data.Length);
+            for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(fc.Data[i] - expected[i]) <= 1e-4, $"logit {i}: {fc.Data[i]} vs PyTorch {expected[i]}");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
     /// Every call of every leaf module (forward hooks, channel means of 4-D outputs) and every ReLU call's maximum
     /// pre-activation (forward pre-hook, before the in-place ReLU) equal PyTorch's hooks (acts.json).
     /// </summary>
