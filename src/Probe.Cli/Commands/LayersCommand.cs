@@ -50,7 +50,8 @@ internal static class LayersCommand
             string Shape(int[]? s) => s == null ? "-" : "[" + string.Join(", ", s) + "]";
             if (source is ModuleSource ms)
             {
-                var rows = ModelInspector.Describe(ms.Model, source.InputShape!);
+                // A spec's children in PyTorch's order (TorchSharp registers some models' children otherwise).
+                var rows = ModelInspector.Describe(ms.Model, source.InputShape!, SpecChildren(p.GetValue(model)));
                 var repeated = sites.Where(s => s.Name != s.BaseName).ToList();
                 if (p.GetValue(json))
                 {
@@ -85,5 +86,12 @@ internal static class LayersCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    // The spec's top-level children in PyTorch's order, or null when the model is not given as a spec.
+    private static IReadOnlyList<string>? SpecChildren(string? text)
+    {
+        try { return text == null ? null : ModelSpec.Parse(text).LayerNames; }
+        catch (ProbeException) { return null; }
     }
 }

@@ -16,14 +16,22 @@ public static class ModelInspector
     /// <summary>
     /// Every submodule with its dotted name, depth first in registration order: PyTorch's <c>named_modules()</c>
     /// order (TorchSharp's own <c>named_modules()</c> lists all children of a module before their descendants).
-    /// The root itself is not included.
+    /// The root itself is not included. <paramref name="childOrder"/> (a spec's <see cref="ModelSpec.LayerNames"/>), when
+    /// given, puts the root's children in PyTorch's order where TorchSharp registers them otherwise (TorchVision's
+    /// MobileNetV2 registers classifier before features); children it does not name follow in registration order.
     /// </summary>
-    public static IEnumerable<(string Name, nn.Module Module)> NamedModules(nn.Module root)
+    public static IEnumerable<(string Name, nn.Module Module)> NamedModules(nn.Module root, IReadOnlyList<string>? childOrder = null)
     {
         ArgumentNullException.ThrowIfNull(root);
         var seen = new HashSet<nn.Module>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(string, nn.Module)>();
-        foreach (var c in root.named_children().Reverse()) stack.Push(c);
+        var children = root.named_children().ToList();
+        if (childOrder != null)
+        {
+            var rank = childOrder.Select((n, i) => (n, i)).DistinctBy(t => t.n).ToDictionary(t => t.n, t => t.i, StringComparer.Ordinal);
+            children = [.. children.Select((c, k) => (c, k)).OrderBy(t => rank.GetValueOrDefault(t.c.name, int.MaxValue)).ThenBy(t => t.k).Select(t => t.c)];
+        }
+        foreach (var c in Enumerable.Reverse(children)) stack.Push(c);
         while (stack.Count > 0)
         {
             var (name, m) = stack.Pop();
@@ -34,17 +42,18 @@ public static class ModelInspector
     }
 
     /// <summary>
-    /// Lists the model itself then every module in PyTorch's <c>named_modules()</c> order (<see cref="NamedModules"/>), running one all-zeros sample of
+    /// Lists the model itself then every module in PyTorch's <c>named_modules()</c> order (<see cref="NamedModules"/>, with
+    /// <paramref name="childOrder"/>), running one all-zeros sample of
     /// <paramref name="inputShape"/> (per-sample shape, e.g. [64] or [1, 8, 8]) through <c>call()</c> with temporary
     /// forward hooks to record output shapes. The model's training flag is restored afterwards.
     /// </summary>
-    public static IReadOnlyList<ModuleDescription> Describe(nn.Module<Tensor, Tensor> model, IReadOnlyList<int> inputShape)
+    public static IReadOnlyList<ModuleDescription> Describe(nn.Module<Tensor, Tensor> model, IReadOnlyList<int> inputShape, IReadOnlyList<string>? childOrder = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (inputShape.Count == 0 || inputShape.Any(d => d <= 0))
             throw new ProbeException($"Input shape [{string.Join(", ", inputShape)}] must have positive sizes.");
         var modules = new List<(string Name, nn.Module Module)> { ("", model) };
-        foreach (var (name, m) in NamedModules(model))
+        foreach (var (name, m) in NamedModules(model, childOrder))
             if (!ReferenceEquals(m, model)) modules.Add((name, m));
 
         var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);

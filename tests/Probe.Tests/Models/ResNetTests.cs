@@ -84,18 +84,29 @@ public class ResNetTests
         using var m = spec.Build(0);
         AssertStateDictEqualsPyTorch(m, arch);
         // Module names in PyTorch's order (depth first; types differ where torchvision subclasses Sequential).
-        var modules = ModelInspector.NamedModules(m).Select(x => x.Name).ToArray();
+        // TorchSharp's MobileNetV2 registers classifier before features: the spec's child order restores PyTorch's.
+        var modules = ModelInspector.NamedModules(m, spec.LayerNames).Select(x => x.Name).ToArray();
         var expectedModules = arch.GetProperty("modules").EnumerateArray().Select(e => e[0].GetString()).ToArray();
-        if (name == "mobilenet_v2")
-            Assert.Equal(expectedModules.Order(StringComparer.Ordinal), modules.Order(StringComparer.Ordinal)); // TorchSharp registers classifier before features
-        else
-            Assert.Equal(expectedModules, modules);
+        Assert.Equal(expectedModules, modules);
         var calls = LeafCalls(m, [1, 3, 64, 64]);
         Assert.Equal(arch.GetProperty("calls").EnumerateArray().Select(e => e.GetString()), calls);
         var types = m.named_modules().ToDictionary(x => x.name, x => x.module.GetType().Name);
         Assert.Equal(reluCalls, calls.Count(c => types[c] is "ReLU" or "ReLU6"));
         Assert.Equal(reluCalls, arch.GetProperty("relu_calls").GetInt32());
         Assert.Equal(spec.LayerNames.Order(StringComparer.Ordinal), m.named_children().Select(c => c.name).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// probe layers listed MobileNetV2's classifier before its features (TorchSharp's registration order); it lists
+    /// every module in PyTorch's named_modules() order now (structure.json, torchvision 0.14).
+    /// </summary>
+    [Fact]
+    public void Probe_layers_lists_mobilenet_v2_in_pytorchs_order()
+    {
+        var (code, output, err) = Probe.Tests.Cli.Cli.Run("layers", "--model", "torchvision:mobilenet_v2:3x32x32", "--json");
+        Assert.True(code == 0, err);
+        var names = JsonDocument.Parse(output).RootElement.GetProperty("modules").EnumerateArray().Select(e => e.GetProperty("name").GetString()).Where(n => n != "").ToArray();
+        Assert.Equal(Arch("torchvision:mobilenet_v2").GetProperty("modules").EnumerateArray().Select(e => e[0].GetString()), names);
     }
 
     [Fact]
