@@ -14,17 +14,10 @@ public class ReportForModelTests
     {
         // An ONNX file carries its own weights, so probe report --model FILE.onnx recorded no hash at all
         // ("weights sha256 none"): the report could not say which export it described.
-        string onnx = Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", "resnet18_w4.onnx");
         const string sha256sum = "7441cfe0650ce82006580536f3c520180d24d6f6c1fbb14327167a943234e95a"; // sha256sum tests/fixtures/resnet/resnet18_w4.onnx
-        string dir = Path.Combine(Path.GetTempPath(), "probe-provenance-" + Guid.NewGuid().ToString("N"));
+        string dir = ReportOfNoise(seed: 5, n: 40);
         try
         {
-            var rng = new Random(5);
-            const int n = 40;
-            var x = new Matrix(n, 3 * 32 * 32, Enumerable.Range(0, n * 3 * 32 * 32).Select(_ => (float)rng.NextDouble()).ToArray());
-            var data = new Dataset("noise", x, Enumerable.Range(0, n).Select(i => i % 4).ToArray(), [3, 32, 32]);
-            using (var source = ModelLoader.Open(onnx, null))
-                Report.ForModel(source, onnx, null, data, "noise", new ReportSettings(Seed: 1, QualitySamples: n, CkaSamples: n), dir);
             var model = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json"))).RootElement
                 .GetProperty("provenance").GetProperty("models")[0];
             Assert.Equal(sha256sum, model.GetProperty("model_sha256").GetString());
@@ -38,16 +31,9 @@ public class ReportForModelTests
     {
         // resnet18_w4's layer4 has 32 channels: on 16 samples of 4 classes the pooled within-class scatter (rank at most
         // 16 - 4 = 12) is singular, so the Fisher trace ratio is undefined. The report's table left the cell empty.
-        string onnx = Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", "resnet18_w4.onnx");
-        string dir = Path.Combine(Path.GetTempPath(), "probe-fisher-" + Guid.NewGuid().ToString("N"));
+        string dir = ReportOfNoise(seed: 6, n: 16);
         try
         {
-            var rng = new Random(6);
-            const int n = 16;
-            var x = new Matrix(n, 3 * 32 * 32, Enumerable.Range(0, n * 3 * 32 * 32).Select(_ => (float)rng.NextDouble()).ToArray());
-            var data = new Dataset("noise", x, Enumerable.Range(0, n).Select(i => i % 4).ToArray(), [3, 32, 32]);
-            using (var source = ModelLoader.Open(onnx, null))
-                Report.ForModel(source, onnx, null, data, "noise", new ReportSettings(Seed: 1, QualitySamples: n, CkaSamples: n), dir);
             string html = File.ReadAllText(Path.Combine(dir, "index.html"));
             var row = System.Text.RegularExpressions.Regex.Match(html, "<tr><td>layer4.1.relu#1</td><td class=\"num\">32</td><td class=\"num\">[^<]*</td><td[^>]*>([^<]*)</td>");
             Assert.True(row.Success, "no quality row for layer4.1.relu#1");
@@ -55,5 +41,18 @@ public class ReportForModelTests
             Assert.Contains("Fisher trace ratio '-': undefined for that layer", System.Net.WebUtility.HtmlDecode(html));
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    // Report.ForModel of tests/fixtures/resnet/resnet18_w4.onnx on n seeded uniform-noise images of 4 classes: the report's folder.
+    static string ReportOfNoise(int seed, int n)
+    {
+        string onnx = Path.Combine(AppContext.BaseDirectory, "fixtures", "resnet", "resnet18_w4.onnx");
+        string dir = Path.Combine(Path.GetTempPath(), "probe-report-noise-" + Guid.NewGuid().ToString("N"));
+        var rng = new Random(seed);
+        var x = new Matrix(n, 3 * 32 * 32, Enumerable.Range(0, n * 3 * 32 * 32).Select(_ => (float)rng.NextDouble()).ToArray());
+        var data = new Dataset("noise", x, Enumerable.Range(0, n).Select(i => i % 4).ToArray(), [3, 32, 32]);
+        using (var source = ModelLoader.Open(onnx, null))
+            Report.ForModel(source, onnx, null, data, "noise", new ReportSettings(Seed: 1, QualitySamples: n, CkaSamples: n), dir);
+        return dir;
     }
 }
