@@ -251,6 +251,9 @@ public sealed record DeadUnitStudy(
                         break;
                     case SiteOrigin.Unknown u:
                         plan.Note = u.Reason;
+                        // No cause, but its input is read all the same: a dead unit's largest pre-activation says how
+                        // far from firing it stayed.
+                        plan.ReadsPreActivation = source.RecordsInputs;
                         break;
                 }
             }
@@ -271,11 +274,12 @@ public sealed record DeadUnitStudy(
         foreach (var s in inputSites) outputReaders.TryAdd(s, SiteReductions.Skip);
         var inputReaders = plans.ToDictionary(p => p.Name, readers.PreActivation, StringComparer.Ordinal);
         foreach (var s in inputSites) inputReaders[s] = readers.AffineInput(s, inputReaders.GetValueOrDefault(s));
+        bool readsInputs = inputSites.Count > 0 || plans.Any(p => p.ReadsPreActivation);
         var capture = new ActivationCapture(new LayerSelector(string.Join(",", selected.Concat(inputSites).Distinct())),
-            MapReduction.Flatten, IncludeInputs: inputSites.Count > 0, BatchSize)
+            MapReduction.Flatten, IncludeInputs: readsInputs, BatchSize)
         {
             Cancellation = Cancellation, Progress = Progress, TokenMask = TokenMask,
-            PerSite = SiteReductions.None with { OutputReaders = outputReaders, InputReaders = inputSites.Count > 0 ? inputReaders : new Dictionary<string, SiteReader>() },
+            PerSite = SiteReductions.None with { OutputReaders = outputReaders, InputReaders = readsInputs ? inputReaders : new Dictionary<string, SiteReader>() },
         };
         var summary = capture.Run(source, data);
         foreach (var (layer, bad) in summary.NonFiniteOutputs)
@@ -324,6 +328,15 @@ public sealed record DeadUnitStudy(
                     causes = FoldedNote(DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite])), o);
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
+            else if (p.PreActivationMax != null)
+            {
+                // No cause, but the largest pre-activation of each unit: how far from firing a dead one stayed.
+                maxPre = MaxPreActivations(p, stats);
+                var m = maxPre;
+                if (note != null && stats.DeadUnits.Length > 0)
+                    note += "; the dead units' largest pre-activations: " + string.Join(", ", stats.DeadUnits.Take(8).Select(u => FormattableString.Invariant($"{u}: {m[u]:G4}")))
+                        + (stats.DeadUnits.Length > 8 ? ", ..." : "");
+            }
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             {
                 FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced),
@@ -441,6 +454,8 @@ public sealed record DeadUnitStudy(
         /// <summary>Each unit's largest pre-activation read so far (explained layers only).</summary>
         public float[]? PreMax;
         public string? Note;
+        /// <summary>Whether the layer's input (its pre-activation) is read though nothing explains its units.</summary>
+        public bool ReadsPreActivation;
         public StoredReduction? Reduced;
         public string? LayoutType;
         public string? ActivationType;
@@ -463,7 +478,7 @@ public sealed record DeadUnitStudy(
         {
             _halves = halves;
             foreach (var p in plans)
-                if (p.Origin != null)
+                if (p.Origin != null || p.ReadsPreActivation)
                 {
                     p.PreMax = new float[p.Units];
                     Array.Fill(p.PreMax, float.NegativeInfinity);

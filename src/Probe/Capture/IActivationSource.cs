@@ -98,6 +98,9 @@ public interface IActivationSource : IDisposable
     /// </summary>
     void Bind(Probe.Data.IDataset data) { }
 
+    /// <summary>Whether a run can record each site's input (a model can; a folder of stored outputs cannot).</summary>
+    bool RecordsInputs => true;
+
     /// <summary>
     /// Starts a capture of <paramref name="sites"/> (names from <see cref="Sites"/>). With <paramref name="includeInputs"/>
     /// the run also records each site's input (for a ReLU: its pre-activation, read before an in-place op can change it).

@@ -146,6 +146,9 @@ public sealed class PrecomputedSource : IActivationSource
     }
 
     /// <inheritdoc/>
+    /// <summary>A folder stores each site's output only.</summary>
+    public bool RecordsInputs => false;
+
     public IActivationRun Start(IReadOnlyList<string> sites, MapReduction reduce, bool includeInputs) =>
         Start(sites, reduce, includeInputs, SiteReductions.None);
 

@@ -63,6 +63,16 @@ public class ResNetCaptureTests
                 Assert.Null(layer.PrecedingLayer);
                 Assert.Empty(layer.Causes);
                 Assert.Contains("residual add", layer.CauseNote);
+                // No cause, but every unit's largest pre-activation (PyTorch's, checked above) and the dead ones' in the note:
+                // how far from firing they stayed. They were not read at all.
+                Assert.NotNull(layer.MaxPreActivation);
+                if (layer.Stats.DeadUnits.Length > 0)
+                {
+                    int u0 = layer.Stats.DeadUnits[0];
+                    var said = System.Text.RegularExpressions.Regex.Match(layer.CauseNote!, $"the dead units' largest pre-activations: {u0}: (-?[0-9.Ee+-]+)");
+                    Assert.True(said.Success, layer.CauseNote);
+                    Assert.Equal(pre[u0], double.Parse(said.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1e-3 * Math.Max(1, Math.Abs(pre[u0])));
+                }
             }
         }
         // A channel killed through its BatchNorm bias (forced by the fixture script): explained with the folded bias.
