@@ -82,8 +82,11 @@ public sealed record Trainer(
 
         var device = Device.Resolve();
         Directory.CreateDirectory(Path.Combine(runDir, "checkpoints"));
+        // libtorch's thread count is process-wide: changing it while another thread runs a kernel is a race (rare NaN
+        // losses, and once a libtorch check failing in a test run), so it is set only when it must change.
         int oldThreads = get_num_threads();
-        if (Threads > 0) set_num_threads(Threads);
+        bool setThreads = Threads > 0 && Threads != oldThreads;
+        if (setThreads) set_num_threads(Threads);
         try
         {
             using var model = spec.Build(Seed);
@@ -127,7 +130,7 @@ public sealed record Trainer(
         }
         finally
         {
-            if (Threads > 0) set_num_threads(oldThreads);
+            if (setThreads) set_num_threads(oldThreads);
         }
     }
 
