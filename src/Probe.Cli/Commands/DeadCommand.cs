@@ -202,10 +202,19 @@ internal static class DeadCommand
         foreach (var l in result.Layers.Where(l => l.ActivationNote != null))
             o.WriteLine($"{l.Layer}: {l.ActivationNote}.");
         foreach (var why in result.LeftOut) o.WriteLine("Left out: " + why);
+        var noted = new Dictionary<string, string>(StringComparer.Ordinal);   // a reason given in full once, then referred to
         foreach (var l in result.Layers.Where(l => l.Stats.DeadUnits.Length > 0))
         {
             o.WriteLine($"{l.Layer}: dead units {Indices(l.Stats.DeadUnits)}");
-            if (l.CauseNote != null) o.WriteLine($"  causes not computed: {l.CauseNote}");
+            if (l.CauseNote is { } why)
+            {
+                o.WriteLine(noted.TryGetValue(why, out var first) ? $"  causes not computed, as for {first}" : $"  causes not computed: {why}");
+                noted.TryAdd(why, l.Layer);
+                // What was read all the same: how far from firing each dead unit stayed.
+                if (l.Causes.Length == 0 && l.MaxPreActivation is { } pre)
+                    o.WriteLine("  largest pre-activations: " + string.Join(", ", l.Stats.DeadUnits.Take(8).Select(u => FormattableString.Invariant($"unit {u} {pre[u]:G4}")))
+                        + (l.Stats.DeadUnits.Length > 8 ? $", ... {l.Stats.DeadUnits.Length - 8} more (see --json)" : ""));
+            }
             foreach (var c in l.Causes.Take(5)) o.WriteLine("  " + c.Explanation);
             if (l.Causes.Length > 5) o.WriteLine($"  ... {l.Causes.Length - 5} more (see --json)");
         }

@@ -328,15 +328,8 @@ public sealed record DeadUnitStudy(
                     causes = FoldedNote(DeadUnitDiagnosis.Explain(stats.DeadUnits, o.WeightNorms, o.Bias, maxPre, Math.Sqrt(partial.MaxInputNormSq[o.InputSite])), o);
             }
             else if (stats.Activation != UnitActivation.Rectified || !partial.Explain) note = null;
-            else if (p.PreActivationMax != null)
-            {
-                // No cause, but the largest pre-activation of each unit: how far from firing a dead one stayed.
-                maxPre = MaxPreActivations(p, stats);
-                var m = maxPre;
-                if (note != null && stats.DeadUnits.Length > 0)
-                    note += "; the dead units' largest pre-activations: " + string.Join(", ", stats.DeadUnits.Take(8).Select(u => FormattableString.Invariant($"{u}: {m[u]:G4}")))
-                        + (stats.DeadUnits.Length > 8 ? ", ..." : "");
-            }
+            // No cause, but the largest pre-activation of each unit: how far from firing a dead one stayed.
+            else if (p.PreActivationMax != null) maxPre = MaxPreActivations(p, stats);
             layers.Add(new DeadLayerResult(p.Name, p.Type, p.Shape, p.Positions, stats, maxPre, p.Origin?.Layer, p.Origin?.LayerType, causes, note)
             {
                 FoldedNorm = p.Origin?.Folded, Reduced = p.Reduced, ReductionNote = p.Reduced == null ? null : ReductionNote(p.LayoutType ?? p.Type, p.Reduced),

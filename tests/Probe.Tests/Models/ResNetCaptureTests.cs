@@ -63,16 +63,9 @@ public class ResNetCaptureTests
                 Assert.Null(layer.PrecedingLayer);
                 Assert.Empty(layer.Causes);
                 Assert.Contains("residual add", layer.CauseNote);
-                // No cause, but every unit's largest pre-activation (PyTorch's, checked above) and the dead ones' in the note:
-                // how far from firing they stayed. They were not read at all.
+                // No cause, but every unit's largest pre-activation (PyTorch's, checked above): how far from firing a dead
+                // unit stayed. They were not read at all.
                 Assert.NotNull(layer.MaxPreActivation);
-                if (layer.Stats.DeadUnits.Length > 0)
-                {
-                    int u0 = layer.Stats.DeadUnits[0];
-                    var said = System.Text.RegularExpressions.Regex.Match(layer.CauseNote!, $"the dead units' largest pre-activations: {u0}: (-?[0-9.Ee+-]+)");
-                    Assert.True(said.Success, layer.CauseNote);
-                    Assert.Equal(pre[u0], double.Parse(said.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1e-3 * Math.Max(1, Math.Abs(pre[u0])));
-                }
             }
         }
         // A channel killed through its BatchNorm bias (forced by the fixture script): explained with the folded bias.
@@ -83,6 +76,28 @@ public class ResNetCaptureTests
         Assert.Equal(0, cause.Unit);
         Assert.True(cause.Bias < 0);
         Assert.Equal(relus[0].GetProperty("max_pre_activation")[0].GetDouble(), cause.MaxPreActivation, 1e-3);
+    }
+
+    /// <summary>
+    /// probe dead prints, under a residual ReLU whose causes cannot be computed, its dead units' largest pre-activations
+    /// (PyTorch's forward pre-hooks in acts.json), and gives the long reason once, referring to it for the next layers.
+    /// </summary>
+    [Fact]
+    public void ProbeDeadPrintsTheLargestPreActivationsOfUnexplainedDeadUnits()
+    {
+        var (code, output, err) = Probe.Tests.Cli.Cli.Run("dead", "--model", Model, "--weights", F("resnet18_w4.safetensors"), "--data", "npy:" + F("input.npy"));
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n');
+        var site = Acts.GetProperty("sites").EnumerateArray().First(s => s.GetProperty("site").GetString() == "layer4.1.relu#1");
+        int unit = site.GetProperty("dead")[0].GetInt32();
+        double expected = site.GetProperty("max_pre_activation")[unit].GetDouble();
+        int at = Array.FindIndex(lines, l => l.StartsWith("layer4.1.relu#1: dead units", StringComparison.Ordinal));
+        Assert.True(at >= 0, output);
+        Assert.StartsWith("  causes not computed, as for layer1.0.relu#1", lines[at + 1]);
+        var said = System.Text.RegularExpressions.Regex.Match(lines[at + 2], $"^  largest pre-activations: unit {unit} (-?[0-9.Ee+-]+)");
+        Assert.True(said.Success, lines[at + 2]);
+        Assert.Equal(expected, double.Parse(said.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1e-3 * Math.Max(1, Math.Abs(expected)));
+        Assert.Single(lines, l => l.StartsWith("  causes not computed: its input is not the output of any module", StringComparison.Ordinal));
     }
 
     [Fact]
