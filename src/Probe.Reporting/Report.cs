@@ -471,11 +471,11 @@ public static class Report
                 {
                     report.AddText(SimilaritySection, $"CKA between epoch {first} and epoch {last} is left out: " + e.Message);
                 }
-                if (cross != null && constant.Count > before)
-                    report.AddText(SimilaritySection, string.Create(CultureInfo.InvariantCulture,
-                        $"Across training, also left out: {string.Join(", ", constant.Skip(before))}, constant over the samples at epoch {first} or epoch {last}."));
                 if (cross != null)
                 {
+                    if (constant.Count > before)
+                        report.AddText(SimilaritySection, string.Create(CultureInfo.InvariantCulture,
+                            $"Across training, also left out: {string.Join(", ", constant.Skip(before))}, constant over the samples at epoch {first} or epoch {last}."));
                     report.AddFigure(SimilaritySection, "cka across training", Heatmap(cross.Table, $"epoch {first}", $"epoch {last}"),
                         $"Linear CKA between the layers at epoch {first} (rows) and epoch {last} (columns), same {cross.Samples} samples. The diagonal shows how much each layer changed in training.");
                     crossJson = new { rows = cross.Table.RowLayers, columns = cross.Table.ColLayers, values = cross.Table.Values, samples = cross.Samples, method = cross.Method.ToString() };

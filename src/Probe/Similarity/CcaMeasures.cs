@@ -56,20 +56,28 @@ internal static class CcaCore
     }
 }
 
+/// <summary>
+/// The measures built on canonical correlations (mean CCA, SVCCA, PWCCA, linear regression): each matrix is prepared as
+/// its centred SVD, and a pair whose ranks leave fewer than n - 1 directions free gets <see cref="CcaCore.Caveat"/>.
+/// </summary>
+public abstract record CanonicalCorrelationMeasure : SimilarityMeasure
+{
+    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
+
+    internal sealed override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
+}
+
 /// <summary>Mean canonical correlation (see <see cref="SimilarityMath.MeanCca"/>).</summary>
-public sealed record MeanCcaMeasure : SimilarityMeasure
+public sealed record MeanCcaMeasure : CanonicalCorrelationMeasure
 {
     public override string Name => "mean-cca";
     public override string Description => "mean CCA";
-    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
     internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
         new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
-
-    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 }
 
 /// <summary>SVCCA (see <see cref="SimilarityMath.Svcca"/>); <see cref="Keep"/> is the fraction of variance kept per side.</summary>
-public sealed record SvccaMeasure(double Keep = SvccaMeasure.DefaultKeep) : SimilarityMeasure
+public sealed record SvccaMeasure(double Keep = SvccaMeasure.DefaultKeep) : CanonicalCorrelationMeasure
 {
     /// <summary>Raghu et al. 2017 keep the directions explaining 99% of the variance.</summary>
     public const double DefaultKeep = 0.99;
@@ -86,18 +94,14 @@ public sealed record SvccaMeasure(double Keep = SvccaMeasure.DefaultKeep) : Simi
 
     internal override SimilarityScore Compare(object x, object y, string xWhat, string yWhat) =>
         new(Name, CcaCore.Mean(CcaCore.Correlations((CentredSvd)x, (CentredSvd)y)), SimilarityScore.None);
-
-    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 }
 
 /// <summary>Projection-weighted CCA (see <see cref="SimilarityMath.Pwcca"/>). Asymmetric only when both sides have equally many columns.</summary>
-public sealed record PwccaMeasure : SimilarityMeasure
+public sealed record PwccaMeasure : CanonicalCorrelationMeasure
 {
     public override string Name => "pwcca";
     public override string Description => "PWCCA";
     public override bool IsSymmetric => false;
-    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
-    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 
     internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
     {
@@ -130,13 +134,11 @@ public sealed record PwccaMeasure : SimilarityMeasure
 }
 
 /// <summary>Linear-regression R^2 of the second matrix from the first (see <see cref="SimilarityMath.LinearRegression"/>). Asymmetric.</summary>
-public sealed record LinearRegressionMeasure : SimilarityMeasure
+public sealed record LinearRegressionMeasure : CanonicalCorrelationMeasure
 {
     public override string Name => "linreg";
     public override string Description => "linear regression R^2 (column from row)";
     public override bool IsSymmetric => false;
-    internal override object Prepare(Matrix x, string what) => CcaCore.Prepare(x, what);
-    internal override string? Caveat(object x, object y, string xWhat, string yWhat) => CcaCore.Caveat((CentredSvd)x, (CentredSvd)y, xWhat, yWhat);
 
     internal override SimilarityScore Compare(object a, object b, string xWhat, string yWhat)
     {
