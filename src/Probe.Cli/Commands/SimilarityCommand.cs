@@ -107,8 +107,11 @@ internal static class SimilarityCommand
         if (m is CkaMeasure cm && batch is null && p.GetValue(o.Bootstrap) is null && p.GetValue(o.Permutations) is null)
         {
             // Memory-mapped: CKA reads both files a chunk of rows at a time (the linear form never holds them whole).
+            // One file given twice is one data set: its products are formed once and the value is exactly 1.
+            bool same = string.Equals(Path.GetFullPath(pa), Path.GetFullPath(pb), StringComparison.Ordinal);
             using var xs = NpyDatasets.OpenNpy(pa);
-            using var ys = NpyDatasets.OpenNpy(pb);
+            using var other = same ? null : NpyDatasets.OpenNpy(pb);
+            var ys = other ?? xs;
             score = new SimilarityScore(m.Name, cm.Settings.Compute(xs, ys), new SortedDictionary<string, double>());
             return Print(ctx, p, o, m, pa, pb, score, description, xs.Count, xs.SampleSize(), ys.SampleSize(), batch, s, null, null);
         }

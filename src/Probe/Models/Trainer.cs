@@ -87,6 +87,8 @@ public sealed record Trainer(
         int oldThreads = get_num_threads();
         bool setThreads = Threads > 0 && Threads != oldThreads;
         if (setThreads) set_num_threads(Threads);
+        // libtorch's oneDNN convolutions corrupted training on AVX-512 hosts (NaN gradients at random): off while training.
+        using var noOneDnn = Native.OneDnn.Off();
         try
         {
             using var model = spec.Build(Seed);

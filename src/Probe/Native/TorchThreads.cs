@@ -44,14 +44,20 @@ internal static unsafe class TorchThreads
     }
 
     // The libgomp mapped into this process that sits beside libtorch_cpu.so (the one libtorch's kernels use).
-    private static string? FindLibGomp()
+    private static string? FindLibGomp() => MappedBesideTorch("libgomp");
+
+    /// <summary>
+    /// The first library mapped into this process whose file name starts with <paramref name="prefix"/> and that sits
+    /// in libtorch_cpu.so's folder (libtorch_cpu.so itself for that name); null off Linux or when libtorch is not loaded.
+    /// </summary>
+    internal static string? MappedBesideTorch(string prefix)
     {
         const string maps = "/proc/self/maps";
         if (!File.Exists(maps)) return null;
         var paths = File.ReadLines(maps).Select(l => l.IndexOf('/') is int i and >= 0 ? l[i..] : "").Where(p => p.Length > 0).Distinct().ToList();
         string? torchDir = paths.Where(p => Path.GetFileName(p) == "libtorch_cpu.so").Select(Path.GetDirectoryName).FirstOrDefault();
         return torchDir == null ? null
-            : paths.FirstOrDefault(p => Path.GetDirectoryName(p) == torchDir && Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal));
+            : paths.FirstOrDefault(p => Path.GetDirectoryName(p) == torchDir && Path.GetFileName(p).StartsWith(prefix, StringComparison.Ordinal));
     }
 
     /// <summary>

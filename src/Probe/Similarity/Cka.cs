@@ -97,12 +97,25 @@ public sealed record Cka(
             CkaPrecision.Double => false,
             _ => !Debiased && flops > CkaEngine.AutoSingleThresholdFlops,
         };
-        using var rx = CkaRows.Of(x, xw);
-        using var ry = CkaRows.Of(y, yw);
-        var norms = Debiased ? new[] { new double[n], new double[n] } : null;
         // No libtorch call here on the CPU: with OpenBLAS neither the float32 nor the float64 path loads it
         // (CrossNormsSquared scopes its own tensors).
-        var s = CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        double[] s;
+        double[][]? norms;
+        using var rx = CkaRows.Of(x, xw);
+        if (ReferenceEquals(x, y))
+        {
+            // One data set against itself: its products once, so the value is exactly 1 (see Table).
+            norms = Debiased ? [new double[n]] : null;
+            double self = CrossNormsSquared([rx], [(0, 0)], single, norms, chunkRows)[0];
+            s = [self, self, self];
+            if (norms != null) norms = [norms[0], norms[0]];
+        }
+        else
+        {
+            using var ry = CkaRows.Of(y, yw);
+            norms = Debiased ? [new double[n], new double[n]] : null;
+            s = CrossNormsSquared([rx, ry], [(0, 0), (1, 1), (0, 1)], single, norms, chunkRows);
+        }
         if (!Debiased) return CkaMath.Ratio(s[2], s[0], s[1], xw, yw);
         return CkaMath.Ratio(CkaMath.LinearHsic1FromParts(s[2], norms![0], norms[1], n),
             CkaMath.LinearHsic1FromParts(s[0], norms[0], norms[0], n), CkaMath.LinearHsic1FromParts(s[1], norms[1], norms[1], n), xw, yw);
@@ -133,6 +146,28 @@ public sealed record Cka(
         return new CkaMatrix(rowNames.ToArray(), colNames.ToArray(), Table(all, names, rows, cols, [.. rowNames, .. colNames]), Measure);
     }
 
+    /// <summary>
+    /// For each layer, the index of the first layer with the same shape and the same values (itself when none): equal
+    /// layers are one layer to the products.
+    /// </summary>
+    internal static int[] Canonical(IReadOnlyList<Matrix> layers)
+    {
+        var canon = new int[layers.Count];
+        for (int i = 0; i < layers.Count; i++)
+        {
+            canon[i] = i;
+            var a = layers[i];
+            for (int j = 0; j < i; j++)
+            {
+                var b = layers[j];
+                if (canon[j] != j || a.Rows != b.Rows || a.Cols != b.Cols) continue;
+                int len = a.Rows * a.Cols;
+                if (ReferenceEquals(a.Data, b.Data) || a.Data.AsSpan(0, len).SequenceEqual(b.Data.AsSpan(0, len))) { canon[i] = j; break; }
+            }
+        }
+        return canon;
+    }
+
     private static string[] Quote(IReadOnlyList<string> names) => names.Select(s => $"layer '{s}'").ToArray();
 
     private static void CheckNames(IReadOnlyList<string> names, IReadOnlyList<Matrix> layers, string what)
@@ -157,12 +192,17 @@ public sealed record Cka(
             if (layers[i].Rows != n)
                 throw new ProbeException($"{names[i]} has {layers[i].Rows} samples but {names[0]} has {n}: CKA compares representations of the same samples, row by row.");
 
+        // A layer given twice (the same matrix, or equal values) is computed once: its cross term is then its self term,
+        // so CKA of a layer with itself is exactly 1 whatever the products round (SSYRK and SGEMM round float32
+        // differently with AVX-512 kernels).
+        var canon = Canonical(layers);
         // Unordered pairs needed: every (row, col) and every diagonal.
-        var involved = rows.Concat(cols).Distinct().OrderBy(i => i).ToArray();
+        var involved = rows.Concat(cols).Select(i => canon[i]).Distinct().OrderBy(i => i).ToArray();
         var pairIndex = new Dictionary<(int, int), int>();
         var pairs = new List<(int P, int Q)>();
         int Pair(int a, int b)
         {
+            (a, b) = (canon[a], canon[b]);
             var key = a <= b ? (a, b) : (b, a);
             if (!pairIndex.TryGetValue(key, out int k)) { k = pairs.Count; pairIndex[key] = k; pairs.Add(key); }
             return k;
@@ -203,7 +243,7 @@ public sealed record Cka(
                 try { s = CrossNormsSquared(rowsOf, pairs, single, norms, 0); }
                 finally { foreach (var r in rowsOf) r.Dispose(); }
                 hsic = Debiased
-                    ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[a], norms[b], n)
+                    ? (a, b) => CkaMath.LinearHsic1FromParts(s[Pair(a, b)], norms[canon[a]], norms[canon[b]], n)
                     : (a, b) => s[Pair(a, b)];
             }
             else
@@ -213,7 +253,7 @@ public sealed record Cka(
                 using var ws = new GramWorkspace(involved.Select(i => layers[i].Cols).ToArray(), Kernel, SigmaFrac, single);
                 var m = ws.Products(involved.Select(i => layers[i]).ToArray(), involved.Select(i => names[i]).ToArray(), Debiased);
                 int len = involved.Length;
-                hsic = (a, b) => m[pos[a] * len + pos[b]];
+                hsic = (a, b) => m[pos[canon[a]] * len + pos[canon[b]]];
             }
         }
 

@@ -44,6 +44,30 @@ public class CkaCommandTests
         Assert.True(Math.Abs(value - expected) <= 1e-6 * Math.Max(Math.Abs(expected), 1e-2), $"{other} {key}: {value} vs {expected}");
     }
 
+    /// <summary>
+    /// One file given as both sides (written two ways) is one data set, exactly 1 in every form: 2,000 x 600 is large
+    /// enough for float32 products (over 2e9 flops), where two readings of it computed apart gave 0.99999998 here.
+    /// </summary>
+    [Theory]
+    [InlineData()]
+    [InlineData("--debiased")]
+    [InlineData("--kernel", "rbf")]
+    public void OneFileAgainstItselfIsExactlyOne(params string[] extra)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "probe-cka-self-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var rng = new Random(3);
+            string path = Path.Combine(dir, "x.npy");
+            Npy.Write(path, Matrix.Create(2000, 600, (_, _) => (float)(rng.NextDouble() * 2 - 1)));
+            var (code, output, err) = Run(["cka", "--a", path, "--b", Path.Combine(dir, ".", "x.npy"), "--json", .. extra]);
+            Assert.True(code == 0, err);
+            Assert.Equal(1.0, JsonDocument.Parse(output).RootElement.GetProperty("value").GetDouble());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void TextOutputPrintsTheValue()
     {

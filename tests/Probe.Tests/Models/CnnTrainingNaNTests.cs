@@ -85,4 +85,43 @@ public class CnnTrainingNaNTests : IDisposable
         finally { stop.Cancel(); churner.Join(); }
         Assert.True(failures.Count == 0, $"{failures.Count} of 50 runs gave a non-finite loss:\n" + string.Join("\n", failures));
     }
+
+    /// <summary>
+    /// The NaN found (2026-12-01, AVX-512 host): after other work in the process, the report tests' ResNet and CNN gave
+    /// NaN gradients at random in libtorch's oneDNN weight-gradient convolutions (<see cref="Probe.Native.OneDnn"/>;
+    /// two test classes together failed 4 runs in 4). The Trainer turns oneDNN off while it trains and restores it
+    /// after (checked from a callback, which runs inside training); here each model trains 6 times after the work that
+    /// exposed it and gives the same finite losses every time, to the last bit.
+    /// </summary>
+    [Fact]
+    public void Training_turns_onednn_off_and_gives_the_same_finite_losses_every_run()
+    {
+        bool? before = Probe.Native.OneDnn.Enabled;
+        if (OperatingSystem.IsLinux()) Assert.NotNull(before);
+        var data = ReferenceFixtures.Digits();
+        bool? during = null;
+        var probe = new Trainer(Epochs: 1, Seed: 0) { OnCheckpoint = _ => during = Probe.Native.OneDnn.Enabled };
+        probe.Train(ModelSpec.Parse("mlp:64-16-10:relu"), data, "digits", Path.Combine(_dir, "probe"));
+        if (before != null) Assert.False(during);
+        Assert.Equal(before, Probe.Native.OneDnn.Enabled);
+
+        foreach (var (spec, rows, epochs) in new[] { ("cnn:8x8:10:4-8-16", data.Count, 2), ("resnet:18:w4:c10:1x8x8", 300, 1) })
+        {
+            var losses = new List<string>();
+            for (int run = 0; run < 6; run++)
+            {
+                // What the report does before it trains in the failing tests: a report of another run.
+                var mlp = new Trainer(Epochs: 1, Seed: run).Train(ModelSpec.Parse("mlp:64-16-10:relu"), data, "digits", Path.Combine(_dir, $"mlp{spec[..3]}{run}"));
+                Probe.Reporting.Report.ForRuns([new Probe.Reporting.ReportRun("run", mlp)], data, "digits",
+                    new Probe.Reporting.ReportSettings(Seed: 0, MaxSamples: 200, TsneIterations: 30), Path.Combine(_dir, $"report{spec[..3]}{run}"));
+                try
+                {
+                    var r = new Trainer("adam", epochs, 32, 0.01, Seed: 1).Train(ModelSpec.Parse(spec), data.Subset(Enumerable.Range(0, rows).ToArray()), "digits", Path.Combine(_dir, $"{spec[..3]}{run}"));
+                    losses.Add(string.Join(" ", r.Info.Checkpoints.Select(c => c.TrainLoss.ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
+                }
+                catch (ProbeException e) { losses.Add(e.Message); }
+            }
+            Assert.True(losses.Distinct().Count() == 1 && !losses[0].Contains("NaN"), spec + " runs gave:\n" + string.Join("\n", losses));
+        }
+    }
 }
