@@ -8,8 +8,7 @@ namespace Probe.Capture;
 /// The hooks of one capture over a TorchSharp model. Every module gets a light pre/post hook (to count calls and to
 /// know where a forward pass failed); the selected calls copy their input in the pre-hook (before an in-place module
 /// can overwrite it) and their output in the post-hook, into reused per-site buffers (or straight into a
-/// <see cref="RowTarget"/>). A batch's pass stops after the last selected site when a leaf module would run after it
-/// (nothing after it is recorded). Disposing removes every hook.
+/// <see cref="RowTarget"/>). Disposing removes every hook.
 /// </summary>
 internal sealed class ModuleRun : IActivationRun, IDirectRun
 {
@@ -53,9 +52,6 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
     readonly Dictionary<string, Matrix> _outputs = new(StringComparer.Ordinal);
     readonly Dictionary<string, Matrix> _inputs = new(StringComparer.Ordinal);
     int _rows, _fired, _offset;
-    int _firedThisBatch;               // selected sites that have run in the current batch
-    readonly bool _stopEarly;          // a leaf module runs after the last selected site: the pass stops there
-    readonly StopForward _stop = new();
     RowTarget? _target;
     bool _first = true;
     readonly bool _wasTraining;
@@ -102,13 +98,6 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
                 else throw new ProbeException($"Unknown site '{name}'. Sites: {string.Join(", ", bySite.Keys)}.");
             }
             if (neverRan.Count > 0) throw NeverFired(neverRan, trace);
-            // Nothing after the last selected site is recorded: when a leaf module runs after it in the traced pass, each
-            // batch stops once every selected site has run (as torchvision's feature extraction truncates the graph).
-            if (_sites.Count > 0)
-            {
-                int last = _sites.Max(s => bySite[s.Name].Completed);
-                _stopEarly = trace.Calls.Any(c => c.Leaf && c.Completed > last);
-            }
             _wasTraining = model.training;
             model.eval();
         }
@@ -138,7 +127,6 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         _rows = count;
         _offset = offset;
         _open.Clear();
-        _firedThisBatch = 0;
         foreach (var s in _slots) { s.Entered = 0; s.Left = 0; }
         foreach (var s in _sites) { s.OutNonFinite = null; s.InNonFinite = null; s.Fired = false; }
         using (var noGrad = torch.no_grad())
@@ -151,7 +139,6 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
             {
                 _model.call(x);
             }
-            catch (StopForward e) when (ReferenceEquals(e, _stop)) { }
             catch (ProbeException) { throw; }
             catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException)
             {
@@ -208,20 +195,9 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
         if (shape.Length == 0 || shape[0] != _rows)
             throw new ProbeException($"Layer '{site.Name}' ({slot.Type}) returned shape [{string.Join(", ", shape)}]; Probe expects the batch ({_rows} samples) as its first dimension.");
         if (site.Order < 0) site.Order = _fired++;
-        if (!site.Fired) _firedThisBatch++;
         site.Fired = true;
         site.OutputShape = PerSample(shape);
         site.OutCols = site.OutputReader is { } reader ? Read(output, shape, site, reader) : Copy(output, shape, site, input: false, ref site.Out, site.TokensLast, out site.OutNonFinite, site.OutputReduce);
-        if (_stopEarly && _firedThisBatch == _sites.Count) throw _stop;
-    }
-
-    /// <summary>
-    /// Thrown from the hook of the last selected site to stop a batch's forward pass there (caught in <see cref="Forward"/>;
-    /// hooks and modules are managed code, so it unwinds through TorchSharp's <c>call</c> and the model's forward only).
-    /// </summary>
-    sealed class StopForward : Exception
-    {
-        public StopForward() : base("Probe stops the forward pass after the last recorded layer.") { }
     }
 
     /// <summary>
