@@ -66,55 +66,104 @@ public static class DeadUnitDiagnosis
         int positions = sizes.Aggregate(1, (a, d) => a * d), cols = channels * positions;
         if (!window.Fits(cols) || from < 0 || to < from || rows.Length < (long)to * cols)
             throw new ProbeException($"The window (kernel [{string.Join(", ", window.Kernel)}], dilation [{string.Join(", ", window.Dilation)}]) does not fit {to - from} rows of input [{string.Join(", ", window.InputShape)}] in {rows.Length} values.");
-        // Each axis grows to every placement's start: S + (k - 1)·d.
-        var grown = sizes.Select((d, a) => d + (window.Kernel[a] - 1) * window.Dilation[a]).ToArray();
-        int largest = grown.Aggregate(1, (a, d) => a * d);
-        // Samples are taken a group at a time, laid out position-major ([position][sample]), so every window sum below
-        // adds whole rows of samples (vectorised) whatever the map's size.
-        // At most WindowGroup samples, and buffers of at most about 8 MB each however large the map (1024 x 1024: one sample).
-        int group = Math.Min(Math.Max(1, to - from), Math.Clamp((1 << 20) / Math.Max(largest, positions), 1, WindowGroup));
-        var cur = new double[Math.Max(largest, positions) * group];
-        var next = new double[cur.Length];
+        var grid = new WindowGrid(window);
+        var buffer = new double[grid.Total];
         var squares = new double[positions];
         double best = 0;
-        for (int g0 = from; g0 < to; g0 += group)
+        for (int r = from; r < to; r++)
         {
-            int count = Math.Min(group, to - g0);
-            // Squared values summed over channels, per position and sample.
-            for (int r = 0; r < count; r++)
-            {
-                ChannelSquares(rows.Slice((g0 + r) * cols, cols), channels, positions, squares);
-                for (int p = 0; p < positions; p++) cur[p * count + r] = squares[p];
-            }
-            // Window sums along one axis at a time: out[j] = sum over t < k of in[j - t·d], in[i] = 0 outside [0, S), for
-            // j in [0, S + (k - 1)·d). Each input row is added to the k output rows whose windows hold it (no bounds to
-            // check); a row is every position of the later axes for every sample of the group.
-            var shape = (int[])sizes.Clone();
-            for (int a = 0; a < axes; a++)
-            {
-                int k = window.Kernel[a], d = window.Dilation[a], n = shape[a], m = n + (k - 1) * d;
-                int outer = 1, inner = count;
-                for (int i = 0; i < a; i++) outer *= shape[i];
-                for (int i = a + 1; i < axes; i++) inner *= shape[i];
-                Array.Clear(next, 0, outer * m * inner);
-                for (int o = 0; o < outer; o++)
-                    for (int i = 0; i < n; i++)
-                    {
-                        var row = cur.AsSpan((o * n + i) * inner, inner);
-                        for (int t = 0; t < k; t++) AddInto(row, next.AsSpan((o * m + i + t * d) * inner, inner));
-                    }
-                shape[a] = m;
-                (cur, next) = (next, cur);
-            }
-            double m2 = MaxOf(cur.AsSpan(0, largest * count));
-            if (!double.IsFinite(m2)) return double.NaN;
-            best = Math.Max(best, m2);
+            ChannelSquares(rows.Slice(r * cols, cols), channels, positions, squares);
+            double m = grid.MaxWindowSum(squares, buffer);
+            if (!double.IsFinite(m)) return double.NaN;
+            best = Math.Max(best, m);
         }
         return best;
     }
 
-    /// <summary>Samples whose window sums are computed together in <see cref="MaxWindowSquaredNorm"/>.</summary>
-    const int WindowGroup = 64;
+    /// <summary>
+    /// One sample's values (per position) placed in a zero-padded grid, where window sums are taken in place one axis at
+    /// a time. Axis a holds e = (k - 1)·d zeros before and after its S values (the last axis more after, so whole vectors
+    /// fit), and a placement's window sum along a is out[j] = Σ_{t &lt; k} in[j + t·d] for j in [0, S + e): the window
+    /// starting j - e in the input's coordinates, zero outside. Each output reads only entries at or after its own, so
+    /// the sums overwrite their inputs in order. An entry past S + e on an axis is in that axis's trailing zeros; sums
+    /// along other axes keep it zero (its windows hold only zeros) and the axis's own pass never writes it, so after all
+    /// passes the grid holds every placement's window sum and zeros, and its maximum is the largest window sum.
+    /// </summary>
+    private sealed class WindowGrid
+    {
+        readonly int[] _sizes, _kernel, _dilation, _extra, _padded, _strides, _lineAt;
+        public int Total { get; }
+
+        public WindowGrid(ConvWindow window)
+        {
+            _sizes = window.InputShape[1..];
+            _kernel = window.Kernel;
+            _dilation = window.Dilation;
+            int axes = _sizes.Length, last = axes - 1;
+            _extra = _sizes.Select((_, a) => (_kernel[a] - 1) * _dilation[a]).ToArray();
+            _padded = _sizes.Select((d, a) => d + 2 * _extra[a]).ToArray();
+            // The last axis's outputs are computed a vector at a time: room for whole vectors, still reading zeros past S + e.
+            _padded[last] = (_sizes[last] + _extra[last] + 3) / 4 * 4 + _extra[last];
+            _strides = new int[axes];
+            for (int a = last, s = 1; a >= 0; s *= _padded[a], a--) _strides[a] = s;
+            Total = _padded.Aggregate(1, (a, d) => a * d);
+            // Where each run of the input along its last axis starts in the grid.
+            int lines = _sizes.Aggregate(1, (a, d) => a * d) / _sizes[last];
+            _lineAt = new int[lines];
+            for (int l = 0; l < lines; l++)
+            {
+                int at = _extra[last], rest = l;
+                for (int a = last - 1; a >= 0; a--) { at += (rest % _sizes[a] + _extra[a]) * _strides[a]; rest /= _sizes[a]; }
+                _lineAt[l] = at;
+            }
+        }
+
+        /// <summary>The largest window sum of <paramref name="values"/> (one per input position), using <paramref name="grid"/> (Total entries) as scratch.</summary>
+        public double MaxWindowSum(double[] values, double[] grid)
+        {
+            Array.Clear(grid);
+            int axes = _sizes.Length, last = axes - 1, run = _sizes[last];
+            for (int l = 0; l < _lineAt.Length; l++) values.AsSpan(l * run, run).CopyTo(grid.AsSpan(_lineAt[l], run));
+            for (int a = last; a >= 0; a--)
+            {
+                int k = _kernel[a], stride = _strides[a], step = _dilation[a] * stride, outs = _sizes[a] + _extra[a];
+                int block = _padded[a] * stride, blocks = Total / block;
+                if (k == 1) continue;
+                for (int o = 0; o < blocks; o++)
+                {
+                    var span = grid.AsSpan(o * block, block);
+                    if (a == last) SlideLine(span, (outs + 3) / 4 * 4, k, step);
+                    else
+                        for (int i = 0; i < outs; i++)
+                        {
+                            var into = span.Slice(i * stride, stride);
+                            for (int t = 1; t < k; t++) AddInto(span.Slice(i * stride + t * step, stride), into);
+                        }
+                }
+            }
+            return MaxOf(grid);
+        }
+
+        // line[j] = Σ_{t < k} line[j + t·step] for j < outs (a multiple of 4), in place: each output reads only entries at or after it.
+        static void SlideLine(Span<double> line, int outs, int k, int step)
+        {
+            int j = 0;
+            ref double at = ref MemoryMarshal.GetReference(line);
+            if (Vector256.IsHardwareAccelerated)
+                for (; j < outs; j += 4)
+                {
+                    var sum = Vector256.LoadUnsafe(ref at, (nuint)j);
+                    for (int t = 1; t < k; t++) sum += Vector256.LoadUnsafe(ref at, (nuint)(j + t * step));
+                    sum.StoreUnsafe(ref at, (nuint)j);
+                }
+            for (; j < outs; j++)
+            {
+                double sum = line[j];
+                for (int t = 1; t < k; t++) sum += line[j + t * step];
+                line[j] = sum;
+            }
+        }
+    }
 
     // The largest value; NaN when any value is not finite.
     static double MaxOf(ReadOnlySpan<double> values)

@@ -43,6 +43,51 @@ public class ConvWindowTests
             Assert.Equal(UnfoldMax(x, n, channels, h, w, kh, kw, dh, dw), DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, n, new ConvWindow([channels, w], [kw], [dw])), 9);
     }
 
+    // Every placement's window sum of squares as libtorch's convolution of the squared input with a kernel of ones over
+    // all channels (padding (k - 1)·d, stride 1): any number of spatial axes (conv1d, conv2d, conv3d).
+    static double ConvOnesMax(float[] x, int n, int[] shape, int[] kernel, int[] dilation)
+    {
+        using var scope = NewDisposeScope();
+        var t = tensor(x, [n, .. shape.Select(d => (long)d)], ScalarType.Float64).pow(2);
+        var ones = torch.ones([1, shape[0], .. kernel.Select(k => (long)k)], ScalarType.Float64);
+        long[] pad = kernel.Select((k, a) => (long)(k - 1) * dilation[a]).ToArray(), dil = dilation.Select(d => (long)d).ToArray();
+        var sums = kernel.Length switch
+        {
+            1 => nn.functional.conv1d(t, ones, padding: pad[0], dilation: dil[0]),
+            2 => nn.functional.conv2d(t, ones, padding: pad, dilation: dil),
+            _ => nn.functional.conv3d(t, ones, padding: pad, dilation: dil),
+        };
+        return sums.max().item<double>();
+    }
+
+    [Fact]
+    public void RandomWindowsInOneTwoAndThreeAxesMatchLibtorchsConvolutionOfSquares()
+    {
+        var rng = new Random(14);
+        for (int trial = 0; trial < 60; trial++)
+        {
+            int axes = 1 + trial % 3, n = rng.Next(1, 4);
+            var shape = new[] { rng.Next(1, 5) }.Concat(Enumerable.Range(0, axes).Select(_ => rng.Next(1, axes == 3 ? 7 : 31))).ToArray();
+            var kernel = Enumerable.Range(0, axes).Select(_ => rng.Next(1, 6)).ToArray();
+            var dilation = Enumerable.Range(0, axes).Select(_ => rng.Next(1, 4)).ToArray();
+            int cols = shape.Aggregate(1, (a, d) => a * d);
+            var x = Enumerable.Range(0, n * cols).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+            var expected = ConvOnesMax(x, n, shape, kernel, dilation);
+            var actual = DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, n, new ConvWindow(shape, kernel, dilation));
+            Assert.True(Math.Abs(expected - actual) <= 1e-9 * expected,
+                $"input [{string.Join(", ", shape)}], kernel [{string.Join(", ", kernel)}], dilation [{string.Join(", ", dilation)}]: libtorch {expected}, Probe {actual}");
+        }
+    }
+
+    [Fact]
+    public void AnInfinityAnywhereGivesNaN()
+    {
+        var x = Enumerable.Range(0, 2 * 3 * 28 * 28).Select(i => (float)(i % 7)).ToArray();
+        x[^5] = float.PositiveInfinity;
+        Assert.True(double.IsNaN(DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, 2, new ConvWindow([3, 28, 28], [3, 3], [1, 1]))));
+        Assert.True(double.IsFinite(DeadUnitDiagnosis.MaxWindowSquaredNorm(x, 0, 1, new ConvWindow([3, 28, 28], [3, 3], [1, 1]))));
+    }
+
     [Fact]
     public void A3dWindowWorkedByHand()
     {
