@@ -295,11 +295,11 @@ public class CaptureTests
     public void AnInMemorySinkHoldsEachLayerExactlyWhetherTheHooksWriteIntoItOrItCopiesEachBatch()
     {
         torch.manual_seed(4);
-        using var model = nn.Sequential(("block", nn.Sequential(("fc1", nn.Linear(6, 300)), ("relu1", nn.ReLU()))), ("fc2", nn.Linear(300, 3)));
+        using var model = nn.Sequential(("block", nn.Sequential(("fc1", nn.Linear(6, 1100)), ("relu1", nn.ReLU()))), ("fc2", nn.Linear(1100, 3)));
         var data = Random(70, 6);
         data.Features.Data[65 * 6 + 1] = float.NaN; // a row of the last, partial batch
         var capture = new ActivationCapture(new LayerSelector("block,block.fc1,block.relu1,fc2"), MapReduction.Flatten, IncludeInputs: true, BatchSize: 64);
-        Assert.True(64 * 300 >= ModuleRun.CopyHalvesThreshold); // the wide layers are copied in halves
+        Assert.True(64 * 1100 >= ModuleRun.CopyHalvesThreshold); // the wide layers are copied in halves
         float[] x = data.Features.Data, fc1, relu1, fc2;
         using (torch.no_grad())
         {
@@ -311,7 +311,7 @@ public class CaptureTests
         }
         var expected = new Dictionary<string, (float[] Out, float[] In, long BadOut, long BadIn)>
         {
-            ["block"] = (relu1, x, 300, 1), ["block.fc1"] = (fc1, x, 300, 1), ["block.relu1"] = (relu1, fc1, 300, 300), ["fc2"] = (fc2, relu1, 3, 300),
+            ["block"] = (relu1, x, 1100, 1), ["block.fc1"] = (fc1, x, 1100, 1), ["block.relu1"] = (relu1, fc1, 1100, 1100), ["fc2"] = (fc2, relu1, 3, 1100),
         };
         foreach (bool alone in new[] { true, false })
         {
