@@ -29,19 +29,12 @@ public sealed class InMemorySink(int totalRows) : IActivationConsumer
 
     /// <summary>
     /// The span of a site's result array that holds rows [<paramref name="offset"/>, offset + <paramref name="count"/>),
-    /// the array made (uninitialised: every row is written exactly once; in huge pages where Linux gives them, see
-    /// <see cref="Native.HugePages"/>) on the site's first batch.
+    /// the array made (uninitialised: every row is written exactly once) on the site's first batch.
     /// </summary>
     internal Span<float> Rows(string site, bool input, int offset, int count, int cols)
     {
         var into = input ? _inputs : _outputs;
-        if (!into.TryGetValue(site, out var all))
-        {
-            var data = GC.AllocateUninitializedArray<float>(checked(totalRows * cols));
-            // Memory new to the process, written batch by batch: in huge pages its first writes fault 512 times less.
-            Native.HugePages.Advise(data);
-            into[site] = all = new Matrix(totalRows, cols, data);
-        }
+        if (!into.TryGetValue(site, out var all)) into[site] = all = new Matrix(totalRows, cols, GC.AllocateUninitializedArray<float>(checked(totalRows * cols)));
         if (all.Cols != cols) throw new ProbeException($"Layer '{site}' changed width between batches ({all.Cols} -> {cols}).");
         if (offset < 0 || count < 0 || offset + count > totalRows) throw new ProbeException($"Rows {offset}..{offset + count} of layer '{site}' lie outside the {totalRows} rows of the capture.");
         _written[(site, input)] = _written.GetValueOrDefault((site, input)) + count;
