@@ -124,21 +124,23 @@ public static class DeadUnitDiagnosis
             Array.Clear(grid);
             int axes = _sizes.Length, last = axes - 1, run = _sizes[last];
             for (int l = 0; l < _lineAt.Length; l++) values.AsSpan(l * run, run).CopyTo(grid.AsSpan(_lineAt[l], run));
-            for (int a = last; a >= 0; a--)
+            // The last axis first, on the lines that hold values (every other line is zeros, and its sums are too).
+            int lineStart = _extra[last], lineLength = _padded[last], lineOuts = (_sizes[last] + _extra[last] + 3) / 4 * 4;
+            if (_kernel[last] > 1)
+                foreach (int at in _lineAt) SlideLine(grid.AsSpan(at - lineStart, lineLength), lineOuts, _kernel[last], _dilation[last]);
+            for (int a = last - 1; a >= 0; a--)
             {
                 int k = _kernel[a], stride = _strides[a], step = _dilation[a] * stride, outs = _sizes[a] + _extra[a];
-                int block = _padded[a] * stride, blocks = Total / block;
                 if (k == 1) continue;
-                for (int o = 0; o < blocks; o++)
+                int block = _padded[a] * stride;
+                for (int o = 0; o < Total / block; o++)
                 {
                     var span = grid.AsSpan(o * block, block);
-                    if (a == last) SlideLine(span, (outs + 3) / 4 * 4, k, step);
-                    else
-                        for (int i = 0; i < outs; i++)
-                        {
-                            var into = span.Slice(i * stride, stride);
-                            for (int t = 1; t < k; t++) AddInto(span.Slice(i * stride + t * step, stride), into);
-                        }
+                    for (int i = 0; i < outs; i++)
+                    {
+                        var into = span.Slice(i * stride, stride);
+                        for (int t = 1; t < k; t++) AddInto(span.Slice(i * stride + t * step, stride), into);
+                    }
                 }
             }
             return MaxOf(grid);
