@@ -125,7 +125,8 @@ public static class DeadUnitDiagnosis
             int axes = _sizes.Length, last = axes - 1, run = _sizes[last];
             for (int l = 0; l < _lineAt.Length; l++) values.AsSpan(l * run, run).CopyTo(grid.AsSpan(_lineAt[l], run));
             // The last axis first, on the lines that hold values (every other line is zeros, and its sums are too).
-            int lineStart = _extra[last], lineLength = _padded[last], lineOuts = (_sizes[last] + _extra[last] + 3) / 4 * 4;
+            // Outputs: the line less its trailing zeros (whole vectors; see the constructor).
+            int lineStart = _extra[last], lineLength = _padded[last], lineOuts = lineLength - lineStart;
             if (_kernel[last] > 1)
                 foreach (int at in _lineAt) SlideLine(grid.AsSpan(at - lineStart, lineLength), lineOuts, _kernel[last], _dilation[last]);
             for (int a = last - 1; a >= 0; a--)
