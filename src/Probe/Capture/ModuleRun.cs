@@ -73,8 +73,8 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
                 var slot = new Slot { Name = name, Type = type, Module = module, TracedCalls = trace.CallCounts.GetValueOrDefault(name) };
                 slots[name] = slot;
                 _slots.Add(slot);
-                _removers.Add(new Remover(tm.register_forward_pre_hook((m, input) => { Enter(slot, input); return input; })));
-                _removers.Add(new Remover(tm.register_forward_hook((m, input, output) => { Leave(slot, output); return output; })));
+                _removers.Add(new ModuleTrace.HookHandle(tm.register_forward_pre_hook((m, input) => { Enter(slot, input); return input; }).remove));
+                _removers.Add(new ModuleTrace.HookHandle(tm.register_forward_hook((m, input, output) => { Leave(slot, output); return output; }).remove));
             }
             var neverRan = new List<string>();
             foreach (var name in sites)
@@ -106,11 +106,6 @@ internal sealed class ModuleRun : IActivationRun, IDirectRun
             DisposeHooks();
             throw;
         }
-    }
-
-    sealed class Remover(object handle) : IDisposable
-    {
-        public void Dispose() => handle.GetType().GetMethod("remove")!.Invoke(handle, null);
     }
 
     public IReadOnlyDictionary<string, Matrix> Outputs => _outputs;

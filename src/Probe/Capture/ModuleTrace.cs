@@ -59,14 +59,14 @@ internal sealed class ModuleTrace
                     st.Push((k, PerSample(input), Print(input)));
                     open.Push((key, type, module, input.shape));
                     return input;
-                })));
+                }).remove));
                 handles.Add(new HookHandle(tm.register_forward_hook((_, _, output) =>
                 {
                     var (k, inShape, inPrint) = pending[key].Pop();
                     if (open.Count > 0 && open.Peek().Name == key) open.Pop();
                     calls.Add(new ModuleCall(key, k, type, leaf, inShape, PerSample(output), inPrint, Print(output), completed++));
                     return output;
-                })));
+                }).remove));
             }
             model.eval();
             using var noGrad = no_grad();
@@ -148,8 +148,9 @@ internal sealed class ModuleTrace
         return at.Type == call.Type ? null : at.Type;
     }
 
-    sealed class HookHandle(object handle) : IDisposable
+    /// <summary>Takes a hook off its module when disposed (the <c>remove</c> of the remover TorchSharp returned for it).</summary>
+    internal sealed class HookHandle(Action remove) : IDisposable
     {
-        public void Dispose() => handle.GetType().GetMethod("remove")!.Invoke(handle, null);
+        public void Dispose() => remove();
     }
 }
