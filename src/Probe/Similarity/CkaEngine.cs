@@ -253,6 +253,7 @@ internal static class CkaEngine
         // Uninitialised: the first chunk writes every entry (reading fresh zero pages before writing them cost a second
         // page fault and a TLB flush per page).
         var acc = jobs.Select(j => GC.AllocateUninitializedArray<double>(checked((int)((long)j.Run.BlockLen * j.Run.Width)))).ToArray();
+        AdviseHugePages(z, tmps, acc);
         var shift = new double[layers.Count][];
         var sums = new double[layers.Count][];
         if (onePass)
@@ -316,6 +317,17 @@ internal static class CkaEngine
     }
 
     /// <summary>
+    /// Every working buffer of the OpenBLAS paths, each written chunk after chunk while it is new to the process, in
+    /// transparent huge pages where Linux gives them (<see cref="Native.HugePages"/>; the shared product buffer once).
+    /// </summary>
+    private static void AdviseHugePages<T>(T[] chunk, T[][] products, double[][] accumulators) where T : unmanaged
+    {
+        Native.HugePages.Advise(chunk);
+        foreach (var p in products.Distinct()) Native.HugePages.Advise(p);
+        foreach (var a in accumulators) Native.HugePages.Advise(a);
+    }
+
+    /// <summary>
     /// The float64 path on OpenBLAS (<see cref="OpenBlas.DoubleSymmetricAvailable"/>): each chunk centred with the
     /// exact column means in double, each self product X_p' X_p one DSYRK per chunk (its upper triangle) and each
     /// layer's other partners one DGEMM, all accumulating in place (beta = 1) in double.
@@ -326,6 +338,7 @@ internal static class CkaEngine
         var z = GC.AllocateUninitializedArray<double>(chunkRows * total, pinned: true);
         // Uninitialised: the first chunk's product (beta = 0) writes every entry a job reads.
         var acc = jobs.Select(j => GC.AllocateUninitializedArray<double>(checked((int)((long)j.Run.BlockLen * j.Run.Width)), pinned: true)).ToArray();
+        AdviseHugePages<double>(z, [], acc);
         fixed (double* zd = z)
             for (int s = 0; s < n; s += chunkRows)
             {
